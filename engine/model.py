@@ -1,0 +1,146 @@
+"""The game contract both network modes run.
+
+A game is written once as a subclass of :class:`Game`:
+
+* ``input_dtype`` - numpy structured dtype, one fixed-size record per player per tick;
+* ``create(seed, players) -> State`` - the initial state;
+* ``step(state, inputs, tick)`` - advance one tick in place. Pure logic: no clock, no I/O,
+  randomness only from :mod:`engine.rng` kept inside the state. Lockstep needs it
+  deterministic (integer or fixed-point math), which the engine checks by hashing.
+* ``name`` / ``version`` - checked in the network handshake together with
+  :meth:`Game.fingerprint`, so a mismatched client is refused instead of desyncing.
+
+Optional: ``input_limits`` (inclusive clamp range per input field, applied to every input
+that arrives from a network), ``bot_inputs`` (scripted players for headless runs, bots and
+benches), ``replication`` (what state sync sends and how it is quantized).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from .state import State, describe_dtype
+
+__all__ = ["Game", "GameError", "load_game"]
+
+
+class GameError(Exception):
+    """A game module or object does not meet the contract (the game author's mistake)."""
+
+
+class Game:
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = ""
+    input_dtype: ClassVar[np.dtype]
+    #: Largest player count ``create`` accepts.
+    max_players: ClassVar[int] = 64
+    #: Ticks per second the game is designed for (servers and the CLI default to it).
+    tick_rate: ClassVar[int] = 60
+    #: Inclusive (low, high) per numeric input field; inputs from the network are clamped.
+    input_limits: ClassVar[Mapping[str, tuple[float, float]]] = {}
+    #: State-sync replication spec (see :mod:`engine.replication`); None = lockstep only.
+    replication: ClassVar[Any] = None
+
+    # -- the contract ---------------------------------------------------------------------
+    def create(self, seed: int, players: int) -> State:
+        raise NotImplementedError
+
+    def step(self, state: State, inputs: np.ndarray, tick: int) -> None:
+        raise NotImplementedError
+
+    def bot_inputs(self, state: State, tick: int, slots: np.ndarray) -> np.ndarray:
+        """Inputs a scripted bot would send for each player slot in ``slots`` at ``tick``.
+
+        Must depend only on its arguments, so bots are reproducible. Default: idle.
+        """
+        return np.zeros(len(slots), dtype=self.input_dtype)
+
+    # -- derived --------------------------------------------------------------------------
+    def neutral_inputs(self, players: int) -> np.ndarray:
+        """The input of a player who is absent or has sent nothing yet: all zeros."""
+        return np.zeros(players, dtype=self.input_dtype)
+
+    def sanitize_inputs(self, inputs: np.ndarray) -> int:
+        """Clamp ``inputs`` in place to ``input_limits`` (NaN becomes the low bound).
+
+        Returns how many records had to be changed, so callers can count hostile input.
+        """
+        if not self.input_limits or len(inputs) == 0:
+            return 0
+        bad = np.zeros(len(inputs), dtype=bool)
+        for field, (low, high) in self.input_limits.items():
+            col = inputs[field]
+            if col.dtype.kind == "f":
+                nan = np.isnan(col)
+                if nan.any():
+                    bad |= nan
+                    col[nan] = low
+            out = (col < low) | (col > high)
+            if out.any():
+                bad |= out
+                np.clip(col, low, high, out=col)
+        return int(bad.sum())
+
+    def fingerprint(self) -> int:
+        """64-bit schema fingerprint: changes when the name, version, input dtype, state
+        layout (names, dtypes, shapes at one player) or replication spec change. Cached."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is not None:
+            return cached
+        state = self.create(0, 1)
+        h = hashlib.blake2b(digest_size=8)
+        h.update(f"{self.name}\0{self.version}\0".encode())
+        h.update(describe_dtype(self.input_dtype).encode())
+        for name, dtype, shape in state.layout:  # shapes as created for one player
+            h.update(f"\0{name}:{describe_dtype(dtype)}{list(shape)}".encode())
+        if self.replication is not None:
+            h.update(repr(self.replication).encode())
+        fp = int.from_bytes(h.digest(), "little")
+        self.__dict__["_fingerprint"] = fp
+        return fp
+
+    def describe(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def check_players(self, players: int) -> None:
+        if not 1 <= players <= self.max_players:
+            raise GameError(f"{self.describe()} takes 1..{self.max_players} players, not {players}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()} fp={self.fingerprint():016x}>"
+
+
+def _validate(game: Any, where: str) -> Game:
+    if not isinstance(game, Game):
+        raise GameError(f"{where} is {type(game).__name__}, not a ticksync Game")
+    if not game.name or not game.version:
+        raise GameError(f"{where} must set name and version")
+    dt = getattr(game, "input_dtype", None)
+    if not isinstance(dt, np.dtype) or dt.names is None:
+        raise GameError(f"{where}.input_dtype must be a numpy structured dtype")
+    return game
+
+
+def load_game(path: str) -> Game:
+    """Load a game from an import path: ``pkg.module`` (its ``GAME``) or ``pkg.module:attr``.
+
+    ``attr`` may be a Game instance or a Game subclass (instantiated with no arguments).
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise GameError(f"no game module {module_name!r} (is it importable?)") from None
+        raise
+    attr = attr or "GAME"
+    if not hasattr(module, attr):
+        raise GameError(f"module {module_name!r} has no {attr!r}; a game module exports GAME")
+    obj = getattr(module, attr)
+    if isinstance(obj, type) and issubclass(obj, Game):
+        obj = obj()
+    return _validate(obj, f"{module_name}:{attr}")
