@@ -1,0 +1,308 @@
+"""Session layer on the seeded simulator: handshake, tokens, liveness, hostile input."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import IDENTITY, SECRET, SlotTable, session_pair, token
+from netcode.connection import Connection, SessionConfig
+from netcode.errors import ProtocolError
+from netcode.events import Connected, Denied, Disconnected
+from netcode.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
+from netcode.netsim import LinkConfig
+from netcode.session import ClientState, SessionServer
+from netcode.wire import PROTOCOL_ID, PacketType, pack_session_header, seq_delta, seq_newer
+
+BAD_LINK = LinkConfig(latency=0.25, jitter=0.25, loss=0.05, duplicate=0.10)
+
+
+def test_connect_exchange_disconnect_on_a_bad_link(seed):
+    net, server, client, received = session_pair(seed, BAD_LINK)
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(8.0)
+    assert client.state is ClientState.CONNECTED, client.counters.as_dict()
+    [ev] = [e for e in client.events() if isinstance(e, Connected)]
+    assert ev.info == b"info"
+    conn = next(iter(server.connections.values()))
+    sent = []
+
+    def exchange(now):
+        n = len(sent)
+        sent.append(n)
+        client.send(PacketType.LS_INPUT, b"c%d" % n, now)
+        server.send(conn, PacketType.LS_FRAMES, b"s%d" % n, now)
+
+    ticker = net.every(1 / 30, exchange)
+    net.run_for(20.0)
+    ticker.cancel()
+    net.run_for(2.0)
+    # Unreliable by design: about 5% lost, duplicates never delivered twice, nothing invented.
+    got_server = [p for _, _, p in received["server"]]
+    assert len(got_server) == len(set(got_server)) > 0.85 * len(sent)
+    assert set(got_server) <= {b"c%d" % n for n in sent}
+    assert conn.counters.dropped["duplicate"] > 0
+    assert 0.4 < conn.rtt.rtt < 1.2  # 0.5 s base RTT plus jitter
+    assert conn.rtt.min_rtt >= 0.5
+    client.disconnect(net.now)
+    net.flush("client")
+    net.run_for(2.0)
+    assert not server.connections
+    assert any(isinstance(e, Disconnected) and e.reason.startswith("peer") for e in server.events())
+
+
+def test_timeout_when_the_peer_vanishes(seed):
+    net, server, client, _ = session_pair(seed)
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    assert client.connected and len(server.connections) == 1
+    net.sim.set_down("client", "server", True)
+    net.run_for(SessionConfig().timeout + 1.0)
+    assert not server.connections
+    assert [e.reason for e in server.events() if isinstance(e, Disconnected)] == ["timeout"]
+    assert client.state is ClientState.DISCONNECTED
+    assert [e.reason for e in client.events() if isinstance(e, Disconnected)] == ["timeout"]
+
+
+def test_connect_times_out_without_a_server(seed):
+    net, server, client, _ = session_pair(seed)
+    net.remove("server")
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(SessionConfig().connect_timeout + 1)
+    assert client.state is ClientState.FAILED
+    assert "connect timeout" in client.events()[-1].reason
+
+
+def test_game_version_mismatch_is_refused_with_its_reason(seed):
+    old = GameIdentity("arena", "0.9", 1)
+    net, server, client, _ = session_pair(seed, identity=old)
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    assert client.state is ClientState.DENIED
+    assert client.denied.code == "game_mismatch"
+    assert client.denied.message == "server runs arena 1.0, you run arena 0.9"
+    assert not server.connections
+
+
+def test_same_version_other_schema_is_refused():
+    net, server, client, _ = session_pair(3, identity=GameIdentity(IDENTITY.name, IDENTITY.version, 42))
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    assert client.denied.code == "game_mismatch" and "fingerprint" in client.denied.message
+
+
+def test_protocol_version_mismatch_is_refused(seed):
+    net, server, client, _ = session_pair(seed)
+    req = bytearray(pack_request(ConnectRequest(77, IDENTITY, token())))
+    req[2] = 9  # a future protocol version
+    server.receive_datagram(bytes(req), "old-client", net.now)
+    [(reply, addr)] = server.datagrams_to_send()
+    assert addr == "old-client" and reply[3] == PacketType.DENIED
+    assert b"protocol 1, you speak 9" in reply
+
+
+@pytest.mark.parametrize(
+    "make_token, code",
+    [
+        (lambda: token(secret=b"another-secret-0123456789"), "forged_token"),
+        (lambda: token(expires=50.0), "expired_token"),  # virtual time starts at 100
+        (lambda: token(room="other-room"), "wrong_room"),
+        (lambda: token(slot=40), "refused"),  # a slot this room does not have
+        (lambda: token()[:-1] + bytes([token()[-1] ^ 1]), "forged_token"),
+    ],
+)
+def test_bad_tokens_are_refused(make_token, code):
+    net, server, client, _ = session_pair(5, client_token=make_token())
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    assert client.state is ClientState.DENIED
+    assert client.denied.code == code, client.denied
+    assert not server.connections
+
+
+def test_a_taken_slot_is_refused():
+    net, server, client, _ = session_pair(6, client_token=token(slot=2))
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    assert client.connected and client.connection.slot == 2
+    from netcode.session import SessionClient
+
+    intruder = SessionClient(server="server", token=token(slot=2), game=IDENTITY, rng=random.Random(1))
+    net.add("intruder", intruder)
+    intruder.connect(net.now)
+    net.flush("intruder")
+    net.run_for(1.0)
+    assert intruder.denied.code == "slot_taken"
+
+
+def test_no_state_and_no_amplification_before_a_valid_response(seed):
+    net, server, client, _ = session_pair(seed)
+    rng = random.Random(seed)
+    bytes_in = {}
+    # Spoofed requests from many addresses: valid ones get challenges, bad ones denials,
+    # garbage and short ones nothing; none of it may create state or exceed what came in.
+    for i in range(300):
+        addr = ("spoofed", i)
+        kind = i % 4
+        if kind == 0:
+            data = pack_request(ConnectRequest(rng.getrandbits(64), IDENTITY, token()))
+        elif kind == 1:
+            data = pack_request(ConnectRequest(rng.getrandbits(64), IDENTITY, token(expires=1)))
+        elif kind == 2:
+            data = pack_request(ConnectRequest(rng.getrandbits(64), IDENTITY, token()))[:100]
+        else:
+            data = rng.randbytes(rng.randrange(0, 1300))
+        bytes_in[addr] = len(data)
+        server.receive_datagram(data, addr, net.now)
+    out = {}
+    for data, addr in server.datagrams_to_send():
+        out[addr] = out.get(addr, 0) + len(data)
+    assert all(out[a] <= bytes_in[a] for a in out)
+    assert len(out) == 150  # one reply to each padded request, none to the rest
+    assert not server.connections and not server._by_addr and not server._info
+    # A response with a cookie made for another address is refused, again without state.
+    req = ConnectRequest(5, IDENTITY, token())
+    server.receive_datagram(pack_request(req), ("a", 1), net.now)
+    [(challenge, _)] = server.datagrams_to_send()
+    from netcode.handshake import parse_challenge
+
+    nonce, cookie_time, cookie = parse_challenge(challenge)
+    stolen = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie)
+    server.receive_datagram(pack_request(stolen, response=True), ("b", 2), net.now)
+    assert server.datagrams_to_send() == [] and not server.connections
+    assert server.counters.dropped["bad_cookie"] == 1
+    # The real owner of the cookie gets in.
+    server.receive_datagram(pack_request(stolen, response=True), ("a", 1), net.now)
+    assert len(server.connections) == 1
+
+
+def test_client_bytes_out_never_exceed_bytes_in_before_acceptance(seed):
+    net, server, client, _ = session_pair(seed, LinkConfig(latency=0.05, loss=0.2))
+    client.connect(net.now)
+    net.flush("client")
+    while not client.connected and net.now < 130:
+        net.run_for(0.05)
+        up, down = net.sim.stats("client", "server"), net.sim.stats("server", "client")
+        if not server.connections:
+            assert down.bytes_sent <= up.bytes_sent
+    assert client.connected
+
+
+def test_lost_accept_is_answered_again_idempotently():
+    net, server, client, _ = session_pair(8, LinkConfig(latency=0.1))
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(0.25)  # the challenge is back; the response is on its way
+    assert client.state is ClientState.RESPONDING
+    # Lose every ACCEPTED for a while: the client keeps responding with the same cookie.
+    net.sim.set_down("server", "client", True, both_ways=False)
+    net.run_for(1.0)
+    assert len(server.connections) == 1 and not client.connected
+    net.sim.set_down("server", "client", False, both_ways=False)
+    net.run_for(1.0)
+    assert client.connected and len(server.connections) == 1
+    assert client.connection.session_id == next(iter(server.connections.values())).session_id
+
+
+def test_replayed_and_stale_packets_are_dropped_and_counted():
+    net, server, client, received = session_pair(9)
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    conn = next(iter(server.connections.values()))
+    client.send(PacketType.LS_INPUT, b"once", net.now)
+    [(packet, _)] = client.datagrams_to_send()
+    server.receive_datagram(packet, "client", net.now)
+    server.receive_datagram(packet, "client", net.now)  # replayed
+    assert [p for _, _, p in received["server"]] == [b"once"]
+    assert conn.counters.dropped["duplicate"] == 1
+    for i in range(300):  # move the window far ahead
+        client.send(PacketType.KEEPALIVE, b"", net.now)
+    for data, _ in client.datagrams_to_send():
+        server.receive_datagram(data, "client", net.now)
+    server.receive_datagram(packet, "client", net.now)
+    assert conn.counters.dropped["stale"] == 1
+    # Right sequence, wrong session id: an off-path forger.
+    forged = pack_session_header(PacketType.LS_INPUT, conn.session_id ^ 1, 1000, 0, 0) + b"x"
+    server.receive_datagram(forged, "client", net.now)
+    assert conn.counters.dropped["bad_session"] == 1
+    assert len(received["server"]) == 1
+
+
+def test_sequence_comparison_wraps():
+    assert seq_newer(0, 65535) and not seq_newer(65535, 0)
+    assert seq_newer(100, 99) and not seq_newer(99, 100) and not seq_newer(7, 7)
+    assert seq_delta(2, 65534) == 4 and seq_delta(65534, 2) == -4
+
+
+def test_acks_and_rtt_survive_sequence_wraparound():
+    cfg = SessionConfig()
+    a = Connection(1, "b", 7, 0, 100.0, cfg)
+    b = Connection(1, "a", 7, 0, 100.0, cfg)
+    now = 100.0
+    for i in range(70_000):  # past one 16-bit wrap
+        now += 0.01
+        b.unwrap(a.wrap(PacketType.KEEPALIVE, b"", now), now + 0.02)
+        a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", now + 0.02), now + 0.04)
+    assert a.counters.lost == 0 and a.counters.acked >= 69_990
+    assert a.rtt.rtt == pytest.approx(0.04, abs=1e-6)
+
+
+def _fresh_server():
+    return SessionServer(game=IDENTITY, secret=SECRET, admit=SlotTable().admit, rng=random.Random(0))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(min_size=0, max_size=1400), min_size=1, max_size=8))
+def test_fuzz_arbitrary_bytes_are_packets_or_counted_drops(datagrams):
+    server = _fresh_server()
+    for i, data in enumerate(datagrams):
+        server.receive_datagram(data, ("fuzz", i % 3), 100.0 + i)
+    replies = server.datagrams_to_send()
+    drops = sum(server.counters.dropped.values()) + sum(server.handshakes.dropped.values())
+    # Every datagram is a counted drop or earned exactly one handshake reply.
+    assert drops + server.handshakes.sent + server.handshakes.received == len(datagrams)
+    assert len(replies) <= len(datagrams)
+    assert server.counters.received == len(datagrams)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fuzz_mutated_valid_packets(data):
+    """Flip, cut and extend real packets of every kind: still never an exception."""
+    net, server, client, received = session_pair(1)
+    client.connect(net.now)
+    net.flush("client")
+    net.run_for(1.0)
+    client.send(PacketType.LS_INPUT, b"payload", net.now)
+    packets = [d for d, _ in client.datagrams_to_send()]
+    packets.append(pack_request(ConnectRequest(1, IDENTITY, token())))
+    packets.append(pack_request(ConnectRequest(1, IDENTITY, token(), 100, b"c" * 16), response=True))
+    for p in packets:
+        p = bytearray(p)
+        for _ in range(data.draw(st.integers(0, 4))):
+            if p:
+                i = data.draw(st.integers(0, len(p) - 1))
+                p[i] = data.draw(st.integers(0, 255))
+        cut = data.draw(st.integers(0, len(p)))
+        p = p[:cut] + data.draw(st.binary(max_size=20))
+        server.receive_datagram(bytes(p), data.draw(st.sampled_from(["client", "stranger"])), net.now)
+    assert server.counters.received >= len(packets)
+
+
+def test_every_drop_reason_is_a_protocol_error_reason():
+    with pytest.raises(ProtocolError) as info:
+        from netcode.wire import parse_prefix
+
+        parse_prefix(b"\x00")
+    assert info.value.reason == "truncated"
+    assert PROTOCOL_ID == 0x5354
+    assert REQUEST_SIZE == 300
