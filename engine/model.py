@@ -71,17 +71,18 @@ class Game:
         """
         if not self.input_limits or len(inputs) == 0:
             return 0
-        bad = np.zeros(len(inputs), dtype=bool)
+        n = len(inputs)
+        bad = np.zeros(n, dtype=bool)
         for field, (low, high) in self.input_limits.items():
-            col = inputs[field]
+            col = inputs[field]  # (n,) or (n, k) for sub-array fields
             if col.dtype.kind == "f":
                 nan = np.isnan(col)
                 if nan.any():
-                    bad |= nan
+                    bad |= nan.reshape(n, -1).any(axis=1)
                     col[nan] = low
             out = (col < low) | (col > high)
             if out.any():
-                bad |= out
+                bad |= out.reshape(n, -1).any(axis=1)
                 np.clip(col, low, high, out=col)
         return int(bad.sum())
 

@@ -63,3 +63,90 @@ def session_pair(seed: int, link: LinkConfig | None = None, *, client_token: byt
     net.add("server", server)
     net.add("client", client)
     return net, server, client, received
+
+
+class LockstepMatch:
+    """A lockstep server and bot clients on the simulator, with every reported hash logged.
+
+    Bots pick inputs from their own (client-side) state every few ticks, as a player's
+    controls change; clients that lose their session reconnect on their own.
+    """
+
+    def __init__(self, game, players, *, seed, link=None, recorder=None, config=None, prediction_window=0, start=100.0):
+        import numpy as np
+
+        from netcode.lockstep import LockstepConfig, LockstepServer
+        from netcode.netsim import LinkConfig, NetSim
+        from netcode.simdriver import VirtualNetwork
+
+        self.np = np
+        self.game = game
+        self.players = players
+        self.seed = seed
+        self.prediction_window = prediction_window
+        self.net = VirtualNetwork(NetSim(seed, link or LinkConfig()), start=start)
+        cfg = config or LockstepConfig(players=players, seed=seed % 1000)
+        self.server = LockstepServer(game, cfg, secret=SECRET, rng=random.Random(seed), recorder=recorder)
+        self.net.add("server", self.server)
+        self.clients = {}  # name -> (client, runner)
+        self.hashes = {}  # name -> {tick: hash}
+        self.server_events = []
+        self.client_events = {}
+        self.auto_reconnect = True
+        self._updates = 0
+        dt = 1 / self.server.tick_rate
+        self.net.every(dt, self._server_tick)
+        self.net.every(dt, self._client_updates, start=self.net.now + dt / 2)
+
+    def add_client(self, name, *, slot=-1, user="", role=0, window=None):
+        from netcode.lockstep_client import LockstepClient, LockstepRunner
+
+        client = LockstepClient(
+            self.game,
+            server="server",
+            token=token(slot, user=user or name, role=role),
+            prediction_window=self.prediction_window if window is None else window,
+            rng=random.Random(hash(name) & 0xFFFF),
+        )
+        runner = LockstepRunner(self.game, client)
+        log = self.hashes.setdefault(name, {})
+        original = client.report_hash
+
+        def report(tick, value, _orig=original, _log=log):
+            _log[tick] = value
+            _orig(tick, value)
+
+        client.report_hash = report
+        self.clients[name] = (client, runner)
+        self.client_events[name] = []
+        self.net.add(name, client)
+        client.connect(self.net.now)
+        self.net.flush(name)
+        return client, runner
+
+    def _server_tick(self, now):
+        self.server.on_tick(now)
+        self.server_events += self.server.events()
+
+    def _client_updates(self, now):
+        np = self.np
+        from netcode.events import Disconnected
+        from netcode.session import ClientState
+
+        self._updates += 1
+        for name, (client, runner) in self.clients.items():
+            if runner.state is not None and client.slot is not None and client.slot >= 0 and self._updates % 4 == 0:
+                client.set_input(self.game.bot_inputs(runner.state, runner.tick, np.array([client.slot]))[0])
+            runner.step(now)
+            evs = client.events()
+            self.client_events[name] += evs
+            if self.auto_reconnect and any(isinstance(e, Disconnected) for e in evs):
+                if client.session.state is not ClientState.CONNECTED:
+                    client.reconnect(now)
+
+    def run(self, seconds):
+        self.net.run_for(seconds)
+
+    def server_hash_mismatches(self, name, reference):
+        """Ticks where the client's reported hash differs from ``reference`` (tick -> hash)."""
+        return {t: h for t, h in self.hashes[name].items() if t in reference and reference[t] != h}

@@ -63,3 +63,11 @@ def test_sanitize_replaces_nan():
 def test_player_count_is_checked():
     with pytest.raises(GameError, match="1..2 players"):
         Pong().create(1, 3)
+
+
+def test_sanitize_handles_sub_array_fields():
+    g = Arena()
+    inputs = np.zeros(2, g.input_dtype)
+    inputs["move"][1] = (-128, 5)
+    assert g.sanitize_inputs(inputs) == 1
+    assert list(inputs["move"][1]) == [-127, 5]

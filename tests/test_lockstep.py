@@ -1,0 +1,203 @@
+"""Lockstep mode on the seeded simulator: convergence under bad networks, late join,
+reconnect, rollback, desync recovery, spectators, hostile clients."""
+
+import io
+
+import numpy as np
+import pytest
+
+from demos.arena import Arena
+from engine.replay import ReplayReader, ReplayWriter, replay
+from helpers import LockstepMatch, token
+from netcode.events import DesyncDetected, Resynced
+from netcode.lockstep import LockstepConfig
+from netcode.lockstep_wire import pack_input
+from netcode.netsim import LinkConfig
+from netcode.wire import PacketType
+
+GAME = Arena(npcs=0)  # the netcode is under test: a light game keeps 10 minutes quick
+BAD = LinkConfig(latency=0.075, jitter=0.03, loss=0.20, duplicate=0.05)
+
+
+def recorded_hashes(buffer: io.BytesIO) -> dict[int, int]:
+    return ReplayReader(buffer.getvalue()).hashes
+
+
+def test_eight_clients_ten_minutes_on_a_bad_network(seed):
+    buf = io.BytesIO()
+    recorder = ReplayWriter(buf, GAME, seed % 1000, 8, 60, "lockstep", hash_every=60, keyframe_every=3600)
+    match = LockstepMatch(GAME, 8, seed=seed, link=BAD, recorder=recorder)
+    for i in range(8):
+        match.add_client(f"c{i}", slot=i)
+    match.run(600.0)
+    recorder.close(final_state=match.server.state)
+    truth = recorded_hashes(buf)
+    assert len(truth) >= 590
+    for name in match.clients:
+        reported = match.hashes[name]
+        # Every client checked (nearly) every hash tick, and never disagreed with the server.
+        assert len(reported) >= 580, (name, len(reported))
+        assert match.server_hash_mismatches(name, truth) == {}
+        assert set(reported) <= set(truth)
+    assert not [e for e in match.server_events if isinstance(e, DesyncDetected)]
+    result = replay(ReplayReader(buf.getvalue()), GAME)
+    assert result.ok and result.ticks == match.server.tick
+    # Under 20% loss most inputs still make their frame: redundancy, not retransmission.
+    stats = match.server.stats()
+    assert stats["missing_inputs"] < 0.02 * 8 * match.server.tick, stats
+
+
+def test_a_player_on_a_terrible_link_does_not_delay_the_others(seed):
+    match = LockstepMatch(GAME, 4, seed=seed, link=LinkConfig(latency=0.03, jitter=0.005))
+    match.net.sim.configure("c3", "server", LinkConfig(latency=0.03, jitter=0.005, loss=0.5))
+    for i in range(4):
+        match.add_client(f"c{i}", slot=i)
+    match.run(5.0)
+    lag = {name: [] for name in match.clients}
+
+    def sample(now):
+        for name, (client, _) in match.clients.items():
+            lag[name].append(match.server.tick - client.next_needed)
+
+    match.net.every(0.25, sample)
+    match.run(60.0)
+    for name in ("c0", "c1", "c2"):
+        # Frames reach the good clients within a few ticks of being closed, always.
+        assert max(lag[name]) <= 8, (name, max(lag[name]))
+    assert np.mean(lag["c3"]) > np.mean(lag["c0"])
+    peers = match.server.stats()["peers"]
+    assert peers[3]["late_inputs"] > 10 * max(1, peers[0]["late_inputs"])
+
+
+def test_late_join_at_minute_five_converges(seed):
+    buf = io.BytesIO()
+    recorder = ReplayWriter(buf, GAME, seed % 1000, 4, 60, "lockstep", hash_every=60, keyframe_every=3600)
+    match = LockstepMatch(GAME, 4, seed=seed, link=BAD, recorder=recorder)
+    for i in range(3):
+        match.add_client(f"c{i}", slot=i)
+    match.run(300.0)
+    late, _ = match.add_client("late", slot=3)
+    match.run(30.0)
+    recorder.close()
+    truth = recorded_hashes(buf)
+    assert late.counters["keyframes"] == 1
+    assert any(isinstance(e, Resynced) and e.reason == "join" for e in match.client_events["late"])
+    assert len(match.hashes["late"]) >= 20
+    # Beyond state 0 (which anyone can make), it began from the server's keyframe.
+    assert min(t for t in match.hashes["late"] if t) >= 300 * 60 - 600
+    assert match.server_hash_mismatches("late", truth) == {}
+    assert late.next_needed >= match.server.tick - 20
+
+
+def test_reconnect_after_a_ten_second_outage_converges(seed):
+    buf = io.BytesIO()
+    recorder = ReplayWriter(buf, GAME, seed % 1000, 2, 60, "lockstep", hash_every=60, keyframe_every=3600)
+    match = LockstepMatch(GAME, 2, seed=seed, link=LinkConfig(latency=0.05, jitter=0.01, loss=0.05), recorder=recorder)
+    c0, _ = match.add_client("c0", slot=0)
+    match.add_client("c1", slot=1)
+    match.run(20.0)
+    match.net.sim.set_down("c0", "server", True)
+    match.run(10.0)
+    assert match.server.stats()["players"] == 1  # the server timed the session out
+    match.net.sim.set_down("c0", "server", False)
+    match.run(20.0)
+    recorder.close()
+    assert c0.connected
+    truth = recorded_hashes(buf)
+    after = {t: h for t, h in match.hashes["c0"].items() if t > 32 * 60}
+    assert len(after) >= 10
+    assert match.server_hash_mismatches("c0", truth) == {}
+    assert c0.next_needed >= match.server.tick - 20
+
+
+def test_rollback_with_wrong_predictions_still_converges(seed):
+    buf = io.BytesIO()
+    recorder = ReplayWriter(buf, GAME, seed % 1000, 4, 60, "lockstep", hash_every=60, keyframe_every=3600)
+    match = LockstepMatch(GAME, 4, seed=seed, link=LinkConfig(latency=0.05, jitter=0.02, loss=0.1), recorder=recorder, prediction_window=12)
+    for i in range(4):
+        match.add_client(f"c{i}", slot=i)
+    match.run(60.0)
+    recorder.close()
+    truth = recorded_hashes(buf)
+    for name, (client, _) in match.clients.items():
+        assert client.counters["rollbacks"] > 10  # bots change inputs: predictions go wrong
+        assert client.current > client.next_needed  # it runs ahead of confirmed frames
+        assert len(match.hashes[name]) >= 50
+        assert match.server_hash_mismatches(name, truth) == {}
+
+
+def test_a_desynced_client_is_detected_and_resynced(seed):
+    match = LockstepMatch(GAME, 2, seed=seed, link=LinkConfig(latency=0.02))
+    bad, runner = match.add_client("bad", slot=0)
+    match.add_client("good", slot=1)
+    match.run(10.0)
+    runner.state.pos[0, 0] += 1  # a cosmic ray: this client's state drifts
+    match.run(10.0)
+    desyncs = [e for e in match.server_events if isinstance(e, DesyncDetected)]
+    assert desyncs and desyncs[0].slot == 0 and 540 <= desyncs[0].tick <= 720  # the first check after it
+    assert any(isinstance(e, Resynced) and e.reason == "desync" for e in match.client_events["bad"])
+    later = [t for t in match.hashes["bad"] if t > desyncs[0].tick + 120]
+    assert later
+    assert all(match.hashes["bad"][t] == match.hashes["good"].get(t, match.hashes["bad"][t]) for t in later)
+    assert len(desyncs) == 1  # resynced once, then in step
+
+
+def test_spectator_follows_without_sending_inputs(seed):
+    match = LockstepMatch(GAME, 2, seed=seed, link=LinkConfig(latency=0.03, loss=0.1))
+    match.add_client("p0", slot=0)
+    match.add_client("p1", slot=1)
+    spec, _ = match.add_client("spec", role=1)
+    match.run(30.0)
+    assert spec.slot == -1
+    assert len(match.hashes["spec"]) >= 25
+    common = set(match.hashes["spec"]) & set(match.hashes["p0"])
+    assert common and all(match.hashes["spec"][t] == match.hashes["p0"][t] for t in common)
+    assert match.server.stats()["spectators"] == 1
+
+
+def test_hostile_inputs_are_dropped_and_counted(seed):
+    match = LockstepMatch(GAME, 2, seed=seed, link=LinkConfig(latency=0.02))
+    honest, _ = match.add_client("honest", slot=0)
+    evil, _ = match.add_client("evil", slot=1)
+    match.run(5.0)
+    del match.clients["evil"]  # from here on it only sends what the test crafts
+    server = match.server
+    t = server.tick
+    rec = np.zeros((1, GAME.input_dtype.itemsize), np.uint8)
+    attacks = {
+        "wrong_slot": pack_input(0, None, first=t + 5, records=rec),  # inputs for the other player
+        "future_input": pack_input(1, None, first=t + 100_000, records=rec),
+        "bad_ack": pack_input(1, t + 10_000),
+        "truncated": pack_input(1, None, first=t + 5, records=np.zeros((3, 5), np.uint8))[:-4],
+    }
+    for reason, payload in attacks.items():
+        evil.session.send(PacketType.LS_INPUT, payload, match.net.now)
+    # An oversized datagram never even reaches the protocol as a packet.
+    server.receive_datagram(b"TS" + bytes(1300), "evil", match.net.now)
+    # Absurd values are clamped: buttons 255, view 200.
+    wild = np.frombuffer(np.array([((127, -128), 9, 255, 200)], GAME.input_dtype).tobytes(), np.uint8).reshape(1, -1)
+    evil.session.send(PacketType.LS_INPUT, pack_input(1, None, first=t + 10, records=wild), match.net.now)
+    match.net.flush("evil")
+    match.run(2.0)
+    dropped = server.session.stats()["dropped"]
+    for reason in attacks:
+        assert dropped.get(reason, 0) >= 1, (reason, dropped)
+    assert dropped.get("oversized", 0) >= 1
+    assert server.stats_counters.get("clamped_inputs", 0) >= 1
+    # The room played on: the honest client is in step with the server.
+    assert honest.connected and honest.next_needed >= server.tick - 10
+
+
+def test_frames_never_exceed_the_packet_budget(seed):
+    """256 players whose inputs all change every tick: each frame packet still fits."""
+    from netcode.frames import FrameLog
+
+    players, size = 256, 3
+    log = FrameLog(players, size, retention=64)
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype([("a", "u1", (size,))])
+    for t in range(40):
+        inputs = np.frombuffer(rng.integers(0, 256, players * size, dtype=np.uint8).tobytes(), dtype)
+        log.append(inputs, rng.random(players) < 0.5)
+    body, n = log.span(0, 40, 1150)
+    assert 0 < n < 40 and len(body) <= 1150
