@@ -1,0 +1,383 @@
+"""What every transport shares: the one flush rule, the hostile-traffic guards, the limits.
+
+A :class:`TransportHub` drives one sans-IO endpoint (a ``SessionServer``, a lockstep or
+state-sync server/client: anything with ``receive_datagram / datagrams_to_send /
+next_deadline / handle_timer``) for one or more transports at once. It owns the flush
+rule: after a datagram is delivered, a user call (:meth:`TransportHub.flush`) or a timer,
+drain the endpoint's outgoing datagrams, hand each to the transport that owns its address,
+and re-arm a single ``loop.call_at`` timer at ``next_deadline()``. ``now`` given to the
+endpoint is always ``loop.time()``.
+
+Routing is by the exact type of the address: a UDP transport owns plain ``(host, port)``
+tuples, a WebSocket transport owns :class:`~netcode.transport.ws.WsAddress` values. So one
+server endpoint can be served over UDP and WebSocket at the same time: both transports are
+attached to the same hub (pass the same endpoint, or the same hub, to both ``open_*``
+functions; :func:`hub_for` finds the endpoint's existing hub).
+
+Endpoint exceptions other than the endpoint's own counted drops (which never escape it) are
+bugs, but one bad packet must not take a server down: every endpoint call is guarded,
+counted as ``internal_error`` and logged once per kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Hashable, Protocol
+
+from ..errors import UsageError
+from ..wire import MAX_PACKET
+
+__all__ = [
+    "Address",
+    "Endpoint",
+    "Link",
+    "Limits",
+    "RateLimiter",
+    "TransportHub",
+    "hub_for",
+    "resolve_endpoint",
+]
+
+log = logging.getLogger("ticksync.transport")
+
+Address = Hashable
+
+
+class Endpoint(Protocol):
+    """The sans-IO interface transports drive."""
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+
+class Link(Protocol):
+    """What a transport gives its hub: a way to put a batch of datagrams on its wire."""
+
+    def send_batch(self, batch: list[tuple[bytes, Address]]) -> None: ...
+
+    def count_drop(self, reason: str, n: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards applied before an endpoint sees a datagram, and bounds on what we buffer.
+
+    ``rate``/``burst`` is a token bucket per source address (per connection for
+    WebSockets): generous for any real client (a 60 Hz client sends ~60-120 packets/s),
+    tight enough that one flooding address costs a server almost nothing. Rate limits
+    apply to servers only; a client talks to one server it chose.
+    """
+
+    max_datagram: int = MAX_PACKET  # bigger datagrams are dropped unread: we never send any
+    rate: float = 240.0  # packets per second per address, sustained
+    burst: float = 480.0  # packets an idle address may send at once
+    max_tracked: int = 65536  # rate-limit buckets kept; idle ones are evicted past this
+    send_queue: int = 256  # WebSocket: packets queued per connection before dropping
+    ws_write_buffer: int = 256 * 1024  # WebSocket: socket buffer bytes before the queue waits
+    ws_max_connections: int = 4096
+    ws_idle_timeout: float = 30.0  # a WebSocket that sends nothing this long is closed
+
+    def __post_init__(self):
+        if self.rate <= 0 or self.burst < 1 or self.max_tracked < 1 or self.max_datagram < 1:
+            raise UsageError(f"nonsensical transport limits: {self}")
+
+
+class RateLimiter:
+    """Per-key token buckets in a bounded table.
+
+    A bucket that has been idle long enough to refill is indistinguishable from a new one,
+    so evicting it loses nothing; when the table is full of active buckets (many spoofed
+    source addresses), the oldest are evicted too. Eviction only ever *refills* a bucket,
+    so it can hand a spoofer a fresh burst (which a new address gets anyway) but never
+    throttles a legitimate client. Sweeps shrink the table to 3/4 of ``max_tracked``, so
+    their cost is amortized O(1) per new key.
+    """
+
+    __slots__ = ("rate", "burst", "max_tracked", "_buckets", "evicted")
+
+    def __init__(self, rate: float, burst: float, max_tracked: int = 65536):
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self.max_tracked = max_tracked
+        self._buckets: dict[Hashable, list[float]] = {}  # key -> [tokens, last update]
+        self.evicted = 0
+
+    def allow(self, key: Hashable, now: float) -> bool:
+        b = self._buckets.get(key)
+        if b is None:
+            if len(self._buckets) >= self.max_tracked:
+                self._sweep(now)
+            self._buckets[key] = [self.burst - 1.0, now]
+            return True
+        tokens = b[0] + (now - b[1]) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        b[1] = now
+        if tokens < 1.0:
+            b[0] = tokens
+            return False
+        b[0] = tokens - 1.0
+        return True
+
+    def forget(self, key: Hashable) -> None:
+        self._buckets.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        buckets, rate, burst = self._buckets, self.rate, self.burst
+        full = [k for k, (tokens, last) in buckets.items() if tokens + (now - last) * rate >= burst]
+        for k in full:
+            del buckets[k]
+        target = (self.max_tracked * 3) // 4
+        excess = len(buckets) - target
+        if excess > 0:  # still full of active keys: drop the oldest-inserted
+            for k in [k for k, _ in zip(buckets, range(excess))]:
+                del buckets[k]
+        self.evicted += len(full) + max(excess, 0)
+
+
+_MIN_TIMER_STEP = 0.001  # a timer whose endpoint is still due right after handling it waits this long
+_RETRY_AFTER_ERROR = 0.1  # next_deadline() raised: ask again this much later instead of never
+_LOG_KINDS_MAX = 256
+
+
+class TransportHub:
+    """Drives one endpoint for any number of transports (see the module docstring).
+
+    Call :meth:`flush` after calling the endpoint yourself (``client.send(...)``,
+    ``server.disconnect(...)``, a game tick): it is cheap when nothing is queued and the
+    deadline did not move.
+    """
+
+    def __init__(self, endpoint: Endpoint):
+        for name in ("receive_datagram", "datagrams_to_send", "next_deadline", "handle_timer"):
+            if not callable(getattr(endpoint, name, None)):
+                raise UsageError(f"{type(endpoint).__name__} is not an endpoint: it has no {name}()")
+        self.endpoint = endpoint
+        self.counters: Counter = Counter()  # internal_error, unroutable, timers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._routes: dict[type, Link] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None  # the endpoint deadline the timer is set for
+        self._logged: set[tuple[str, type]] = set()
+
+    # -- wiring -----------------------------------------------------------------------------
+    def attach(self, link: Link, address_type: type) -> None:
+        """Route datagrams whose address is exactly of ``address_type`` to ``link``."""
+        self.require_free(address_type, link)
+        self._adopt_loop()
+        self._routes[address_type] = link
+
+    def require_free(self, address_type: type, link: Link | None = None) -> None:
+        """Raise unless ``address_type`` is unclaimed (transports check before opening sockets)."""
+        other = self._routes.get(address_type)
+        if other is not None and other is not link:
+            raise UsageError(
+                f"this endpoint already has a transport for {address_type.__name__} addresses; "
+                "one transport per kind of address"
+            )
+
+    def detach(self, link: Link) -> None:
+        for t in [t for t, owner in self._routes.items() if owner is link]:
+            del self._routes[t]
+        if not self._routes:
+            self._cancel_timer()
+
+    @property
+    def links(self) -> list[Link]:
+        return list(dict.fromkeys(self._routes.values()))
+
+    def _adopt_loop(self) -> asyncio.AbstractEventLoop | None:
+        """Bind to the running loop (None outside one: e.g. a route added to an app at
+        import time; the first call from inside the loop binds it). A hub whose transports
+        are all gone may move to a new loop; one in use may not."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop
+        if self._loop is not running:
+            if self._loop is not None and self._routes and not self._loop.is_closed():
+                raise UsageError("this endpoint is already driven by transports on another event loop")
+            self._loop = running
+            self._timer = None
+            self._armed_for = None
+        return running
+
+    def now(self) -> float:
+        """The time to pass to the endpoint for a call made now (``loop.time()``)."""
+        loop = self._loop or self._adopt_loop()
+        if loop is None:
+            raise UsageError("no event loop: transports run inside asyncio")
+        return loop.time()
+
+    # -- the flush rule ---------------------------------------------------------------------
+    def receive(self, data: bytes, addr: Address, now: float, link: Link) -> None:
+        """A datagram that passed ``link``'s guards: deliver it, then flush."""
+        try:
+            self.endpoint.receive_datagram(data, addr, now)
+        except Exception as exc:  # a bug in the endpoint; the datagram is lost, the server lives
+            link.count_drop("internal_error")
+            self._internal("receive_datagram", exc)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what the endpoint queued, then re-arm its timer."""
+        try:
+            out = self.endpoint.datagrams_to_send()
+        except Exception as exc:
+            self._internal("datagrams_to_send", exc)
+            out = None
+        if out:
+            self._route(out)
+        self._rearm(False)
+
+    def _route(self, out: list[tuple[bytes, Address]]) -> None:
+        routes = self._routes
+        if len(routes) == 1:
+            # One transport (every client, most servers): check types, skip the grouping.
+            (kind, link), = routes.items()
+            if all(type(item[1]) is kind for item in out):
+                link.send_batch(out)
+                return
+        groups: dict[int, tuple[Link, list]] = {}
+        for item in out:
+            link = routes.get(type(item[1]))
+            if link is None:
+                self.counters["unroutable"] += 1
+                continue
+            group = groups.get(id(link))
+            if group is None:
+                groups[id(link)] = (link, [item])
+            else:
+                group[1].append(item)
+        for link, batch in groups.values():
+            link.send_batch(batch)
+
+    # -- the single timer -------------------------------------------------------------------
+    def _rearm(self, in_timer: bool) -> None:
+        loop = self._loop or self._adopt_loop()
+        if loop is None:
+            return  # outside the loop: the first flush inside it arms the timer
+        try:
+            deadline = self.endpoint.next_deadline()
+        except Exception as exc:
+            self._internal("next_deadline", exc)
+            deadline = loop.time() + _RETRY_AFTER_ERROR
+        if deadline == self._armed_for and self._timer is not None:
+            return  # the common case on a busy server: nothing moved, nothing to do
+        self._cancel_timer()
+        self._armed_for = deadline
+        if deadline is None or not self._routes:
+            return
+        when = deadline
+        if in_timer:
+            now = loop.time()
+            if when <= now:
+                # The endpoint handled its timer and still says it is due: do not spin on it.
+                when = now + _MIN_TIMER_STEP
+        self._timer = loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._armed_for = None
+        self.counters["timers"] += 1
+        try:
+            self.endpoint.handle_timer(self._loop.time())
+        except Exception as exc:
+            self._internal("handle_timer", exc)
+        try:
+            out = self.endpoint.datagrams_to_send()
+        except Exception as exc:
+            self._internal("datagrams_to_send", exc)
+            out = None
+        if out:
+            self._route(out)
+        self._rearm(True)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed_for = None
+
+    def close(self) -> None:
+        """Stop the timer (transports detach themselves when they close)."""
+        self._routes.clear()
+        self._cancel_timer()
+
+    # -- errors -----------------------------------------------------------------------------
+    def _internal(self, where: str, exc: Exception) -> None:
+        self.counters["internal_error"] += 1
+        log_once(self._logged, where, exc, type(self.endpoint).__name__)
+
+    def stats(self) -> dict:
+        return dict(self.counters)
+
+
+def log_once(seen: set, where: str, exc: BaseException, owner: str) -> None:
+    """Log an unexpected exception with its traceback the first time its kind is seen
+    (kind: call site and exception class), at debug level after that."""
+    kind = (where, type(exc))
+    if kind in seen:
+        log.debug("%s.%s raised %r again", owner, where, exc)
+        return
+    if len(seen) < _LOG_KINDS_MAX:
+        seen.add(kind)
+    log.error(
+        "%s.%s raised %s: counted, the transport keeps running (further %s from here are logged at debug level)",
+        owner,
+        where,
+        type(exc).__name__,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+
+
+_hubs: weakref.WeakValueDictionary[int, TransportHub] = weakref.WeakValueDictionary()
+
+
+def hub_for(target: Endpoint | TransportHub) -> TransportHub:
+    """The hub driving ``target`` (a hub is returned as is). An endpoint gets one hub for
+    as long as any transport uses it, so opening a UDP and a WebSocket transport on the
+    same endpoint shares it without the caller managing hubs."""
+    if isinstance(target, TransportHub):
+        return target
+    hub = _hubs.get(id(target))
+    if hub is None or hub.endpoint is not target:
+        hub = TransportHub(target)
+        _hubs[id(target)] = hub  # the hub holds the endpoint, so its id cannot be reused meanwhile
+    return hub
+
+
+def resolve_endpoint(
+    target: Endpoint | TransportHub | Callable[[Address], Endpoint],
+    server: Address,
+) -> TransportHub:
+    """Client side: the hub for ``target``, an endpoint, a hub, or a factory called with the
+    server address the transport will report for the server's datagrams.
+
+    An endpoint (or a hub's endpoint) with a ``server`` attribute must already use exactly
+    that address, otherwise every datagram from the server would be dropped as coming from
+    the wrong source; that mistake is refused here with the address to use.
+    """
+    if not isinstance(target, TransportHub) and not hasattr(target, "receive_datagram") and callable(target):
+        target = target(server)
+    hub = hub_for(target)
+    own = getattr(hub.endpoint, "server", None)
+    if own is not None and own != server:
+        raise UsageError(
+            f"the endpoint's server address is {own!r} but the transport reaches the server as {server!r}; "
+            f"construct the endpoint with server={server!r} (or pass a factory taking the address)"
+        )
+    return hub

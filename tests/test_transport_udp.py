@@ -1,0 +1,317 @@
+"""UDP transport over real loopback sockets: a session end to end, and the guards.
+
+Every scenario runs on uvloop (``engine.loop.run_async``) under ``asyncio.wait_for``, binds
+port 0 on 127.0.0.1 and polls for outcomes instead of sleeping fixed times, so it takes
+tens of milliseconds when things work and fails within seconds when they do not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import time
+from typing import Awaitable, Callable
+
+import pytest
+
+from demos.arena import GAME
+from engine.loop import run_async
+from netcode.connection import SessionConfig
+from netcode.errors import UsageError
+from netcode.events import Connected, Disconnected
+from netcode.handshake import GameIdentity
+from netcode.session import Admission, SessionClient, SessionServer
+from netcode.token import mint_token
+from netcode.transport.hub import Limits, RateLimiter
+from netcode.transport.udp import open_udp_client, open_udp_server
+from netcode.wire import PacketType, pack_prefix
+
+SECRET = b"ticksync-transport-test-secret!!"
+IDENTITY = GameIdentity.of(GAME)
+
+
+def run(coro: Awaitable, timeout: float = 5.0):
+    return run_async(asyncio.wait_for(coro, timeout))
+
+
+async def eventually(pred: Callable[[], bool], what: str, timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.003)
+
+
+class Peer:
+    """Records what an endpoint reports: payloads through on_payload, drained events."""
+
+    def __init__(self):
+        self.payloads: list[tuple[int, PacketType, bytes]] = []
+        self.log: list = []
+        self.endpoint = None
+
+    def on_payload(self, conn, ptype, payload, now) -> None:
+        self.payloads.append((conn.id, ptype, bytes(payload)))
+
+    def events(self, kind: type | None = None) -> list:
+        self.log.extend(self.endpoint.events())
+        return [e for e in self.log if kind is None or isinstance(e, kind)]
+
+
+def make_server(peer: Peer, config: SessionConfig | None = None) -> SessionServer:
+    loop = asyncio.get_running_loop()
+    slots = itertools.count()
+    peer.endpoint = SessionServer(
+        game=IDENTITY,
+        secret=SECRET,
+        admit=lambda claims, addr, now: Admission(slot=next(slots)),
+        on_payload=peer.on_payload,
+        config=config,
+        wall_offset=time.time() - loop.time(),  # tokens expire on wall time
+    )
+    return peer.endpoint
+
+
+def client_factory(peer: Peer, user: str, config: SessionConfig | None = None):
+    token = mint_token(SECRET, "default", expires=time.time() + 60, user=user)
+
+    def build(server_addr):
+        peer.endpoint = SessionClient(server=server_addr, token=token, game=IDENTITY, on_payload=peer.on_payload, config=config)
+        return peer.endpoint
+
+    return build
+
+
+def raw_socket() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+async def connect_pair(server_limits: Limits = Limits(), config: SessionConfig | None = None):
+    sp, cp = Peer(), Peer()
+    server = make_server(sp, config)
+    st = await open_udp_server(server, limits=server_limits)
+    host, port = st.local_address
+    ct = await open_udp_client(client_factory(cp, "alice", config), host, port)
+    cp.endpoint.connect(ct.now())
+    ct.flush()
+    await eventually(lambda: sp.events(Connected) and cp.events(Connected), "Connected on both sides")
+    return sp, cp, st, ct
+
+
+@pytest.mark.network
+def test_session_connects_exchanges_payloads_and_disconnects_over_udp():
+    async def scenario():
+        sp, cp, st, ct = await connect_pair()
+        server, client = sp.endpoint, cp.endpoint
+        (joined,) = sp.events(Connected)
+        assert joined.addr == ct.local_address  # the server addresses the client by its real socket
+        assert cp.events(Connected)[0].addr == st.local_address == ct.remote_address
+
+        client.send(PacketType.LS_INPUT, b"input-1", ct.now())
+        client.send(PacketType.LS_INPUT, b"input-2", ct.now())
+        ct.flush()
+        conn = server.connections[joined.conn]
+        server.send(conn, PacketType.LS_FRAMES, b"frames-1", st.now())
+        st.flush()
+        await eventually(lambda: len(sp.payloads) == 2 and len(cp.payloads) == 1, "payloads both ways")
+        assert sp.payloads == [(joined.conn, PacketType.LS_INPUT, b"input-1"), (joined.conn, PacketType.LS_INPUT, b"input-2")]
+        assert cp.payloads == [(0, PacketType.LS_FRAMES, b"frames-1")]
+
+        client.disconnect(ct.now())
+        ct.flush()
+        await eventually(lambda: sp.events(Disconnected), "Disconnected on the server")
+        (gone,) = sp.events(Disconnected)
+        assert gone.conn == joined.conn and gone.reason.startswith("peer")
+        assert not server.connections
+
+        for t in (st, ct):
+            s = t.stats()
+            assert s["dropped"] == {} and "internal_error" not in s["hub"], s
+        assert st.stats()["received"] == ct.stats()["sent"] >= 6  # request, response, 2 inputs, goodbyes
+        st.close()
+        ct.close()
+        await asyncio.gather(st.wait_closed(), ct.wait_closed())
+
+    run(scenario())
+
+
+@pytest.mark.network
+def test_oversized_flood_and_garbage_are_dropped_and_counted_without_hurting_the_session():
+    async def scenario():
+        limits = Limits(rate=50.0, burst=20.0)
+        sp, cp, st, ct = await connect_pair(server_limits=limits)
+        server, client = sp.endpoint, cp.endpoint
+        target = st.local_address
+        before = server.counters.received
+
+        # Oversized: dropped by the transport, the endpoint never sees it.
+        big = raw_socket()
+        big.sendto(b"\x00" * 1300, target)
+        await eventually(lambda: st.stats()["dropped"].get("oversized") == 1, "oversized drop")
+        assert server.counters.received == before
+
+        # Garbage within the rate limit: passed on, and dropped by the endpoint's parser.
+        junk = raw_socket()
+        for data in (b"x", b"\x00" * 40, b"garbage that is not ticksync"):
+            junk.sendto(data, target)
+        await eventually(lambda: server.counters.received == before + 3, "garbage reaching the endpoint")
+        assert server.counters.dropped["truncated"] == 1 and server.counters.dropped["not_ticksync"] == 2
+
+        # A flood from one address: all but the burst (plus refill) never reach the endpoint.
+        flood = raw_socket()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(12):
+            for _ in range(25):  # in chunks, so the kernel buffer does not drop them for us
+                flood.sendto(pack_prefix(PacketType.LS_INPUT) + bytes(20), target)  # session packet, no session
+            await asyncio.sleep(0.001)
+
+        def passed() -> int:  # flood packets the endpoint saw (and dropped: no session there)
+            return server.counters.dropped["no_session"]
+
+        def limited() -> int:
+            return st.stats()["dropped"].get("rate_limited", 0)
+
+        await eventually(lambda: passed() + limited() == 300, "the whole flood", timeout=3.0)
+        elapsed = loop.time() - start
+        passed, limited = passed(), limited()
+        print(f"flood: {passed} passed, {limited} rate-limited in {elapsed * 1e3:.1f} ms")
+        assert passed <= limits.burst + limits.rate * elapsed + 1
+        assert limited >= 300 - limits.burst - limits.rate * elapsed - 1
+
+        # The session never noticed: a burst of its own packets all arrive.
+        for i in range(10):
+            client.send(PacketType.LS_INPUT, b"after-%d" % i, ct.now())
+        ct.flush()
+        await eventually(lambda: len(sp.payloads) == 10, "payloads after the flood")
+        conn = next(iter(server.connections.values()))
+        assert conn.counters.dropped == {} and client.connected
+        assert st.stats()["dropped"].keys() == {"oversized", "rate_limited"}
+        for s in (big, junk, flood):
+            s.close()
+        st.close()
+        ct.close()
+
+    run(scenario())
+
+
+class Echo:
+    """A minimal endpoint: echoes datagrams, raises on ones starting with b"boom"."""
+
+    def __init__(self):
+        self.out: list = []
+        self.received = 0
+
+    def receive_datagram(self, data, addr, now):
+        if data.startswith(b"boom"):
+            raise RuntimeError("endpoint bug")
+        self.received += 1
+        self.out.append((data, addr))
+
+    def datagrams_to_send(self):
+        out, self.out = self.out, []
+        return out
+
+    def next_deadline(self):
+        return None
+
+    def handle_timer(self, now):
+        pass
+
+
+@pytest.mark.network
+def test_endpoint_exceptions_are_counted_logged_once_and_do_not_stop_the_transport(caplog):
+    async def scenario():
+        echo = Echo()
+        t = await open_udp_server(echo)
+        s = raw_socket()
+        s.settimeout(2.0)
+        for i in range(3):
+            s.sendto(b"boom", t.local_address)
+            s.sendto(b"ping-%d" % i, t.local_address)
+            data = await asyncio.get_running_loop().run_in_executor(None, s.recv, 2000)
+            assert data == b"ping-%d" % i
+        assert t.stats()["dropped"] == {"internal_error": 3}
+        assert t.stats()["hub"]["internal_error"] == 3
+        s.close()
+        t.close()
+
+    with caplog.at_level(logging.DEBUG, logger="ticksync.transport"):
+        run(scenario())
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "RuntimeError" in errors[0].getMessage()
+
+
+@pytest.mark.network
+def test_timers_alone_keep_an_idle_session_alive():
+    async def scenario():
+        config = SessionConfig(keepalive_interval=0.02, housekeeping_interval=0.01, timeout=1.0)
+        sp, cp, st, ct = await connect_pair(config=config)
+        conn = next(iter(sp.endpoint.connections.values()))
+        got_server, got_client = conn.counters.received, cp.endpoint.connection.counters.received
+        # No user call from here on: only the transports' timers send keepalives.
+        await eventually(
+            lambda: conn.counters.received >= got_server + 5 and cp.endpoint.connection.counters.received >= got_client + 5,
+            "keepalives both ways",
+        )
+        assert st.stats()["hub"]["timers"] >= 5 and ct.stats()["hub"]["timers"] >= 5
+        st.close()
+        ct.close()
+
+    run(scenario())
+
+
+@pytest.mark.network
+def test_icmp_port_unreachable_is_counted_and_the_client_keeps_retrying():
+    async def scenario():
+        probe = raw_socket()
+        port = probe.getsockname()[1]
+        probe.close()  # nothing listens there now: the kernel answers with port unreachable
+        cp = Peer()
+        config = SessionConfig(handshake_resend=0.01)
+        ct = await open_udp_client(client_factory(cp, "bob", config), "127.0.0.1", port)
+        cp.endpoint.connect(ct.now())
+        ct.flush()
+        await eventually(lambda: ct.stats()["errors"].get("ConnectionRefusedError", 0) >= 2, "two ICMP errors")
+        assert not ct.closed and ct.stats()["sent"] >= 2  # the resend timer kept going
+        ct.close()
+
+    run(scenario())
+
+
+@pytest.mark.network
+def test_misuse_is_refused_before_any_socket_opens():
+    async def scenario():
+        sp = Peer()
+        st = await open_udp_server(make_server(sp))
+        port = st.local_address[1]
+        token = mint_token(SECRET, "default", expires=time.time() + 60)
+        wrong = SessionClient(server=("localhost", port), token=token, game=IDENTITY)
+        with pytest.raises(UsageError, match="127.0.0.1"):
+            await open_udp_client(wrong, "127.0.0.1", port)
+        right = SessionClient(server=("127.0.0.1", port), token=token, game=IDENTITY)
+        ct = await open_udp_client(right, "127.0.0.1", port)
+        assert ct.endpoint is right
+        with pytest.raises(UsageError, match="already has a transport"):
+            await open_udp_server(sp.endpoint)  # two UDP sockets would fight over its addresses
+        st.close()
+        ct.close()
+
+    run(scenario())
+
+
+def test_rate_limiter_refills_and_keeps_its_table_bounded():
+    rl = RateLimiter(rate=8.0, burst=5.0, max_tracked=100)
+    assert [rl.allow("a", 100.0) for _ in range(6)] == [True] * 5 + [False]
+    assert rl.allow("a", 100.125) and not rl.allow("a", 100.125)  # 1/8 s at 8/s: one token
+    for i in range(10_000):  # spoofed sources, each sending once
+        rl.allow(("10.0.0.1", i), 100.25)
+        assert len(rl) <= 100
+    assert rl.evicted >= 10_000 - 100
+    # Eviction refills, never throttles: a fresh key always gets its burst.
+    assert all(rl.allow("new", 100.25) for _ in range(5))
