@@ -30,6 +30,7 @@ from .errors import ProtocolError, UsageError
 from .events import Connected, DesyncDetected, Disconnected, EventQueue, PlayerJoined, PlayerLeft
 from .frames import FrameLog
 from .handshake import GameIdentity
+from .inputs import InputBuffer
 from .lockstep_wire import (
     KEYFRAME_CHUNK,
     SPECTATOR_SLOT,
@@ -125,11 +126,7 @@ class LockstepServer:
         self.tick = 0  # the next frame to close
         self.state: State = game.create(config.seed, players)
         self.frames = FrameLog(players, itemsize, config.retention)
-        # Inputs that arrived for future ticks: a ring indexed by tick % ring, per slot.
-        self._ring = config.max_ahead + 1
-        self._pending = np.zeros((self._ring, players, itemsize), np.uint8)
-        self._pending_tick = np.full((self._ring, players), -1, np.int64)
-        self._last = np.zeros((players, itemsize), np.uint8)
+        self.inputs = InputBuffer(players, itemsize, config.max_ahead)
         self._present = np.zeros(players, bool)
         self._slot_conn: dict[int, int] = {}
         self._user_slot: dict[str, int] = {}
@@ -229,26 +226,12 @@ class LockstepServer:
         if msg.records is not None:
             if peer.slot < 0:
                 raise ProtocolError("spectator_input", "spectators send no inputs")
-            self._take_inputs(peer, msg.first, msg.records)
+            peer.counters["late_inputs"] += self.inputs.put(peer.slot, msg.first, msg.records, self.tick)
+            peer.input_ack = max(peer.input_ack, msg.first + len(msg.records) - 1)
         if msg.keyframe_tick is not None:
             self._keyframe_status(peer, msg.keyframe_tick, msg.keyframe_have)
         if msg.hash_tick is not None:
             self._check_hash(peer, msg.hash_tick, msg.hash_value)
-
-    def _take_inputs(self, peer: _Peer, first: int, records: np.ndarray) -> None:
-        last = first + len(records) - 1
-        if last > self.tick + self.config.max_ahead:
-            raise ProtocolError("future_input", f"input for tick {last}, server is at {self.tick}")
-        ticks = np.arange(first, last + 1)
-        keep = ticks >= self.tick
-        fresh_late = int(np.count_nonzero(~keep & (ticks > peer.input_ack)))
-        if fresh_late:
-            peer.counters["late_inputs"] += fresh_late  # arrived after their frame closed
-        if keep.any():
-            rows = ticks[keep] % self._ring
-            self._pending[rows, peer.slot] = records[keep]
-            self._pending_tick[rows, peer.slot] = ticks[keep]
-        peer.input_ack = max(peer.input_ack, last)
 
     def _check_hash(self, peer: _Peer, tick: int, value: int) -> None:
         expected = self.hashes.get(tick)
@@ -286,10 +269,7 @@ class LockstepServer:
     def on_tick(self, now: float) -> None:
         """Close the next frame, step the game, and send frames when due."""
         t = self.tick
-        row = t % self._ring
-        have = self._pending_tick[row] == t
-        raw = np.where(have[:, None], self._pending[row], self._last)
-        raw[~self._present] = 0  # empty slots play the neutral input
+        raw, have = self.inputs.close(t, self._present)
         missing = ~have
         inputs = raw.view(self.game.input_dtype).reshape(self.config.players)
         clamped = self.game.sanitize_inputs(inputs)
@@ -297,7 +277,6 @@ class LockstepServer:
             self.stats_counters["clamped_inputs"] = self.stats_counters.get("clamped_inputs", 0) + clamped
         if self._view_field:
             inputs[self._view_field] = 0  # lockstep peers all see the present
-        self._last = raw
         self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self._present))
         if t % self.config.hash_every == 0:
             self.hashes[t] = self.state.hash()

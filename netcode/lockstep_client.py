@@ -32,9 +32,10 @@ from engine.state import State
 
 from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
-from .events import Connected, Disconnected, EventQueue, Resynced
+from .events import Connected, EventQueue, Resynced
 from .frames import decode_frame, skip_frame
 from .handshake import GameIdentity
+from .inputs import StampedInputs
 from .lockstep_wire import (
     KEYFRAME_CHUNK,
     SPECTATOR_SLOT,
@@ -46,8 +47,6 @@ from .lockstep_wire import (
 )
 from .session import ClientState, SessionClient
 from .wire import PacketType
-
-_OWN_RING = 1024  # own inputs kept: far more than can be unacked (at most 255 are resent)
 
 __all__ = [
     "LockstepClient",
@@ -193,10 +192,7 @@ class LockstepClient:
         self._frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tick -> (raw, missing)
         self._predicted: dict[int, np.ndarray] = {}  # tick -> raw inputs used when predicted
         self._saved: set[int] = set()
-        # Own stamped inputs, a ring indexed by tick % size (the tick kept beside each).
-        self._own = np.zeros((_OWN_RING, self.itemsize), np.uint8)
-        self._own_tick = np.full(_OWN_RING, -1, np.int64)
-        self._stamped = -1  # newest tick stamped with an own input
+        self._own = StampedInputs(self.itemsize)
         self._input_ack = -1
         self._hash_upto = -1  # newest tick whose hash was requested
         self._hash_report: tuple[int, int] | None = None
@@ -386,12 +382,7 @@ class LockstepClient:
 
     def _stamp(self, server_tick: float) -> None:
         target = int(math.ceil(server_tick + self._lead())) + self.input_delay
-        start = max(self._stamped + 1, int(server_tick) + 1, target - _OWN_RING // 2)  # ticks not closed yet
-        if start <= target:
-            rows = np.arange(start, target + 1)
-            self._own[rows % _OWN_RING] = self._input
-            self._own_tick[rows % _OWN_RING] = rows
-        self._stamped = max(self._stamped, target)
+        self._own.stamp(int(server_tick) + 1, target, self._input)  # only ticks not closed yet
 
     def _rollback_if_mispredicted(self) -> None:
         bad = None
@@ -454,8 +445,9 @@ class LockstepClient:
     def _predict(self, t: int) -> np.ndarray:
         last = self._frames.get(self.next_needed - 1)
         inputs = last[0].copy() if last is not None else self._zero()
-        if not self.spectator and self._own_tick[t % _OWN_RING] == t:
-            inputs[self.slot] = self._own[t % _OWN_RING]
+        own = None if self.spectator else self._own.get(t)
+        if own is not None:
+            inputs[self.slot] = own
         return inputs
 
     def _forget_old(self) -> None:
@@ -472,9 +464,7 @@ class LockstepClient:
         records = None
         first = 0
         if not self.spectator:
-            first = max(self._input_ack + 1, self._stamped - 254)
-            if first <= self._stamped:
-                records = self._own[np.arange(first, self._stamped + 1) % _OWN_RING]
+            first, records = self._own.unacked(self._input_ack)
         keyframe = None
         if self._keyframe is not None and self._keyframe[0] > self._kf_loaded:
             keyframe = (self._keyframe[0], self._keyframe[4])

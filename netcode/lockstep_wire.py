@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ProtocolError, UsageError
+from .errors import ProtocolError
+from .inputs import pack_run, parse_run
 from .wire import Reader, varint
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 SPECTATOR_SLOT = 0xFF
-MAX_INPUTS = 255
 KEYFRAME_CHUNK = 1150
 NO_ACK = 0xFFFFFFFF
 
@@ -107,24 +107,12 @@ def pack_input(
     hash_report: tuple[int, int] | None = None,
     keyframe: tuple[int, np.ndarray] | None = None,
 ) -> bytes:
-    """``records``: (n, itemsize) uint8, inputs for ticks first..first+n-1 (n <= 255).
-
-    Records are sent as the first one whole, then one byte mask per later record (bit j:
-    byte j differs from the record before) and the changed bytes: a held input costs a
-    byte per tick."""
+    """``records``: (n, itemsize) uint8, inputs for ticks first..first+n-1 (n <= 255)."""
     flags = 0
     parts = []
     if records is not None and len(records):
-        if len(records) > MAX_INPUTS:
-            raise UsageError(f"{len(records)} inputs in one packet; {MAX_INPUTS} at most")
         flags |= IN_INPUTS
-        diff = records[1:] != records[:-1]
-        parts += [
-            struct.pack("<IB", first, len(records)),
-            records[0].tobytes(),
-            np.packbits(diff, axis=1, bitorder="little").tobytes(),
-            records[1:][diff].tobytes(),
-        ]
+        parts.append(pack_run(first, records))
     if hash_report is not None:
         flags |= IN_HASH
         parts.append(struct.pack("<IQ", *hash_report))
@@ -146,28 +134,7 @@ def parse_input(payload, itemsize: int) -> InputMessage:
         raise ProtocolError("bad_input", f"origin {origin} after the next needed frame {needed}")
     msg = InputMessage(slot, None if needed == NO_ACK else needed, origin)
     if flags & IN_INPUTS:
-        first, n = r.u32(), r.u8()
-        if n == 0:
-            raise ProtocolError("bad_input", "empty input run")
-        width = (itemsize + 7) // 8
-        head = np.frombuffer(r.view(itemsize), np.uint8)
-        masks = np.frombuffer(r.view((n - 1) * width), np.uint8)
-        if not masks.any():  # a held input: every record equals the first
-            records = np.broadcast_to(head, (n, itemsize))
-        else:
-            bits = np.unpackbits(masks.reshape(n - 1, width), axis=1, bitorder="little")
-            if bits[:, itemsize:].any():
-                raise ProtocolError("bad_input", "stray byte-mask bits")
-            diff = bits[:, :itemsize].astype(bool)
-            changed = np.frombuffer(r.view(int(diff.sum())), np.uint8)
-            # Rebuild each record from the one before: fill changed bytes, carry the rest down.
-            rows = np.empty((n, itemsize), np.uint8)
-            rows[0] = head
-            rows[1:][diff] = changed
-            src = np.where(diff, np.arange(1, n)[:, None], 0)
-            np.maximum.accumulate(src, axis=0, out=src)  # last row (per byte) that set it
-            records = np.vstack([head[None], rows[src, np.arange(itemsize)]])
-        msg.first, msg.records = first, records
+        msg.first, msg.records = parse_run(r, itemsize)
     if flags & IN_HASH:
         msg.hash_tick, msg.hash_value = r.u32(), r.u64()
     if flags & IN_KEYFRAME:
