@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Hashable
 
 import numpy as np
 
 from engine.model import Game
 from engine.replay import ReplayWriter
-from engine.state import State
 
 from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
-from .events import Connected, DesyncDetected, Disconnected, EventQueue, PlayerJoined, PlayerLeft
+from .events import DesyncDetected
 from .frames import FrameLog
-from .handshake import GameIdentity
-from .inputs import InputBuffer
 from .lockstep_wire import (
     KEYFRAME_CHUNK,
     SPECTATOR_SLOT,
@@ -40,8 +36,7 @@ from .lockstep_wire import (
     pack_run_header,
     parse_input,
 )
-from .session import Admission, Refused, SessionServer
-from .token import TokenClaims
+from .mode_server import ModeServer
 from .wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
 
 __all__ = ["LockstepConfig", "LockstepServer"]
@@ -85,8 +80,8 @@ class _Peer:
     counters: dict = field(default_factory=lambda: {"late_inputs": 0, "clamped_inputs": 0, "desyncs": 0, "resyncs": 0})
 
 
-class LockstepServer:
-    """One lockstep room. Drive it like any endpoint, and call :meth:`tick` at the tick rate."""
+class LockstepServer(ModeServer):
+    """One lockstep room. Drive it like any endpoint, and call :meth:`on_tick` at the tick rate."""
 
     def __init__(
         self,
@@ -100,119 +95,46 @@ class LockstepServer:
         rng: random.Random | None = None,
         recorder: ReplayWriter | None = None,
     ):
-        game.check_players(config.players)
-        self.game = game
-        self.config = config
-        self.tick_rate = config.tick_rate or game.tick_rate
-        self.session = SessionServer(
-            game=GameIdentity.of(game),
+        super().__init__(
+            game,
+            players=config.players,
+            seed=config.seed,
+            tick_rate=config.tick_rate,
+            max_ahead=config.max_ahead,
+            max_spectators=config.max_spectators,
             secret=secret,
-            admit=self._admit,
             room=room,
-            on_payload=self._on_payload,
-            config=session_config,
+            session_config=session_config,
             wall_offset=wall_offset,
             rng=rng,
+            recorder=recorder,
         )
-        self.recorder = recorder
-        players, itemsize = config.players, game.input_dtype.itemsize
-        self.itemsize = itemsize
+        self.config = config
+        players, itemsize = config.players, self.itemsize
         worst = 1 + 2 * ((players + 7) // 8) + players * (itemsize + (itemsize + 7) // 8)
         if worst > _FRAME_BUDGET:
             raise UsageError(
                 f"a frame of {players} players x {itemsize}-byte inputs can take {worst} bytes, over the "
                 f"{_FRAME_BUDGET}-byte packet budget: use fewer players or a smaller input_dtype"
             )
-        self.tick = 0  # the next frame to close
-        self.state: State = game.create(config.seed, players)
         self.frames = FrameLog(players, itemsize, config.retention)
-        self.inputs = InputBuffer(players, itemsize, config.max_ahead)
-        self._present = np.zeros(players, bool)
-        self._slot_conn: dict[int, int] = {}
-        self._user_slot: dict[str, int] = {}
-        self.peers: dict[int, _Peer] = {}
         self.hashes: dict[int, int] = {}  # tick -> hash of state_tick, recent ones
         self._keyframe: tuple[int, bytes] = (0, self.state.pack())
-        self._events = EventQueue()
-        self.stats_counters = {"frames": 0, "missing_inputs": 0, "desyncs": 0, "bytes_frames": 0}
-        self._view_field = getattr(game, "view_field", None)
+        self.stats_counters = {"frames": 0, "missing_inputs": 0, "desyncs": 0, "bytes_frames": 0, "clamped_inputs": 0}
 
-    # -- endpoint interface (delegated to the session, then our own bookkeeping) ------------
-    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.session.receive_datagram(data, addr, now)
-        self._lifecycle()
-
-    def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
-        return self.session.datagrams_to_send()
-
-    def next_deadline(self) -> float | None:
-        return self.session.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self.session.handle_timer(now)
-        self._lifecycle()
-
-    def events(self) -> list:
-        return self._events.drain()
-
-    # -- admission --------------------------------------------------------------------------
-    def _admit(self, claims: TokenClaims, addr: Hashable, now: float) -> Admission:
-        replaces = None
-        if claims.spectator:
-            if sum(1 for p in self.peers.values() if p.slot < 0) >= self.config.max_spectators:
-                raise Refused("room_full", "no more spectators fit in this room")
-            slot = -1
-        else:
-            slot = claims.slot
-            if slot == -1 and claims.user:
-                slot = self._user_slot.get(claims.user, -1)
-            if slot == -1:
-                free = [s for s in range(self.config.players) if s not in self._slot_conn]
-                if not free:
-                    raise Refused("room_full", f"all {self.config.players} player slots are taken")
-                slot = free[0]
-            elif slot >= self.config.players:
-                raise Refused("refused", f"slot {slot} does not exist: this room has {self.config.players} players")
-            # A valid token for a held slot is that player coming back (maybe from a new
-            # address after an outage): the new session replaces the old one.
-            replaces = self._slot_conn.get(slot)
-            if claims.user:
-                self._user_slot[claims.user] = slot
-        info = LockstepInfo(
-            self.config.players,
-            self.config.seed,
-            self.tick_rate,
-            self.config.hash_every,
-            self.tick,
-            self.config.send_every,
-            self.config.max_ahead,
+    def accept_info(self) -> bytes:
+        cfg = self.config
+        return LockstepInfo(
+            cfg.players, cfg.seed, self.tick_rate, cfg.hash_every, self.tick, cfg.send_every, cfg.max_ahead
         ).pack()
-        return Admission(slot=slot, info=info, replaces=replaces)
 
-    def _lifecycle(self) -> None:
-        for ev in self.session.events():
-            if isinstance(ev, Connected):
-                self.peers[ev.conn] = _Peer(ev.conn, ev.slot)
-                if ev.slot >= 0:
-                    self._slot_conn[ev.slot] = ev.conn
-                    self._present[ev.slot] = True
-                    self._events.put(PlayerJoined(ev.slot, self.tick))
-            elif isinstance(ev, Disconnected):
-                peer = self.peers.pop(ev.conn, None)
-                if peer is not None and peer.slot >= 0 and self._slot_conn.get(peer.slot) == ev.conn:
-                    del self._slot_conn[peer.slot]
-                    self._present[peer.slot] = False
-                    self._events.put(PlayerLeft(peer.slot, self.tick, ev.reason))
-            self._events.put(ev)
+    def make_peer(self, conn_id: int, slot: int) -> _Peer:
+        return _Peer(conn_id, slot)
 
     # -- input ------------------------------------------------------------------------------
-    def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
+    def on_payload(self, conn, peer: _Peer, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is not PacketType.LS_INPUT:
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a lockstep server")
-        peer = self.peers.get(conn.id)
-        if peer is None:  # accepted in this very datagram batch: lifecycle not run yet
-            self._lifecycle()
-            peer = self.peers[conn.id]
         msg = parse_input(payload, self.itemsize)
         expected = SPECTATOR_SLOT if peer.slot < 0 else peer.slot
         if msg.slot != expected:
@@ -269,15 +191,11 @@ class LockstepServer:
     def on_tick(self, now: float) -> None:
         """Close the next frame, step the game, and send frames when due."""
         t = self.tick
-        raw, have = self.inputs.close(t, self._present)
-        missing = ~have
-        inputs = raw.view(self.game.input_dtype).reshape(self.config.players)
-        clamped = self.game.sanitize_inputs(inputs)
-        if clamped:
-            self.stats_counters["clamped_inputs"] = self.stats_counters.get("clamped_inputs", 0) + clamped
-        if self._view_field:
-            inputs[self._view_field] = 0  # lockstep peers all see the present
-        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self._present))
+        inputs, missing, clamped = self.close_inputs()
+        self.stats_counters["clamped_inputs"] += clamped
+        if self.view_field:
+            inputs[self.view_field] = 0  # lockstep peers all see the present
+        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
         if t % self.config.hash_every == 0:
             self.hashes[t] = self.state.hash()
             self.hashes.pop(t - 64 * self.config.hash_every, None)
@@ -298,7 +216,7 @@ class LockstepServer:
         cache: dict[tuple[int, int], bytes] = {}
         session = self.session
         for peer in self.peers.values():
-            conn = session.connections.get(peer.conn_id)
+            conn = self.connection(peer)
             if conn is None or peer.next_needed is None:
                 continue  # the client has not said what it holds yet
             if peer.keyframe is not None:
@@ -356,14 +274,11 @@ class LockstepServer:
     # -- inspection -------------------------------------------------------------------------
     def stats(self) -> dict:
         return {
+            "mode": "lockstep",
             "tick": self.tick,
-            "players": int(self._present.sum()),
+            "players": int(self.present.sum()),
             "spectators": sum(1 for p in self.peers.values() if p.slot < 0),
             **self.stats_counters,
             "session": self.session.stats(),
-            "peers": {
-                p.slot: {**p.counters, **self.session.connections[p.conn_id].stats()}
-                for p in self.peers.values()
-                if p.conn_id in self.session.connections
-            },
+            "peers": self.peer_stats(),
         }
