@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 from dataclasses import dataclass
 from typing import Hashable
 
@@ -46,6 +45,7 @@ from .lockstep_wire import (
     read_run_header,
 )
 from .session import ClientState, SessionClient
+from .timesync import ServerClock, input_lead, one_way
 from .wire import PacketType
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "LoadState",
     "AdvanceTick",
     "ReportHash",
-    "ServerClock",
 ]
 
 
@@ -99,33 +98,6 @@ class ReportHash:
     """Hash the state of ``tick`` (live, or saved) and pass it to ``client.report_hash``."""
 
     tick: int
-
-
-class ServerClock:
-    """Estimates the server's tick from frame packets: the least-delayed arrivals of a
-    sliding window give the clock offset; half the minimum RTT is added back."""
-
-    def __init__(self, rate: float, window: int = 96):
-        self.rate = rate
-        self._samples: deque[float] = deque(maxlen=window)
-        self._offset: float | None = None
-
-    def sample(self, server_tick: int, now: float) -> None:
-        """``server_tick``: the newest frame the server had closed when it sent."""
-        self._samples.append(server_tick + 1 - now * self.rate)
-        self._offset = max(self._samples)
-
-    def seed(self, server_tick: int, now: float) -> None:
-        if self._offset is None:
-            self._offset = server_tick - now * self.rate
-
-    @property
-    def ready(self) -> bool:
-        return self._offset is not None
-
-    def tick_at(self, now: float, one_way: float) -> float:
-        """The server's (fractional) tick count at ``now``."""
-        return now * self.rate + self._offset + one_way * self.rate
 
 
 class LockstepClient:
@@ -364,21 +336,11 @@ class LockstepClient:
         out, self._requests = self._requests, []
         return out
 
-    def _one_way(self) -> float:
-        conn = self.session.connection
-        rtt = conn.rtt
-        return (rtt.min_rtt if rtt.samples else rtt.rtt) / 2
-
     def _lead(self) -> float:
-        """Ticks between the server's present and the tick our input must be stamped for."""
-        conn = self.session.connection
-        rate = self.info.tick_rate
-        # Jitter margin, plus the wait until our next input packet goes out.
-        margin = max(2.0 * conn.rtt.jitter, 1.0 / rate) + self.info.send_every / rate
-        return (self._one_way() + margin) * rate + 1
+        return input_lead(self.session.connection.rtt, self.info.tick_rate, self.info.send_every)
 
     def _server_tick(self, now: float) -> float:
-        return self.clock.tick_at(now, self._one_way())
+        return self.clock.tick_at(now, one_way(self.session.connection.rtt))
 
     def _stamp(self, server_tick: float) -> None:
         target = int(math.ceil(server_tick + self._lead())) + self.input_delay
