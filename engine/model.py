@@ -59,6 +59,11 @@ class Game:
         """
         return np.zeros(len(slots), dtype=self.input_dtype)
 
+    def player_entity(self, slot: int) -> int:
+        """The entity slot player ``slot`` controls (state sync predicts and centres interest
+        on it). Default: the same number."""
+        return slot
+
     # -- derived --------------------------------------------------------------------------
     def neutral_inputs(self, players: int) -> np.ndarray:
         """The input of a player who is absent or has sent nothing yet: all zeros."""

@@ -150,3 +150,67 @@ class LockstepMatch:
     def server_hash_mismatches(self, name, reference):
         """Ticks where the client's reported hash differs from ``reference`` (tick -> hash)."""
         return {t: h for t, h in self.hashes[name].items() if t in reference and reference[t] != h}
+
+
+class StateSyncMatch:
+    """A state-sync server and predicting clients on the simulator, with the server's
+    per-tick positions and applied inputs logged for comparison."""
+
+    def __init__(self, game, players, *, seed, link=None, config=None, recorder=None, input_fn=None, start=100.0):
+        import numpy as np
+
+        from netcode.netsim import LinkConfig, NetSim
+        from netcode.simdriver import VirtualNetwork
+        from netcode.statesync import SnapshotServer, StateSyncConfig
+
+        self.np = np
+        self.game = game
+        self.net = VirtualNetwork(NetSim(seed, link or LinkConfig()), start=start)
+        self.server = SnapshotServer(
+            game, config or StateSyncConfig(players=players, seed=seed % 1000), secret=SECRET, rng=random.Random(seed), recorder=recorder
+        )
+        self.net.add("server", self.server)
+        self.clients = {}
+        self.positions = {}  # server tick -> copy of the position field
+        self.applied_inputs = {}  # tick -> inputs the server stepped with
+        self.input_fn = input_fn  # (client, tick) -> record, default: the game's bots
+        self._updates = 0
+        dt = 1 / self.server.tick_rate
+        pos = game.replication.position
+        original_step = game.step
+
+        def logged_step(state, inputs, tick, _orig=original_step):
+            if state is self.server.state:
+                self.applied_inputs[tick] = inputs.copy()
+            _orig(state, inputs, tick)
+            if state is self.server.state:
+                self.positions[tick + 1] = state[pos].copy()
+
+        game.step = logged_step  # instance attribute: only this game object logs
+        self.net.every(dt, lambda now: self.server.on_tick(now))
+        self.net.every(dt, self._updates_all, start=self.net.now + dt / 2)
+
+    def add_client(self, name, *, slot=-1, role=0, client_cls=None, **kw):
+        from netcode.statesync_client import PredictingClient
+
+        cls = client_cls or PredictingClient
+        client = cls(self.game, server="server", token=token(slot, user=name, role=role), rng=random.Random(len(name)), **kw)
+        self.clients[name] = client
+        self.net.add(name, client)
+        client.connect(self.net.now)
+        self.net.flush(name)
+        return client
+
+    def _updates_all(self, now):
+        self._updates += 1
+        for client in self.clients.values():
+            if client.predicted is not None and client.slot is not None and client.slot >= 0 and self._updates % 4 == 0:
+                if self.input_fn is not None:
+                    record = self.input_fn(client, client.predicted_tick)
+                else:
+                    record = self.game.bot_inputs(client.predicted, client.predicted_tick, self.np.array([client.slot]))[0]
+                client.set_input(record)
+            client.update(now)
+
+    def run(self, seconds):
+        self.net.run_for(seconds)

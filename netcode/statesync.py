@@ -1,0 +1,315 @@
+"""State-sync server, sans-IO: the server simulates and is the only truth.
+
+Every tick it applies the inputs it holds (a late player's last input repeats), steps the
+game and records what it applied. Every ``snapshot_every`` ticks it quantizes the replicated
+state once, keeps it as a future baseline, and sends each client the delta from the newest
+snapshot that client acked (a full snapshot when none is held any more):
+
+* without interest management or a bandwidth budget every client sees the same entities,
+  so the snapshot is encoded once per distinct baseline and the same part bytes go to
+  every client that acked it, behind a few per-client bytes;
+* with a relevance radius each client sees what is near its own entity (created and
+  destroyed on the client as things come and go), and with a byte budget a priority
+  accumulator chooses what goes now; both make encoding per client, and the server then
+  tracks, per entity, which snapshot's value each client holds.
+
+Each snapshot tells its client the newest of its input ticks the server has applied, and
+the view delay clients report is written into the game's ``view_field`` so lag-compensated
+hits are judged where the shooter saw the target (clamped to what the measured RTT allows).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.model import Game
+from engine.replay import ReplayWriter
+
+from .connection import SessionConfig
+from .errors import ProtocolError, UsageError
+from .interest import PriorityAccumulator, relevance
+from .mode_server import ModeServer
+from .snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
+from .statesync_wire import StateSyncInfo, pack_prefix, parse_ss_input
+from .wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
+
+__all__ = ["StateSyncConfig", "SnapshotServer"]
+
+_PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 8  # room for a part after the prefix
+
+
+@dataclass(frozen=True)
+class StateSyncConfig:
+    players: int
+    seed: int = 1
+    tick_rate: int | None = None  # default: the game's
+    snapshot_rate: int = 30  # snapshots per second
+    max_ahead: int = 240
+    max_spectators: int = 64
+    history: int = 64  # snapshots kept as baselines
+    relevance_radius: float | None = None  # interest management, in position units
+    bandwidth: float | None = None  # snapshot bytes per second per client (priority accumulator)
+    input_packets_per_second: float = 180.0  # flood guard per client
+    max_view_delay: float = 0.5  # seconds a shot may be judged in the past, on top of RTT
+
+    def __post_init__(self):
+        if self.players < 1 or self.snapshot_rate < 1 or self.history < 4:
+            raise UsageError("players, snapshot_rate must be >= 1 and history >= 4")
+
+
+@dataclass
+class _Peer:
+    conn_id: int
+    slot: int
+    acked: int = -1  # newest complete snapshot the client acked
+    view_delay: int = 0  # ticks behind the present the client's screen shows others
+    sent: dict = field(default_factory=dict)  # snapshot tick -> per-entity value ticks (per-client mode)
+    relevant: np.ndarray | None = None
+    priority: PriorityAccumulator | None = None
+    tokens: float = 0.0  # input flood guard (token bucket)
+    last_input_at: float = 0.0
+    counters: dict = field(default_factory=lambda: {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0})
+
+
+class SnapshotServer(ModeServer):
+    """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
+
+    def __init__(
+        self,
+        game: Game,
+        config: StateSyncConfig,
+        *,
+        secret: bytes,
+        room: str = "default",
+        session_config: SessionConfig | None = None,
+        wall_offset: float = 0.0,
+        rng: random.Random | None = None,
+        recorder: ReplayWriter | None = None,
+    ):
+        super().__init__(
+            game,
+            players=config.players,
+            seed=config.seed,
+            tick_rate=config.tick_rate,
+            max_ahead=config.max_ahead,
+            max_spectators=config.max_spectators,
+            secret=secret,
+            room=room,
+            session_config=session_config,
+            wall_offset=wall_offset,
+            rng=rng,
+            recorder=recorder,
+        )
+        self.config = config
+        self.schema = SnapshotSchema(game.replication, self.state)
+        if config.relevance_radius is not None and self.schema.position is None:
+            raise UsageError("relevance needs the game's replication spec to name a position field")
+        self.snapshot_every = max(1, round(self.tick_rate / config.snapshot_rate))
+        self.history = SnapshotHistory(self.schema, config.history)
+        self.per_client = config.relevance_radius is not None or config.bandwidth is not None
+        self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
+        self._view = np.zeros(self.players, np.int64)
+        self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
+
+    def accept_info(self) -> bytes:
+        return StateSyncInfo(
+            self.players, self.seed, self.tick_rate, self.snapshot_every, self.tick, self.config.max_ahead
+        ).pack()
+
+    def make_peer(self, conn_id: int, slot: int) -> _Peer:
+        peer = _Peer(conn_id, slot, tokens=self.config.input_packets_per_second)
+        if self.per_client and self.config.bandwidth is not None:
+            peer.priority = PriorityAccumulator(self.schema.capacity)
+        return peer
+
+    # -- input ------------------------------------------------------------------------------
+    def on_payload(self, conn, peer: _Peer, ptype: PacketType, payload: memoryview, now: float) -> None:
+        if ptype is not PacketType.SS_INPUT:
+            raise ProtocolError("unexpected_type", f"{ptype.name} sent to a state-sync server")
+        rate = self.config.input_packets_per_second
+        peer.tokens = min(rate, peer.tokens + (now - peer.last_input_at) * rate)
+        peer.last_input_at = now
+        if peer.tokens < 1.0:
+            raise ProtocolError("flood", "input packets faster than any client sends them")
+        peer.tokens -= 1.0
+        msg = parse_ss_input(payload, self.itemsize)
+        expected = 0xFF if peer.slot < 0 else peer.slot
+        if msg.slot != expected:
+            raise ProtocolError("wrong_slot", f"inputs for slot {msg.slot} from the holder of slot {peer.slot}")
+        if msg.ack is not None:
+            self._take_ack(peer, msg.ack)
+        if msg.records is not None:
+            if peer.slot < 0:
+                raise ProtocolError("spectator_input", "spectators send no inputs")
+            peer.counters["late_inputs"] += self.inputs.put(peer.slot, msg.first, msg.records, self.tick)
+            # Lag compensation may look back as far as the client's screen, but no further
+            # than its measured round trip plus the allowed interpolation delay.
+            limit = math.ceil((conn.rtt.rtt + self.config.max_view_delay) * self.tick_rate)
+            self._view[peer.slot] = min(msg.view_delay, limit)
+
+    def _take_ack(self, peer: _Peer, ack: int) -> None:
+        if ack > self.tick:
+            raise ProtocolError("bad_ack", f"ack of snapshot {ack}, newest is {self.tick}")
+        if ack <= peer.acked:
+            return  # reordered: we already know better
+        if self.per_client:
+            if ack not in peer.sent:
+                return  # not a snapshot we sent this client (or one we forgot): ignore
+            for t in [t for t in peer.sent if t < ack]:
+                del peer.sent[t]
+        elif not self.history.has(ack):
+            return
+        peer.acked = ack
+
+    # -- the tick ---------------------------------------------------------------------------
+    def on_tick(self, now: float) -> None:
+        t = self.tick
+        inputs, missing, clamped = self.close_inputs()
+        self.stats_counters["clamped_inputs"] += clamped
+        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
+        self.applied[~missing & self.present] = t
+        if self.view_field:
+            inputs[self.view_field] = np.where(self.present, self._view, 0)
+        if self.recorder is not None:
+            self.recorder.record(t, inputs, self.state)
+        self.game.step(self.state, inputs, t)
+        self.tick = t + 1
+        if self.tick % self.snapshot_every == 0:
+            self._snapshot(now)
+
+    def _snapshot(self, now: float) -> None:
+        tick = self.tick
+        codes, alive, extras = self.schema.quantize(self.state)
+        self.history.add(tick, codes, alive, extras)
+        self.stats_counters["snapshots"] += 1
+        if self.per_client:
+            self._send_per_client(tick, codes, alive, extras, now)
+        else:
+            self._send_shared(tick, codes, alive, extras, now)
+
+    def _send_parts(self, peer: _Peer, conn, tick: int, parts: list[bytes], now: float) -> None:
+        prefix = pack_prefix(tick, int(self.applied[peer.slot]) if peer.slot >= 0 and self.applied[peer.slot] >= 0 else None)
+        for part in parts:
+            self.session.send(conn, PacketType.SS_SNAPSHOT, prefix + part, now)
+            peer.counters["snapshot_bytes"] += len(prefix) + len(part)
+        peer.counters["parts"] += len(parts)
+        self.stats_counters["bytes_snapshots"] += sum(len(p) + len(prefix) for p in parts)
+
+    def _send_shared(self, tick: int, codes, alive, extras, now: float) -> None:
+        """Everyone sees everything: one encoding per distinct baseline, shared bytes."""
+        encoded: dict[int, list[bytes]] = {}
+        history = self.history
+        for peer in self.peers.values():
+            conn = self.connection(peer)
+            if conn is None:
+                continue
+            base = peer.acked if history.has(peer.acked) else -1
+            parts = encoded.get(base)
+            if parts is None:
+                if base < 0:
+                    parts = encode_snapshot(tick, codes, alive, extras, budget=_PART_BUDGET)
+                else:
+                    i = history.index(base)
+                    parts = encode_snapshot(
+                        tick,
+                        codes,
+                        alive,
+                        extras,
+                        budget=_PART_BUDGET,
+                        base_tick=base,
+                        base_codes=history.codes[i],
+                        base_view=history.alive[i],
+                        base_extras=history.extras[i],
+                    )
+                encoded[base] = parts
+                self.stats_counters["encodes"] += 1
+            if base < 0:
+                peer.counters["full_snapshots"] += 1
+            self._send_parts(peer, conn, tick, parts, now)
+
+    def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
+        """Each client sees its own set (relevance) or part of it (budget): encode per client,
+        tracking which snapshot's value of each entity the client will hold."""
+        cfg = self.config
+        peers = [p for p in self.peers.values() if self.connection(p) is not None]
+        if not peers:
+            return
+        history = self.history
+        n = self.schema.capacity
+        views = np.broadcast_to(alive, (len(peers), n)).copy()
+        if cfg.relevance_radius is not None:
+            c0, c1 = self.schema.columns_of[self.schema.position]
+            pos = codes[:, c0:c1]
+            watchers = [i for i, p in enumerate(peers) if p.slot >= 0]
+            if watchers:
+                own = np.array([self.game.player_entity(peers[i].slot) for i in watchers])
+                prev = np.array([peers[i].relevant if peers[i].relevant is not None else np.zeros(n, bool) for i in watchers])
+                near = relevance(pos[own], pos, prev, cfg.relevance_radius, cfg.relevance_radius * 1.2)
+                near[np.arange(len(own)), own] = True  # a player always sees itself
+                for row, i in enumerate(watchers):
+                    peers[i].relevant = near[row]
+                    views[i] &= near[row]
+        budget = None if cfg.bandwidth is None else max(64, int(cfg.bandwidth / cfg.snapshot_rate))
+        rows = np.arange(n)
+        for i, peer in enumerate(peers):
+            view = views[i]
+            vt_base = peer.sent.get(peer.acked)
+            base_tick = base_extras = None
+            if vt_base is None:
+                vt_base = np.full(n, -1, np.int64)
+                peer.counters["full_snapshots"] += 1
+            else:
+                base_tick = peer.acked
+                base_extras = history.extras[history.index(base_tick)] if history.has(base_tick) else None
+            # The client's baseline, per entity: the snapshot whose value it holds. Values
+            # older than our history can only be replaced whole (or destroyed).
+            holds = vt_base >= 0
+            avail = holds & (history.ticks[vt_base % history.depth] == vt_base)
+            base_codes = history.codes[vt_base % history.depth, rows]
+            changed = (codes != base_codes).any(axis=1)
+            wanted = view & (~avail | changed)
+            include = wanted
+            if budget is not None:
+                cost = np.where(avail, 1 + 2 * (codes != base_codes).sum(axis=1), 2 + 3 * self.schema.columns)
+                must = np.zeros(n, bool)
+                if peer.slot >= 0:
+                    must[self.game.player_entity(peer.slot)] = True
+                include = peer.priority.choose(wanted, 1.0 + changed, cost, budget, must)
+            parts = encode_snapshot(
+                tick,
+                codes,
+                view,
+                extras,
+                budget=_PART_BUDGET,
+                base_tick=base_tick,
+                base_codes=base_codes,
+                base_view=avail,
+                base_extras=base_extras,
+                include=include,
+                also_destroy=holds & ~avail & ~view,
+            )
+            self.stats_counters["encodes"] += 1
+            vt = vt_base.copy()
+            vt[view & avail & ~changed] = tick  # held and unchanged: current
+            vt[include] = tick  # sent now
+            vt[~view] = -1  # destroyed (destroys always go) or never seen
+            peer.sent[tick] = vt
+            if len(peer.sent) > cfg.history:
+                del peer.sent[min(peer.sent)]
+            self._send_parts(peer, self.connection(peer), tick, parts, now)
+
+    # -- inspection -------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {
+            "mode": "statesync",
+            "tick": self.tick,
+            "players": int(self.present.sum()),
+            "spectators": sum(1 for p in self.peers.values() if p.slot < 0),
+            **self.stats_counters,
+            "session": self.session.stats(),
+            "peers": self.peer_stats(),
+        }

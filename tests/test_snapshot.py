@@ -1,0 +1,167 @@
+"""Snapshot codec: exact round trips, parts that apply on their own, budget and sizes."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from demos.arena import Arena
+from engine.quantize import Angle, Exact, Fixed, Int
+from engine.replication import Replication
+from engine.state import State
+from netcode.bits import pack_uint, unpack_uint
+from netcode.errors import ProtocolError
+from netcode.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
+
+BUDGET = 1150
+
+
+def decode_all(parts, schema, base_codes=None, base_view=None, drop=()):
+    codes = np.zeros((schema.capacity, schema.columns), np.int64) if base_codes is None else base_codes.copy()
+    view = np.zeros(schema.capacity, bool) if base_view is None else base_view.copy()
+    extras = None
+    for i, p in enumerate(parts):
+        assert len(p) <= BUDGET
+        if i in drop:
+            continue
+        part = decode_part(p, schema.capacity, schema.columns, schema.extras_size)
+        apply_part(part, codes, view)
+        extras = part.extras if part.extras is not None else extras
+    return codes, view, extras
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 600),
+    cols=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    churn=st.floats(0, 1),
+    move=st.floats(0, 1),
+    spread=st.sampled_from([1, 16, 1 << 10, 1 << 20, (1 << 31) - 1]),
+    with_base=st.booleans(),
+)
+def test_round_trip_against_any_baseline(n, cols, seed, churn, move, spread, with_base):
+    rng = np.random.default_rng(seed)
+    base_codes = rng.integers(0, spread, (n, cols), dtype=np.int64)
+    base_view = rng.random(n) < 0.7
+    codes = base_codes.copy()
+    moving = rng.random(n) < move
+    codes[moving] = rng.integers(0, spread, (int(moving.sum()), cols))
+    view = base_view.copy()
+    flip = rng.random(n) < churn * 0.3
+    view[flip] = ~view[flip]
+    extras = rng.bytes(8)
+
+    class Schema:
+        capacity, columns, extras_size = n, cols, 8
+
+    kw = dict(base_tick=40, base_codes=base_codes, base_view=base_view, base_extras=b"\0" * 8) if with_base else {}
+    parts = encode_snapshot(42, codes, view, extras, budget=BUDGET, **kw)
+    got_codes, got_view, got_extras = decode_all(parts, Schema, base_codes if with_base else None, base_view if with_base else None)
+    assert np.array_equal(got_view, view)
+    assert np.array_equal(got_codes[view], codes[view])
+    assert got_extras == extras
+
+
+def test_unchanged_entities_cost_next_to_nothing():
+    n = 1000
+    codes = np.arange(n * 5, dtype=np.int64).reshape(n, 5)
+    view = np.ones(n, bool)
+    parts = encode_snapshot(2, codes, view, b"", budget=BUDGET, base_tick=1, base_codes=codes, base_view=view, base_extras=b"")
+    assert len(parts) == 1 and len(parts[0]) < 20
+
+
+def test_each_part_applies_on_its_own():
+    game = Arena(npcs=1000)
+    state = game.create(1, 8)
+    schema = SnapshotSchema(game.replication, state)
+    codes, alive, extras = schema.quantize(state)
+    parts = encode_snapshot(0, codes, alive, extras, budget=BUDGET)
+    assert len(parts) > 2
+    # Lose the middle part: everything else still lands, exactly.
+    got_codes, got_view, _ = decode_all(parts, schema, drop={1})
+    lost = decode_part(parts[1], schema.capacity, schema.columns, schema.extras_size)
+    outside = np.ones(schema.capacity, bool)
+    outside[lost.lo : lost.hi] = False
+    assert np.array_equal(got_view[outside], alive[outside])
+    assert np.array_equal(got_codes[outside & alive], codes[outside & alive])
+    assert not got_view[lost.lo : lost.hi].any()
+
+
+def test_moving_world_delta_is_small():
+    """1000 NPCs all moving: the delta of two ticks is a fraction of a full snapshot."""
+    game = Arena(npcs=1000, moving=1.0)
+    state = game.create(1, 8)
+    schema = SnapshotSchema(game.replication, state)
+    for t in range(10):
+        game.step(state, game.neutral_inputs(8), t)
+    base = schema.quantize(state)
+    for t in range(10, 12):
+        game.step(state, game.neutral_inputs(8), t)
+    now = schema.quantize(state)
+    full = sum(map(len, encode_snapshot(12, *now, budget=BUDGET)))
+    delta = encode_snapshot(12, *now, budget=BUDGET, base_tick=10, base_codes=base[0], base_view=base[1], base_extras=base[2])
+    size = sum(map(len, delta))
+    assert size < full / 2
+    got, view, _ = decode_all(delta, schema, base[0], base[1])
+    assert np.array_equal(got[view], now[0][view])
+
+
+def test_include_limits_creates_and_updates_but_destroys_always_go():
+    n = 50
+    base_codes = np.zeros((n, 2), np.int64)
+    base_view = np.ones(n, bool)
+    codes = base_codes + 1
+    view = base_view.copy()
+    view[:5] = False  # destroyed
+    include = np.zeros(n, bool)
+    include[10:20] = True
+    parts = encode_snapshot(3, codes, view, b"", budget=BUDGET, base_tick=2, base_codes=base_codes, base_view=base_view, base_extras=b"", include=include)
+    got, got_view, _ = decode_all(parts, type("S", (), {"capacity": n, "columns": 2, "extras_size": 0}), base_codes, base_view)
+    assert not got_view[:5].any()
+    assert (got[10:20] == 1).all() and (got[20:] == 0).all()
+
+
+def test_quantizers_round_trip_within_tolerance():
+    rng = np.random.default_rng(4)
+    fixed = Fixed(-100.0, 100.0, 0.01)
+    x = rng.uniform(-100, 100, 1000)
+    assert np.abs(fixed.dequantize(fixed.quantize(x), np.dtype(np.float64)) - x).max() <= fixed.tolerance + 1e-9
+    angle = Angle(10)
+    a = rng.uniform(-np.pi, np.pi, 1000)
+    back = angle.dequantize(angle.quantize(a), np.dtype(np.float64))
+    err = np.abs((back - a + np.pi) % (2 * np.pi) - np.pi)
+    assert err.max() <= angle.tolerance + 1e-9
+    assert fixed.quantize(np.array([np.nan, np.inf, -np.inf])).tolist() == [0, fixed.levels, 0]
+    exact = Exact()
+    v = np.array([-5, 0, 7], np.int16)
+    assert np.array_equal(exact.dequantize(exact.quantize(v), np.dtype(np.int16)), v)
+
+
+def test_schema_applies_dequantized_values_to_a_state():
+    spec = Replication(alive="alive", fields={"pos": Fixed(0.0, 10.0, 0.5), "kind": Int(0, 3)}, position="pos")
+    s = State({"alive": np.array([True, False, True]), "pos": np.array([[1.2, 2.0], [3.0, 4.0], [9.9, 0.1]]), "kind": np.array([1, 2, 3], np.int8)})
+    schema = SnapshotSchema(spec, s)
+    codes, alive, extras = schema.quantize(s)
+    t = s.copy()
+    t.pos[:] = 0
+    schema.apply(t, codes, alive, extras)
+    assert np.allclose(t.pos[alive], s.pos[alive], atol=0.25) and list(t.alive) == [True, False, True]
+
+
+def test_hostile_parts_are_protocol_errors():
+    codes = np.ones((10, 2), np.int64)
+    [part] = encode_snapshot(1, codes, np.ones(10, bool), b"", budget=BUDGET)
+    for cut in range(len(part)):
+        with pytest.raises(ProtocolError):
+            decode_part(part[:cut], 10, 2, 0)
+    with pytest.raises(ProtocolError):
+        decode_part(part, 5, 2, 0)  # ids beyond this client's capacity
+    with pytest.raises(ProtocolError):
+        decode_part(part + b"\0", 10, 2, 0)
+
+
+@given(st.lists(st.integers(0, 2**20 - 1), max_size=200), st.integers(20, 40))
+def test_bit_packing_round_trip(values, width):
+    v = np.array(values, np.int64)
+    assert np.array_equal(unpack_uint(pack_uint(v, width), len(v), width), v)

@@ -1,0 +1,273 @@
+"""State sync on the seeded simulator: reconciliation, interpolation, baselines and acks,
+interest management, the byte budget, encode-once sharing, hostile clients, recording."""
+
+import io
+
+import numpy as np
+import pytest
+
+from demos.arena import Arena
+from engine import Game, State
+from engine.quantize import Fixed
+from engine.replay import ReplayReader, ReplayWriter, replay
+from engine.replication import Replication
+from engine.rng import hash_u64
+from helpers import StateSyncMatch, token
+from netcode.events import Connected
+from netcode.netsim import LinkConfig
+from netcode.statesync import StateSyncConfig
+from netcode.statesync_client import PredictingClient
+from netcode.statesync_wire import pack_ss_input
+from netcode.wire import PacketType
+
+BAD = LinkConfig(latency=0.075, jitter=0.01, loss=0.20)  # 150 ms RTT, 20% loss
+
+
+def wander(client, tick):
+    """Inputs that change every third of a second and never fire (so nothing but the
+    player's own inputs moves its entity)."""
+    h = int(hash_u64(client.slot, tick // 20)[0])
+    rec = np.zeros((), client.game.input_dtype)
+    rec["move"] = ((h % 3) * 127 - 127, ((h >> 8) % 3) * 127 - 127)
+    return rec
+
+
+class LoggingClient(PredictingClient):
+    """Logs each prediction: (tick predicted, snapshot it rests on, own position, the own
+    inputs it used for the ticks in between)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.log = []
+
+    def _predict(self, present):
+        super()._predict(present)
+        s, p = self._reconciled, self.predicted_tick
+        if s >= 0 and p > s and self._own_entity() is not None:
+            used = [self._own.get(t) for t in range(s, p)]
+            if all(u is not None for u in used):
+                self.log.append((p, s, self.predicted.pos[self._own_entity()].copy(), np.array(used)))
+
+
+def strip_view(raw):
+    rec = raw.copy()
+    rec["view"] = 0
+    return rec.tobytes()
+
+
+def test_reconciled_own_entity_equals_the_server_once_inputs_are_applied(seed):
+    game = Arena(npcs=100)
+    match = StateSyncMatch(game, 2, seed=seed, link=BAD, input_fn=wander)
+    a = match.add_client("a", slot=0, client_cls=LoggingClient)
+    match.add_client("b", slot=1)
+    match.run(30.0)
+    checked = 0
+    for p, s, pos, used in a.log:
+        if p not in match.positions:
+            continue
+        server_used = [match.applied_inputs.get(t) for t in range(s, p)]
+        if any(u is None for u in server_used):
+            continue
+        same = all(strip_view(su[0:1]) == strip_view(np.frombuffer(mine.tobytes(), game.input_dtype)) for su, mine in zip(server_used, used))
+        if same:
+            assert np.array_equal(pos, match.positions[p][0]), (p, s, pos, match.positions[p][0])
+            checked += 1
+    assert checked > 0.5 * len(a.log) and checked > 300, (checked, len(a.log))
+    assert a.counters["reconciliations"] > 300
+
+
+def test_interpolated_remote_entities_match_the_server_at_the_delayed_time(seed):
+    game = Arena(npcs=300, moving=1.0)
+    match = StateSyncMatch(game, 2, seed=seed, link=BAD)
+    c = match.add_client("c", slot=0)
+    match.add_client("d", slot=1)
+    match.run(5.0)
+    exact = linear = 0
+    for _ in range(40):
+        match.run(0.217)
+        sample = c.sample(match.net.now)
+        rt = sample.tick
+        buf = c.buffer
+        shown = sample.visible & ~sample.extrapolated
+        valid = buf.covered & (buf.ticks >= 0)[:, None]
+        for e in np.flatnonzero(shown)[::7]:
+            ticks = buf.ticks[valid[:, e]]
+            t_old, later = ticks[ticks <= rt].max(), ticks[ticks > rt]
+            slot_old = int(np.flatnonzero((buf.ticks == t_old))[0])
+            # The samples are the server's values exactly (Int quantization is lossless)...
+            assert np.array_equal(buf.codes[slot_old, e, :2], match.positions[t_old][e])
+            exact += 1
+            if not len(later):
+                continue
+            t_new = later.min()
+            path = np.array([match.positions[t][e] for t in range(t_old, t_new + 1)], np.float64)
+            steps = np.arange(t_new - t_old + 1)[:, None] / (t_new - t_old)
+            if np.allclose(path, path[0] + steps * (path[-1] - path[0])):
+                # ...and between them, where the server moved it in a straight line, the
+                # interpolated position is where the server had it at the render time.
+                lo, hi = int(np.floor(rt)), int(np.ceil(rt))
+                truth = match.positions[lo][e] + (rt - lo) * (match.positions[hi][e] - match.positions[lo][e])
+                assert np.allclose(sample.codes[e, :2], truth, atol=1e-6), (e, rt, sample.codes[e], truth)
+                linear += 1
+    assert exact > 500 and linear > 200, (exact, linear)
+    # The render time is about two snapshot intervals plus jitter behind the server.
+    behind = match.server.tick - sample.tick
+    assert 3 <= behind <= 12
+
+
+def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
+    game = Arena(npcs=200)
+    cfg = StateSyncConfig(players=1, seed=1, history=16)
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.03, loss=0.1), config=cfg)
+    acked_sent = set()
+    bases_seen = []
+
+    class Watcher(PredictingClient):
+        def _send(self, now, server_tick, present):
+            if self.acked >= 0:
+                acked_sent.add(self.acked)
+            super()._send(now, server_tick, present)
+
+        def _on_payload(self, conn, ptype, payload, now):
+            from netcode.snapshot import decode_part
+            from netcode.statesync_wire import parse_prefix
+            from netcode.wire import Reader
+
+            r = Reader(payload)
+            parse_prefix(r)
+            part = decode_part(r.view(r.remaining), self.schema.capacity, self.schema.columns, self.schema.extras_size)
+            bases_seen.append((part.tick, part.base, set(acked_sent)))
+            super()._on_payload(conn, ptype, payload, now)
+
+    c = match.add_client("c", slot=0, client_cls=Watcher)
+    match.run(5.0)
+    # Lose every ack for longer than the server's history: it must fall back to full snapshots.
+    match.net.sim.set_down("c", "server", True, both_ways=False)
+    match.run(2.0)
+    match.net.sim.set_down("c", "server", False, both_ways=False)
+    match.run(3.0)
+    for tick, base, acked in bases_seen:
+        assert base is None or base in acked, (tick, base)
+    assert any(base is None for tick, base, _ in bases_seen[10:])  # the fallback happened
+    assert c.counters["no_baseline"] == 0
+    assert match.server.stats()["peers"][0]["full_snapshots"] >= 2
+    # And the client's newest complete snapshot is the server's state, exactly.
+    recon = c._recons[c.acked]
+    codes, alive, _ = match.server.history.codes[c.acked % 16], match.server.history.alive[c.acked % 16], None
+    assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
+
+
+def test_interest_management_creates_and_destroys_by_distance(seed):
+    game = Arena(npcs=400)
+    radius = 12000.0
+    cfg = StateSyncConfig(players=1, seed=2, relevance_radius=radius)
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.02), config=cfg)
+    c = match.add_client("c", slot=0)
+    match.run(10.0)
+    recon = c._recons[c.acked]
+    pos = match.server.history.codes[c.acked % cfg.history][:, :2]
+    alive = match.server.history.alive[c.acked % cfg.history]
+    d = np.hypot(*(pos - pos[0]).T)
+    assert recon.view[(d <= radius) & alive].all()  # everything near is there
+    assert not recon.view[(d > 1.2 * radius) | ~alive].any()  # nothing far or dead is
+    assert 10 < recon.view.sum() < alive.sum()
+
+
+def test_a_tiny_byte_budget_still_sends_every_entity_eventually(seed):
+    game = Arena(npcs=600, moving=1.0)
+    cfg = StateSyncConfig(players=1, seed=3, bandwidth=20_000)  # ~660 bytes a snapshot
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.02), config=cfg)
+    c = match.add_client("c", slot=0)
+    match.run(8.0)
+    peer = match.server.stats()["peers"][0]
+    assert peer["snapshot_bytes"] / 8.0 < 30_000  # the budget holds (plus prefixes)
+    seen = np.zeros(game.npcs + 1, bool)
+    for recon in c._recons.values():
+        seen |= recon.view
+    assert seen.all()  # nobody starved
+    # What the client holds is exactly the server's value of some recent snapshot.
+    recon = c._recons[c.acked]
+    assert recon.view[0]
+
+
+def test_clients_with_the_same_baseline_share_one_encoding(seed):
+    game = Arena(npcs=300)
+    match = StateSyncMatch(game, 8, seed=seed, link=LinkConfig(latency=0.02))
+    for i in range(8):
+        match.add_client(f"c{i}", slot=i)
+    match.run(5.0)
+    stats = match.server.stats()
+    sends = sum(1 for _ in range(stats["snapshots"])) * 8
+    assert stats["encodes"] < sends / 3, stats
+
+
+class Floaty(Game):
+    """A state-sync game with float inputs, for NaN and range checks."""
+
+    name, version = "floaty", "1"
+    input_dtype = np.dtype([("thrust", "f4"), ("turn", "f4")])
+    input_limits = {"thrust": (0.0, 1.0), "turn": (-1.0, 1.0)}
+    replication = Replication(alive="alive", fields={"pos": Fixed(-1e6, 1e6, 0.01)}, position="pos")
+
+    def create(self, seed, players):
+        return State({"alive": np.ones(players, bool), "pos": np.zeros((players, 2)), "vel": np.zeros(players)})
+
+    def step(self, s, inputs, tick):
+        s.vel[:] = inputs["thrust"]
+        s.pos[:, 0] += s.vel
+        assert np.isfinite(s.pos).all()
+
+
+def test_hostile_clients_are_clamped_or_dropped_and_the_room_plays_on(seed):
+    game = Floaty()
+    cfg = StateSyncConfig(players=2, seed=1, input_packets_per_second=120)
+    match = StateSyncMatch(game, 2, seed=seed, link=LinkConfig(latency=0.01), config=cfg, input_fn=lambda c, t: np.array((0.5, 0.0), game.input_dtype))
+    honest = match.add_client("honest", slot=0)
+    evil = match.add_client("evil", slot=1)
+    match.run(2.0)
+    del match.clients["evil"]
+    t = match.server.tick
+    nan = np.frombuffer(np.array([(np.nan, 9.0)] * 3, game.input_dtype).tobytes(), np.uint8).reshape(3, -1)
+    evil.session.send(PacketType.SS_INPUT, pack_ss_input(1, None, 0, t + 3, nan), match.net.now)
+    evil.session.send(PacketType.SS_INPUT, pack_ss_input(0, None, 0, t + 3, nan), match.net.now)  # other slot
+    for _ in range(400):  # a flood
+        evil.session.send(PacketType.SS_INPUT, pack_ss_input(1, None, 0), match.net.now)
+    match.net.flush("evil")
+    match.run(2.0)
+    stats = match.server.stats()
+    dropped = stats["session"]["dropped"]
+    assert dropped.get("wrong_slot", 0) == 1
+    assert dropped.get("flood", 0) > 200
+    assert stats["clamped_inputs"] >= 1
+    assert np.isfinite(match.server.state.pos).all()
+    assert honest.connected and honest.acked >= match.server.tick - 10
+
+
+def test_recording_replays_the_server_exactly(seed):
+    game = Arena(npcs=100)
+    buf = io.BytesIO()
+    recorder = ReplayWriter(buf, game, 5, 2, 60, "statesync", hash_every=60, keyframe_every=600)
+    match = StateSyncMatch(game, 2, seed=seed, link=BAD, config=StateSyncConfig(players=2, seed=5), recorder=recorder)
+    match.add_client("a", slot=0)
+    match.add_client("b", slot=1)
+    match.run(15.0)
+    recorder.close(final_state=match.server.state)
+    game.step = type(game).step.__get__(game)  # drop the logging wrapper
+    result = replay(ReplayReader(buf.getvalue()), game)
+    assert result.ok and result.hashes_checked >= 15
+    assert result.state.hash() == match.server.state.hash()
+    # Lag compensation: the view delay clients reported went into the recorded inputs.
+    views = ReplayReader(buf.getvalue()).inputs(match.server.tick - 1)["view"]
+    assert (views > 0).all() and (views < 64).all()
+
+
+def test_spectator_sees_everything_and_predicts_nothing(seed):
+    game = Arena(npcs=50)
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.02))
+    match.add_client("p", slot=0)
+    spec = match.add_client("s", role=1)
+    match.run(5.0)
+    assert spec.slot == -1 and spec.acked > 0
+    assert spec.own_position() is None
+    view = spec.remote_view(match.net.now)
+    assert view.visible.sum() == match.server.state.alive.sum()
