@@ -24,7 +24,7 @@ per tick in this one Python process, which at 256 clients would dominate the run
 (handshake, sequence numbers, acks) that parses only the LS_FRAMES header, acks
 ``next_needed = newest + 1`` (exactly what a real client acks on a lossless link, where it
 holds every frame), estimates the server tick with the real client's
-:class:`~netcode.lockstep_client.ServerClock` and lead formula, stamps its bot's input on
+:class:`~netcode.timesync.ServerClock` and :func:`~netcode.timesync.input_lead`, stamps its bot's input on
 the ticks ahead and sends LS_INPUT packets built with :func:`~netcode.lockstep_wire.pack_input`
 every ``send_every`` updates, repeating the inputs the server has not acked, plus the latest
 hash report (the value comes from the server's own record: nothing is simulated client-side).
@@ -69,7 +69,9 @@ from engine.model import Game
 from netcode.events import Connected
 from netcode.handshake import GameIdentity
 from netcode.lockstep import LockstepConfig, LockstepServer
-from netcode.lockstep_client import LockstepClient, LockstepRunner, ServerClock
+from netcode.inputs import StampedInputs
+from netcode.lockstep_client import LockstepClient, LockstepRunner
+from netcode.timesync import ServerClock, input_lead, one_way
 from netcode.lockstep_wire import LockstepInfo, pack_input, parse_frames_header
 from netcode.netsim import LinkConfig, NetSim
 from netcode.session import ClientState, SessionClient
@@ -195,7 +197,6 @@ class ServerProbe:
 
 
 # -- lightweight clients --------------------------------------------------------------------
-_RING = 1024
 
 
 class FakeClient:
@@ -218,8 +219,7 @@ class FakeClient:
         self.newest = -1  # newest frame received
         self.input_ack = -1
         self.input = np.zeros(self.itemsize, np.uint8)
-        self._own = np.zeros((_RING, self.itemsize), np.uint8)
-        self._stamped = -1
+        self._own = StampedInputs(self.itemsize)
         self._updates = slot  # phase: clients do not all send on the same update
 
     # endpoint interface
@@ -256,19 +256,13 @@ class FakeClient:
         info = self.info
         conn = self.session.connection
         rtt = conn.rtt
-        one_way = (rtt.min_rtt if rtt.samples else rtt.rtt) / 2
-        server_tick = self.clock.tick_at(now, one_way)
-        margin = max(2.0 * rtt.jitter, 1.0 / info.tick_rate) + info.send_every / info.tick_rate
-        target = int(math.ceil(server_tick + (one_way + margin) * info.tick_rate + 1)) + self.input_delay
-        start = max(self._stamped + 1, int(server_tick) + 1)
-        if start <= target:
-            self._own[np.arange(start, target + 1) % _RING] = self.input
-        self._stamped = max(self._stamped, target)
+        server_tick = self.clock.tick_at(now, one_way(rtt))
+        target = int(math.ceil(server_tick + input_lead(rtt, info.tick_rate, info.send_every))) + self.input_delay
+        self._own.stamp(int(server_tick) + 1, target, self.input)
         self._updates += 1
         if self._updates % info.send_every:
             return
-        first = max(self.input_ack + 1, self._stamped - 254)
-        records = self._own[np.arange(first, self._stamped + 1) % _RING] if first <= self._stamped else None
+        first, records = self._own.unacked(self.input_ack)
         confirmed = self.newest + 1
         h = confirmed // info.hash_every * info.hash_every
         report = (h, self.hashes[h]) if h in self.hashes else None

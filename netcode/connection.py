@@ -15,7 +15,20 @@ from dataclasses import dataclass, field
 from typing import Hashable
 
 from .errors import ProtocolError
-from .wire import ACK_VALID, SESSION, SESSION_HEADER_SIZE, PacketType, check_budget, pack_session_header, seq_delta
+from .wire import (
+    ACK_VALID,
+    MAX_PACKET,
+    PROTOCOL_ID,
+    PROTOCOL_VERSION,
+    SESSION,
+    SESSION_HEADER,
+    SESSION_HEADER_SIZE,
+    PacketType,
+    check_budget,
+    seq_delta,
+)
+
+_HEADER = SESSION_HEADER
 
 __all__ = ["Connection", "Counters", "RttEstimator", "SessionConfig"]
 
@@ -137,9 +150,15 @@ class Connection:
         """A packet with the session header, ready to send; registers it for acks."""
         n = self._sends
         self._sends = n + 1
-        bits = (self._recv_bits >> 1) & 0xFFFFFFFF
-        packet = pack_session_header(ptype, self.session_id, n & 0xFFFF, self._recv_latest, bits) + payload
-        check_budget(packet, ptype.name)
+        latest = self._recv_latest
+        if latest is None:
+            head = _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, self.session_id, n & 0xFFFF, 0, 0)
+        else:
+            bits = (self._recv_bits >> 1) & 0xFFFFFFFF
+            head = _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, self.session_id, n & 0xFFFF, latest, bits)
+        packet = head + payload
+        if len(packet) > MAX_PACKET:
+            check_budget(packet, PacketType(ptype).name)
         ring = n % _RING
         old = n - _LOSS_AFTER
         if old >= 0 and self._sent_no[old % _RING] == old:

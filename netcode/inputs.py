@@ -40,9 +40,10 @@ def parse_run(r: Reader, itemsize: int) -> tuple[int, np.ndarray]:
         raise ProtocolError("bad_input", "empty input run")
     width = (itemsize + 7) // 8
     head = np.frombuffer(r.view(itemsize), np.uint8)
-    masks = np.frombuffer(r.view((n - 1) * width), np.uint8)
-    if not masks.any():  # a held input: every record equals the first
+    raw_masks = r.view((n - 1) * width)
+    if raw_masks == bytes(len(raw_masks)):  # a held input: every record equals the first
         return first, np.broadcast_to(head, (n, itemsize))
+    masks = np.frombuffer(raw_masks, np.uint8)
     bits = np.unpackbits(masks.reshape(n - 1, width), axis=1, bitorder="little")
     if bits[:, itemsize:].any():
         raise ProtocolError("bad_input", "stray byte-mask bits")
@@ -79,18 +80,31 @@ class InputBuffer:
         """Store inputs for ticks >= ``current`` (the next tick to close). Returns how many
         of them arrived too late for their tick and were new to us (resends are not late).
         Raises ProtocolError for ticks beyond ``current + max_ahead``."""
-        last = first + len(records) - 1
+        n = len(records)
+        last = first + n - 1
         if last > current + self.max_ahead:
             raise ProtocolError("future_input", f"input for tick {last}, server is at {current}")
+        newest = int(self.newest[slot])
+        if last > newest:
+            self.newest[slot] = last
+        if n <= 8:  # the usual packet: a few ticks; plain Python beats numpy's call overhead
+            late = 0
+            size, data, tick_of = self._size, self._data, self._tick
+            for i in range(n):
+                t = first + i
+                if t < current:
+                    late += t > newest
+                    continue
+                data[t % size, slot] = records[i]
+                tick_of[t % size, slot] = t
+            return late
         ticks = np.arange(first, last + 1)
         keep = ticks >= current
-        late = int(np.count_nonzero(~keep & (ticks > self.newest[slot])))
+        late = int(np.count_nonzero(~keep & (ticks > newest)))
         if keep.any():
             rows = ticks[keep] % self._size
             self._data[rows, slot] = records[keep]
             self._tick[rows, slot] = ticks[keep]
-        if last > self.newest[slot]:
-            self.newest[slot] = last
         return late
 
     def close(self, tick: int, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

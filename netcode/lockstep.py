@@ -207,15 +207,19 @@ class LockstepServer(ModeServer):
         self.game.step(self.state, inputs, t)
         self.tick = t + 1
         self.stats_counters["frames"] += 1
-        if self.tick % self.config.send_every == 0:
-            self._send_frames(now)
+        self._send_frames(now, self.tick % self.config.send_every)
 
-    def _send_frames(self, now: float) -> None:
+    def _send_frames(self, now: float, phase: int) -> None:
+        """Frames to the clients whose turn it is: each gets a packet every ``send_every``
+        ticks, and the clients are spread over those ticks so no tick sends to all."""
         newest = self.tick - 1
         budget = _FRAME_BUDGET
         cache: dict[tuple[int, int], bytes] = {}
         session = self.session
+        every = self.config.send_every
         for peer in self.peers.values():
+            if peer.conn_id % every != phase:
+                continue
             conn = self.connection(peer)
             if conn is None or peer.next_needed is None:
                 continue  # the client has not said what it holds yet

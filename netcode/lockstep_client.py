@@ -48,6 +48,8 @@ from .session import ClientState, SessionClient
 from .timesync import ServerClock, input_lead, one_way
 from .wire import PacketType
 
+_HASH_REPEATS = 4  # packets that carry each hash report: survives 20% loss nearly always
+
 __all__ = [
     "LockstepClient",
     "LockstepRunner",
@@ -168,6 +170,7 @@ class LockstepClient:
         self._input_ack = -1
         self._hash_upto = -1  # newest tick whose hash was requested
         self._hash_report: tuple[int, int] | None = None
+        self._hash_sends = 0  # a report rides in a few packets (loss), not in all of them
         self._keyframe: tuple[int, int, int, bytearray, np.ndarray] | None = None  # tick, parts, total, data, have
         self._kf_loaded = -1
 
@@ -241,6 +244,7 @@ class LockstepClient:
         """Called by the runner for a ReportHash request."""
         if self._hash_report is None or tick >= self._hash_report[0]:
             self._hash_report = (tick, value)
+            self._hash_sends = 0
 
     # -- receiving --------------------------------------------------------------------------
     def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
@@ -431,8 +435,15 @@ class LockstepClient:
         if self._keyframe is not None and self._keyframe[0] > self._kf_loaded:
             keyframe = (self._keyframe[0], self._keyframe[4])
         payload = pack_input(
-            slot, self.next_needed, self.origin, first=first, records=records, hash_report=self._hash_report, keyframe=keyframe
+            slot,
+            self.next_needed,
+            self.origin,
+            first=first,
+            records=records,
+            hash_report=self._hash_report if self._hash_sends < _HASH_REPEATS else None,
+            keyframe=keyframe,
         )
+        self._hash_sends += 1
         self.session.send(PacketType.LS_INPUT, payload, now)
 
     # -- inspection -----------------------------------------------------------------------
