@@ -1,0 +1,437 @@
+"""asyncio game client: a mode client over UDP or WebSocket, played on a real clock.
+
+Bots, demos and tests share this driver. A :class:`GameClient` opens the transport for a
+URL (``udp://host:port`` or ``ws://host:port/ws``), connects a sans-IO
+:class:`~netcode.lockstep_client.LockstepClient` with a connect token, and then, at the
+room's tick rate, runs ``client.update(now)``, carries out the requests it returns with a
+:class:`~netcode.lockstep_client.LockstepRunner` and flushes the transport (the one flush
+rule). A bot feeds ``game.bot_inputs`` for its own slot every few ticks, as a person's
+controls change. Sessions that time out reconnect on their own; a server that says goodbye
+or denies the token ends the run.
+
+What the client saw is kept in a :class:`ClientReport`: frames received and confirmed,
+ticks simulated, RTT and loss, resyncs (a ``Resynced`` event with reason ``"desync"`` is
+the client-side desync signal: the server found our hash wrong and sent its state), the
+hashes reported, and why the run ended. :func:`run_bots` plays N bots concurrently in one
+process and returns their reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from engine.loop import TickLoop
+from engine.model import Game
+
+from .connection import Counters, SessionConfig
+from .errors import UsageError
+from .events import Connected, Denied, Disconnected, Resynced
+from .lockstep_client import AdvanceTick, LockstepClient, LockstepRunner
+from .server import SteadyClock
+from .session import ClientState
+from .token import PLAYER, mint_token, token_from_text
+
+__all__ = ["ClientReport", "GameClient", "parse_url", "run_bots", "run_client"]
+
+log = logging.getLogger("ticksync.client")
+
+_MAX_HASHES = 4096  # reported hashes kept in a report (the newest)
+_RECONNECT_DELAY = 0.5
+
+
+def parse_url(url: str) -> tuple[str, str, int | None]:
+    """``("udp", host, port)`` or ``("ws", url, None)``; UsageError for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme == "udp":
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None:
+            raise UsageError(f"{url!r}: a UDP server URL is udp://host:port")
+        return "udp", parts.hostname, port
+    if parts.scheme in ("ws", "wss"):
+        if not parts.hostname:
+            raise UsageError(f"{url!r}: a WebSocket URL is ws://host:port/ws")
+        return "ws", url, None
+    raise UsageError(f"{url!r}: expected udp://host:port or ws://host:port/ws")
+
+
+@dataclass
+class ClientReport:
+    """What one client saw; ``status`` says how its run ended ("ok" when it played)."""
+
+    name: str
+    url: str
+    slot: int | None = None
+    status: str = "not started"
+    connects: int = 0
+    reconnects: int = 0
+    frames: int = 0  # frames received from the server
+    confirmed: int = 0  # ticks whose frames it holds (the newest confirmed tick + 1)
+    ticks: int = 0  # game steps simulated
+    rtt_ms: float | None = None
+    loss_pct: float = 0.0
+    packets_sent: int = 0
+    packets_received: int = 0
+    desyncs: int = 0  # resyncs because the server found our state hash wrong
+    resyncs: int = 0  # every keyframe loaded (joins included)
+    denied: str | None = None  # the server's reason, when it refused the token
+    elapsed: float = 0.0
+    hashes: dict[int, int] = field(default_factory=dict, repr=False)
+    events: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def played(self) -> bool:
+        return self.connects > 0 and self.denied is None
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("hashes", "events")}
+        out["hashes_reported"] = len(self.hashes)
+        return out
+
+
+class GameClient:
+    """One player (or spectator) connected to a ticksync server (see the module docstring).
+
+    ::
+
+        async with GameClient(GAME, "udp://127.0.0.1:7777", token, bot=True) as c:
+            report = await c.run(duration=10)
+
+    ``token``: bytes, or the base64url text ``ticksync token`` prints. ``tick_rate``: the
+    update rate before the server says its own (default: the game's).
+    """
+
+    def __init__(
+        self,
+        game: Game,
+        url: str,
+        token: bytes | str,
+        *,
+        name: str = "client",
+        bot: bool = False,
+        bot_every: int = 4,
+        input_delay: int = 2,
+        prediction_window: int = 0,
+        auto_reconnect: bool = True,
+        reconnect_delay: float = _RECONNECT_DELAY,
+        session_config: SessionConfig | None = None,
+        tick_rate: float | None = None,
+    ):
+        self.kind, self._target, self._port = parse_url(url)
+        self.game = game
+        self.url = url
+        self.token = token_from_text(token) if isinstance(token, str) else bytes(token)
+        self.bot = bot
+        self.bot_every = max(1, bot_every)
+        self.auto_reconnect = auto_reconnect
+        self.reconnect_delay = reconnect_delay
+        self.rate = float(tick_rate or game.tick_rate)
+        self._client_options = dict(input_delay=input_delay, prediction_window=prediction_window, session_config=session_config)
+        self.client: LockstepClient | None = None
+        self.runner: LockstepRunner | None = None
+        self.report = ClientReport(name=name, url=url)
+        self.transport = None  # UdpTransport / WsClientTransport
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._tick_loop: TickLoop | None = None
+        self._updates = 0
+        self._done: str | None = None  # why the run must end (denied, closed by the server)
+        self._reconnect_at: float | None = None
+        self._reconnecting: asyncio.Task | None = None
+        self._ended_sessions = Counters()  # traffic of sessions that ended (reconnects)
+        self._slot_array: np.ndarray | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+    def _build(self, server_addr) -> LockstepClient:
+        client = LockstepClient(self.game, server=server_addr, token=self.token, **self._client_options)
+        hashes = self.report.hashes
+        original = client.report_hash
+
+        def report_hash(tick: int, value: int) -> None:
+            hashes[tick] = value
+            if len(hashes) > _MAX_HASHES:
+                del hashes[next(iter(hashes))]
+            original(tick, value)
+
+        client.report_hash = report_hash  # type: ignore[method-assign]
+        self.client = client
+        self.runner = LockstepRunner(self.game, client)
+        return client
+
+    async def _open_transport(self) -> None:
+        if self.kind == "udp":
+            from .transport.udp import open_udp_client
+
+            self.transport = await open_udp_client(self.client or self._build, self._target, self._port)
+        else:
+            from .transport.ws import open_ws_client
+
+            self.transport = await open_ws_client(self.client or self._build, self._target)
+
+    async def open(self) -> None:
+        """Open the transport and start the handshake (``run`` does this when needed)."""
+        if self.transport is not None:
+            return
+        self._aloop = asyncio.get_running_loop()
+        self.report.hashes = OrderedDict()
+        await self._open_transport()
+        self.client.connect(self._aloop.time())
+        self.transport.flush()
+        self.report.status = "connecting"
+
+    async def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once the handshake is done (False after ``timeout`` s or a denial)."""
+        end = asyncio.get_running_loop().time() + timeout
+        while not self.client.connected:
+            self._drain_events(asyncio.get_running_loop().time())
+            if self._done is not None or asyncio.get_running_loop().time() >= end:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    @property
+    def tick(self) -> int:
+        """The tick of the client's game state (0 before it has one)."""
+        return self.runner.tick if self.runner is not None else 0
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self, duration: float | None = None, *, stop: asyncio.Event | None = None) -> ClientReport:
+        """Play until ``duration`` seconds have passed, ``stop`` is set, or the server ends
+        the session. Returns the report (also at :attr:`report`)."""
+        await self.open()
+        aloop = self._aloop
+        start = aloop.time()
+        end = None if duration is None else start + duration
+        try:
+            while self._done is None:
+                loop = TickLoop(self.rate, lambda tick: self._update(end, stop))
+                self._tick_loop = loop
+                await loop.run(SteadyClock())
+                info = self.client.info
+                if info is not None and info.tick_rate != self.rate and self._done is None and not self._finished(end, stop):
+                    self.rate = float(info.tick_rate)  # the room's rate: run the loop at it
+                    continue
+                break
+        finally:
+            self.report.elapsed += aloop.time() - start
+            self._fill_report()
+        return self.report
+
+    def _finished(self, end: float | None, stop: asyncio.Event | None) -> bool:
+        return (end is not None and self._aloop.time() >= end) or (stop is not None and stop.is_set())
+
+    def _update(self, end: float | None, stop: asyncio.Event | None) -> None:
+        now = self._aloop.time()
+        client, runner = self.client, self.runner
+        if self._finished(end, stop) or self._done is not None:
+            self._tick_loop.stop()
+            return
+        if client.info is not None and client.info.tick_rate != self.rate:
+            self._tick_loop.stop()  # restart at the room's rate
+            return
+        self._updates += 1
+        if self.bot and runner.state is not None and client.slot is not None and client.slot >= 0:
+            if self._updates % self.bot_every == 0:
+                if self._slot_array is None or self._slot_array[0] != client.slot:
+                    self._slot_array = np.array([client.slot])
+                client.set_input(self.game.bot_inputs(runner.state, runner.tick, self._slot_array)[0])
+        requests = client.update(now)
+        if requests:
+            self.report.ticks += sum(1 for r in requests if type(r) is AdvanceTick)
+            runner.execute(requests)
+        self.transport.flush()
+        self._drain_events(now)
+        if self._done is not None:
+            return
+        if self._reconnect_at is not None and now >= self._reconnect_at and self._reconnecting is None:
+            self._reconnect_at = None
+            self._reconnecting = self._aloop.create_task(self._reconnect())
+        elif self.transport.closed and self._reconnecting is None and self._reconnect_at is None:
+            self._lost("transport closed", now)  # a WebSocket closed under us
+
+    def _drain_events(self, now: float) -> None:
+        report = self.report
+        for ev in self.client.events():
+            report.events.append(repr(ev) if not isinstance(ev, Connected) else f"Connected(slot={ev.slot})")
+            if len(report.events) > 256:
+                del report.events[:64]
+            if isinstance(ev, Connected):
+                report.connects += 1
+                if report.connects > 1:
+                    report.reconnects += 1
+                report.slot = ev.slot
+                report.status = "playing"
+            elif isinstance(ev, Denied):
+                report.denied = f"{ev.code}: {ev.message}"
+                report.status = f"denied ({ev.code}: {ev.message})"
+                self._done = report.status
+            elif isinstance(ev, Disconnected):
+                if ev.reason.startswith("peer"):
+                    report.status = f"closed by the server ({ev.reason.removeprefix('peer: ')})"
+                    self._done = report.status
+                elif ev.reason != "local":
+                    self._lost(ev.reason, now)
+            elif isinstance(ev, Resynced):
+                report.resyncs += 1
+                if ev.reason == "desync":
+                    report.desyncs += 1
+                    log.warning("%s: desynced; resynced from the server's state at tick %d", report.name, ev.tick)
+
+    def _lost(self, reason: str, now: float) -> None:
+        if self._done is not None:
+            return  # the run is over already (the server said goodbye, or denied us)
+        if not self.auto_reconnect:
+            self.report.status = f"disconnected ({reason})"
+            self._done = self.report.status
+            return
+        self.report.status = f"reconnecting ({reason})"
+        self._reconnect_at = now + self.reconnect_delay
+
+    async def _reconnect(self) -> None:
+        try:
+            client = self.client
+            session = client.session
+            if session.connection is not None:
+                self._add_ended(session.connection.counters)
+            if client.session.state is ClientState.CONNECTED:
+                client.disconnect(self._aloop.time())
+                client.events()  # our own "local" Disconnected
+            if self.transport.closed:
+                await self._open_transport()  # a new WebSocket to the same URL
+            client.reconnect(self._aloop.time())
+            self.transport.flush()
+        except Exception as exc:  # the server may be down or restarting: try again later
+            log.info("%s: reconnect failed (%s); retrying", self.report.name, exc)
+            self._reconnect_at = self._aloop.time() + max(self.reconnect_delay, 1.0)
+        finally:
+            self._reconnecting = None
+
+    def _add_ended(self, c: Counters) -> None:
+        e = self._ended_sessions
+        e.sent += c.sent
+        e.received += c.received
+        e.acked += c.acked
+        e.lost += c.lost
+
+    def _fill_report(self) -> None:
+        r, client = self.report, self.client
+        if client is None:
+            return
+        r.frames = client.counters["frames"]
+        r.confirmed = client.next_needed
+        conn = client.session.connection
+        total = Counters()
+        for c in (self._ended_sessions, conn.counters if conn is not None else None):
+            if c is not None:
+                total.sent += c.sent
+                total.received += c.received
+                total.acked += c.acked
+                total.lost += c.lost
+        r.packets_sent, r.packets_received = total.sent, total.received
+        r.loss_pct = 100.0 * total.lost / max(1, total.acked + total.lost)
+        if conn is not None and conn.rtt.samples:
+            r.rtt_ms = conn.rtt.rtt * 1e3
+        if r.status in ("playing", "connecting"):
+            r.status = "ok" if r.connects else "never connected" + self._refused_hint()
+        elif r.status.startswith("reconnecting") and r.connects == 0:
+            r.status = f"never connected ({r.status.removeprefix('reconnecting (').rstrip(')')})" + self._refused_hint()
+
+    def _refused_hint(self) -> str:
+        errors = getattr(self.transport, "errors", None) or {}
+        if errors.get("ConnectionRefusedError"):
+            return " (the port refuses: is a server listening there?)"
+        return ""
+
+    async def close(self) -> None:
+        """Say goodbye (the server frees the slot at once) and close the transport."""
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            try:
+                await self._reconnecting
+            except asyncio.CancelledError:
+                pass
+        if self.transport is None:
+            return
+        client = self.client
+        if client is not None and client.connected:
+            client.disconnect(self._aloop.time())
+            self.transport.flush()
+        transport, self.transport = self.transport, None
+        if self.kind == "udp":
+            transport.close()
+        else:
+            await transport.close()
+        self._fill_report()
+
+    async def __aenter__(self) -> "GameClient":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+async def run_client(game: Game, url: str, token: bytes | str, duration: float, **options: Any) -> ClientReport:
+    """Open, play for ``duration`` seconds, close; never raises for network trouble (the
+    report's status says what happened)."""
+    client = GameClient(game, url, token, **options)
+    try:
+        await client.run(duration)
+    except (OSError, asyncio.TimeoutError) as exc:
+        client.report.status = f"error: {exc}"
+    except UsageError as exc:
+        client.report.status = f"error: {exc}"
+    finally:
+        try:
+            await client.close()
+        except Exception as exc:  # closing a broken transport must not lose the report
+            log.debug("closing %s failed: %r", client.report.name, exc)
+    return client.report
+
+
+async def run_bots(
+    url: str,
+    game: Game,
+    count: int,
+    duration: float,
+    *,
+    tokens: Sequence[bytes | str] | None = None,
+    secret: bytes | None = None,
+    room: str = "default",
+    first_slot: int = 0,
+    ttl: float | None = None,
+    **options: Any,
+) -> list[ClientReport]:
+    """Play ``count`` bots concurrently for ``duration`` seconds; per-bot reports.
+
+    Tokens: given one per bot, or minted from ``secret`` for slots ``first_slot..``. Extra
+    ``options`` go to :class:`GameClient` (``input_delay``, ``prediction_window``, ...).
+    """
+    if tokens is None:
+        if secret is None:
+            raise UsageError("run_bots needs tokens or the server secret to mint them")
+        expires = time.time() + (ttl if ttl is not None else duration + 3600)
+        tokens = [
+            mint_token(secret, room, expires=expires, slot=first_slot + i, user=f"bot{first_slot + i}", role=PLAYER)
+            for i in range(count)
+        ]
+    elif len(tokens) != count:
+        raise UsageError(f"{count} bots need {count} tokens, got {len(tokens)}")
+    options.setdefault("bot", True)
+    runs = [
+        run_client(game, url, tok, duration, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
+    ]
+    return list(await asyncio.gather(*runs))

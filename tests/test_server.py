@@ -1,0 +1,348 @@
+"""TickServer: the room router (sans-IO, on the simulator), the HTTP dashboard and token
+endpoint, and clean shutdown over real loopback sockets.
+
+Router scenarios run on virtual time (seeded, instant); the network ones run on uvloop under
+``asyncio.wait_for`` on 127.0.0.1 with port 0, and poll for outcomes instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from demos.arena import Arena
+from engine.loop import run_async
+from engine.replay import ReplayReader, replay
+from helpers import IDENTITY, SECRET, token
+from netcode.client import GameClient
+from netcode.errors import UsageError
+from netcode.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
+from netcode.lockstep import LockstepConfig, LockstepServer
+from netcode.lockstep_client import LockstepClient, LockstepRunner
+from netcode.netsim import LinkConfig, NetSim
+from netcode.rooms import RoomRouter, peek_token_room
+from netcode.server import MODES, RoomConfig, TickServer
+from netcode.simdriver import VirtualNetwork
+from netcode.token import token_from_text, verify_token
+from netcode.wire import PacketType, pack_session_header
+
+GAME = Arena(npcs=0)  # the routing is under test: a light game
+
+
+# -- the router on the simulator ------------------------------------------------------------
+
+
+class Rooms:
+    """A router with lockstep rooms and clients on a virtual network."""
+
+    def __init__(self, seed: int, names=("red", "blue"), players: int = 2):
+        self.net = VirtualNetwork(NetSim(seed, LinkConfig(latency=0.01, jitter=0.002)), start=100.0)
+        self.router = RoomRouter()
+        self.rooms = {}
+        for i, name in enumerate(names):
+            room = LockstepServer(GAME, LockstepConfig(players=players, seed=7), secret=SECRET, room=name, rng=random.Random(seed + i))
+            self.rooms[name] = room
+            self.router.add(name, room)
+        self.net.add("server", self.router)
+        self.clients: dict[str, tuple[LockstepClient, LockstepRunner]] = {}
+        self.events: dict[str, list] = {}
+        dt = 1 / GAME.tick_rate
+        self.net.every(dt, self._tick)
+        self.net.every(dt, self._update, start=self.net.now + dt / 2)
+
+    def _tick(self, now):
+        for name, room in self.rooms.items():
+            room.on_tick(now)
+            room.events()
+            self.router.touch(name)
+
+    def _update(self, now):
+        for name, (client, runner) in self.clients.items():
+            runner.step(now)
+            self.events[name] += client.events()
+
+    def add_client(self, addr: str, room: str, slot: int) -> LockstepClient:
+        client = LockstepClient(GAME, server="server", token=token(slot, user=addr, room=room), rng=random.Random(hash(addr) & 0xFFFF))
+        self.clients[addr] = (client, LockstepRunner(GAME, client))
+        self.events[addr] = []
+        self.net.add(addr, client)
+        client.connect(self.net.now)
+        self.net.flush(addr)
+        return client
+
+    def drop_client(self, addr: str) -> None:
+        del self.clients[addr]
+        self.net.remove(addr)
+
+
+def test_router_sends_handshakes_to_the_named_room_and_session_packets_to_the_accepting_room(seed):
+    w = Rooms(seed)
+    red = w.add_client("alice", "red", 0)
+    blue0 = w.add_client("bob", "blue", 0)
+    blue1 = w.add_client("carol", "blue", 1)
+    w.net.run_for(3.0)
+    router, rooms = w.router, w.rooms
+    assert router.room_of("alice") == "red"
+    assert router.room_of("bob") == router.room_of("carol") == "blue"
+    assert rooms["red"].session.connection_at("alice") is not None
+    assert rooms["blue"].session.connection_at("alice") is None
+    assert rooms["red"].stats()["players"] == 1 and rooms["blue"].stats()["players"] == 2
+    # Session packets reached the right room both ways: inputs in, frames out.
+    for client in (red, blue0, blue1):
+        assert client.connected and client.next_needed >= rooms["red"].tick - 10
+    for name in rooms:
+        t = router.traffic[name]
+        assert t.packets_in > 60 and t.packets_out > 40  # a client sends every other tick
+    assert not router.stats()["dropped"] and not router.stats()["internal_errors"]
+
+
+def test_unknown_room_is_denied_with_a_reason_and_no_amplification():
+    router = RoomRouter()
+    router.add("red", LockstepServer(GAME, LockstepConfig(players=2), secret=SECRET, room="red"))
+    for response in (False, True):
+        req = pack_request(ConnectRequest(1234, IDENTITY, token(0, room="nope"), 100, b"\0" * 16), response=response)
+        router.receive_datagram(req, ("10.0.0.1", 5000), 100.0)
+        out = router.datagrams_to_send()
+        assert len(out) == 1
+        reply, addr = out[0]
+        assert addr == ("10.0.0.1", 5000) and len(reply) <= len(req) == REQUEST_SIZE
+        nonce, code, message = parse_denied(reply)
+        assert (nonce, code) == (1234, "no_such_room") and "no such room 'nope'" in message
+    # A token naming no room at all is refused too; short requests and strangers' session
+    # packets get no answer whatsoever.
+    router.receive_datagram(pack_request(ConnectRequest(5, IDENTITY, b"\x07junk")), ("10.0.0.2", 1), 100.0)
+    (reply, _), = router.datagrams_to_send()
+    assert parse_denied(reply)[1] == "bad_token"
+    router.receive_datagram(pack_request(ConnectRequest(6, IDENTITY, token(0, room="red")))[:100], ("10.0.0.3", 1), 100.0)
+    router.receive_datagram(pack_session_header(PacketType.LS_INPUT, 99, 0, None, 0) + b"x", ("10.0.0.4", 1), 100.0)
+    router.receive_datagram(b"not ticksync at all", ("10.0.0.5", 1), 100.0)
+    assert router.datagrams_to_send() == []
+    stats = router.stats()
+    assert stats["denied"] == {"no_such_room": 2, "bad_token": 1}
+    assert stats["dropped"] == {"short_request": 1, "no_session": 1, "not_ticksync": 1}
+    assert router.traffic["red"].packets_in == 0  # the room never saw any of it
+
+
+def test_peek_token_room_reads_the_claim_only():
+    assert peek_token_room(token(3, room="lobby-7")) == "lobby-7"
+    assert peek_token_room(b"") is None
+    assert peek_token_room(b"\x02" + token(3, room="x")[1:]) is None  # another token version
+    assert peek_token_room(token(3, room="abc")[:22]) is None  # cut inside the room name
+
+
+def test_router_forgets_ended_sessions_and_follows_an_address_to_another_room(seed):
+    w = Rooms(seed)
+    w.add_client("alice", "red", 0)
+    bob = w.add_client("bob", "red", 1)
+    w.net.run_for(1.0)
+    assert w.router.room_of("bob") == "red"
+    # A goodbye ends the session at once: the route goes with it.
+    bob.disconnect(w.net.now)
+    w.net.flush("bob")
+    w.drop_client("bob")
+    w.net.run_for(0.5)
+    assert w.router.room_of("bob") is None
+    # Alice's address turns up with a token for another room (a restarted client): blue
+    # takes her, and red frees her slot now rather than after the session timeout.
+    w.drop_client("alice")
+    w.add_client("alice", "blue", 0)
+    w.net.run_for(1.0)
+    assert w.router.room_of("alice") == "blue"
+    assert w.rooms["red"].stats()["players"] == 0 and w.rooms["blue"].stats()["players"] == 1
+    # A client that vanishes times out in its room; the sweep drops the stale route.
+    w.drop_client("alice")
+    w.net.run_for(8.0)
+    assert w.rooms["blue"].stats()["players"] == 0
+    assert w.router.room_of("alice") is None and w.router.stats()["routes"] == 0
+
+
+def test_modes_registry_and_room_validation():
+    server = TickServer(secret=SECRET, udp_port=None)
+    with pytest.raises(UsageError, match="unknown mode 'nope'.*lockstep"):
+        server.add_room(GAME, RoomConfig("a", mode="nope"))
+    server.add_room(GAME, RoomConfig("a"))
+    with pytest.raises(UsageError, match="already exists"):
+        server.add_room(GAME, RoomConfig("a"))
+    assert "lockstep" in MODES
+    run_async(server.stop())  # never started: nothing to wait for
+
+
+# -- real sockets ---------------------------------------------------------------------------
+
+
+def run(coro: Awaitable, timeout: float = 15.0):
+    return run_async(asyncio.wait_for(coro, timeout))
+
+
+async def eventually(pred: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.network
+def test_dashboard_json_html_and_token_endpoint():
+    async def scenario():
+        server = TickServer(secret=SECRET, http_port=0, admin_key="let-me-in")
+        server.add_room(GAME, RoomConfig("red", players=2))
+        server.add_room(GAME, RoomConfig("blue", players=3))
+        plain = TickServer(secret=SECRET, udp_port=None, http_port=0)  # no admin key
+        plain.add_room(GAME, RoomConfig("red", players=2))
+        async with server, plain, aiohttp.ClientSession() as http:
+            await eventually(lambda: server.rooms["red"].mode.tick > 5, "ticks")
+            base = server.http_url
+            async with http.get(base) as r:
+                assert r.status == 200 and r.content_type == "text/html"
+                page = await r.text()
+                assert "ticksync" in page and "api/rooms" in page and "<script" in page and "src=" not in page
+            async with http.get(base + "api/rooms") as r:
+                data = await r.json()
+            assert data["server"]["udp"] == server.udp_url and data["server"]["ws"] == server.ws_url
+            rooms = {room["name"]: room for room in data["rooms"]}
+            assert set(rooms) == {"red", "blue"}
+            red = rooms["red"]
+            assert red["tick"] > 5 and red["slots"] == 2 and red["players"] == 0 and red["mode"] == "lockstep"
+            for key in ("tick_ms_p50", "tick_ms_p99", "bytes_in", "bytes_out", "kbps_out", "drops", "desyncs", "dropped_ticks"):
+                assert key in red
+            async with http.get(base + "api/rooms/blue") as r:
+                blue = await r.json()
+                assert r.status == 200 and blue["slots"] == 3 and "mode_stats" in blue and "events" in blue
+            async with http.get(base + "api/rooms/green") as r:
+                assert r.status == 404
+
+            body = {"room": "blue", "slot": 2, "user": "dana", "ttl": 60}
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "let-me-in"}):
+                async with http.post(base + "api/tokens", json=body, headers=headers) as r:
+                    assert r.status == 403, headers
+            async with http.post(plain.http_url + "api/tokens", json=body, headers={"Authorization": "Bearer let-me-in"}) as r:
+                assert r.status == 403  # that server has no admin key: minting is off
+            auth = {"Authorization": "Bearer let-me-in"}
+            async with http.post(base + "api/tokens", json=body, headers=auth) as r:
+                assert r.status == 200
+                minted = await r.json()
+            claims = verify_token(SECRET, token_from_text(minted["token"]), now_wall=time.time(), room="blue")
+            assert (claims.slot, claims.user) == (2, "dana") and claims.expires <= time.time() + 61
+            assert minted["udp"] == server.udp_url
+            for bad, status in (({"room": "green"}, 404), ({"room": "blue", "slot": 3}, 400), ({"slot": 1}, 400), ([1], 400)):
+                async with http.post(base + "api/tokens", json=bad, headers=auth) as r:
+                    assert r.status == status, bad
+            # The minted token plays: over the WebSocket route of the same app.
+            client = GameClient(GAME, server.ws_url, minted["token"], bot=True)
+            stop = asyncio.Event()
+            task = asyncio.create_task(client.run(duration=5.0, stop=stop))
+            await eventually(lambda: client.report.connects == 1 and client.tick > 10, "the WebSocket client playing")
+            assert server.router.room_of(next(iter(server.rooms["blue"].mode.session.connections.values())).addr) == "blue"
+            async with http.get(base + "api/rooms/blue") as r:
+                assert (await r.json())["players"] == 1
+            stop.set()
+            report = await task
+            await client.close()
+            assert report.status == "ok" and report.slot == 2 and report.frames > 0
+
+    run(scenario())
+
+
+@pytest.mark.network
+def test_clean_shutdown_says_goodbye_and_closes_the_recording(tmp_path):
+    path = tmp_path / "match.tsr"
+
+    async def scenario():
+        server = TickServer(secret=SECRET, http_port=0)
+        server.add_room(GAME, RoomConfig("default", players=2, record=path, game_path="demos.arena:Arena"))
+        await server.start()
+        udp = GameClient(GAME, server.udp_url, server.mint_token("default", slot=0), bot=True, name="udp")
+        ws = GameClient(GAME, server.ws_url, server.mint_token("default", slot=1), bot=True, name="ws")
+        runs = [asyncio.create_task(c.run(duration=30.0)) for c in (udp, ws)]
+        await eventually(lambda: udp.tick > 60 and ws.tick > 60, "both clients playing")
+        t0 = time.perf_counter()
+        await server.stop()
+        assert time.perf_counter() - t0 < 4.0
+        reports = await asyncio.wait_for(asyncio.gather(*runs), 5.0)
+        for r in reports:
+            assert r.status == "closed by the server (shutdown)", r
+            assert r.desyncs == 0 and r.ticks > 60
+        for c in (udp, ws):
+            await c.close()
+        await server.stop()  # a second stop is harmless
+        return server.rooms["default"].mode.tick
+
+    ticks = run(scenario())
+    reader = ReplayReader(path)
+    assert reader.clean and reader.ticks == ticks and reader.mode == "lockstep"
+    assert reader.meta["room"] == "default"
+    result = replay(reader, Arena(npcs=0))
+    assert result.ok and result.hashes_checked >= 2
+
+
+class Exploding(Arena):
+    """Arena whose step fails at tick 30 (a bug in a game must not take the server down)."""
+
+    name = "exploding"
+
+    def step(self, state, inputs, tick):
+        if tick == 30:
+            raise ZeroDivisionError("boom")
+        super().step(state, inputs, tick)
+
+
+@pytest.mark.network
+def test_a_failing_room_stops_alone(tmp_path):
+    async def scenario():
+        server = TickServer(secret=SECRET)
+        server.add_room(Exploding(npcs=0), RoomConfig("bad", players=2, record=tmp_path / "bad.tsr"))
+        server.add_room(GAME, RoomConfig("good", players=2))
+        async with server:
+            await eventually(lambda: server.rooms["good"].mode.tick > 60, "the good room ticking")
+            bad = server.rooms["bad"]
+            assert bad.status.startswith("error: ZeroDivisionError") and bad.mode.tick == 30
+            assert server.rooms["good"].status == "running"
+            # The broken room can be closed and a new one opened while the server runs on.
+            await server.close_room("bad")
+            assert [r["name"] for r in server.snapshot()["rooms"]] == ["good"]
+            again = server.add_room(GAME, RoomConfig("bad", players=2))
+            await eventually(lambda: again.mode.tick > 5, "the new room ticking")
+
+    run(scenario())
+    reader = ReplayReader(tmp_path / "bad.tsr")
+    assert not reader.clean and reader.ticks == 31  # inputs 0..30 (30 failed to step); no END
+
+
+@pytest.mark.network
+def test_client_reconnects_after_a_timeout_and_plays_on():
+    from netcode.connection import SessionConfig
+
+    quick = SessionConfig(timeout=0.6, keepalive_interval=0.1)
+
+    async def scenario():
+        server = TickServer(secret=SECRET, session_config=quick)
+        server.add_room(GAME, RoomConfig("default", players=2))
+        async with server:
+            client = GameClient(GAME, server.udp_url, server.mint_token("default", slot=0, user="zed"), bot=True,
+                                session_config=quick, reconnect_delay=0.1)
+            stop = asyncio.Event()
+            task = asyncio.create_task(client.run(duration=10.0, stop=stop))
+            await eventually(lambda: client.tick > 30, "the client playing")
+            # An outage: the server hears nothing for a while, both ends time out.
+            deliver = server.router.receive_datagram
+            server.router.receive_datagram = lambda data, addr, now: None
+            await eventually(lambda: client.report.status.startswith("reconnecting"), "the client noticing", 3.0)
+            server.router.receive_datagram = deliver
+            await eventually(lambda: client.report.reconnects >= 1 and client.connected, "a reconnect", 5.0)
+            before = client.tick
+            await eventually(lambda: client.tick > before + 30, "play resuming")
+            stop.set()
+            report = await task
+            await client.close()
+            assert report.status == "ok" and report.slot == 0 and report.desyncs == 0
+            room = server.rooms["default"]
+            await eventually(lambda: room.snapshot()["players"] == 0, "the goodbye freeing the slot", 1.0)
+
+    run(scenario())
