@@ -28,14 +28,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from engine.loop import TickLoop
+from engine.loop import RealClock, TickLoop
 from engine.model import Game
 
 from .connection import Counters, SessionConfig
 from .errors import UsageError
 from .events import Connected, Denied, Disconnected, Resynced
 from .lockstep_client import AdvanceTick, LockstepClient, LockstepRunner
-from .server import SteadyClock
 from .session import ClientState
 from .token import PLAYER, mint_token, token_from_text
 
@@ -219,7 +218,7 @@ class GameClient:
             while self._done is None:
                 loop = TickLoop(self.rate, lambda tick: self._update(end, stop))
                 self._tick_loop = loop
-                await loop.run(SteadyClock())
+                await loop.run(RealClock())
                 info = self.client.info
                 if info is not None and info.tick_rate != self.rate and self._done is None and not self._finished(end, stop):
                     self.rate = float(info.tick_rate)  # the room's rate: run the loop at it

@@ -55,6 +55,7 @@ DENY_CODES = (
     "wrong_room",
     "room_full",
     "slot_taken",
+    "no_such_room",
     "refused",
 )
 

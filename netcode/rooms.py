@@ -31,18 +31,15 @@ from typing import Hashable, Protocol
 
 from .errors import ProtocolError
 from .handshake import REQUEST_SIZE, pack_denied, parse_request, request_nonce
-from .token import TOKEN_VERSION
+from .token import peek_room
 from .wire import PROTOCOL_VERSION, PacketType, parse_prefix
 
-__all__ = ["RoomEndpoint", "RoomRouter", "Traffic", "peek_token_room"]
+__all__ = ["RoomEndpoint", "RoomRouter", "Traffic"]
 
 log = logging.getLogger("ticksync.rooms")
 
 Address = Hashable
 
-# Where a token's room claim starts: u8 version, u8 role, i16 slot, u64 expires, 8-byte
-# nonce (see netcode/token.py), then u8 length + UTF-8 room name.
-_ROOM_AT = 1 + 1 + 2 + 8 + 8
 _SWEEP_EVERY = 1.0  # seconds between prunes of the address map
 
 
@@ -59,6 +56,8 @@ class RoomEndpoint(Protocol):
 
     def handle_timer(self, now: float) -> None: ...
 
+    def address_closed(self, addr: Address, now: float, reason: str) -> None: ...
+
 
 @dataclass
 class Traffic:
@@ -68,21 +67,6 @@ class Traffic:
     bytes_in: int = 0
     packets_out: int = 0
     bytes_out: int = 0
-
-
-def peek_token_room(token: bytes) -> str | None:
-    """The room a connect token claims, read without verifying it (None if unreadable).
-    For routing only: whoever acts on the token must verify it."""
-    if len(token) <= _ROOM_AT or token[0] != TOKEN_VERSION:
-        return None
-    n = token[_ROOM_AT]
-    raw = token[_ROOM_AT + 1 : _ROOM_AT + 1 + n]
-    if len(raw) != n:
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 class RoomRouter:
@@ -168,7 +152,7 @@ class RoomRouter:
         except ProtocolError as exc:
             self.dropped[exc.reason] += 1
             return
-        name = peek_token_room(req.token)
+        name = peek_room(req.token)
         if name is None:
             self._deny(addr, req.nonce, "bad_token", "connect token refused: it names no room", len(data))
             return
@@ -271,16 +255,7 @@ class RoomRouter:
         room = self.rooms[name]
         self._dirty[name] = room
         try:
-            hook = getattr(room, "address_closed", None)
-            if hook is not None:
-                hook(addr, now)
-                return
-            conn = room.session.connection_at(addr)  # type: ignore[attr-defined]
-            if conn is not None:
-                room.session.disconnect(conn, now, reason)  # type: ignore[attr-defined]
-                # Mode servers learn of session changes when they are next called; a
-                # timer call is the one entry point that does nothing else.
-                room.handle_timer(now)
+            room.address_closed(addr, now, reason)
         except Exception as exc:
             self._internal(name, "address_closed", exc)
 

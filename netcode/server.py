@@ -18,7 +18,7 @@ sockets. Every wait in it is bounded.
 Decisions: rooms tick from the moment the server starts, players or not (a lockstep match's
 timeline is the server's; an idle tick costs microseconds and records a few bytes). ``now``
 given to protocol objects is always ``loop.time()`` (the transports use it too); the tick
-*schedule* runs on ``perf_counter`` (:class:`SteadyClock`), which is finer than uvloop's
+*schedule* runs on ``perf_counter`` (:class:`~engine.loop.RealClock`), which is finer than uvloop's
 millisecond loop clock.
 """
 
@@ -46,7 +46,7 @@ from .rooms import RoomRouter
 from .token import PLAYER, mint_token
 from .transport.hub import Limits, TransportHub, hub_for
 
-__all__ = ["MODES", "ModeContext", "ModeServer", "Room", "RoomConfig", "SteadyClock", "TickServer"]
+__all__ = ["MODES", "ModeContext", "ModeServer", "Room", "RoomConfig", "TickServer"]
 
 log = logging.getLogger("ticksync.server")
 
@@ -130,22 +130,6 @@ def _lockstep(ctx: ModeContext) -> LockstepServer:
 MODES: dict[str, Callable[[ModeContext], ModeServer]] = {
     "lockstep": _lockstep,
 }
-
-
-class SteadyClock(RealClock):
-    """``RealClock`` that oversleeps by half a millisecond.
-
-    uvloop's timers have millisecond resolution and fire up to a millisecond early, so a
-    loop sleeping exactly until a deadline wakes before it and re-sleeps in a busy spin
-    (measured: ~14 wake-ups per 60 Hz tick). Padding the sleep costs ~0.5 ms of lateness
-    and wakes once per tick.
-    """
-
-    pad = 0.0005
-
-    async def sleep_until(self, deadline: float) -> None:
-        delay = deadline - time.perf_counter()
-        await asyncio.sleep(delay + self.pad if delay > 0 else 0)
 
 
 def _describe_event(ev: Any) -> dict:
@@ -368,7 +352,7 @@ class TickServer:
 
     async def _run_room(self, room: Room) -> None:
         try:
-            await room.loop.run(SteadyClock())
+            await room.loop.run(RealClock())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the loop itself failed (not a tick: those are caught)
@@ -386,8 +370,7 @@ class TickServer:
             room.status = "stopped"
         if self._aloop is not None:
             now = self._aloop.time()
-            room.mode.session.close_all(now, reason)
-            room.mode.handle_timer(now)  # let the mode see the sessions end
+            room.mode.close_all(now, reason)
             self.router.touch(name)
             self.hub.flush()
         self.router.remove(name)
@@ -466,8 +449,7 @@ class TickServer:
                 if not room.status.startswith("error"):
                     room.status = "stopped"
                 try:
-                    room.mode.session.close_all(now, reason)
-                    room.mode.handle_timer(now)  # let the mode see the sessions end
+                    room.mode.close_all(now, reason)
                 except Exception:
                     log.exception("room %r: closing its sessions failed", room.name)
                 self.router.touch(room.name)

@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from .errors import ProtocolError, UsageError
 from .wire import Reader
 
-__all__ = ["TokenClaims", "mint_token", "verify_token", "token_to_text", "token_from_text", "PLAYER", "SPECTATOR"]
+__all__ = [
+    "TokenClaims",
+    "mint_token",
+    "verify_token",
+    "peek_room",
+    "token_to_text",
+    "token_from_text",
+    "PLAYER",
+    "SPECTATOR",
+]
 
 TOKEN_VERSION = 1
 PLAYER, SPECTATOR = 0, 1
@@ -101,6 +110,21 @@ def verify_token(secret: bytes, token: bytes, *, now_wall: float, room: str | No
     if room is not None and claims.room != room:
         raise ProtocolError("wrong_room", f"token is for room {claims.room!r}, this is {room!r}")
     return claims
+
+
+def peek_room(token: bytes) -> str | None:
+    """The room a token claims, read without verifying it (None if unreadable). For routing
+    a handshake to a room only: the room verifies the token before acting on it."""
+    if len(token) <= _FIXED.size or token[0] != TOKEN_VERSION:
+        return None
+    n = token[_FIXED.size]
+    raw = token[_FIXED.size + 1 : _FIXED.size + 1 + n]
+    if len(raw) != n:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def token_to_text(token: bytes) -> str:

@@ -3,7 +3,6 @@ ends in a counted drop or a valid packet; nothing raises, nothing hangs."""
 
 import random
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -4,13 +4,11 @@ reconnect, rollback, desync recovery, spectators, hostile clients."""
 import io
 
 import numpy as np
-import pytest
 
 from demos.arena import Arena
 from engine.replay import ReplayReader, ReplayWriter, replay
-from helpers import LockstepMatch, token
+from helpers import LockstepMatch
 from netcode.events import DesyncDetected, Resynced
-from netcode.lockstep import LockstepConfig
 from netcode.lockstep_wire import pack_input
 from netcode.netsim import LinkConfig
 from netcode.wire import PacketType

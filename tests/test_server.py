@@ -25,7 +25,8 @@ from netcode.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_
 from netcode.lockstep import LockstepConfig, LockstepServer
 from netcode.lockstep_client import LockstepClient, LockstepRunner
 from netcode.netsim import LinkConfig, NetSim
-from netcode.rooms import RoomRouter, peek_token_room
+from netcode.rooms import RoomRouter
+from netcode.token import peek_room
 from netcode.server import MODES, RoomConfig, TickServer
 from netcode.simdriver import VirtualNetwork
 from netcode.token import token_from_text, verify_token
@@ -128,11 +129,11 @@ def test_unknown_room_is_denied_with_a_reason_and_no_amplification():
     assert router.traffic["red"].packets_in == 0  # the room never saw any of it
 
 
-def test_peek_token_room_reads_the_claim_only():
-    assert peek_token_room(token(3, room="lobby-7")) == "lobby-7"
-    assert peek_token_room(b"") is None
-    assert peek_token_room(b"\x02" + token(3, room="x")[1:]) is None  # another token version
-    assert peek_token_room(token(3, room="abc")[:22]) is None  # cut inside the room name
+def test_peek_room_reads_the_claim_only():
+    assert peek_room(token(3, room="lobby-7")) == "lobby-7"
+    assert peek_room(b"") is None
+    assert peek_room(b"\x02" + token(3, room="x")[1:]) is None  # another token version
+    assert peek_room(token(3, room="abc")[:22]) is None  # cut inside the room name
 
 
 def test_router_forgets_ended_sessions_and_follows_an_address_to_another_room(seed):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from helpers import IDENTITY, SECRET, SlotTable, session_pair, token
 from netcode.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError
-from netcode.events import Connected, Denied, Disconnected
+from netcode.events import Connected, Disconnected
 from netcode.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
 from netcode.netsim import LinkConfig
 from netcode.session import ClientState, SessionServer

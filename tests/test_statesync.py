@@ -4,7 +4,6 @@ interest management, the byte budget, encode-once sharing, hostile clients, reco
 import io
 
 import numpy as np
-import pytest
 
 from demos.arena import Arena
 from engine import Game, State
@@ -12,8 +11,7 @@ from engine.quantize import Fixed
 from engine.replay import ReplayReader, ReplayWriter, replay
 from engine.replication import Replication
 from engine.rng import hash_u64
-from helpers import StateSyncMatch, token
-from netcode.events import Connected
+from helpers import StateSyncMatch
 from netcode.netsim import LinkConfig
 from netcode.statesync import StateSyncConfig
 from netcode.statesync_client import PredictingClient

@@ -289,11 +289,17 @@ class TransportHub:
         self._timer = loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
+        due = self._armed_for
         self._timer = None
         self._armed_for = None
         self.counters["timers"] += 1
+        # uvloop fires timers up to a millisecond early; the deadline we armed for is the
+        # time that has come (otherwise the endpoint is not due yet and we would spin).
+        now = self._loop.time()
+        if due is not None and now < due:
+            now = due
         try:
-            self.endpoint.handle_timer(self._loop.time())
+            self.endpoint.handle_timer(now)
         except Exception as exc:
             self._internal("handle_timer", exc)
         try:
