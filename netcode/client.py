@@ -1,11 +1,13 @@
 """asyncio game client: a mode client over UDP or WebSocket, played on a real clock.
 
 Bots, demos and tests share this driver. A :class:`GameClient` opens the transport for a
-URL (``udp://host:port`` or ``ws://host:port/ws``), connects a sans-IO
-:class:`~netcode.lockstep_client.LockstepClient` with a connect token, and then, at the
-room's tick rate, runs ``client.update(now)``, carries out the requests it returns with a
-:class:`~netcode.lockstep_client.LockstepRunner` and flushes the transport (the one flush
-rule). A bot feeds ``game.bot_inputs`` for its own slot every few ticks, as a person's
+URL (``udp://host:port`` or ``ws://host:port/ws``), connects a sans-IO mode client with a
+connect token (:class:`~netcode.lockstep_client.LockstepClient`, whose requests a
+:class:`~netcode.lockstep_client.LockstepRunner` carries out, or a
+:class:`~netcode.statesync_client.PredictingClient`), and then, at the room's tick rate,
+runs ``client.update(now)`` and flushes the transport (the one flush rule). With
+``mode="auto"`` it speaks lockstep first and switches when the room says it runs state
+sync. A bot feeds ``game.bot_inputs`` for its own slot every few ticks, as a person's
 controls change. Sessions that time out reconnect on their own; a server that says goodbye
 or denies the token ends the run.
 
@@ -36,6 +38,7 @@ from .errors import UsageError
 from .events import Connected, Denied, Disconnected, Resynced
 from .lockstep_client import AdvanceTick, LockstepClient, LockstepRunner
 from .session import ClientState
+from .statesync_client import PredictingClient
 from .token import PLAYER, mint_token, token_from_text
 
 __all__ = ["ClientReport", "GameClient", "parse_url", "run_bots", "run_client"]
@@ -121,6 +124,7 @@ class GameClient:
         bot_every: int = 4,
         input_delay: int = 2,
         prediction_window: int = 0,
+        mode: str = "auto",
         auto_reconnect: bool = True,
         reconnect_delay: float = _RECONNECT_DELAY,
         session_config: SessionConfig | None = None,
@@ -135,8 +139,14 @@ class GameClient:
         self.auto_reconnect = auto_reconnect
         self.reconnect_delay = reconnect_delay
         self.rate = float(tick_rate or game.tick_rate)
-        self._client_options = dict(input_delay=input_delay, prediction_window=prediction_window, session_config=session_config)
-        self.client: LockstepClient | None = None
+        if mode not in ("auto", "lockstep", "statesync"):
+            raise UsageError(f"mode {mode!r}: expected auto, lockstep or statesync")
+        self.mode = "lockstep" if mode == "auto" else mode
+        self._auto = mode == "auto"
+        self._lockstep_options = dict(input_delay=input_delay, prediction_window=prediction_window)
+        self._session_config = session_config
+        self._server_addr = None
+        self.client: LockstepClient | PredictingClient | None = None
         self.runner: LockstepRunner | None = None
         self.report = ClientReport(name=name, url=url)
         self.transport = None  # UdpTransport / WsClientTransport
@@ -150,8 +160,15 @@ class GameClient:
         self._slot_array: np.ndarray | None = None
 
     # -- connection ---------------------------------------------------------------------------
-    def _build(self, server_addr) -> LockstepClient:
-        client = LockstepClient(self.game, server=server_addr, token=self.token, **self._client_options)
+    def _build(self, server_addr) -> LockstepClient | PredictingClient:
+        self._server_addr = server_addr
+        if self.mode == "statesync":
+            self.client = PredictingClient(self.game, server=server_addr, token=self.token, session_config=self._session_config)
+            self.runner = None
+            return self.client
+        client = LockstepClient(
+            self.game, server=server_addr, token=self.token, session_config=self._session_config, **self._lockstep_options
+        )
         hashes = self.report.hashes
         original = client.report_hash
 
@@ -204,7 +221,15 @@ class GameClient:
     @property
     def tick(self) -> int:
         """The tick of the client's game state (0 before it has one)."""
-        return self.runner.tick if self.runner is not None else 0
+        if self.runner is not None:
+            return self.runner.tick
+        return getattr(self.client, "predicted_tick", 0)
+
+    def _own_state(self):
+        """(state, tick) the bot reads its inputs from: the simulated or predicted state."""
+        if self.runner is not None:
+            return self.runner.state, self.runner.tick
+        return self.client.predicted, self.client.predicted_tick
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self, duration: float | None = None, *, stop: asyncio.Event | None = None) -> ClientReport:
@@ -242,15 +267,21 @@ class GameClient:
             self._tick_loop.stop()  # restart at the room's rate
             return
         self._updates += 1
-        if self.bot and runner.state is not None and client.slot is not None and client.slot >= 0:
+        state, tick = self._own_state()
+        if self.bot and state is not None and client.slot is not None and client.slot >= 0:
             if self._updates % self.bot_every == 0:
                 if self._slot_array is None or self._slot_array[0] != client.slot:
                     self._slot_array = np.array([client.slot])
-                client.set_input(self.game.bot_inputs(runner.state, runner.tick, self._slot_array)[0])
-        requests = client.update(now)
-        if requests:
-            self.report.ticks += sum(1 for r in requests if type(r) is AdvanceTick)
-            runner.execute(requests)
+                client.set_input(self.game.bot_inputs(state, tick, self._slot_array)[0])
+        if runner is not None:
+            requests = client.update(now)
+            if requests:
+                self.report.ticks += sum(1 for r in requests if type(r) is AdvanceTick)
+                runner.execute(requests)
+        else:
+            before = client.predicted_tick
+            client.update(now)
+            self.report.ticks += max(0, client.predicted_tick - before)  # progress, not re-simulation
         self.transport.flush()
         self._drain_events(now)
         if self._done is not None:
@@ -273,6 +304,14 @@ class GameClient:
                     report.reconnects += 1
                 report.slot = ev.slot
                 report.status = "playing"
+            elif isinstance(ev, Denied) and ev.code == "mode_mismatch" and self._auto and self.mode == "lockstep":
+                # The room runs state sync: speak it (once), on the same transport.
+                self.mode = "statesync"
+                self._auto = False
+                self._build(self._server_addr)
+                self.transport.hub.replace_endpoint(self.client)
+                self.transport.endpoint = self.client
+                self._reconnect_at = now
             elif isinstance(ev, Denied):
                 report.denied = f"{ev.code}: {ev.message}"
                 report.status = f"denied ({ev.code}: {ev.message})"
@@ -329,8 +368,12 @@ class GameClient:
         r, client = self.report, self.client
         if client is None:
             return
-        r.frames = client.counters["frames"]
-        r.confirmed = client.next_needed
+        if self.runner is not None:
+            r.frames = client.counters["frames"]
+            r.confirmed = client.next_needed
+        else:
+            r.frames = client.counters["snapshots_complete"]
+            r.confirmed = max(0, client.acked)
         conn = client.session.connection
         total = Counters()
         for c in (self._ended_sessions, conn.counters if conn is not None else None):

@@ -40,6 +40,8 @@ __all__ = [
     "make_cookie",
     "cookie_valid",
     "DENY_CODES",
+    "MODES_BY_INFO",
+    "info_mode",
 ]
 
 REQUEST_SIZE = 300  # requests and responses are padded to this; replies must stay smaller
@@ -56,8 +58,17 @@ DENY_CODES = (
     "room_full",
     "slot_taken",
     "no_such_room",
+    "mode_mismatch",
     "refused",
 )
+
+#: The first byte of ACCEPTED's info names the room's mode.
+MODES_BY_INFO = {1: "lockstep", 2: "statesync"}
+
+
+def info_mode(info: bytes) -> str | None:
+    """The mode a room runs, from the info its ACCEPTED carried (None if unknown)."""
+    return MODES_BY_INFO.get(info[0]) if info else None
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from engine.state import State
 
 from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
-from .events import Connected, EventQueue, Resynced
+from .events import Connected, Denied, EventQueue, Resynced
 from .frames import decode_frame, skip_frame
-from .handshake import GameIdentity
+from .handshake import GameIdentity, info_mode
 from .inputs import StampedInputs
 from .lockstep_wire import (
     KEYFRAME_CHUNK,
@@ -217,6 +217,13 @@ class LockstepClient:
 
     def _lifecycle(self, now: float) -> None:
         for ev in self.session.events():
+            if isinstance(ev, Connected) and info_mode(ev.info) != "lockstep":
+                # The room runs the other mode: leave, and say so as a refusal.
+                theirs = info_mode(ev.info) or "an unknown mode"
+                self.session.disconnect(now, "mode_mismatch")
+                self.session.events()
+                self._events.put(Denied("mode_mismatch", f"the room runs {theirs}; this client speaks lockstep"))
+                return
             if isinstance(ev, Connected):
                 info = LockstepInfo.parse(ev.info)
                 if self.info is not None and (info.players, info.seed) != (self.info.players, self.info.seed):

@@ -2,7 +2,7 @@
 
 One server process hosts any number of rooms behind one UDP port and one WebSocket route
 (:class:`~netcode.rooms.RoomRouter` picks the room from the connect token). A room is a game,
-a mode server built by a :data:`MODES` factory (lockstep today; state sync plugs in as one
+a mode server built by a :data:`MODES` factory (lockstep or state sync; another mode is one
 more entry) and an :class:`engine.loop.TickLoop` at the room's tick rate. Each tick runs
 ``mode.on_tick(loop.time())`` and then flushes the transport hub: the one flush rule, so
 what the tick queued leaves at once and the hub's timer is re-armed.
@@ -42,6 +42,7 @@ from .connection import SessionConfig
 from .errors import UsageError
 from .events import DesyncDetected
 from .lockstep import LockstepConfig, LockstepServer
+from .statesync import SnapshotServer, StateSyncConfig
 from .rooms import RoomRouter
 from .token import PLAYER, mint_token
 from .transport.hub import Limits, TransportHub, hub_for
@@ -126,9 +127,23 @@ def _lockstep(ctx: ModeContext) -> LockstepServer:
     )
 
 
+def _statesync(ctx: ModeContext) -> SnapshotServer:
+    cfg = StateSyncConfig(players=ctx.config.players, seed=ctx.config.seed, tick_rate=ctx.config.tick_rate, **ctx.config.options)
+    return SnapshotServer(
+        ctx.game,
+        cfg,
+        secret=ctx.secret,
+        room=ctx.config.name,
+        session_config=ctx.session_config,
+        wall_offset=ctx.wall_offset,
+        recorder=ctx.recorder,
+    )
+
+
 #: Mode name -> factory building the mode server for a room. Adding a mode is one entry.
 MODES: dict[str, Callable[[ModeContext], ModeServer]] = {
     "lockstep": _lockstep,
+    "statesync": _statesync,
 }
 
 

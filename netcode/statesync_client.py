@@ -31,8 +31,8 @@ from engine.state import State
 
 from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
-from .events import Connected, EventQueue
-from .handshake import GameIdentity
+from .events import Connected, Denied, EventQueue
+from .handshake import GameIdentity, info_mode
 from .inputs import StampedInputs
 from .interpolation import Sample, SnapshotBuffer
 from .session import ClientState, SessionClient
@@ -181,6 +181,13 @@ class PredictingClient:
 
     def _lifecycle(self, now: float) -> None:
         for ev in self.session.events():
+            if isinstance(ev, Connected) and info_mode(ev.info) != "statesync":
+                # The room runs the other mode: leave, and say so as a refusal.
+                theirs = info_mode(ev.info) or "an unknown mode"
+                self.session.disconnect(now, "mode_mismatch")
+                self.session.events()
+                self._events.put(Denied("mode_mismatch", f"the room runs {theirs}; this client speaks statesync"))
+                return
             if isinstance(ev, Connected):
                 self.info = StateSyncInfo.parse(ev.info)
                 self.slot = ev.slot

@@ -311,6 +311,13 @@ class TransportHub:
             self._route(out)
         self._rearm(True)
 
+    def replace_endpoint(self, endpoint: Endpoint) -> None:
+        """Drive another endpoint over the same transports (a client switching protocol)."""
+        self._cancel_timer()
+        self.endpoint = endpoint
+        _hubs[id(endpoint)] = self
+        self.flush()
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
