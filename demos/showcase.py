@@ -50,14 +50,15 @@ def headless_and_replay(out: Path, ticks: int) -> None:
 
 
 def networked(seconds: float) -> None:
-    try:
-        from demos.netplay import play_over_loopback
-    except ImportError:  # the networked half is not installed in this checkout
-        return
-    banner(f"3. lockstep over UDP on loopback: 4 bot clients, {seconds:.0f} s")
-    play_over_loopback("lockstep", seconds=seconds)
-    banner(f"4. state sync over UDP on loopback: 4 bot clients, {seconds:.0f} s")
-    play_over_loopback("statesync", seconds=seconds)
+    from demos.netplay import play_over_loopback
+
+    banner(f"3. lockstep over UDP on loopback: 4 bot clients, {seconds:.0f} s (hashes checked as they play)")
+    ok = play_over_loopback("lockstep", seconds=seconds)
+    banner(f"4. state sync over UDP on loopback: 4 predicting bot clients, {seconds:.0f} s")
+    ok = play_over_loopback("statesync", seconds=seconds) and ok
+    if not ok:
+        print("   a bot could not play or desynced (see above)")
+        raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
