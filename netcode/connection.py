@@ -16,6 +16,7 @@ from typing import Hashable
 
 from .errors import ProtocolError
 from .wire import (
+    ACK_DELAY_UNIT,
     ACK_VALID,
     MAX_PACKET,
     PROTOCOL_ID,
@@ -142,6 +143,7 @@ class Connection:
         self._sent_no = [-1] * _RING  # which send occupies the ring slot (-1: resolved)
         self._recv_latest: int | None = None
         self._recv_bits = 0  # bit i: received sequence (latest - i)
+        self._recv_latest_at = now  # when the newest arrived (ack delay is measured from it)
         self._peer_ack: int | None = None
         self._peer_win = 0
 
@@ -152,10 +154,13 @@ class Connection:
         self._sends = n + 1
         latest = self._recv_latest
         if latest is None:
-            head = _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, self.session_id, n & 0xFFFF, 0, 0)
+            head = _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, self.session_id, n & 0xFFFF, 0, 0, 0)
         else:
             bits = (self._recv_bits >> 1) & 0xFFFFFFFF
-            head = _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, self.session_id, n & 0xFFFF, latest, bits)
+            delay = min(255, max(0, int((now - self._recv_latest_at) / ACK_DELAY_UNIT)))
+            head = _HEADER.pack(
+                PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, self.session_id, n & 0xFFFF, latest, bits, delay
+            )
         packet = head + payload
         if len(packet) > MAX_PACKET:
             check_budget(packet, PacketType(ptype).name)
@@ -177,27 +182,28 @@ class Connection:
         """Validate a session packet from the peer; returns its payload or raises."""
         if len(data) < SESSION_HEADER_SIZE:
             raise ProtocolError("truncated", "shorter than the session header")
-        session_id, seq, ack, ack_bits = SESSION.unpack_from(data, 4)
+        session_id, seq, ack, ack_bits, ack_delay = SESSION.unpack_from(data, 4)
         if session_id != self.session_id:
             raise ProtocolError("bad_session", "session id does not match this address's session")
-        self._accept_seq(seq)
+        self._accept_seq(seq, now)
         if data[3] & ACK_VALID:
-            self._process_acks(ack, ack_bits, now)
+            self._process_acks(ack, ack_bits, now - ack_delay * ACK_DELAY_UNIT)
         c = self.counters
         c.received += 1
         c.bytes_received += len(data)
         self.last_recv = now
         return memoryview(data)[SESSION_HEADER_SIZE:]
 
-    def _accept_seq(self, seq: int) -> None:
+    def _accept_seq(self, seq: int, now: float) -> None:
         latest = self._recv_latest
         if latest is None:
-            self._recv_latest, self._recv_bits = seq, 1
+            self._recv_latest, self._recv_bits, self._recv_latest_at = seq, 1, now
             return
         d = seq_delta(seq, latest)
         if d > 0:
             self._recv_bits = ((self._recv_bits << d) | 1) & ((1 << self._window_bits) - 1)
             self._recv_latest = seq
+            self._recv_latest_at = now
         elif d == 0:
             raise ProtocolError("duplicate", f"sequence {seq} again")
         elif -d >= self._window_bits:
@@ -208,6 +214,8 @@ class Connection:
             self._recv_bits |= 1 << -d
 
     def _process_acks(self, ack: int, ack_bits: int, now: float) -> None:
+        """``now`` is the arrival time less the peer's ack delay: when the ack would have
+        arrived had the peer answered at once."""
         if self._sends == 0:
             return
         newest_sent = self._sends - 1

@@ -3,10 +3,11 @@
 Every datagram starts with a 4-byte prefix: protocol id ``0x5354`` ("TS" on the wire),
 protocol version, packet type (low 7 bits; bit 7 of a session packet's type byte says its
 ack fields are valid, i.e. its sender has received something). Handshake packets continue with their own body; packets
-of an established session carry a 12-byte session header after the prefix: the session's
+of an established session carry a 13-byte session header after the prefix: the session's
 random 32-bit id (so an off-path sender who does not know it cannot inject), a 16-bit
-sequence number, the newest sequence received from the peer, and a 32-bit bitfield of the
-32 sequences before that. PROTOCOL.md specifies every byte.
+sequence number, the newest sequence received from the peer, a 32-bit bitfield of the 32
+sequences before that, and how long that newest packet waited before this one acked it
+(so RTT samples measure the network, not the peer's send schedule). PROTOCOL.md specifies every byte.
 
 Nothing is ever fragmented: every packet built is checked against the 1200-byte payload
 budget, and every read is length-checked before a field is touched, so a short or lying
@@ -29,6 +30,7 @@ __all__ = [
     "SESSION_HEADER",
     "SESSION_HEADER_SIZE",
     "ACK_VALID",
+    "ACK_DELAY_UNIT",
     "PacketType",
     "Reader",
     "seq_newer",
@@ -46,9 +48,10 @@ MAX_PACKET = 1200  # UDP payload budget: fits any path MTU we care about, never 
 UDP_IP_OVERHEAD = 28  # IPv4 + UDP headers, for bandwidth accounting
 
 PREFIX = struct.Struct("<HBB")  # protocol id, version, packet type
-SESSION = struct.Struct("<IHHI")  # session id, seq, ack, ack bits
-SESSION_HEADER = struct.Struct("<HBBIHHI")
-SESSION_HEADER_SIZE = SESSION_HEADER.size  # 16
+SESSION = struct.Struct("<IHHIB")  # session id, seq, ack, ack bits, ack delay
+SESSION_HEADER = struct.Struct("<HBBIHHIB")
+SESSION_HEADER_SIZE = SESSION_HEADER.size  # 17
+ACK_DELAY_UNIT = 0.0005  # seconds per unit of the ack-delay byte (saturates at 127.5 ms)
 ACK_VALID = 0x80  # type-byte flag: the ack and ack bits of this session packet mean something
 
 
@@ -98,11 +101,14 @@ def parse_prefix(data: bytes) -> tuple[int, PacketType]:
     return version, t
 
 
-def pack_session_header(ptype: PacketType, session_id: int, seq: int, ack: int | None, ack_bits: int) -> bytes:
-    """``ack`` None: nothing received from the peer yet (the ack fields are then zero)."""
+def pack_session_header(
+    ptype: PacketType, session_id: int, seq: int, ack: int | None, ack_bits: int, ack_delay: int = 0
+) -> bytes:
+    """``ack`` None: nothing received from the peer yet (the ack fields are then zero).
+    ``ack_delay``: how long the newest acked packet waited here, in ACK_DELAY_UNITs."""
     if ack is None:
-        return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, session_id, seq, 0, 0)
-    return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, session_id, seq, ack, ack_bits)
+        return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, session_id, seq, 0, 0, 0)
+    return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, session_id, seq, ack, ack_bits, ack_delay)
 
 
 def check_budget(packet: bytes | bytearray, what: str = "packet") -> None:

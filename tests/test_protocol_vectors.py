@@ -36,7 +36,7 @@ COOKIE = make_cookie(SECRET, ("127.0.0.1", 40000), NONCE, 1000, TOKEN)
 
 BUILT = {
     "token": TOKEN,
-    "keepalive": pack_session_header(PacketType.KEEPALIVE, 0x01020304, 5, 3, 0b101),
+    "keepalive": pack_session_header(PacketType.KEEPALIVE, 0x01020304, 5, 3, 0b101, 20),
     "keepalive_noack": pack_session_header(PacketType.KEEPALIVE, 0x01020304, 0, None, 0),
     "request_start": pack_request(ConnectRequest(NONCE, GAME, TOKEN)),
     "cookie": COOKIE,

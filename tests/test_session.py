@@ -306,3 +306,17 @@ def test_every_drop_reason_is_a_protocol_error_reason():
     assert info.value.reason == "truncated"
     assert PROTOCOL_ID == 0x5354
     assert REQUEST_SIZE == 300
+
+
+def test_rtt_excludes_the_time_the_peer_held_its_ack():
+    """The peer answers only on its next tick (30 ms later): RTT must still read the wire."""
+    cfg = SessionConfig()
+    a = Connection(1, "b", 7, 0, 100.0, cfg)
+    b = Connection(1, "a", 7, 0, 100.0, cfg)
+    now = 100.0
+    for _ in range(200):
+        b.unwrap(a.wrap(PacketType.KEEPALIVE, b"", now), now + 0.005)  # 5 ms one way
+        a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", now + 0.035), now + 0.040)  # held 30 ms
+        now += 0.05
+    assert a.rtt.rtt == pytest.approx(0.010, abs=0.001)
+    assert a.rtt.jitter < 0.001
