@@ -15,15 +15,12 @@ late or came back after frames it missed were dropped, and records the match.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.model import Game
-from engine.replay import ReplayWriter
 
-from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
 from .events import DesyncDetected
 from .frames import FrameLog
@@ -83,33 +80,10 @@ class _Peer:
 class LockstepServer(ModeServer):
     """One lockstep room. Drive it like any endpoint, and call :meth:`on_tick` at the tick rate."""
 
-    def __init__(
-        self,
-        game: Game,
-        config: LockstepConfig,
-        *,
-        secret: bytes,
-        room: str = "default",
-        session_config: SessionConfig | None = None,
-        wall_offset: float = 0.0,
-        rng: random.Random | None = None,
-        recorder: ReplayWriter | None = None,
-    ):
-        super().__init__(
-            game,
-            players=config.players,
-            seed=config.seed,
-            tick_rate=config.tick_rate,
-            max_ahead=config.max_ahead,
-            max_spectators=config.max_spectators,
-            secret=secret,
-            room=room,
-            session_config=session_config,
-            wall_offset=wall_offset,
-            rng=rng,
-            recorder=recorder,
-        )
-        self.config = config
+    def __init__(self, game: Game, config: LockstepConfig, **session):
+        """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
+        ``rng``, ``recorder``: see :class:`~netcode.mode_server.ModeServer`."""
+        super().__init__(game, config, **session)
         players, itemsize = config.players, self.itemsize
         worst = 1 + 2 * ((players + 7) // 8) + players * (itemsize + (itemsize + 7) // 8)
         if worst > _FRAME_BUDGET:

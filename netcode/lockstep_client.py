@@ -31,9 +31,8 @@ from engine.state import State
 
 from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
-from .events import Connected, Denied, EventQueue, Resynced
+from .events import Connected, Resynced
 from .frames import decode_frame, skip_frame
-from .handshake import GameIdentity, info_mode
 from .inputs import StampedInputs
 from .lockstep_wire import (
     KEYFRAME_CHUNK,
@@ -44,7 +43,8 @@ from .lockstep_wire import (
     parse_keyframe_part,
     read_run_header,
 )
-from .session import ClientState, SessionClient
+from .mode_client import ModeClient
+from .session import ClientState
 from .timesync import ServerClock, input_lead, one_way
 from .wire import PacketType
 
@@ -102,8 +102,10 @@ class ReportHash:
     tick: int
 
 
-class LockstepClient:
+class LockstepClient(ModeClient):
     """One player's (or spectator's) lockstep session."""
+
+    MODE = "lockstep"
 
     def __init__(
         self,
@@ -120,24 +122,15 @@ class LockstepClient:
     ):
         if input_delay < 0 or prediction_window < 0:
             raise UsageError("input_delay and prediction_window must be >= 0")
-        self.game = game
-        self.server = server
-        self.token = token
+        super().__init__(game, server=server, token=token, session_config=session_config, rng=rng)
         self.input_delay = input_delay
         self.window = prediction_window
         self.max_ticks_per_update = max_ticks_per_update
         self._history = baseline_history
-        self._session_config = session_config
-        self._rng = rng
-        self.itemsize = game.input_dtype.itemsize
-        self.session = self._new_session()
         self.info: LockstepInfo | None = None
-        self.slot: int | None = None
         self.clock: ServerClock | None = None
-        self._events = EventQueue()
         self._requests: list = []
         self._updates = 0
-        self._input = np.zeros(self.itemsize, np.uint8)  # current control state
         self.counters = {
             "rollbacks": 0,
             "rolled_back_ticks": 0,
@@ -147,16 +140,6 @@ class LockstepClient:
             "keyframes": 0,
         }
         self._reset_timeline()
-
-    def _new_session(self) -> SessionClient:
-        return SessionClient(
-            server=self.server,
-            token=self.token,
-            game=GameIdentity.of(self.game),
-            on_payload=self._on_payload,
-            config=self._session_config,
-            rng=self._rng,
-        )
 
     def _reset_timeline(self) -> None:
         self.started = False
@@ -174,79 +157,19 @@ class LockstepClient:
         self._keyframe: tuple[int, int, int, bytearray, np.ndarray] | None = None  # tick, parts, total, data, have
         self._kf_loaded = -1
 
-    # -- endpoint interface ---------------------------------------------------------------
-    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.session.receive_datagram(data, addr, now)
-        self._lifecycle(now)
-
-    def datagrams_to_send(self):
-        return self.session.datagrams_to_send()
-
-    def next_deadline(self) -> float | None:
-        return self.session.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self.session.handle_timer(now)
-        self._lifecycle(now)
-
-    def events(self) -> list:
-        return self._events.drain()
-
-    @property
-    def connected(self) -> bool:
-        return self.session.connected
-
-    @property
-    def spectator(self) -> bool:
-        return self.slot is not None and self.slot < 0
-
-    def connect(self, now: float) -> None:
-        self.session.connect(now)
-
-    def reconnect(self, now: float) -> None:
-        """Start a new session after a disconnect; the timeline is kept, so the server only
-        has to send the frames missed (or a keyframe if those are gone)."""
-        if self.session.state is ClientState.CONNECTED:
-            raise UsageError("reconnect() while connected")
-        self.session = self._new_session()
-        self.session.connect(now)
-
-    def disconnect(self, now: float) -> None:
-        self.session.disconnect(now)
-        self._lifecycle(now)
-
-    def _lifecycle(self, now: float) -> None:
-        for ev in self.session.events():
-            if isinstance(ev, Connected) and info_mode(ev.info) != "lockstep":
-                # The room runs the other mode: leave, and say so as a refusal.
-                theirs = info_mode(ev.info) or "an unknown mode"
-                self.session.disconnect(now, "mode_mismatch")
-                self.session.events()
-                self._events.put(Denied("mode_mismatch", f"the room runs {theirs}; this client speaks lockstep"))
-                return
-            if isinstance(ev, Connected):
-                info = LockstepInfo.parse(ev.info)
-                if self.info is not None and (info.players, info.seed) != (self.info.players, self.info.seed):
-                    self._reset_timeline()  # a different match: start over
-                self.info = info
-                self.slot = ev.slot
-                if self.clock is None:
-                    self.clock = ServerClock(info.tick_rate)
-                self.clock.seed(info.server_tick, now)
-                if not self.started:
-                    self._requests.append(StartState(0, info.seed, info.players))
-                    self.started = True
-            self._events.put(ev)
+    def on_connected(self, ev: Connected, now: float) -> None:
+        info = LockstepInfo.parse(ev.info)
+        if self.info is not None and (info.players, info.seed) != (self.info.players, self.info.seed):
+            self._reset_timeline()  # a different match: start over
+        self.info = info
+        if self.clock is None:
+            self.clock = ServerClock(info.tick_rate)
+        self.clock.seed(info.server_tick, now)
+        if not self.started:
+            self._requests.append(StartState(0, info.seed, info.players))
+            self.started = True
 
     # -- input ----------------------------------------------------------------------------
-    def set_input(self, record) -> None:
-        """The player's current controls (a record of the game's input_dtype, or its bytes);
-        stamped onto every tick from now until the next call."""
-        raw = np.frombuffer(bytes(np.asarray(record, dtype=self.game.input_dtype).tobytes()), np.uint8)
-        if raw.size != self.itemsize:
-            raise UsageError(f"an input is {self.itemsize} bytes of {self.game.input_dtype}, got {raw.size}")
-        self._input = raw
-
     def report_hash(self, tick: int, value: int) -> None:
         """Called by the runner for a ReportHash request."""
         if self._hash_report is None or tick >= self._hash_report[0]:
@@ -254,7 +177,7 @@ class LockstepClient:
             self._hash_sends = 0
 
     # -- receiving --------------------------------------------------------------------------
-    def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
+    def on_payload(self, ptype: PacketType, payload: memoryview, now: float) -> None:
         if self.info is None:
             raise ProtocolError("no_info", "payload before ACCEPTED")
         if ptype is PacketType.LS_FRAMES:

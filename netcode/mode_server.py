@@ -41,12 +41,8 @@ class ModeServer:
     def __init__(
         self,
         game: Game,
+        config: Any,
         *,
-        players: int,
-        seed: int,
-        tick_rate: int | None,
-        max_ahead: int,
-        max_spectators: int,
         secret: bytes,
         room: str = "default",
         session_config: SessionConfig | None = None,
@@ -54,12 +50,16 @@ class ModeServer:
         rng: random.Random | None = None,
         recorder: ReplayWriter | None = None,
     ):
+        """``config``: the mode's config; every mode's has ``players``, ``seed``,
+        ``tick_rate`` (None: the game's), ``max_ahead`` and ``max_spectators``."""
+        players = config.players
         game.check_players(players)
         self.game = game
+        self.config = config
         self.players = players
-        self.seed = seed
-        self.tick_rate = tick_rate or game.tick_rate
-        self.max_spectators = max_spectators
+        self.seed = config.seed
+        self.tick_rate = config.tick_rate or game.tick_rate
+        self.max_spectators = config.max_spectators
         self.recorder = recorder
         self.itemsize = game.input_dtype.itemsize
         self.session = SessionServer(
@@ -73,8 +73,8 @@ class ModeServer:
             rng=rng,
         )
         self.tick = 0  # the next tick to run
-        self.state: State = game.create(seed, players)
-        self.inputs = InputBuffer(players, self.itemsize, max_ahead)
+        self.state: State = game.create(self.seed, players)
+        self.inputs = InputBuffer(players, self.itemsize, config.max_ahead)
         self.present = np.zeros(players, bool)  # slots with a connected player
         self.peers: dict[int, Any] = {}  # connection id -> the subclass's peer record
         self._slot_conn: dict[int, int] = {}

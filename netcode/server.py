@@ -114,36 +114,26 @@ class ModeContext:
     session_config: SessionConfig | None
 
 
-def _lockstep(ctx: ModeContext) -> LockstepServer:
-    cfg = LockstepConfig(players=ctx.config.players, seed=ctx.config.seed, tick_rate=ctx.config.tick_rate, **ctx.config.options)
-    return LockstepServer(
-        ctx.game,
-        cfg,
-        secret=ctx.secret,
-        room=ctx.config.name,
-        session_config=ctx.session_config,
-        wall_offset=ctx.wall_offset,
-        recorder=ctx.recorder,
-    )
+def _factory(server_cls: type, config_cls: type) -> Callable[[ModeContext], ModeServer]:
+    def build(ctx: ModeContext) -> ModeServer:
+        c = ctx.config
+        return server_cls(
+            ctx.game,
+            config_cls(players=c.players, seed=c.seed, tick_rate=c.tick_rate, **c.options),
+            secret=ctx.secret,
+            room=c.name,
+            session_config=ctx.session_config,
+            wall_offset=ctx.wall_offset,
+            recorder=ctx.recorder,
+        )
 
-
-def _statesync(ctx: ModeContext) -> SnapshotServer:
-    cfg = StateSyncConfig(players=ctx.config.players, seed=ctx.config.seed, tick_rate=ctx.config.tick_rate, **ctx.config.options)
-    return SnapshotServer(
-        ctx.game,
-        cfg,
-        secret=ctx.secret,
-        room=ctx.config.name,
-        session_config=ctx.session_config,
-        wall_offset=ctx.wall_offset,
-        recorder=ctx.recorder,
-    )
+    return build
 
 
 #: Mode name -> factory building the mode server for a room. Adding a mode is one entry.
 MODES: dict[str, Callable[[ModeContext], ModeServer]] = {
-    "lockstep": _lockstep,
-    "statesync": _statesync,
+    "lockstep": _factory(LockstepServer, LockstepConfig),
+    "statesync": _factory(SnapshotServer, StateSyncConfig),
 }
 
 

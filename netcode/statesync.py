@@ -21,15 +21,12 @@ hits are judged where the shooter saw the target (clamped to what the measured R
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.model import Game
-from engine.replay import ReplayWriter
 
-from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
 from .interest import PriorityAccumulator, relevance
 from .mode_server import ModeServer
@@ -78,33 +75,10 @@ class _Peer:
 class SnapshotServer(ModeServer):
     """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
 
-    def __init__(
-        self,
-        game: Game,
-        config: StateSyncConfig,
-        *,
-        secret: bytes,
-        room: str = "default",
-        session_config: SessionConfig | None = None,
-        wall_offset: float = 0.0,
-        rng: random.Random | None = None,
-        recorder: ReplayWriter | None = None,
-    ):
-        super().__init__(
-            game,
-            players=config.players,
-            seed=config.seed,
-            tick_rate=config.tick_rate,
-            max_ahead=config.max_ahead,
-            max_spectators=config.max_spectators,
-            secret=secret,
-            room=room,
-            session_config=session_config,
-            wall_offset=wall_offset,
-            rng=rng,
-            recorder=recorder,
-        )
-        self.config = config
+    def __init__(self, game: Game, config: StateSyncConfig, **session):
+        """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
+        ``rng``, ``recorder``: see :class:`~netcode.mode_server.ModeServer`."""
+        super().__init__(game, config, **session)
         self.schema = SnapshotSchema(game.replication, self.state)
         if config.relevance_radius is not None and self.schema.position is None:
             raise UsageError("relevance needs the game's replication spec to name a position field")

@@ -31,11 +31,11 @@ from engine.state import State
 
 from .connection import SessionConfig
 from .errors import ProtocolError, UsageError
-from .events import Connected, Denied, EventQueue
-from .handshake import GameIdentity, info_mode
+from .events import Connected
 from .inputs import StampedInputs
 from .interpolation import Sample, SnapshotBuffer
-from .session import ClientState, SessionClient
+from .mode_client import ModeClient
+from .session import ClientState
 from .snapshot import SnapshotSchema, apply_part, decode_part
 from .statesync_wire import StateSyncInfo, pack_ss_input, parse_prefix
 from .timesync import ServerClock, input_lead, one_way
@@ -70,7 +70,9 @@ class RemoteView:
     visible: np.ndarray
 
 
-class PredictingClient:
+class PredictingClient(ModeClient):
+    MODE = "statesync"
+
     def __init__(
         self,
         game: Game,
@@ -88,21 +90,14 @@ class PredictingClient:
     ):
         if game.replication is None:
             raise UsageError(f"{game.describe()} declares no replication spec: it cannot run in state sync")
-        self.game = game
-        self.server = server
-        self.token = token
+        super().__init__(game, server=server, token=token, session_config=session_config, rng=rng)
         self.interp_delay = interp_delay  # seconds; None: two snapshot intervals plus jitter
         self.smoothing = smoothing
         self.snap_distance = snap_distance
         self.max_extrapolation = max_extrapolation
         self.send_every = send_every
         self.max_ticks_per_update = max_ticks_per_update
-        self._session_config = session_config
-        self._rng = rng
-        self.itemsize = game.input_dtype.itemsize
-        self.session = self._new_session()
         self.info: StateSyncInfo | None = None
-        self.slot: int | None = None
         self.clock: ServerClock | None = None
         self.schema: SnapshotSchema | None = None
         self.predicted: State | None = None  # our copy, at predicted_tick
@@ -114,11 +109,9 @@ class PredictingClient:
         self._pending_reconcile = -1  # newest snapshot with our entity, not yet reconciled
         self._reconciled = -1
         self._own = StampedInputs(self.itemsize)
-        self._input = np.zeros(self.itemsize, np.uint8)
         self._updates = 0
         self._last_update: float | None = None
         self.offset: np.ndarray | None = None  # display correction of our entity's position
-        self._events = EventQueue()
         self.counters = {
             "parts": 0,
             "snapshots_complete": 0,
@@ -128,78 +121,21 @@ class PredictingClient:
             "predicted_ticks": 0,
         }
 
-    def _new_session(self) -> SessionClient:
-        return SessionClient(
-            server=self.server,
-            token=self.token,
-            game=GameIdentity.of(self.game),
-            on_payload=self._on_payload,
-            config=self._session_config,
-            rng=self._rng,
-        )
-
-    # -- endpoint interface ---------------------------------------------------------------
-    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.session.receive_datagram(data, addr, now)
-        self._lifecycle(now)
-
-    def datagrams_to_send(self):
-        return self.session.datagrams_to_send()
-
-    def next_deadline(self) -> float | None:
-        return self.session.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self.session.handle_timer(now)
-        self._lifecycle(now)
-
-    def events(self) -> list:
-        return self._events.drain()
-
-    @property
-    def connected(self) -> bool:
-        return self.session.connected
-
-    @property
-    def spectator(self) -> bool:
-        return self.slot is not None and self.slot < 0
-
-    def connect(self, now: float) -> None:
-        self.session.connect(now)
-
     def reconnect(self, now: float) -> None:
-        if self.session.state is ClientState.CONNECTED:
-            raise UsageError("reconnect() while connected")
-        self.session = self._new_session()
         self._recons.clear()  # the new session starts from a full snapshot
         self.acked = -1
-        self.session.connect(now)
+        super().reconnect(now)
 
-    def disconnect(self, now: float) -> None:
-        self.session.disconnect(now)
-        self._lifecycle(now)
-
-    def _lifecycle(self, now: float) -> None:
-        for ev in self.session.events():
-            if isinstance(ev, Connected) and info_mode(ev.info) != "statesync":
-                # The room runs the other mode: leave, and say so as a refusal.
-                theirs = info_mode(ev.info) or "an unknown mode"
-                self.session.disconnect(now, "mode_mismatch")
-                self.session.events()
-                self._events.put(Denied("mode_mismatch", f"the room runs {theirs}; this client speaks statesync"))
-                return
-            if isinstance(ev, Connected):
-                self.info = StateSyncInfo.parse(ev.info)
-                self.slot = ev.slot
-                if self.clock is None:
-                    self.clock = ServerClock(self.info.tick_rate)
-                self.clock.seed(self.info.server_tick, now)
-                if self.predicted is None:
-                    self.predicted = self.game.create(self.info.seed, self.info.players)
-                    self.predicted_tick = self.info.server_tick
-                    self.schema = SnapshotSchema(self.game.replication, self.predicted)
-                    self._make_buffer()
-            self._events.put(ev)
+    def on_connected(self, ev: Connected, now: float) -> None:
+        self.info = StateSyncInfo.parse(ev.info)
+        if self.clock is None:
+            self.clock = ServerClock(self.info.tick_rate)
+        self.clock.seed(self.info.server_tick, now)
+        if self.predicted is None:
+            self.predicted = self.game.create(self.info.seed, self.info.players)
+            self.predicted_tick = self.info.server_tick
+            self.schema = SnapshotSchema(self.game.replication, self.predicted)
+            self._make_buffer()
 
     def _make_buffer(self) -> None:
         schema = self.schema
@@ -213,15 +149,8 @@ class PredictingClient:
                     wrap[c : c + w] = 1 << q.bits
         self.buffer = SnapshotBuffer(schema.capacity, schema.columns, blend, wrap)
 
-    # -- input ------------------------------------------------------------------------------
-    def set_input(self, record) -> None:
-        raw = np.frombuffer(np.asarray(record, dtype=self.game.input_dtype).tobytes(), np.uint8)
-        if raw.size != self.itemsize:
-            raise UsageError(f"an input is {self.itemsize} bytes of {self.game.input_dtype}, got {raw.size}")
-        self._input = raw.copy()
-
     # -- snapshots --------------------------------------------------------------------------
-    def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
+    def on_payload(self, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is not PacketType.SS_SNAPSHOT:
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a state-sync client")
         if self.schema is None:

@@ -126,7 +126,7 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
                 acked_sent.add(self.acked)
             super()._send(now, server_tick, present)
 
-        def _on_payload(self, conn, ptype, payload, now):
+        def on_payload(self, ptype, payload, now):
             from netcode.snapshot import decode_part
             from netcode.statesync_wire import parse_prefix
             from netcode.wire import Reader
@@ -135,7 +135,7 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
             parse_prefix(r)
             part = decode_part(r.view(r.remaining), self.schema.capacity, self.schema.columns, self.schema.extras_size)
             bases_seen.append((part.tick, part.base, set(acked_sent)))
-            super()._on_payload(conn, ptype, payload, now)
+            super().on_payload(ptype, payload, now)
 
     c = match.add_client("c", slot=0, client_cls=Watcher)
     match.run(5.0)
