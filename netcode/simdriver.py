@@ -16,25 +16,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Callable, Protocol
+from typing import Callable
 
+from netcode.endpoint import Endpoint
 from netcode.netsim import Address, NetSim
 
 __all__ = ["Endpoint", "Ticker", "VirtualNetwork"]
-
-class Endpoint(Protocol):
-    """What the driver needs from a protocol object (client or server)."""
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
-
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
-        """Drain and return the outgoing queue as ``(data, destination)`` pairs."""
-        ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> None: ...
-
 
 class Ticker:
     """A periodic callback: fires at ``start + k * interval`` for k = 0, 1, 2, ...

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Hashable, Protocol
 
+from ..endpoint import Address, Endpoint
 from ..errors import UsageError
 from ..wire import MAX_PACKET
 
@@ -44,19 +45,6 @@ __all__ = [
 
 log = logging.getLogger("ticksync.transport")
 
-Address = Hashable
-
-
-class Endpoint(Protocol):
-    """The sans-IO interface transports drive."""
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
-
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> None: ...
 
 
 class Link(Protocol):
