@@ -269,3 +269,45 @@ def test_spectator_sees_everything_and_predicts_nothing(seed):
     assert spec.own_position() is None
     view = spec.remote_view(match.net.now)
     assert view.visible.sum() == match.server.state.alive.sum()
+
+
+def test_a_server_correction_is_smoothed_not_snapped(seed):
+    game = Arena(npcs=20)
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.03), input_fn=wander)
+    c = match.add_client("c", slot=0, smoothing=0.1)
+    match.run(3.0)
+    before = c.own_position().copy()
+    match.server.state.pos[0, 0] += 1500  # the server moves us (a knock-back the client could not predict)
+    shown = [before]
+    for _ in range(30):
+        match.run(1 / 60)
+        shown.append(c.own_position().copy())
+    steps = np.abs(np.diff(np.array(shown)[:, 0]))
+    assert c.counters["corrections"] >= 1
+    assert steps.max() < 600  # never the whole 1500 in one frame
+    match.run(0.5)
+    assert c.offset is None or np.abs(c.offset).max() < 5  # the offset has decayed away
+    # And what is drawn is where the server has us (plus our own motion since).
+    assert abs(c.own_position()[0] - match.server.state.pos[0, 0]) < 96 * 12
+
+
+def test_remote_entities_are_extrapolated_briefly_when_snapshots_stop(seed):
+    game = Arena(npcs=100, moving=1.0)
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.02))
+    c = match.add_client("c", slot=0, max_extrapolation=0.25)
+    match.run(3.0)
+    match.net.sim.set_down("server", "c", True, both_ways=False)
+    match.run(0.2)  # the buffer runs dry: the newest sample is behind the render time
+    s1 = c.sample(match.net.now)
+    assert s1.extrapolated.sum() > 0.5 * s1.visible.sum()
+    match.run(0.5)
+    s2 = c.sample(match.net.now)
+    match.run(0.3)
+    s3 = c.sample(match.net.now)
+    moving = s2.visible & s3.visible
+    # Past the extrapolation limit entities hold still instead of flying off.
+    assert np.allclose(s2.codes[moving, :2], s3.codes[moving, :2])
+    match.net.sim.set_down("server", "c", False, both_ways=False)
+    match.run(1.0)
+    s4 = c.sample(match.net.now)
+    assert not s4.extrapolated.any()  # interpolating again
