@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.model import load_game
 from engine.replay import ReplayReader, replay
-from netcode.cli import run_headless
+from engine.cli import run_headless
 
 
 def banner(text: str) -> None:

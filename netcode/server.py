@@ -7,7 +7,7 @@ more entry) and an :class:`engine.loop.TickLoop` at the room's tick rate. Each t
 ``mode.on_tick(loop.time())`` and then flushes the transport hub: the one flush rule, so
 what the tick queued leaves at once and the hub's timer is re-armed.
 
-The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.dashboard`) lives on
+The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.transport.dashboard`) lives on
 the same aiohttp application as the WebSocket route.
 
 Shutdown (:meth:`TickServer.stop`) is ordered so clients see a clean end and recordings are
@@ -415,7 +415,7 @@ class TickServer:
     async def _start_http(self) -> None:
         from aiohttp import web
 
-        from .dashboard import build_app
+        from .transport.dashboard import build_app
         from .transport.ws import add_ws_route
 
         app = build_app(self)

@@ -124,7 +124,7 @@ class SessionServer(_Endpoint):
     ``admit(claims, addr, now)`` decides who gets in (returns an :class:`Admission` or raises
     :class:`Refused`); it is only called once the client has proven its address and token.
     ``wall_offset`` turns ``now`` into unix time for token expiry (transports set it to
-    ``time.time() - loop.time()``; simulations leave 0 and mint tokens on virtual time).
+    the wall clock minus the loop clock; simulations leave 0 and mint tokens on virtual time).
     """
 
     def __init__(

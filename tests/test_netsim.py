@@ -241,7 +241,7 @@ def test_burst_loss_produces_runs_of_mean_length_one_over_exit(seed):
     # Stationary loss rate enter / (enter + exit) ~ 3.8 %; ~480 runs of geometric length.
     assert within(s.dropped_burst, n, enter / (enter + exit_), sigmas=8)
     mean = sum(runs) / len(runs)
-    assert 1 / exit_ * 0.75 < mean < 1 / exit_ * 1.25, (mean, len(runs))
+    assert 0.75 / exit_ < mean < 1.25 / exit_, (mean, len(runs))
     assert max(runs) >= 10
     # Independent loss at the same average rate has runs of mean ~1.04: bursts are different.
     iid = NetSim(seed, LinkConfig(loss=enter / (enter + exit_)))

@@ -263,9 +263,7 @@ def test_clean_shutdown_says_goodbye_and_closes_the_recording(tmp_path):
         ws = GameClient(GAME, server.ws_url, server.mint_token("default", slot=1), bot=True, name="ws")
         runs = [asyncio.create_task(c.run(duration=30.0)) for c in (udp, ws)]
         await eventually(lambda: udp.tick > 60 and ws.tick > 60, "both clients playing")
-        t0 = time.perf_counter()
-        await server.stop()
-        assert time.perf_counter() - t0 < 4.0
+        await asyncio.wait_for(server.stop(), 4.0)  # shutdown never hangs
         reports = await asyncio.wait_for(asyncio.gather(*runs), 5.0)
         for r in reports:
             assert r.status == "closed by the server (shutdown)", r

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from .token import PLAYER, SPECTATOR, token_to_text
+from ..token import PLAYER, SPECTATOR, token_to_text
 
 if TYPE_CHECKING:
     from .server import TickServer
