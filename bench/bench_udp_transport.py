@@ -116,7 +116,7 @@ def _blaster(server: tuple[str, int], n: int, duration: float, pipe, cpu: int | 
     while time.perf_counter() < end:
         for _ in range(max(1, 256 // n)):  # check the clock every ~256 packets
             for i in range(n):
-                packet = pack(pid, ver, ptype, sids[i], seqs[i] & 0xFFFF, 0, 0) + PAYLOAD
+                packet = pack(pid, ver, ptype, sids[i], seqs[i] & 0xFFFF, 0, 0, 0) + PAYLOAD
                 try:
                     sends[i](packet)
                 except OSError:  # ENOBUFS and friends: the kernel is saturated

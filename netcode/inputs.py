@@ -39,23 +39,44 @@ def parse_run(r: Reader, itemsize: int) -> tuple[int, np.ndarray]:
     if n == 0:
         raise ProtocolError("bad_input", "empty input run")
     width = (itemsize + 7) // 8
-    head = np.frombuffer(r.view(itemsize), np.uint8)
-    raw_masks = r.view((n - 1) * width)
-    if raw_masks == bytes(len(raw_masks)):  # a held input: every record equals the first
-        return first, np.broadcast_to(head, (n, itemsize))
+    head = r.bytes(itemsize)
+    raw_masks = r.bytes((n - 1) * width)
+    if not any(raw_masks):  # a held input: every record equals the first
+        return first, np.frombuffer(head * n, np.uint8).reshape(n, itemsize)
+    if width == 1:
+        # Small records (the usual case): rebuild in plain Python, cheaper than numpy's
+        # per-call overhead for a handful of bytes.
+        if max(raw_masks) >> itemsize:
+            raise ProtocolError("bad_input", "stray byte-mask bits")
+        changed = r.bytes(sum(bin(m).count("1") for m in raw_masks))
+        rec = bytearray(head)
+        out = [head]
+        k = 0
+        for m in raw_masks:
+            j = 0
+            while m:
+                if m & 1:
+                    rec[j] = changed[k]
+                    k += 1
+                m >>= 1
+                j += 1
+            out.append(bytes(rec))
+        return first, np.frombuffer(b"".join(out), np.uint8).reshape(n, itemsize)
     masks = np.frombuffer(raw_masks, np.uint8)
     bits = np.unpackbits(masks.reshape(n - 1, width), axis=1, bitorder="little")
     if bits[:, itemsize:].any():
         raise ProtocolError("bad_input", "stray byte-mask bits")
     diff = bits[:, :itemsize].astype(bool)
     changed = np.frombuffer(r.view(int(diff.sum())), np.uint8)
+    head = np.frombuffer(head, np.uint8)
     # Rebuild each record from the one before: fill changed bytes, carry the rest down.
     rows = np.empty((n, itemsize), np.uint8)
     rows[0] = head
     rows[1:][diff] = changed
     src = np.where(diff, np.arange(1, n)[:, None], 0)
     np.maximum.accumulate(src, axis=0, out=src)  # last row (per byte) that set it
-    return first, np.vstack([head[None], rows[src, np.arange(itemsize)]])
+    rows[1:] = rows[src, np.arange(itemsize)]
+    return first, rows
 
 
 class InputBuffer:
@@ -79,6 +100,8 @@ class InputBuffer:
     def put(self, slot: int, first: int, records: np.ndarray, current: int) -> int:
         """Store inputs for ticks >= ``current`` (the next tick to close). Returns how many
         of them arrived too late for their tick and were new to us (resends are not late).
+        Ticks already received are not taken again: clients never restamp a tick, so a
+        resend can only repeat them (or, from a hostile client, try to change the past).
         Raises ProtocolError for ticks beyond ``current + max_ahead``."""
         n = len(records)
         last = first + n - 1
@@ -88,24 +111,32 @@ class InputBuffer:
         if last > newest:
             self.newest[slot] = last
         if n <= 8:  # the usual packet: a few ticks; plain Python beats numpy's call overhead
+            # Ticks up to ``newest`` came before (clients never restamp a tick): only the
+            # new tail is stored, usually one record.
             late = 0
             size, data, tick_of = self._size, self._data, self._tick
-            for i in range(n):
+            for i in range(max(0, newest + 1 - first), n):
                 t = first + i
                 if t < current:
-                    late += t > newest
+                    late += 1
                     continue
                 data[t % size, slot] = records[i]
                 tick_of[t % size, slot] = t
             return late
         ticks = np.arange(first, last + 1)
-        keep = ticks >= current
-        late = int(np.count_nonzero(~keep & (ticks > newest)))
+        new = ticks > newest
+        keep = new & (ticks >= current)
+        late = int(np.count_nonzero(new & (ticks < current)))
         if keep.any():
             rows = ticks[keep] % self._size
             self._data[rows, slot] = records[keep]
             self._tick[rows, slot] = ticks[keep]
         return late
+
+    def reset(self, slot: int) -> None:
+        """A new session took ``slot``: forget what the previous one stamped."""
+        self._tick[:, slot] = -1
+        self.newest[slot] = -1
 
     def close(self, tick: int, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inputs for ``tick``: (raw (players, itemsize) uint8, have mask). Absent slots get

@@ -161,6 +161,7 @@ class ModeServer:
                 if ev.slot >= 0:
                     self._slot_conn[ev.slot] = ev.conn
                     self.present[ev.slot] = True
+                    self.inputs.reset(ev.slot)
                     self._events.put(PlayerJoined(ev.slot, self.tick))
             elif isinstance(ev, Disconnected):
                 peer = self.peers.pop(ev.conn, None)

@@ -219,16 +219,17 @@ def encode_snapshot(
         cost[update] += width_of(np.diff(update)) + len(uw) + (update_z != 0) @ uw
     cost[destroy_m | create_m | update_m] += 1  # so every affected entity counts
     ids = np.flatnonzero(cost)
-    overhead = 48 + 6 * (codes.shape[1] + 2) + (len(send_extras) + 4 if send_extras is not None else 0)
-    room_bits = (budget - overhead) * 8
-    if room_bits <= 0:
+    # Only the first part carries the extras: charge them to its room alone.
+    room_bits = (budget - 48 - 6 * (codes.shape[1] + 2)) * 8
+    first_room = room_bits - (len(send_extras) + 4 if send_extras is not None else 0) * 8
+    if first_room <= 0:
         raise UsageError(f"snapshot budget {budget} is too small for this schema")
     cum = np.cumsum(cost[ids])
     cuts = [0]  # indexes into ids where parts start
     while cuts[-1] < len(ids):
         start = cuts[-1]
         before = cum[start - 1] if start else 0
-        end = int(np.searchsorted(cum, before + room_bits, side="right"))
+        end = int(np.searchsorted(cum, before + (room_bits if start else first_room), side="right"))
         cuts.append(max(end, start + 1))
     if len(cuts) - 1 > 255:
         raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")

@@ -165,17 +165,31 @@ class SnapshotServer(ModeServer):
         else:
             self._send_shared(tick, codes, alive, extras, now)
 
-    def _send_parts(self, peer: _Peer, conn, tick: int, parts: list[bytes], now: float) -> None:
-        prefix = pack_prefix(tick, int(self.applied[peer.slot]) if peer.slot >= 0 and self.applied[peer.slot] >= 0 else None)
-        for part in parts:
-            self.session.send(conn, PacketType.SS_SNAPSHOT, prefix + part, now)
-            peer.counters["snapshot_bytes"] += len(prefix) + len(part)
-        peer.counters["parts"] += len(parts)
-        self.stats_counters["bytes_snapshots"] += sum(len(p) + len(prefix) for p in parts)
+    def _send_parts(self, peer: _Peer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> None:
+        applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
+        prefix = pack_prefix(tick, applied if applied >= 0 else None)
+        # Clients with the same baseline and the same input lag get the same payloads:
+        # build them once per snapshot (``cache``), not once per client.
+        key = (id(parts), prefix)
+        hit = cache.get(key) if cache is not None else None
+        if hit is None:
+            payloads = [prefix + part for part in parts]
+            hit = (payloads, sum(map(len, payloads)))
+            if cache is not None:
+                cache[key] = hit
+        payloads, size = hit
+        send, snapshot = self.session.send, PacketType.SS_SNAPSHOT
+        for payload in payloads:
+            send(conn, snapshot, payload, now)
+        counters = peer.counters
+        counters["snapshot_bytes"] += size
+        counters["parts"] += len(payloads)
+        self.stats_counters["bytes_snapshots"] += size
 
     def _send_shared(self, tick: int, codes, alive, extras, now: float) -> None:
         """Everyone sees everything: one encoding per distinct baseline, shared bytes."""
         encoded: dict[int, list[bytes]] = {}
+        payloads: dict = {}
         history = self.history
         for peer in self.peers.values():
             conn = self.connection(peer)
@@ -203,7 +217,7 @@ class SnapshotServer(ModeServer):
                 self.stats_counters["encodes"] += 1
             if base < 0:
                 peer.counters["full_snapshots"] += 1
-            self._send_parts(peer, conn, tick, parts, now)
+            self._send_parts(peer, conn, tick, parts, now, payloads)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """Each client sees its own set (relevance) or part of it (budget): encode per client,

@@ -1,0 +1,672 @@
+"""State-sync server cost and bandwidth: 1000 entities, 16 to 256 clients, on virtual time.
+
+What it runs: the real sans-IO :class:`~netcode.statesync.SnapshotServer` and N clients over
+the seeded simulator (:class:`~netcode.simdriver.VirtualNetwork`) on a clean link (no loss,
+0.5 ms one way, like loopback), 60 Hz simulation, 30 Hz snapshots, every client sending an
+input packet at 60 Hz, everyone connected through the real handshake. The game is the
+arena demo with 1000 NPCs *plus* one entity per player (so 1016 .. 1256 entities); the first
+``moving`` fraction of the NPCs wander, every tick, and the bots' players walk about and
+shoot. ``BenchArena`` only raises ``max_players`` to 256 (the demo stops at 64); name,
+version and schema, hence the handshake fingerprint, are the demo's.
+
+After a warm-up it measures, for ``--seconds`` of virtual play:
+
+* server tick work: wall time of each ``server.on_tick(now)`` (close inputs, step the game,
+  quantize, delta-encode, wrap and queue packets), split into snapshot ticks (every 2nd)
+  and the others; p50 / p99 / max; the game step alone inside it;
+* input processing: time in ``server.receive_datagram`` between two ticks (that tick's
+  input packets), per tick;
+* server CPU per simulated second: all of the above plus its timer, ms per second of play
+  (1000 = one core busy);
+* encodes per snapshot (encode-once sharing: 1 when every client acked the same baseline);
+* bandwidth per client: (payload + 28 bytes UDP/IPv4) x datagrams, down and up, kbit/s;
+  datagrams per second down;
+* "JSON x": what sending the whole replicated state as JSON every snapshot would cost,
+  divided by our downstream bytes (headers included on our side only, so the ratio is, if
+  anything, unfair to us). The JSON is ``orjson.dumps`` of one dict per alive entity,
+  ``{"id", "pos": [x, y], "aim", "hp", "kind"}``, plus ``{"score": [...]}``, at 30 Hz,
+  sampled on every 15th snapshot of the measurement (outside the timed calls).
+
+Rows (``--rows``; ``m10`` = 10% of the NPCs move, ``m100`` = all of them; the players'
+entities move too, so ``m10_16`` has ~114 of 1016 entities moving, the issue's "10% of 1000"):
+
+* ``m10_16 .. m10_256`` and ``m100_16 .. m100_256``: 16, 64, 200, 256 fake clients;
+* ``m10_16r``: 16 real :class:`~netcode.statesync_client.PredictingClient` s (each predicts,
+  reconciles and interpolates, so it steps the arena every tick), to show the fake clients
+  produce the same server figures as ``m10_16``;
+* ``noshare_64``: encode-once sharing off. There is no switch for it in netcode, so the row
+  sets ``relevance_radius=1e9``: every client still sees every entity, but relevance makes
+  the server encode per client (and run the per-client bookkeeping); compare with ``m10_64``;
+* ``rel_200``: interest management, radius 12000 (of a 65535-wide world);
+* ``budget_64``: a 6000 B/s snapshot budget per client (priority accumulator), all moving;
+* ``colyseus_sim``: the Colyseus comparison workload (see ``bench_statesync_loopback``) on
+  the simulator: 100 clients, 1000 NPCs all moving; the real-UDP run is in that module.
+
+Fake clients. A real ``PredictingClient`` steps the whole arena every tick (and replays
+ticks on every snapshot), too slow for 256 of them in one process beside the server, so
+most rows drive lightweight clients with the real client's traffic: a real
+:class:`~netcode.session.SessionClient` (handshake, sequence numbers, acks, RTT); on each
+snapshot part the per-client prefix is read with :func:`~netcode.statesync_wire.parse_prefix`
+(the newest input tick the server applied) and only the part header (tick, baseline,
+index, count) after it; a part whose baseline the client does not hold complete is dropped
+as the real client drops it; a snapshot whose parts have all arrived is complete and the
+newest complete one is acked (what ``PredictingClient`` acks). During the warm-up the first
+parts each client gets are also fully decoded with :func:`~netcode.snapshot.decode_part`
+and the header fields checked against it. Inputs are stamped as the real client stamps
+them (:class:`~netcode.timesync.ServerClock`, :func:`~netcode.timesync.input_lead`,
+:func:`~netcode.timesync.one_way`, :class:`~netcode.inputs.StampedInputs`) and sent with
+:func:`~netcode.statesync_wire.pack_ss_input` on every update (60 Hz), repeating what the
+server has not applied, with the view delay the real client reports (present minus its
+render tick). Bot controls come from ``game.bot_inputs`` on the *server's* state (the real
+clients use their prediction of it), for all fake clients in one call every 4 updates.
+
+Fairness: as in ``bench_lockstep``, everything built during the warm-up is ``gc.freeze()``-d
+so full collections during the measurement do not walk the clients sharing the process.
+
+Run: ``python -m bench.bench_statesync [--seconds 8] [--rows m10_16,...] [--profile]``
+(under 2 minutes on a 2-core machine with the defaults). ``--profile`` replays the last
+row for 3 s with cProfile around the server calls only and prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import gc
+import io
+import math
+import pstats
+import random
+import struct
+import sys
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+
+from demos.arena import Arena
+from netcode.events import Connected
+from netcode.handshake import GameIdentity
+from netcode.inputs import StampedInputs
+from netcode.netsim import LinkConfig, NetSim
+from netcode.session import SessionClient
+from netcode.simdriver import VirtualNetwork
+from netcode.snapshot import NO_BASE, SnapshotSchema, decode_part
+from netcode.statesync import SnapshotServer, StateSyncConfig
+from netcode.statesync_client import PredictingClient
+from netcode.statesync_wire import StateSyncInfo, pack_ss_input, parse_prefix
+from netcode.timesync import ServerClock, input_lead, one_way
+from netcode.token import mint_token
+from netcode.wire import UDP_IP_OVERHEAD, PacketType, Reader
+
+SECRET = b"bench-statesync-secret-012345678"
+LINK = LinkConfig(latency=0.0005)  # clean, loopback-like: no loss, no jitter
+RATE = 60
+SNAPSHOT_RATE = 30
+NPCS = 1000
+TARGET_TICK_P99_MS = 16.7  # 200 clients, 1000 entities: one 60 Hz frame
+TARGET_DOWN_KBPS = 64.0  # per client, 10% of the NPCs moving
+JSON_SAMPLE_EVERY = 15  # snapshots between JSON size samples
+_PART_HEAD = struct.Struct("<IIBB")  # tick, baseline, index, count (netcode.snapshot's layout)
+
+Profilers = tuple[cProfile.Profile, cProfile.Profile]  # (on_tick, receive_datagram)
+
+
+class BenchArena(Arena):
+    """The arena demo with room for 256 players (the demo allows 64). Name, version, input
+    dtype, state layout and replication are the demo's, so is the handshake fingerprint."""
+
+    max_players = 256
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    clients: int
+    moving: float
+    fake: bool = True
+    npcs: int = NPCS
+    relevance: float | None = None
+    bandwidth: float | None = None
+    seconds_scale: float = 1.0  # fraction of --seconds this row plays (keeps the run short)
+
+    def config(self) -> StateSyncConfig:
+        return StateSyncConfig(
+            players=self.clients,
+            seed=1,
+            snapshot_rate=SNAPSHOT_RATE,
+            relevance_radius=self.relevance,
+            bandwidth=self.bandwidth,
+        )
+
+
+ROWS = [
+    Row("m10_16", "m10 16", 16, 0.1),
+    Row("m10_16r", "m10 16 real", 16, 0.1, fake=False),
+    Row("m10_64", "m10 64", 64, 0.1),
+    Row("m10_200", "m10 200", 200, 0.1),
+    Row("m10_256", "m10 256", 256, 0.1, seconds_scale=0.75),
+    Row("m100_16", "m100 16", 16, 1.0),
+    Row("m100_64", "m100 64", 64, 1.0),
+    Row("m100_200", "m100 200", 200, 1.0),
+    Row("m100_256", "m100 256", 256, 1.0, seconds_scale=0.75),
+    Row("noshare_64", "noshare m10 64", 64, 0.1, relevance=1e9, seconds_scale=0.5),
+    Row("rel_200", "rel12k m10 200", 200, 0.1, relevance=12000.0, seconds_scale=0.5),
+    Row("budget_64", "budget6k m100 64", 64, 1.0, bandwidth=6000.0, seconds_scale=0.5),
+    Row("colyseus_sim", "colyseus sim 100", 100, 1.0),
+]
+DEFAULT_ROWS = "m10_16,m10_16r,m10_64,m10_200,m10_256,m100_16,m100_64,m100_200,m100_256,noshare_64,rel_200,budget_64,colyseus_sim"
+
+
+# -- the measured server ------------------------------------------------------------------
+class ServerProbe:
+    """Wraps the server as the simulator's endpoint: times every call into it and counts
+    bytes per peer address. ``measuring`` gates the counters (off during the warm-up)."""
+
+    def __init__(self, server: SnapshotServer, profilers: Profilers | None = None):
+        self.server = server
+        self.tick_prof, self.recv_prof = profilers or (None, None)
+        self.measuring = False
+        self.tick_ms: list[float] = []
+        self.step_ms: list[float] = []
+        self.recv_ms: list[float] = []  # per tick: receive_datagram time since the last tick
+        self.snap: list[bool] = []  # per tick: was it a snapshot tick
+        self.timer_s = 0.0
+        self.json_bytes: list[int] = []
+        self.extras_changed = [0, 0]  # snapshots whose extras differ from the previous one, of
+        self._prev_extras: bytes | None = None
+        self._recv_acc = 0.0
+        self._step_acc = 0.0
+        self.down: dict[Hashable, list[int]] = {}  # addr -> [datagrams, bytes incl. headers]
+        self.up: dict[Hashable, list[int]] = {}
+        # Time the game step inside on_tick: a per-server copy of the game whose step is
+        # wrapped (clients keep the plain one).
+        game = copy.copy(server.game)
+        plain = type(game).step
+
+        def timed_step(state, inputs, tick, _plain=plain, _game=game):
+            t0 = time.perf_counter()
+            _plain(_game, state, inputs, tick)
+            self._step_acc += time.perf_counter() - t0
+
+        game.step = timed_step  # instance attribute shadows the method
+        server.game = game
+
+    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
+        prof = self.recv_prof if self.measuring else None
+        if prof:
+            prof.enable()
+        t0 = time.perf_counter()
+        self.server.receive_datagram(data, addr, now)
+        dt = time.perf_counter() - t0
+        if prof:
+            prof.disable()
+        if self.measuring:
+            self._recv_acc += dt
+            c = self.up.get(addr)
+            if c is None:
+                c = self.up[addr] = [0, 0]
+            c[0] += 1
+            c[1] += len(data) + UDP_IP_OVERHEAD
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
+        out = self.server.datagrams_to_send()
+        if self.measuring:
+            down = self.down
+            for data, addr in out:
+                c = down.get(addr)
+                if c is None:
+                    c = down[addr] = [0, 0]
+                c[0] += 1
+                c[1] += len(data) + UDP_IP_OVERHEAD
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self.server.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        t0 = time.perf_counter()
+        self.server.handle_timer(now)
+        if self.measuring:
+            self.timer_s += time.perf_counter() - t0
+
+    def on_tick(self, now: float) -> None:
+        server = self.server
+        prof = self.tick_prof if self.measuring else None
+        self._step_acc = 0.0
+        if prof:
+            prof.enable()
+        t0 = time.perf_counter()
+        server.on_tick(now)
+        dt = time.perf_counter() - t0
+        if prof:
+            prof.disable()
+        server.events()  # drain: a real room loop does
+        snap = server.tick % server.snapshot_every == 0
+        if self.measuring:
+            self.tick_ms.append(dt * 1e3)
+            self.step_ms.append(self._step_acc * 1e3)
+            self.recv_ms.append(self._recv_acc * 1e3)
+            self.snap.append(snap)
+            if snap:
+                extras = server.history.extras[server.history.index(server.tick)]
+                self.extras_changed[0] += extras != self._prev_extras
+                self.extras_changed[1] += 1
+                if self.extras_changed[1] % JSON_SAMPLE_EVERY == 1:
+                    self.json_bytes.append(json_state_size(server))
+        if snap:
+            self._prev_extras = server.history.extras[server.history.index(server.tick)]
+        self._recv_acc = 0.0
+
+
+def json_state_size(server: SnapshotServer) -> int:
+    """Bytes of the whole replicated state as JSON (what a naive server would send)."""
+    s = server.state
+    ids = np.flatnonzero(s.alive)
+    pos, aim, hp, kind = s.pos[ids].tolist(), s.aim[ids].tolist(), s.hp[ids].tolist(), s.kind[ids].tolist()
+    entities = [{"id": i, "pos": p, "aim": a, "hp": h, "kind": k} for i, p, a, h, k in zip(ids.tolist(), pos, aim, hp, kind)]
+    return len(orjson.dumps({"entities": entities, "score": s.score.tolist()}))
+
+
+# -- lightweight clients --------------------------------------------------------------------
+class FakeClient:
+    """A player's state-sync traffic without the game: see the module docstring."""
+
+    def __init__(self, game, slot: int, token: bytes, server: Hashable = "server", verify: int = 0, rng=None):
+        self.slot = slot
+        self.itemsize = game.input_dtype.itemsize
+        self.session = SessionClient(
+            server=server,
+            token=token,
+            game=GameIdentity.of(game),
+            on_payload=self._on_payload,
+            rng=rng or random.Random(slot),
+        )
+        self.info: StateSyncInfo | None = None
+        self.clock: ServerClock | None = None
+        self.acked = -1  # newest complete snapshot
+        self.applied = -1  # newest of our input ticks the server applied
+        self._complete: set[int] = set()
+        self._partial: dict[int, tuple[int, set]] = {}  # tick -> (part count, indexes received)
+        self.input = np.zeros(self.itemsize, np.uint8)
+        self._own = StampedInputs(self.itemsize)
+        self.verify = verify  # parts left to check against decode_part
+        self.verified = 0
+        self.counters = {"parts": 0, "complete": 0, "no_baseline": 0, "inputs_sent": 0}
+        self._capacity = self._columns = self._extras_size = 0
+        self._game = game
+
+    # endpoint interface
+    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
+        self.session.receive_datagram(data, addr, now)
+        for ev in self.session.events():
+            if isinstance(ev, Connected):
+                self.info = StateSyncInfo.parse(ev.info)
+                self.clock = ServerClock(self.info.tick_rate)
+                self.clock.seed(self.info.server_tick, now)
+                if self.verify:
+                    schema = SnapshotSchema(self._game.replication, self._game.create(self.info.seed, self.info.players))
+                    self._capacity, self._columns, self._extras_size = schema.capacity, schema.columns, schema.extras_size
+
+    def datagrams_to_send(self):
+        return self.session.datagrams_to_send()
+
+    def next_deadline(self) -> float | None:
+        return self.session.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self.session.handle_timer(now)
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
+        if ptype is not PacketType.SS_SNAPSHOT:
+            return
+        r = Reader(payload)
+        applied = parse_prefix(r)
+        tick, base, index, count = _PART_HEAD.unpack_from(payload, r.pos)
+        if self.verify:
+            part = decode_part(payload[r.pos :], self._capacity, self._columns, self._extras_size)
+            got = (part.tick, NO_BASE if part.base is None else part.base, part.index, part.count)
+            if got != (tick, base, index, count):
+                raise AssertionError(f"header-only parse {(tick, base, index, count)} != decode_part {got}")
+            self.verify -= 1
+            self.verified += 1
+        if applied is not None:
+            self.applied = max(self.applied, tick + applied)
+        self.clock.sample(tick - 1, now)
+        self.counters["parts"] += 1
+        if tick in self._complete:
+            return
+        entry = self._partial.get(tick)
+        if entry is None:
+            if base != NO_BASE and base not in self._complete:
+                self.counters["no_baseline"] += 1
+                return  # as PredictingClient: the server will use a baseline we hold next time
+            entry = self._partial[tick] = (count, set())
+        entry[1].add(index)
+        if len(entry[1]) == entry[0]:
+            del self._partial[tick]
+            self._complete.add(tick)
+            self.counters["complete"] += 1
+            if tick > self.acked:
+                self.acked = tick
+                horizon = tick - 64 * self.info.snapshot_every
+                if len(self._complete) > 80:
+                    self._complete = {t for t in self._complete if t >= horizon}
+                for t in [t for t in self._partial if t < horizon]:
+                    del self._partial[t]
+
+    def update(self, now: float) -> None:
+        """What PredictingClient.update does for traffic (prediction aside): stamp inputs
+        ahead of the server, send them with the ack and the view delay."""
+        if self.info is None or not self.session.connected:
+            return
+        rate = self.info.tick_rate
+        rtt = self.session.connection.rtt
+        server_tick = self.clock.tick_at(now, one_way(rtt))
+        present = math.ceil(server_tick + input_lead(rtt, rate, 1))
+        self._own.stamp(int(server_tick) + 1, present, self.input)
+        # The real client's render tick: two snapshot intervals plus jitter behind the
+        # newest snapshots' arrival.
+        render = self.clock.tick_at(now, 0.0) - (2 * self.info.snapshot_every + 2 * rtt.jitter * rate)
+        first, records = self._own.unacked(self.applied)
+        payload = pack_ss_input(self.slot, None if self.acked < 0 else self.acked, round(present - render), first, records)
+        self.session.send(PacketType.SS_INPUT, payload, now)
+        self.counters["inputs_sent"] += 1
+
+
+# -- one row --------------------------------------------------------------------------------
+@dataclass
+class Result:
+    row: Row
+    seconds: float
+    ticks: int
+    entities: int
+    tick_ms: np.ndarray
+    step_ms: np.ndarray
+    recv_ms: np.ndarray
+    snap: np.ndarray
+    cpu_ms_per_s: float
+    encodes_per_snapshot: float
+    down_kbps: float
+    down_payload_kbps: float
+    up_kbps: float
+    down_pps: float
+    json_kbps: float
+    wall: float
+    extra: dict = field(default_factory=dict)
+
+
+def token(slot: int, expires: float = 1e9) -> bytes:
+    """``expires`` is the server's wall time: virtual time in the simulator (starts at 100)."""
+    return mint_token(SECRET, "default", expires=expires, slot=slot, user=f"p{slot}", nonce=slot.to_bytes(8, "little"))
+
+
+@dataclass
+class Match:
+    row: Row
+    net: VirtualNetwork
+    server: SnapshotServer
+    probe: ServerProbe
+    names: list[str]
+    clients: list  # FakeClient or PredictingClient
+
+
+def build(row: Row, profilers: Profilers | None = None, verify: int = 20) -> Match:
+    """Server and clients, handshakes started, tickers registered; nothing run."""
+    game = BenchArena(npcs=row.npcs, moving=row.moving)
+    n = row.clients
+    net = VirtualNetwork(NetSim(1, LINK), start=100.0)
+    server = SnapshotServer(game, row.config(), secret=SECRET, rng=random.Random(1))
+    probe = ServerProbe(server, profilers)
+    net.add("server", probe)
+    dt = 1.0 / server.tick_rate
+    names = [f"c{i}" for i in range(n)]
+    slots = np.arange(n)
+    updates = [0]
+    if row.fake:
+        clients = [FakeClient(game, i, token(i), verify=verify) for i in range(n)]
+
+        def client_updates(now: float) -> None:
+            if updates[0] % 4 == 0:
+                raw = game.bot_inputs(server.state, server.tick, slots)
+                rows = np.frombuffer(raw.tobytes(), np.uint8).reshape(n, -1)
+                for c, r in zip(clients, rows):
+                    c.input = r
+            updates[0] += 1
+            for c in clients:
+                c.update(now)
+
+    else:
+        clients = [PredictingClient(game, server="server", token=token(i), rng=random.Random(i)) for i in range(n)]
+
+        def client_updates(now: float) -> None:
+            bots = updates[0] % 4 == 0
+            updates[0] += 1
+            for c in clients:
+                if bots and c.predicted is not None and c.slot is not None:
+                    c.set_input(game.bot_inputs(c.predicted, c.predicted_tick, np.array([c.slot]))[0])
+                c.update(now)
+                c.events()
+
+    for name, c in zip(names, clients):
+        net.add(name, c)
+        c.session.connect(net.now)
+        net.flush(name)
+    net.every(dt, probe.on_tick)
+    net.every(dt, client_updates, start=net.now + dt / 2)  # clients between server ticks
+    return Match(row, net, server, probe, names, clients)
+
+
+def run_row(row: Row, seconds: float, warmup: float, profilers: Profilers | None = None) -> Result:
+    started = time.perf_counter()
+    m = build(row, profilers)
+    net, server, probe, names, n = m.net, m.server, m.probe, m.names, row.clients
+    net.run_for(warmup)
+    connected = server.stats()["players"]
+    if connected != n:
+        raise RuntimeError(f"{row.label}: only {connected} of {n} clients connected during the warm-up")
+    verified = sum(getattr(c, "verified", 0) for c in m.clients)
+    for c in m.clients:
+        if isinstance(c, FakeClient):
+            c.verify = 0
+    gc.collect()
+    gc.freeze()  # see the module docstring
+    probe.measuring = True
+    tick0 = server.tick
+    sc0 = dict(server.stats_counters)
+    try:
+        net.run_for(seconds)
+    finally:
+        probe.measuring = False
+        gc.unfreeze()
+    ticks = server.tick - tick0
+    sc = {k: server.stats_counters[k] - sc0[k] for k in sc0}
+    tick_ms = np.array(probe.tick_ms)
+    recv_ms = np.array(probe.recv_ms)
+    cpu = (tick_ms.sum() + recv_ms.sum()) / 1e3 + probe.timer_s
+    down = [probe.down.get(name, [0, 0]) for name in names]
+    up = [probe.up.get(name, [0, 0]) for name in names]
+    down_bytes = float(np.mean([b for _, b in down]))
+    down_dgrams = float(np.mean([d for d, _ in down]))
+    json_bps = float(np.mean(probe.json_bytes)) * SNAPSHOT_RATE if probe.json_bytes else float("nan")
+    snaps = max(sc["snapshots"], 1)
+    ch, tot = probe.extras_changed
+    extras_size = server.schema.extras_size
+    extra = {
+        "snapshot parts per client": f"{down_dgrams / snaps:.2f}",
+        "full snapshots": sum(p.counters["full_snapshots"] for p in server.peers.values()),
+        f"extras (scores, {extras_size} B) resent": f"in {100 * ch / max(tot, 1):.0f}% of snapshots "
+        f"(~{ch / max(tot, 1) * extras_size * SNAPSHOT_RATE * 8 / 1e3:.1f} kbps of the down)",
+        "missing inputs per tick": f"{sc['missing_inputs'] / max(ticks, 1):.2f}",
+        "input packets per tick": f"{sum(c[0] for c in probe.up.values()) / max(ticks, 1):.1f}",
+    }
+    if row.fake:
+        extra["no-baseline parts"] = sum(c.counters["no_baseline"] for c in m.clients)
+        if verified:
+            extra["header parse checked vs decode_part"] = f"{verified} parts"
+    else:
+        extra["client acks behind server (ticks)"] = max(server.tick - c.acked for c in m.clients)
+        extra["no-baseline parts"] = sum(c.counters["no_baseline"] for c in m.clients)
+    entities = int(server.schema.capacity)
+    return Result(
+        row=row,
+        seconds=seconds,
+        ticks=ticks,
+        entities=entities,
+        tick_ms=tick_ms,
+        step_ms=np.array(probe.step_ms),
+        recv_ms=recv_ms,
+        snap=np.array(probe.snap, bool),
+        cpu_ms_per_s=cpu * 1e3 / seconds,
+        encodes_per_snapshot=sc["encodes"] / snaps,
+        down_kbps=down_bytes * 8 / seconds / 1e3,
+        down_payload_kbps=(down_bytes - down_dgrams * UDP_IP_OVERHEAD) * 8 / seconds / 1e3,
+        up_kbps=float(np.mean([b for _, b in up])) * 8 / seconds / 1e3,
+        down_pps=down_dgrams / seconds,
+        json_kbps=json_bps * 8 / 1e3,
+        wall=time.perf_counter() - started,
+        extra=extra,
+    )
+
+
+# -- report ---------------------------------------------------------------------------------
+def pct(a: np.ndarray, q: float) -> float:
+    return float(np.percentile(a, q)) if len(a) else float("nan")
+
+
+HEADER = (
+    f"{'row':<17} {'ents':>4} {'snap p50':>8} {'p99':>6} {'max':>6} {'other p50':>9} {'p99':>5} {'step p50':>8} "
+    f"{'recv p50':>8} {'p99':>5} {'t+r p99':>7} {'cpu ms/s':>8} {'enc/snap':>8} {'down kbps':>9} {'pkt/s':>5} "
+    f"{'up kbps':>7} {'JSON kbps':>9} {'JSON x':>6} {'wall s':>6}"
+)
+
+
+def format_row(r: Result) -> str:
+    both = r.tick_ms + r.recv_ms
+    snap, other = r.tick_ms[r.snap], r.tick_ms[~r.snap]
+    ratio = r.json_kbps / r.down_kbps if r.down_kbps else float("nan")
+    return (
+        f"{r.row.label:<17} {r.entities:>4} {pct(snap, 50):>8.2f} {pct(snap, 99):>6.2f} {r.tick_ms.max():>6.2f} "
+        f"{pct(other, 50):>9.2f} {pct(other, 99):>5.2f} {pct(r.step_ms, 50):>8.2f} "
+        f"{pct(r.recv_ms, 50):>8.2f} {pct(r.recv_ms, 99):>5.2f} {pct(both, 99):>7.2f} {r.cpu_ms_per_s:>8.1f} "
+        f"{r.encodes_per_snapshot:>8.2f} {r.down_kbps:>9.1f} {r.down_pps:>5.1f} {r.up_kbps:>7.1f} "
+        f"{r.json_kbps:>9.0f} {ratio:>6.1f} {r.wall:>6.1f}"
+    )
+
+
+EXPLAIN = """\
+columns (times are wall ms on this machine; everything else per simulated second):
+  ents       entities in the room (1000 NPCs + one per player)
+  snap       server.on_tick on snapshot ticks (every 2nd): inputs, step, quantize, encode, queue (p50/p99)
+  max        the largest on_tick of any tick
+  other      server.on_tick on the other ticks (inputs and step only)
+  step       the game step inside on_tick (p50 over all ticks)
+  recv       server.receive_datagram per tick: that tick's input packets (p50/p99)
+  t+r p99    p99 of on_tick + recv per tick: all server work of one tick
+  cpu ms/s   server CPU per simulated second (ticks + input packets + timers); 1000 = one core
+  enc/snap   snapshot encodings per snapshot (encode-once: one per distinct baseline)
+  down kbps  per client, server -> client, (payload + 28 B UDP/IPv4) x datagrams
+  pkt/s      datagrams per second to each client
+  up kbps    per client, client -> server, same accounting (60 input packets/s)
+  JSON kbps  the whole replicated state as JSON at 30 Hz (orjson, no transport overhead)
+  JSON x     JSON kbps / down kbps
+  wall s     wall time of the row (clients and warm-up included)"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=8.0, help="virtual seconds measured per row")
+    ap.add_argument("--warmup", type=float, default=2.0, help="virtual seconds before measuring")
+    ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma list of: " + ", ".join(r.key for r in ROWS))
+    ap.add_argument("--profile", action="store_true", help="cProfile the server calls of the last row")
+    args = ap.parse_args(argv)
+    wanted = args.rows.split(",")
+    rows = [r for r in ROWS if r.key in wanted]
+    if not rows:
+        ap.error(f"no rows match {args.rows!r}")
+    print("$ python -m bench.bench_statesync " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(
+        f"state sync on virtual time: {RATE} Hz simulation, {SNAPSHOT_RATE} Hz snapshots, inputs at 60 Hz, clean link "
+        f"({LINK.latency * 1e3:.1f} ms one way, no loss), warm-up {args.warmup:g} s; "
+        f"numpy {np.__version__}, python {sys.version.split()[0]}"
+    )
+    print(EXPLAIN)
+    print()
+    print(HEADER)
+    results = []
+    for row in rows:
+        r = run_row(row, args.seconds * row.seconds_scale, args.warmup)
+        results.append(r)
+        print(format_row(r), flush=True)
+    print()
+    for r in results:
+        extra = "; ".join(f"{k} {v}" for k, v in r.extra.items())
+        print(f"  {r.row.label}: {r.seconds:g} s, {r.ticks} ticks; {extra}")
+    print()
+    print_targets(results)
+    if args.profile:
+        # A separate run: the profiler's overhead must not leak into the table.
+        profilers = (cProfile.Profile(), cProfile.Profile())
+        run_row(rows[-1], min(args.seconds, 3.0), args.warmup, profilers)
+        for prof, what in zip(profilers, ("server.on_tick", "server.receive_datagram")):
+            print()
+            print(f"cProfile of {what} in '{rows[-1].label}' (3 s), top by own time:")
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(22)
+            print(out.getvalue().split("\n\n", 1)[-1].rstrip())
+    return 0
+
+
+def print_targets(results: list[Result]) -> None:
+    by_key = {r.row.key: r for r in results}
+    print("targets:")
+    for r in results:
+        if r.row.clients >= 200 and r.row.fake and r.row.relevance is None:
+            p99 = pct(r.tick_ms, 99)
+            both = pct(r.tick_ms + r.recv_ms, 99)
+            verdict = ("OK" if p99 < TARGET_TICK_P99_MS else "MISSED") if r.row.clients == 200 else "(beyond the target's 200)"
+            print(
+                f"  {r.row.label}: p99 server tick {p99:.2f} ms (target < {TARGET_TICK_P99_MS} ms at 200 clients): {verdict}; "
+                f"with that tick's input packets {both:.2f} ms"
+            )
+    for r in results:
+        if r.row.moving == 0.1 and r.row.fake and r.row.relevance is None and r.row.bandwidth is None:
+            verdict = "OK" if r.down_kbps <= TARGET_DOWN_KBPS else "MISSED"
+            print(
+                f"  {r.row.label}: down {r.down_kbps:.1f} kbps per client incl. UDP/IP ({r.down_payload_kbps:.1f} without) "
+                f"(target <= {TARGET_DOWN_KBPS:.0f}): {verdict}; JSON of the full state {r.json_kbps:.0f} kbps = "
+                f"{r.json_kbps / r.down_kbps:.1f}x ours"
+            )
+    a, b = by_key.get("m10_16"), by_key.get("m10_16r")
+    if a and b:
+        print(
+            f"  fake vs real clients (16, m10): cpu {a.cpu_ms_per_s:.1f} vs {b.cpu_ms_per_s:.1f} ms/s, "
+            f"down {a.down_kbps:.1f} vs {b.down_kbps:.1f} kbps, up {a.up_kbps:.1f} vs {b.up_kbps:.1f} kbps, "
+            f"enc/snap {a.encodes_per_snapshot:.2f} vs {b.encodes_per_snapshot:.2f}"
+        )
+    a, b = by_key.get("m10_64"), by_key.get("noshare_64")
+    if a and b:
+        print(
+            f"  encode-once sharing (64 clients, m10): snapshot tick p50 {pct(a.tick_ms[a.snap], 50):.2f} ms shared vs "
+            f"{pct(b.tick_ms[b.snap], 50):.2f} ms per-client ({pct(b.tick_ms[b.snap], 50) / pct(a.tick_ms[a.snap], 50):.1f}x), "
+            f"cpu {a.cpu_ms_per_s:.0f} vs {b.cpu_ms_per_s:.0f} ms/s, enc/snap {a.encodes_per_snapshot:.2f} vs {b.encodes_per_snapshot:.2f}"
+        )
+    c = by_key.get("colyseus_sim")
+    if c:
+        print(
+            f"  colyseus workload on the simulator (100 clients, all moving): server cpu {c.cpu_ms_per_s / 10:.1f}% of a core "
+            f"(Colyseus 0.16: 14%), down {c.down_kbps / 1e3:.3f} Mbit/s per client (Colyseus: 3.3, target <= 0.825); "
+            f"the real-UDP run is python -m bench.bench_statesync_loopback"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
