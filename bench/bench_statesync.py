@@ -78,7 +78,6 @@ import io
 import math
 import pstats
 import random
-import struct
 import sys
 import time
 from collections.abc import Hashable
@@ -94,7 +93,7 @@ from netcode.inputs import StampedInputs
 from netcode.netsim import LinkConfig, NetSim
 from netcode.session import SessionClient
 from netcode.simdriver import VirtualNetwork
-from netcode.snapshot import NO_BASE, SnapshotSchema, decode_part
+from netcode.snapshot import SnapshotSchema, decode_part, read_part_header
 from netcode.statesync import SnapshotServer, StateSyncConfig
 from netcode.statesync_client import PredictingClient
 from netcode.statesync_wire import StateSyncInfo, pack_ss_input, parse_prefix
@@ -110,7 +109,6 @@ NPCS = 1000
 TARGET_TICK_P99_MS = 16.7  # 200 clients, 1000 entities: one 60 Hz frame
 TARGET_DOWN_KBPS = 64.0  # per client, 10% of the NPCs moving
 JSON_SAMPLE_EVERY = 15  # snapshots between JSON size samples
-_PART_HEAD = struct.Struct("<IIBB")  # tick, baseline, index, count (netcode.snapshot's layout)
 
 Profilers = tuple[cProfile.Profile, cProfile.Profile]  # (on_tick, receive_datagram)
 
@@ -330,12 +328,13 @@ class FakeClient:
             return
         r = Reader(payload)
         applied = parse_prefix(r)
-        tick, base, index, count = _PART_HEAD.unpack_from(payload, r.pos)
+        start = r.pos
+        tick, base, predictor, index, count = read_part_header(r)
         if self.verify:
-            part = decode_part(payload[r.pos :], self._capacity, self._columns, self._extras_size)
-            got = (part.tick, NO_BASE if part.base is None else part.base, part.index, part.count)
-            if got != (tick, base, index, count):
-                raise AssertionError(f"header-only parse {(tick, base, index, count)} != decode_part {got}")
+            part = decode_part(payload[start:], self._capacity, self._columns, self._extras_size)
+            got = (part.tick, part.base, part.predictor, part.index, part.count)
+            if got != (tick, base, predictor, index, count):
+                raise AssertionError(f"header-only parse {(tick, base, predictor, index, count)} != decode_part {got}")
             self.verify -= 1
             self.verified += 1
         if applied is not None:
@@ -346,7 +345,7 @@ class FakeClient:
             return
         entry = self._partial.get(tick)
         if entry is None:
-            if base != NO_BASE and base not in self._complete:
+            if (base is not None and base not in self._complete) or (predictor is not None and predictor not in self._complete):
                 self.counters["no_baseline"] += 1
                 return  # as PredictingClient: the server will use a baseline we hold next time
             entry = self._partial[tick] = (count, set())

@@ -5,6 +5,8 @@ same length); ``alive`` says which slots exist, so an entity appears on a client
 slot becomes alive (or relevant) and disappears when it dies (or leaves relevance).
 ``extras`` are small whole arrays (scores, a match clock) sent beside the entities.
 ``position`` names the (entities, 2) field interest management measures distance with.
+``continuous`` names fields that change smoothly (the position always counts): clients
+interpolate them between snapshots, and snapshots code them against their recent motion.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Replication:
     fields: Mapping[str, Quantizer]
     position: str | None = None
     extras: tuple[str, ...] = field(default=())
+    continuous: tuple[str, ...] = field(default=())
 
     def __post_init__(self):
         if not self.fields:
@@ -32,3 +35,11 @@ class Replication:
                 raise TypeError(f"replicated field {name!r} needs a Quantizer, got {q!r}")
         if self.position is not None and self.position not in self.fields:
             raise ValueError(f"position field {self.position!r} must be a replicated field")
+        unknown = set(self.continuous) - set(self.fields)
+        if unknown:
+            raise ValueError(f"continuous fields {sorted(unknown)} are not replicated fields")
+
+    @property
+    def smooth_fields(self) -> tuple[str, ...]:
+        """The position (if any) and the continuous fields."""
+        return tuple(dict.fromkeys(((self.position,) if self.position else ()) + tuple(self.continuous)))

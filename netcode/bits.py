@@ -12,7 +12,17 @@ import numpy as np
 
 from .errors import ProtocolError
 
-__all__ = ["width_of", "pack_uint", "unpack_uint", "packed_size", "zigzag_array", "unzigzag_array"]
+__all__ = [
+    "width_of",
+    "pack_uint",
+    "unpack_uint",
+    "packed_size",
+    "pack_escaped",
+    "unpack_escaped",
+    "escaped_cost_bits",
+    "zigzag_array",
+    "unzigzag_array",
+]
 
 
 def width_of(values: np.ndarray) -> int:
@@ -59,3 +69,69 @@ def zigzag_array(d: np.ndarray) -> np.ndarray:
 
 def unzigzag_array(z: np.ndarray) -> np.ndarray:
     return (z >> 1) ^ -(z & 1)
+
+
+_ESCAPED = 0x80  # header flag: values equal to the all-ones pattern are escapes
+
+
+def _choose_width(values: np.ndarray) -> tuple[int, int]:
+    """(w, top) for :func:`pack_escaped`: escapes are used when w < top."""
+    n = len(values)
+    top = width_of(values)
+    if n == 0 or top <= 1:
+        return top, top
+    ws = np.arange(1, top)
+    s = np.sort(values)
+    escaped = n - np.searchsorted(s, (np.int64(1) << ws) - 1, side="left")
+    costs = n * ws + escaped * top + 8
+    i = int(np.argmin(costs))
+    return (int(ws[i]), top) if costs[i] < n * top else (top, top)
+
+
+def pack_escaped(values: np.ndarray) -> bytes:
+    """Non-negative ints (< 2**63) at the width that packs them smallest, with escapes.
+
+    A column is usually small numbers plus a few outliers (one NPC that respawned across
+    the map): packing all at the outliers' width would waste most bits. So values are
+    packed at width ``w`` where the all-ones pattern means "escaped", and the escaped
+    values follow at width ``W``. The encoder picks ``w`` (and whether to escape at all) by
+    exact cost, computed for every width at once from the sorted values::
+
+        u8  w | 0x80 if escapes follow;  count values of w bits
+        [u8 W;  one value of W bits per all-ones value above]
+    """
+    w, top = _choose_width(values)
+    if w == top:
+        return bytes([w]) + pack_uint(values, w)
+    marker = (1 << w) - 1
+    escaped = values >= marker
+    small = np.where(escaped, marker, values)
+    return bytes([w | _ESCAPED]) + pack_uint(small, w) + bytes([top]) + pack_uint(values[escaped], top)
+
+
+def escaped_cost_bits(values: np.ndarray) -> tuple[int, np.ndarray]:
+    """(header bits, per-value bits) :func:`pack_escaped` spends on ``values``; the
+    per-value part bounds what any subset packed on its own costs."""
+    w, top = _choose_width(values)
+    if w == top:
+        return 8, np.full(len(values), top, np.int64)
+    return 16, np.where(values >= (1 << w) - 1, w + top, w)
+
+
+def unpack_escaped(r, count: int) -> np.ndarray:
+    """Inverse of :func:`pack_escaped` from a ``netcode.wire.Reader``."""
+    head = r.u8()
+    w = head & 0x7F
+    if w > 63:
+        raise ProtocolError("bad_width", f"{w}-bit values")
+    values = unpack_uint(r.view(packed_size(count, w)), count, w)
+    if head & _ESCAPED:
+        if w == 0:
+            raise ProtocolError("bad_width", "escapes at width 0")
+        marks = values == (1 << w) - 1
+        top = r.u8()
+        if top > 63 or top <= w:
+            raise ProtocolError("bad_width", f"escape width {top} after width {w}")
+        k = int(marks.sum())
+        values[marks] = unpack_uint(r.view(packed_size(k, top)), k, top)
+    return values

@@ -216,8 +216,8 @@ class Connection:
     def _process_acks(self, ack: int, ack_bits: int, now: float) -> None:
         """``now`` is the arrival time less the peer's ack delay: when the ack would have
         arrived had the peer answered at once."""
-        if self._sends == 0:
-            return
+        if self._sends == 0 or (ack == self._peer_ack and ack_bits << 1 | 1 == self._peer_win):
+            return  # nothing the previous packet did not already say
         newest_sent = self._sends - 1
         # Map the 16-bit ack onto our send counter; acks of sends we never made are ignored.
         back = (newest_sent - ack) & 0xFFFF

@@ -108,3 +108,6 @@ class EventQueue:
 
     def __len__(self) -> int:
         return len(self._q)
+
+    def __bool__(self) -> bool:
+        return bool(self._q)

@@ -97,8 +97,10 @@ class ModeServer:
 
     # -- endpoint interface (the session, then our own bookkeeping) ------------------------
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.session.receive_datagram(data, addr, now)
-        self._lifecycle()
+        session = self.session
+        session.receive_datagram(data, addr, now)
+        if session.has_events:  # most datagrams change nothing about who is connected
+            self._lifecycle()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         return self.session.datagrams_to_send()

@@ -91,6 +91,10 @@ class _Endpoint:
     def events(self) -> list:
         return self._events.drain()
 
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
+
     def _send_raw(self, packet: bytes, addr: Hashable) -> None:
         self.counters.sent += 1
         self.counters.bytes_sent += len(packet)

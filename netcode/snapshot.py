@@ -6,26 +6,21 @@ column per field component) plus which slots the receiver should see, plus the g
 newest snapshot it acked; none for a full snapshot):
 
 * destroyed entities: ids only;
-* created entities: every column, each packed at the width its largest value needs;
+* created entities: every column;
 * updated entities: per column, which ones changed (a bit each, omitted when all or none
-  did) and the zigzagged deltas, packed at the width the largest needs.
+  did) and the zigzagged deltas. With a *predictor* (an older snapshot the receiver also
+  holds) the smooth columns (positions) are expected to keep moving as they did between
+  the two, and only entities that did otherwise are sent: a world of steady movers costs
+  next to nothing;
+* extras: whole, or the bytes that changed, whichever is smaller.
 
-Entity ids are sent as gaps, bit-packed. Everything is numpy over whole columns; there is
-no Python loop over entities. A snapshot bigger than one packet is cut into *parts* by
-entity id range: each part carries the whole entities of its range against the same
-baseline and applies on its own, so a lost part costs its entities one snapshot, not the
-snapshot. A part's range also says which entities it vouches for (unchanged ones included),
-which the client's interpolation uses.
-
-Part layout (after the per-client prefix, see statesync)::
-
-    u32 tick | u32 baseline (0xFFFFFFFF none) | u8 index | u8 count | varint lo | varint hi-lo
-    u8 sections (1 EXTRAS, 2 DESTROY, 4 CREATE, 8 UPDATE), then each present section:
-    EXTRAS  varint length, bytes
-    DESTROY ids
-    CREATE  ids, then per column: u8 width, values
-    UPDATE  ids, then per column: u8 (mode << 6 | width), [changed bits], zigzag deltas
-    ids = varint count, varint first id - lo, u8 gap width, count-1 gaps (id - previous - 1)
+Ids are gaps, and every column is bit-packed at the width that packs it smallest, with
+escapes for the few outliers (see :func:`netcode.bits.pack_escaped`). Everything is numpy
+over whole columns; there is no Python loop over entities. A snapshot bigger than one
+packet is cut into *parts* by entity id range: each part carries the whole entities of its
+range against the same baseline and applies on its own, so a lost part costs its entities
+one snapshot, not the snapshot. A part's range also says which entities it vouches for
+(unchanged ones included), which the client's interpolation uses. PROTOCOL.md has the bytes.
 """
 
 from __future__ import annotations
@@ -38,15 +33,35 @@ import numpy as np
 from engine.replication import Replication
 from engine.state import State
 
-from .bits import pack_uint, packed_size, unpack_uint, unzigzag_array, width_of, zigzag_array
+from .bits import (
+    escaped_cost_bits,
+    pack_escaped,
+    pack_uint,
+    packed_size,
+    unpack_escaped,
+    unpack_uint,
+    unzigzag_array,
+    zigzag_array,
+)
 from .errors import ProtocolError, UsageError
 from .wire import Reader, varint
 
-__all__ = ["SnapshotSchema", "SnapshotHistory", "DecodedPart", "encode_snapshot", "decode_part", "apply_part", "NO_BASE"]
+__all__ = [
+    "SnapshotSchema",
+    "SnapshotHistory",
+    "DecodedPart",
+    "encode_snapshot",
+    "decode_part",
+    "apply_part",
+    "apply_extras",
+    "predict",
+    "read_part_header",
+    "NO_BASE",
+]
 
 NO_BASE = 0xFFFFFFFF
 EXTRAS, DESTROY, CREATE, UPDATE = 1, 2, 4, 8
-_HEAD = struct.Struct("<IIBB")
+_HEAD = struct.Struct("<II")  # tick, baseline
 MODE_NONE, MODE_ALL, MODE_MASK = 0, 1, 2
 
 
@@ -76,6 +91,10 @@ class SnapshotSchema:
         self.extras_size = sum(template[e].nbytes for e in self.extras)
         self.columns_of = {name: (c, c + w) for name, _, c, w, _, _ in self.fields}
         self.position = replication.position
+        self.smooth = np.zeros(col, bool)  # columns interpolated and coded against motion
+        for name in replication.smooth_fields:
+            c0, c1 = self.columns_of[name]
+            self.smooth[c0:c1] = True
 
     def quantize(self, state: State) -> tuple[np.ndarray, np.ndarray, bytes]:
         """(codes (capacity, columns) int64, alive (capacity,) bool, extras bytes)."""
@@ -129,14 +148,21 @@ class SnapshotHistory:
 
 
 # -- encoding ------------------------------------------------------------------------------
+def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: int, pred_tick: int, columns) -> np.ndarray:
+    """Where the baseline's values would be at ``tick`` if they kept moving as they did
+    from the predictor snapshot to the baseline (integer, identical on both ends); the
+    baseline itself for columns not predicted and entities not in both."""
+    out = base_codes.copy()
+    rows = base_view & pred_view
+    if rows.any() and columns.any() and base_tick > pred_tick:
+        b = base_codes[np.ix_(rows, columns)]
+        p = pred_codes[np.ix_(rows, columns)]
+        out[np.ix_(rows, columns)] = b + ((b - p) * (tick - base_tick)) // (base_tick - pred_tick)
+    return out
+
+
 def _pack_ids(ids: np.ndarray, lo: int) -> bytes:
-    gaps = np.diff(ids) - 1
-    w = width_of(gaps)
-    return varint(len(ids)) + varint(int(ids[0]) - lo) + bytes([w]) + pack_uint(gaps, w)
-
-
-def _column_bytes(values: np.ndarray, w: int) -> bytes:
-    return bytes([w]) + pack_uint(values, w)
+    return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_escaped(np.diff(ids) - 1)
 
 
 def _update_bytes(z: np.ndarray) -> bytes:
@@ -144,30 +170,43 @@ def _update_bytes(z: np.ndarray) -> bytes:
     changed = z != 0
     n = int(np.count_nonzero(changed))
     if n == 0:
-        return bytes([MODE_NONE << 6])
+        return bytes([MODE_NONE])
     if n == len(z):
-        w = width_of(z)
-        return bytes([MODE_ALL << 6 | w]) + pack_uint(z, w)
-    nz = z[changed]
-    w = width_of(nz)
-    return bytes([MODE_MASK << 6 | w]) + pack_uint(changed.astype(np.int64), 1) + pack_uint(nz, w)
+        return bytes([MODE_ALL]) + pack_escaped(z)
+    return bytes([MODE_MASK]) + pack_uint(changed.astype(np.int64), 1) + pack_escaped(z[changed])
 
 
-def _encode_part(tick, base, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z) -> bytes:
+def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:
+    """The extras whole, or (when smaller) as the bytes that changed since the baseline."""
+    whole = bytes([0]) + varint(len(extras)) + extras
+    if base is None or len(base) != len(extras):
+        return whole
+    new, old = np.frombuffer(extras, np.uint8), np.frombuffer(base, np.uint8)
+    at = np.flatnonzero(new != old)
+    delta = bytes([1]) + _pack_ids(at, 0) + new[at].tobytes()
+    return delta if len(delta) < len(whole) else whole
+
+
+def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z) -> bytes:
     sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(destroy) else 0)
     sections |= (CREATE if len(create) else 0) | (UPDATE if len(update) else 0)
-    out = [_HEAD.pack(tick, base, index, count), varint(lo), varint(hi - lo), bytes([sections])]
+    out = [_HEAD.pack(tick, base), varint(pred_gap), bytes([index, count]), varint(lo), varint(hi - lo), bytes([sections])]
     if extras is not None:
-        out += [varint(len(extras)), extras]
+        out.append(extras)
     if len(destroy):
         out.append(_pack_ids(destroy, lo))
     if len(create):
         out.append(_pack_ids(create, lo))
-        out += [_column_bytes(col, width_of(col)) for col in create_codes.T]
+        out += [pack_escaped(col) for col in create_codes.T]
     if len(update):
         out.append(_pack_ids(update, lo))
         out += [_update_bytes(col) for col in update_z.T]
     return b"".join(out)
+
+
+def _id_cost(ids: np.ndarray, cost: np.ndarray) -> None:
+    if len(ids) > 1:
+        cost[ids[1:]] += escaped_cost_bits(np.diff(ids) - 1)[1]
 
 
 def encode_snapshot(
@@ -183,20 +222,32 @@ def encode_snapshot(
     base_extras: bytes | None = None,
     include: np.ndarray | None = None,
     also_destroy: np.ndarray | None = None,
+    predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> list[bytes]:
     """Encode ``tick``'s snapshot (rows in ``view``) against a baseline, as parts of at most
     ``budget`` bytes. ``include`` (bool per entity) limits which creates and updates go now
     (a bandwidth budget's choice); destroys always go, ``also_destroy`` adds entities the
-    receiver holds although they are not in ``base_view``."""
+    receiver holds although they are not in ``base_view``. ``predictor`` (tick, codes,
+    view, predicted columns) is an older snapshot the receiver holds: updates are then
+    coded against the motion it shows (see :func:`predict`), so steady movers cost a bit."""
     n = len(view)
     if base_view is None:
         base_view = np.zeros(n, bool)
         base_codes = codes
+        predictor = None
     destroy_m = base_view & ~view
     if also_destroy is not None:
         destroy_m |= also_destroy
+    expected = base_codes
+    pred_gap = 0
+    if predictor is not None:
+        pred_tick, pred_codes, pred_view, columns = predictor
+        expected = predict(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, columns)
+        pred_gap = base_tick - pred_tick
     create_m = view & ~base_view
-    update_m = view & base_view & (codes != base_codes).any(axis=1)
+    # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
+    # (with a predictor) still moving as before. Only surprises are sent.
+    update_m = view & base_view & (codes != expected).any(axis=1)
     if include is not None:
         create_m &= include
         update_m &= include
@@ -204,24 +255,29 @@ def encode_snapshot(
     create = np.flatnonzero(create_m)
     update = np.flatnonzero(update_m)
     create_codes = codes[create]
-    update_z = zigzag_array(codes[update] - base_codes[update])
-    send_extras = extras if (base_tick is None or extras != base_extras) else None
+    update_z = zigzag_array(codes[update] - expected[update])
+    send_extras = None
+    if base_tick is None or extras != base_extras:
+        send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
     base = NO_BASE if base_tick is None else base_tick
 
-    # Upper bound of each entity's size in bits at the whole snapshot's widths, to cut parts
-    # (a part's widths are never wider than the whole's).
-    cw = np.array([width_of(c) for c in create_codes.T], np.int64) if len(create) else np.zeros(0, np.int64)
-    uw = np.array([width_of(c) for c in update_z.T], np.int64) if len(update) else np.zeros(0, np.int64)
+    # Each entity's size in bits at the whole snapshot's widths: a part packs its own
+    # entities at most that wide, so cutting parts by these sums keeps every part in budget.
     cost = np.zeros(n, np.int64)
-    cost[destroy] += width_of(np.diff(destroy))
-    cost[create] += width_of(np.diff(create)) + int(cw.sum())
-    if len(update):
-        cost[update] += width_of(np.diff(update)) + len(uw) + (update_z != 0) @ uw
+    for ids in (destroy, create, update):
+        _id_cost(ids, cost)
+    for col in create_codes.T:
+        cost[create] += escaped_cost_bits(col)[1]
+    for col in update_z.T:
+        changed = col != 0
+        cost[update] += 1  # its bit in the changed mask
+        if changed.any():
+            cost[update[changed]] += escaped_cost_bits(col[changed])[1]
     cost[destroy_m | create_m | update_m] += 1  # so every affected entity counts
     ids = np.flatnonzero(cost)
-    # Only the first part carries the extras: charge them to its room alone.
-    room_bits = (budget - 48 - 6 * (codes.shape[1] + 2)) * 8
-    first_room = room_bits - (len(send_extras) + 4 if send_extras is not None else 0) * 8
+    # Headers, per-section and per-column bytes, padding; the extras only in the first part.
+    room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
+    first_room = room_bits - (len(send_extras) * 8 if send_extras is not None else 0)
     if first_room <= 0:
         raise UsageError(f"snapshot budget {budget} is too small for this schema")
     cum = np.cumsum(cost[ids])
@@ -242,7 +298,19 @@ def encode_snapshot(
         cm = (create >= lo) & (create < hi)
         um = (update >= lo) & (update < hi)
         part = _encode_part(
-            tick, base, i, count, lo, hi, send_extras if i == 0 else None, d, create[cm], create_codes[cm], update[um], update_z[um]
+            tick,
+            base,
+            pred_gap,
+            i,
+            count,
+            lo,
+            hi,
+            send_extras if i == 0 else None,
+            d,
+            create[cm],
+            create_codes[cm],
+            update[um],
+            update_z[um],
         )
         if len(part) > budget:  # cannot happen while the estimate is an upper bound
             raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
@@ -255,11 +323,13 @@ def encode_snapshot(
 class DecodedPart:
     tick: int
     base: int | None
+    predictor: int | None  # the older snapshot updates were predicted from
     index: int
     count: int
     lo: int
     hi: int
-    extras: bytes | None
+    extras: bytes | None  # whole extras, or None
+    extras_delta: tuple[np.ndarray, bytes] | None  # (byte offsets, new bytes) vs the baseline's
     destroy: np.ndarray
     create: np.ndarray
     create_codes: np.ndarray
@@ -272,19 +342,27 @@ def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
     if k == 0:
         raise ProtocolError("bad_snapshot", "empty id list")
     first = lo + r.varint(hi - lo)
-    w = r.u8()
-    if w > 32:
-        raise ProtocolError("bad_snapshot", f"{w}-bit id gaps")
-    gaps = unpack_uint(r.view(packed_size(k - 1, w)), k - 1, w)
+    gaps = unpack_escaped(r, k - 1)
     ids = first + np.concatenate(([0], np.cumsum(gaps + 1)))
     if ids[-1] >= hi:
         raise ProtocolError("bad_snapshot", f"entity ids outside [{lo}, {hi})")
     return ids
 
 
+def read_part_header(r: Reader) -> tuple[int, int | None, int | None, int, int]:
+    """(tick, baseline, predictor, index, count) of a part, and nothing more: what a light
+    client needs to track which snapshots are complete."""
+    tick, base = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
+    pred_gap = r.varint(1 << 32)
+    index, count = r.u8(), r.u8()
+    if pred_gap and (base == NO_BASE or pred_gap > base):
+        raise ProtocolError("bad_snapshot", f"predictor {pred_gap} ticks before baseline {base}")
+    return tick, None if base == NO_BASE else base, base - pred_gap if pred_gap else None, index, count
+
+
 def decode_part(payload, capacity: int, columns: int, extras_size: int) -> DecodedPart:
     r = Reader(payload)
-    tick, base, index, count = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
+    tick, base, predictor, index, count = read_part_header(r)
     lo = r.varint(capacity)
     hi = lo + r.varint(capacity)
     if count == 0 or index >= count or hi > capacity:
@@ -292,52 +370,87 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int) -> Decod
     sections = r.u8()
     if sections & ~(EXTRAS | DESTROY | CREATE | UPDATE):
         raise ProtocolError("bad_snapshot", f"unknown sections {sections:#x}")
-    extras = None
+    extras = extras_delta = None
     empty = np.zeros(0, np.int64)
     destroy = create = update = empty
     create_codes = update_delta = np.zeros((0, columns), np.int64)
     if sections & EXTRAS:
-        size = r.varint(extras_size)
-        if size != extras_size:
-            raise ProtocolError("bad_snapshot", f"extras of {size} bytes, expected {extras_size}")
-        extras = r.bytes(size)
+        mode = r.u8()
+        if mode == 0:
+            size = r.varint(extras_size)
+            if size != extras_size:
+                raise ProtocolError("bad_snapshot", f"extras of {size} bytes, expected {extras_size}")
+            extras = r.bytes(size)
+        elif mode == 1:
+            at = _read_ids(r, 0, extras_size) if extras_size else empty
+            extras_delta = (at, r.bytes(len(at)))
+        else:
+            raise ProtocolError("bad_snapshot", f"extras mode {mode}")
     if sections & DESTROY:
         destroy = _read_ids(r, lo, hi)
     if sections & CREATE:
         create = _read_ids(r, lo, hi)
         create_codes = np.empty((len(create), columns), np.int64)
         for c in range(columns):
-            w = r.u8()
-            if w > 63:
-                raise ProtocolError("bad_snapshot", f"{w}-bit column")
-            create_codes[:, c] = unpack_uint(r.view(packed_size(len(create), w)), len(create), w)
+            create_codes[:, c] = unpack_escaped(r, len(create))
     if sections & UPDATE:
         update = _read_ids(r, lo, hi)
         k = len(update)
         update_delta = np.zeros((k, columns), np.int64)
         for c in range(columns):
-            head = r.u8()
-            mode, w = head >> 6, head & 63
+            mode = r.u8()
             if mode == MODE_NONE:
                 continue
             if mode == MODE_ALL:
-                update_delta[:, c] = unpack_uint(r.view(packed_size(k, w)), k, w)
+                update_delta[:, c] = unpack_escaped(r, k)
             elif mode == MODE_MASK:
                 changed = unpack_uint(r.view(packed_size(k, 1)), k, 1).astype(bool)
-                m = int(changed.sum())
-                update_delta[changed, c] = unpack_uint(r.view(packed_size(m, w)), m, w)
+                update_delta[changed, c] = unpack_escaped(r, int(changed.sum()))
             else:
                 raise ProtocolError("bad_snapshot", f"column mode {mode}")
         update_delta = unzigzag_array(update_delta)
     r.done()
-    return DecodedPart(tick, None if base == NO_BASE else base, index, count, lo, hi, extras, destroy, create, create_codes, update, update_delta)
+    return DecodedPart(
+        tick,
+        base,
+        predictor,
+        index,
+        count,
+        lo,
+        hi,
+        extras,
+        extras_delta,
+        destroy,
+        create,
+        create_codes,
+        update,
+        update_delta,
+    )
 
 
 def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray) -> None:
-    """Apply a part in place to a copy of its baseline's (codes, view)."""
+    """Apply a part in place to (codes, view) that start as the baseline's view and the
+    *expected* codes: the baseline's, or with a predictor the baseline moved on by
+    :func:`predict`; entities a part does not list stay there."""
     if len(part.update) and not view[part.update].all():
         raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
     view[part.destroy] = False
     view[part.create] = True
     codes[part.create] = part.create_codes
     codes[part.update] += part.update_delta
+
+
+def apply_extras(part: DecodedPart, base: bytes | None) -> bytes | None:
+    """The extras after this part: its whole extras, its changes applied to the
+    baseline's, or the baseline's unchanged."""
+    if part.extras is not None:
+        return part.extras
+    if part.extras_delta is not None:
+        if base is None:
+            raise ProtocolError("bad_snapshot", "extras changes without baseline extras")
+        at, new = part.extras_delta
+        out = bytearray(base)
+        for i, b in zip(at.tolist(), new):
+            out[i] = b
+        return bytes(out)
+    return base

@@ -63,11 +63,14 @@ class _Peer:
     conn_id: int
     slot: int
     acked: int = -1  # newest complete snapshot the client acked
+    acked_before: int = -1  # the one it acked before that (a predictor for the next deltas)
     view_delay: int = 0  # ticks behind the present the client's screen shows others
     sent: dict = field(default_factory=dict)  # snapshot tick -> per-entity value ticks (per-client mode)
     relevant: np.ndarray | None = None
     priority: PriorityAccumulator | None = None
     tokens: float = 0.0  # input flood guard (token bucket)
+    view_limit: int = 0  # how far back this client's shots may be judged (from its RTT)
+    inputs_since_limit: int = 0
     last_input_at: float = 0.0
     counters: dict = field(default_factory=lambda: {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0})
 
@@ -122,8 +125,12 @@ class SnapshotServer(ModeServer):
             peer.counters["late_inputs"] += self.inputs.put(peer.slot, msg.first, msg.records, self.tick)
             # Lag compensation may look back as far as the client's screen, but no further
             # than its measured round trip plus the allowed interpolation delay.
-            limit = math.ceil((conn.rtt.rtt + self.config.max_view_delay) * self.tick_rate)
-            self._view[peer.slot] = min(msg.view_delay, limit)
+            view = msg.view_delay
+            if view > peer.view_limit or not peer.inputs_since_limit:
+                peer.view_limit = math.ceil((conn.rtt.rtt + self.config.max_view_delay) * self.tick_rate)
+                view = min(view, peer.view_limit)
+            peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64  # refresh the limit now and then
+            self._view[peer.slot] = view
 
     def _take_ack(self, peer: _Peer, ack: int) -> None:
         if ack > self.tick:
@@ -137,7 +144,7 @@ class SnapshotServer(ModeServer):
                 del peer.sent[t]
         elif not self.history.has(ack):
             return
-        peer.acked = ack
+        peer.acked_before, peer.acked = peer.acked, ack
 
     # -- the tick ---------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
@@ -187,8 +194,10 @@ class SnapshotServer(ModeServer):
         self.stats_counters["bytes_snapshots"] += size
 
     def _send_shared(self, tick: int, codes, alive, extras, now: float) -> None:
-        """Everyone sees everything: one encoding per distinct baseline, shared bytes."""
-        encoded: dict[int, list[bytes]] = {}
+        """Everyone sees everything: one encoding per distinct (baseline, predictor) pair,
+        shared bytes. The predictor is the snapshot the client acked before its baseline, so
+        entities moving steadily since then are coded as "as predicted"."""
+        encoded: dict[tuple[int, int], list[bytes]] = {}
         payloads: dict = {}
         history = self.history
         for peer in self.peers.values():
@@ -196,12 +205,17 @@ class SnapshotServer(ModeServer):
             if conn is None:
                 continue
             base = peer.acked if history.has(peer.acked) else -1
-            parts = encoded.get(base)
+            pred = peer.acked_before if base >= 0 and history.has(peer.acked_before) else -1
+            parts = encoded.get((base, pred))
             if parts is None:
                 if base < 0:
                     parts = encode_snapshot(tick, codes, alive, extras, budget=_PART_BUDGET)
                 else:
                     i = history.index(base)
+                    predictor = None
+                    if pred >= 0:
+                        j = history.index(pred)
+                        predictor = (pred, history.codes[j], history.alive[j], self.schema.smooth)
                     parts = encode_snapshot(
                         tick,
                         codes,
@@ -212,8 +226,9 @@ class SnapshotServer(ModeServer):
                         base_codes=history.codes[i],
                         base_view=history.alive[i],
                         base_extras=history.extras[i],
+                        predictor=predictor,
                     )
-                encoded[base] = parts
+                encoded[(base, pred)] = parts
                 self.stats_counters["encodes"] += 1
             if base < 0:
                 peer.counters["full_snapshots"] += 1

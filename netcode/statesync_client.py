@@ -36,7 +36,7 @@ from .inputs import StampedInputs
 from .interpolation import Sample, SnapshotBuffer
 from .mode_client import ModeClient
 from .session import ClientState
-from .snapshot import SnapshotSchema, apply_part, decode_part
+from .snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, predict
 from .statesync_wire import StateSyncInfo, pack_ss_input, parse_prefix
 from .timesync import ServerClock, input_lead, one_way
 from .wire import PacketType, Reader
@@ -54,6 +54,8 @@ class _Recon:
     parts: int
     received: set = field(default_factory=set)
     covered: np.ndarray | None = None
+    base: int | None = None
+    predictor: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -139,14 +141,11 @@ class PredictingClient(ModeClient):
 
     def _make_buffer(self) -> None:
         schema = self.schema
-        blend = np.zeros(schema.columns, bool)
         wrap = np.zeros(schema.columns, np.int64)
-        blended = set(getattr(self.game.replication, "interpolate", ()) or ()) | {schema.position}
         for name, q, c, w, _, _ in schema.fields:
-            if name in blended:
-                blend[c : c + w] = True
-                if isinstance(q, Angle):
-                    wrap[c : c + w] = 1 << q.bits
+            if schema.smooth[c] and isinstance(q, Angle):
+                wrap[c : c + w] = 1 << q.bits
+        blend = schema.smooth
         self.buffer = SnapshotBuffer(schema.capacity, schema.columns, blend, wrap)
 
     # -- snapshots --------------------------------------------------------------------------
@@ -165,26 +164,37 @@ class PredictingClient(ModeClient):
         self.clock.sample(tick - 1, now)
         recon = self._recons.get(tick)
         if recon is None:
+            extras = None
             if part.base is None:
                 codes = np.zeros((schema.capacity, schema.columns), np.int64)
                 view = np.zeros(schema.capacity, bool)
             else:
                 base = self._recons.get(part.base)
-                if base is None or not base.complete:
+                older = self._recons.get(part.predictor) if part.predictor is not None else base
+                if base is None or not base.complete or older is None or not older.complete:
                     self.counters["no_baseline"] += 1
                     return  # the server used a baseline we dropped: its next snapshot won't
-                codes, view = base.codes.copy(), base.view.copy()
-            recon = _Recon(codes, view, None, part.count, covered=np.zeros(schema.capacity, bool))
+                codes, view, extras = base.codes.copy(), base.view.copy(), base.extras
+                if part.predictor is not None:  # start from where things were heading
+                    codes = predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, schema.smooth)
+            recon = _Recon(
+                codes,
+                view,
+                extras,
+                part.count,
+                covered=np.zeros(schema.capacity, bool),
+                base=part.base,
+                predictor=part.predictor,
+            )
             self._recons[tick] = recon
-        elif part.count != recon.parts:
-            raise ProtocolError("bad_snapshot", "parts of one snapshot disagree on their count")
+        elif part.count != recon.parts or part.base != recon.base or part.predictor != recon.predictor:
+            raise ProtocolError("bad_snapshot", "parts of one snapshot disagree on count or baselines")
         if part.index in recon.received:
             return
         apply_part(part, recon.codes, recon.view)
         recon.received.add(part.index)
         recon.covered[part.lo : part.hi] = True
-        if part.extras is not None:
-            recon.extras = part.extras
+        recon.extras = apply_extras(part, recon.extras)
         self.counters["parts"] += 1
         self.buffer.put(tick, recon.codes, recon.view, recon.covered)
         if recon.complete:

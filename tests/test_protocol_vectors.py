@@ -10,7 +10,7 @@ from netcode.frames import decode_frame, encode_frame
 from netcode.handshake import ConnectRequest, GameIdentity, make_cookie, pack_accepted, pack_challenge, pack_denied, pack_request, parse_request
 from netcode.inputs import pack_run, parse_run
 from netcode.lockstep_wire import LockstepInfo, pack_frames_header, pack_input, pack_run_header, parse_input
-from netcode.snapshot import apply_part, decode_part, encode_snapshot
+from netcode.snapshot import apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync_wire import pack_prefix, pack_ss_input, parse_ss_input
 from netcode.token import mint_token, verify_token
 from netcode.wire import PacketType, Reader, pack_session_header
@@ -59,6 +59,18 @@ BUILT = {
     "snapshot_delta": encode_snapshot(
         7, CODES, VIEW, b"\x05", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"\x05"
     )[0],
+    "snapshot_predicted": encode_snapshot(
+        7,
+        CODES,
+        VIEW,
+        b"\x05",
+        budget=1150,
+        base_tick=5,
+        base_codes=BASE,
+        base_view=BASE_VIEW,
+        base_extras=b"\x05",
+        predictor=(3, BASE - 1, np.ones(4, bool), np.array([True, False])),
+    )[0],
 }
 
 
@@ -89,4 +101,10 @@ def test_vectors_parse_back():
     assert (ss.slot, ss.ack, ss.view_delay, ss.first) == (1, 200, 9, 210)
     codes, view = BASE.copy(), BASE_VIEW.copy()
     apply_part(decode_part(bytes.fromhex(VECTORS["snapshot_delta"]), 4, 2, 1), codes, view)
+    assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
+    part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
+    assert (part.base, part.predictor) == (5, 3)
+    expected = predict(BASE, BASE_VIEW, BASE - 1, np.ones(4, bool), 7, 5, 3, np.array([True, False]))
+    codes, view = BASE.copy(), BASE_VIEW.copy()
+    apply_part(part, codes, view, expected)
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])

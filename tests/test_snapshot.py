@@ -11,22 +11,24 @@ from engine.replication import Replication
 from engine.state import State
 from netcode.bits import pack_uint, unpack_uint
 from netcode.errors import ProtocolError
-from netcode.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
+from netcode.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 
 BUDGET = 1150
 
 
-def decode_all(parts, schema, base_codes=None, base_view=None, drop=()):
+def decode_all(parts, schema, base_codes=None, base_view=None, drop=(), base_extras=None, expected=None):
     codes = np.zeros((schema.capacity, schema.columns), np.int64) if base_codes is None else base_codes.copy()
+    if expected is not None:
+        codes = expected.copy()
     view = np.zeros(schema.capacity, bool) if base_view is None else base_view.copy()
-    extras = None
+    extras = base_extras
     for i, p in enumerate(parts):
         assert len(p) <= BUDGET
         if i in drop:
             continue
         part = decode_part(p, schema.capacity, schema.columns, schema.extras_size)
         apply_part(part, codes, view)
-        extras = part.extras if part.extras is not None else extras
+        extras = apply_extras(part, extras)
     return codes, view, extras
 
 
@@ -39,28 +41,63 @@ def decode_all(parts, schema, base_codes=None, base_view=None, drop=()):
     move=st.floats(0, 1),
     spread=st.sampled_from([1, 16, 1 << 10, 1 << 20, (1 << 31) - 1]),
     with_base=st.booleans(),
+    with_predictor=st.booleans(),
+    extras_change=st.integers(0, 3),
 )
-def test_round_trip_against_any_baseline(n, cols, seed, churn, move, spread, with_base):
+def test_round_trip_against_any_baseline(n, cols, seed, churn, move, spread, with_base, with_predictor, extras_change):
     rng = np.random.default_rng(seed)
     base_codes = rng.integers(0, spread, (n, cols), dtype=np.int64)
     base_view = rng.random(n) < 0.7
+    older = base_codes - rng.integers(-50, 50, (n, cols))  # the motion before the baseline
+    older_view = rng.random(n) < 0.9
     codes = base_codes.copy()
     moving = rng.random(n) < move
     codes[moving] = rng.integers(0, spread, (int(moving.sum()), cols))
+    steady = rng.random(n) < 0.5  # these kept moving exactly as before
+    codes[steady] = np.maximum(2 * base_codes[steady] - older[steady], 0)  # codes are never negative
     view = base_view.copy()
     flip = rng.random(n) < churn * 0.3
     view[flip] = ~view[flip]
-    extras = rng.bytes(8)
+    base_extras = rng.bytes(64)
+    extras = bytearray(base_extras)
+    for i in rng.integers(0, 64, extras_change):
+        extras[i] ^= 0x55
+    extras = bytes(extras)
+    smooth = rng.random(cols) < 0.5
 
     class Schema:
-        capacity, columns, extras_size = n, cols, 8
+        capacity, columns, extras_size = n, cols, 64
 
-    kw = dict(base_tick=40, base_codes=base_codes, base_view=base_view, base_extras=b"\0" * 8) if with_base else {}
+    kw, expected = {}, None
+    if with_base:
+        kw = dict(base_tick=40, base_codes=base_codes, base_view=base_view, base_extras=base_extras)
+        if with_predictor:
+            kw["predictor"] = (38, older, older_view, smooth)
+            expected = predict(base_codes, base_view, older, older_view, 42, 40, 38, smooth)
     parts = encode_snapshot(42, codes, view, extras, budget=BUDGET, **kw)
-    got_codes, got_view, got_extras = decode_all(parts, Schema, base_codes if with_base else None, base_view if with_base else None)
+    got_codes, got_view, got_extras = decode_all(
+        parts, Schema, *((base_codes, base_view) if with_base else (None, None)), base_extras=base_extras if with_base else None, expected=expected
+    )
     assert np.array_equal(got_view, view)
     assert np.array_equal(got_codes[view], codes[view])
     assert got_extras == extras
+
+
+def test_steady_motion_costs_a_bit_per_column():
+    """Entities moving exactly as between the predictor and the baseline: no deltas sent."""
+    n = 1000
+    rng = np.random.default_rng(3)
+    older = rng.integers(0, 60000, (n, 2))
+    base = older + rng.integers(-96, 97, (n, 2))
+    codes = base + (base - older)  # one more step of the same motion
+    view = np.ones(n, bool)
+    smooth = np.ones(2, bool)
+    plain = encode_snapshot(6, codes, view, b"", budget=BUDGET, base_tick=4, base_codes=base, base_view=view, base_extras=b"")
+    predicted = encode_snapshot(
+        6, codes, view, b"", budget=BUDGET, base_tick=4, base_codes=base, base_view=view, base_extras=b"", predictor=(2, older, view, smooth)
+    )
+    assert sum(map(len, predicted)) * 4 < sum(map(len, plain))
+    assert sum(map(len, predicted)) < 0.05 * n
 
 
 def test_unchanged_entities_cost_next_to_nothing():
