@@ -158,6 +158,7 @@ class TransportHub:
         self._routes: dict[type, Link] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None  # the endpoint deadline the timer is set for
+        self._flush_soon = False  # a flush is scheduled for the end of this loop iteration
         self._logged: set[tuple[str, type]] = set()
 
     # -- wiring -----------------------------------------------------------------------------
@@ -211,12 +212,22 @@ class TransportHub:
 
     # -- the flush rule ---------------------------------------------------------------------
     def receive(self, data: bytes, addr: Address, now: float, link: Link) -> None:
-        """A datagram that passed ``link``'s guards: deliver it, then flush."""
+        """A datagram that passed ``link``'s guards: deliver it, then flush.
+
+        The flush runs once at the end of the event loop's current iteration rather than
+        after each datagram: the loop hands over every datagram that arrived together
+        first, so a busy server drains its queue once per batch, not once per packet."""
         try:
             self.endpoint.receive_datagram(data, addr, now)
         except Exception as exc:  # a bug in the endpoint; the datagram is lost, the server lives
             link.count_drop("internal_error")
             self._internal("receive_datagram", exc)
+        if not self._flush_soon:
+            self._flush_soon = True
+            (self._loop or self._adopt_loop()).call_soon(self._flush_batch)
+
+    def _flush_batch(self) -> None:
+        self._flush_soon = False
         self.flush()
 
     def flush(self) -> None:
