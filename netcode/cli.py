@@ -3,7 +3,7 @@
     ticksync run GAME --ticks N [--players P] [--record FILE]   headless run with bots
     ticksync replay FILE [--verify] [--seek T]                 re-simulate a recording
     ticksync check GAME                                        determinism check
-    ticksync serve GAME --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE]
+    ticksync serve GAME --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]
 
@@ -112,7 +112,9 @@ async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes
     from netcode.server import RoomConfig, TickServer
     from netcode.token import token_to_text
 
-    server = TickServer(secret=secret, host=args.host, udp_port=args.port, http_port=args.ws_port, admin_key=admin_key)
+    server = TickServer(
+        secret=secret, host=args.host, udp_port=args.port, http_port=args.ws_port, admin_key=admin_key, open_join=args.open_join
+    )
     records = _record_paths(args.record, rooms)
     try:
         for name in rooms:
@@ -137,6 +139,8 @@ async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes
     print(f"  game       {server.udp_url}")
     print(f"  websocket  {server.ws_url}")
     print(f"  dashboard  {server.http_url}")
+    if args.open_join and server.http_url:
+        print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():
         print(f"  recording  {path} (room {name})")
     if generated:
@@ -346,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tick-rate", type=int, default=0, help="ticks per second (default: the game's)")
     _secret_options(p)
     p.add_argument("--admin-key-env", metavar="VAR", help="environment variable holding the key for POST /api/tokens")
+    p.add_argument(
+        "--open-join",
+        action="store_true",
+        help="POST /api/join mints tokens for free slots (the browser page /play uses it): anyone who can "
+        "reach the dashboard may take a slot: for demos on a trusted network",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, default=2.0, metavar="S", help="status table period (0: none)")
     p.set_defaults(func=cmd_serve)

@@ -267,6 +267,9 @@ class TickServer:
 
     ``udp_port`` / ``http_port``: 0 picks a free port, None serves none. ``admin_key``
     enables ``POST /api/tokens`` for requests carrying ``Authorization: Bearer <key>``.
+    ``open_join``: ``POST /api/join`` hands a connect token for a free slot (or a spectator
+    token) to anyone who asks, so the browser page ``/play`` works without a matchmaker:
+    for demos on a trusted network only.
     """
 
     def __init__(
@@ -280,6 +283,7 @@ class TickServer:
         admin_key: str | None = None,
         limits: Limits = Limits(),
         session_config: SessionConfig | None = None,
+        open_join: bool = False,
     ):
         if len(secret) < 16:
             raise UsageError("the server secret must be at least 16 bytes")
@@ -291,6 +295,7 @@ class TickServer:
         self.admin_key = admin_key or None
         self.limits = limits
         self.session_config = session_config
+        self.open_join = bool(open_join)
         self.rooms: dict[str, Room] = {}
         self.router = RoomRouter()
         self.hub: TransportHub = hub_for(self.router)

@@ -6,8 +6,26 @@ Routes (on the same aiohttp application as the WebSocket packet route)::
     GET  /api/rooms         {"server": {...}, "rooms": [{...}, ...]}
     GET  /api/rooms/{name}  one room, with its mode's full stats and recent events
     POST /api/tokens        {"room", "slot"?, "user"?, "ttl"?, "role"?} -> {"token", ...}
+    GET  /api/rooms/{name}/schema   what a client needs to decode the room's packets (below)
+    POST /api/join          {"room"?, "spectator"?} -> {"token", ...}; only with open join
+    GET  /play              the browser client page (state sync), from ``netcode/web/``
+    GET  /web/{file}        its scripts (``ticksync.js`` + ``wire.js``: the protocol; ``arena.js``: the game)
 
 JSON is orjson (this is what people and scripts read; packets never go through it).
+
+The schema is how a client that is not Python (the browser module) learns a game's layout
+without hard-coding it: the game identity checked in the handshake (name, version, the
+fingerprint as 16 hex digits), the mode and its rates, the snapshot columns (field,
+component, quantizer kind and parameters, field dtype, whether it is smooth: interpolated,
+and coded against its motion) in wire order, the extras arrays
+(dtype, shape, byte offset) and the input record (field offsets, sizes, kinds, limits).
+It is derived from the game's replication spec and input dtype, never from one game.
+
+Open join (``TickServer(open_join=True)``, ``ticksync serve --open-join``) is for demos on a
+trusted network: anyone who can reach the dashboard gets a player token (or a spectator
+token when every slot is taken or when asked). The token names no slot and a fresh user
+id, so the room assigns the lowest free slot when the client connects: two pages joining
+at once never get the same slot. Without open join the route answers 403.
 
 Token minting is how a matchmaker or a browser demo page gets connect tokens. It is off
 unless the server has an admin key, and then only for requests that carry it as
@@ -17,23 +35,36 @@ key is compared in constant time.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import re
+import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import numpy as np
 import orjson
 from aiohttp import web
 
+from ..snapshot import SnapshotSchema
 from ..token import PLAYER, SPECTATOR, token_to_text
 
 if TYPE_CHECKING:
     from .server import TickServer
 
-__all__ = ["build_app", "PAGE"]
+__all__ = ["build_app", "room_schema", "PAGE", "WEB_DIR"]
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _MAX_TTL = 7 * 24 * 3600.0
 _MAX_BODY = 16 * 1024
 _SERVER_KEY: web.AppKey = web.AppKey("ticksync_server", object)
+_JOIN_TTL = 3600.0
+
+#: The browser client's static files (no build step: what is here is what is served).
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+_WEB_TYPES = {".js": "text/javascript", ".html": "text/html", ".css": "text/css"}
+_WEB_NAME = re.compile(r"^[A-Za-z0-9_-]+\.(?:js|html|css)$")  # one flat folder: no paths
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:
@@ -57,6 +88,10 @@ def build_app(server: "TickServer") -> web.Application:
     app.router.add_get("/api/rooms", _rooms)
     app.router.add_get("/api/rooms/{name}", _room)
     app.router.add_post("/api/tokens", _tokens)
+    app.router.add_get("/api/rooms/{name}/schema", _schema)
+    app.router.add_post("/api/join", _join)
+    app.router.add_get("/play", _play)
+    app.router.add_get("/web/{file}", _web_file)
     return app
 
 
@@ -132,6 +167,182 @@ async def _tokens(request: web.Request) -> web.Response:
             "ws": server.ws_url,
         }
     )
+
+
+# -- the schema a non-Python client decodes packets with -----------------------------------
+def _dtype(dt: np.dtype) -> dict:
+    dt = np.dtype(dt)
+    return {"dtype": dt.str, "kind": dt.kind, "itemsize": dt.itemsize}
+
+
+def _quantizer(q: Any) -> dict:
+    """``{"kind": "Int", "low": 0, "high": 65535, "bits": 16}``: the class name, its
+    dataclass parameters, and its code width where it declares one."""
+    out: dict[str, Any] = {"kind": type(q).__name__}
+    if dataclasses.is_dataclass(q):
+        out.update((f.name, getattr(q, f.name)) for f in dataclasses.fields(q))
+    bits = getattr(q, "bits", None)
+    if isinstance(bits, int):
+        out["bits"] = bits
+    return out
+
+
+def _input_layout(dtype: np.dtype, limits: dict) -> dict:
+    fields = []
+    for name in dtype.names or ():
+        sub, offset = dtype.fields[name][:2]
+        base, shape = sub.subdtype if sub.subdtype is not None else (sub, ())
+        fields.append(
+            {
+                "name": name,
+                "offset": offset,
+                "size": sub.itemsize,
+                **_dtype(base),
+                "shape": list(shape),
+                "count": int(np.prod(shape, dtype=np.int64)),
+                "limits": list(limits[name]) if name in limits else None,
+            }
+        )
+    return {"itemsize": dtype.itemsize, "fields": fields}
+
+
+def room_schema(server: "TickServer", name: str) -> dict | None:
+    """What a client needs to speak to room ``name`` (None if there is no such room)."""
+    room = server.rooms.get(name)
+    if room is None:
+        return None
+    game, mode = room.game, room.mode
+    rep = game.replication
+    schema: SnapshotSchema | None = getattr(mode, "schema", None)
+    if schema is None and rep is not None:
+        schema = SnapshotSchema(rep, mode.state)
+    players = room.config.players
+    out: dict[str, Any] = {
+        "room": name,
+        "game": {"name": game.name, "version": game.version, "fingerprint": f"{game.fingerprint():016x}"},
+        "mode": room.config.mode,
+        "tick_rate": mode.tick_rate,
+        "snapshot_every": getattr(mode, "snapshot_every", None),
+        "players": players,
+        "player_entities": [int(game.player_entity(s)) for s in range(players)],
+        "input": _input_layout(game.input_dtype, dict(game.input_limits)),
+        "view_field": getattr(game, "view_field", None),
+        "ws_path": server.ws_path,
+        "ws": server.ws_url,
+    }
+    if schema is None:
+        out["replication"] = None
+        return out
+    # Smooth columns (the position and the spec's continuous fields) are interpolated by
+    # clients, and snapshot deltas may be predicted from their motion (PROTOCOL.md).
+    smooth = getattr(schema, "smooth", None)
+    if smooth is None:
+        smooth = np.zeros(schema.columns, bool)
+        for fname, _, first, width, _, _ in schema.fields:
+            smooth[first : first + width] = fname == schema.position
+    fields, columns = [], []
+    for fname, q, first, width, shape, dtype in schema.fields:
+        qd = _quantizer(q)
+        fields.append({"name": fname, "column": first, "columns": width, "shape": list(shape[1:]), **_dtype(dtype), "quantizer": qd})
+        columns += [{"field": fname, "component": k, "quantizer": qd, "smooth": bool(smooth[first + k])} for k in range(width)]
+    extras, offset = [], 0
+    for ename in schema.extras:
+        arr = mode.state[ename]
+        extras.append({"name": ename, **_dtype(arr.dtype), "shape": list(arr.shape), "offset": offset, "size": arr.nbytes})
+        offset += arr.nbytes
+    out["replication"] = {
+        "capacity": schema.capacity,
+        "alive": schema.alive,
+        "position": schema.position,
+        "smooth": [f["name"] for f in fields if smooth[f["column"]]],
+        "fields": fields,
+        "columns": columns,
+        "extras": extras,
+        "extras_size": schema.extras_size,
+    }
+    return out
+
+
+async def _schema(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    out = room_schema(request.app[_SERVER_KEY], name)
+    if out is None:
+        return _error(404, f"no such room {name!r}")
+    return _json(out)
+
+
+# -- open join ------------------------------------------------------------------------------
+async def _join(request: web.Request) -> web.Response:
+    server: TickServer = request.app[_SERVER_KEY]
+    if not server.open_join:
+        return _error(403, "open join is off on this server (ticksync serve --open-join); ask its operator for a token")
+    body: Any = {}
+    try:
+        raw = await request.read()
+        if raw.strip():
+            body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _error(400, "the body must be a JSON object (or empty)")
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "request body too large")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object (or empty)")
+    name = body.get("room", request.query.get("room"))
+    if name is None:  # the usual demo: one room, or one called "default"
+        name = "default" if "default" in server.rooms or not server.rooms else next(iter(server.rooms))
+    if not isinstance(name, str):
+        return _error(400, "'room' must be a string")
+    room = server.rooms.get(name)
+    if room is None:
+        return _error(404, f"no such room {name!r}")
+    spectate = body.get("spectator", request.query.get("spectator") in ("1", "true"))
+    if not isinstance(spectate, bool):
+        return _error(400, "'spectator' must be true or false")
+    free = np.flatnonzero(~np.asarray(room.mode.present, bool))
+    full = not len(free)
+    role = SPECTATOR if spectate or full else PLAYER
+    # A fresh user id and no slot: the room gives the lowest free slot at connect time
+    # (and the same one again if this token reconnects), so concurrent joins never collide.
+    user = "web-" + secrets.token_hex(4)
+    token = server.mint_token(name, slot=-1, user=user, ttl=_JOIN_TTL, role=role)
+    return _json(
+        {
+            "token": token_to_text(token),
+            "room": name,
+            "role": "spectator" if role == SPECTATOR else "player",
+            "slot": -1 if role == SPECTATOR else int(free[0]),  # expected: assigned on connect
+            "full": full,
+            "user": user,
+            "ttl": _JOIN_TTL,
+            "game": room.game.name,
+            "game_version": room.game.version,
+            "mode": room.config.mode,
+            "ws": server.ws_url,
+            "ws_path": server.ws_path,
+            "schema": f"api/rooms/{quote(name, safe='')}/schema",
+        }
+    )
+
+
+# -- the browser client's files -------------------------------------------------------------
+def _static(name: str) -> web.Response:
+    if not _WEB_NAME.match(name):
+        raise web.HTTPNotFound()
+    path = WEB_DIR / name
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise web.HTTPNotFound() from None
+    # no-cache (revalidate), not no-store: the module is small but should update on reload.
+    return web.Response(body=data, content_type=_WEB_TYPES[path.suffix], charset="utf-8", headers={"Cache-Control": "no-cache"})
+
+
+async def _play(request: web.Request) -> web.Response:
+    return _static("play.html")
+
+
+async def _web_file(request: web.Request) -> web.Response:
+    return _static(request.match_info["file"])
 
 
 PAGE = """<!doctype html>

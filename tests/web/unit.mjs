@@ -1,0 +1,92 @@
+// Unit harness for netcode/web/ticksync.js, driven by tests/test_web_client.py.
+//
+// Reads {"ops": [{op, ...}, ...]} as JSON on stdin, runs each op against the browser module
+// and prints one JSON array of results on stdout (BigInts as decimal strings, bytes as hex).
+// The Python side builds the inputs with netcode's own code and compares exactly, so the
+// two implementations of the protocol are checked against each other, not against a copy.
+
+import {
+  GameSchema, Session, applyExtras, applyPart, decodePart, predict, readColumn, packRequest, packRun, packSessionHeader, packSsInput, parseAccepted,
+  parseChallenge, parseDenied, parseStateSyncInfo, ProtocolError, Reader, tokenFromText, unpackUint, unzigzag,
+} from "../../netcode/web/ticksync.js";
+
+const hex = (b) => Buffer.from(b).toString("hex");
+const bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));
+
+function caught(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ProtocolError) return { error: e.reason };
+    throw e;
+  }
+}
+
+function partJson(p, columns) {
+  const rows = (ids, cols) => ids.map((_, j) => Array.from({ length: columns }, (_, c) => cols[c][j]));
+  return {
+    tick: p.tick, base: p.base, index: p.index, count: p.count, lo: p.lo, hi: p.hi,
+    predictor: p.predictor, extras: p.extras ? hex(p.extras) : null,
+    extras_delta: p.extrasDelta ? { at: p.extrasDelta.at, bytes: hex(p.extrasDelta.bytes) } : null, destroy: p.destroy, create: p.create, update: p.update,
+    create_codes: rows(p.create, p.createCodes), update_delta: rows(p.update, p.updateDelta),
+  };
+}
+
+const OPS = {
+  unpack: (o) => caught(() => Array.from(unpackUint(bytes(o.hex), o.count, o.width))),
+  decode_part: (o) => caught(() => partJson(decodePart(bytes(o.hex), o.capacity, o.columns, o.extras_size), o.columns)),
+  column: (o) => caught(() => { const r = new Reader(bytes(o.hex)); const v = Array.from(readColumn(r, o.count)); r.done(); return v; }),
+  // Parts applied one after another to a copy of (codes, view, extras): a snapshot rebuilt
+  // from its baseline. With ``pred`` ({tick, codes, view}, ``smooth`` per column) and parts
+  // that name a predictor, the codes start where predict() expects them, as the client's do.
+  apply: (o) => caught(() => {
+    const parts = o.parts.map((h) => decodePart(bytes(h), o.capacity, o.columns, o.extras_size));
+    let codes = Float64Array.from(o.codes), extras = o.extras ? bytes(o.extras) : null;
+    const view = Uint8Array.from(o.view), first = parts[0];
+    if (first.predictor !== null) {
+      codes = predict(codes, view, Float64Array.from(o.pred.codes), Uint8Array.from(o.pred.view), first.tick, first.base,
+        first.predictor, Uint8Array.from(o.smooth));
+    }
+    for (const part of parts) {
+      applyPart(part, codes, view, o.columns);
+      extras = applyExtras(part, extras);
+    }
+    return { codes: Array.from(codes), view: Array.from(view), extras: extras ? hex(extras) : null };
+  }),
+  prefix: (o) => { const v = new Reader(bytes(o.hex)).varint(); return v === 0 ? null : unzigzag(v - 1); },
+  pack_run: (o) => hex(packRun(o.first, o.records.map((r) => Uint8Array.from(r)))),
+  ss_input: (o) => hex(packSsInput(o.slot, o.ack, o.view_delay, o.first === undefined ? null : [o.first, o.records.map((r) => Uint8Array.from(r))])),
+  request: (o) => hex(packRequest({
+    nonce: BigInt(o.nonce), fingerprint: BigInt("0x" + o.fingerprint), name: o.name, version: o.version,
+    token: bytes(o.token), cookieTime: o.cookie_time, cookie: o.cookie ? bytes(o.cookie) : undefined,
+  })),
+  session_header: (o) => hex(packSessionHeader(o.type, o.session_id, o.seq, o.ack, o.bits, o.delay)),
+  challenge: (o) => { const c = parseChallenge(bytes(o.hex)); return { nonce: c.nonce, cookie_time: c.cookieTime, cookie: hex(c.cookie) }; },
+  accepted: (o) => { const a = parseAccepted(bytes(o.hex)); return { nonce: a.nonce, session_id: a.sessionId, slot: a.slot, info: hex(a.info) }; },
+  denied: (o) => parseDenied(bytes(o.hex)),
+  ss_info: (o) => parseStateSyncInfo(bytes(o.hex)),
+  token: (o) => hex(tokenFromText(o.text)),
+  // A stream of session packets through the replay window; then the header we would send.
+  window: (o) => {
+    const s = new Session(o.session_id, 100.0);
+    const accepted = o.packets.map((h) => caught(() => (s.unwrap(bytes(h), 100.0), true)));
+    return { accepted, header: hex(s.wrap(0x10, new Uint8Array(0), 100.0)) };
+  },
+  encode_input: (o) => hex(new GameSchema(o.schema).encodeInput(o.values)),
+  decode_input: (o) => new GameSchema(o.schema).decodeInput(bytes(o.hex)),
+  dequantize: (o) => {
+    const s = new GameSchema(o.schema), f = s.field(o.field);
+    return o.codes.map((c) => s.dequantize(f, c));
+  },
+  extras: (o) => new GameSchema(o.schema).decodeExtras(bytes(o.hex)),
+};
+
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const { ops } = JSON.parse(input);
+const results = ops.map((o) => {
+  const fn = OPS[o.op];
+  if (!fn) throw new Error(`unknown op ${o.op}`);
+  return fn(o);
+});
+process.stdout.write(JSON.stringify(results, (_, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");
