@@ -366,6 +366,9 @@ PAGE = """<!doctype html>
 <body>
 <h1>ticksync server</h1>
 <div id="meta">loading&hellip;</div>
+<p>Play or watch a state-sync room in the browser: <a href="/play">/play</a> (add
+<code>?token=...</code>, or start the server with <code>--open-join</code>;
+<code>?spectate=1</code> to watch, <code>?room=NAME</code> for another room).</p>
 <table>
   <thead><tr>
     <th class="l">room</th><th class="l">game</th><th class="l">mode</th><th class="l">status</th>
