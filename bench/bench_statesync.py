@@ -35,9 +35,9 @@ entities move too, so ``m10_16`` has ~114 of 1016 entities moving, the issue's "
   reconciles and interpolates, so it steps the arena every tick), to show the fake clients
   produce the same server figures as ``m10_16``;
 * ``noshare_64``: encode-once sharing off. There is no switch for it in netcode, so the row
-  sets ``relevance_radius=1e9``: every client still sees every entity, but relevance makes
+  sets ``bandwidth=1e9``: every client still sees every entity, but a byte budget makes
   the server encode per client (and run the per-client bookkeeping); compare with ``m10_64``;
-* ``rel_200``: interest management, radius 12000 (of a 65535-wide world);
+* ``rel_200``: interest management, grid cells of 12000 (of a 65535-wide world);
 * ``budget_64``: a 6000 B/s snapshot budget per client (priority accumulator), all moving;
 * ``colyseus_sim``: the Colyseus comparison workload (see ``bench_statesync_loopback``) on
   the simulator: 100 clients, 1000 NPCs all moving; the real-UDP run is in that module.
@@ -137,7 +137,7 @@ class Row:
             players=self.clients,
             seed=1,
             snapshot_rate=SNAPSHOT_RATE,
-            relevance_radius=self.relevance,
+            interest_cell=self.relevance,
             bandwidth=self.bandwidth,
         )
 
@@ -152,8 +152,8 @@ ROWS = [
     Row("m100_64", "m100 64", 64, 1.0),
     Row("m100_200", "m100 200", 200, 1.0),
     Row("m100_256", "m100 256", 256, 1.0, seconds_scale=0.75),
-    Row("noshare_64", "noshare m10 64", 64, 0.1, relevance=1e9, seconds_scale=0.5),
-    Row("rel_200", "rel12k m10 200", 200, 0.1, relevance=12000.0, seconds_scale=0.5),
+    Row("noshare_64", "noshare m10 64", 64, 0.1, bandwidth=1e9, seconds_scale=0.5),
+    Row("rel_200", "grid12k m10 200", 200, 0.1, relevance=12000.0, seconds_scale=0.5),
     Row("budget_64", "budget6k m100 64", 64, 1.0, bandwidth=6000.0, seconds_scale=0.5),
     Row("colyseus_sim", "colyseus sim 100", 100, 1.0),
 ]

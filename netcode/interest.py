@@ -1,31 +1,53 @@
-"""Who needs to hear about what: relevance by distance, and a priority accumulator for a
-bandwidth budget. Both are vectorized over (clients x entities).
+"""Who needs to hear about what: a grid of interest cells, and a priority accumulator for a
+bandwidth budget. Both are vectorized over entities.
 
-Relevance uses two radii (enter, leave) so an entity hovering at the edge does not flicker
-in and out, which would cost a create and a destroy every snapshot. The priority
-accumulator adds each entity's priority every snapshot and sends the highest first within
-the byte budget; what is sent drops to zero, what waits keeps growing, so every entity is
-eventually sent however small the budget.
+Interest is by grid: a client sees the entities in its own cell and the eight around it,
+so everything within one cell size of it, and some beyond. A grid, rather than a radius
+per client, makes everyone in a cell see the same set: the server encodes one snapshot per
+cell (and baseline) and shares the bytes, as it does without interest management. A
+client changes cell only once it is a margin past the border, so one walking along a
+border does not flip between two sets every snapshot (each flip costs creates and
+destroys).
+
+The priority accumulator adds each entity's priority every snapshot and sends the highest
+first within the byte budget; what is sent drops to zero, what waits keeps growing, so
+every entity is eventually sent however small the budget.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["relevance", "PriorityAccumulator"]
+__all__ = ["InterestGrid", "PriorityAccumulator"]
+
+Cell = tuple[int, int]
 
 
-def relevance(
-    viewers: np.ndarray, positions: np.ndarray, previous: np.ndarray | None, enter: float, leave: float
-) -> np.ndarray:
-    """(clients, entities) bool: entities within ``enter`` of each viewer, or within ``leave``
-    if they were relevant before. ``viewers`` (clients, 2), ``positions`` (entities, 2)."""
-    d = positions[None, :, :].astype(np.float64) - viewers[:, None, :]
-    dist2 = np.einsum("cek,cek->ce", d, d)
-    near = dist2 <= enter * enter
-    if previous is not None:
-        near |= previous & (dist2 <= leave * leave)
-    return near
+class InterestGrid:
+    def __init__(self, cell_size: float, margin: float = 0.1):
+        if not cell_size > 0:
+            raise ValueError("the interest cell size must be positive")
+        self.size = float(cell_size)
+        self.margin = margin * self.size
+
+    def cells(self, positions: np.ndarray) -> np.ndarray:
+        """(entities, 2) int64 cell coordinates of (entities, 2) positions."""
+        return np.floor_divide(positions, self.size).astype(np.int64)
+
+    def viewer_cell(self, position, previous: Cell | None) -> Cell:
+        """The cell a viewer at ``position`` is in, staying in ``previous`` until it is
+        ``margin`` past that cell's border."""
+        x, y = float(position[0]), float(position[1])
+        if previous is not None:
+            lo_x, lo_y = previous[0] * self.size - self.margin, previous[1] * self.size - self.margin
+            if lo_x <= x < lo_x + self.size + 2 * self.margin and lo_y <= y < lo_y + self.size + 2 * self.margin:
+                return previous
+        return int(x // self.size), int(y // self.size)
+
+    @staticmethod
+    def view(cells: np.ndarray, alive: np.ndarray, cell: Cell) -> np.ndarray:
+        """Entities alive in the 3 x 3 cells around ``cell``."""
+        return alive & (np.abs(cells[:, 0] - cell[0]) <= 1) & (np.abs(cells[:, 1] - cell[1]) <= 1)
 
 
 class PriorityAccumulator:

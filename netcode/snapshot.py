@@ -41,6 +41,7 @@ from .bits import (
     unpack_escaped,
     unpack_uint,
     unzigzag_array,
+    width_of,
     zigzag_array,
 )
 from .errors import ProtocolError, UsageError
@@ -209,6 +210,34 @@ def _id_cost(ids: np.ndarray, cost: np.ndarray) -> None:
         cost[ids[1:]] += escaped_cost_bits(np.diff(ids) - 1)[1]
 
 
+def _cut_parts(destroy, create, create_codes, update, update_z, affected, room_bits: int, first_room: int):
+    """Where to cut a snapshot into parts: (indexes into the affected ids where parts start,
+    the affected ids). Each entity's size in bits is taken at the whole snapshot's widths: a
+    part packs its own entities at most that wide, so every part stays in budget."""
+    cost = np.zeros(len(affected), np.int64)
+    for ids in (destroy, create, update):
+        _id_cost(ids, cost)
+    for col in create_codes.T:
+        cost[create] += escaped_cost_bits(col)[1]
+    for col in update_z.T:
+        changed = col != 0
+        cost[update] += 1  # its bit in the changed mask
+        if changed.any():
+            cost[update[changed]] += escaped_cost_bits(col[changed])[1]
+    cost[affected] += 1  # so every affected entity counts
+    ids = np.flatnonzero(cost)
+    cum = np.cumsum(cost[ids])
+    cuts = [0]  # indexes into ids where parts start
+    while cuts[-1] < len(ids):
+        start = cuts[-1]
+        before = cum[start - 1] if start else 0
+        end = int(np.searchsorted(cum, before + (room_bits if start else first_room), side="right"))
+        cuts.append(max(end, start + 1))
+    if len(cuts) - 1 > 255:
+        raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
+    return cuts, ids
+
+
 def encode_snapshot(
     tick: int,
     codes: np.ndarray,
@@ -238,62 +267,56 @@ def encode_snapshot(
     destroy_m = base_view & ~view
     if also_destroy is not None:
         destroy_m |= also_destroy
-    expected = base_codes
+    # Only entities in either view can be listed: work on those rows alone (a client's
+    # interest cells usually hold a fraction of the world).
+    rows = np.flatnonzero(view | destroy_m)
+    sub_view, sub_base = view[rows], base_view[rows]
+    sub_codes, sub_base_codes = codes[rows], base_codes[rows]
+    expected = sub_base_codes
     pred_gap = 0
     if predictor is not None:
         pred_tick, pred_codes, pred_view, columns = predictor
-        expected = predict(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, columns)
+        expected = predict(sub_base_codes, sub_base, pred_codes[rows], pred_view[rows], tick, base_tick, pred_tick, columns)
         pred_gap = base_tick - pred_tick
-    create_m = view & ~base_view
+    create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
-    update_m = view & base_view & (codes != expected).any(axis=1)
+    update_m = sub_view & sub_base & (sub_codes != expected).any(axis=1)
     if include is not None:
-        create_m &= include
-        update_m &= include
+        create_m &= include[rows]
+        update_m &= include[rows]
+    local_create = np.flatnonzero(create_m)
+    local_update = np.flatnonzero(update_m)
     destroy = np.flatnonzero(destroy_m)
-    create = np.flatnonzero(create_m)
-    update = np.flatnonzero(update_m)
-    create_codes = codes[create]
-    update_z = zigzag_array(codes[update] - expected[update])
+    create = rows[local_create]
+    update = rows[local_update]
+    create_codes = sub_codes[local_create]
+    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
     send_extras = None
     if base_tick is None or extras != base_extras:
         send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
     base = NO_BASE if base_tick is None else base_tick
 
-    # Each entity's size in bits at the whole snapshot's widths: a part packs its own
-    # entities at most that wide, so cutting parts by these sums keeps every part in budget.
-    cost = np.zeros(n, np.int64)
-    for ids in (destroy, create, update):
-        _id_cost(ids, cost)
-    for col in create_codes.T:
-        cost[create] += escaped_cost_bits(col)[1]
-    for col in update_z.T:
-        changed = col != 0
-        cost[update] += 1  # its bit in the changed mask
-        if changed.any():
-            cost[update[changed]] += escaped_cost_bits(col[changed])[1]
-    cost[destroy_m | create_m | update_m] += 1  # so every affected entity counts
-    ids = np.flatnonzero(cost)
     # Headers, per-section and per-column bytes, padding; the extras only in the first part.
     room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
     first_room = room_bits - (len(send_extras) * 8 if send_extras is not None else 0)
     if first_room <= 0:
         raise UsageError(f"snapshot budget {budget} is too small for this schema")
-    cum = np.cumsum(cost[ids])
-    cuts = [0]  # indexes into ids where parts start
-    while cuts[-1] < len(ids):
-        start = cuts[-1]
-        before = cum[start - 1] if start else 0
-        end = int(np.searchsorted(cum, before + (room_bits if start else first_room), side="right"))
-        cuts.append(max(end, start + 1))
-    if len(cuts) - 1 > 255:
-        raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
-    count = max(len(cuts) - 1, 1)
+    # A quick upper bound first (every value at its column's widest, every id gap at the
+    # widest an escaped gap can take): most snapshots fit one part, and then nothing is cut.
+    listed = len(destroy) + len(create) + len(update)
+    quick = listed * 2 * n.bit_length() + sum(width_of(c) for c in create_codes.T) * len(create)
+    quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
+    if quick <= first_room:
+        ranges = [(0, n)]
+    else:
+        affected = destroy_m.copy()
+        affected[create] = affected[update] = True
+        cuts, ids = _cut_parts(destroy, create, create_codes, update, update_z, affected, room_bits, first_room)
+        starts = [0] + [int(ids[c]) for c in cuts[1:-1]]
+        ranges = list(zip(starts, starts[1:] + [n]))
     parts = []
-    for i in range(count):
-        lo = 0 if i == 0 else int(ids[cuts[i]])
-        hi = n if i == count - 1 else int(ids[cuts[i + 1]])
+    for i, (lo, hi) in enumerate(ranges):
         d = destroy[(destroy >= lo) & (destroy < hi)]
         cm = (create >= lo) & (create < hi)
         um = (update >= lo) & (update < hi)
@@ -302,7 +325,7 @@ def encode_snapshot(
             base,
             pred_gap,
             i,
-            count,
+            len(ranges),
             lo,
             hi,
             send_extras if i == 0 else None,
@@ -312,7 +335,7 @@ def encode_snapshot(
             update[um],
             update_z[um],
         )
-        if len(part) > budget:  # cannot happen while the estimate is an upper bound
+        if len(part) > budget:  # cannot happen while the estimates are upper bounds
             raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
         parts.append(part)
     return parts

@@ -8,10 +8,11 @@ snapshot that client acked (a full snapshot when none is held any more):
 * without interest management or a bandwidth budget every client sees the same entities,
   so the snapshot is encoded once per distinct baseline and the same part bytes go to
   every client that acked it, behind a few per-client bytes;
-* with a relevance radius each client sees what is near its own entity (created and
-  destroyed on the client as things come and go), and with a byte budget a priority
-  accumulator chooses what goes now; both make encoding per client, and the server then
-  tracks, per entity, which snapshot's value each client holds.
+* with interest management each client sees the entities in the 3 x 3 grid cells around
+  its own (created and destroyed on the client as things come and go); clients in the
+  same cell see the same set, so encoding is still shared, per cell and baseline;
+* with a byte budget a priority accumulator chooses what goes now, which makes encoding
+  per client: the server then tracks, per entity, which snapshot's value each client holds.
 
 Each snapshot tells its client the newest of its input ticks the server has applied, and
 the view delay clients report is written into the game's ``view_field`` so lag-compensated
@@ -28,7 +29,7 @@ import numpy as np
 from engine.model import Game
 
 from .errors import ProtocolError, UsageError
-from .interest import PriorityAccumulator, relevance
+from .interest import InterestGrid, PriorityAccumulator
 from .mode_server import ModeServer
 from .snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from .statesync_wire import StateSyncInfo, pack_prefix, parse_ss_input
@@ -48,7 +49,7 @@ class StateSyncConfig:
     max_ahead: int = 240
     max_spectators: int = 64
     history: int = 64  # snapshots kept as baselines
-    relevance_radius: float | None = None  # interest management, in position units
+    interest_cell: float | None = None  # interest grid cell size, in position units (None: off)
     bandwidth: float | None = None  # snapshot bytes per second per client (priority accumulator)
     input_packets_per_second: float = 180.0  # flood guard per client
     max_view_delay: float = 0.5  # seconds a shot may be judged in the past, on top of RTT
@@ -66,7 +67,8 @@ class _Peer:
     acked_before: int = -1  # the one it acked before that (a predictor for the next deltas)
     view_delay: int = 0  # ticks behind the present the client's screen shows others
     sent: dict = field(default_factory=dict)  # snapshot tick -> per-entity value ticks (per-client mode)
-    relevant: np.ndarray | None = None
+    cell: tuple[int, int] | None = None  # interest cell now (grid on, players only)
+    cells: dict = field(default_factory=dict)  # snapshot tick -> the cell its view was for
     priority: PriorityAccumulator | None = None
     tokens: float = 0.0  # input flood guard (token bucket)
     view_limit: int = 0  # how far back this client's shots may be judged (from its RTT)
@@ -83,13 +85,15 @@ class SnapshotServer(ModeServer):
         ``rng``, ``recorder``: see :class:`~netcode.mode_server.ModeServer`."""
         super().__init__(game, config, **session)
         self.schema = SnapshotSchema(game.replication, self.state)
-        if config.relevance_radius is not None and self.schema.position is None:
-            raise UsageError("relevance needs the game's replication spec to name a position field")
+        if config.interest_cell is not None and self.schema.position is None:
+            raise UsageError("interest management needs the game's replication spec to name a position field")
+        self.grid = InterestGrid(config.interest_cell) if config.interest_cell is not None else None
+        self._cells: dict[int, np.ndarray] = {}  # snapshot tick -> entity cells (grid on)
         self.snapshot_every = max(1, round(self.tick_rate / config.snapshot_rate))
         self.history = SnapshotHistory(self.schema, config.history)
-        self.per_client = config.relevance_radius is not None or config.bandwidth is not None
+        self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
-        self._view = np.zeros(self.players, np.int64)
+        self._view_delay = np.zeros(self.players, np.int64)
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
 
     def accept_info(self) -> bytes:
@@ -130,7 +134,7 @@ class SnapshotServer(ModeServer):
                 peer.view_limit = math.ceil((conn.rtt.rtt + self.config.max_view_delay) * self.tick_rate)
                 view = min(view, peer.view_limit)
             peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64  # refresh the limit now and then
-            self._view[peer.slot] = view
+            self._view_delay[peer.slot] = view
 
     def _take_ack(self, peer: _Peer, ack: int) -> None:
         if ack > self.tick:
@@ -154,7 +158,7 @@ class SnapshotServer(ModeServer):
         self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
         self.applied[~missing & self.present] = t
         if self.view_field:
-            inputs[self.view_field] = np.where(self.present, self._view, 0)
+            inputs[self.view_field] = np.where(self.present, self._view_delay, 0)
         if self.recorder is not None:
             self.recorder.record(t, inputs, self.state)
         self.game.step(self.state, inputs, t)
@@ -167,6 +171,11 @@ class SnapshotServer(ModeServer):
         codes, alive, extras = self.schema.quantize(self.state)
         self.history.add(tick, codes, alive, extras)
         self.stats_counters["snapshots"] += 1
+        if self.grid is not None:
+            c0, c1 = self.schema.columns_of[self.schema.position]
+            self._cells[tick] = self.grid.cells(codes[:, c0:c1])
+            self._cells.pop(tick - self.history.depth * self.snapshot_every, None)
+            self._move_viewers(codes[:, c0:c1])
         if self.per_client:
             self._send_per_client(tick, codes, alive, extras, now)
         else:
@@ -193,50 +202,80 @@ class SnapshotServer(ModeServer):
         counters["parts"] += len(payloads)
         self.stats_counters["bytes_snapshots"] += size
 
+    def _move_viewers(self, positions: np.ndarray) -> None:
+        for peer in self.peers.values():
+            if peer.slot >= 0:
+                peer.cell = self.grid.viewer_cell(positions[self.game.player_entity(peer.slot)], peer.cell)
+
+    def _view_of(self, tick: int, cell, alive: np.ndarray) -> np.ndarray:
+        """What a client whose view was for ``cell`` saw at ``tick`` (everything alive when
+        there is no grid, or for spectators)."""
+        return alive if cell is None else self.grid.view(self._cells[tick], alive, cell)
+
     def _send_shared(self, tick: int, codes, alive, extras, now: float) -> None:
-        """Everyone sees everything: one encoding per distinct (baseline, predictor) pair,
-        shared bytes. The predictor is the snapshot the client acked before its baseline, so
-        entities moving steadily since then are coded as "as predicted"."""
-        encoded: dict[tuple[int, int], list[bytes]] = {}
+        """Encoding shared by every client with the same baseline, predictor and (with
+        interest management) cells: the same bytes go to all of them. The predictor is the
+        snapshot the client acked before its baseline, so entities moving steadily since then
+        are coded as "as predicted"."""
+        encoded: dict[tuple, list[bytes]] = {}
+        views: dict = {}
         payloads: dict = {}
         history = self.history
+        grid = self.grid is not None
+
+        def view(t, cell, t_alive):
+            key = (t, cell)
+            if key not in views:
+                views[key] = self._view_of(t, cell, t_alive)
+            return views[key]
+
         for peer in self.peers.values():
             conn = self.connection(peer)
             if conn is None:
                 continue
-            base = peer.acked if history.has(peer.acked) else -1
-            pred = peer.acked_before if base >= 0 and history.has(peer.acked_before) else -1
-            parts = encoded.get((base, pred))
+            cell = peer.cell if grid else None
+            base = peer.acked if history.has(peer.acked) and (not grid or peer.acked in peer.cells) else -1
+            pred = peer.acked_before
+            if base < 0 or not history.has(pred) or (grid and pred not in peer.cells):
+                pred = -1
+            key = (base, pred, peer.cells.get(base), peer.cells.get(pred), cell)
+            parts = encoded.get(key)
             if parts is None:
+                now_view = view(tick, cell, alive)
                 if base < 0:
-                    parts = encode_snapshot(tick, codes, alive, extras, budget=_PART_BUDGET)
+                    parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET)
                 else:
                     i = history.index(base)
                     predictor = None
                     if pred >= 0:
                         j = history.index(pred)
-                        predictor = (pred, history.codes[j], history.alive[j], self.schema.smooth)
+                        pred_view = view(pred, peer.cells.get(pred), history.alive[j])
+                        predictor = (pred, history.codes[j], pred_view, self.schema.smooth)
                     parts = encode_snapshot(
                         tick,
                         codes,
-                        alive,
+                        now_view,
                         extras,
                         budget=_PART_BUDGET,
                         base_tick=base,
                         base_codes=history.codes[i],
-                        base_view=history.alive[i],
+                        base_view=view(base, peer.cells.get(base), history.alive[i]),
                         base_extras=history.extras[i],
                         predictor=predictor,
                     )
-                encoded[(base, pred)] = parts
+                encoded[key] = parts
                 self.stats_counters["encodes"] += 1
             if base < 0:
                 peer.counters["full_snapshots"] += 1
+            if grid:
+                peer.cells[tick] = cell
+                if len(peer.cells) > history.depth:
+                    del peer.cells[min(peer.cells)]
             self._send_parts(peer, conn, tick, parts, now, payloads)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
-        """Each client sees its own set (relevance) or part of it (budget): encode per client,
-        tracking which snapshot's value of each entity the client will hold."""
+        """A byte budget sends each client part of its view: encode per client, tracking
+        which snapshot's value of each entity the client will hold."""
         cfg = self.config
         peers = [p for p in self.peers.values() if self.connection(p) is not None]
         if not peers:
@@ -244,18 +283,10 @@ class SnapshotServer(ModeServer):
         history = self.history
         n = self.schema.capacity
         views = np.broadcast_to(alive, (len(peers), n)).copy()
-        if cfg.relevance_radius is not None:
-            c0, c1 = self.schema.columns_of[self.schema.position]
-            pos = codes[:, c0:c1]
-            watchers = [i for i, p in enumerate(peers) if p.slot >= 0]
-            if watchers:
-                own = np.array([self.game.player_entity(peers[i].slot) for i in watchers])
-                prev = np.array([peers[i].relevant if peers[i].relevant is not None else np.zeros(n, bool) for i in watchers])
-                near = relevance(pos[own], pos, prev, cfg.relevance_radius, cfg.relevance_radius * 1.2)
-                near[np.arange(len(own)), own] = True  # a player always sees itself
-                for row, i in enumerate(watchers):
-                    peers[i].relevant = near[row]
-                    views[i] &= near[row]
+        if self.grid is not None:
+            for i, peer in enumerate(peers):
+                if peer.slot >= 0:
+                    views[i] = self._view_of(tick, peer.cell, alive)
         budget = None if cfg.bandwidth is None else max(64, int(cfg.bandwidth / cfg.snapshot_rate))
         rows = np.arange(n)
         for i, peer in enumerate(peers):

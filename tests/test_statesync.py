@@ -157,18 +157,23 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
 
 def test_interest_management_creates_and_destroys_by_distance(seed):
     game = Arena(npcs=400)
-    radius = 12000.0
-    cfg = StateSyncConfig(players=1, seed=2, relevance_radius=radius)
-    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.02), config=cfg)
-    c = match.add_client("c", slot=0)
+    cell = 12000.0
+    cfg = StateSyncConfig(players=3, seed=2, interest_cell=cell)
+    match = StateSyncMatch(game, 3, seed=seed, link=LinkConfig(latency=0.02), config=cfg)
+    clients = [match.add_client(f"c{i}", slot=i) for i in range(3)]
     match.run(10.0)
-    recon = c._recons[c.acked]
-    pos = match.server.history.codes[c.acked % cfg.history][:, :2]
-    alive = match.server.history.alive[c.acked % cfg.history]
-    d = np.hypot(*(pos - pos[0]).T)
-    assert recon.view[(d <= radius) & alive].all()  # everything near is there
-    assert not recon.view[(d > 1.2 * radius) | ~alive].any()  # nothing far or dead is
-    assert 10 < recon.view.sum() < alive.sum()
+    for slot, c in enumerate(clients):
+        recon = c._recons[c.acked]
+        pos = match.server.history.codes[c.acked % cfg.history][:, :2]
+        alive = match.server.history.alive[c.acked % cfg.history]
+        d = np.hypot(*(pos - pos[slot]).T)
+        assert recon.view[(d <= 0.9 * cell) & alive].all()  # everything near is there
+        assert not recon.view[(d > 3 * cell) | ~alive].any()  # nothing far or dead is
+        assert recon.view[slot] and 10 < recon.view.sum() < alive.sum()
+        assert np.array_equal(recon.codes[recon.view], match.server.history.codes[c.acked % cfg.history][recon.view])
+    # Clients in one cell share an encoding: far fewer encodes than clients x snapshots.
+    stats = match.server.stats()
+    assert stats["encodes"] <= 3 * stats["snapshots"]
 
 
 def test_a_tiny_byte_budget_still_sends_every_entity_eventually(seed):
