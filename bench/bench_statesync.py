@@ -70,13 +70,7 @@ row for 3 s with cProfile around the server calls only and prints the top functi
 
 from __future__ import annotations
 
-import argparse
-import copy
-import cProfile
-import gc
-import io
 import math
-import pstats
 import random
 import sys
 import time
@@ -86,31 +80,41 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
+from bench.common import (
+    LINK,
+    FakeSession,
+    Figures,
+    Match,
+    Profilers,
+    ServerProbe,
+    add_clients,
+    fake_updates,
+    measure,
+    network,
+    parse_args,
+    pct,
+    player_token,
+    print_command,
+    profile_row,
+    run_rows,
+    schedule,
+    warm_up,
+)
 from demos.arena import Arena
-from netcode.events import Connected
-from netcode.handshake import GameIdentity
-from netcode.inputs import StampedInputs
-from netcode.netsim import LinkConfig, NetSim
-from netcode.session import SessionClient
-from netcode.simdriver import VirtualNetwork
 from netcode.snapshot import SnapshotSchema, decode_part, read_part_header
 from netcode.statesync import SnapshotServer, StateSyncConfig
 from netcode.statesync_client import PredictingClient
 from netcode.statesync_wire import StateSyncInfo, pack_ss_input, parse_prefix
-from netcode.timesync import ServerClock, input_lead, one_way
-from netcode.token import mint_token
+from netcode.timesync import input_lead, one_way
 from netcode.wire import UDP_IP_OVERHEAD, PacketType, Reader
 
 SECRET = b"bench-statesync-secret-012345678"
-LINK = LinkConfig(latency=0.0005)  # clean, loopback-like: no loss, no jitter
 RATE = 60
 SNAPSHOT_RATE = 30
 NPCS = 1000
 TARGET_TICK_P99_MS = 16.7  # 200 clients, 1000 entities: one 60 Hz frame
 TARGET_DOWN_KBPS = 64.0  # per client, 10% of the NPCs moving
 JSON_SAMPLE_EVERY = 15  # snapshots between JSON size samples
-
-Profilers = tuple[cProfile.Profile, cProfile.Profile]  # (on_tick, receive_datagram)
 
 
 class BenchArena(Arena):
@@ -161,94 +165,21 @@ DEFAULT_ROWS = "m10_16,m10_16r,m10_64,m10_200,m10_256,m100_16,m100_64,m100_200,m
 
 
 # -- the measured server ------------------------------------------------------------------
-class ServerProbe:
-    """Wraps the server as the simulator's endpoint: times every call into it and counts
-    bytes per peer address. ``measuring`` gates the counters (off during the warm-up)."""
+class SnapshotProbe(ServerProbe):
+    """The common probe (see ``bench.common``), plus which ticks were snapshot ticks, how
+    often the extras (scores) changed, and JSON size samples."""
 
     def __init__(self, server: SnapshotServer, profilers: Profilers | None = None):
-        self.server = server
-        self.tick_prof, self.recv_prof = profilers or (None, None)
-        self.measuring = False
-        self.tick_ms: list[float] = []
-        self.step_ms: list[float] = []
-        self.recv_ms: list[float] = []  # per tick: receive_datagram time since the last tick
+        super().__init__(server, profilers)
         self.snap: list[bool] = []  # per tick: was it a snapshot tick
-        self.timer_s = 0.0
         self.json_bytes: list[int] = []
         self.extras_changed = [0, 0]  # snapshots whose extras differ from the previous one, of
         self._prev_extras: bytes | None = None
-        self._recv_acc = 0.0
-        self._step_acc = 0.0
-        self.down: dict[Hashable, list[int]] = {}  # addr -> [datagrams, bytes incl. headers]
-        self.up: dict[Hashable, list[int]] = {}
-        # Time the game step inside on_tick: a per-server copy of the game whose step is
-        # wrapped (clients keep the plain one).
-        game = copy.copy(server.game)
-        plain = type(game).step
 
-        def timed_step(state, inputs, tick, _plain=plain, _game=game):
-            t0 = time.perf_counter()
-            _plain(_game, state, inputs, tick)
-            self._step_acc += time.perf_counter() - t0
-
-        game.step = timed_step  # instance attribute shadows the method
-        server.game = game
-
-    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        prof = self.recv_prof if self.measuring else None
-        if prof:
-            prof.enable()
-        t0 = time.perf_counter()
-        self.server.receive_datagram(data, addr, now)
-        dt = time.perf_counter() - t0
-        if prof:
-            prof.disable()
-        if self.measuring:
-            self._recv_acc += dt
-            c = self.up.get(addr)
-            if c is None:
-                c = self.up[addr] = [0, 0]
-            c[0] += 1
-            c[1] += len(data) + UDP_IP_OVERHEAD
-
-    def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
-        out = self.server.datagrams_to_send()
-        if self.measuring:
-            down = self.down
-            for data, addr in out:
-                c = down.get(addr)
-                if c is None:
-                    c = down[addr] = [0, 0]
-                c[0] += 1
-                c[1] += len(data) + UDP_IP_OVERHEAD
-        return out
-
-    def next_deadline(self) -> float | None:
-        return self.server.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        t0 = time.perf_counter()
-        self.server.handle_timer(now)
-        if self.measuring:
-            self.timer_s += time.perf_counter() - t0
-
-    def on_tick(self, now: float) -> None:
+    def ticked(self) -> None:
         server = self.server
-        prof = self.tick_prof if self.measuring else None
-        self._step_acc = 0.0
-        if prof:
-            prof.enable()
-        t0 = time.perf_counter()
-        server.on_tick(now)
-        dt = time.perf_counter() - t0
-        if prof:
-            prof.disable()
-        server.events()  # drain: a real room loop does
         snap = server.tick % server.snapshot_every == 0
         if self.measuring:
-            self.tick_ms.append(dt * 1e3)
-            self.step_ms.append(self._step_acc * 1e3)
-            self.recv_ms.append(self._recv_acc * 1e3)
             self.snap.append(snap)
             if snap:
                 extras = server.history.extras[server.history.index(server.tick)]
@@ -258,7 +189,6 @@ class ServerProbe:
                     self.json_bytes.append(json_state_size(server))
         if snap:
             self._prev_extras = server.history.extras[server.history.index(server.tick)]
-        self._recv_acc = 0.0
 
 
 def json_state_size(server: SnapshotServer) -> int:
@@ -271,57 +201,27 @@ def json_state_size(server: SnapshotServer) -> int:
 
 
 # -- lightweight clients --------------------------------------------------------------------
-class FakeClient:
+class FakeClient(FakeSession):
     """A player's state-sync traffic without the game: see the module docstring."""
 
+    Info = StateSyncInfo
+
     def __init__(self, game, slot: int, token: bytes, server: Hashable = "server", verify: int = 0, rng=None):
-        self.slot = slot
-        self.itemsize = game.input_dtype.itemsize
-        self.session = SessionClient(
-            server=server,
-            token=token,
-            game=GameIdentity.of(game),
-            on_payload=self._on_payload,
-            rng=rng or random.Random(slot),
-        )
-        self.info: StateSyncInfo | None = None
-        self.clock: ServerClock | None = None
+        super().__init__(game, slot, token, server, rng)
         self.acked = -1  # newest complete snapshot
         self.applied = -1  # newest of our input ticks the server applied
         self._complete: set[int] = set()
         self._partial: dict[int, tuple[int, set]] = {}  # tick -> (part count, indexes received)
-        self.input = np.zeros(self.itemsize, np.uint8)
-        self._own = StampedInputs(self.itemsize)
         self.verify = verify  # parts left to check against decode_part
         self.verified = 0
         self.counters = {"parts": 0, "complete": 0, "no_baseline": 0, "inputs_sent": 0}
         self._capacity = self._columns = self._extras_size = 0
         self._game = game
 
-    # endpoint interface
-    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.session.receive_datagram(data, addr, now)
-        for ev in self.session.events():
-            if isinstance(ev, Connected):
-                self.info = StateSyncInfo.parse(ev.info)
-                self.clock = ServerClock(self.info.tick_rate)
-                self.clock.seed(self.info.server_tick, now)
-                if self.verify:
-                    schema = SnapshotSchema(self._game.replication, self._game.create(self.info.seed, self.info.players))
-                    self._capacity, self._columns, self._extras_size = schema.capacity, schema.columns, schema.extras_size
-
-    def datagrams_to_send(self):
-        return self.session.datagrams_to_send()
-
-    def next_deadline(self) -> float | None:
-        return self.session.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self.session.handle_timer(now)
-
-    @property
-    def connected(self) -> bool:
-        return self.session.connected
+    def _connected(self) -> None:
+        if self.verify:
+            schema = SnapshotSchema(self._game.replication, self._game.create(self.info.seed, self.info.players))
+            self._capacity, self._columns, self._extras_size = schema.capacity, schema.columns, schema.extras_size
 
     def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is not PacketType.SS_SNAPSHOT:
@@ -382,69 +282,52 @@ class FakeClient:
 
 
 # -- one row --------------------------------------------------------------------------------
-@dataclass
-class Result:
+@dataclass(kw_only=True)
+class Result(Figures):
+    """The common figures (times, CPU, bandwidth: see ``bench.common``) of one row, plus the
+    state-sync ones."""
+
     row: Row
-    seconds: float
     ticks: int
     entities: int
-    tick_ms: np.ndarray
-    step_ms: np.ndarray
-    recv_ms: np.ndarray
     snap: np.ndarray
-    cpu_ms_per_s: float
     encodes_per_snapshot: float
-    down_kbps: float
-    down_payload_kbps: float
-    up_kbps: float
-    down_pps: float
     json_kbps: float
     wall: float
     extra: dict = field(default_factory=dict)
 
+    @property
+    def down_payload_kbps(self) -> float:
+        return (self.down_bytes - self.down_dgrams * UDP_IP_OVERHEAD) * 8 / self.seconds / 1e3
+
 
 def token(slot: int, expires: float = 1e9) -> bytes:
     """``expires`` is the server's wall time: virtual time in the simulator (starts at 100)."""
-    return mint_token(SECRET, "default", expires=expires, slot=slot, user=f"p{slot}", nonce=slot.to_bytes(8, "little"))
+    return player_token(SECRET, slot, expires)
 
 
 @dataclass
-class Match:
-    row: Row
-    net: VirtualNetwork
-    server: SnapshotServer
-    probe: ServerProbe
-    names: list[str]
+class StateSyncMatch(Match):
     clients: list  # FakeClient or PredictingClient
 
 
-def build(row: Row, profilers: Profilers | None = None, verify: int = 20) -> Match:
+def build(row: Row, profilers: Profilers | None = None, verify: int = 20) -> StateSyncMatch:
     """Server and clients, handshakes started, tickers registered; nothing run."""
     game = BenchArena(npcs=row.npcs, moving=row.moving)
     n = row.clients
-    net = VirtualNetwork(NetSim(1, LINK), start=100.0)
     server = SnapshotServer(game, row.config(), secret=SECRET, rng=random.Random(1))
-    probe = ServerProbe(server, profilers)
-    net.add("server", probe)
+    probe = SnapshotProbe(server, profilers)
+    net = network(probe)
     dt = 1.0 / server.tick_rate
     names = [f"c{i}" for i in range(n)]
-    slots = np.arange(n)
-    updates = [0]
     if row.fake:
         clients = [FakeClient(game, i, token(i), verify=verify) for i in range(n)]
-
-        def client_updates(now: float) -> None:
-            if updates[0] % 4 == 0:
-                raw = game.bot_inputs(server.state, server.tick, slots)
-                rows = np.frombuffer(raw.tobytes(), np.uint8).reshape(n, -1)
-                for c, r in zip(clients, rows):
-                    c.input = r
-            updates[0] += 1
-            for c in clients:
-                c.update(now)
+        slots = np.arange(n)
+        client_updates = fake_updates(clients, lambda: game.bot_inputs(server.state, server.tick, slots))
 
     else:
         clients = [PredictingClient(game, server="server", token=token(i), rng=random.Random(i)) for i in range(n)]
+        updates = [0]
 
         def client_updates(now: float) -> None:
             bots = updates[0] % 4 == 0
@@ -455,57 +338,37 @@ def build(row: Row, profilers: Profilers | None = None, verify: int = 20) -> Mat
                 c.update(now)
                 c.events()
 
-    for name, c in zip(names, clients):
-        net.add(name, c)
-        c.session.connect(net.now)
-        net.flush(name)
-    net.every(dt, probe.on_tick)
-    net.every(dt, client_updates, start=net.now + dt / 2)  # clients between server ticks
-    return Match(row, net, server, probe, names, clients)
+    add_clients(net, names, clients)
+    schedule(net, dt, probe, client_updates)
+    return StateSyncMatch(row, net, server, probe, names, clients)
 
 
 def run_row(row: Row, seconds: float, warmup: float, profilers: Profilers | None = None) -> Result:
     started = time.perf_counter()
     m = build(row, profilers)
-    net, server, probe, names, n = m.net, m.server, m.probe, m.names, row.clients
-    net.run_for(warmup)
-    connected = server.stats()["players"]
-    if connected != n:
-        raise RuntimeError(f"{row.label}: only {connected} of {n} clients connected during the warm-up")
+    server, probe = m.server, m.probe
+    warm_up(m, warmup, row.clients)
     verified = sum(getattr(c, "verified", 0) for c in m.clients)
     for c in m.clients:
         if isinstance(c, FakeClient):
             c.verify = 0
-    gc.collect()
-    gc.freeze()  # see the module docstring
-    probe.measuring = True
     tick0 = server.tick
     sc0 = dict(server.stats_counters)
-    try:
-        net.run_for(seconds)
-    finally:
-        probe.measuring = False
-        gc.unfreeze()
+    measure(m, seconds)
     ticks = server.tick - tick0
     sc = {k: server.stats_counters[k] - sc0[k] for k in sc0}
-    tick_ms = np.array(probe.tick_ms)
-    recv_ms = np.array(probe.recv_ms)
-    cpu = (tick_ms.sum() + recv_ms.sum()) / 1e3 + probe.timer_s
-    down = [probe.down.get(name, [0, 0]) for name in names]
-    up = [probe.up.get(name, [0, 0]) for name in names]
-    down_bytes = float(np.mean([b for _, b in down]))
-    down_dgrams = float(np.mean([d for d, _ in down]))
+    fig = probe.figures(m.names, seconds)
     json_bps = float(np.mean(probe.json_bytes)) * SNAPSHOT_RATE if probe.json_bytes else float("nan")
     snaps = max(sc["snapshots"], 1)
     ch, tot = probe.extras_changed
     extras_size = server.schema.extras_size
     extra = {
-        "snapshot parts per client": f"{down_dgrams / snaps:.2f}",
+        "snapshot parts per client": f"{fig.down_dgrams / snaps:.2f}",
         "full snapshots": sum(p.counters["full_snapshots"] for p in server.peers.values()),
         f"extras (scores, {extras_size} B) resent": f"in {100 * ch / max(tot, 1):.0f}% of snapshots "
         f"(~{ch / max(tot, 1) * extras_size * SNAPSHOT_RATE * 8 / 1e3:.1f} kbps of the down)",
         "missing inputs per tick": f"{sc['missing_inputs'] / max(ticks, 1):.2f}",
-        "input packets per tick": f"{sum(c[0] for c in probe.up.values()) / max(ticks, 1):.1f}",
+        "input packets per tick": f"{probe.up_datagrams() / max(ticks, 1):.1f}",
     }
     if row.fake:
         extra["no-baseline parts"] = sum(c.counters["no_baseline"] for c in m.clients)
@@ -514,22 +377,13 @@ def run_row(row: Row, seconds: float, warmup: float, profilers: Profilers | None
     else:
         extra["client acks behind server (ticks)"] = max(server.tick - c.acked for c in m.clients)
         extra["no-baseline parts"] = sum(c.counters["no_baseline"] for c in m.clients)
-    entities = int(server.schema.capacity)
     return Result(
+        **vars(fig),
         row=row,
-        seconds=seconds,
         ticks=ticks,
-        entities=entities,
-        tick_ms=tick_ms,
-        step_ms=np.array(probe.step_ms),
-        recv_ms=recv_ms,
+        entities=int(server.schema.capacity),
         snap=np.array(probe.snap, bool),
-        cpu_ms_per_s=cpu * 1e3 / seconds,
         encodes_per_snapshot=sc["encodes"] / snaps,
-        down_kbps=down_bytes * 8 / seconds / 1e3,
-        down_payload_kbps=(down_bytes - down_dgrams * UDP_IP_OVERHEAD) * 8 / seconds / 1e3,
-        up_kbps=float(np.mean([b for _, b in up])) * 8 / seconds / 1e3,
-        down_pps=down_dgrams / seconds,
         json_kbps=json_bps * 8 / 1e3,
         wall=time.perf_counter() - started,
         extra=extra,
@@ -537,10 +391,6 @@ def run_row(row: Row, seconds: float, warmup: float, profilers: Profilers | None
 
 
 # -- report ---------------------------------------------------------------------------------
-def pct(a: np.ndarray, q: float) -> float:
-    return float(np.percentile(a, q)) if len(a) else float("nan")
-
-
 HEADER = (
     f"{'row':<17} {'ents':>4} {'snap p50':>8} {'p99':>6} {'max':>6} {'other p50':>9} {'p99':>5} {'step p50':>8} "
     f"{'recv p50':>8} {'p99':>5} {'t+r p99':>7} {'cpu ms/s':>8} {'enc/snap':>8} {'down kbps':>9} {'pkt/s':>5} "
@@ -581,17 +431,8 @@ columns (times are wall ms on this machine; everything else per simulated second
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=8.0, help="virtual seconds measured per row")
-    ap.add_argument("--warmup", type=float, default=2.0, help="virtual seconds before measuring")
-    ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma list of: " + ", ".join(r.key for r in ROWS))
-    ap.add_argument("--profile", action="store_true", help="cProfile the server calls of the last row")
-    args = ap.parse_args(argv)
-    wanted = args.rows.split(",")
-    rows = [r for r in ROWS if r.key in wanted]
-    if not rows:
-        ap.error(f"no rows match {args.rows!r}")
-    print("$ python -m bench.bench_statesync " + " ".join(argv if argv is not None else sys.argv[1:]))
+    args, rows = parse_args(__doc__, argv, ROWS, DEFAULT_ROWS, seconds=8.0, warmup=2.0)
+    print_command("bench.bench_statesync", argv)
     print(
         f"state sync on virtual time: {RATE} Hz simulation, {SNAPSHOT_RATE} Hz snapshots, inputs at 60 Hz, clean link "
         f"({LINK.latency * 1e3:.1f} ms one way, no loss), warm-up {args.warmup:g} s; "
@@ -599,12 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(EXPLAIN)
     print()
-    print(HEADER)
-    results = []
-    for row in rows:
-        r = run_row(row, args.seconds * row.seconds_scale, args.warmup)
-        results.append(r)
-        print(format_row(r), flush=True)
+    results = run_rows(rows, args, run_row, HEADER, format_row)
     print()
     for r in results:
         extra = "; ".join(f"{k} {v}" for k, v in r.extra.items())
@@ -612,15 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_targets(results)
     if args.profile:
-        # A separate run: the profiler's overhead must not leak into the table.
-        profilers = (cProfile.Profile(), cProfile.Profile())
-        run_row(rows[-1], min(args.seconds, 3.0), args.warmup, profilers)
-        for prof, what in zip(profilers, ("server.on_tick", "server.receive_datagram")):
-            print()
-            print(f"cProfile of {what} in '{rows[-1].label}' (3 s), top by own time:")
-            out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(22)
-            print(out.getvalue().split("\n\n", 1)[-1].rstrip())
+        profile_row(run_row, rows[-1], args.seconds, args.warmup, limit=3.0, top=22)
     return 0
 
 
