@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench soak clean venv
+.PHONY: demo test bench clean venv
 
 venv: $(STAMP)
 
@@ -21,12 +21,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Every benchmark (several minutes): micro benches, then the load scripts' tables.
 bench: $(STAMP)
 	$(PY) -m pytest bench --benchmark-only --benchmark-columns=min,median,mean,ops -p no:cacheprovider
 	$(PY) -m bench.replay_throughput
-
-soak: $(STAMP)
-	$(PY) -m pytest -m soak tests
+	$(PY) -m bench.bench_lockstep
+	$(PY) -m bench.bench_statesync
+	$(PY) -m bench.bench_statesync_loopback
+	$(PY) -m bench.bench_udp_transport
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks build *.egg-info
