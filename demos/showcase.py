@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     headless_and_replay(out, args.ticks)
     networked(args.seconds)
     banner("next")
-    print("   ticksync serve demos.arena --mode statesync     # a server with an HTTP dashboard")
+    print("   ticksync serve demos.arena --mode statesync --open-join   # then play at http://127.0.0.1:8080/play")
     print("   ticksync bots udp://127.0.0.1:PORT --game demos.arena --count 8")
     print("   ticksync replay out/arena.tsr --verify           # replays are just the inputs")
     return 0
