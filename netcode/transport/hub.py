@@ -232,6 +232,10 @@ class TransportHub:
 
     def flush(self) -> None:
         """Send what the endpoint queued, then re-arm its timer."""
+        self._send_queued()
+        self._rearm(False)
+
+    def _send_queued(self) -> None:
         try:
             out = self.endpoint.datagrams_to_send()
         except Exception as exc:
@@ -239,7 +243,6 @@ class TransportHub:
             out = None
         if out:
             self._route(out)
-        self._rearm(False)
 
     def _route(self, out: list[tuple[bytes, Address]]) -> None:
         routes = self._routes
@@ -301,13 +304,7 @@ class TransportHub:
             self.endpoint.handle_timer(now)
         except Exception as exc:
             self._internal("handle_timer", exc)
-        try:
-            out = self.endpoint.datagrams_to_send()
-        except Exception as exc:
-            self._internal("datagrams_to_send", exc)
-            out = None
-        if out:
-            self._route(out)
+        self._send_queued()
         self._rearm(True)
 
     def replace_endpoint(self, endpoint: Endpoint) -> None:
