@@ -209,7 +209,6 @@ class ReplayWriter:
             raise ValueError(f"meta must be a dict, not {type(meta).__name__}")
         seed, players = operator.index(seed), operator.index(players)  # numpy ints welcome
         initial = game.create(seed, players)  # validates players; sizes the keyframes
-        self._game = game
         self._players = players
         self._dtype = np.dtype(game.input_dtype)
         self._hash_every = hash_every

@@ -36,6 +36,7 @@ from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
 from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, load_game_or_fail
+from netcode.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
 
@@ -55,11 +56,11 @@ def _read_secret(args, *, generate: bool = False) -> tuple[bytes, bool]:
         if not text:
             if generate:
                 return secrets.token_bytes(32), True
-            raise CliError(f"no server secret: set ${args.secret_env} (at least 16 bytes) or pass --secret-file")
+            raise CliError(f"no server secret: set ${args.secret_env} (at least {MIN_SECRET} bytes) or pass --secret-file")
         raw = text.encode("utf-8")
         where = f"${args.secret_env}"
-    if len(raw) < 16:
-        raise CliError(f"the secret in {where} is {len(raw)} bytes; it must be at least 16")
+    if len(raw) < MIN_SECRET:
+        raise CliError(f"the secret in {where} is {len(raw)} bytes; it must be at least {MIN_SECRET}")
     return raw, False
 
 

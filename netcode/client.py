@@ -343,7 +343,7 @@ class GameClient:
             client = self.client
             session = client.session
             if session.connection is not None:
-                self._add_ended(session.connection.counters)
+                self._ended_sessions.add(session.connection.counters)
             if client.session.state is ClientState.CONNECTED:
                 client.disconnect(self._aloop.time())
                 client.events()  # our own "local" Disconnected
@@ -357,13 +357,6 @@ class GameClient:
         finally:
             self._reconnecting = None
 
-    def _add_ended(self, c: Counters) -> None:
-        e = self._ended_sessions
-        e.sent += c.sent
-        e.received += c.received
-        e.acked += c.acked
-        e.lost += c.lost
-
     def _fill_report(self) -> None:
         r, client = self.report, self.client
         if client is None:
@@ -376,12 +369,9 @@ class GameClient:
             r.confirmed = max(0, client.acked)
         conn = client.session.connection
         total = Counters()
-        for c in (self._ended_sessions, conn.counters if conn is not None else None):
-            if c is not None:
-                total.sent += c.sent
-                total.received += c.received
-                total.acked += c.acked
-                total.lost += c.lost
+        total.add(self._ended_sessions)
+        if conn is not None:
+            total.add(conn.counters)
         r.packets_sent, r.packets_received = total.sent, total.received
         r.loss_pct = 100.0 * total.lost / max(1, total.acked + total.lost)
         if conn is not None and conn.rtt.samples:

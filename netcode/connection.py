@@ -59,6 +59,16 @@ class Counters:
     def drop(self, reason: str) -> None:
         self.dropped[reason] += 1
 
+    def add(self, other: "Counters") -> None:
+        """Fold another session's counters into these (a client's sessions across reconnects)."""
+        self.sent += other.sent
+        self.received += other.received
+        self.bytes_sent += other.bytes_sent
+        self.bytes_received += other.bytes_received
+        self.acked += other.acked
+        self.lost += other.lost
+        self.dropped.update(other.dropped)
+
     def as_dict(self) -> dict:
         return {
             "sent": self.sent,

@@ -160,12 +160,6 @@ class FrameLog:
         self._missing: list[np.ndarray] = []
         self._prev = np.zeros((players, itemsize), np.uint8)
 
-    def start_at(self, tick: int) -> None:
-        """Begin an empty log whose first frame will be ``tick`` (a server restored mid-match)."""
-        if self.next != self.first or self._raw:
-            raise UsageError("start_at() on a log that already holds frames")
-        self.first = self.next = tick
-
     def append(self, inputs: np.ndarray, missing: np.ndarray) -> None:
         raw = np.frombuffer(inputs.tobytes(), np.uint8).reshape(self.players, self.itemsize)
         self._buf += encode_frame(self._prev, raw, missing)

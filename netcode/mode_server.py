@@ -121,10 +121,8 @@ class ModeServer:
 
     def address_closed(self, addr: Hashable, now: float, reason: str = "transport closed") -> None:
         """A transport says ``addr`` is gone (a WebSocket closed): end its session now."""
-        conn = self.session.connection_at(addr)
-        if conn is not None:
-            self.session.disconnect(conn, now, reason)
-            self._lifecycle()
+        self.session.address_closed(addr, now, reason)
+        self._lifecycle()
 
     def _payload(self, conn: Connection, ptype: PacketType, payload: memoryview, now: float) -> None:
         peer = self.peers.get(conn.id)

@@ -44,7 +44,7 @@ from .events import DesyncDetected
 from .lockstep import LockstepConfig, LockstepServer
 from .statesync import SnapshotServer, StateSyncConfig
 from .rooms import RoomRouter
-from .token import PLAYER, mint_token
+from .token import PLAYER, mint_token, require_secret
 from .transport.hub import Limits, TransportHub, hub_for
 
 __all__ = ["MODES", "ModeContext", "ModeServer", "Room", "RoomConfig", "TickServer"]
@@ -285,8 +285,7 @@ class TickServer:
         session_config: SessionConfig | None = None,
         open_join: bool = False,
     ):
-        if len(secret) < 16:
-            raise UsageError("the server secret must be at least 16 bytes")
+        require_secret(secret)
         self.secret = secret
         self.host = host
         self.udp_port = udp_port

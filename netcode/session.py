@@ -36,7 +36,7 @@ from .handshake import (
     parse_request,
     request_nonce,
 )
-from .token import TokenClaims, verify_token
+from .token import TokenClaims, require_secret, verify_token
 from .wire import PROTOCOL_VERSION, PacketType, parse_prefix
 
 __all__ = ["Admission", "Refused", "SessionServer", "SessionClient", "ClientState", "PayloadHandler"]
@@ -144,8 +144,7 @@ class SessionServer(_Endpoint):
         rng: random.Random | None = None,
     ):
         super().__init__(config, on_payload, rng)
-        if len(secret) < 16:
-            raise UsageError("the server secret must be at least 16 bytes")
+        require_secret(secret)
         self.game = game
         self.secret = secret
         self.room = room
@@ -259,6 +258,12 @@ class SessionServer(_Endpoint):
         if self._by_addr.get(conn.addr) is conn:
             del self._by_addr[conn.addr]
         self._events.put(Disconnected(conn.id, conn.slot, reason))
+
+    def address_closed(self, addr: Hashable, now: float, reason: str = "transport closed") -> None:
+        """A transport says ``addr`` is gone (a WebSocket closed): end its session now."""
+        conn = self._by_addr.get(addr)
+        if conn is not None:
+            self._close(conn, reason, now, notify_peer=False)
 
     def close_all(self, now: float, reason: str = "shutdown") -> None:
         for conn in list(self.connections.values()):

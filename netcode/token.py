@@ -29,6 +29,7 @@ __all__ = [
     "mint_token",
     "verify_token",
     "peek_room",
+    "require_secret",
     "token_to_text",
     "token_from_text",
     "PLAYER",
@@ -56,6 +57,15 @@ class TokenClaims:
         return self.role == SPECTATOR
 
 
+MIN_SECRET = 16
+
+
+def require_secret(secret: bytes) -> None:
+    """Refuse a server secret too short to sign tokens and cookies with."""
+    if len(secret) < MIN_SECRET:
+        raise UsageError(f"the server secret must be at least {MIN_SECRET} bytes")
+
+
 def _mac(secret: bytes, body: bytes) -> bytes:
     return hmac.new(secret, body, hashlib.sha256).digest()[:MAC_SIZE]
 
@@ -78,8 +88,7 @@ def mint_token(
     nonce: bytes | None = None,
 ) -> bytes:
     """A signed token. ``expires`` is unix time in seconds (the server's wall clock)."""
-    if len(secret) < 16:
-        raise UsageError("the server secret must be at least 16 bytes")
+    require_secret(secret)
     if not -1 <= slot <= 32767:
         raise UsageError(f"slot {slot} out of range (-1 for server-assigned)")
     if role not in (PLAYER, SPECTATOR):

@@ -37,6 +37,7 @@ __all__ = [
     "Endpoint",
     "Link",
     "Limits",
+    "LinkBase",
     "RateLimiter",
     "TransportHub",
     "hub_for",
@@ -53,6 +54,47 @@ class Link(Protocol):
     def send_batch(self, batch: list[tuple[bytes, Address]]) -> None: ...
 
     def count_drop(self, reason: str, n: int = 1) -> None: ...
+
+
+class LinkBase:
+    """Counters and hub plumbing every transport shares (UDP and both WebSocket ends)."""
+
+    kind = "link"
+
+    def __init__(self, hub: "TransportHub", limits: "Limits"):
+        self.hub = hub
+        self.endpoint = hub.endpoint
+        self.limits = limits
+        self.received = 0
+        self.bytes_received = 0
+        self.sent = 0
+        self.bytes_sent = 0
+        self.dropped: Counter = Counter()
+        self.closed = False
+        self._logged: set = set()
+
+    def count_drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] += n
+
+    def flush(self) -> None:
+        """Send what the endpoint queued and re-arm its timer; call after using the endpoint."""
+        self.hub.flush()
+
+    def now(self) -> float:
+        """``loop.time()``: the ``now`` to pass the endpoint (``client.connect(t.now())``)."""
+        return self.hub.now()
+
+    def _stats(self, **extra) -> dict:
+        return {
+            "transport": self.kind,
+            "received": self.received,
+            "bytes_received": self.bytes_received,
+            "sent": self.sent,
+            "bytes_sent": self.bytes_sent,
+            "dropped": dict(self.dropped),
+            "hub": self.hub.stats(),
+            **extra,
+        }
 
 
 @dataclass(frozen=True)

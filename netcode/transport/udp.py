@@ -34,23 +34,23 @@ from collections import Counter
 from typing import Callable
 
 from ..errors import UsageError
-from .hub import Address, Endpoint, Limits, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
+from .hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
 
 __all__ = ["UdpTransport", "open_udp_server", "open_udp_client", "resolve_udp_address"]
 
 log = logging.getLogger("ticksync.transport.udp")
 
 
-class UdpTransport(asyncio.DatagramProtocol):
+class UdpTransport(LinkBase, asyncio.DatagramProtocol):
     """A datagram socket bound to a :class:`~.hub.TransportHub` (and so to its endpoint).
 
     Built by :func:`open_udp_server` / :func:`open_udp_client`, not directly.
     """
 
+    kind = "udp"
+
     def __init__(self, hub: TransportHub, limits: Limits, remote: tuple[str, int] | None = None):
-        self.hub = hub
-        self.endpoint = hub.endpoint
-        self.limits = limits
+        super().__init__(hub, limits)
         self.remote_address = remote  # client: the server, as the endpoint must address it
         # Servers rate-limit sources; a connected client socket only hears from its server.
         self._limiter = RateLimiter(limits.rate, limits.burst, limits.max_tracked) if remote is None else None
@@ -59,14 +59,7 @@ class UdpTransport(asyncio.DatagramProtocol):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused = False
         self._closed = asyncio.get_running_loop().create_future()
-        self.closed = False
-        self.received = 0
-        self.bytes_received = 0
-        self.sent = 0
-        self.bytes_sent = 0
-        self.dropped: Counter = Counter()
         self.errors: Counter = Counter()  # error_received, by exception class (ICMP unreachable, ...)
-        self._logged: set = set()
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -142,18 +135,7 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.sent += sent
         self.bytes_sent += nbytes
 
-    def count_drop(self, reason: str, n: int = 1) -> None:
-        self.dropped[reason] += n
-
     # -- public -----------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Send what the endpoint queued and re-arm its timer; call after using the endpoint."""
-        self.hub.flush()
-
-    def now(self) -> float:
-        """``loop.time()``: the ``now`` to pass the endpoint (``client.connect(t.now())``)."""
-        return self.hub.now()
-
     @property
     def local_address(self) -> tuple[str, int]:
         if self._transport is None:
@@ -174,16 +156,7 @@ class UdpTransport(asyncio.DatagramProtocol):
         await self._closed
 
     def stats(self) -> dict:
-        out = {
-            "transport": "udp",
-            "received": self.received,
-            "bytes_received": self.bytes_received,
-            "sent": self.sent,
-            "bytes_sent": self.bytes_sent,
-            "dropped": dict(self.dropped),
-            "errors": dict(self.errors),
-            "hub": self.hub.stats(),
-        }
+        out = self._stats(errors=dict(self.errors))
         if self._limiter is not None:
             out["rate_limit_buckets"] = len(self._limiter)
         return out

@@ -29,14 +29,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections import Counter, deque
+from collections import deque
 from typing import Any, Callable, NamedTuple
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..errors import UsageError
-from .hub import Address, Endpoint, Limits, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
+from .hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
 
 __all__ = [
     "WsAddress",
@@ -142,33 +142,10 @@ def _writer_transport(ws: Any) -> asyncio.Transport | None:
     return getattr(getattr(ws, "_writer", None), "transport", None)
 
 
-class _WsBase:
-    """Counters and hub plumbing both WebSocket transports share."""
+class _WsBase(LinkBase):
+    """What both WebSocket transports share beyond :class:`~.hub.LinkBase`."""
 
     kind = "ws"
-
-    def __init__(self, hub: TransportHub, limits: Limits):
-        self.hub = hub
-        self.endpoint = hub.endpoint
-        self.limits = limits
-        self.received = 0
-        self.bytes_received = 0
-        self.sent = 0
-        self.bytes_sent = 0
-        self.dropped: Counter = Counter()
-        self.closed = False
-        self._logged: set = set()
-
-    def count_drop(self, reason: str, n: int = 1) -> None:
-        self.dropped[reason] += n
-
-    def flush(self) -> None:
-        """Send what the endpoint queued and re-arm its timer; call after using the endpoint."""
-        self.hub.flush()
-
-    def now(self) -> float:
-        """``loop.time()``: the ``now`` to pass the endpoint."""
-        return self.hub.now()
 
     def _binary(self, data: bytes, addr: WsAddress, limiter: RateLimiter | None) -> None:
         self.received += 1
@@ -183,36 +160,18 @@ class _WsBase:
         self.hub.receive(data, addr, now, self)
 
     def _address_closed(self, addr: WsAddress) -> None:
-        """Tell the endpoint a pseudo-address is gone, so its session ends now rather than
-        after the session timeout. Uses the endpoint's ``address_closed(addr, now)`` if it
-        has one, else a SessionServer-like ``connection_at`` + ``disconnect``."""
+        """Tell the endpoint a pseudo-address is gone (``address_closed(addr, now)``, which
+        server endpoints have), so its session ends now rather than after the timeout."""
         ep = self.endpoint
         now = self.hub.now()
         try:
             hook = getattr(ep, "address_closed", None)
             if hook is not None:
                 hook(addr, now)
-            elif hasattr(ep, "connection_at") and hasattr(ep, "disconnect"):
-                conn = ep.connection_at(addr)
-                if conn is not None:
-                    ep.disconnect(conn, now, reason="transport closed")
         except Exception as exc:
             self.hub.counters["internal_error"] += 1
             log_once(self._logged, "address_closed", exc, type(ep).__name__)
         self.hub.flush()
-
-    def _stats(self, **extra: Any) -> dict:
-        return {
-            "transport": self.kind,
-            "received": self.received,
-            "bytes_received": self.bytes_received,
-            "sent": self.sent,
-            "bytes_sent": self.bytes_sent,
-            "dropped": dict(self.dropped),
-            "hub": self.hub.stats(),
-            **extra,
-        }
-
 
 class WsServerTransport(_WsBase):
     """Accepts WebSockets on an aiohttp route and drives the hub's endpoint with them.
