@@ -214,3 +214,43 @@ class StateSyncMatch:
 
     def run(self, seconds):
         self.net.run_for(seconds)
+
+
+# -- real-socket tests ------------------------------------------------------------------
+
+
+def run_bounded(coro, timeout: float):
+    """Run a coroutine on uvloop, failing instead of hanging after ``timeout`` seconds."""
+    import asyncio
+
+    from engine.loop import run_async
+
+    return run_async(asyncio.wait_for(coro, timeout))
+
+
+async def eventually(pred, what: str, timeout: float = 5.0, poll: float = 0.005) -> None:
+    """Wait (on the loop's clock) until ``pred()`` holds; AssertionError after ``timeout``."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(poll)
+
+
+class PeerRecorder:
+    """Records what an endpoint reports: payloads through on_payload, drained events."""
+
+    def __init__(self):
+        self.payloads: list = []
+        self.log: list = []
+        self.endpoint = None
+
+    def on_payload(self, conn, ptype, payload, now) -> None:
+        self.payloads.append((conn.id, ptype, bytes(payload)))
+
+    def events(self, kind: type | None = None) -> list:
+        self.log.extend(self.endpoint.events())
+        return [e for e in self.log if kind is None or isinstance(e, kind)]

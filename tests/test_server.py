@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from demos.arena import Arena
 from engine.loop import run_async
 from engine.replay import ReplayReader, replay
-from helpers import IDENTITY, SECRET, token
+from helpers import IDENTITY, SECRET, eventually as eventually_until, run_bounded, token
 from netcode.client import GameClient
 from netcode.errors import UsageError
 from netcode.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
@@ -176,17 +175,12 @@ def test_modes_registry_and_room_validation():
 # -- real sockets ---------------------------------------------------------------------------
 
 
-def run(coro: Awaitable, timeout: float = 15.0):
-    return run_async(asyncio.wait_for(coro, timeout))
+def run(coro, timeout: float = 15.0):
+    return run_bounded(coro, timeout)
 
 
-async def eventually(pred: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+async def eventually(pred, what: str, timeout: float = 5.0) -> None:
+    await eventually_until(pred, what, timeout, poll=0.01)
 
 
 @pytest.mark.network

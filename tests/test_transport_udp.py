@@ -12,12 +12,10 @@ import itertools
 import logging
 import socket
 import time
-from typing import Awaitable, Callable
 
 import pytest
 
 from demos.arena import GAME
-from engine.loop import run_async
 from netcode.connection import SessionConfig
 from netcode.errors import UsageError
 from netcode.events import Connected, Disconnected
@@ -27,41 +25,23 @@ from netcode.token import mint_token
 from netcode.transport.hub import Limits, RateLimiter
 from netcode.transport.udp import open_udp_client, open_udp_server
 from netcode.wire import PacketType, pack_prefix
+from helpers import PeerRecorder, eventually as eventually_until, run_bounded
 
 SECRET = b"ticksync-transport-test-secret!!"
 IDENTITY = GameIdentity.of(GAME)
 
 
-def run(coro: Awaitable, timeout: float = 5.0):
-    return run_async(asyncio.wait_for(coro, timeout))
+def run(coro, timeout: float = 5.0):
+    return run_bounded(coro, timeout)
 
 
-async def eventually(pred: Callable[[], bool], what: str, timeout: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.003)
+async def eventually(pred, what: str, timeout: float = 2.0) -> None:
+    await eventually_until(pred, what, timeout, poll=0.003)
 
 
-class Peer:
-    """Records what an endpoint reports: payloads through on_payload, drained events."""
-
-    def __init__(self):
-        self.payloads: list[tuple[int, PacketType, bytes]] = []
-        self.log: list = []
-        self.endpoint = None
-
-    def on_payload(self, conn, ptype, payload, now) -> None:
-        self.payloads.append((conn.id, ptype, bytes(payload)))
-
-    def events(self, kind: type | None = None) -> list:
-        self.log.extend(self.endpoint.events())
-        return [e for e in self.log if kind is None or isinstance(e, kind)]
 
 
-def make_server(peer: Peer, config: SessionConfig | None = None) -> SessionServer:
+def make_server(peer: PeerRecorder, config: SessionConfig | None = None) -> SessionServer:
     loop = asyncio.get_running_loop()
     slots = itertools.count()
     peer.endpoint = SessionServer(
@@ -75,7 +55,7 @@ def make_server(peer: Peer, config: SessionConfig | None = None) -> SessionServe
     return peer.endpoint
 
 
-def client_factory(peer: Peer, user: str, config: SessionConfig | None = None):
+def client_factory(peer: PeerRecorder, user: str, config: SessionConfig | None = None):
     token = mint_token(SECRET, "default", expires=time.time() + 60, user=user)
 
     def build(server_addr):
@@ -92,7 +72,7 @@ def raw_socket() -> socket.socket:
 
 
 async def connect_pair(server_limits: Limits = Limits(), config: SessionConfig | None = None):
-    sp, cp = Peer(), Peer()
+    sp, cp = PeerRecorder(), PeerRecorder()
     server = make_server(sp, config)
     st = await open_udp_server(server, limits=server_limits)
     host, port = st.local_address
@@ -272,7 +252,7 @@ def test_icmp_port_unreachable_is_counted_and_the_client_keeps_retrying():
         probe = raw_socket()
         port = probe.getsockname()[1]
         probe.close()  # nothing listens there now: the kernel answers with port unreachable
-        cp = Peer()
+        cp = PeerRecorder()
         config = SessionConfig(handshake_resend=0.01)
         ct = await open_udp_client(client_factory(cp, "bob", config), "127.0.0.1", port)
         cp.endpoint.connect(ct.now())
@@ -287,7 +267,7 @@ def test_icmp_port_unreachable_is_counted_and_the_client_keeps_retrying():
 @pytest.mark.network
 def test_misuse_is_refused_before_any_socket_opens():
     async def scenario():
-        sp = Peer()
+        sp = PeerRecorder()
         st = await open_udp_server(make_server(sp))
         port = st.local_address[1]
         token = mint_token(SECRET, "default", expires=time.time() + 60)

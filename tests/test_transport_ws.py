@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from typing import Awaitable, Callable
 
 import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from demos.arena import GAME
-from engine.loop import run_async
 from netcode.events import Connected, Disconnected
 from netcode.handshake import GameIdentity
 from netcode.session import Admission, SessionClient, SessionServer
@@ -26,6 +24,7 @@ from netcode.transport.hub import Limits
 from netcode.transport.udp import open_udp_client, open_udp_server
 from netcode.transport.ws import WsAddress, open_ws_client, open_ws_server, ws_server_address
 from netcode.wire import PacketType
+from helpers import PeerRecorder, eventually as eventually_until, run_bounded
 
 pytestmark = pytest.mark.network
 
@@ -33,34 +32,17 @@ SECRET = b"ticksync-transport-test-secret!!"
 IDENTITY = GameIdentity.of(GAME)
 
 
-def run(coro: Awaitable, timeout: float = 6.0):
-    return run_async(asyncio.wait_for(coro, timeout))
+def run(coro, timeout: float = 6.0):
+    return run_bounded(coro, timeout)
 
 
-async def eventually(pred: Callable[[], bool], what: str, timeout: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.003)
+async def eventually(pred, what: str, timeout: float = 2.0) -> None:
+    await eventually_until(pred, what, timeout, poll=0.003)
 
 
-class Peer:
-    def __init__(self):
-        self.payloads: list[tuple[int, PacketType, bytes]] = []
-        self.log: list = []
-        self.endpoint = None
-
-    def on_payload(self, conn, ptype, payload, now) -> None:
-        self.payloads.append((conn.id, ptype, bytes(payload)))
-
-    def events(self, kind: type | None = None) -> list:
-        self.log.extend(self.endpoint.events())
-        return [e for e in self.log if kind is None or isinstance(e, kind)]
 
 
-def make_server(peer: Peer) -> SessionServer:
+def make_server(peer: PeerRecorder) -> SessionServer:
     loop = asyncio.get_running_loop()
     slots = itertools.count()
     peer.endpoint = SessionServer(
@@ -73,7 +55,7 @@ def make_server(peer: Peer) -> SessionServer:
     return peer.endpoint
 
 
-def client_factory(peer: Peer, user: str):
+def client_factory(peer: PeerRecorder, user: str):
     token = mint_token(SECRET, "default", expires=time.time() + 60, user=user)
 
     def build(server_addr):
@@ -83,7 +65,7 @@ def client_factory(peer: Peer, user: str):
     return build
 
 
-async def connect(transport, peer: Peer) -> None:
+async def connect(transport, peer: PeerRecorder) -> None:
     peer.endpoint.connect(transport.now())
     transport.flush()
     await eventually(lambda: peer.events(Connected), "client Connected")
@@ -91,7 +73,7 @@ async def connect(transport, peer: Peer) -> None:
 
 def test_session_connects_exchanges_payloads_and_disconnects_over_websocket():
     async def scenario():
-        sp, cp = Peer(), Peer()
+        sp, cp = PeerRecorder(), PeerRecorder()
         server = make_server(sp)
         wt = await open_ws_server(server)
         assert wt.url == f"ws://127.0.0.1:{wt.port}/ws"
@@ -128,7 +110,7 @@ def test_session_connects_exchanges_payloads_and_disconnects_over_websocket():
 
 def test_a_websocket_that_vanishes_ends_its_session_without_waiting_for_the_timeout():
     async def scenario():
-        sp, cp = Peer(), Peer()
+        sp, cp = PeerRecorder(), PeerRecorder()
         wt = await open_ws_server(make_server(sp))
         ct = await open_ws_client(client_factory(cp, "alice"), wt.url)
         await connect(ct, cp)
@@ -144,7 +126,7 @@ def test_a_websocket_that_vanishes_ends_its_session_without_waiting_for_the_time
 
 def test_text_oversized_garbage_and_floods_are_dropped_and_counted():
     async def scenario():
-        sp, cp = Peer(), Peer()
+        sp, cp = PeerRecorder(), PeerRecorder()
         server = make_server(sp)
         limits = Limits(rate=50.0, burst=20.0)
         wt = await open_ws_server(server, limits=limits)
@@ -193,7 +175,7 @@ def test_text_oversized_garbage_and_floods_are_dropped_and_counted():
 
 def test_one_server_endpoint_over_udp_and_websocket_at_once_with_a_dashboard_on_the_same_app():
     async def scenario():
-        sp = Peer()
+        sp = PeerRecorder()
         server = make_server(sp)
 
         async def status(request: web.Request) -> web.Response:
@@ -205,7 +187,7 @@ def test_one_server_endpoint_over_udp_and_websocket_at_once_with_a_dashboard_on_
         ws = await open_ws_server(server, app=app)
         assert udp.hub is ws.hub  # the same endpoint shares one hub: one flush serves both
 
-        up, wp = Peer(), Peer()
+        up, wp = PeerRecorder(), PeerRecorder()
         uc = await open_udp_client(client_factory(up, "udp-user"), *udp.local_address)
         wc = await open_ws_client(client_factory(wp, "ws-user"), ws.url)
         await asyncio.gather(connect(uc, up), connect(wc, wp))

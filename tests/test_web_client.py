@@ -24,15 +24,13 @@ import subprocess
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import aiohttp
 import numpy as np
 import pytest
 
 from demos.arena import Arena, INPUT_DTYPE
-from engine.loop import run_async
-from helpers import SECRET
+from helpers import SECRET, eventually as eventually_until, run_bounded
 from netcode.bits import pack_escaped, pack_uint
 from netcode.cli import build_parser
 from netcode.client import GameClient
@@ -82,17 +80,12 @@ def js(*ops: dict) -> list:
     return json.loads(done.stdout)
 
 
-def run(coro: Awaitable, timeout: float = 30.0):
-    return run_async(asyncio.wait_for(coro, timeout))
+def run(coro, timeout: float = 30.0):
+    return run_bounded(coro, timeout)
 
 
-async def eventually(pred: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+async def eventually(pred, what: str, timeout: float = 5.0) -> None:
+    await eventually_until(pred, what, timeout, poll=0.01)
 
 
 def python_part(raw: bytes, capacity: int, columns: int, extras_size: int) -> dict:
