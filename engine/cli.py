@@ -22,7 +22,7 @@ from engine.check import check
 from engine.model import Game, GameError, load_game
 from engine.replay import ReplayReader, ReplayWriter, replay, seek
 
-__all__ = ["CliError", "LiveTable", "add_commands", "load_game_or_fail", "run_headless"]
+__all__ = ["CliError", "LiveTable", "add_commands", "game_and_players", "load_game_or_fail", "run_headless"]
 
 
 class CliError(Exception):
@@ -121,13 +121,20 @@ def run_headless(
     }
 
 
-def cmd_run(args) -> int:
-    game = load_game_or_fail(args.game)
-    players = args.players or min(game.max_players, 8)
+def game_and_players(path: str, players: int) -> tuple[Game, int]:
+    """The game at ``path`` and the player count to run (0: min(8, the game's maximum)),
+    or a CliError saying what is wrong with them."""
+    game = load_game_or_fail(path)
+    players = players or min(game.max_players, 8)
     try:
         game.check_players(players)
     except GameError as exc:
         raise CliError(str(exc)) from None
+    return game, players
+
+
+def cmd_run(args) -> int:
+    game, players = game_and_players(args.game, args.players)
     print(f"running {game.describe()}: {players} players, {args.ticks} ticks, seed {args.seed}")
     stats = run_headless(
         game, ticks=args.ticks, players=players, seed=args.seed, record=args.record, game_path=args.game

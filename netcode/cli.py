@@ -35,7 +35,7 @@ from typing import Sequence
 from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
-from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, load_game_or_fail
+from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
 from netcode.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
@@ -84,12 +84,7 @@ def cmd_serve(args) -> int:
 
     if args.mode not in MODES:
         raise CliError(f"unknown mode {args.mode!r} (available: {', '.join(sorted(MODES))})")
-    game = load_game_or_fail(args.game)
-    players = args.players or min(game.max_players, 8)
-    try:
-        game.check_players(players)
-    except GameError as exc:
-        raise CliError(str(exc)) from None
+    game, players = game_and_players(args.game, args.players)
     if args.duration is not None and args.duration <= 0:
         raise CliError("--duration must be positive")
     for name in ("port", "ws_port"):
