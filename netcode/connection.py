@@ -242,7 +242,7 @@ class Connection:
                 return  # an older packet, reordered: it carries nothing newer
             fresh = win & ~((self._peer_win << d) & _ACK_MASK)
         self._peer_ack, self._peer_win = ack, win
-        if fresh & 1 and self._sent_no[(newest_sent - back) % _RING] == newest_sent - back:
+        if fresh & 1 and newest_sent >= back and self._sent_no[(newest_sent - back) % _RING] == newest_sent - back:
             self.rtt.sample(now - self._sent_time[(newest_sent - back) % _RING])
         c = self.counters
         while fresh:
