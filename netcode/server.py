@@ -3,9 +3,11 @@
 One server process hosts any number of rooms behind one UDP port and one WebSocket route
 (:class:`~netcode.rooms.RoomRouter` picks the room from the connect token). A room is a game,
 a mode server built by a :data:`MODES` factory (lockstep or state sync; another mode is one
-more entry) and an :class:`engine.loop.TickLoop` at the room's tick rate. Each tick runs
-``mode.on_tick(loop.time())`` and then flushes the transport hub: the one flush rule, so
-what the tick queued leaves at once and the hub's timer is re-armed.
+more entry) and an :class:`engine.loop.TickLoop` at the room's tick rate. Each tick reads
+the UDP socket (:class:`~netcode.transport.udp_polled.PolledUdpTransport`: every datagram
+since the last tick, each with its arrival time; the server wakes once per tick, not once
+per datagram), runs ``mode.on_tick(loop.time())`` and then flushes the transport hub: the
+one flush rule, so what the tick queued leaves at once and the hub's timer is re-armed.
 
 The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.transport.dashboard`) lives on
 the same aiohttp application as the WebSocket route.
@@ -172,6 +174,8 @@ class Room:
     # -- the tick ---------------------------------------------------------------------------
     def _tick(self, tick: int) -> None:
         server = self._server
+        if server.udp is not None:
+            server.udp.poll()  # the datagrams that arrived since the last tick (any room's)
         now = server._aloop.time()
         try:
             self.mode.on_tick(now)
@@ -298,7 +302,7 @@ class TickServer:
         self.rooms: dict[str, Room] = {}
         self.router = RoomRouter()
         self.hub: TransportHub = hub_for(self.router)
-        self.udp = None  # UdpTransport once started
+        self.udp = None  # PolledUdpTransport once started
         self.ws = None  # WsServerTransport once started
         self.udp_url: str | None = None
         self.ws_url: str | None = None
@@ -402,7 +406,8 @@ class TickServer:
         self._wall_offset = time.time() - self._aloop.time()
         try:
             if self.udp_port is not None:
-                self.udp = await open_udp_server(self.router, self.host, self.udp_port, limits=self.limits)
+                # Read once per tick, not per datagram: rooms only use inputs when a tick closes.
+                self.udp = await open_udp_server(self.router, self.host, self.udp_port, limits=self.limits, polled=True)
                 host, port = self.udp.local_address
                 self.udp_url = f"udp://{_show_host(host)}:{port}"
             if self.http_port is not None:

@@ -71,10 +71,12 @@ def raw_socket() -> socket.socket:
     return s
 
 
-async def connect_pair(server_limits: Limits = Limits(), config: SessionConfig | None = None):
+async def connect_pair(server_limits: Limits = Limits(), config: SessionConfig | None = None, polled: bool = False):
+    """A session over loopback. ``polled``: the server reads its socket only when polled,
+    here by the transport's idle-poll timer (no tick loop runs)."""
     sp, cp = PeerRecorder(), PeerRecorder()
     server = make_server(sp, config)
-    st = await open_udp_server(server, limits=server_limits)
+    st = await open_udp_server(server, limits=server_limits, polled=polled)
     host, port = st.local_address
     ct = await open_udp_client(client_factory(cp, "alice", config), host, port)
     cp.endpoint.connect(ct.now())
@@ -84,9 +86,10 @@ async def connect_pair(server_limits: Limits = Limits(), config: SessionConfig |
 
 
 @pytest.mark.network
-def test_session_connects_exchanges_payloads_and_disconnects_over_udp():
+@pytest.mark.parametrize("polled", [False, True], ids=["read-per-datagram", "read-per-poll"])
+def test_session_connects_exchanges_payloads_and_disconnects_over_udp(polled):
     async def scenario():
-        sp, cp, st, ct = await connect_pair()
+        sp, cp, st, ct = await connect_pair(polled=polled)
         server, client = sp.endpoint, cp.endpoint
         (joined,) = sp.events(Connected)
         assert joined.addr == ct.local_address  # the server addresses the client by its real socket
@@ -121,10 +124,11 @@ def test_session_connects_exchanges_payloads_and_disconnects_over_udp():
 
 
 @pytest.mark.network
-def test_oversized_flood_and_garbage_are_dropped_and_counted_without_hurting_the_session():
+@pytest.mark.parametrize("polled", [False, True], ids=["read-per-datagram", "read-per-poll"])
+def test_oversized_flood_and_garbage_are_dropped_and_counted_without_hurting_the_session(polled):
     async def scenario():
         limits = Limits(rate=50.0, burst=20.0)
-        sp, cp, st, ct = await connect_pair(server_limits=limits)
+        sp, cp, st, ct = await connect_pair(server_limits=limits, polled=polled)
         server, client = sp.endpoint, cp.endpoint
         target = st.local_address
         before = server.counters.received
@@ -150,6 +154,8 @@ def test_oversized_flood_and_garbage_are_dropped_and_counted_without_hurting_the
             for _ in range(25):  # in chunks, so the kernel buffer does not drop them for us
                 flood.sendto(pack_prefix(PacketType.LS_INPUT) + bytes(20), target)  # session packet, no session
             await asyncio.sleep(0.001)
+            if polled:
+                st.poll()  # as a server's tick would: the flood outruns the socket buffer otherwise
 
         def passed() -> int:  # flood packets the endpoint saw (and dropped: no session there)
             return server.counters.dropped["no_session"]
@@ -295,3 +301,49 @@ def test_rate_limiter_refills_and_keeps_its_table_bounded():
     assert rl.evicted >= 10_000 - 100
     # Eviction refills, never throttles: a fresh key always gets its burst.
     assert all(rl.allow("new", 100.25) for _ in range(5))
+
+
+@pytest.mark.network
+def test_a_polled_socket_reads_per_poll_with_arrival_times_and_a_bound():
+    """Datagrams wait in the kernel until a poll; each reaches the endpoint with the time it
+    arrived (where the kernel stamps them), and one poll reads at most ``max_per_poll``."""
+
+    async def scenario():
+        echo = Echo()
+        times = []
+        plain = echo.receive_datagram
+
+        def stamped(data, addr, now):
+            times.append(now)
+            plain(data, addr, now)
+
+        echo.receive_datagram = stamped
+        st = await open_udp_server(echo, polled=True)
+        st.idle_poll = 3600.0  # only our polls read (the timer already armed fires once, late)
+        loop = asyncio.get_running_loop()
+        sender = raw_socket()
+        sent_at = loop.time()
+        for i in range(30):
+            sender.sendto(b"hello %d" % i, st.local_address)
+        await asyncio.sleep(0.05)
+        assert echo.received == 0  # nothing is read between polls
+        st.max_per_poll = 10
+        first_poll = loop.time()
+        assert st.poll() == 10 and echo.received == 10
+        st.max_per_poll = 4096
+        assert st.poll() == 20 and echo.received == 30
+        assert st.poll() == 0
+        if st.stats()["kernel_timestamps"]:
+            assert all(sent_at - 0.005 <= t <= sent_at + 0.03 for t in times[:10]), (sent_at, times[:10])
+        # Left for the next poll, they arrived before the previous one: time never runs back.
+        assert all(first_poll <= t <= loop.time() for t in times[10:])
+        assert times == sorted(times)
+        await eventually(lambda: st.stats()["sent"] == 30, "the echoes sent back")
+        sender.settimeout(1.0)
+        assert sender.recv(100) == b"hello 0"
+        assert st.stats()["read"] == "per tick" and st.stats()["polls"] == 3
+        sender.close()
+        st.close()
+        await st.wait_closed()
+
+    run(scenario())

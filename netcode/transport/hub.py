@@ -268,6 +268,20 @@ class TransportHub:
             self._flush_soon = True
             (self._loop or self._adopt_loop()).call_soon(self._flush_batch)
 
+    def receive_many(self, batch: list[tuple[bytes, Address, float]], link: Link) -> None:
+        """Datagrams a polled transport read in one go, each with its arrival time: deliver
+        them all, then flush once (as :meth:`receive` does for a batch the loop handed over)."""
+        deliver = self.endpoint.receive_datagram
+        for data, addr, now in batch:
+            try:
+                deliver(data, addr, now)
+            except Exception as exc:
+                link.count_drop("internal_error")
+                self._internal("receive_datagram", exc)
+        if not self._flush_soon:
+            self._flush_soon = True
+            (self._loop or self._adopt_loop()).call_soon(self._flush_batch)
+
     def _flush_batch(self) -> None:
         self._flush_soon = False
         self.flush()

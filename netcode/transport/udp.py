@@ -31,21 +31,25 @@ import asyncio
 import logging
 import socket
 from collections import Counter
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import UsageError
 from .hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
 
-__all__ = ["UdpTransport", "open_udp_server", "open_udp_client", "resolve_udp_address"]
+if TYPE_CHECKING:
+    from .udp_polled import PolledUdpTransport
+
+__all__ = ["UdpLink", "UdpTransport", "open_udp_server", "open_udp_client", "resolve_udp_address"]
 
 log = logging.getLogger("ticksync.transport.udp")
 
+# A polled socket holds a whole tick of traffic in the kernel (the default buffer of about
+# 200 KB is some 250 datagrams); the kernel caps the request at net.core.rmem_max.
+_POLLED_BUFFER = 2 << 20
 
-class UdpTransport(LinkBase, asyncio.DatagramProtocol):
-    """A datagram socket bound to a :class:`~.hub.TransportHub` (and so to its endpoint).
 
-    Built by :func:`open_udp_server` / :func:`open_udp_client`, not directly.
-    """
+class UdpLink(LinkBase):
+    """What both UDP transports share: the guards in front of the endpoint and the stats."""
 
     kind = "udp"
 
@@ -55,11 +59,45 @@ class UdpTransport(LinkBase, asyncio.DatagramProtocol):
         # Servers rate-limit sources; a connected client socket only hears from its server.
         self._limiter = RateLimiter(limits.rate, limits.burst, limits.max_tracked) if remote is None else None
         self._max = limits.max_datagram
+        self.errors: Counter = Counter()  # socket errors, by exception class (ICMP unreachable, ...)
+
+    def _guard(self, data: bytes, addr, now: float):
+        """Count a received datagram; the address the endpoint should see, or None when a
+        guard dropped it (oversized, rate-limited)."""
+        self.received += 1
+        self.bytes_received += len(data)
+        if addr is None:
+            addr = self.remote_address
+        elif len(addr) != 2:
+            addr = (addr[0], addr[1])  # IPv6 (host, port, flowinfo, scope_id)
+        if len(data) > self._max:
+            self.dropped["oversized"] += 1
+            return None
+        limiter = self._limiter
+        if limiter is not None and not limiter.allow(addr, now):
+            self.dropped["rate_limited"] += 1
+            return None
+        return addr
+
+    def stats(self) -> dict:
+        out = self._stats(errors=dict(self.errors))
+        if self._limiter is not None:
+            out["rate_limit_buckets"] = len(self._limiter)
+        return out
+
+
+class UdpTransport(UdpLink, asyncio.DatagramProtocol):
+    """A datagram socket bound to a :class:`~.hub.TransportHub` (and so to its endpoint),
+    read as datagrams arrive. Built by :func:`open_udp_server` / :func:`open_udp_client`,
+    not directly.
+    """
+
+    def __init__(self, hub: TransportHub, limits: Limits, remote: tuple[str, int] | None = None):
+        super().__init__(hub, limits, remote)
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused = False
         self._closed = asyncio.get_running_loop().create_future()
-        self.errors: Counter = Counter()  # error_received, by exception class (ICMP unreachable, ...)
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -69,21 +107,10 @@ class UdpTransport(LinkBase, asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr) -> None:
         if self.closed:
             return
-        self.received += 1
-        self.bytes_received += len(data)
-        if addr is None:
-            addr = self.remote_address
-        elif len(addr) != 2:
-            addr = (addr[0], addr[1])  # IPv6 (host, port, flowinfo, scope_id)
-        if len(data) > self._max:
-            self.dropped["oversized"] += 1
-            return
         now = self._loop.time()
-        limiter = self._limiter
-        if limiter is not None and not limiter.allow(addr, now):
-            self.dropped["rate_limited"] += 1
-            return
-        self.hub.receive(data, addr, now, self)
+        addr = self._guard(data, addr, now)
+        if addr is not None:
+            self.hub.receive(data, addr, now, self)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable after a peer left, ...) say nothing we can act on
@@ -155,12 +182,6 @@ class UdpTransport(LinkBase, asyncio.DatagramProtocol):
     async def wait_closed(self) -> None:
         await self._closed
 
-    def stats(self) -> dict:
-        out = self._stats(errors=dict(self.errors))
-        if self._limiter is not None:
-            out["rate_limit_buckets"] = len(self._limiter)
-        return out
-
 
 async def resolve_udp_address(host: str, port: int) -> tuple[str, int]:
     """``(numeric host, port)`` of ``host``: the address a UDP transport reports for it."""
@@ -196,24 +217,34 @@ async def open_udp_server(
     *,
     limits: Limits = Limits(),
     socket_buffer: int | None = None,
-) -> UdpTransport:
+    polled: bool = False,
+) -> UdpTransport | PolledUdpTransport:
     """Serve ``endpoint`` (or every endpoint of a shared ``hub``) on a UDP socket.
 
     ``port=0`` picks a free port; read it from ``transport.local_address``.
     ``socket_buffer`` asks the kernel for bigger socket buffers (bytes), for busy servers.
+    ``polled``: read the socket only when the owner calls ``transport.poll()`` (once per
+    tick), not per datagram: a :class:`~.udp_polled.PolledUdpTransport`.
     """
     loop = asyncio.get_running_loop()
     hub = hub_for(endpoint)
     hub.require_free(tuple)
     family, addr = await _resolve(host, port, socket.AI_PASSIVE)
+    if polled and socket_buffer is None:
+        socket_buffer = _POLLED_BUFFER
     sock = _make_socket(family, socket_buffer)
     try:
         sock.bind(addr)
     except OSError:
         sock.close()
         raise
-    proto = UdpTransport(hub, limits)
-    await loop.create_datagram_endpoint(lambda: proto, sock=sock)
+    if polled:
+        from .udp_polled import PolledUdpTransport
+
+        proto = PolledUdpTransport(hub, limits, sock)
+    else:
+        proto = UdpTransport(hub, limits)
+        await loop.create_datagram_endpoint(lambda: proto, sock=sock)
     hub.attach(proto, tuple)
     hub.flush()  # the endpoint may already have a deadline or queued datagrams
     return proto
