@@ -15,7 +15,7 @@ outage), so the new session replaces the old one. Spectators take no slot.
 from __future__ import annotations
 
 import random
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -96,9 +96,16 @@ class ModeServer:
         raise NotImplementedError
 
     # -- endpoint interface (the session, then our own bookkeeping) ------------------------
+    # A mode's compiled handler for its commonest packet (see netcode/fastpath.py): called
+    # as fast_receive(self, data, addr, now), True when it handled the datagram, False
+    # (having changed nothing) to send it down the general path.
+    fast_receive: Callable[[Any, bytes, Hashable, float], bool] | None = None
+
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
         session = self.session
-        session.receive_datagram(data, addr, now)
+        fast = self.fast_receive
+        if fast is None or type(data) is not bytes or not fast(self, data, addr, now):
+            session.receive_datagram(data, addr, now)
         if session.has_events:  # most datagrams change nothing about who is connected
             self._lifecycle()
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.model import Game
 
+from . import compiled
 from .errors import ProtocolError, UsageError
 from .interest import InterestGrid, PriorityAccumulator
 from .mode_server import ModeServer
@@ -79,6 +80,9 @@ class _Peer:
 
 class SnapshotServer(ModeServer):
     """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
+
+    # Established players' ordinary SS_INPUT packets, compiled when the install has it.
+    fast_receive = staticmethod(compiled.fastpath.ss_input) if compiled.fastpath else None
 
     def __init__(self, game: Game, config: StateSyncConfig, **session):
         """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,

@@ -1,0 +1,47 @@
+"""Builds the optional compiled fast path (netcode/fastpath.py, Cython pure-Python mode).
+
+Everything else is in pyproject.toml. If Cython or a C compiler is missing, or the
+compile fails, the install goes on without it and the engine uses its general path
+(``python -m netcode.compiled`` says which one an install has).
+"""
+
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile is a warning, not a failed install."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no Python headers, ...
+            self._skip(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._skip(exc)
+
+    @staticmethod
+    def _skip(exc):
+        print(f"ticksync: not compiling the fast path ({exc}); the general path will run", file=sys.stderr)
+
+
+def _extensions():
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("ticksync: Cython not found; the fast path stays uncompiled", file=sys.stderr)
+        return []
+    return cythonize(
+        ["netcode/fastpath.py"],
+        compiler_directives={"language_level": 3, "boundscheck": True, "wraparound": True},
+        quiet=True,
+    )
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
