@@ -121,7 +121,7 @@ async def _serve(pipe, args: dict) -> None:
     # the tick's flush (the sendto calls); the rest of the process's CPU is the event loop,
     # the transport's receive path and the kernel. The receive wrapper is an instance
     # attribute the hub calls instead of the method: one extra Python call per datagram.
-    spent = {"on_tick": 0.0, "flush": 0.0, "receive": 0.0}
+    spent = {"on_tick": 0.0, "flush": 0.0, "receive": 0.0, "poll": 0.0}
     plain_receive = server.receive_datagram
     clock = time.perf_counter
 
@@ -131,17 +131,22 @@ async def _serve(pipe, args: dict) -> None:
         spent["receive"] += clock() - t0
 
     server.receive_datagram = timed_receive
-    transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20)
+    transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20, polled=args["read"] == "tick")
+    poll = getattr(transport, "poll", None)
     prof = cProfile.Profile() if args["profile"] else None
 
     def on_tick(_tick: int) -> None:
         t0 = clock()
+        if poll is not None:
+            poll()  # this tick's datagrams, as a room's tick does
+        t1 = clock()
         server.on_tick(loop.time())
         server.events()  # drained, as a room loop does
-        t1 = clock()
+        t2 = clock()
         transport.flush()
-        spent["on_tick"] += t1 - t0
-        spent["flush"] += clock() - t1
+        spent["poll"] += t1 - t0
+        spent["on_tick"] += t2 - t1
+        spent["flush"] += clock() - t2
 
     ticker = TickLoop(server.tick_rate, on_tick)
     task = asyncio.create_task(ticker.run(RealClock()))
@@ -154,7 +159,7 @@ async def _serve(pipe, args: dict) -> None:
             cmd = await asyncio.wait_for(commands.get(), timeout=args["warmup"] + args["seconds"] + 60)
             if cmd == "start":
                 ticker.stats = TickStats(window=8192)
-                spent.update(on_tick=0.0, flush=0.0, receive=0.0)
+                spent.update(on_tick=0.0, flush=0.0, receive=0.0, poll=0.0)
                 mark = (time.perf_counter(), _cpu_split(), server.tick, dict(server.stats_counters),
                         transport.received, transport.sent, transport.bytes_sent)
                 if prof:
@@ -376,7 +381,7 @@ def _expect(pipe, proc, what: str, timeout: float):
 def run(args: argparse.Namespace) -> dict:
     ctx = mp.get_context("spawn")
     server_cpu, client_cpu = _cpus()
-    cfg = {k: getattr(args, k) for k in ("npcs", "moving", "clients", "seconds", "warmup", "profile")}
+    cfg = {k: getattr(args, k) for k in ("npcs", "moving", "clients", "seconds", "warmup", "profile", "read")}
     s_parent, s_child = ctx.Pipe()
     server = ctx.Process(target=_server_main, args=(s_child, cfg, server_cpu), name="server", daemon=True)
     server.start()
@@ -433,7 +438,7 @@ def report(args: argparse.Namespace, res: dict) -> None:
     pinned = f"server on CPU {server_cpu}, load generator on CPU {client_cpu}" if server_cpu is not None else "not pinned"
     print(f"{args.scenario} scenario over UDP on {HOST}: {s['players']} clients, {s['entities']} entities "
           f"({args.npcs} NPCs, {args.moving:.0%} moving, + {args.clients} players), 60 Hz, 30 Hz snapshots, "
-          f"inputs at 60 Hz; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
+          f"inputs at 60 Hz; server socket read per {args.read}; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print()
     head = f"{'':<34} {'ticksync':>12} {'Colyseus 0.16':>14} {'target':>12} {'met':>4}"
@@ -443,11 +448,14 @@ def report(args: argparse.Namespace, res: dict) -> None:
           f"{'yes' if cpu_pct <= COLYSEUS_CPU_PCT else 'NO':>4}")
     print(f"{'  of which user / system':<34} {100 * s['cpu_user'] / s['wall']:>6.1f} /{100 * s['cpu_sys'] / s['wall']:>5.1f}")
     sp = {k: 100 * v / s["wall"] for k, v in s["spent"].items()}
+    sp["poll"] -= sp["receive"] if args.read == "tick" else 0.0  # the poll delivers the datagrams
     rest = cpu_pct - sum(sp.values())
     print(f"{'  of which sans-IO on_tick':<34} {sp['on_tick']:>6.1f}")
     print(f"{'  of which sans-IO input datagrams':<34} {sp['receive']:>6.1f}")
+    if args.read == "tick":
+        print(f"{'  of which socket reads (poll)':<34} {sp['poll']:>6.1f}")
     print(f"{'  of which flush (sendto)':<34} {sp['flush']:>6.1f}")
-    print(f"{'  of which loop, transport rx, kernel':<34} {rest:>6.1f}")
+    print(f"{'  of which the rest (loop, kernel)':<34} {rest:>6.1f}")
     print(f"{'down Mbit/s per client (UDP/IP)':<34} {mbps:>12.3f} {COLYSEUS_MBPS:>14.2f} {f'<= {TARGET_MBPS:.3f}':>12} "
           f"{'yes' if mbps <= TARGET_MBPS else 'NO':>4}")
     print(f"{'down Mbit/s per client (payload)':<34} {mbps_payload:>12.3f} {'':>14} {'':>12} {'':>4}")
@@ -481,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--moving", type=float, default=1.0)
     ap.add_argument("--loadgens", type=int, default=1,
                     help="load-generator processes (default 1; they share the client CPU, so this helps only with more cores)")
+    ap.add_argument("--read", choices=("tick", "event"), default="tick",
+                    help="server socket read once per tick (polled, as TickServer does; default) or per datagram")
     ap.add_argument("--profile", action="store_true", help="cProfile the server process during the measurement")
     args = ap.parse_args(argv)
     if not (0 < args.seconds <= 120 and 0 <= args.warmup <= 60 and 1 <= args.clients <= 256 and 1 <= args.loadgens <= 8):
