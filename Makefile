@@ -8,8 +8,9 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# Reinstall when the project's metadata changes; editable, so code edits need nothing.
-$(STAMP): pyproject.toml
+# Reinstall when the project's metadata or the compiled fast path changes; editable, so
+# other code edits need nothing.
+$(STAMP): pyproject.toml setup.py netcode/fastpath.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
