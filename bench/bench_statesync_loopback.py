@@ -39,7 +39,7 @@ datagram); input packets per second the clients sent (intended: 100 x 60 = 6000/
 server received. Everything stays on 127.0.0.1 and every wait is bounded.
 
 Run: ``python -m bench.bench_statesync_loopback [colyseus] [--seconds 20] [--warmup 5] [--clients 100]
-[--npcs 1000] [--moving 1.0] [--loadgens 1] [--profile]`` (about 30 s).
+[--npcs 1000] [--moving 1.0] [--loadgens 1] [--read tick|event] [--breakdown] [--profile]`` (about 30 s).
 ``--profile`` runs cProfile inside the server process during the measurement (it slows the
 server, so its CPU figure is then not comparable) and prints the top functions.
 """
@@ -117,20 +117,22 @@ async def _serve(pipe, args: dict) -> None:
         wall_offset=time.time() - loop.time(),
         rng=random.Random(1),
     )
-    # Where the CPU goes: wall time inside the sans-IO server (ticks, input datagrams) and in
-    # the tick's flush (the sendto calls); the rest of the process's CPU is the event loop,
-    # the transport's receive path and the kernel. The receive wrapper is an instance
-    # attribute the hub calls instead of the method: one extra Python call per datagram.
+    # Where the CPU goes: wall time in the tick's poll (socket reads and the input datagrams),
+    # in the sans-IO tick and in the tick's flush (the sendto calls); the rest of the
+    # process's CPU is the event loop and the kernel. With --breakdown the datagrams are
+    # timed one by one too, through a wrapper the hub calls instead of the method: two clock
+    # reads and a Python call per datagram, which cost the server CPU of their own.
     spent = {"on_tick": 0.0, "flush": 0.0, "receive": 0.0, "poll": 0.0}
-    plain_receive = server.receive_datagram
     clock = time.perf_counter
+    if args["breakdown"]:
+        plain_receive = server.receive_datagram
 
-    def timed_receive(data, addr, now):
-        t0 = clock()
-        plain_receive(data, addr, now)
-        spent["receive"] += clock() - t0
+        def timed_receive(data, addr, now):
+            t0 = clock()
+            plain_receive(data, addr, now)
+            spent["receive"] += clock() - t0
 
-    server.receive_datagram = timed_receive
+        server.receive_datagram = timed_receive
     transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20, polled=args["read"] == "tick")
     poll = getattr(transport, "poll", None)
     prof = cProfile.Profile() if args["profile"] else None
@@ -381,7 +383,7 @@ def _expect(pipe, proc, what: str, timeout: float):
 def run(args: argparse.Namespace) -> dict:
     ctx = mp.get_context("spawn")
     server_cpu, client_cpu = _cpus()
-    cfg = {k: getattr(args, k) for k in ("npcs", "moving", "clients", "seconds", "warmup", "profile", "read")}
+    cfg = {k: getattr(args, k) for k in ("npcs", "moving", "clients", "seconds", "warmup", "profile", "read", "breakdown")}
     s_parent, s_child = ctx.Pipe()
     server = ctx.Process(target=_server_main, args=(s_child, cfg, server_cpu), name="server", daemon=True)
     server.start()
@@ -451,9 +453,11 @@ def report(args: argparse.Namespace, res: dict) -> None:
     sp["poll"] -= sp["receive"] if args.read == "tick" else 0.0  # the poll delivers the datagrams
     rest = cpu_pct - sum(sp.values())
     print(f"{'  of which sans-IO on_tick':<34} {sp['on_tick']:>6.1f}")
-    print(f"{'  of which sans-IO input datagrams':<34} {sp['receive']:>6.1f}")
+    if args.breakdown:
+        print(f"{'  of which sans-IO input datagrams':<34} {sp['receive']:>6.1f}")
     if args.read == "tick":
-        print(f"{'  of which socket reads (poll)':<34} {sp['poll']:>6.1f}")
+        label = "  of which socket reads (poll)" if args.breakdown else "  of which poll: reads + inputs"
+        print(f"{label:<34} {sp['poll']:>6.1f}")
     print(f"{'  of which flush (sendto)':<34} {sp['flush']:>6.1f}")
     print(f"{'  of which the rest (loop, kernel)':<34} {rest:>6.1f}")
     print(f"{'down Mbit/s per client (UDP/IP)':<34} {mbps:>12.3f} {COLYSEUS_MBPS:>14.2f} {f'<= {TARGET_MBPS:.3f}':>12} "
@@ -491,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="load-generator processes (default 1; they share the client CPU, so this helps only with more cores)")
     ap.add_argument("--read", choices=("tick", "event"), default="tick",
                     help="server socket read once per tick (polled, as TickServer does; default) or per datagram")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each input datagram (costs the server about half a point of CPU itself)")
     ap.add_argument("--profile", action="store_true", help="cProfile the server process during the measurement")
     args = ap.parse_args(argv)
     if not (0 < args.seconds <= 120 and 0 <= args.warmup <= 60 and 1 <= args.clients <= 256 and 1 <= args.loadgens <= 8):
