@@ -51,6 +51,10 @@ def _extensions():
             )
         except Exception as exc:
             print(f"ticksync: not compiling {source} ({exc})", file=sys.stderr)
+    for ext in extensions:
+        # The fast path must compute exactly what the Python it mirrors does: no fused
+        # multiply-adds (tests compare RTT estimates bit for bit).
+        ext.extra_compile_args = ["-ffp-contract=off"] if sys.platform != "win32" else []
     return extensions
 
 

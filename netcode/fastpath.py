@@ -61,6 +61,25 @@ def _popcount8(m: cython.uint) -> cython.uint:
     return c
 
 
+@cython.cfunc
+@cython.locals(rtt=cython.double, srtt=cython.double, rttvar=cython.double)
+def _rtt_sample(est, rtt) -> cython.void:
+    """RttEstimator.sample, inlined."""
+    if rtt < 0:
+        return
+    est.samples += 1
+    if rtt < est.min_rtt:
+        est.min_rtt = rtt
+    if est.srtt is None:
+        est.srtt = rtt
+        est.rttvar = rtt / 2
+    else:
+        srtt = est.srtt
+        rttvar = est.rttvar
+        est.rttvar = rttvar + 0.25 * (abs(srtt - rtt) - rttvar)
+        est.srtt = srtt + 0.125 * (rtt - srtt)
+
+
 @cython.locals(
     n=cython.Py_ssize_t, seq=cython.longlong, ack=cython.longlong, ack_bits=cython.ulonglong,
     ack_delay=cython.uint, latest=cython.longlong, d=cython.longlong, slot=cython.longlong,
@@ -127,7 +146,8 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         if sack > peer.acked:
             if server.per_client:
                 return False
-            take_ack = server.history.has(sack)
+            history = server.history
+            take_ack = history._ticks[sack % history.depth] == sack  # SnapshotHistory.has
     q: cython.Py_ssize_t = p + _SS_HEAD
     first = _u32(data, q)
     cnt = data[q + 4]
@@ -185,7 +205,7 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
                 base = newest_sent - back
                 t_ack = now - ack_delay * ACK_DELAY_UNIT
                 if fresh & 1 and base >= 0 and sent_no[base % _RING] == base:
-                    conn.rtt.sample(t_ack - conn._sent_time[base % _RING])
+                    _rtt_sample(conn.rtt, t_ack - cython.cast(cython.double, conn._sent_time[base % _RING]))
                 acked = 0
                 i = 0
                 while fresh:
@@ -208,9 +228,10 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         peer.acked_before = peer.acked
         peer.acked = sack
     # InputBuffer.put: rebuild the records in order, store the new ones
-    newest = inputs.newest[pslot]
+    flat_newest = inputs.flat_newest
+    newest = flat_newest[pslot]
     if last > newest:
-        inputs.newest[pslot] = last
+        flat_newest[pslot] = last
     size = inputs.max_ahead + 1
     players = inputs.players
     flat_data = inputs.flat_data
@@ -245,5 +266,5 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         if view > limit:
             view = limit
     peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64
-    server._view_delay[pslot] = view
+    server.view_delay_items[pslot] = view
     return True

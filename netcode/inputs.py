@@ -100,6 +100,7 @@ class InputBuffer:
         # slice write costs a fraction of a numpy item assignment.
         self.flat_data = memoryview(self._data).cast("B")
         self.flat_tick = memoryview(self._tick).cast("B").cast("q")
+        self.flat_newest = memoryview(self.newest).cast("B").cast("q")
 
     def put(self, slot: int, first: int, records: np.ndarray, current: int) -> int:
         """Store inputs for ticks >= ``current`` (the next tick to close). Returns how many

@@ -133,6 +133,7 @@ class SnapshotHistory:
         self.alive = np.zeros((depth, schema.capacity), bool)
         self.extras: list[bytes] = [b""] * depth
         self.ticks = np.full(depth, -1, np.int64)
+        self._ticks = memoryview(self.ticks)  # item reads without numpy scalars (has() is hot)
 
     def add(self, tick: int, codes: np.ndarray, alive: np.ndarray, extras: bytes) -> None:
         i = tick % self.depth
@@ -142,7 +143,7 @@ class SnapshotHistory:
         self.ticks[i] = tick
 
     def has(self, tick: int) -> bool:
-        return tick >= 0 and self.ticks[tick % self.depth] == tick
+        return tick >= 0 and self._ticks[tick % self.depth] == tick
 
     def index(self, tick: int) -> int:
         return tick % self.depth

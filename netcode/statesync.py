@@ -98,6 +98,7 @@ class SnapshotServer(ModeServer):
         self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
         self._view_delay = np.zeros(self.players, np.int64)
+        self.view_delay_items = memoryview(self._view_delay).cast("B").cast("q")  # for fastpath.py
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
 
     def accept_info(self) -> bytes:
