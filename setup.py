@@ -1,5 +1,5 @@
 """Builds the optional compiled fast paths: netcode/fastpath.py (Cython pure-Python mode)
-and, on Linux, netcode/transport/_recvmmsg.pyx (many datagrams per system call).
+and, on Linux, netcode/transport/_mmsg.pyx (many datagrams per system call).
 
 Everything else is in pyproject.toml. If Cython or a C compiler is missing, or the
 compile fails, the install goes on without it and the engine uses its general path
@@ -40,7 +40,7 @@ def _extensions():
         return []
     sources = ["netcode/fastpath.py"]
     if sys.platform == "linux":
-        sources.append("netcode/transport/_recvmmsg.pyx")  # recvmmsg is Linux's
+        sources.append("netcode/transport/_mmsg.pyx")  # recvmmsg is Linux's
     extensions = []
     for source in sources:  # one failing to translate must not take the others (or the install) down
         try:

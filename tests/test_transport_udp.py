@@ -306,7 +306,7 @@ def test_rate_limiter_refills_and_keeps_its_table_bounded():
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("batched", [True, False], ids=["recvmmsg", "recvmsg"])
+@pytest.mark.parametrize("batched", [True, False], ids=["mmsg", "one-by-one"])
 def test_a_polled_socket_reads_per_poll_with_arrival_times_and_a_bound(batched):
     """Datagrams wait in the kernel until a poll; each reaches the endpoint with the time it
     arrived (where the kernel stamps them), and one poll reads at most ``max_per_poll``.
@@ -356,6 +356,11 @@ def test_a_polled_socket_reads_per_poll_with_arrival_times_and_a_bound(batched):
         await eventually(lambda: st.stats()["sent"] == 100, "the echoes sent back")
         sender.settimeout(1.0)
         assert sender.recv(100) == b"hello 0"
+        # What the endpoint queues for an address no socket can send to is counted, and the
+        # datagrams beside it still go.
+        echo.out += [(b"a", ("not an address", 1)), (b"b", ("127.0.0.1", 70000)), (b"c", sender.getsockname())]
+        st.flush()
+        assert st.stats()["dropped"] == {"oversized": 1, "send_error": 2} and st.stats()["sent"] == 101
         assert st.stats()["read"] == "per tick" and st.stats()["polls"] == 3
         sender.close()
         st.close()

@@ -12,20 +12,22 @@ and the endpoint gets that time, so RTT and ack delays do not grow by the time a
 waited for the tick (for a moment after the first socket asks, Linux stamps datagrams
 when they are read instead: no worse than the poll's time). Elsewhere the endpoint gets
 the poll's time. On Linux the datagrams
-are read 64 per system call (``recvmmsg``, :mod:`._recvmmsg`, compiled at install) when
+are read 64 per system call (``recvmmsg``, :mod:`._mmsg`, compiled at install) when
 the install has it, one ``recvmsg`` each otherwise.
 
 Nothing waits forever: a poll reads at most ``max_per_poll`` datagrams (a flood cannot
 stall a tick; the rest wait for the next poll or overflow the socket buffer, which the
 kernel counts), and an idle-poll timer reads the socket when no tick has for
 ``idle_poll`` seconds (a server with no room running still answers handshakes).
-Sending is a plain non-blocking ``sendto``; a full socket buffer drops the datagram and
-counts it as ``backpressure``, as :class:`~.udp.UdpTransport` does.
+Sending is non-blocking (``sendmmsg``, 64 per call, where compiled; ``sendto`` otherwise);
+a full socket buffer drops the datagram and counts it as ``backpressure``, as
+:class:`~.udp.UdpTransport` does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import platform
 import socket
 import struct
@@ -36,9 +38,9 @@ from .hub import Address, Limits, TransportHub, log_once
 from .udp import UdpLink
 
 try:  # many datagrams per system call (Linux, when setup.py could compile it)
-    from ._recvmmsg import recv_batch
+    from ._mmsg import recv_batch, send_batch
 except ImportError:
-    recv_batch = None
+    recv_batch = send_batch = None
 
 __all__ = ["PolledUdpTransport"]
 
@@ -74,7 +76,7 @@ class PolledUdpTransport(UdpLink):
         self.idle_poll = idle_poll
         self._stamped = _enable_timestamps(sock)
         # recvmmsg reads SO_TIMESTAMPNS's messages, so it is only used where those are on.
-        self.batched = recv_batch is not None and self._stamped
+        self.batched = recv_batch is not None and self._stamped  # and sendmmsg to send
         self._last_poll = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = self._loop.call_later(idle_poll, self._idle)
         self._closed = self._loop.create_future()
@@ -146,6 +148,15 @@ class PolledUdpTransport(UdpLink):
         if self.closed:
             self.dropped["closed"] += len(batch)
             return
+        if self.batched:
+            sent, nbytes, failed = send_batch(self._sock.fileno(), batch)
+            for _index, err in failed:
+                # EAGAIN: the kernel buffer is full; a late game packet is worth nothing,
+                # so drop it (the protocol repeats what matters). Anything else: an error.
+                self.dropped["backpressure" if err in (errno.EAGAIN, errno.EWOULDBLOCK) else "send_error"] += 1
+            self.sent += sent
+            self.bytes_sent += nbytes
+            return
         sendto = self._sock.sendto
         sent = nbytes = 0
         for data, addr in batch:
@@ -189,5 +200,5 @@ class PolledUdpTransport(UdpLink):
 
     def stats(self) -> dict:
         out = super().stats()
-        out.update(read="per tick", polls=self.polls, kernel_timestamps=self._stamped, recvmmsg=self.batched)
+        out.update(read="per tick", polls=self.polls, kernel_timestamps=self._stamped, mmsg=self.batched)
         return out
