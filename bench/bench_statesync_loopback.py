@@ -39,7 +39,8 @@ datagram); input packets per second the clients sent (intended: 100 x 60 = 6000/
 server received. Everything stays on 127.0.0.1 and every wait is bounded.
 
 Run: ``python -m bench.bench_statesync_loopback [colyseus] [--seconds 20] [--warmup 5] [--clients 100]
-[--npcs 1000] [--moving 1.0] [--loadgens 1] [--read tick|event] [--breakdown] [--profile]`` (about 30 s).
+[--npcs 1000] [--moving 1.0] [--loadgens 1] [--read tick|event] [--general-path] [--breakdown] [--profile]``
+(about 30 s).
 ``--profile`` runs cProfile inside the server process during the measurement (it slows the
 server, so its CPU figure is then not comparable) and prints the top functions.
 """
@@ -67,6 +68,7 @@ import numpy as np
 from bench.bench_statesync import SECRET, BenchArena, FakeClient, token
 from demos.arena.game import _STICK, WORLD
 from engine.loop import RealClock, TickLoop, TickStats, run_async
+from netcode import compiled
 from netcode.statesync import SnapshotServer, StateSyncConfig
 from netcode.transport.udp import open_udp_server
 from netcode.wire import UDP_IP_OVERHEAD
@@ -122,9 +124,40 @@ async def _serve(pipe, args: dict) -> None:
     # process's CPU is the event loop and the kernel. With --breakdown the datagrams are
     # timed one by one too, through a wrapper the hub calls instead of the method: two clock
     # reads and a Python call per datagram, which cost the server CPU of their own.
-    spent = {"on_tick": 0.0, "flush": 0.0, "receive": 0.0, "poll": 0.0}
+    spent = {"on_tick": 0.0, "flush": 0.0, "receive": 0.0, "poll": 0.0, "step": 0.0, "snapshot": 0.0, "encode": 0.0, "quantize": 0.0}
     clock = time.perf_counter
     if args["breakdown"]:
+        def timed(owner, name, key):  # one clock pair per call: per tick, cheap
+            plain = getattr(owner, name)
+
+            def wrapper(*a):
+                t0 = clock()
+                plain(*a)
+                spent[key] += clock() - t0
+
+            setattr(owner, name, wrapper)
+
+        timed(game, "step", "step")
+        timed(server, "_snapshot", "snapshot")
+        import netcode.statesync as ss_mod
+        plain_encode = ss_mod.encode_snapshot
+
+        def timed_encode(*a, **kw):
+            t0 = clock()
+            out = plain_encode(*a, **kw)
+            spent["encode"] += clock() - t0
+            return out
+
+        ss_mod.encode_snapshot = timed_encode
+        plain_quantize = server.schema.quantize
+
+        def timed_quantize(*a):
+            t0 = clock()
+            out = plain_quantize(*a)
+            spent["quantize"] += clock() - t0
+            return out
+
+        server.schema.quantize = timed_quantize
         plain_receive = server.receive_datagram
 
         def timed_receive(data, addr, now):
@@ -133,7 +166,11 @@ async def _serve(pipe, args: dict) -> None:
             spent["receive"] += clock() - t0
 
         server.receive_datagram = timed_receive
+    if args["general_path"]:  # the compiled paths off: for before/after figures in one sitting
+        server.fast_receive = server.fast_send_parts = server.fast_send_shared = None
     transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20, polled=args["read"] == "tick")
+    if args["general_path"] and hasattr(transport, "batched"):
+        transport.batched = False
     poll = getattr(transport, "poll", None)
     prof = cProfile.Profile() if args["profile"] else None
 
@@ -161,7 +198,7 @@ async def _serve(pipe, args: dict) -> None:
             cmd = await asyncio.wait_for(commands.get(), timeout=args["warmup"] + args["seconds"] + 60)
             if cmd == "start":
                 ticker.stats = TickStats(window=8192)
-                spent.update(on_tick=0.0, flush=0.0, receive=0.0, poll=0.0)
+                spent.update(on_tick=0.0, flush=0.0, receive=0.0, poll=0.0, step=0.0, snapshot=0.0, encode=0.0, quantize=0.0)
                 mark = (time.perf_counter(), _cpu_split(), server.tick, dict(server.stats_counters),
                         transport.received, transport.sent, transport.bytes_sent)
                 if prof:
@@ -383,7 +420,7 @@ def _expect(pipe, proc, what: str, timeout: float):
 def run(args: argparse.Namespace) -> dict:
     ctx = mp.get_context("spawn")
     server_cpu, client_cpu = _cpus()
-    cfg = {k: getattr(args, k) for k in ("npcs", "moving", "clients", "seconds", "warmup", "profile", "read", "breakdown")}
+    cfg = {k: getattr(args, k) for k in ("npcs", "moving", "clients", "seconds", "warmup", "profile", "read", "breakdown", "general_path")}
     s_parent, s_child = ctx.Pipe()
     server = ctx.Process(target=_server_main, args=(s_child, cfg, server_cpu), name="server", daemon=True)
     server.start()
@@ -440,7 +477,8 @@ def report(args: argparse.Namespace, res: dict) -> None:
     pinned = f"server on CPU {server_cpu}, load generator on CPU {client_cpu}" if server_cpu is not None else "not pinned"
     print(f"{args.scenario} scenario over UDP on {HOST}: {s['players']} clients, {s['entities']} entities "
           f"({args.npcs} NPCs, {args.moving:.0%} moving, + {args.clients} players), 60 Hz, 30 Hz snapshots, "
-          f"inputs at 60 Hz; server socket read per {args.read}; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
+          f"inputs at 60 Hz; server socket read per {args.read}; "
+          f"{'general path only' if args.general_path else 'compiled paths: ' + compiled.status}; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print()
     head = f"{'':<34} {'ticksync':>12} {'Colyseus 0.16':>14} {'target':>12} {'met':>4}"
@@ -451,8 +489,14 @@ def report(args: argparse.Namespace, res: dict) -> None:
     print(f"{'  of which user / system':<34} {100 * s['cpu_user'] / s['wall']:>6.1f} /{100 * s['cpu_sys'] / s['wall']:>5.1f}")
     sp = {k: 100 * v / s["wall"] for k, v in s["spent"].items()}
     sp["poll"] -= sp["receive"] if args.read == "tick" else 0.0  # the poll delivers the datagrams
+    step, snapshot, encode, quantize = (sp.pop(k) for k in ("step", "snapshot", "encode", "quantize"))  # parts of on_tick
     rest = cpu_pct - sum(sp.values())
     print(f"{'  of which sans-IO on_tick':<34} {sp['on_tick']:>6.1f}")
+    if args.breakdown:
+        print(f"{'    of which game step':<34} {step:>6.1f}")
+        print(f"{'    of which snapshots':<34} {snapshot:>6.1f}")
+        print(f"{'      of which quantize':<34} {quantize:>6.1f}")
+        print(f"{'      of which encode':<34} {encode:>6.1f}")
     if args.breakdown:
         print(f"{'  of which sans-IO input datagrams':<34} {sp['receive']:>6.1f}")
     if args.read == "tick":
@@ -495,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="load-generator processes (default 1; they share the client CPU, so this helps only with more cores)")
     ap.add_argument("--read", choices=("tick", "event"), default="tick",
                     help="server socket read once per tick (polled, as TickServer does; default) or per datagram")
+    ap.add_argument("--general-path", action="store_true",
+                    help="switch the compiled fast paths off (netcode/fastpath.py, recvmmsg/sendmmsg): the 'before'")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time each input datagram (costs the server about half a point of CPU itself)")
     ap.add_argument("--profile", action="store_true", help="cProfile the server process during the measurement")

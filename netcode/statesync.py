@@ -81,8 +81,11 @@ class _Peer:
 class SnapshotServer(ModeServer):
     """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
 
-    # Established players' ordinary SS_INPUT packets, compiled when the install has it.
+    # Established players' ordinary SS_INPUT packets and the per-client snapshot send,
+    # compiled when the install has them (netcode/fastpath.py).
     fast_receive = staticmethod(compiled.fastpath.ss_input) if compiled.fastpath else None
+    fast_send_parts = staticmethod(compiled.fastpath.send_parts) if compiled.fastpath else None
+    fast_send_shared = staticmethod(compiled.fastpath.send_shared) if compiled.fastpath else None
 
     def __init__(self, game: Game, config: StateSyncConfig, **session):
         """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
@@ -97,6 +100,7 @@ class SnapshotServer(ModeServer):
         self.history = SnapshotHistory(self.schema, config.history)
         self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
+        self.applied_items = memoryview(self.applied).cast("B").cast("q")  # for fastpath.py
         self._view_delay = np.zeros(self.players, np.int64)
         self.view_delay_items = memoryview(self._view_delay).cast("B").cast("q")  # for fastpath.py
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
@@ -187,6 +191,10 @@ class SnapshotServer(ModeServer):
             self._send_shared(tick, codes, alive, extras, now)
 
     def _send_parts(self, peer: _Peer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> None:
+        fast = self.fast_send_parts
+        if fast is not None:
+            fast(self, peer, conn, tick, parts, now, cache)
+            return
         applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
         prefix = pack_prefix(tick, applied if applied >= 0 else None)
         # Clients with the same baseline and the same input lag get the same payloads:
@@ -234,6 +242,42 @@ class SnapshotServer(ModeServer):
                 views[key] = self._view_of(t, cell, t_alive)
             return views[key]
 
+        def encode(peer: _Peer, base: int, pred: int, cell) -> list[bytes]:
+            """The parts for this baseline, predictor and cells, encoded once."""
+            key = (base, pred, peer.cells.get(base), peer.cells.get(pred), cell)
+            parts = encoded.get(key)
+            if parts is not None:
+                return parts
+            now_view = view(tick, cell, alive)
+            if base < 0:
+                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET)
+            else:
+                i = history.index(base)
+                predictor = None
+                if pred >= 0:
+                    j = history.index(pred)
+                    pred_view = view(pred, peer.cells.get(pred), history.alive[j])
+                    predictor = (pred, history.codes[j], pred_view, self.schema.smooth)
+                parts = encode_snapshot(
+                    tick,
+                    codes,
+                    now_view,
+                    extras,
+                    budget=_PART_BUDGET,
+                    base_tick=base,
+                    base_codes=history.codes[i],
+                    base_view=view(base, peer.cells.get(base), history.alive[i]),
+                    base_extras=history.extras[i],
+                    predictor=predictor,
+                )
+            encoded[key] = parts
+            self.stats_counters["encodes"] += 1
+            return parts
+
+        fast = self.fast_send_shared
+        if fast is not None and not grid:
+            fast(self, tick, encode, payloads, now)
+            return
         for peer in self.peers.values():
             conn = self.connection(peer)
             if conn is None:
@@ -243,33 +287,7 @@ class SnapshotServer(ModeServer):
             pred = peer.acked_before
             if base < 0 or not history.has(pred) or (grid and pred not in peer.cells):
                 pred = -1
-            key = (base, pred, peer.cells.get(base), peer.cells.get(pred), cell)
-            parts = encoded.get(key)
-            if parts is None:
-                now_view = view(tick, cell, alive)
-                if base < 0:
-                    parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET)
-                else:
-                    i = history.index(base)
-                    predictor = None
-                    if pred >= 0:
-                        j = history.index(pred)
-                        pred_view = view(pred, peer.cells.get(pred), history.alive[j])
-                        predictor = (pred, history.codes[j], pred_view, self.schema.smooth)
-                    parts = encode_snapshot(
-                        tick,
-                        codes,
-                        now_view,
-                        extras,
-                        budget=_PART_BUDGET,
-                        base_tick=base,
-                        base_codes=history.codes[i],
-                        base_view=view(base, peer.cells.get(base), history.alive[i]),
-                        base_extras=history.extras[i],
-                        predictor=predictor,
-                    )
-                encoded[key] = parts
-                self.stats_counters["encodes"] += 1
+            parts = encode(peer, base, pred, cell)
             if base < 0:
                 peer.counters["full_snapshots"] += 1
             if grid:

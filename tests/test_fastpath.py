@@ -1,4 +1,5 @@
-"""The compiled SS_INPUT fast path (netcode/fastpath.py) changes nothing but speed.
+"""The compiled fast paths (netcode/fastpath.py: SS_INPUT in, snapshots out) change nothing
+but speed.
 
 One recorded stream of traffic (real clients on a lossy, duplicating, reordering simulated
 link, plus hostile variants of their packets) is replayed into identical servers: one on
@@ -95,16 +96,19 @@ def _record(seed: int) -> tuple[list, int]:
 
 
 def _replay(events: list, seed: int, fast) -> tuple[SnapshotServer, list, int]:
+    """Replay into a new server; ``fast``: a fastpath module, or None for the general path."""
     server = SnapshotServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
     hits = 0
 
     def counted(srv, data, addr, now):
         nonlocal hits
-        handled = fast(srv, data, addr, now)
+        handled = fast.ss_input(srv, data, addr, now)
         hits += handled
         return handled
 
     server.fast_receive = None if fast is None else counted
+    server.fast_send_parts = None if fast is None else fast.send_parts
+    server.fast_send_shared = None if fast is None else fast.send_shared
     sent = []
     for ev in events:
         if ev[0] == "rx":
@@ -144,9 +148,9 @@ def test_the_fast_path_changes_nothing_but_speed(seed):
     dropped = reference.stats()["session"]["dropped"]
     assert dropped.get("duplicate", 0) > 0 and len(dropped) >= 3  # the hostile variants did arrive
 
-    variants = {"source": _source_fastpath().ss_input}
+    variants = {"source": _source_fastpath()}
     if compiled.fastpath is not None:
-        variants["compiled"] = compiled.fastpath.ss_input
+        variants["compiled"] = compiled.fastpath
     for name, fast in variants.items():
         server, sent, hits = _replay(events, seed, fast)
         assert hits > inputs // 3, f"{name}: the fast path took only {hits} of {inputs} inputs"
@@ -164,4 +168,4 @@ def test_the_install_compiled_the_fast_path_where_it_can():
         return  # TICKSYNC_PURE=1 asked for the general path
     assert compiled.fastpath is not None, compiled.status
     assert compiled.fastpath.compiled
-    assert SnapshotServer.fast_receive is not None
+    assert None not in (SnapshotServer.fast_receive, SnapshotServer.fast_send_parts, SnapshotServer.fast_send_shared)
