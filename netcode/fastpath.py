@@ -103,6 +103,7 @@ def _rtt_sample(est, rtt) -> cython.void:
     n=cython.Py_ssize_t, seq=cython.longlong, ack=cython.longlong, ack_bits=cython.ulonglong,
     ack_delay=cython.uint, latest=cython.longlong, d=cython.longlong, slot=cython.longlong,
     pslot=cython.longlong, sack=cython.ulonglong, view=cython.longlong, rate=cython.double,
+    depth=cython.longlong, max_ahead=cython.longlong, max_view_delay=cython.double, tick_rate=cython.double,
     tokens=cython.double, first=cython.longlong, cnt=cython.Py_ssize_t, itemsize=cython.Py_ssize_t,
     masks_at=cython.Py_ssize_t, changed_at=cython.Py_ssize_t, nchanged=cython.Py_ssize_t,
     k=cython.Py_ssize_t, j=cython.Py_ssize_t, m=cython.uint, current=cython.longlong,
@@ -122,8 +123,9 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         return False
     if _u16(data, 0) != PROTOCOL_ID or data[2] != PROTOCOL_VERSION or data[3] != _TYPE_BYTE:
         return False
-    session = server.session
-    conn = session._by_addr.get(addr)
+    (by_addr, session_counters, peers, rate, per_client, history_ticks, depth, itemsize, max_ahead, players,
+     flat_data, flat_tick, flat_newest, view_items, max_view_delay, tick_rate) = server.fast_context
+    conn = by_addr.get(addr)
     if conn is None or _u32(data, 4) != conn.session_id:
         return False
     prev_latest = conn._recv_latest
@@ -145,13 +147,12 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         return False
     sack = _u32(data, p + 2)
     view = data[p + 6]
-    peer = server.peers.get(conn.id)
+    peer = peers.get(conn.id)
     if peer is None:
         return False
     pslot = peer.slot
     if pslot < 0 or slot != pslot:
         return False
-    rate = server.config.input_packets_per_second
     tokens = peer.tokens + (now - peer.last_input_at) * rate
     if tokens > rate:
         tokens = rate
@@ -163,14 +164,12 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         if sack > current:
             return False
         if sack > peer.acked:
-            if server.per_client:
+            if per_client:
                 return False
-            history = server.history
-            take_ack = history._ticks[sack % history.depth] == sack  # SnapshotHistory.has
+            take_ack = history_ticks[sack % depth] == sack  # SnapshotHistory.has
     q: cython.Py_ssize_t = p + _SS_HEAD
     first = _u32(data, q)
     cnt = data[q + 4]
-    itemsize = server.itemsize
     if cnt == 0 or cnt > _MAX_FAST_RUN or itemsize > _MAX_FAST_ITEM:
         return False
     masks_at = q + _RUN_HEAD + itemsize
@@ -185,15 +184,13 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         nchanged += _popcount8(m)
     if changed_at + nchanged != n:
         return False
-    inputs = server.inputs
     last = first + cnt - 1
-    if last > current + inputs.max_ahead:
+    if last > current + max_ahead:
         return False
 
     # -- apply, in the general path's order ------------------------------------------------
-    sc = session.counters
-    sc.received += 1
-    sc.bytes_received += n
+    session_counters.received += 1
+    session_counters.bytes_received += n
     # Connection._accept_seq (a newer sequence)
     conn._recv_bits = ((conn._recv_bits << d) | 1) & ((1 << conn._window_bits) - 1)
     conn._recv_latest = seq
@@ -247,14 +244,10 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         peer.acked_before = peer.acked
         peer.acked = sack
     # InputBuffer.put: rebuild the records in order, store the new ones
-    flat_newest = inputs.flat_newest
     newest = flat_newest[pslot]
     if last > newest:
         flat_newest[pslot] = last
-    size = inputs.max_ahead + 1
-    players = inputs.players
-    flat_data = inputs.flat_data
-    flat_tick = inputs.flat_tick
+    size = max_ahead + 1
     start = 0 if newest + 1 - first < 0 else newest + 1 - first
     rec = bytearray(data[q + _RUN_HEAD : masks_at])
     late = 0
@@ -280,12 +273,12 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
     peer.counters["late_inputs"] += late
     # Lag compensation's limit, as on_payload refreshes it
     if view > peer.view_limit or not peer.inputs_since_limit:
-        limit = math.ceil((conn.rtt.rtt + server.config.max_view_delay) * server.tick_rate)
+        limit = math.ceil((conn.rtt.rtt + max_view_delay) * tick_rate)
         peer.view_limit = limit
         if view > limit:
             view = limit
     peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64
-    server.view_delay_items[pslot] = view
+    view_items[pslot] = view
     return True
 
 

@@ -104,6 +104,16 @@ class SnapshotServer(ModeServer):
         self._view_delay = np.zeros(self.players, np.int64)
         self.view_delay_items = memoryview(self._view_delay).cast("B").cast("q")  # for fastpath.py
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
+        # What fastpath.py reads for every packet, in one tuple: one attribute lookup instead
+        # of twenty. Every member is fixed for the server's life (containers are mutated,
+        # never replaced).
+        inputs, history = self.inputs, self.history
+        self.fast_context = (
+            self.session._by_addr, self.session.counters, self.peers, float(config.input_packets_per_second),
+            self.per_client, history._ticks, history.depth, self.itemsize, inputs.max_ahead, inputs.players,
+            inputs.flat_data, inputs.flat_tick, inputs.flat_newest, self.view_delay_items,
+            float(config.max_view_delay), float(self.tick_rate),
+        )
 
     def accept_info(self) -> bytes:
         return StateSyncInfo(
