@@ -102,12 +102,14 @@ class ModeServer:
     fast_receive: Callable[[Any, bytes, Hashable, float], bool] | None = None
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        session = self.session
         fast = self.fast_receive
         if fast is None or type(data) is not bytes or not fast(self, data, addr, now):
+            session = self.session
             session.receive_datagram(data, addr, now)
-        if session.has_events:  # most datagrams change nothing about who is connected
-            self._lifecycle()
+            # Most datagrams change nothing about who is connected. (The fast path never
+            # does, and events are always taken right after whatever made them.)
+            if session.has_events:
+                self._lifecycle()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         return self.session.datagrams_to_send()
