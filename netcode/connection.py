@@ -10,6 +10,7 @@ dropped and counted, never handed on.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Hashable
@@ -149,8 +150,10 @@ class Connection:
         self.rtt = RttEstimator()
         self._window_bits = config.replay_window
         self._sends = 0  # 64-bit send counter; the wire carries its low 16 bits
-        self._sent_time = [0.0] * _RING
-        self._sent_no = [-1] * _RING  # which send occupies the ring slot (-1: resolved)
+        # Flat arrays, not lists: a busy server holds hundreds of these rings, and a list of
+        # 1024 boxed numbers each scatters every ack's reads across the heap.
+        self._sent_time = array("d", [0.0]) * _RING
+        self._sent_no = array("q", [-1]) * _RING  # which send occupies the ring slot (-1: resolved)
         self._recv_latest: int | None = None
         self._recv_bits = 0  # bit i: received sequence (latest - i)
         self._recv_latest_at = now  # when the newest arrived (ack delay is measured from it)

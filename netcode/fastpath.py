@@ -217,7 +217,7 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
             if win:
                 conn._peer_ack = ack
                 conn._peer_win = win
-                sent_no: list = conn._sent_no
+                sent_no = conn._sent_no
                 base = newest_sent - back
                 t_ack = now - ack_delay * ACK_DELAY_UNIT
                 if fresh & 1 and base >= 0 and sent_no[base % _RING] == base:
@@ -307,7 +307,7 @@ def _wrap(conn, ptype: cython.int, payload: bytes, now: cython.double) -> bytes:
         check_budget(packet, PacketType(ptype).name)
     ring = n % _RING
     old = n - _LOSS_AFTER
-    sent_no: list = conn._sent_no
+    sent_no = conn._sent_no
     counters = conn.counters
     if old >= 0 and sent_no[old % _RING] == old:
         sent_no[old % _RING] = -1
