@@ -270,7 +270,8 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
                 row = (t % size) * players + pslot
                 flat_data[row * itemsize : (row + 1) * itemsize] = rec
                 flat_tick[row] = t
-    peer.counters["late_inputs"] += late
+    if late:
+        peer.counters["late_inputs"] += late
     # Lag compensation's limit, as on_payload refreshes it
     if view > peer.view_limit or not peer.inputs_since_limit:
         limit = math.ceil((conn.rtt.rtt + max_view_delay) * tick_rate)
@@ -325,7 +326,13 @@ def send_parts(server, peer, conn, tick, parts: list, now: cython.double, cache)
     """SnapshotServer._send_parts: queue ``parts`` (with this client's prefix) to ``conn``."""
     slot = peer.slot
     applied = server.applied_items[slot] if slot >= 0 else -1
-    prefix = pack_prefix(tick, applied if applied >= 0 else None)
+    # The prefix depends on the client only through ``applied``: made once per value per
+    # snapshot (``cache`` lives for one snapshot; its other keys are tuples).
+    prefix = cache.get(applied) if cache is not None else None
+    if prefix is None:
+        prefix = pack_prefix(tick, applied if applied >= 0 else None)
+        if cache is not None:
+            cache[applied] = prefix
     key = (id(parts), prefix)
     hit = cache.get(key) if cache is not None else None
     if hit is None:
