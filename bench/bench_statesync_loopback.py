@@ -121,9 +121,10 @@ async def _serve(pipe, args: dict) -> None:
     )
     # Where the CPU goes: wall time in the tick's poll (socket reads and the input datagrams),
     # in the sans-IO tick and in the tick's flush (the sendto calls); the rest of the
-    # process's CPU is the event loop and the kernel. With --breakdown the datagrams are
-    # timed one by one too, through a wrapper the hub calls instead of the method: two clock
-    # reads and a Python call per datagram, which cost the server CPU of their own.
+    # process's CPU is the event loop and the kernel. With --breakdown the endpoint's share
+    # of the poll and parts of the tick are timed too, through wrappers called instead of
+    # the methods (per batch when the socket is polled; per datagram with --read event,
+    # where the wrapper itself costs the server CPU).
     spent = {"on_tick": 0.0, "flush": 0.0, "receive": 0.0, "poll": 0.0, "step": 0.0, "snapshot": 0.0, "encode": 0.0, "quantize": 0.0}
     clock = time.perf_counter
     if args["breakdown"]:
@@ -158,14 +159,8 @@ async def _serve(pipe, args: dict) -> None:
             return out
 
         server.schema.quantize = timed_quantize
-        plain_receive = server.receive_datagram
-
-        def timed_receive(data, addr, now):
-            t0 = clock()
-            plain_receive(data, addr, now)
-            spent["receive"] += clock() - t0
-
-        server.receive_datagram = timed_receive
+        # Per datagram (--read event: receive_datagram calls it) or per poll's batch (tick).
+        timed(server, "receive_many", "receive")
     if args["general_path"]:  # the compiled paths off: for before/after figures in one sitting
         server.fast_receive = server.fast_send_parts = server.fast_send_shared = None
     transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20, polled=args["read"] == "tick")

@@ -102,14 +102,27 @@ class ModeServer:
     fast_receive: Callable[[Any, bytes, Hashable, float], bool] | None = None
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
+        self.receive_many(((data, addr, now),))
+
+    def receive_many(self, batch, on_error: Callable[[Exception], None] | None = None) -> None:
+        """``(data, addr, now)`` datagrams in arrival order (a polled transport's read), each
+        handled as :meth:`receive_datagram` would, in one call. A datagram whose handling
+        raises (a bug) is reported to ``on_error`` and the rest still go; without
+        ``on_error`` the exception propagates."""
         fast = self.fast_receive
-        if fast is None or type(data) is not bytes or not fast(self, data, addr, now):
-            session = self.session
-            session.receive_datagram(data, addr, now)
-            # Most datagrams change nothing about who is connected. (The fast path never
-            # does, and events are always taken right after whatever made them.)
-            if session.has_events:
-                self._lifecycle()
+        session = self.session
+        for data, addr, now in batch:
+            try:
+                if fast is None or type(data) is not bytes or not fast(self, data, addr, now):
+                    session.receive_datagram(data, addr, now)
+                    # Most datagrams change nothing about who is connected. (The fast path
+                    # never does, and events are always taken right after what made them.)
+                    if session.has_events:
+                        self._lifecycle()
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         return self.session.datagrams_to_send()

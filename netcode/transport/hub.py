@@ -270,14 +270,26 @@ class TransportHub:
 
     def receive_many(self, batch: list[tuple[bytes, Address, float]], link: Link) -> None:
         """Datagrams a polled transport read in one go, each with its arrival time: deliver
-        them all, then flush once (as :meth:`receive` does for a batch the loop handed over)."""
-        deliver = self.endpoint.receive_datagram
-        for data, addr, now in batch:
+        them all, then flush once (as :meth:`receive` does for a batch the loop handed over).
+        Endpoints with a ``receive_many(batch, on_error)`` get the batch in one call."""
+
+        def failed(exc: Exception) -> None:
+            link.count_drop("internal_error")
+            self._internal("receive_datagram", exc)
+
+        many = getattr(self.endpoint, "receive_many", None)
+        if many is not None:
             try:
-                deliver(data, addr, now)
-            except Exception as exc:
-                link.count_drop("internal_error")
-                self._internal("receive_datagram", exc)
+                many(batch, failed)
+            except Exception as exc:  # a bug outside the per-datagram guard: the rest is lost
+                failed(exc)
+        else:
+            deliver = self.endpoint.receive_datagram
+            for data, addr, now in batch:
+                try:
+                    deliver(data, addr, now)
+                except Exception as exc:
+                    failed(exc)
         if not self._flush_soon:
             self._flush_soon = True
             (self._loop or self._adopt_loop()).call_soon(self._flush_batch)
