@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Hashable, Protocol
+from typing import Callable, Hashable, Protocol
 
 from .errors import ProtocolError
 from .handshake import REQUEST_SIZE, pack_denied, parse_request, request_nonce
 from .token import peek_room
-from .wire import PROTOCOL_VERSION, PacketType, parse_prefix
+from .wire import MAX_PACKET, PROTOCOL_ID, PROTOCOL_VERSION, PacketType, parse_prefix
 
 __all__ = ["RoomEndpoint", "RoomRouter", "Traffic"]
 
@@ -41,6 +41,12 @@ log = logging.getLogger("ticksync.rooms")
 Address = Hashable
 
 _SWEEP_EVERY = 1.0  # seconds between prunes of the address map
+_SESSION_TYPES = frozenset(int(t) for t in PacketType if t >= 0x10)
+
+
+def _is_session_packet(data: bytes) -> bool:
+    """What ``parse_prefix`` accepts as a session (not handshake) packet, read in place."""
+    return 4 <= len(data) <= MAX_PACKET and data[0] | data[1] << 8 == PROTOCOL_ID and data[3] & 0x7F in _SESSION_TYPES
 
 
 class RoomEndpoint(Protocol):
@@ -136,6 +142,60 @@ class RoomRouter:
         self._deliver(name, room, data, addr, now)
         if self._session_at(name, room, addr) is None:
             self._by_addr.pop(addr, None)  # that packet ended the session (a DISCONNECT)
+
+    def receive_many(self, batch, on_error: Callable[[Exception], None] | None = None) -> None:
+        """A polled transport's ``(data, addr, now)`` batch. Session packets from addresses
+        with a room go to that room in one ``receive_many`` call per room (in arrival
+        order); anything else (handshakes, strangers, malformed prefixes) as
+        :meth:`receive_datagram`, after the rooms got what arrived before it."""
+        runs: dict[str, list] = {}
+        by_addr, rooms = self._by_addr, self.rooms
+        for item in batch:
+            data = item[0]
+            name = by_addr.get(item[1])
+            if name is not None and name in rooms and _is_session_packet(data):
+                run = runs.get(name)
+                if run is None:
+                    runs[name] = [item]
+                else:
+                    run.append(item)
+                continue
+            if runs:
+                self._deliver_runs(runs)
+                runs = {}
+            try:
+                self.receive_datagram(*item)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+        if runs:
+            self._deliver_runs(runs)
+
+    def _deliver_runs(self, runs: dict[str, list]) -> None:
+        for name, run in runs.items():
+            room = self.rooms[name]
+            t = self.traffic[name]
+            t.packets_in += len(run)
+            t.bytes_in += sum(len(item[0]) for item in run)
+            self._dirty[name] = room
+            many = getattr(room, "receive_many", None)
+            if many is None:
+                for item in run:
+                    try:
+                        room.receive_datagram(*item)
+                    except Exception as exc:
+                        self._internal(name, "receive_datagram", exc)
+            else:
+                try:
+                    many(run, lambda exc, name=name: self._internal(name, "receive_datagram", exc))
+                except Exception as exc:
+                    self._internal(name, "receive_datagram", exc)
+            # Of session packets only a DISCONNECT ends a session on arrival; forget the
+            # address as receive_datagram does. (Other endings are pruned by the sweep.)
+            for data, addr, _now in run:
+                if data[3] & 0x7F == PacketType.DISCONNECT and self._session_at(name, room, addr) is None:
+                    self._by_addr.pop(addr, None)
 
     def _handshake(self, data: bytes, addr: Address, now: float, version: int, ptype: PacketType) -> None:
         if len(data) < REQUEST_SIZE:

@@ -37,10 +37,36 @@ GAME = Arena(npcs=0)  # the routing is under test: a light game
 # -- the router on the simulator ------------------------------------------------------------
 
 
-class Rooms:
-    """A router with lockstep rooms and clients on a virtual network."""
+class PolledRouter:
+    """The router behind a socket read once per tick, as TickServer's polled UDP: datagrams
+    wait until the tick, then go to ``RoomRouter.receive_many`` together."""
 
-    def __init__(self, seed: int, names=("red", "blue"), players: int = 2):
+    def __init__(self, router: RoomRouter):
+        self.router = router
+        self.waiting: list = []
+
+    def receive_datagram(self, data, addr, now):
+        self.waiting.append((data, addr, now))
+
+    def poll(self):
+        batch, self.waiting = self.waiting, []
+        self.router.receive_many(batch)
+
+    def datagrams_to_send(self):
+        return self.router.datagrams_to_send()
+
+    def next_deadline(self):
+        return self.router.next_deadline()
+
+    def handle_timer(self, now):
+        self.router.handle_timer(now)
+
+
+class Rooms:
+    """A router with lockstep rooms and clients on a virtual network. ``polled``: the
+    router gets each tick's datagrams as one batch."""
+
+    def __init__(self, seed: int, names=("red", "blue"), players: int = 2, polled: bool = False):
         self.net = VirtualNetwork(NetSim(seed, LinkConfig(latency=0.01, jitter=0.002)), start=100.0)
         self.router = RoomRouter()
         self.rooms = {}
@@ -48,7 +74,8 @@ class Rooms:
             room = LockstepServer(GAME, LockstepConfig(players=players, seed=7), secret=SECRET, room=name, rng=random.Random(seed + i))
             self.rooms[name] = room
             self.router.add(name, room)
-        self.net.add("server", self.router)
+        self.polled = PolledRouter(self.router) if polled else None
+        self.net.add("server", self.polled or self.router)
         self.clients: dict[str, tuple[LockstepClient, LockstepRunner]] = {}
         self.events: dict[str, list] = {}
         dt = 1 / GAME.tick_rate
@@ -56,6 +83,8 @@ class Rooms:
         self.net.every(dt, self._update, start=self.net.now + dt / 2)
 
     def _tick(self, now):
+        if self.polled is not None:
+            self.polled.poll()
         for name, room in self.rooms.items():
             room.on_tick(now)
             room.events()
@@ -80,8 +109,9 @@ class Rooms:
         self.net.remove(addr)
 
 
-def test_router_sends_handshakes_to_the_named_room_and_session_packets_to_the_accepting_room(seed):
-    w = Rooms(seed)
+@pytest.mark.parametrize("polled", [False, True], ids=["per-datagram", "per-tick-batch"])
+def test_router_sends_handshakes_to_the_named_room_and_session_packets_to_the_accepting_room(seed, polled):
+    w = Rooms(seed, polled=polled)
     red = w.add_client("alice", "red", 0)
     blue0 = w.add_client("bob", "blue", 0)
     blue1 = w.add_client("carol", "blue", 1)
@@ -135,8 +165,9 @@ def test_peek_room_reads_the_claim_only():
     assert peek_room(token(3, room="abc")[:22]) is None  # cut inside the room name
 
 
-def test_router_forgets_ended_sessions_and_follows_an_address_to_another_room(seed):
-    w = Rooms(seed)
+@pytest.mark.parametrize("polled", [False, True], ids=["per-datagram", "per-tick-batch"])
+def test_router_forgets_ended_sessions_and_follows_an_address_to_another_room(seed, polled):
+    w = Rooms(seed, polled=polled)
     w.add_client("alice", "red", 0)
     bob = w.add_client("bob", "red", 1)
     w.net.run_for(1.0)
@@ -324,10 +355,12 @@ def test_client_reconnects_after_a_timeout_and_plays_on():
             task = asyncio.create_task(client.run(duration=10.0, stop=stop))
             await eventually(lambda: client.tick > 30, "the client playing")
             # An outage: the server hears nothing for a while, both ends time out.
-            deliver = server.router.receive_datagram
-            server.router.receive_datagram = lambda data, addr, now: None
+            router = server.router
+            deliver, deliver_many = router.receive_datagram, router.receive_many
+            router.receive_datagram = lambda data, addr, now: None
+            router.receive_many = lambda batch, on_error=None: None  # the polled socket's way in
             await eventually(lambda: client.report.status.startswith("reconnecting"), "the client noticing", 3.0)
-            server.router.receive_datagram = deliver
+            router.receive_datagram, router.receive_many = deliver, deliver_many
             await eventually(lambda: client.report.reconnects >= 1 and client.connected, "a reconnect", 5.0)
             before = client.tick
             await eventually(lambda: client.tick > before + 30, "play resuming")
