@@ -79,6 +79,33 @@ class UdpLink(LinkBase):
             return None
         return addr
 
+    def _send_each(self, batch: list[tuple[bytes, Address]], sendto, remote=None) -> None:
+        """``sendto`` each datagram (on a socket connected to ``remote``: without the
+        address), counting what could not go."""
+        sent = nbytes = 0
+        for data, addr in batch:
+            try:
+                if remote is None:
+                    sendto(data, addr)
+                elif addr == remote:
+                    sendto(data)  # connected socket: the address is implied
+                else:
+                    self.dropped["unroutable"] += 1
+                    continue
+            except (BlockingIOError, InterruptedError):
+                # The kernel buffer is full: a late game packet is worth nothing, so drop it
+                # (the protocol repeats what matters).
+                self.dropped["backpressure"] += 1
+                continue
+            except Exception as exc:  # a malformed address from the endpoint, a closing socket
+                self.dropped["send_error"] += 1
+                log_once(self._logged, "sendto", exc, type(self).__name__)
+                continue
+            sent += 1
+            nbytes += len(data)
+        self.sent += sent
+        self.bytes_sent += nbytes
+
     def stats(self) -> dict:
         out = self._stats(errors=dict(self.errors))
         if self._limiter is not None:
@@ -141,26 +168,7 @@ class UdpTransport(UdpLink, asyncio.DatagramProtocol):
             # packet is worth nothing, so drop it (the protocol repeats what matters).
             self.dropped["backpressure"] += len(batch)
             return
-        sendto = transport.sendto
-        remote = self.remote_address
-        sent = nbytes = 0
-        for data, addr in batch:
-            try:
-                if remote is None:
-                    sendto(data, addr)
-                elif addr == remote:
-                    sendto(data)  # connected socket: the address is implied
-                else:
-                    self.dropped["unroutable"] += 1
-                    continue
-            except Exception as exc:  # a malformed address from the endpoint, a closing socket
-                self.dropped["send_error"] += 1
-                log_once(self._logged, "sendto", exc, "UdpTransport")
-                continue
-            sent += 1
-            nbytes += len(data)
-        self.sent += sent
-        self.bytes_sent += nbytes
+        self._send_each(batch, transport.sendto, self.remote_address)
 
     # -- public -----------------------------------------------------------------------------
     @property

@@ -34,7 +34,7 @@ import struct
 import sys
 import time
 
-from .hub import Address, Limits, TransportHub, log_once
+from .hub import Address, Limits, TransportHub
 from .udp import UdpLink
 
 try:  # many datagrams per system call (Linux, when setup.py could compile it)
@@ -170,24 +170,7 @@ class PolledUdpTransport(UdpLink):
             self.sent += sent
             self.bytes_sent += nbytes
             return
-        sendto = self._sock.sendto
-        sent = nbytes = 0
-        for data, addr in batch:
-            try:
-                sendto(data, addr)
-            except (BlockingIOError, InterruptedError):
-                # The kernel buffer is full; a late game packet is worth nothing, so drop it
-                # (the protocol repeats what matters).
-                self.dropped["backpressure"] += 1
-                continue
-            except Exception as exc:  # a malformed address from the endpoint, ICMP, closing
-                self.dropped["send_error"] += 1
-                log_once(self._logged, "sendto", exc, "PolledUdpTransport")
-                continue
-            sent += 1
-            nbytes += len(data)
-        self.sent += sent
-        self.bytes_sent += nbytes
+        self._send_each(batch, self._sock.sendto)
 
     # -- public -----------------------------------------------------------------------------
     @property
