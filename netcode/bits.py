@@ -8,6 +8,8 @@ Bits are little-endian within values and within bytes (value 0 bit 0 is byte 0 b
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 
 from .errors import ProtocolError
@@ -36,10 +38,19 @@ def packed_size(count: int, width: int) -> int:
     return (count * width + 7) // 8
 
 
+_SMALL = 32  # arrays up to this long are packed with Python ints: numpy's per-call cost dominates
+
+
 def pack_uint(values: np.ndarray, width: int) -> bytes:
     """``values`` (non-negative, < 2**width, width <= 64) as a packed little-endian bit stream."""
-    if width == 0 or not len(values):
+    n = len(values)
+    if width == 0 or not n:
         return b""
+    if n <= _SMALL:
+        acc = 0
+        for i, v in enumerate(values.tolist()):
+            acc |= int(v) << (i * width)
+        return acc.to_bytes(packed_size(n, width), "little")
     raw = np.ascontiguousarray(values, dtype="<u8").view(np.uint8).reshape(-1, 8)
     bits = np.unpackbits(raw, axis=1, bitorder="little")[:, :width]
     return np.packbits(bits.reshape(-1), bitorder="little").tobytes()
@@ -80,6 +91,17 @@ def _choose_width(values: np.ndarray) -> tuple[int, int]:
     top = width_of(values)
     if n == 0 or top <= 1:
         return top, top
+    if n <= _SMALL:  # the same choice with Python ints (first minimum, as argmin)
+        s = sorted(values.tolist())
+        best_w, best = top, n * top
+        first = None
+        for w in range(1, top):
+            cost = n * w + (n - bisect_left(s, (1 << w) - 1)) * top + 8
+            if first is None or cost < first[1]:
+                first = (w, cost)
+        if first is not None and first[1] < best:
+            best_w = first[0]
+        return best_w, top
     ws = np.arange(1, top)
     s = np.sort(values)
     escaped = n - np.searchsorted(s, (np.int64(1) << ws) - 1, side="left")

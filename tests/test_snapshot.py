@@ -9,9 +9,11 @@ from demos.arena import Arena
 from engine.quantize import Angle, Exact, Fixed, Int
 from engine.replication import Replication
 from engine.state import State
+from netcode import bits
 from netcode.bits import pack_uint, unpack_uint
 from netcode.errors import ProtocolError
 from netcode.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
+from netcode.wire import Reader
 
 BUDGET = 1150
 
@@ -202,3 +204,23 @@ def test_hostile_parts_are_protocol_errors():
 def test_bit_packing_round_trip(values, width):
     v = np.array(values, np.int64)
     assert np.array_equal(unpack_uint(pack_uint(v, width), len(v), width), v)
+
+
+@given(st.lists(st.integers(0, 2**62), min_size=1, max_size=bits._SMALL) | st.lists(st.integers(0, 300), min_size=1, max_size=bits._SMALL))
+def test_short_arrays_pack_exactly_as_long_ones(values):
+    """Short arrays take a plain-Python path (cheaper there): the same bytes as numpy's."""
+    v = np.array(values, np.int64)
+    padded = np.concatenate([v, np.zeros(bits._SMALL + 1 - len(v), np.int64)])  # long: the numpy path
+    width = bits.width_of(v)
+    assert pack_uint(v, width) == pack_uint(padded, width)[: bits.packed_size(len(v), width)]
+    w, top = bits._choose_width(v)
+    # The numpy path's choice for the same values (its cost model, evaluated directly).
+    ws = np.arange(1, top) if top > 1 else np.arange(0)
+    s = np.sort(v)
+    costs = len(v) * ws + (len(v) - np.searchsorted(s, (np.int64(1) << ws) - 1)) * top + 8
+    expected = int(ws[int(np.argmin(costs))]) if len(ws) and costs.min() < len(v) * top else top
+    assert (w, top) == (expected, width)
+    r = Reader(bits.pack_escaped(v))
+    assert np.array_equal(bits.unpack_escaped(r, len(v)), v)
+    r.done()
+
