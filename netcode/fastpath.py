@@ -114,6 +114,7 @@ def _rtt_sample(est, rtt) -> cython.void:
     acked=cython.longlong, no=cython.longlong, t_ack=cython.double, take_ack=cython.bint,
     limit=cython.longlong,
 )
+@cython.ccall
 def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
     """Handle ``data`` from ``addr`` if it is an established player's ordinary SS_INPUT
     and return True; return False, having changed nothing, for anything else."""
@@ -281,6 +282,27 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
     peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64
     view_items[pslot] = view
     return True
+
+
+@cython.locals(i=cython.Py_ssize_t, n=cython.Py_ssize_t)
+def ss_input_run(server, batch: list, start: cython.Py_ssize_t, errors: list) -> cython.Py_ssize_t:
+    """:func:`ss_input` over ``batch[start:]`` (``(data, addr, now)`` items) while it takes
+    them; the index of the first one it declined (``len(batch)``: all taken). A datagram
+    whose handling raised (a bug) goes to ``errors`` and counts as taken."""
+    n = len(batch)
+    i = start
+    while i < n:
+        item = batch[i]
+        data = item[0]
+        if type(data) is not bytes:
+            return i
+        try:
+            if not ss_input(server, data, item[1], item[2]):
+                return i
+        except Exception as exc:
+            errors.append(exc)
+        i += 1
+    return n
 
 
 # -- sending snapshots ----------------------------------------------------------------------

@@ -100,20 +100,38 @@ class ModeServer:
     # as fast_receive(self, data, addr, now), True when it handled the datagram, False
     # (having changed nothing) to send it down the general path.
     fast_receive: Callable[[Any, bytes, Hashable, float], bool] | None = None
+    # The same over a run of a batch: fast_receive_run(self, batch, start, errors) -> the
+    # index of the first datagram it declined.
+    fast_receive_run: Callable[[Any, list, int, list], int] | None = None
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.receive_many(((data, addr, now),))
+        self.receive_many([(data, addr, now)])
 
     def receive_many(self, batch, on_error: Callable[[Exception], None] | None = None) -> None:
         """``(data, addr, now)`` datagrams in arrival order (a polled transport's read), each
         handled as :meth:`receive_datagram` would, in one call. A datagram whose handling
         raises (a bug) is reported to ``on_error`` and the rest still go; without
         ``on_error`` the exception propagates."""
-        fast = self.fast_receive
+        run, fast = self.fast_receive_run, self.fast_receive
+        if type(batch) is not list:
+            batch = list(batch)
         session = self.session
-        for data, addr, now in batch:
+        errors: list[Exception] = []
+        i, n = 0, len(batch)
+        while i < n:
+            if run is not None:  # the compiled loop takes what it can, in order
+                i = run(self, batch, i, errors)
+                for exc in errors:
+                    if on_error is None:
+                        raise exc
+                    on_error(exc)
+                errors.clear()
+                if i == n:
+                    break
+            data, addr, now = batch[i]
+            i += 1
             try:
-                if fast is None or type(data) is not bytes or not fast(self, data, addr, now):
+                if run is not None or fast is None or type(data) is not bytes or not fast(self, data, addr, now):
                     session.receive_datagram(data, addr, now)
                     # Most datagrams change nothing about who is connected. (The fast path
                     # never does, and events are always taken right after what made them.)

@@ -66,7 +66,7 @@ def _record(seed: int) -> tuple[list, int]:
     general-path server saw them in a match, hostile variants spliced in before some inputs."""
     match = StateSyncMatch(Arena(npcs=50), 4, seed=seed, link=LINK, config=CONFIG)
     server = match.server
-    server.fast_receive = None
+    server.fast_receive = server.fast_receive_run = None
     rng = random.Random(seed)
     events: list = []
     inputs = 0
@@ -95,8 +95,10 @@ def _record(seed: int) -> tuple[list, int]:
     return events, inputs
 
 
-def _replay(events: list, seed: int, fast) -> tuple[SnapshotServer, list, int]:
-    """Replay into a new server; ``fast``: a fastpath module, or None for the general path."""
+def _replay(events: list, seed: int, fast, batched: bool = False) -> tuple[SnapshotServer, list, int]:
+    """Replay into a new server; ``fast``: a fastpath module, or None for the general path.
+    ``batched``: the datagrams between two ticks go in one ``receive_many`` (a polled
+    socket's read), through the fast path's batch loop; else one by one."""
     server = SnapshotServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
     hits = 0
 
@@ -106,14 +108,29 @@ def _replay(events: list, seed: int, fast) -> tuple[SnapshotServer, list, int]:
         hits += handled
         return handled
 
+    def counted_run(srv, batch, start, errors):
+        nonlocal hits
+        stop = fast.ss_input_run(srv, batch, start, errors)
+        hits += stop - start
+        return stop
+
     server.fast_receive = None if fast is None else counted
+    server.fast_receive_run = counted_run if fast is not None and batched else None
     server.fast_send_parts = None if fast is None else fast.send_parts
     server.fast_send_shared = None if fast is None else fast.send_shared
     sent = []
+    waiting: list = []
     for ev in events:
         if ev[0] == "rx":
+            if batched:
+                waiting.append(ev[1:])
+                continue
             server.receive_datagram(ev[1], ev[2], ev[3])
         else:
+            if waiting:
+                server.receive_many(waiting)
+                sent.extend(server.datagrams_to_send())
+                waiting = []
             server.on_tick(ev[1])
         sent.extend(server.datagrams_to_send())
     return server, sent, hits
@@ -148,14 +165,23 @@ def test_the_fast_path_changes_nothing_but_speed(seed):
     dropped = reference.stats()["session"]["dropped"]
     assert dropped.get("duplicate", 0) > 0 and len(dropped) >= 3  # the hostile variants did arrive
 
-    variants = {"source": _source_fastpath()}
+    modules = {"source": _source_fastpath()}
     if compiled.fastpath is not None:
-        variants["compiled"] = compiled.fastpath
-    for name, fast in variants.items():
+        modules["compiled"] = compiled.fastpath
+    for name, fast in modules.items():
         server, sent, hits = _replay(events, seed, fast)
         assert hits > inputs // 3, f"{name}: the fast path took only {hits} of {inputs} inputs"
         assert sent == ref_sent, f"{name}: sent different datagrams"
         assert _everything(server) == _everything(reference), f"{name}: holds a different state"
+
+    # A tick's datagrams in one batch, as a polled socket delivers them: the general path
+    # alone, and with each fast path's batch loop, must agree with each other.
+    batched_ref, batched_sent, _ = _replay(events, seed, None, batched=True)
+    for name, fast in modules.items():
+        server, sent, hits = _replay(events, seed, fast, batched=True)
+        assert hits > inputs // 3, f"{name}, batched: the fast path took only {hits} of {inputs} inputs"
+        assert sent == batched_sent, f"{name}, batched: sent different datagrams"
+        assert _everything(server) == _everything(batched_ref), f"{name}, batched: holds a different state"
 
 
 def test_the_install_compiled_the_fast_path_where_it_can():
@@ -168,4 +194,6 @@ def test_the_install_compiled_the_fast_path_where_it_can():
         return  # TICKSYNC_PURE=1 asked for the general path
     assert compiled.fastpath is not None, compiled.status
     assert compiled.fastpath.compiled
-    assert None not in (SnapshotServer.fast_receive, SnapshotServer.fast_send_parts, SnapshotServer.fast_send_shared)
+    assert None not in (
+        SnapshotServer.fast_receive, SnapshotServer.fast_receive_run, SnapshotServer.fast_send_parts, SnapshotServer.fast_send_shared
+    )
