@@ -5,7 +5,8 @@ A 100-client room at 60 Hz receives 6000 of these a second. Through the general 
 (session, connection, mode, input buffer: a dozen Python calls and a few numpy item
 writes) each costs about 14 us in situ, most of a core's budget for the whole room.
 :func:`ss_input` does the same work in one function that Cython compiles (pure-Python
-mode: this file is also valid, slower Python, so the tests exercise its logic either way).
+mode: this file is also valid, slower Python, so the tests exercise its logic either way);
+:func:`ss_input_run` runs it over a polled socket's batch without a Python call each.
 
 It is strictly a fast path for the common case, never a second protocol: it first checks
 everything the packet needs (header, session, a strictly newer sequence, the payload's
