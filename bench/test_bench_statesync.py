@@ -12,8 +12,10 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from bench.bench_statesync import ROWS, SECRET, BenchArena, FakeClient, build, token
+from netcode import compiled
 from netcode.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from netcode.statesync import _PART_BUDGET, SnapshotServer, StateSyncConfig
 from netcode.statesync_wire import pack_ss_input
@@ -54,10 +56,16 @@ def test_delta_encode_1000_entities_all_moving(benchmark):
     assert len(parts) >= 3
 
 
-def test_one_input_packet_through_the_server(benchmark):
-    """An established client's SS_INPUT (ack + 4 stamped inputs), as the bench clients send."""
+@pytest.mark.parametrize("path", ["compiled", "general"])
+def test_one_input_packet_through_the_server(benchmark, path):
+    """An established client's SS_INPUT (ack + 4 stamped inputs), as the bench clients send,
+    through the compiled fast path (where this install has it) or the general path."""
     game = BenchArena(npcs=1000, moving=0.1)
     server = SnapshotServer(game, StateSyncConfig(players=4), secret=SECRET, rng=random.Random(1))
+    if path == "general":
+        server.fast_receive = server.fast_receive_run = None
+    elif server.fast_receive is None:
+        pytest.skip(f"no compiled fast path: {compiled.status}")
     client = FakeClient(game, 0, token(0), server="server")
     now = [100.0]
     client.session.connect(now[0])
@@ -67,8 +75,13 @@ def test_one_input_packet_through_the_server(benchmark):
         for data, _ in server.datagrams_to_send():
             client.receive_datagram(data, "server", now[0])
     assert client.connected
+    for _ in range(4):  # a few ticks, so the client has heard the server (its acks are valid)
+        now[0] += 1 / 60
+        server.on_tick(now[0])
+        for data, _ in server.datagrams_to_send():
+            client.receive_datagram(data, "server", now[0])
     records = np.zeros((4, game.input_dtype.itemsize), np.uint8)
-    records[2:, 0] = 127  # the stick moved two ticks ago: the general (masked) path
+    records[2:, 0] = 127  # the stick moved two ticks ago: records coded with byte masks
 
     def packet():  # not timed: the client's side
         now[0] += 1 / 60
