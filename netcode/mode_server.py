@@ -96,13 +96,12 @@ class ModeServer:
         raise NotImplementedError
 
     # -- endpoint interface (the session, then our own bookkeeping) ------------------------
-    # A mode's compiled handler for its commonest packet (see netcode/fastpath.py): called
-    # as fast_receive(self, data, addr, now), True when it handled the datagram, False
-    # (having changed nothing) to send it down the general path.
-    fast_receive: Callable[[Any, bytes, Hashable, float], bool] | None = None
-    # The same over a run of a batch: fast_receive_run(self, batch, start, errors) -> the
-    # index of the first datagram it declined.
-    fast_receive_run: Callable[[Any, list, int, list], int] | None = None
+    # A mode's compiled handler for its commonest packets (see netcode/fastpath.py), called
+    # as fast_receive(self, batch, start, errors): it handles batch[start:] in order while
+    # it can and returns the index of the first datagram it declined, having changed nothing
+    # for that one (len(batch): it took them all). A datagram whose handling raised (a bug)
+    # goes to ``errors`` and counts as handled.
+    fast_receive: Callable[[Any, list, int, list], int] | None = None
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
         self.receive_many([(data, addr, now)])
@@ -112,35 +111,30 @@ class ModeServer:
         handled as :meth:`receive_datagram` would, in one call. A datagram whose handling
         raises (a bug) is reported to ``on_error`` and the rest still go; without
         ``on_error`` the exception propagates."""
-        run, fast = self.fast_receive_run, self.fast_receive
+        fast = self.fast_receive
         if type(batch) is not list:
             batch = list(batch)
         session = self.session
         errors: list[Exception] = []
         i, n = 0, len(batch)
         while i < n:
-            if run is not None:  # the compiled loop takes what it can, in order
-                i = run(self, batch, i, errors)
+            if fast is not None:  # the compiled loop takes what it can, in order
+                i = fast(self, batch, i, errors)
                 for exc in errors:
-                    if on_error is None:
-                        raise exc
-                    on_error(exc)
+                    _report(exc, on_error)
                 errors.clear()
                 if i == n:
                     break
             data, addr, now = batch[i]
             i += 1
             try:
-                if run is not None or fast is None or type(data) is not bytes or not fast(self, data, addr, now):
-                    session.receive_datagram(data, addr, now)
-                    # Most datagrams change nothing about who is connected. (The fast path
-                    # never does, and events are always taken right after what made them.)
-                    if session.has_events:
-                        self._lifecycle()
+                session.receive_datagram(data, addr, now)
+                # Most datagrams change nothing about who is connected. (The fast path never
+                # does, and events are always taken right after what made them.)
+                if session.has_events:
+                    self._lifecycle()
             except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
+                _report(exc, on_error)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         return self.session.datagrams_to_send()
@@ -229,3 +223,10 @@ class ModeServer:
             if conn is not None:
                 out[p.slot if p.slot >= 0 else f"spectator-{p.conn_id}"] = {**p.counters, **conn.stats()}
         return out
+
+
+def _report(exc: Exception, on_error: Callable[[Exception], None] | None) -> None:
+    """A datagram's handling raised: tell ``on_error``, or raise when there is none."""
+    if on_error is None:
+        raise exc
+    on_error(exc)

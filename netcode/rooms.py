@@ -139,7 +139,7 @@ class RoomRouter:
             if name is not None:
                 del self._by_addr[addr]
             return
-        self._deliver(name, room, data, addr, now)
+        self._deliver(name, room, [(data, addr, now)])
         if self._session_at(name, room, addr) is None:
             self._by_addr.pop(addr, None)  # that packet ended the session (a DISCONNECT)
 
@@ -175,22 +175,7 @@ class RoomRouter:
     def _deliver_runs(self, runs: dict[str, list]) -> None:
         for name, run in runs.items():
             room = self.rooms[name]
-            t = self.traffic[name]
-            t.packets_in += len(run)
-            t.bytes_in += sum(len(item[0]) for item in run)
-            self._dirty[name] = room
-            many = getattr(room, "receive_many", None)
-            if many is None:
-                for item in run:
-                    try:
-                        room.receive_datagram(*item)
-                    except Exception as exc:
-                        self._internal(name, "receive_datagram", exc)
-            else:
-                try:
-                    many(run, lambda exc, name=name: self._internal(name, "receive_datagram", exc))
-                except Exception as exc:
-                    self._internal(name, "receive_datagram", exc)
+            self._deliver(name, room, run)
             # Of session packets only a DISCONNECT ends a session on arrival; forget the
             # address as receive_datagram does. (Other endings are pruned by the sweep.)
             for data, addr, _now in run:
@@ -220,7 +205,7 @@ class RoomRouter:
         if room is None:
             self._deny(addr, req.nonce, "no_such_room", f"no such room {name!r} on this server", len(data))
             return
-        self._deliver(name, room, data, addr, now)
+        self._deliver(name, room, [(data, addr, now)])
         if self._session_at(name, room, addr) is None:
             return  # challenged, denied, or not yet accepted
         previous = self._by_addr.get(addr)
@@ -237,15 +222,26 @@ class RoomRouter:
         self.denied[code] += 1
         self._out.append((pack_denied(nonce, code, message, limit=limit), addr))
 
-    def _deliver(self, name: str, room: RoomEndpoint, data: bytes, addr: Address, now: float) -> None:
+    def _deliver(self, name: str, room: RoomEndpoint, run: list) -> None:
+        """Hand a room ``(data, addr, now)`` datagrams, in order: in one ``receive_many`` call
+        where the room has it. A room raising (a bug) is counted and logged; the datagram is
+        lost, the others still go, the server lives."""
         t = self.traffic[name]
-        t.packets_in += 1
-        t.bytes_in += len(data)
+        t.packets_in += len(run)
+        t.bytes_in += sum(len(item[0]) for item in run)
         self._dirty[name] = room
-        try:
-            room.receive_datagram(data, addr, now)
-        except Exception as exc:  # a bug in the room; the datagram is lost, the server lives
-            self._internal(name, "receive_datagram", exc)
+        many = getattr(room, "receive_many", None)
+        if many is not None:
+            try:
+                many(run, lambda exc: self._internal(name, "receive_datagram", exc))
+            except Exception as exc:  # outside the room's per-datagram guard
+                self._internal(name, "receive_datagram", exc)
+            return
+        for item in run:
+            try:
+                room.receive_datagram(*item)
+            except Exception as exc:
+                self._internal(name, "receive_datagram", exc)
 
     def _session_at(self, name: str, room: RoomEndpoint, addr: Address):
         try:

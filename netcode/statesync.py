@@ -83,8 +83,7 @@ class SnapshotServer(ModeServer):
 
     # Established players' ordinary SS_INPUT packets and the per-client snapshot send,
     # compiled when the install has them (netcode/fastpath.py).
-    fast_receive = staticmethod(compiled.fastpath.ss_input) if compiled.fastpath else None
-    fast_receive_run = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
+    fast_receive = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
     fast_send_parts = staticmethod(compiled.fastpath.send_parts) if compiled.fastpath else None
     fast_send_shared = staticmethod(compiled.fastpath.send_shared) if compiled.fastpath else None
 

@@ -66,7 +66,7 @@ def _record(seed: int) -> tuple[list, int]:
     general-path server saw them in a match, hostile variants spliced in before some inputs."""
     match = StateSyncMatch(Arena(npcs=50), 4, seed=seed, link=LINK, config=CONFIG)
     server = match.server
-    server.fast_receive = server.fast_receive_run = None
+    server.fast_receive = None
     rng = random.Random(seed)
     events: list = []
     inputs = 0
@@ -98,24 +98,17 @@ def _record(seed: int) -> tuple[list, int]:
 def _replay(events: list, seed: int, fast, batched: bool = False) -> tuple[SnapshotServer, list, int]:
     """Replay into a new server; ``fast``: a fastpath module, or None for the general path.
     ``batched``: the datagrams between two ticks go in one ``receive_many`` (a polled
-    socket's read), through the fast path's batch loop; else one by one."""
+    socket's read); else one by one."""
     server = SnapshotServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
     hits = 0
 
-    def counted(srv, data, addr, now):
-        nonlocal hits
-        handled = fast.ss_input(srv, data, addr, now)
-        hits += handled
-        return handled
-
-    def counted_run(srv, batch, start, errors):
+    def counted(srv, batch, start, errors):
         nonlocal hits
         stop = fast.ss_input_run(srv, batch, start, errors)
         hits += stop - start
         return stop
 
     server.fast_receive = None if fast is None else counted
-    server.fast_receive_run = counted_run if fast is not None and batched else None
     server.fast_send_parts = None if fast is None else fast.send_parts
     server.fast_send_shared = None if fast is None else fast.send_shared
     sent = []
@@ -195,5 +188,5 @@ def test_the_install_compiled_the_fast_path_where_it_can():
     assert compiled.fastpath is not None, compiled.status
     assert compiled.fastpath.compiled
     assert None not in (
-        SnapshotServer.fast_receive, SnapshotServer.fast_receive_run, SnapshotServer.fast_send_parts, SnapshotServer.fast_send_shared
+        SnapshotServer.fast_receive, SnapshotServer.fast_send_parts, SnapshotServer.fast_send_shared
     )
