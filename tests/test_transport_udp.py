@@ -125,12 +125,27 @@ def test_session_connects_exchanges_payloads_and_disconnects_over_udp(polled):
     run(scenario())
 
 
+def choose_read_path(st, batched: bool) -> None:
+    """Make a polled transport read with ``recvmmsg`` (the compiled reader and guard) or
+    with one ``recvmsg`` per datagram (the Python loop); skip where there is no compiled one."""
+    if batched and not st.batched:
+        assert sys.platform != "linux" or shutil.which("cc") is None, "recvmmsg was not compiled"
+        pytest.skip("no compiled recvmmsg on this platform")
+    st.batched = batched
+
+
 @pytest.mark.network
-@pytest.mark.parametrize("polled", [False, True], ids=["read-per-datagram", "read-per-poll"])
-def test_oversized_flood_and_garbage_are_dropped_and_counted_without_hurting_the_session(polled):
+@pytest.mark.parametrize("read", ["per-datagram", "per-poll-mmsg", "per-poll-one-by-one"])
+def test_oversized_flood_and_garbage_are_dropped_and_counted_without_hurting_the_session(read):
+    """Each read path has its own copy of the guard: the event-driven socket's, the polled
+    socket's Python loop and its compiled reader. All count and drop the same way."""
+    polled = read != "per-datagram"
+
     async def scenario():
         limits = Limits(rate=50.0, burst=20.0)
         sp, cp, st, ct = await connect_pair(server_limits=limits, polled=polled)
+        if polled:
+            choose_read_path(st, batched=read.endswith("mmsg"))
         server, client = sp.endpoint, cp.endpoint
         target = st.local_address
         before = server.counters.received
@@ -324,10 +339,7 @@ def test_a_polled_socket_reads_per_poll_with_arrival_times_and_a_bound(batched):
 
         echo.receive_datagram = stamped
         st = await open_udp_server(echo, polled=True)
-        if batched and not st.batched:
-            assert sys.platform != "linux" or shutil.which("cc") is None, "recvmmsg was not compiled"
-            pytest.skip("no compiled recvmmsg on this platform")
-        st.batched = batched
+        choose_read_path(st, batched)
         st.idle_poll = 3600.0  # only our polls read (the timer already armed fires once, late)
         # Linux switches arrival stamping on for the whole stack a moment after the first
         # socket asks (a deferred static key); until then a datagram is stamped when read.
@@ -367,3 +379,38 @@ def test_a_polled_socket_reads_per_poll_with_arrival_times_and_a_bound(batched):
         await st.wait_closed()
 
     run(scenario())
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("batched", [True, False], ids=["mmsg", "one-by-one"])
+def test_a_polled_socket_hands_over_ipv6_sources_as_host_and_port(batched):
+    """The compiled reader builds source addresses itself (and caches them): an IPv6 source
+    must reach the endpoint as the same (host, port) the Python path reports, and a reply
+    to it must arrive."""
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+
+    async def scenario():
+        echo = Echo()
+        st = await open_udp_server(echo, "::1", 0, polled=True)
+        choose_read_path(st, batched)
+        st.idle_poll = 3600.0
+        seen = []
+        plain = echo.receive_datagram
+        echo.receive_datagram = lambda data, addr, now: (seen.append(addr), plain(data, addr, now))
+        for i in range(3):
+            probe.sendto(b"six %d" % i, st.local_address)
+        await eventually(lambda: st.poll() >= 0 and len(seen) == 3, "the IPv6 datagrams, polled")
+        assert seen == [probe.getsockname()[:2]] * 3
+        st.flush()
+        probe.settimeout(1.0)
+        assert probe.recv(100) == b"six 0"
+        st.close()
+
+    try:
+        run(scenario())
+    finally:
+        probe.close()

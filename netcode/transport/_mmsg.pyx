@@ -3,16 +3,17 @@
 
 Python's socket module moves one datagram per call; a polled server reading a tick's
 worth (100+ datagrams) and sending a snapshot to every client pays a system call and a
-Python call for each. :func:`recv_batch` reads up to 64 per ``recvmmsg`` with their kernel
-arrival times (``SO_TIMESTAMPNS``), straight into Python objects; :func:`send_batch` sends
-up to 64 per ``sendmmsg``. Built by ``setup.py`` on Linux when Cython and a compiler are
-there; the transport uses ``socket.recvmsg`` / ``sendto`` otherwise, with the same results.
+Python call for each. :class:`BatchReader` reads up to 64 per ``recvmmsg`` with their
+kernel arrival times (``SO_TIMESTAMPNS``) and puts them through the transport's guard on
+the way into Python objects; :func:`send_batch` sends up to 64 per ``sendmmsg``. Built by
+``setup.py`` on Linux when Cython and a compiler are there; the transport uses
+``socket.recvmsg`` / ``sendto`` otherwise, with the same results.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport uint16_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 
@@ -83,6 +84,7 @@ cdef enum:
     MAX_BUF = 65536
     CONTROL_WORDS = 8  # 64 bytes, word-aligned: room for one SCM_TIMESTAMPNS message
     SCM_TIMESTAMPNS = 35  # == SO_TIMESTAMPNS on the architectures the transport stamps on
+    ADDRESS_CACHE = 4096  # source addresses BatchReader keeps as ready tuples
 
 
 cdef object _address(sockaddr_storage *ss):
@@ -102,59 +104,159 @@ cdef object _address(sockaddr_storage *ss):
     return None
 
 
-def recv_batch(int fd, int max_datagrams, int bufsize):
-    """Up to ``max_datagrams`` waiting datagrams as ``(data, (host, port), wall time or
-    0.0)``, without blocking. ``bufsize`` bytes are read of each (longer ones are cut, so a
-    caller reading one more byte than it accepts sees them as too long). Raises OSError
-    only when the first read fails with something other than "nothing waiting"."""
-    if bufsize < 1 or bufsize > MAX_BUF:
-        raise ValueError("bufsize out of range")
+cdef object _address_key(sockaddr_storage *ss):
+    """The raw port and address as bytes, a key for the address cache (None: neither IPv4
+    nor IPv6)."""
+    cdef sockaddr_in *v4
+    cdef sockaddr_in6 *v6
+    cdef char key[18]
+    if ss.ss_family == AF_INET:
+        v4 = <sockaddr_in *>ss
+        memcpy(key, &v4.sin_port, 2)
+        memcpy(key + 2, &v4.sin_addr, 4)
+        return PyBytes_FromStringAndSize(key, 6)
+    if ss.ss_family == AF_INET6:
+        v6 = <sockaddr_in6 *>ss
+        memcpy(key, &v6.sin6_port, 2)
+        memcpy(key + 2, &v6.sin6_addr, 16)
+        return PyBytes_FromStringAndSize(key, 18)
+    return None
+
+
+cdef class BatchReader:
+    """Reads a socket's waiting datagrams with ``recvmmsg``, 64 per system call, and puts
+    each through the polled transport's guard in the same pass (``PolledUdpTransport``'s
+    Python loop is the reference): its arrival time on the loop clock, oversized and
+    rate-limited datagrams counted and dropped.
+
+    Buffers are allocated once. A source address comes out as the same ``(host, port)``
+    tuple object for as long as it stays cached (up to ``ADDRESS_CACHE`` addresses): no
+    string conversion per datagram, and dict lookups on it reuse its string's hash.
+    """
+
+    cdef int fd
+    cdef int bufsize
+    cdef Py_ssize_t max_size
+    cdef bytearray storage
+    cdef object limiter
+    cdef dict buckets
+    cdef double rate, burst
+    cdef object dropped
+    cdef dict addresses
     cdef mmsghdr msgs[CHUNK]
     cdef iovec iovs[CHUNK]
     cdef sockaddr_storage names[CHUNK]
     cdef size_t control[CHUNK][CONTROL_WORDS]
-    cdef bytearray storage = bytearray(CHUNK * bufsize)
-    cdef char *buf = storage
-    cdef list out = []
-    cdef int i, n, want
-    cdef cmsghdr *c
-    cdef timespec *ts
-    cdef double stamp
-    while len(out) < max_datagrams:
-        want = min(CHUNK, max_datagrams - len(out))
-        memset(msgs, 0, sizeof(mmsghdr) * want)
-        for i in range(want):
-            iovs[i].iov_base = buf + i * bufsize
-            iovs[i].iov_len = bufsize
-            msgs[i].msg_hdr.msg_name = &names[i]
-            msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-            msgs[i].msg_hdr.msg_iov = &iovs[i]
-            msgs[i].msg_hdr.msg_iovlen = 1
-            msgs[i].msg_hdr.msg_control = control[i]
-            msgs[i].msg_hdr.msg_controllen = sizeof(size_t) * CONTROL_WORDS
-        with nogil:
-            n = recvmmsg(fd, msgs, want, MSG_DONTWAIT, NULL)
-        if n < 0:
-            if errno == EINTR:
-                continue
-            if errno == EAGAIN or errno == EWOULDBLOCK or out:
+
+    def __init__(self, int fd, Py_ssize_t max_size, limiter, dropped):
+        """``max_size``: the largest datagram passed on; ``limiter``: the transport's
+        ``RateLimiter`` or None; ``dropped``: its drop counter (a ``Counter``)."""
+        if max_size < 1 or max_size >= MAX_BUF:
+            raise ValueError("max_size out of range")
+        self.fd = fd
+        self.max_size = max_size
+        self.bufsize = max_size + 1  # one byte more than allowed, so oversized datagrams show
+        self.storage = bytearray(CHUNK * self.bufsize)
+        self.limiter = limiter
+        self.buckets = limiter._buckets if limiter is not None else None
+        self.rate = limiter.rate if limiter is not None else 0.0
+        self.burst = limiter.burst if limiter is not None else 0.0
+        self.dropped = dropped
+        self.addresses = {}
+
+    cdef bint _allow(self, object addr, double now) except -1:
+        """RateLimiter.allow for an address it knows, inlined (the same arithmetic, so the
+        same decisions); a new address goes through the limiter (its bound, its eviction)."""
+        cdef list b
+        cdef double tokens
+        entry = self.buckets.get(addr)
+        if type(entry) is not list or len(<list>entry) != 2:
+            return bool(self.limiter.allow(addr, now))
+        b = <list>entry
+        tokens = <double>b[0] + (now - <double>b[1]) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        b[1] = now
+        if tokens < 1.0:
+            b[0] = tokens
+            return False
+        b[0] = tokens - 1.0
+        return True
+
+    def read(self, int max_datagrams, double loop_now, double offset, double floor):
+        """Up to ``max_datagrams`` waiting datagrams, without blocking, as ``(batch, read,
+        bytes read)``; ``batch`` holds ``(data, (host, port), now)`` for the ones that
+        passed the guard. ``now`` is the kernel's arrival time moved to the loop clock
+        (``wall + offset``) and kept within ``[floor, loop_now]``; ``loop_now`` when the
+        kernel gave none. Raises OSError only when the first read fails with something
+        other than "nothing waiting"."""
+        cdef char *buf = self.storage
+        cdef list batch = []
+        cdef int i, n, want, got = 0
+        cdef Py_ssize_t nbytes = 0, size
+        cdef cmsghdr *c
+        cdef timespec *ts
+        cdef double wall, now
+        cdef dict addresses = self.addresses
+        while got < max_datagrams:
+            want = min(CHUNK, max_datagrams - got)
+            memset(self.msgs, 0, sizeof(mmsghdr) * want)
+            for i in range(want):
+                self.iovs[i].iov_base = buf + i * self.bufsize
+                self.iovs[i].iov_len = self.bufsize
+                self.msgs[i].msg_hdr.msg_name = &self.names[i]
+                self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+                self.msgs[i].msg_hdr.msg_iov = &self.iovs[i]
+                self.msgs[i].msg_hdr.msg_iovlen = 1
+                self.msgs[i].msg_hdr.msg_control = self.control[i]
+                self.msgs[i].msg_hdr.msg_controllen = sizeof(size_t) * CONTROL_WORDS
+            with nogil:
+                n = recvmmsg(self.fd, self.msgs, want, MSG_DONTWAIT, NULL)
+            if n < 0:
+                if errno == EINTR:
+                    continue
+                if errno == EAGAIN or errno == EWOULDBLOCK or got:
+                    break
+                raise OSError(errno, "recvmmsg failed")
+            got += n
+            for i in range(n):
+                size = self.msgs[i].msg_len
+                nbytes += size
+                key = _address_key(&self.names[i])
+                if key is None:
+                    continue  # not IPv4/IPv6: nothing we could answer
+                addr = addresses.get(key)
+                if addr is None:
+                    addr = _address(&self.names[i])
+                    if addr is None:
+                        continue
+                    if len(addresses) >= ADDRESS_CACHE:
+                        addresses.clear()  # many sources (a spoofed flood): start over
+                    addresses[key] = addr
+                wall = 0.0
+                c = CMSG_FIRSTHDR(&self.msgs[i].msg_hdr)
+                while c != NULL:
+                    if c.cmsg_level == SOL_SOCKET and c.cmsg_type == SCM_TIMESTAMPNS:
+                        ts = <timespec *>CMSG_DATA(c)
+                        wall = ts.tv_sec + ts.tv_nsec * 1e-9
+                    c = CMSG_NXTHDR(&self.msgs[i].msg_hdr, c)
+                if wall != 0.0:  # as the Python loop: min(loop_now, max(floor, wall + offset))
+                    now = wall + offset
+                    if not now >= floor:
+                        now = floor
+                    if not now <= loop_now:
+                        now = loop_now
+                else:
+                    now = loop_now
+                if size > self.max_size:
+                    self.dropped["oversized"] += 1
+                elif self.limiter is not None and not self._allow(addr, now):
+                    self.dropped["rate_limited"] += 1
+                else:
+                    batch.append((PyBytes_FromStringAndSize(buf + i * self.bufsize, size), addr, now))
+            if n < want:
                 break
-            raise OSError(errno, "recvmmsg failed")
-        for i in range(n):
-            stamp = 0.0
-            c = CMSG_FIRSTHDR(&msgs[i].msg_hdr)
-            while c != NULL:
-                if c.cmsg_level == SOL_SOCKET and c.cmsg_type == SCM_TIMESTAMPNS:
-                    ts = <timespec *>CMSG_DATA(c)
-                    stamp = ts.tv_sec + ts.tv_nsec * 1e-9
-                c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)
-            addr = _address(&names[i])
-            if addr is None:
-                continue  # not IPv4/IPv6: nothing we could answer
-            out.append((PyBytes_FromStringAndSize(buf + i * bufsize, msgs[i].msg_len), addr, stamp))
-        if n < want:
-            break
-    return out
+        return batch, got, nbytes
 
 
 cdef socklen_t _sockaddr(object addr, sockaddr_storage *ss):

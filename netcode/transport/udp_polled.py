@@ -38,9 +38,9 @@ from .hub import Address, Limits, TransportHub
 from .udp import UdpLink
 
 try:  # many datagrams per system call (Linux, when setup.py could compile it)
-    from ._mmsg import recv_batch, send_batch
+    from ._mmsg import BatchReader, send_batch
 except ImportError:
-    recv_batch = send_batch = None
+    BatchReader = send_batch = None
 
 __all__ = ["PolledUdpTransport"]
 
@@ -48,8 +48,8 @@ __all__ = ["PolledUdpTransport"]
 # architectures (alpha, mips, parisc and sparc differ, and get the poll's time instead).
 _SO_TIMESTAMPNS = 35
 _STAMPING_MACHINES = {"x86_64", "amd64", "i386", "i686", "aarch64", "arm64", "armv7l", "armv8l", "riscv64", "ppc64le", "s390x"}
-_TIMESPEC = struct.Struct("@qq")
-_ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+_TIMESTAMP = struct.Struct("@qq")
+_ANC_SPACE = socket.CMSG_SPACE(_TIMESTAMP.size) if hasattr(socket, "CMSG_SPACE") else 0
 
 
 def _enable_timestamps(sock: socket.socket) -> bool:
@@ -76,7 +76,8 @@ class PolledUdpTransport(UdpLink):
         self.idle_poll = idle_poll
         self._stamped = _enable_timestamps(sock)
         # recvmmsg reads SO_TIMESTAMPNS's messages, so it is only used where those are on.
-        self.batched = recv_batch is not None and self._stamped  # and sendmmsg to send
+        self._reader = BatchReader(sock.fileno(), self._max, self._limiter, self.dropped) if BatchReader and self._stamped else None
+        self.batched = self._reader is not None  # and sendmmsg to send
         self._last_poll = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = self._loop.call_later(idle_poll, self._idle)
         self._closed = self._loop.create_future()
@@ -85,7 +86,7 @@ class PolledUdpTransport(UdpLink):
     # -- receiving --------------------------------------------------------------------------
     def poll(self) -> int:
         """Deliver every datagram waiting in the socket (up to ``max_per_poll``) to the
-        endpoint, each with its arrival time. Returns how many were read."""
+        endpoint, each with its arrival time. Returns how many were delivered."""
         if self.closed:
             return 0
         loop_now = self._loop.time()
@@ -95,57 +96,55 @@ class PolledUdpTransport(UdpLink):
         floor = self._last_poll
         self._last_poll = loop_now
         self.polls += 1
+        if self.batched:
+            try:
+                batch, read, nbytes = self._reader.read(self.max_per_poll, loop_now, offset, floor)
+            except OSError as exc:  # an error queued on the socket (ICMP): count, next poll reads on
+                self.errors[type(exc).__name__] += 1
+                batch, read, nbytes = [], 0, 0
+        else:
+            batch, read, nbytes = self._read_each(loop_now, offset, floor)
+        self.received += read
+        self.bytes_received += nbytes
+        if batch:
+            self.hub.receive_many(batch, self)
+        return len(batch)
+
+    def _read_each(self, loop_now: float, offset: float, floor: float) -> tuple[list, int, int]:
+        """What ``BatchReader.read`` does, one ``recvmsg`` per datagram: the waiting
+        datagrams through the guard, as ``(passed (data, addr, now) items, read, bytes)``."""
         limit = self._max
-        raw = self._read(limit + 1)  # one byte more than allowed, so oversized datagrams show
-        # UdpLink._guard, inlined (this loop runs for every datagram a busy server gets):
-        # count, drop oversized and rate-limited ones.
+        recvmsg = self._sock.recvmsg
+        anc = _ANC_SPACE if self._stamped else 0
+        unpack = _TIMESTAMP.unpack
         allow = self._limiter.allow
         dropped = self.dropped
         batch = []
-        nbytes = 0
-        for data, addr, wall in raw:
-            now = min(loop_now, max(floor, wall + offset)) if wall else loop_now
+        read = nbytes = 0
+        for _ in range(self.max_per_poll):
+            try:
+                data, ancdata, _flags, addr = recvmsg(limit + 1, anc)  # one byte more: oversized ones show
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ICMP errors queued on the socket: count, read on
+                self.errors[type(exc).__name__] += 1
+                continue
+            read += 1
             nbytes += len(data)
+            if len(addr) != 2:
+                addr = (addr[0], addr[1])  # IPv6 (host, port, flowinfo, scope_id), as UdpLink._guard
+            now = loop_now
+            if ancdata:
+                sec, nsec = unpack(ancdata[0][2])
+                now = min(loop_now, max(floor, sec + nsec * 1e-9 + offset))
+            # UdpLink._guard, inlined: oversized and rate-limited datagrams are counted and dropped.
             if len(data) > limit:
                 dropped["oversized"] += 1
             elif allow(addr, now):
                 batch.append((data, addr, now))
             else:
                 dropped["rate_limited"] += 1
-        self.received += len(raw)
-        self.bytes_received += nbytes
-        if batch:
-            self.hub.receive_many(batch, self)
-        return len(batch)
-
-    def _read(self, bufsize: int) -> list[tuple[bytes, tuple, float]]:
-        """Waiting datagrams as (data, (host, port), kernel wall time or 0.0)."""
-        if self.batched:
-            try:
-                return recv_batch(self._sock.fileno(), self.max_per_poll, bufsize)
-            except OSError as exc:  # an error queued on the socket (ICMP): count, next poll reads on
-                self.errors[type(exc).__name__] += 1
-                return []
-        recvmsg = self._sock.recvmsg
-        anc = _ANC_SPACE if self._stamped else 0
-        unpack = _TIMESPEC.unpack
-        out = []
-        for _ in range(self.max_per_poll):
-            try:
-                data, ancdata, _flags, addr = recvmsg(bufsize, anc)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # ICMP errors queued on the socket: count, read on
-                self.errors[type(exc).__name__] += 1
-                continue
-            wall = 0.0
-            if ancdata:
-                sec, nsec = unpack(ancdata[0][2])
-                wall = sec + nsec * 1e-9
-            if len(addr) != 2:
-                addr = (addr[0], addr[1])  # IPv6 (host, port, flowinfo, scope_id), as UdpLink._guard
-            out.append((data, addr, wall))
-        return out
+        return batch, read, nbytes
 
     def _idle(self) -> None:
         self._idle_timer = None
