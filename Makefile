@@ -8,9 +8,9 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# Reinstall when the project's metadata or the compiled fast path changes; editable, so
-# other code edits need nothing.
-$(STAMP): pyproject.toml setup.py netcode/fastpath.py
+# Reinstall when the project's metadata or a compiled module's source changes; editable,
+# so other code edits need nothing.
+$(STAMP): pyproject.toml setup.py netcode/fastpath.py netcode/bitpack.py netcode/transport/_mmsg.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -38,7 +38,7 @@ def _extensions():
     except ImportError:
         print("ticksync: Cython not found; the fast path stays uncompiled", file=sys.stderr)
         return []
-    sources = ["netcode/fastpath.py"]
+    sources = ["netcode/fastpath.py", "netcode/bitpack.py"]
     if sys.platform == "linux":
         sources.append("netcode/transport/_mmsg.pyx")  # recvmmsg is Linux's
     extensions = []

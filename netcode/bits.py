@@ -4,6 +4,9 @@ Snapshots send thousands of quantized values whose useful width changes from sna
 snapshot (a field that moved a little needs few bits). Packing a whole column at a
 per-snapshot width is a handful of numpy operations instead of a Python loop per value.
 Bits are little-endian within values and within bytes (value 0 bit 0 is byte 0 bit 0).
+
+Where the install compiled :mod:`netcode.bitpack`, the packing functions use its C loops
+for int64 columns (the encoder's), with the same bytes; numpy does the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from bisect import bisect_left
 
 import numpy as np
 
+from . import compiled
 from .errors import ProtocolError
 
 __all__ = [
@@ -27,8 +31,15 @@ __all__ = [
 ]
 
 
+_fast = compiled.bitpack  # each of its functions returns None for what it does not take
+
+
 def width_of(values: np.ndarray) -> int:
     """Bits needed for the largest of ``values`` (>= 0); 0 for an empty or all-zero array."""
+    if _fast is not None:
+        w = _fast.width_of(values)
+        if w is not None:
+            return w
     if not len(values):
         return 0
     return int(values.max()).bit_length()
@@ -43,6 +54,10 @@ _SMALL = 32  # arrays up to this long are packed with Python ints: numpy's per-c
 
 def pack_uint(values: np.ndarray, width: int) -> bytes:
     """``values`` (non-negative, < 2**width, width <= 64) as a packed little-endian bit stream."""
+    if _fast is not None:
+        out = _fast.pack_uint(values, width)
+        if out is not None:
+            return out
     n = len(values)
     if width == 0 or not n:
         return b""
@@ -87,6 +102,10 @@ _ESCAPED = 0x80  # header flag: values equal to the all-ones pattern are escapes
 
 def _choose_width(values: np.ndarray) -> tuple[int, int]:
     """(w, top) for :func:`pack_escaped`: escapes are used when w < top."""
+    if _fast is not None:
+        chosen = _fast.choose_width(values)
+        if chosen is not None:
+            return chosen
     n = len(values)
     top = width_of(values)
     if n == 0 or top <= 1:
@@ -122,6 +141,10 @@ def pack_escaped(values: np.ndarray) -> bytes:
         u8  w | 0x80 if escapes follow;  count values of w bits
         [u8 W;  one value of W bits per all-ones value above]
     """
+    if _fast is not None:
+        out = _fast.pack_escaped(values)
+        if out is not None:
+            return out
     w, top = _choose_width(values)
     if w == top:
         return bytes([w]) + pack_uint(values, w)

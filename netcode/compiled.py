@@ -1,42 +1,46 @@
 """Which compiled fast paths this install has, and whether to use them.
 
-``setup.py`` compiles :mod:`netcode.fastpath` with Cython when it can. This module hands
-out its functions only when the import really is the compiled one, not the source file
-(which needs Cython itself and is the slower twin used by the tests), not a stale build
-older than its source (an edited checkout not reinstalled), and not switched off with
-``TICKSYNC_PURE=1``. Otherwise callers get None and use the general path.
+``setup.py`` compiles :mod:`netcode.fastpath` (the state-sync server's input and send
+paths) and :mod:`netcode.bitpack` (snapshot bit packing) with Cython when it can. This
+module hands each out only when the import really is the compiled one, not the source
+file (which needs Cython itself and is the slower twin used by the tests), not a stale
+build older than its source (an edited checkout not reinstalled), and not switched off
+with ``TICKSYNC_PURE=1``. Otherwise callers get None and use the general path.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
 from pathlib import Path
 
-__all__ = ["fastpath", "status"]
+__all__ = ["fastpath", "bitpack", "status", "statuses"]
 
 log = logging.getLogger("ticksync.compiled")
 
 
-def _load():
+def _load(name: str):
     if os.environ.get("TICKSYNC_PURE"):
         return None, "off (TICKSYNC_PURE is set)"
-    spec = importlib.util.find_spec("netcode.fastpath")
+    spec = importlib.util.find_spec(f"netcode.{name}")
     origin = Path(spec.origin) if spec and spec.origin else None
     if origin is None or origin.suffix == ".py":
         return None, "not built (no C compiler or Cython when installed): general path"
-    source = origin.parent / "fastpath.py"
+    source = origin.parent / f"{name}.py"
     if source.exists() and source.stat().st_mtime > origin.stat().st_mtime:
-        log.warning("%s is older than fastpath.py: not using it (reinstall: pip install -e .)", origin.name)
+        log.warning("%s is older than %s.py: not using it (reinstall: pip install -e .)", origin.name, name)
         return None, "stale build ignored: general path"
-    from . import fastpath as module
-
-    return module, f"compiled ({origin.name})"
+    return importlib.import_module(f"netcode.{name}"), f"compiled ({origin.name})"
 
 
-fastpath, status = _load()
+fastpath, _fastpath_status = _load("fastpath")
+bitpack, _bitpack_status = _load("bitpack")
+statuses = {"fastpath": _fastpath_status, "bitpack": _bitpack_status}
+status = _fastpath_status  # the one most figures depend on (benches print it)
 
 
 if __name__ == "__main__":
-    print(f"netcode.fastpath: {status}")
+    for name, what in statuses.items():
+        print(f"netcode.{name}: {what}")

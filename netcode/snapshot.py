@@ -36,7 +36,6 @@ from engine.state import State
 from .bits import (
     escaped_cost_bits,
     pack_escaped,
-    pack_uint,
     packed_size,
     unpack_escaped,
     unpack_uint,
@@ -179,7 +178,8 @@ def _update_bytes(z: np.ndarray) -> bytes:
         return bytes([MODE_NONE])
     if n == len(z):
         return bytes([MODE_ALL]) + pack_escaped(z)
-    return bytes([MODE_MASK]) + pack_uint(changed.astype(np.int64), 1) + pack_escaped(z[changed])
+    # The mask is pack_uint(changed, 1): one bit per entity, little-endian.
+    return bytes([MODE_MASK]) + np.packbits(changed, bitorder="little").tobytes() + pack_escaped(z[changed])
 
 
 def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:

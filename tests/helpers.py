@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
+from pathlib import Path
 
 from demos.arena import GAME as ARENA
+from netcode import compiled
 from netcode.handshake import GameIdentity
 from netcode.netsim import LinkConfig, NetSim
 from netcode.session import Admission, Refused, SessionClient, SessionServer
@@ -254,3 +258,15 @@ class PeerRecorder:
     def events(self, kind: type | None = None) -> list:
         self.log.extend(self.endpoint.events())
         return [e for e in self.log if kind is None or isinstance(e, kind)]
+
+
+def source_twin(name: str):
+    """``netcode/<name>.py``, a module Cython compiles at install, imported as plain Python
+    beside whatever the install built: the same logic, run by the interpreter."""
+    path = Path(compiled.__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"netcode._{name}_source", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    assert not module.compiled
+    return module

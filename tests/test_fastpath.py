@@ -9,17 +9,14 @@ hold afterwards must be equal, and the fast path must have taken most of the inp
 """
 
 import dataclasses
-import importlib.util
 import random
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from demos.arena import Arena
-from helpers import SECRET, StateSyncMatch
+from helpers import SECRET, StateSyncMatch, source_twin
 from netcode import compiled
 from netcode.netsim import LinkConfig
 from netcode.statesync import SnapshotServer, StateSyncConfig
@@ -27,17 +24,6 @@ from netcode.wire import PacketType
 
 LINK = LinkConfig(latency=0.04, jitter=0.02, loss=0.1, duplicate=0.05, reorder=0.05)
 CONFIG = StateSyncConfig(players=4, seed=7, input_packets_per_second=120)
-
-
-def _source_fastpath():
-    """netcode/fastpath.py imported as Python, beside whatever the install compiled."""
-    path = Path(compiled.__file__).with_name("fastpath.py")
-    spec = importlib.util.spec_from_file_location("netcode._fastpath_source", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    assert not module.compiled
-    return module
 
 
 def _mutants(data: bytes, rng: random.Random) -> list[bytes]:
@@ -158,7 +144,7 @@ def test_the_fast_path_changes_nothing_but_speed(seed):
     dropped = reference.stats()["session"]["dropped"]
     assert dropped.get("duplicate", 0) > 0 and len(dropped) >= 3  # the hostile variants did arrive
 
-    modules = {"source": _source_fastpath()}
+    modules = {"source": source_twin("fastpath")}
     if compiled.fastpath is not None:
         modules["compiled"] = compiled.fastpath
     for name, fast in modules.items():
