@@ -162,7 +162,19 @@ def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: 
         # keep the baseline.
         for c in np.flatnonzero(columns):
             b = base_codes[:, c]
-            out[:, c] = np.where(rows, b + ((b - pred_codes[:, c]) * ahead) // gap, b)
+            step = b - pred_codes[:, c]
+            if ahead != gap:  # equal at a steady snapshot rate: then step * ahead // gap is step
+                step = step * ahead // gap
+            np.add(b, step, out=out[:, c], where=rows)
+    return out
+
+
+def _any_per_row(mask: np.ndarray) -> np.ndarray:
+    """``mask.any(axis=1)`` for a (rows, columns) mask: an OR per column is several times
+    cheaper than numpy's row reduction over a few columns."""
+    out = mask[:, 0].copy()
+    for c in range(1, mask.shape[1]):
+        out |= mask[:, c]
     return out
 
 
@@ -296,7 +308,7 @@ def encode_snapshot(
     create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
-    update_m = sub_view & sub_base & (sub_codes != expected).any(axis=1)
+    update_m = sub_view & sub_base & _any_per_row(sub_codes != expected)
     if include is not None:
         create_m &= pick(include)
         update_m &= pick(include)
@@ -322,34 +334,32 @@ def encode_snapshot(
     listed = len(destroy) + len(create) + len(update)
     quick = listed * 2 * n.bit_length() + sum(width_of(c) for c in create_codes.T) * len(create)
     quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
-    if quick <= first_room:
-        ranges = [(0, n)]
-    else:
+    whole = (destroy, create, create_codes, update, update_z)
+    if quick > first_room:
+        # The bound is loose (one far outlier widens a whole column): before computing
+        # where to cut, see whether the snapshot fits one part after all.
+        part = _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole)
+        if len(part) <= budget:
+            return [part]
         affected = destroy_m.copy()
         affected[create] = affected[update] = True
         cuts, ids = _cut_parts(destroy, create, create_codes, update, update_z, affected, room_bits, first_room)
         starts = [0] + [int(ids[c]) for c in cuts[1:-1]]
         ranges = list(zip(starts, starts[1:] + [n]))
+    else:
+        ranges = [(0, n)]
     parts = []
     for i, (lo, hi) in enumerate(ranges):
-        d = destroy[(destroy >= lo) & (destroy < hi)]
-        cm = (create >= lo) & (create < hi)
-        um = (update >= lo) & (update < hi)
-        part = _encode_part(
-            tick,
-            base,
-            pred_gap,
-            i,
-            len(ranges),
-            lo,
-            hi,
-            send_extras if i == 0 else None,
-            d,
-            create[cm],
-            create_codes[cm],
-            update[um],
-            update_z[um],
-        )
+        if len(ranges) == 1:
+            part = _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole)
+        else:
+            d = destroy[(destroy >= lo) & (destroy < hi)]
+            cm = (create >= lo) & (create < hi)
+            um = (update >= lo) & (update < hi)
+            part = _encode_part(
+                tick, base, pred_gap, i, len(ranges), lo, hi, send_extras if i == 0 else None,
+                d, create[cm], create_codes[cm], update[um], update_z[um],
+            )
         if len(part) > budget:  # cannot happen while the estimates are upper bounds
             raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
         parts.append(part)
