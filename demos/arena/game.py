@@ -134,7 +134,7 @@ class Arena(Game):
         # Targets where the shooter saw them: ``view`` ticks ago, from the history ring.
         # int32 is enough: |offset| < 2**16 and |trig| <= 2**10, so products stay < 2**27.
         rows = (tick - np.minimum(view[shooters], HISTORY - 1).astype(np.intp)) % HISTORY
-        d = s.history[rows].astype(np.int32) - s.pos[shooters][:, None, :]  # (shooters, entities, 2)
+        d = np.subtract(s.history[rows], s.pos[shooters][:, None, :], dtype=np.int32)  # (shooters, entities, 2)
         dx, dy = d[..., 0], d[..., 1]
         aim = s.aim[shooters]
         c, sn = COS[aim][:, None], SIN[aim][:, None]
@@ -150,10 +150,12 @@ class Arena(Game):
             return
         targets = np.where(hit, along, _FAR).argmin(axis=1)[landed]
         shooters = shooters[landed]
-        np.subtract.at(s.hp, targets, DAMAGE)
+        # Several shots may hit one target: count them (bincount, not the slow ufunc.at).
+        s.hp -= (np.bincount(targets, minlength=len(s.hp)) * DAMAGE).astype(s.hp.dtype)
         dead = np.flatnonzero(s.alive & (s.hp <= 0))
         if len(dead):
-            np.add.at(s.score, shooters[np.isin(targets, dead)], 1)
+            killed = s.alive[targets] & (s.hp[targets] <= 0)  # this target is among the dead
+            s.score += np.bincount(shooters[killed], minlength=len(s.score)).astype(s.score.dtype)
             s.alive[dead] = False
             s.respawn_at[dead] = tick + RESPAWN
             s.pending += len(dead)
