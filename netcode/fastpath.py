@@ -100,6 +100,42 @@ def _rtt_sample(est, rtt) -> cython.void:
         est.srtt = srtt + 0.125 * (rtt - srtt)
 
 
+@cython.cclass
+class _Context:
+    """``server.fast_context`` unpacked once per server (its members never change): the
+    input ring and the view delays as typed views, so :func:`ss_input` writes them as C
+    arrays instead of through Python's buffer protocol."""
+
+    by_addr: dict
+    session_counters: object
+    peers: dict
+    rate: cython.double
+    per_client: cython.bint
+    history_ticks: cython.longlong[:]
+    depth: cython.longlong
+    itemsize: cython.Py_ssize_t
+    max_ahead: cython.longlong
+    players: cython.longlong
+    flat_data: cython.uchar[:]
+    flat_tick: cython.longlong[:]
+    flat_newest: cython.longlong[:]
+    view_items: cython.longlong[:]
+    max_view_delay: cython.double
+    tick_rate: cython.double
+
+    def __init__(self, context: tuple):
+        (self.by_addr, self.session_counters, self.peers, self.rate, self.per_client, self.history_ticks,
+         self.depth, self.itemsize, self.max_ahead, self.players, self.flat_data, self.flat_tick,
+         self.flat_newest, self.view_items, self.max_view_delay, self.tick_rate) = context
+
+
+def _context(server) -> _Context:
+    ctx = server.fast_cache
+    if ctx is None:
+        ctx = server.fast_cache = _Context(server.fast_context)
+    return ctx
+
+
 @cython.locals(
     n=cython.Py_ssize_t, seq=cython.longlong, ack=cython.longlong, ack_bits=cython.ulonglong,
     ack_delay=cython.uint, latest=cython.longlong, d=cython.longlong, slot=cython.longlong,
@@ -113,21 +149,24 @@ def _rtt_sample(est, rtt) -> cython.void:
     sends=cython.longlong, newest_sent=cython.longlong, back=cython.longlong, win=cython.ulonglong,
     fresh=cython.ulonglong, dd=cython.longlong, base=cython.longlong, i=cython.longlong,
     acked=cython.longlong, no=cython.longlong, t_ack=cython.double, take_ack=cython.bint,
-    limit=cython.longlong,
+    limit=cython.longlong, flat_data=cython.uchar[:],
 )
 @cython.ccall
-def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
+def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cython.bint:
     """Handle ``data`` from ``addr`` if it is an established player's ordinary SS_INPUT
-    and return True; return False, having changed nothing, for anything else."""
+    and return True; return False, having changed nothing, for anything else. ``ctx`` is
+    ``_context(server)``."""
     # -- check: the header, the session, the sequence ------------------------------------
     n = len(data)
     if n < SESSION_HEADER_SIZE + _SS_HEAD + _RUN_HEAD or n > MAX_PACKET:
         return False
     if _u16(data, 0) != PROTOCOL_ID or data[2] != PROTOCOL_VERSION or data[3] != _TYPE_BYTE:
         return False
-    (by_addr, session_counters, peers, rate, per_client, history_ticks, depth, itemsize, max_ahead, players,
-     flat_data, flat_tick, flat_newest, view_items, max_view_delay, tick_rate) = server.fast_context
-    conn = by_addr.get(addr)
+    itemsize = ctx.itemsize
+    rate = ctx.rate
+    depth = ctx.depth
+    max_ahead = ctx.max_ahead
+    conn = ctx.by_addr.get(addr)
     if conn is None or _u32(data, 4) != conn.session_id:
         return False
     prev_latest = conn._recv_latest
@@ -149,7 +188,7 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         return False
     sack = _u32(data, p + 2)
     view = data[p + 6]
-    peer = peers.get(conn.id)
+    peer = ctx.peers.get(conn.id)
     if peer is None:
         return False
     pslot = peer.slot
@@ -166,9 +205,9 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         if sack > current:
             return False
         if sack > peer.acked:
-            if per_client:
+            if ctx.per_client:
                 return False
-            take_ack = history_ticks[sack % depth] == sack  # SnapshotHistory.has
+            take_ack = ctx.history_ticks[sack % depth] == sack  # SnapshotHistory.has
     q: cython.Py_ssize_t = p + _SS_HEAD
     first = _u32(data, q)
     cnt = data[q + 4]
@@ -191,6 +230,7 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         return False
 
     # -- apply, in the general path's order ------------------------------------------------
+    session_counters = ctx.session_counters
     session_counters.received += 1
     session_counters.bytes_received += n
     # Connection._accept_seq (a newer sequence)
@@ -246,12 +286,18 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
         peer.acked_before = peer.acked
         peer.acked = sack
     # InputBuffer.put: rebuild the records in order, store the new ones
-    newest = flat_newest[pslot]
+    flat_data = ctx.flat_data
+    newest = ctx.flat_newest[pslot]
     if last > newest:
-        flat_newest[pslot] = last
+        ctx.flat_newest[pslot] = last
     size = max_ahead + 1
+    players = ctx.players
     start = 0 if newest + 1 - first < 0 else newest + 1 - first
-    rec = bytearray(data[q + _RUN_HEAD : masks_at])
+    rec = cython.declare(cython.uchar[8])  # _MAX_FAST_ITEM bytes
+    if not cython.compiled:
+        rec = bytearray(_MAX_FAST_ITEM)
+    for i in range(itemsize):
+        rec[i] = data[q + _RUN_HEAD + i]
     late = 0
     k = changed_at
     for j in range(cnt):
@@ -270,18 +316,19 @@ def ss_input(server, data: bytes, addr, now: cython.double) -> cython.bint:
                 late += 1
             else:
                 row = (t % size) * players + pslot
-                flat_data[row * itemsize : (row + 1) * itemsize] = rec
-                flat_tick[row] = t
+                for i in range(itemsize):
+                    flat_data[row * itemsize + i] = rec[i]
+                ctx.flat_tick[row] = t
     if late:
         peer.counters["late_inputs"] += late
     # Lag compensation's limit, as on_payload refreshes it
     if view > peer.view_limit or not peer.inputs_since_limit:
-        limit = math.ceil((conn.rtt.rtt + max_view_delay) * tick_rate)
+        limit = math.ceil((conn.rtt.rtt + ctx.max_view_delay) * ctx.tick_rate)
         peer.view_limit = limit
         if view > limit:
             view = limit
     peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64
-    view_items[pslot] = view
+    ctx.view_items[pslot] = view
     return True
 
 
@@ -292,13 +339,14 @@ def ss_input_run(server, batch: list, start: cython.Py_ssize_t, errors: list) ->
     whose handling raised (a bug) goes to ``errors`` and counts as taken."""
     n = len(batch)
     i = start
+    ctx = _context(server)
     while i < n:
         item = batch[i]
         data = item[0]
         if type(data) is not bytes:
             return i
         try:
-            if not ss_input(server, data, item[1], item[2]):
+            if not ss_input(ctx, server, data, item[1], item[2]):
                 return i
         except Exception as exc:
             errors.append(exc)

@@ -86,6 +86,7 @@ class SnapshotServer(ModeServer):
     fast_receive = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
     fast_send_parts = staticmethod(compiled.fastpath.send_parts) if compiled.fastpath else None
     fast_send_shared = staticmethod(compiled.fastpath.send_shared) if compiled.fastpath else None
+    fast_cache = None  # the fast path's own view of fast_context, made on first use
 
     def __init__(self, game: Game, config: StateSyncConfig, **session):
         """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
