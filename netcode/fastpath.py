@@ -102,9 +102,10 @@ def _rtt_sample(est, rtt) -> cython.void:
 
 @cython.cclass
 class _Context:
-    """``server.fast_context`` unpacked once per server (its members never change): the
-    input ring and the view delays as typed views, so :func:`ss_input` writes them as C
-    arrays instead of through Python's buffer protocol."""
+    """What the fast path reads of a server for every packet, gathered once per server
+    (each member is fixed for the server's life: arrays and dicts are changed in place,
+    never replaced). The input ring, the view delays, the applied ticks and the history's
+    ticks are typed views, so they are read and written as C arrays."""
 
     by_addr: dict
     session_counters: object
@@ -120,19 +121,35 @@ class _Context:
     flat_tick: cython.longlong[:]
     flat_newest: cython.longlong[:]
     view_items: cython.longlong[:]
+    applied: cython.longlong[:]
     max_view_delay: cython.double
     tick_rate: cython.double
 
-    def __init__(self, context: tuple):
-        (self.by_addr, self.session_counters, self.peers, self.rate, self.per_client, self.history_ticks,
-         self.depth, self.itemsize, self.max_ahead, self.players, self.flat_data, self.flat_tick,
-         self.flat_newest, self.view_items, self.max_view_delay, self.tick_rate) = context
+    def __init__(self, server):
+        session, inputs, history, config = server.session, server.inputs, server.history, server.config
+        self.by_addr = session._by_addr
+        self.session_counters = session.counters
+        self.peers = server.peers
+        self.rate = float(config.input_packets_per_second)
+        self.per_client = server.per_client
+        self.history_ticks = history.ticks
+        self.depth = history.depth
+        self.itemsize = server.itemsize
+        self.max_ahead = inputs.max_ahead
+        self.players = inputs.players
+        self.flat_data = inputs._data.reshape(-1)  # views: the arrays are contiguous
+        self.flat_tick = inputs._tick.reshape(-1)
+        self.flat_newest = inputs.newest
+        self.view_items = server._view_delay
+        self.applied = server.applied
+        self.max_view_delay = float(config.max_view_delay)
+        self.tick_rate = float(server.tick_rate)
 
 
 def _context(server) -> _Context:
     ctx = server.fast_cache
     if ctx is None:
-        ctx = server.fast_cache = _Context(server.fast_context)
+        ctx = server.fast_cache = _Context(server)
     return ctx
 
 
@@ -332,7 +349,7 @@ def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cy
     return True
 
 
-@cython.locals(i=cython.Py_ssize_t, n=cython.Py_ssize_t)
+@cython.locals(i=cython.Py_ssize_t, n=cython.Py_ssize_t, ctx=_Context)
 def ss_input_run(server, batch: list, start: cython.Py_ssize_t, errors: list) -> cython.Py_ssize_t:
     """:func:`ss_input` over ``batch[start:]`` (``(data, addr, now)`` items) while it takes
     them; the index of the first one it declined (``len(batch)``: all taken). A datagram
@@ -392,11 +409,12 @@ def _wrap(conn, ptype: cython.int, payload: bytes, now: cython.double) -> bytes:
     return packet
 
 
-@cython.locals(applied=cython.longlong, slot=cython.longlong, size=cython.Py_ssize_t)
+@cython.locals(applied=cython.longlong, slot=cython.longlong, size=cython.Py_ssize_t, ctx=_Context)
 def send_parts(server, peer, conn, tick, parts: list, now: cython.double, cache) -> None:
     """SnapshotServer._send_parts: queue ``parts`` (with this client's prefix) to ``conn``."""
     slot = peer.slot
-    applied = server.applied_items[slot] if slot >= 0 else -1
+    ctx = _context(server)
+    applied = int(ctx.applied[slot]) if slot >= 0 else -1
     # The prefix depends on the client only through ``applied``: made once per value per
     # snapshot (``cache`` lives for one snapshot; its other keys are tuples).
     prefix = cache.get(applied) if cache is not None else None
@@ -425,13 +443,13 @@ def send_parts(server, peer, conn, tick, parts: list, now: cython.double, cache)
     server.stats_counters["bytes_snapshots"] += size
 
 
-@cython.locals(depth=cython.longlong, acked=cython.longlong, base=cython.longlong, pred=cython.longlong)
+@cython.locals(depth=cython.longlong, acked=cython.longlong, base=cython.longlong, pred=cython.longlong, ticks=cython.longlong[:], ctx=_Context)
 def send_shared(server, tick, encode, payloads, now: cython.double) -> None:
     """The per-client loop of SnapshotServer._send_shared without interest cells: pick each
     client's baseline and predictor, get the shared parts (``encode`` on a miss), send."""
-    history = server.history
-    ticks = history._ticks
-    depth = history.depth
+    ctx = _context(server)
+    ticks = ctx.history_ticks
+    depth = ctx.depth
     connections = server.session.connections
     got: dict = {}
     for peer in server.peers.values():

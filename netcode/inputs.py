@@ -96,11 +96,6 @@ class InputBuffer:
         self._tick = np.full((self._size, players), -1, np.int64)
         self.last = np.zeros((players, itemsize), np.uint8)
         self.newest = np.full(players, -1, np.int64)  # newest tick received per slot
-        # Flat views of the ring for the compiled input path (fastpath.py): a memoryview
-        # slice write costs a fraction of a numpy item assignment.
-        self.flat_data = memoryview(self._data).cast("B")
-        self.flat_tick = memoryview(self._tick).cast("B").cast("q")
-        self.flat_newest = memoryview(self.newest).cast("B").cast("q")
 
     def put(self, slot: int, first: int, records: np.ndarray, current: int) -> int:
         """Store inputs for ticks >= ``current`` (the next tick to close). Returns how many

@@ -86,7 +86,7 @@ class SnapshotServer(ModeServer):
     fast_receive = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
     fast_send_parts = staticmethod(compiled.fastpath.send_parts) if compiled.fastpath else None
     fast_send_shared = staticmethod(compiled.fastpath.send_shared) if compiled.fastpath else None
-    fast_cache = None  # the fast path's own view of fast_context, made on first use
+    fast_cache = None  # what the fast path reads of this server, gathered on first use
 
     def __init__(self, game: Game, config: StateSyncConfig, **session):
         """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
@@ -101,20 +101,8 @@ class SnapshotServer(ModeServer):
         self.history = SnapshotHistory(self.schema, config.history)
         self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
-        self.applied_items = memoryview(self.applied).cast("B").cast("q")  # for fastpath.py
         self._view_delay = np.zeros(self.players, np.int64)
-        self.view_delay_items = memoryview(self._view_delay).cast("B").cast("q")  # for fastpath.py
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
-        # What fastpath.py reads for every packet, in one tuple: one attribute lookup instead
-        # of twenty. Every member is fixed for the server's life (containers are mutated,
-        # never replaced).
-        inputs, history = self.inputs, self.history
-        self.fast_context = (
-            self.session._by_addr, self.session.counters, self.peers, float(config.input_packets_per_second),
-            self.per_client, history._ticks, history.depth, self.itemsize, inputs.max_ahead, inputs.players,
-            inputs.flat_data, inputs.flat_tick, inputs.flat_newest, self.view_delay_items,
-            float(config.max_view_delay), float(self.tick_rate),
-        )
 
     def accept_info(self) -> bytes:
         return StateSyncInfo(
