@@ -8,9 +8,9 @@ Whoever drives it follows one rule: after a datagram, a user call or a timer, dr
 
 from __future__ import annotations
 
-from typing import Hashable, Protocol
+from typing import Callable, Hashable, Protocol
 
-__all__ = ["Address", "Endpoint"]
+__all__ = ["Address", "Endpoint", "receive_batch"]
 
 Address = Hashable
 
@@ -25,3 +25,23 @@ class Endpoint(Protocol):
     def next_deadline(self) -> float | None: ...
 
     def handle_timer(self, now: float) -> None: ...
+
+
+def receive_batch(endpoint, batch: list, on_error: Callable[[Exception], None]) -> None:
+    """Hand ``endpoint`` some ``(data, addr, now)`` datagrams in arrival order: in one
+    ``receive_many(batch, on_error)`` call where it has one (servers that take a polled
+    socket's read at once), else one ``receive_datagram`` each. A datagram whose handling
+    raises is reported to ``on_error`` and the rest still go."""
+    many = getattr(endpoint, "receive_many", None)
+    if many is not None:
+        try:
+            many(batch, on_error)
+        except Exception as exc:  # a bug outside the endpoint's per-datagram guard
+            on_error(exc)
+        return
+    deliver = endpoint.receive_datagram
+    for data, addr, now in batch:
+        try:
+            deliver(data, addr, now)
+        except Exception as exc:
+            on_error(exc)

@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Hashable, Protocol
 
+from .endpoint import receive_batch
 from .errors import ProtocolError
 from .handshake import REQUEST_SIZE, pack_denied, parse_request, request_nonce
 from .token import peek_room
@@ -230,18 +231,7 @@ class RoomRouter:
         t.packets_in += len(run)
         t.bytes_in += sum(len(item[0]) for item in run)
         self._dirty[name] = room
-        many = getattr(room, "receive_many", None)
-        if many is not None:
-            try:
-                many(run, lambda exc: self._internal(name, "receive_datagram", exc))
-            except Exception as exc:  # outside the room's per-datagram guard
-                self._internal(name, "receive_datagram", exc)
-            return
-        for item in run:
-            try:
-                room.receive_datagram(*item)
-            except Exception as exc:
-                self._internal(name, "receive_datagram", exc)
+        receive_batch(room, run, lambda exc: self._internal(name, "receive_datagram", exc))
 
     def _session_at(self, name: str, room: RoomEndpoint, addr: Address):
         try:

@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Hashable, Protocol
 
-from ..endpoint import Address, Endpoint
+from ..endpoint import Address, Endpoint, receive_batch
 from ..errors import UsageError
 from ..wire import MAX_PACKET
 
@@ -277,19 +277,7 @@ class TransportHub:
             link.count_drop("internal_error")
             self._internal("receive_datagram", exc)
 
-        many = getattr(self.endpoint, "receive_many", None)
-        if many is not None:
-            try:
-                many(batch, failed)
-            except Exception as exc:  # a bug outside the per-datagram guard: the rest is lost
-                failed(exc)
-        else:
-            deliver = self.endpoint.receive_datagram
-            for data, addr, now in batch:
-                try:
-                    deliver(data, addr, now)
-                except Exception as exc:
-                    failed(exc)
+        receive_batch(self.endpoint, batch, failed)
         if not self._flush_soon:
             self._flush_soon = True
             (self._loop or self._adopt_loop()).call_soon(self._flush_batch)
