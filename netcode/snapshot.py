@@ -222,6 +222,16 @@ def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, cr
     return b"".join(out)
 
 
+def _within(whole: tuple, lo: int, hi: int, n: int) -> tuple:
+    """(destroy, create, create codes, update, update deltas) of entities in [lo, hi)."""
+    if lo == 0 and hi == n:  # the whole snapshot in one part: nothing to select
+        return whole
+    destroy, create, create_codes, update, update_z = whole
+    cm = (create >= lo) & (create < hi)
+    um = (update >= lo) & (update < hi)
+    return destroy[(destroy >= lo) & (destroy < hi)], create[cm], create_codes[cm], update[um], update_z[um]
+
+
 def _id_cost(ids: np.ndarray, cost: np.ndarray) -> None:
     if len(ids) > 1:
         cost[ids[1:]] += escaped_cost_bits(np.diff(ids) - 1)[1]
@@ -335,6 +345,7 @@ def encode_snapshot(
     quick = listed * 2 * n.bit_length() + sum(width_of(c) for c in create_codes.T) * len(create)
     quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
     whole = (destroy, create, create_codes, update, update_z)
+    ranges = [(0, n)]
     if quick > first_room:
         # The bound is loose (one far outlier widens a whole column): before computing
         # where to cut, see whether the snapshot fits one part after all.
@@ -343,23 +354,13 @@ def encode_snapshot(
             return [part]
         affected = destroy_m.copy()
         affected[create] = affected[update] = True
-        cuts, ids = _cut_parts(destroy, create, create_codes, update, update_z, affected, room_bits, first_room)
+        cuts, ids = _cut_parts(*whole, affected, room_bits, first_room)
         starts = [0] + [int(ids[c]) for c in cuts[1:-1]]
         ranges = list(zip(starts, starts[1:] + [n]))
-    else:
-        ranges = [(0, n)]
     parts = []
     for i, (lo, hi) in enumerate(ranges):
-        if len(ranges) == 1:
-            part = _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole)
-        else:
-            d = destroy[(destroy >= lo) & (destroy < hi)]
-            cm = (create >= lo) & (create < hi)
-            um = (update >= lo) & (update < hi)
-            part = _encode_part(
-                tick, base, pred_gap, i, len(ranges), lo, hi, send_extras if i == 0 else None,
-                d, create[cm], create_codes[cm], update[um], update_z[um],
-            )
+        first = send_extras if i == 0 else None
+        part = _encode_part(tick, base, pred_gap, i, len(ranges), lo, hi, first, *_within(whole, lo, hi, n))
         if len(part) > budget:  # cannot happen while the estimates are upper bounds
             raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
         parts.append(part)
