@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.util
 import random
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from demos.arena import GAME as ARENA
-from netcode import compiled
+from netcode import bits, compiled
 from netcode.handshake import GameIdentity
 from netcode.netsim import LinkConfig, NetSim
 from netcode.session import Admission, Refused, SessionClient, SessionServer
@@ -270,3 +271,14 @@ def source_twin(name: str):
     spec.loader.exec_module(module)
     assert not module.compiled
     return module
+
+
+@contextmanager
+def numpy_path():
+    """netcode.bits without its compiled packer (netcode/bitpack.py), meanwhile: the
+    Python and numpy paths an install without a C compiler runs."""
+    fast, bits._fast = bits._fast, None
+    try:
+        yield bits
+    finally:
+        bits._fast = fast

@@ -8,30 +8,19 @@ other shapes, negative values) must be declined, not mispacked.
 """
 
 import itertools
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import source_twin
+from helpers import numpy_path, source_twin
 from netcode import bits, compiled
 from netcode.wire import Reader
 
 _TWINS = {"source": source_twin("bitpack")}
 if compiled.bitpack is not None:
     _TWINS["compiled"] = compiled.bitpack
-
-
-@contextmanager
-def numpy_path():
-    """netcode.bits with its numpy path only, meanwhile."""
-    fast, bits._fast = bits._fast, None
-    try:
-        yield bits
-    finally:
-        bits._fast = fast
 
 
 # Columns as the encoder makes them: small deltas with a few far outliers, ids' gaps, or
