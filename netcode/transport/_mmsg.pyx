@@ -125,9 +125,9 @@ cdef object _address_key(sockaddr_storage *ss):
 
 cdef class BatchReader:
     """Reads a socket's waiting datagrams with ``recvmmsg``, 64 per system call, and puts
-    each through the polled transport's guard in the same pass (``PolledUdpTransport``'s
-    Python loop is the reference): its arrival time on the loop clock, oversized and
-    rate-limited datagrams counted and dropped.
+    each through the link's guard in the same pass (``UdpLink._guard`` and
+    ``PolledUdpTransport._read_each`` are the reference): its arrival time on the loop
+    clock, oversized and rate-limited datagrams counted and dropped.
 
     Buffers are allocated once. A source address comes out as the same ``(host, port)``
     tuple object for as long as it stays cached (up to ``ADDRESS_CACHE`` addresses): no
@@ -240,7 +240,7 @@ cdef class BatchReader:
                         ts = <timespec *>CMSG_DATA(c)
                         wall = ts.tv_sec + ts.tv_nsec * 1e-9
                     c = CMSG_NXTHDR(&self.msgs[i].msg_hdr, c)
-                if wall != 0.0:  # as the Python loop: min(loop_now, max(floor, wall + offset))
+                if wall != 0.0:  # as _read_each: min(loop_now, max(floor, wall + offset))
                     now = wall + offset
                     if not now >= floor:
                         now = floor

@@ -102,49 +102,38 @@ class PolledUdpTransport(UdpLink):
             except OSError as exc:  # an error queued on the socket (ICMP): count, next poll reads on
                 self.errors[type(exc).__name__] += 1
                 batch, read, nbytes = [], 0, 0
+            self.received += read
+            self.bytes_received += nbytes
         else:
-            batch, read, nbytes = self._read_each(loop_now, offset, floor)
-        self.received += read
-        self.bytes_received += nbytes
+            batch = self._read_each(loop_now, offset, floor)
         if batch:
             self.hub.receive_many(batch, self)
         return len(batch)
 
-    def _read_each(self, loop_now: float, offset: float, floor: float) -> tuple[list, int, int]:
-        """What ``BatchReader.read`` does, one ``recvmsg`` per datagram: the waiting
-        datagrams through the guard, as ``(passed (data, addr, now) items, read, bytes)``."""
-        limit = self._max
+    def _read_each(self, loop_now: float, offset: float, floor: float) -> list:
+        """What ``BatchReader.read`` does, with one ``recvmsg`` per datagram and the link's
+        own guard: the ``(data, addr, now)`` items that passed it."""
         recvmsg = self._sock.recvmsg
+        bufsize = self._max + 1  # one byte more than allowed, so oversized datagrams show
         anc = _ANC_SPACE if self._stamped else 0
         unpack = _TIMESTAMP.unpack
-        allow = self._limiter.allow
-        dropped = self.dropped
         batch = []
-        read = nbytes = 0
         for _ in range(self.max_per_poll):
             try:
-                data, ancdata, _flags, addr = recvmsg(limit + 1, anc)  # one byte more: oversized ones show
+                data, ancdata, _flags, addr = recvmsg(bufsize, anc)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # ICMP errors queued on the socket: count, read on
                 self.errors[type(exc).__name__] += 1
                 continue
-            read += 1
-            nbytes += len(data)
-            if len(addr) != 2:
-                addr = (addr[0], addr[1])  # IPv6 (host, port, flowinfo, scope_id), as UdpLink._guard
             now = loop_now
             if ancdata:
                 sec, nsec = unpack(ancdata[0][2])
                 now = min(loop_now, max(floor, sec + nsec * 1e-9 + offset))
-            # UdpLink._guard, inlined: oversized and rate-limited datagrams are counted and dropped.
-            if len(data) > limit:
-                dropped["oversized"] += 1
-            elif allow(addr, now):
+            addr = self._guard(data, addr, now)
+            if addr is not None:
                 batch.append((data, addr, now))
-            else:
-                dropped["rate_limited"] += 1
-        return batch, read, nbytes
+        return batch
 
     def _idle(self) -> None:
         self._idle_timer = None
