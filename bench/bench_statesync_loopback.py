@@ -131,34 +131,20 @@ async def _serve(pipe, args: dict) -> None:
         def timed(owner, name, key):  # one clock pair per call: per tick, cheap
             plain = getattr(owner, name)
 
-            def wrapper(*a):
+            def wrapper(*a, **kw):
                 t0 = clock()
-                plain(*a)
+                out = plain(*a, **kw)
                 spent[key] += clock() - t0
+                return out
 
             setattr(owner, name, wrapper)
 
+        import netcode.statesync as ss_mod
+
         timed(game, "step", "step")
         timed(server, "_snapshot", "snapshot")
-        import netcode.statesync as ss_mod
-        plain_encode = ss_mod.encode_snapshot
-
-        def timed_encode(*a, **kw):
-            t0 = clock()
-            out = plain_encode(*a, **kw)
-            spent["encode"] += clock() - t0
-            return out
-
-        ss_mod.encode_snapshot = timed_encode
-        plain_quantize = server.schema.quantize
-
-        def timed_quantize(*a):
-            t0 = clock()
-            out = plain_quantize(*a)
-            spent["quantize"] += clock() - t0
-            return out
-
-        server.schema.quantize = timed_quantize
+        timed(ss_mod, "encode_snapshot", "encode")  # statesync looks it up as a module global
+        timed(server.schema, "quantize", "quantize")
         # Per datagram (--read event: receive_datagram calls it) or per poll's batch (tick).
         timed(server, "receive_many", "receive")
     if args["general_path"]:  # the compiled paths off: for before/after figures in one sitting
@@ -193,7 +179,7 @@ async def _serve(pipe, args: dict) -> None:
             cmd = await asyncio.wait_for(commands.get(), timeout=args["warmup"] + args["seconds"] + 60)
             if cmd == "start":
                 ticker.stats = TickStats(window=8192)
-                spent.update(on_tick=0.0, flush=0.0, receive=0.0, poll=0.0, step=0.0, snapshot=0.0, encode=0.0, quantize=0.0)
+                spent.update(dict.fromkeys(spent, 0.0))
                 mark = (time.perf_counter(), _cpu_split(), server.tick, dict(server.stats_counters),
                         transport.received, transport.sent, transport.bytes_sent)
                 if prof:
