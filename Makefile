@@ -10,7 +10,7 @@ venv: $(STAMP)
 
 # Reinstall when the project's metadata or a compiled module's source changes; editable,
 # so other code edits need nothing.
-$(STAMP): pyproject.toml setup.py netcode/fastpath.py netcode/bitpack.py netcode/transport/_mmsg.pyx
+$(STAMP): pyproject.toml setup.py netcode/statesync/fastpath.py netcode/statesync/bitpack.py netcode/transport/_mmsg.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

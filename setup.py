@@ -1,4 +1,4 @@
-"""Builds the optional compiled fast paths: netcode/fastpath.py (Cython pure-Python mode)
+"""Builds the optional compiled fast paths: netcode/statesync/fastpath.py (Cython pure-Python mode)
 and, on Linux, netcode/transport/_mmsg.pyx (many datagrams per system call).
 
 Everything else is in pyproject.toml. If Cython or a C compiler is missing, or the
@@ -38,7 +38,7 @@ def _extensions():
     except ImportError:
         print("ticksync: Cython not found; the fast path stays uncompiled", file=sys.stderr)
         return []
-    sources = ["netcode/fastpath.py", "netcode/bitpack.py"]
+    sources = ["netcode/statesync/fastpath.py", "netcode/statesync/bitpack.py"]
     if sys.platform == "linux":
         sources.append("netcode/transport/_mmsg.pyx")  # recvmmsg is Linux's
     extensions = []

@@ -1,7 +1,7 @@
 """Lockstep server cost and bandwidth at 8, 64 and 256 clients, on virtual time.
 
-What it runs: the real sans-IO :class:`~netcode.lockstep.LockstepServer` and N clients over
-the seeded simulator (:class:`~netcode.simdriver.VirtualNetwork`) on a clean link (no loss,
+What it runs: the real sans-IO :class:`~netcode.lockstep.server.LockstepServer` and N clients over
+the seeded simulator (:class:`~netcode.sim.driver.VirtualNetwork`) on a clean link (no loss,
 0.5 ms one way, like loopback), 60 Hz, every client connected through the real handshake.
 After a warm-up it measures, for ``--seconds`` of virtual play:
 
@@ -16,16 +16,16 @@ After a warm-up it measures, for ``--seconds`` of virtual play:
 * bandwidth per client: (payload + 28 bytes UDP/IPv4 header) x datagrams, server to client
   (down) and client to server (up), in kbit/s, averaged over the clients.
 
-Clients. ``real`` rows use :class:`~netcode.lockstep_client.LockstepClient` with a
-:class:`~netcode.lockstep_client.LockstepRunner` per client (each runs the game, so acks,
+Clients. ``real`` rows use :class:`~netcode.lockstep.client.LockstepClient` with a
+:class:`~netcode.lockstep.client.LockstepRunner` per client (each runs the game, so acks,
 input timing and hash reports are exactly a player's). That costs a game step per client
 per tick in this one Python process, which at 256 clients would dominate the run, so the
 ``fake`` rows drive lightweight clients instead: a real :class:`~netcode.session.SessionClient`
 (handshake, sequence numbers, acks) that parses only the LS_FRAMES header, acks
 ``next_needed = newest + 1`` (exactly what a real client acks on a lossless link, where it
 holds every frame), estimates the server tick with the real client's
-:class:`~netcode.timesync.ServerClock` and :func:`~netcode.timesync.input_lead`, stamps its bot's input on
-the ticks ahead and sends LS_INPUT packets built with :func:`~netcode.lockstep_wire.pack_input`
+:class:`~netcode.mode.timesync.ServerClock` and :func:`~netcode.mode.timesync.input_lead`, stamps its bot's input on
+the ticks ahead and sends LS_INPUT packets built with :func:`~netcode.lockstep.wire.pack_input`
 every ``send_every`` updates, repeating the inputs the server has not acked, plus the latest
 hash report (the value comes from the server's own record: nothing is simulated client-side).
 Bot controls come from ``game.bot_inputs`` on an unstepped copy of the initial state, for
@@ -80,12 +80,12 @@ from bench.common import (
 from demos.arena import Arena
 from demos.swarm import Swarm
 from engine.model import Game
-from netcode.lockstep import LockstepConfig, LockstepServer
-from netcode.lockstep_client import LockstepClient, LockstepRunner
-from netcode.timesync import input_lead, one_way
-from netcode.lockstep_wire import LockstepInfo, pack_input, parse_frames_header
+from netcode.lockstep.server import LockstepConfig, LockstepServer
+from netcode.lockstep.client import LockstepClient, LockstepRunner
+from netcode.mode.timesync import input_lead, one_way
+from netcode.lockstep.wire import LockstepInfo, pack_input, parse_frames_header
 from netcode.session import ClientState
-from netcode.wire import PacketType
+from netcode.session.wire import PacketType
 
 SECRET = b"bench-lockstep-secret-0123456789"
 RATE = 60

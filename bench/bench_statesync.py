@@ -1,7 +1,7 @@
 """State-sync server cost and bandwidth: 1000 entities, 16 to 256 clients, on virtual time.
 
-What it runs: the real sans-IO :class:`~netcode.statesync.SnapshotServer` and N clients over
-the seeded simulator (:class:`~netcode.simdriver.VirtualNetwork`) on a clean link (no loss,
+What it runs: the real sans-IO :class:`~netcode.statesync.server.StateSyncServer` and N clients over
+the seeded simulator (:class:`~netcode.sim.driver.VirtualNetwork`) on a clean link (no loss,
 0.5 ms one way, like loopback), 60 Hz simulation, 30 Hz snapshots, every client sending an
 input packet at 60 Hz, everyone connected through the real handshake. The game is the
 arena demo with 1000 NPCs *plus* one entity per player (so 1016 .. 1256 entities); the first
@@ -31,7 +31,7 @@ Rows (``--rows``; ``m10`` = 10% of the NPCs move, ``m100`` = all of them; the pl
 entities move too, so ``m10_16`` has ~114 of 1016 entities moving, the issue's "10% of 1000"):
 
 * ``m10_16 .. m10_256`` and ``m100_16 .. m100_256``: 16, 64, 200, 256 fake clients;
-* ``m10_16r``: 16 real :class:`~netcode.statesync_client.PredictingClient` s (each predicts,
+* ``m10_16r``: 16 real :class:`~netcode.statesync.client.StateSyncClient` s (each predicts,
   reconciles and interpolates, so it steps the arena every tick), to show the fake clients
   produce the same server figures as ``m10_16``;
 * ``noshare_64``: encode-once sharing off. There is no switch for it in netcode, so the row
@@ -42,20 +42,20 @@ entities move too, so ``m10_16`` has ~114 of 1016 entities moving, the issue's "
 * ``colyseus_sim``: the Colyseus comparison workload (see ``bench_statesync_loopback``) on
   the simulator: 100 clients, 1000 NPCs all moving; the real-UDP run is in that module.
 
-Fake clients. A real ``PredictingClient`` steps the whole arena every tick (and replays
+Fake clients. A real ``StateSyncClient`` steps the whole arena every tick (and replays
 ticks on every snapshot), too slow for 256 of them in one process beside the server, so
 most rows drive lightweight clients with the real client's traffic: a real
 :class:`~netcode.session.SessionClient` (handshake, sequence numbers, acks, RTT); on each
-snapshot part the per-client prefix is read with :func:`~netcode.statesync_wire.parse_prefix`
+snapshot part the per-client prefix is read with :func:`~netcode.statesync.wire.parse_snapshot_prefix`
 (the newest input tick the server applied) and only the part header (tick, baseline,
 index, count) after it; a part whose baseline the client does not hold complete is dropped
 as the real client drops it; a snapshot whose parts have all arrived is complete and the
-newest complete one is acked (what ``PredictingClient`` acks). During the warm-up the first
-parts each client gets are also fully decoded with :func:`~netcode.snapshot.decode_part`
+newest complete one is acked (what ``StateSyncClient`` acks). During the warm-up the first
+parts each client gets are also fully decoded with :func:`~netcode.statesync.snapshot.decode_part`
 and the header fields checked against it. Inputs are stamped as the real client stamps
-them (:class:`~netcode.timesync.ServerClock`, :func:`~netcode.timesync.input_lead`,
-:func:`~netcode.timesync.one_way`, :class:`~netcode.inputs.StampedInputs`) and sent with
-:func:`~netcode.statesync_wire.pack_ss_input` on every update (60 Hz), repeating what the
+them (:class:`~netcode.mode.timesync.ServerClock`, :func:`~netcode.mode.timesync.input_lead`,
+:func:`~netcode.mode.timesync.one_way`, :class:`~netcode.mode.inputs.StampedInputs`) and sent with
+:func:`~netcode.statesync.wire.pack_ss_input` on every update (60 Hz), repeating what the
 server has not applied, with the view delay the real client reports (present minus its
 render tick). Bot controls come from ``game.bot_inputs`` on the *server's* state (the real
 clients use their prediction of it), for all fake clients in one call every 4 updates.
@@ -101,12 +101,12 @@ from bench.common import (
     warm_up,
 )
 from demos.arena import Arena
-from netcode.snapshot import SnapshotSchema, decode_part, read_part_header
-from netcode.statesync import SnapshotServer, StateSyncConfig
-from netcode.statesync_client import PredictingClient
-from netcode.statesync_wire import StateSyncInfo, pack_ss_input, parse_prefix
-from netcode.timesync import input_lead, one_way
-from netcode.wire import UDP_IP_OVERHEAD, PacketType, Reader
+from netcode.statesync.snapshot import SnapshotSchema, decode_part, read_part_header
+from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.statesync.client import StateSyncClient
+from netcode.statesync.wire import StateSyncInfo, pack_ss_input, parse_snapshot_prefix
+from netcode.mode.timesync import input_lead, one_way
+from netcode.session.wire import UDP_IP_OVERHEAD, PacketType, Reader
 
 SECRET = b"bench-statesync-secret-012345678"
 RATE = 60
@@ -169,7 +169,7 @@ class SnapshotProbe(ServerProbe):
     """The common probe (see ``bench.common``), plus which ticks were snapshot ticks, how
     often the extras (scores) changed, and JSON size samples."""
 
-    def __init__(self, server: SnapshotServer, profilers: Profilers | None = None):
+    def __init__(self, server: StateSyncServer, profilers: Profilers | None = None):
         super().__init__(server, profilers)
         self.snap: list[bool] = []  # per tick: was it a snapshot tick
         self.json_bytes: list[int] = []
@@ -191,7 +191,7 @@ class SnapshotProbe(ServerProbe):
             self._prev_extras = server.history.extras[server.history.index(server.tick)]
 
 
-def json_state_size(server: SnapshotServer) -> int:
+def json_state_size(server: StateSyncServer) -> int:
     """Bytes of the whole replicated state as JSON (what a naive server would send)."""
     s = server.state
     ids = np.flatnonzero(s.alive)
@@ -227,7 +227,7 @@ class FakeClient(FakeSession):
         if ptype is not PacketType.SS_SNAPSHOT:
             return
         r = Reader(payload)
-        applied = parse_prefix(r)
+        applied = parse_snapshot_prefix(r)
         start = r.pos
         tick, base, predictor, index, count = read_part_header(r)
         if self.verify:
@@ -247,7 +247,7 @@ class FakeClient(FakeSession):
         if entry is None:
             if (base is not None and base not in self._complete) or (predictor is not None and predictor not in self._complete):
                 self.counters["no_baseline"] += 1
-                return  # as PredictingClient: the server will use a baseline we hold next time
+                return  # as StateSyncClient: the server will use a baseline we hold next time
             entry = self._partial[tick] = (count, set())
         entry[1].add(index)
         if len(entry[1]) == entry[0]:
@@ -263,7 +263,7 @@ class FakeClient(FakeSession):
                     del self._partial[t]
 
     def update(self, now: float) -> None:
-        """What PredictingClient.update does for traffic (prediction aside): stamp inputs
+        """What StateSyncClient.update does for traffic (prediction aside): stamp inputs
         ahead of the server, send them with the ack and the view delay."""
         if self.info is None or not self.session.connected:
             return
@@ -308,14 +308,14 @@ def token(slot: int, expires: float = 1e9) -> bytes:
 
 @dataclass
 class StateSyncMatch(Match):
-    clients: list  # FakeClient or PredictingClient
+    clients: list  # FakeClient or StateSyncClient
 
 
 def build(row: Row, profilers: Profilers | None = None, verify: int = 20) -> StateSyncMatch:
     """Server and clients, handshakes started, tickers registered; nothing run."""
     game = BenchArena(npcs=row.npcs, moving=row.moving)
     n = row.clients
-    server = SnapshotServer(game, row.config(), secret=SECRET, rng=random.Random(1))
+    server = StateSyncServer(game, row.config(), secret=SECRET, rng=random.Random(1))
     probe = SnapshotProbe(server, profilers)
     net = network(probe)
     dt = 1.0 / server.tick_rate
@@ -326,7 +326,7 @@ def build(row: Row, profilers: Profilers | None = None, verify: int = 20) -> Sta
         client_updates = fake_updates(clients, lambda: game.bot_inputs(server.state, server.tick, slots))
 
     else:
-        clients = [PredictingClient(game, server="server", token=token(i), rng=random.Random(i)) for i in range(n)]
+        clients = [StateSyncClient(game, server="server", token=token(i), rng=random.Random(i)) for i in range(n)]
         updates = [0]
 
         def client_updates(now: float) -> None:

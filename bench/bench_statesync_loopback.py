@@ -9,7 +9,7 @@ quarter of the bytes (0.825 Mbit/s per client).
 Scenario ``colyseus`` (the default and only one; the knobs are flags so it can be rerun
 with other numbers):
 
-* server process: the real :class:`~netcode.statesync.SnapshotServer` on
+* server process: the real :class:`~netcode.statesync.server.StateSyncServer` on
   :func:`~netcode.transport.udp.open_udp_server` (127.0.0.1, default transport limits) and
   a 60 Hz :class:`~engine.loop.TickLoop` on :class:`~engine.loop.RealClock` (whose sleeps are
   padded so uvloop's early timers do not spin) on uvloop (:func:`~engine.loop.run_async`);
@@ -69,9 +69,9 @@ from bench.bench_statesync import SECRET, BenchArena, FakeClient, token
 from demos.arena.game import _STICK, WORLD
 from engine.loop import RealClock, TickLoop, TickStats, run_async
 from netcode import compiled
-from netcode.statesync import SnapshotServer, StateSyncConfig
+from netcode.statesync.server import StateSyncServer, StateSyncConfig
 from netcode.transport.udp import open_udp_server
-from netcode.wire import UDP_IP_OVERHEAD
+from netcode.session.wire import UDP_IP_OVERHEAD
 
 COLYSEUS_CPU_PCT = 14.0  # % of one core, Colyseus 0.16 on Node 20, same workload and machine kind
 COLYSEUS_MBPS = 3.3  # Mbit/s sent to each client
@@ -112,7 +112,7 @@ def _server_main(pipe, args: dict, cpu: int | None) -> None:
 async def _serve(pipe, args: dict) -> None:
     loop = asyncio.get_running_loop()
     game = BenchArena(npcs=args["npcs"], moving=args["moving"])
-    server = SnapshotServer(
+    server = StateSyncServer(
         game,
         StateSyncConfig(players=args["clients"], seed=1, snapshot_rate=30),
         secret=SECRET,
@@ -139,7 +139,7 @@ async def _serve(pipe, args: dict) -> None:
 
             setattr(owner, name, wrapper)
 
-        import netcode.statesync as ss_mod
+        import netcode.statesync.server as ss_mod
 
         timed(game, "step", "step")
         timed(server, "_snapshot", "snapshot")
@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="server socket read once per tick (polled, as TickServer does; default) or per datagram")
     ap.add_argument("--repeat", type=int, default=1, help="runs; the table shows the median one (default 1)")
     ap.add_argument("--general-path", action="store_true",
-                    help="switch the compiled fast paths off (netcode/fastpath.py, recvmmsg/sendmmsg): the 'before'")
+                    help="switch the compiled fast paths off (netcode/statesync/fastpath.py, recvmmsg/sendmmsg): the 'before'")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time each input datagram (costs the server about half a point of CPU itself)")
     ap.add_argument("--profile", action="store_true", help="cProfile the server process during the measurement")

@@ -31,12 +31,12 @@ import time
 from dataclasses import dataclass
 
 from engine.loop import run_async
-from netcode.handshake import GameIdentity
+from netcode.session.handshake import GameIdentity
 from netcode.session import Admission, SessionClient, SessionServer
-from netcode.token import mint_token
+from netcode.session.token import mint_token
 from netcode.transport.hub import Limits
 from netcode.transport.udp import open_udp_server
-from netcode.wire import PROTOCOL_ID, PROTOCOL_VERSION, SESSION_HEADER, PacketType
+from netcode.session.wire import PROTOCOL_ID, PROTOCOL_VERSION, SESSION_HEADER, PacketType
 
 SECRET = b"bench-udp-transport-secret-00000"
 IDENTITY = GameIdentity("bench", "1", 0)

@@ -44,14 +44,14 @@ from typing import Any
 import numpy as np
 
 from netcode.events import Connected
-from netcode.handshake import GameIdentity
-from netcode.inputs import StampedInputs
-from netcode.netsim import LinkConfig, NetSim
+from netcode.session.handshake import GameIdentity
+from netcode.mode.inputs import StampedInputs
+from netcode.sim.network import LinkConfig, NetSim
 from netcode.session import SessionClient
-from netcode.simdriver import VirtualNetwork
-from netcode.timesync import ServerClock
-from netcode.token import mint_token
-from netcode.wire import UDP_IP_OVERHEAD, PacketType
+from netcode.sim.driver import VirtualNetwork
+from netcode.mode.timesync import ServerClock
+from netcode.session.token import mint_token
+from netcode.session.wire import UDP_IP_OVERHEAD, PacketType
 
 LINK = LinkConfig(latency=0.0005)  # clean, loopback-like: no loss, no jitter
 
@@ -63,7 +63,7 @@ class ServerProbe:
     """Wraps the server as the simulator's endpoint: times every call into it and counts
     bytes per peer address. ``measuring`` gates the counters (off during the warm-up).
 
-    ``server`` is any of the sans-IO servers (``LockstepServer``, ``SnapshotServer``): it needs
+    ``server`` is any of the sans-IO servers (``LockstepServer``, ``StateSyncServer``): it needs
     ``game``, ``tick``, the endpoint methods, ``on_tick`` and ``events``."""
 
     def __init__(self, server: Any, profilers: Profilers | None = None):
@@ -211,7 +211,7 @@ def pct(a: np.ndarray, q: float) -> float:
 class FakeSession:
     """The plumbing of a lightweight client: a real :class:`~netcode.session.SessionClient`
     (handshake, sequence numbers, acks, RTT) as the simulator's endpoint, and the real
-    client's :class:`~netcode.timesync.ServerClock`, seeded from the accepted handshake.
+    client's :class:`~netcode.mode.timesync.ServerClock`, seeded from the accepted handshake.
 
     A subclass sets ``Info`` (the protocol's info class, parsed from the ``Connected``
     event), reads its packets in ``_on_payload`` and sends its inputs from ``update``; the

@@ -7,11 +7,11 @@ Run: .venv/bin/python -m pytest bench/test_bench_session.py --benchmark-only
 import random
 
 from demos.arena import GAME
-from netcode.connection import Connection, SessionConfig
-from netcode.handshake import ConnectRequest, GameIdentity, pack_request, parse_challenge
+from netcode.session.connection import Connection, SessionConfig
+from netcode.session.handshake import ConnectRequest, GameIdentity, pack_request, parse_challenge
 from netcode.session import Admission, SessionClient, SessionServer
-from netcode.token import mint_token, verify_token
-from netcode.wire import PacketType
+from netcode.session.token import mint_token, verify_token
+from netcode.session.wire import PacketType
 
 SECRET = b"bench-secret-0123456789abcdef"
 IDENTITY = GameIdentity.of(GAME)

@@ -16,10 +16,10 @@ import pytest
 
 from bench.bench_statesync import ROWS, SECRET, BenchArena, FakeClient, build, token
 from netcode import compiled
-from netcode.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
-from netcode.statesync import _PART_BUDGET, SnapshotServer, StateSyncConfig
-from netcode.statesync_wire import pack_ss_input
-from netcode.wire import PacketType
+from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
+from netcode.statesync.server import _PART_BUDGET, StateSyncServer, StateSyncConfig
+from netcode.statesync.wire import pack_ss_input
+from netcode.session.wire import PacketType
 
 
 def _two_snapshots(moving: float, players: int = 16):
@@ -78,7 +78,7 @@ def test_one_input_packet_through_the_server(benchmark, path):
     """An established client's SS_INPUT (ack + 4 stamped inputs), as the bench clients send,
     through the compiled fast path (where this install has it) or the general path."""
     game = BenchArena(npcs=1000, moving=0.1)
-    server = SnapshotServer(game, StateSyncConfig(players=4), secret=SECRET, rng=random.Random(1))
+    server = StateSyncServer(game, StateSyncConfig(players=4), secret=SECRET, rng=random.Random(1))
     if path == "general":
         server.fast_receive = None
     elif server.fast_receive is None:

@@ -15,7 +15,7 @@ import sys
 from engine.loop import run_async
 from engine.model import load_game
 from netcode.client import run_bots
-from netcode.server import RoomConfig, TickServer
+from netcode.server.tickserver import RoomConfig, TickServer
 
 
 async def _match(mode: str, seconds: float, bots: int, game_path: str, record: str | None) -> bool:
@@ -31,7 +31,7 @@ async def _match(mode: str, seconds: float, bots: int, game_path: str, record: s
         while not play.done():
             await asyncio.sleep(1.0)
             t += 1
-            room = server.room_snapshot("demo", detail=False)
+            room = server.room_report("demo", detail=False)
             print(
                 f"   {t:>4}s {room['tick']:>6} {room['players']:>4}/{room['slots']:<2} {room['tick_ms_p99']:>11.2f} "
                 f"{room.get('kbps_out', 0.0):>9.1f} {room['desyncs']:>7}",

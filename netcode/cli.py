@@ -36,7 +36,7 @@ from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
 from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
-from netcode.token import MIN_SECRET
+from netcode.session.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
 
@@ -80,7 +80,7 @@ def _record_paths(record: str | None, rooms: list[str]) -> dict[str, str]:
 
 def cmd_serve(args) -> int:
     from engine.loop import run_async
-    from netcode.server import MODES
+    from netcode.server.tickserver import MODES
 
     if args.mode not in MODES:
         raise CliError(f"unknown mode {args.mode!r} (available: {', '.join(sorted(MODES))})")
@@ -105,8 +105,8 @@ def cmd_serve(args) -> int:
 
 async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes, generated: bool, admin_key: str | None) -> int:
     from netcode.errors import UsageError
-    from netcode.server import RoomConfig, TickServer
-    from netcode.token import token_to_text
+    from netcode.server.tickserver import RoomConfig, TickServer
+    from netcode.session.token import token_to_text
 
     server = TickServer(
         secret=secret, host=args.host, udp_port=args.port, http_port=args.ws_port, admin_key=admin_key, open_join=args.open_join
@@ -207,7 +207,7 @@ async def _status(server, every: float) -> None:
         await asyncio.sleep(every)
         now = time.perf_counter()
         for room in server.rooms.values():
-            snap = room.snapshot()
+            snap = room.report()
             table.row(
                 now,
                 f"{now - start:.0f}",
@@ -222,7 +222,7 @@ async def _status(server, every: float) -> None:
 
 def cmd_token(args) -> int:
     from netcode.errors import UsageError
-    from netcode.token import PLAYER, SPECTATOR, mint_token, token_to_text
+    from netcode.session.token import PLAYER, SPECTATOR, mint_token, token_to_text
 
     secret, _ = _read_secret(args)
     if not args.ttl > 0:
@@ -248,7 +248,7 @@ def cmd_bots(args) -> int:
     from engine.loop import run_async
     from netcode.client import parse_url, run_bots
     from netcode.errors import UsageError
-    from netcode.token import token_from_text
+    from netcode.session.token import token_from_text
 
     game = load_game_or_fail(args.game)
     try:

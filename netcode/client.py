@@ -2,9 +2,9 @@
 
 Bots, demos and tests share this driver. A :class:`GameClient` opens the transport for a
 URL (``udp://host:port`` or ``ws://host:port/ws``), connects a sans-IO mode client with a
-connect token (:class:`~netcode.lockstep_client.LockstepClient`, whose requests a
-:class:`~netcode.lockstep_client.LockstepRunner` carries out, or a
-:class:`~netcode.statesync_client.PredictingClient`), and then, at the room's tick rate,
+connect token (:class:`~netcode.lockstep.client.LockstepClient`, whose requests a
+:class:`~netcode.lockstep.client.LockstepRunner` carries out, or a
+:class:`~netcode.statesync.client.StateSyncClient`), and then, at the room's tick rate,
 runs ``client.update(now)`` and flushes the transport (the one flush rule). With
 ``mode="auto"`` it speaks lockstep first and switches when the room says it runs state
 sync. A bot feeds ``game.bot_inputs`` for its own slot every few ticks, as a person's
@@ -33,13 +33,13 @@ import numpy as np
 from engine.loop import RealClock, TickLoop
 from engine.model import Game
 
-from .connection import Counters, SessionConfig
-from .errors import UsageError
-from .events import Connected, Denied, Disconnected, Resynced
-from .lockstep_client import AdvanceTick, LockstepClient, LockstepRunner
-from .session import ClientState
-from .statesync_client import PredictingClient
-from .token import PLAYER, mint_token, token_from_text
+from netcode.session.connection import Counters, SessionConfig
+from netcode.errors import UsageError
+from netcode.events import Connected, Denied, Disconnected, Resynced
+from netcode.lockstep.client import AdvanceTick, LockstepClient, LockstepRunner
+from netcode.session import ClientState
+from netcode.statesync.client import StateSyncClient
+from netcode.session.token import PLAYER, mint_token, token_from_text
 
 __all__ = ["ClientReport", "GameClient", "parse_url", "run_bots", "run_client"]
 
@@ -146,7 +146,7 @@ class GameClient:
         self._lockstep_options = dict(input_delay=input_delay, prediction_window=prediction_window)
         self._session_config = session_config
         self._server_addr = None
-        self.client: LockstepClient | PredictingClient | None = None
+        self.client: LockstepClient | StateSyncClient | None = None
         self.runner: LockstepRunner | None = None
         self.report = ClientReport(name=name, url=url)
         self.transport = None  # UdpTransport / WsClientTransport
@@ -160,10 +160,10 @@ class GameClient:
         self._slot_array: np.ndarray | None = None
 
     # -- connection ---------------------------------------------------------------------------
-    def _build(self, server_addr) -> LockstepClient | PredictingClient:
+    def _build(self, server_addr) -> LockstepClient | StateSyncClient:
         self._server_addr = server_addr
         if self.mode == "statesync":
-            self.client = PredictingClient(self.game, server=server_addr, token=self.token, session_config=self._session_config)
+            self.client = StateSyncClient(self.game, server=server_addr, token=self.token, session_config=self._session_config)
             self.runner = None
             return self.client
         client = LockstepClient(
@@ -185,11 +185,11 @@ class GameClient:
 
     async def _open_transport(self) -> None:
         if self.kind == "udp":
-            from .transport.udp import open_udp_client
+            from netcode.transport.udp import open_udp_client
 
             self.transport = await open_udp_client(self.client or self._build, self._target, self._port)
         else:
-            from .transport.ws import open_ws_client
+            from netcode.transport.ws import open_ws_client
 
             self.transport = await open_ws_client(self.client or self._build, self._target)
 

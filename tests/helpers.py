@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from demos.arena import GAME as ARENA
-from netcode import bits, compiled
-from netcode.handshake import GameIdentity
-from netcode.netsim import LinkConfig, NetSim
+from netcode import compiled
+from netcode.statesync import bits
+from netcode.session.handshake import GameIdentity
+from netcode.sim.network import LinkConfig, NetSim
 from netcode.session import Admission, Refused, SessionClient, SessionServer
-from netcode.simdriver import VirtualNetwork
-from netcode.token import mint_token
+from netcode.sim.driver import VirtualNetwork
+from netcode.session.token import mint_token
 
 SECRET = b"test-secret-0123456789abcdef"
 ROOM = "default"
@@ -80,9 +81,9 @@ class LockstepMatch:
     def __init__(self, game, players, *, seed, link=None, recorder=None, config=None, prediction_window=0, start=100.0):
         import numpy as np
 
-        from netcode.lockstep import LockstepConfig, LockstepServer
-        from netcode.netsim import LinkConfig, NetSim
-        from netcode.simdriver import VirtualNetwork
+        from netcode.lockstep.server import LockstepConfig, LockstepServer
+        from netcode.sim.network import LinkConfig, NetSim
+        from netcode.sim.driver import VirtualNetwork
 
         self.np = np
         self.game = game
@@ -104,7 +105,7 @@ class LockstepMatch:
         self.net.every(dt, self._client_updates, start=self.net.now + dt / 2)
 
     def add_client(self, name, *, slot=-1, user="", role=0, window=None):
-        from netcode.lockstep_client import LockstepClient, LockstepRunner
+        from netcode.lockstep.client import LockstepClient, LockstepRunner
 
         client = LockstepClient(
             self.game,
@@ -164,14 +165,14 @@ class StateSyncMatch:
     def __init__(self, game, players, *, seed, link=None, config=None, recorder=None, input_fn=None, start=100.0):
         import numpy as np
 
-        from netcode.netsim import LinkConfig, NetSim
-        from netcode.simdriver import VirtualNetwork
-        from netcode.statesync import SnapshotServer, StateSyncConfig
+        from netcode.sim.network import LinkConfig, NetSim
+        from netcode.sim.driver import VirtualNetwork
+        from netcode.statesync.server import StateSyncServer, StateSyncConfig
 
         self.np = np
         self.game = game
         self.net = VirtualNetwork(NetSim(seed, link or LinkConfig()), start=start)
-        self.server = SnapshotServer(
+        self.server = StateSyncServer(
             game, config or StateSyncConfig(players=players, seed=seed % 1000), secret=SECRET, rng=random.Random(seed), recorder=recorder
         )
         self.net.add("server", self.server)
@@ -196,9 +197,9 @@ class StateSyncMatch:
         self.net.every(dt, self._updates_all, start=self.net.now + dt / 2)
 
     def add_client(self, name, *, slot=-1, role=0, client_cls=None, **kw):
-        from netcode.statesync_client import PredictingClient
+        from netcode.statesync.client import StateSyncClient
 
-        cls = client_cls or PredictingClient
+        cls = client_cls or StateSyncClient
         client = cls(self.game, server="server", token=token(slot, user=name, role=role), rng=random.Random(len(name)), **kw)
         self.clients[name] = client
         self.net.add(name, client)
@@ -261,11 +262,12 @@ class PeerRecorder:
         return [e for e in self.log if kind is None or isinstance(e, kind)]
 
 
-def source_twin(name: str):
-    """``netcode/<name>.py``, a module Cython compiles at install, imported as plain Python
-    beside whatever the install built: the same logic, run by the interpreter."""
-    path = Path(compiled.__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"netcode._{name}_source", path)
+def source_twin(module: str):
+    """``module`` (say ``netcode.statesync.bitpack``), a module Cython compiles at install,
+    imported as plain Python beside whatever the install built: the same logic, run by the
+    interpreter."""
+    path = Path(compiled.__file__).parent.parent.joinpath(*module.split(".")).with_suffix(".py")
+    spec = importlib.util.spec_from_file_location(module + "_source", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -275,7 +277,7 @@ def source_twin(name: str):
 
 @contextmanager
 def numpy_path():
-    """netcode.bits without its compiled packer (netcode/bitpack.py), meanwhile: the
+    """netcode.statesync.bits without its compiled packer (netcode/statesync/bitpack.py), meanwhile: the
     Python and numpy paths an install without a C compiler runs."""
     fast, bits._fast = bits._fast, None
     try:

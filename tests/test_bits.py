@@ -1,7 +1,7 @@
-"""The compiled bit packing (netcode/bitpack.py) gives numpy's bytes and choices exactly.
+"""The compiled bit packing (netcode/statesync/bitpack.py) gives numpy's bytes and choices exactly.
 
 Snapshots must decode the same whichever packer wrote them, and replays compare bytes: so
-each function is compared, on random columns, with :mod:`netcode.bits`' numpy path (the
+each function is compared, on random columns, with :mod:`netcode.statesync.bits`' numpy path (the
 reference: ``bits._fast`` set to None). Both the compiled module (when this install built
 it) and its source run as plain Python are checked, and what it declines (other dtypes,
 other shapes, negative values) must be declined, not mispacked.
@@ -15,10 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import numpy_path, source_twin
-from netcode import bits, compiled
-from netcode.wire import Reader
+from netcode import compiled
+from netcode.statesync import bits
+from netcode.session.wire import Reader
 
-_TWINS = {"source": source_twin("bitpack")}
+_TWINS = {"source": source_twin("netcode.statesync.bitpack")}
 if compiled.bitpack is not None:
     _TWINS["compiled"] = compiled.bitpack
 

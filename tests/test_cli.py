@@ -18,7 +18,7 @@ import pytest
 from demos.pong import GAME as PONG
 from engine.replay import ReplayReader, seek
 from netcode.cli import main
-from netcode.token import SPECTATOR, token_from_text, verify_token
+from netcode.session.token import SPECTATOR, token_from_text, verify_token
 
 CLI = [sys.executable, "-m", "netcode.cli"]
 SECRET = "cli-test-secret-0123456789"

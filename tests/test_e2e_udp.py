@@ -27,7 +27,7 @@ from demos.arena import GAME
 from engine.loop import run_async
 from engine.replay import ReplayReader
 from netcode.client import GameClient
-from netcode.token import mint_token
+from netcode.session.token import mint_token
 
 pytestmark = pytest.mark.network
 

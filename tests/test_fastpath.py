@@ -1,4 +1,4 @@
-"""The compiled fast paths (netcode/fastpath.py: SS_INPUT in, snapshots out) change nothing
+"""The compiled fast paths (netcode/statesync/fastpath.py: SS_INPUT in, snapshots out) change nothing
 but speed.
 
 One recorded stream of traffic (real clients on a lossy, duplicating, reordering simulated
@@ -18,9 +18,9 @@ import pytest
 from demos.arena import Arena
 from helpers import SECRET, StateSyncMatch, source_twin
 from netcode import compiled
-from netcode.netsim import LinkConfig
-from netcode.statesync import SnapshotServer, StateSyncConfig
-from netcode.wire import PacketType
+from netcode.sim.network import LinkConfig
+from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.session.wire import PacketType
 
 LINK = LinkConfig(latency=0.04, jitter=0.02, loss=0.1, duplicate=0.05, reorder=0.05)
 CONFIG = StateSyncConfig(players=4, seed=7, input_packets_per_second=120)
@@ -81,11 +81,11 @@ def _record(seed: int) -> tuple[list, int]:
     return events, inputs
 
 
-def _replay(events: list, seed: int, fast, batched: bool = False) -> tuple[SnapshotServer, list, int]:
+def _replay(events: list, seed: int, fast, batched: bool = False) -> tuple[StateSyncServer, list, int]:
     """Replay into a new server; ``fast``: a fastpath module, or None for the general path.
     ``batched``: the datagrams between two ticks go in one ``receive_many`` (a polled
     socket's read); else one by one."""
-    server = SnapshotServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
+    server = StateSyncServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
     hits = 0
 
     def counted(srv, batch, start, errors):
@@ -115,7 +115,7 @@ def _replay(events: list, seed: int, fast, batched: bool = False) -> tuple[Snaps
     return server, sent, hits
 
 
-def _everything(server: SnapshotServer) -> dict:
+def _everything(server: StateSyncServer) -> dict:
     """What the server holds: counters, every connection's bookkeeping, every peer, the
     input buffer, the view delays, the game state."""
     conns = {}
@@ -144,7 +144,7 @@ def test_the_fast_path_changes_nothing_but_speed(seed):
     dropped = reference.stats()["session"]["dropped"]
     assert dropped.get("duplicate", 0) > 0 and len(dropped) >= 3  # the hostile variants did arrive
 
-    modules = {"source": source_twin("fastpath")}
+    modules = {"source": source_twin("netcode.statesync.fastpath")}
     if compiled.fastpath is not None:
         modules["compiled"] = compiled.fastpath
     for name, fast in modules.items():
@@ -174,5 +174,5 @@ def test_the_install_compiled_the_fast_path_where_it_can():
     assert compiled.fastpath is not None, compiled.status
     assert compiled.fastpath.compiled
     assert None not in (
-        SnapshotServer.fast_receive, SnapshotServer.fast_send_parts, SnapshotServer.fast_send_shared
+        StateSyncServer.fast_receive, StateSyncServer.fast_send_parts, StateSyncServer.fast_send_shared
     )

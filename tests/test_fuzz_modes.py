@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from demos.arena import Arena
 from helpers import SECRET, token
-from netcode.lockstep import LockstepConfig, LockstepServer
-from netcode.lockstep_client import LockstepClient, LockstepRunner
-from netcode.netsim import LinkConfig, NetSim
-from netcode.simdriver import VirtualNetwork
-from netcode.statesync import SnapshotServer, StateSyncConfig
-from netcode.statesync_client import PredictingClient
-from netcode.wire import PacketType
+from netcode.lockstep.server import LockstepConfig, LockstepServer
+from netcode.lockstep.client import LockstepClient, LockstepRunner
+from netcode.sim.network import LinkConfig, NetSim
+from netcode.sim.driver import VirtualNetwork
+from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.statesync.client import StateSyncClient
+from netcode.session.wire import PacketType
 
 GAME = Arena(npcs=20)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -45,8 +45,8 @@ def lockstep_pair():
 
 
 def statesync_pair():
-    server = SnapshotServer(GAME, StateSyncConfig(players=2), secret=SECRET, rng=random.Random(1))
-    client = PredictingClient(GAME, server="server", token=token(0), rng=random.Random(2))
+    server = StateSyncServer(GAME, StateSyncConfig(players=2), secret=SECRET, rng=random.Random(1))
+    client = StateSyncClient(GAME, server="server", token=token(0), rng=random.Random(2))
     net = connected_pair(server, client)
     net.every(1 / 60, client.update)
     net.run_for(1.0)

@@ -9,9 +9,9 @@ from demos.arena import Arena
 from engine.replay import ReplayReader, ReplayWriter, replay
 from helpers import LockstepMatch
 from netcode.events import DesyncDetected, Resynced
-from netcode.lockstep_wire import pack_input
-from netcode.netsim import LinkConfig
-from netcode.wire import PacketType
+from netcode.lockstep.wire import pack_input
+from netcode.sim.network import LinkConfig
+from netcode.session.wire import PacketType
 
 GAME = Arena(npcs=0)  # the netcode is under test: a light game keeps 10 minutes quick
 BAD = LinkConfig(latency=0.075, jitter=0.03, loss=0.20, duplicate=0.05)
@@ -190,7 +190,7 @@ def test_hostile_inputs_are_dropped_and_counted(seed):
 
 def test_frames_never_exceed_the_packet_budget(seed):
     """256 players whose inputs all change every tick: each frame packet still fits."""
-    from netcode.frames import FrameLog
+    from netcode.lockstep.frames import FrameLog
 
     players, size = 256, 3
     log = FrameLog(players, size, retention=64)

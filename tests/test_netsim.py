@@ -1,5 +1,5 @@
-"""Tests for the seeded link simulator (netcode.netsim) and the virtual-time driver
-(netcode.simdriver).
+"""Tests for the seeded link simulator (netcode.sim.network) and the virtual-time driver
+(netcode.sim.driver).
 
 Randomized tests take a ``seed`` fixture: random per run unless ``TICKSYNC_SEED`` is set,
 and printed, so a failure is rerun with ``TICKSYNC_SEED=<seed> pytest tests/test_netsim.py``.
@@ -16,8 +16,8 @@ from collections import Counter
 
 import pytest
 
-from netcode.netsim import DRAWS_PER_PACKET, LinkConfig, LinkStats, NetSim
-from netcode.simdriver import VirtualNetwork
+from netcode.sim.network import DRAWS_PER_PACKET, LinkConfig, LinkStats, NetSim
+from netcode.sim.driver import VirtualNetwork
 
 A, B, C, D = ("10.0.0.1", 5000), ("10.0.0.2", 6000), "c", "d"
 T0 = 100.0

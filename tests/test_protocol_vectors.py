@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netcode.frames import decode_frame, encode_frame
-from netcode.handshake import ConnectRequest, GameIdentity, make_cookie, pack_accepted, pack_challenge, pack_denied, pack_request, parse_request
-from netcode.inputs import pack_run, parse_run
-from netcode.lockstep_wire import LockstepInfo, pack_frames_header, pack_input, pack_run_header, parse_input
-from netcode.snapshot import apply_part, decode_part, encode_snapshot, predict
-from netcode.statesync_wire import pack_prefix, pack_ss_input, parse_ss_input
-from netcode.token import mint_token, verify_token
-from netcode.wire import PacketType, Reader, pack_session_header
+from netcode.lockstep.frames import decode_frame, encode_frame
+from netcode.session.handshake import ConnectRequest, GameIdentity, make_cookie, pack_accepted, pack_challenge, pack_denied, pack_request, parse_request
+from netcode.mode.inputs import pack_run, parse_run
+from netcode.lockstep.wire import LockstepInfo, pack_frames_header, pack_input, pack_run_header, parse_input
+from netcode.statesync.snapshot import apply_part, decode_part, encode_snapshot, predict
+from netcode.statesync.wire import pack_snapshot_prefix, pack_ss_input, parse_ss_input
+from netcode.session.token import mint_token, verify_token
+from netcode.session.wire import PacketType, Reader, pack_session_header
 
 SPEC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
 VECTORS = dict(re.findall(r"^vector (\w+)\s+([0-9a-f]+)$", SPEC.read_text(), re.M))
@@ -54,7 +54,7 @@ BUILT = {
     + encode_frame(CUR, CUR, np.zeros(4, bool)),
     "ls_info": LockstepInfo(8, 42, 60, 60, 0, 2, 240).pack(),
     "ss_input": pack_ss_input(1, 200, 9, 210, RECORDS),
-    "ss_prefix": pack_prefix(200, 203),
+    "ss_prefix": pack_snapshot_prefix(200, 203),
     "snapshot_full": encode_snapshot(7, CODES, VIEW, b"\x05", budget=1150)[0],
     "snapshot_delta": encode_snapshot(
         7, CODES, VIEW, b"\x05", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"\x05"

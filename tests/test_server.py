@@ -20,16 +20,16 @@ from engine.replay import ReplayReader, replay
 from helpers import IDENTITY, SECRET, eventually as eventually_until, run_bounded, token
 from netcode.client import GameClient
 from netcode.errors import UsageError
-from netcode.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
-from netcode.lockstep import LockstepConfig, LockstepServer
-from netcode.lockstep_client import LockstepClient, LockstepRunner
-from netcode.netsim import LinkConfig, NetSim
-from netcode.rooms import RoomRouter
-from netcode.token import peek_room
-from netcode.server import MODES, RoomConfig, TickServer
-from netcode.simdriver import VirtualNetwork
-from netcode.token import token_from_text, verify_token
-from netcode.wire import PacketType, pack_session_header
+from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
+from netcode.lockstep.server import LockstepConfig, LockstepServer
+from netcode.lockstep.client import LockstepClient, LockstepRunner
+from netcode.sim.network import LinkConfig, NetSim
+from netcode.server.rooms import RoomRouter
+from netcode.session.token import peek_room
+from netcode.server.tickserver import MODES, RoomConfig, TickServer
+from netcode.sim.driver import VirtualNetwork
+from netcode.session.token import token_from_text, verify_token
+from netcode.session.wire import PacketType, pack_session_header
 
 GAME = Arena(npcs=0)  # the routing is under test: a light game
 
@@ -330,7 +330,7 @@ def test_a_failing_room_stops_alone(tmp_path):
             assert server.rooms["good"].status == "running"
             # The broken room can be closed and a new one opened while the server runs on.
             await server.close_room("bad")
-            assert [r["name"] for r in server.snapshot()["rooms"]] == ["good"]
+            assert [r["name"] for r in server.report()["rooms"]] == ["good"]
             again = server.add_room(GAME, RoomConfig("bad", players=2))
             await eventually(lambda: again.mode.tick > 5, "the new room ticking")
 
@@ -341,7 +341,7 @@ def test_a_failing_room_stops_alone(tmp_path):
 
 @pytest.mark.network
 def test_client_reconnects_after_a_timeout_and_plays_on():
-    from netcode.connection import SessionConfig
+    from netcode.session.connection import SessionConfig
 
     quick = SessionConfig(timeout=0.6, keepalive_interval=0.1)
 
@@ -369,6 +369,6 @@ def test_client_reconnects_after_a_timeout_and_plays_on():
             await client.close()
             assert report.status == "ok" and report.slot == 0 and report.desyncs == 0
             room = server.rooms["default"]
-            await eventually(lambda: room.snapshot()["players"] == 0, "the goodbye freeing the slot", 1.0)
+            await eventually(lambda: room.report()["players"] == 0, "the goodbye freeing the slot", 1.0)
 
     run(scenario())

@@ -7,13 +7,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import IDENTITY, SECRET, SlotTable, session_pair, token
-from netcode.connection import Connection, SessionConfig
+from netcode.session.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError
 from netcode.events import Connected, Disconnected
-from netcode.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
-from netcode.netsim import LinkConfig
+from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
+from netcode.sim.network import LinkConfig
 from netcode.session import ClientState, SessionServer
-from netcode.wire import PROTOCOL_ID, PacketType, pack_session_header, seq_delta, seq_newer
+from netcode.session.wire import PROTOCOL_ID, PacketType, pack_session_header, seq_delta, seq_newer
 
 BAD_LINK = LinkConfig(latency=0.25, jitter=0.25, loss=0.05, duplicate=0.10)
 
@@ -172,7 +172,7 @@ def test_no_state_and_no_amplification_before_a_valid_response(seed):
     req = ConnectRequest(5, IDENTITY, token())
     server.receive_datagram(pack_request(req), ("a", 1), net.now)
     [(challenge, _)] = server.datagrams_to_send()
-    from netcode.handshake import parse_challenge
+    from netcode.session.handshake import parse_challenge
 
     nonce, cookie_time, cookie = parse_challenge(challenge)
     stolen = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie)
@@ -300,7 +300,7 @@ def test_fuzz_mutated_valid_packets(data):
 
 def test_every_drop_reason_is_a_protocol_error_reason():
     with pytest.raises(ProtocolError) as info:
-        from netcode.wire import parse_prefix
+        from netcode.session.wire import parse_prefix
 
         parse_prefix(b"\x00")
     assert info.value.reason == "truncated"

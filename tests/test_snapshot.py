@@ -12,11 +12,11 @@ from engine.quantize import Angle, Exact, Fixed, Int
 from engine.replication import Replication
 from engine.state import State
 from helpers import numpy_path
-from netcode import bits
-from netcode.bits import pack_uint, unpack_uint
+from netcode.statesync import bits
+from netcode.statesync.bits import pack_uint, unpack_uint
 from netcode.errors import ProtocolError
-from netcode.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
-from netcode.wire import Reader
+from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
+from netcode.session.wire import Reader
 
 BUDGET = 1150
 

@@ -12,11 +12,11 @@ from engine.replay import ReplayReader, ReplayWriter, replay
 from engine.replication import Replication
 from engine.rng import hash_u64
 from helpers import StateSyncMatch
-from netcode.netsim import LinkConfig
-from netcode.statesync import StateSyncConfig
-from netcode.statesync_client import PredictingClient
-from netcode.statesync_wire import pack_ss_input
-from netcode.wire import PacketType
+from netcode.sim.network import LinkConfig
+from netcode.statesync.server import StateSyncConfig
+from netcode.statesync.client import StateSyncClient
+from netcode.statesync.wire import pack_ss_input
+from netcode.session.wire import PacketType
 
 BAD = LinkConfig(latency=0.075, jitter=0.01, loss=0.20)  # 150 ms RTT, 20% loss
 
@@ -30,7 +30,7 @@ def wander(client, tick):
     return rec
 
 
-class LoggingClient(PredictingClient):
+class LoggingClient(StateSyncClient):
     """Logs each prediction: (tick predicted, snapshot it rests on, own position, the own
     inputs it used for the ticks in between)."""
 
@@ -120,19 +120,19 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
     acked_sent = set()
     bases_seen = []
 
-    class Watcher(PredictingClient):
+    class Watcher(StateSyncClient):
         def _send(self, now, server_tick, present):
             if self.acked >= 0:
                 acked_sent.add(self.acked)
             super()._send(now, server_tick, present)
 
         def on_payload(self, ptype, payload, now):
-            from netcode.snapshot import decode_part
-            from netcode.statesync_wire import parse_prefix
-            from netcode.wire import Reader
+            from netcode.statesync.snapshot import decode_part
+            from netcode.statesync.wire import parse_snapshot_prefix
+            from netcode.session.wire import Reader
 
             r = Reader(payload)
-            parse_prefix(r)
+            parse_snapshot_prefix(r)
             part = decode_part(r.view(r.remaining), self.schema.capacity, self.schema.columns, self.schema.extras_size)
             bases_seen.append((part.tick, part.base, set(acked_sent)))
             super().on_payload(ptype, payload, now)

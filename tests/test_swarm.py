@@ -10,10 +10,10 @@ from engine.model import load_game
 from engine.replay import ReplayReader, ReplayWriter
 from helpers import SECRET, LockstepMatch
 from netcode.events import DesyncDetected
-from netcode.frames import encode_frame
-from netcode.lockstep import LockstepConfig, LockstepServer
-from netcode.netsim import LinkConfig
-from netcode.wire import MAX_PACKET, SESSION_HEADER_SIZE
+from netcode.lockstep.frames import encode_frame
+from netcode.lockstep.server import LockstepConfig, LockstepServer
+from netcode.sim.network import LinkConfig
+from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE
 
 
 def orders(players: int, **by_slot: tuple[int, int, int]) -> np.ndarray:

@@ -18,15 +18,15 @@ import time
 import pytest
 
 from demos.arena import GAME
-from netcode.connection import SessionConfig
+from netcode.session.connection import SessionConfig
 from netcode.errors import UsageError
 from netcode.events import Connected, Disconnected
-from netcode.handshake import GameIdentity
+from netcode.session.handshake import GameIdentity
 from netcode.session import Admission, SessionClient, SessionServer
-from netcode.token import mint_token
+from netcode.session.token import mint_token
 from netcode.transport.hub import Limits, RateLimiter
 from netcode.transport.udp import open_udp_client, open_udp_server
-from netcode.wire import PacketType, pack_prefix
+from netcode.session.wire import PacketType, pack_prefix
 from helpers import PeerRecorder, eventually as eventually_until, run_bounded
 
 SECRET = b"ticksync-transport-test-secret!!"

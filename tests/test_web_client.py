@@ -1,4 +1,4 @@
-"""The browser client (netcode/web/ticksync.js) run for real under Node.js, and the server
+"""The browser client (netcode/server/web/ticksync.js) run for real under Node.js, and the server
 routes it needs: the room schema, open join, the page and its scripts.
 
 * Unit: ``tests/web/unit.mjs`` runs the module's decoders and encoders on bytes Python made
@@ -31,17 +31,17 @@ import pytest
 
 from demos.arena import Arena, INPUT_DTYPE
 from helpers import SECRET, eventually as eventually_until, run_bounded
-from netcode.bits import pack_escaped, pack_uint
+from netcode.statesync.bits import pack_escaped, pack_uint
 from netcode.cli import build_parser
 from netcode.client import GameClient
-from netcode.connection import Connection, SessionConfig
+from netcode.session.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError
-from netcode.server import RoomConfig, TickServer
-from netcode.snapshot import apply_extras, apply_part, decode_part, encode_snapshot, predict
-from netcode.statesync_wire import StateSyncInfo
-from netcode.token import PLAYER, SPECTATOR, mint_token, token_from_text, token_to_text, verify_token
-from netcode.transport.dashboard import room_schema
-from netcode.wire import PacketType, pack_session_header
+from netcode.server.tickserver import RoomConfig, TickServer
+from netcode.statesync.snapshot import apply_extras, apply_part, decode_part, encode_snapshot, predict
+from netcode.statesync.wire import StateSyncInfo
+from netcode.session.token import PLAYER, SPECTATOR, mint_token, token_from_text, token_to_text, verify_token
+from netcode.server.dashboard import room_schema
+from netcode.session.wire import PacketType, pack_session_header
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "tests" / "web" / "unit.mjs"
@@ -58,7 +58,7 @@ def _node_command() -> tuple[str, ...]:
     node = shutil.which("node")
     if node is None:
         pytest.fail(
-            "Node.js 20+ is needed to test the browser client (netcode/web/ticksync.js) and `node` is not on "
+            "Node.js 20+ is needed to test the browser client (netcode/server/web/ticksync.js) and `node` is not on "
             "PATH: install it (Debian: apt-get install nodejs)",
             pytrace=False,
         )

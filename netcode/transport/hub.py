@@ -28,9 +28,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Hashable, Protocol
 
-from ..endpoint import Address, Endpoint, receive_batch
-from ..errors import UsageError
-from ..wire import MAX_PACKET
+from netcode.endpoint import Address, Endpoint, receive_batch
+from netcode.errors import UsageError
+from netcode.session.wire import MAX_PACKET
 
 __all__ = [
     "Address",

@@ -33,11 +33,11 @@ import socket
 from collections import Counter
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import UsageError
-from .hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
+from netcode.errors import UsageError
+from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
 
 if TYPE_CHECKING:
-    from .udp_polled import PolledUdpTransport
+    from netcode.transport.udp_polled import PolledUdpTransport
 
 __all__ = ["UdpLink", "UdpTransport", "open_udp_server", "open_udp_client", "resolve_udp_address"]
 
@@ -247,7 +247,7 @@ async def open_udp_server(
         sock.close()
         raise
     if polled:
-        from .udp_polled import PolledUdpTransport
+        from netcode.transport.udp_polled import PolledUdpTransport
 
         proto = PolledUdpTransport(hub, limits, sock)
     else:

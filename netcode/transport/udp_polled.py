@@ -34,11 +34,11 @@ import struct
 import sys
 import time
 
-from .hub import Address, Limits, TransportHub
-from .udp import UdpLink
+from netcode.transport.hub import Address, Limits, TransportHub
+from netcode.transport.udp import UdpLink
 
 try:  # many datagrams per system call (Linux, when setup.py could compile it)
-    from ._mmsg import BatchReader, send_batch
+    from netcode.transport._mmsg import BatchReader, send_batch
 except ImportError:
     BatchReader = send_batch = None
 

@@ -35,8 +35,8 @@ from typing import Any, Callable, NamedTuple
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ..errors import UsageError
-from .hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
+from netcode.errors import UsageError
+from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
 
 __all__ = [
     "WsAddress",

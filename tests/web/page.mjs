@@ -1,4 +1,4 @@
-// Smoke test of the arena page's script (netcode/web/arena.js) without a browser: just
+// Smoke test of the arena page's script (netcode/server/web/arena.js) without a browser: just
 // enough of a DOM (elements, a canvas context that counts its calls, events, animation
 // frames) for the page to join, connect, take keys and the mouse, and draw for a while.
 //
@@ -43,7 +43,7 @@ Object.assign(globalThis, {
   fetch: (url, opts) => nodeFetch(new URL(url, globalThis.location.href), opts), // a page resolves against itself
 });
 
-await import("../../netcode/web/arena.js");
+await import("../../netcode/server/web/arena.js");
 const sleep = (s) => new Promise((ok) => setTimeout(ok, s * 1000));
 for (let i = 0; i < 100 && !elements.hud.textContent.includes("playing"); i++) await sleep(0.05);
 fire(windowHandlers, "keydown", { code: "KeyD" });

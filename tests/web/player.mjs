@@ -1,4 +1,4 @@
-// End-to-end harness: netcode/web/ticksync.js as a real player over a real WebSocket.
+// End-to-end harness: netcode/server/web/ticksync.js as a real player over a real WebSocket.
 //
 //   node --experimental-websocket tests/web/player.mjs --http http://127.0.0.1:PORT/ \
 //        [--room default] [--seconds 3] [--move 127,0] [--spectator] [--token TEXT]
@@ -10,7 +10,7 @@
 // It prints before it disconnects, so the server still holds that tick when the test looks.
 // Exit code 0 when it connected and played, 1 otherwise (the JSON says why).
 
-import { fetchSchema, StateSyncClient } from "../../netcode/web/ticksync.js";
+import { fetchSchema, StateSyncClient } from "../../netcode/server/web/ticksync.js";
 
 const args = { room: "default", seconds: "3", move: "0,0", spectator: false };
 for (let i = 2; i < process.argv.length; i++) {

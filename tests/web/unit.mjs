@@ -1,4 +1,4 @@
-// Unit harness for netcode/web/ticksync.js, driven by tests/test_web_client.py.
+// Unit harness for netcode/server/web/ticksync.js, driven by tests/test_web_client.py.
 //
 // Reads {"ops": [{op, ...}, ...]} as JSON on stdin, runs each op against the browser module
 // and prints one JSON array of results on stdout (BigInts as decimal strings, bytes as hex).
@@ -8,7 +8,7 @@
 import {
   GameSchema, Session, applyExtras, applyPart, decodePart, predict, readColumn, packRequest, packRun, packSessionHeader, packSsInput, parseAccepted,
   parseChallenge, parseDenied, parseStateSyncInfo, ProtocolError, Reader, tokenFromText, unpackUint, unzigzag,
-} from "../../netcode/web/ticksync.js";
+} from "../../netcode/server/web/ticksync.js";
 
 const hex = (b) => Buffer.from(b).toString("hex");
 const bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));

@@ -1,0 +1,525 @@
+"""TickServer: rooms, each a game and a network mode on its own real-clock tick loop.
+
+One server process hosts any number of rooms behind one UDP port and one WebSocket route
+(:class:`~netcode.server.rooms.RoomRouter` picks the room from the connect token). A room is a game,
+a mode server built by a :data:`MODES` factory (lockstep or state sync; another mode is one
+more entry) and an :class:`engine.loop.TickLoop` at the room's tick rate. Each tick reads
+the UDP socket (:class:`~netcode.transport.udp_polled.PolledUdpTransport`: every datagram
+since the last tick, each with its arrival time; the server wakes once per tick, not once
+per datagram), runs ``mode.on_tick(loop.time())`` and then flushes the transport hub: the
+one flush rule, so what the tick queued leaves at once and the hub's timer is re-armed.
+
+The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.server.dashboard`) lives on
+the same aiohttp application as the WebSocket route.
+
+Shutdown (:meth:`TickServer.stop`) is ordered so clients see a clean end and recordings are
+complete: stop the tick loops, close every session with a reason (the goodbyes are
+flushed), close each recording with its END record and final state hash, then close the
+sockets. Every wait in it is bounded.
+
+Decisions: rooms tick from the moment the server starts, players or not (a lockstep match's
+timeline is the server's; an idle tick costs microseconds and records a few bytes). ``now``
+given to protocol objects is always ``loop.time()`` (the transports use it too); the tick
+*schedule* runs on ``perf_counter`` (:class:`~engine.loop.RealClock`), which is finer than uvloop's
+millisecond loop clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from engine.loop import RealClock, TickLoop
+from engine.model import Game
+from engine.replay import ReplayWriter
+
+from netcode.mode.server import ModeServer
+from netcode.session.connection import SessionConfig
+from netcode.errors import UsageError
+from netcode.events import DesyncDetected
+from netcode.lockstep.server import LockstepConfig, LockstepServer
+from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.server.rooms import RoomRouter
+from netcode.session.token import PLAYER, mint_token, require_secret
+from netcode.transport.hub import Limits, TransportHub, hub_for
+
+__all__ = ["MODES", "ModeContext", "Room", "RoomConfig", "TickServer"]
+
+log = logging.getLogger("ticksync.server")
+
+_STOP_TIMEOUT = 5.0  # bound on each shutdown step that waits on the network
+_RATE_WINDOW = 1.0  # seconds between samples of the byte counters for kbps
+_RECENT_EVENTS = 50
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    """One room: which mode, how many player slots, the match seed, and options.
+
+    ``options`` go to the mode's own config (for lockstep: :class:`LockstepConfig` fields
+    such as ``send_every`` or ``hash_every``). ``record``: a replay file to write.
+    ``game_path``: the game's import path, stored in the recording so ``ticksync replay``
+    can find the game.
+    """
+
+    name: str = "default"
+    mode: str = "lockstep"
+    players: int = 4
+    seed: int = 1
+    tick_rate: int | None = None  # default: the game's
+    record: str | os.PathLike | None = None
+    game_path: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModeContext:
+    """Everything a mode factory gets to build a room's mode server."""
+
+    game: Game
+    config: RoomConfig
+    secret: bytes
+    wall_offset: float
+    recorder: ReplayWriter | None
+    session_config: SessionConfig | None
+
+
+def _factory(server_cls: type, config_cls: type) -> Callable[[ModeContext], ModeServer]:
+    def build(ctx: ModeContext) -> ModeServer:
+        c = ctx.config
+        return server_cls(
+            ctx.game,
+            config_cls(players=c.players, seed=c.seed, tick_rate=c.tick_rate, **c.options),
+            secret=ctx.secret,
+            room=c.name,
+            session_config=ctx.session_config,
+            wall_offset=ctx.wall_offset,
+            recorder=ctx.recorder,
+        )
+
+    return build
+
+
+#: Mode name -> factory building the mode server for a room. Adding a mode is one entry.
+MODES: dict[str, Callable[[ModeContext], ModeServer]] = {
+    "lockstep": _factory(LockstepServer, LockstepConfig),
+    "statesync": _factory(StateSyncServer, StateSyncConfig),
+}
+
+
+def _describe_event(ev: Any) -> dict:
+    """An event as JSON-friendly fields (no bytes, no player addresses)."""
+    out: dict[str, Any] = {"event": type(ev).__name__}
+    if dataclasses.is_dataclass(ev):
+        for f in dataclasses.fields(ev):
+            v = getattr(ev, f.name)
+            if isinstance(v, (bytes, bytearray)) or f.name == "addr":
+                continue  # mode info is binary; player addresses are not for a public page
+            out[f.name] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+    return out
+
+
+class Room:
+    """A game, its mode server and its tick loop, plus what the dashboard shows of it."""
+
+    def __init__(self, name: str, game: Game, config: RoomConfig, mode: ModeServer, recorder: ReplayWriter | None):
+        self.name = name
+        self.game = game
+        self.config = config
+        self.mode = mode
+        self.recorder = recorder
+        self.loop = TickLoop(mode.tick_rate, self._tick)
+        self.status = "created"  # created, running, stopped, error: ...
+        self.desyncs = 0
+        self.events: deque[dict] = deque(maxlen=_RECENT_EVENTS)
+        self.created = time.time()
+        self.task: asyncio.Task | None = None
+        self._server: TickServer | None = None
+        self._rate_mark: tuple[float, int, int] | None = None
+        self.kbps_in = 0.0
+        self.kbps_out = 0.0
+
+    # -- the tick ---------------------------------------------------------------------------
+    def _tick(self, tick: int) -> None:
+        server = self._server
+        if server.udp is not None:
+            server.udp.poll()  # the datagrams that arrived since the last tick (any room's)
+        now = server._aloop.time()
+        try:
+            self.mode.on_tick(now)
+        except Exception as exc:  # a bug in the game or mode: this room ends, others go on
+            self._fail(exc, now)
+            return
+        server.router.touch(self.name)
+        server.hub.flush()
+        self._after_tick(now)
+
+    def _after_tick(self, now: float) -> None:
+        for ev in self.mode.events():
+            if isinstance(ev, DesyncDetected):
+                self.desyncs += 1
+                log.warning("room %r: desync at tick %d, slot %d", self.name, ev.tick, ev.slot)
+            self.events.append({"time": round(time.time(), 3), **_describe_event(ev)})
+        traffic = self._server.router.traffic[self.name]
+        mark = self._rate_mark
+        if mark is None:
+            self._rate_mark = (now, traffic.bytes_in, traffic.bytes_out)
+        elif now - mark[0] >= _RATE_WINDOW:
+            dt = now - mark[0]
+            self.kbps_in = (traffic.bytes_in - mark[1]) * 8 / 1000 / dt
+            self.kbps_out = (traffic.bytes_out - mark[2]) * 8 / 1000 / dt
+            self._rate_mark = (now, traffic.bytes_in, traffic.bytes_out)
+
+    def _fail(self, exc: Exception, now: float) -> None:
+        log.error("room %r stopped: its tick raised %s", self.name, type(exc).__name__, exc_info=exc)
+        self.status = f"error: {type(exc).__name__}: {exc}"
+        self.loop.stop()
+        try:
+            self.mode.session.close_all(now, "room error")
+            self._server.router.touch(self.name)
+            self._server.hub.flush()
+        except Exception:
+            log.exception("room %r: closing sessions after the error failed", self.name)
+        if self.recorder is not None and not self.recorder.closed:
+            # No END: the recording says the match did not finish normally.
+            self.recorder.__exit__(type(exc), exc, exc.__traceback__)
+
+    # -- inspection -------------------------------------------------------------------------
+    def report(self, detail: bool = False) -> dict:
+        """What the dashboard shows: JSON-ready."""
+        stats = self.mode.stats()
+        session = stats.get("session") or self.mode.session.stats()
+        loop = self.loop.stats.summary()
+        traffic = self._server.router.traffic.get(self.name) if self._server else None
+        out = {
+            "name": self.name,
+            "game": self.game.name,
+            "game_version": self.game.version,
+            "mode": self.config.mode,
+            "status": self.status,
+            "tick_rate": self.mode.tick_rate,
+            "tick": self.mode.tick,
+            "players": stats.get("players", session.get("connections", 0)),
+            "slots": self.config.players,
+            "spectators": stats.get("spectators", 0),
+            "connections": session.get("connections", 0),
+            "tick_ms_p50": loop["tick_ms_p50"],
+            "tick_ms_p99": loop["tick_ms_p99"],
+            "late_ms_p99": loop["late_ms_p99"],
+            "late_ticks": loop["late"],
+            "dropped_ticks": loop["dropped"],
+            "bytes_in": traffic.bytes_in if traffic else 0,
+            "bytes_out": traffic.bytes_out if traffic else 0,
+            "packets_in": traffic.packets_in if traffic else 0,
+            "packets_out": traffic.packets_out if traffic else 0,
+            "kbps_in": self.kbps_in,
+            "kbps_out": self.kbps_out,
+            "drops": session.get("dropped", {}),
+            "denied": session.get("denied", {}),
+            "desyncs": self.desyncs,
+            "recording": None if self.config.record is None else os.fspath(self.config.record),
+            "uptime_s": time.time() - self.created,
+        }
+        if detail:
+            out["mode_stats"] = stats
+            out["events"] = list(self.events)
+        return out
+
+
+class TickServer:
+    """Hosts rooms on one UDP port and one HTTP/WebSocket port (either may be off).
+
+    ::
+
+        server = TickServer(secret=secret, udp_port=7777, http_port=8080)
+        server.add_room(GAME, RoomConfig("default", players=4, record="match.tsr"))
+        await server.start()
+        ...
+        await server.stop()
+
+    ``udp_port`` / ``http_port``: 0 picks a free port, None serves none. ``admin_key``
+    enables ``POST /api/tokens`` for requests carrying ``Authorization: Bearer <key>``.
+    ``open_join``: ``POST /api/join`` hands a connect token for a free slot (or a spectator
+    token) to anyone who asks, so the browser page ``/play`` works without a matchmaker:
+    for demos on a trusted network only.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: bytes,
+        host: str = "127.0.0.1",
+        udp_port: int | None = 0,
+        http_port: int | None = None,
+        ws_path: str = "/ws",
+        admin_key: str | None = None,
+        limits: Limits = Limits(),
+        session_config: SessionConfig | None = None,
+        open_join: bool = False,
+    ):
+        require_secret(secret)
+        self.secret = secret
+        self.host = host
+        self.udp_port = udp_port
+        self.http_port = http_port
+        self.ws_path = ws_path
+        self.admin_key = admin_key or None
+        self.limits = limits
+        self.session_config = session_config
+        self.open_join = bool(open_join)
+        self.rooms: dict[str, Room] = {}
+        self.router = RoomRouter()
+        self.hub: TransportHub = hub_for(self.router)
+        self.udp = None  # PolledUdpTransport once started
+        self.ws = None  # WsServerTransport once started
+        self.udp_url: str | None = None
+        self.ws_url: str | None = None
+        self.http_url: str | None = None
+        self.started_at: float | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._runner = None  # aiohttp AppRunner
+        self._wall_offset = 0.0
+        self._state = "new"  # new, running, stopping, stopped
+        self._stopped = asyncio.Event()  # binds to a loop on first wait, not here
+
+    # -- rooms ------------------------------------------------------------------------------
+    def add_room(self, game: Game, config: RoomConfig = RoomConfig()) -> Room:
+        """Create a room (before or after :meth:`start`); it ticks while the server runs."""
+        if self._state in ("stopping", "stopped"):
+            raise UsageError("add_room() on a stopped server")
+        name = config.name
+        if not name or len(name.encode()) > 64:
+            raise UsageError("a room name is 1..64 bytes of UTF-8")
+        if name in self.rooms:
+            raise UsageError(f"room {name!r} already exists")
+        factory = MODES.get(config.mode)
+        if factory is None:
+            raise UsageError(f"unknown mode {config.mode!r} (available: {', '.join(sorted(MODES))})")
+        game.check_players(config.players)
+        recorder = None
+        if config.record is not None:
+            meta = {"room": name, "game_path": config.game_path or type(game).__module__}
+            tick_rate = config.tick_rate or game.tick_rate
+            recorder = ReplayWriter(
+                config.record,
+                game,
+                config.seed,
+                config.players,
+                tick_rate=tick_rate,
+                mode=config.mode,
+                hash_every=int(config.options.get("hash_every", 60)),
+                keyframe_every=30 * tick_rate,
+                meta=meta,
+            )
+        ctx = ModeContext(game, config, self.secret, self._wall_offset, recorder, self.session_config)
+        try:
+            mode = factory(ctx)
+        except BaseException:
+            if recorder is not None:
+                recorder.__exit__(*sys.exc_info())  # no END: it never ran
+            raise
+        room = Room(name, game, config, mode, recorder)
+        room._server = self
+        self.rooms[name] = room
+        self.router.add(name, mode)
+        if self._state == "running":
+            self._start_room(room)
+        return room
+
+    def _start_room(self, room: Room) -> None:
+        room.mode.session.wall_offset = self._wall_offset  # tokens expire on wall time
+        room.status = "running"
+        room.task = self._aloop.create_task(self._run_room(room), name=f"ticksync-room-{room.name}")
+
+    async def _run_room(self, room: Room) -> None:
+        try:
+            await room.loop.run(RealClock())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the loop itself failed (not a tick: those are caught)
+            room._fail(exc, self._aloop.time())
+
+    async def close_room(self, name: str, reason: str = "room closed") -> Room:
+        """End one room while the server runs on: stop its loop, say goodbye to its
+        clients, close its recording, forget it. Returns the closed room."""
+        room = self.rooms.pop(name)
+        room.loop.stop()
+        if room.task is not None:
+            room.task.cancel()
+            await asyncio.wait([room.task], timeout=_STOP_TIMEOUT)
+        if not room.status.startswith("error"):
+            room.status = "stopped"
+        if self._aloop is not None:
+            now = self._aloop.time()
+            room.mode.close_all(now, reason)
+            self.router.touch(name)
+            self.hub.flush()
+        self.router.remove(name)
+        if room.recorder is not None and not room.recorder.closed:
+            room.recorder.close(final_state=getattr(room.mode, "state", None))
+        return room
+
+    def mint_token(self, room: str, *, slot: int = -1, user: str = "", ttl: float = 3600.0, role: int = PLAYER) -> bytes:
+        """A connect token for ``room`` signed with this server's secret."""
+        return mint_token(self.secret, room, expires=time.time() + ttl, slot=slot, user=user, role=role)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the sockets and start every room's tick loop."""
+        if self._state != "new":
+            raise UsageError(f"start() on a server that is {self._state}")
+        from netcode.transport.udp import open_udp_server
+
+        self._aloop = asyncio.get_running_loop()
+        self._wall_offset = time.time() - self._aloop.time()
+        try:
+            if self.udp_port is not None:
+                # Read once per tick, not per datagram: rooms only use inputs when a tick closes.
+                self.udp = await open_udp_server(self.router, self.host, self.udp_port, limits=self.limits, polled=True)
+                host, port = self.udp.local_address
+                self.udp_url = f"udp://{_show_host(host)}:{port}"
+            if self.http_port is not None:
+                await self._start_http()
+        except BaseException:
+            await self._close_sockets()
+            raise
+        self.started_at = time.time()
+        self._state = "running"
+        for room in self.rooms.values():
+            self._start_room(room)
+        log.info("serving %d room(s): %s %s", len(self.rooms), self.udp_url or "", self.ws_url or "")
+
+    async def _start_http(self) -> None:
+        from aiohttp import web
+
+        from netcode.server.dashboard import build_app
+        from netcode.transport.ws import add_ws_route
+
+        app = build_app(self)
+        self.ws = add_ws_route(app, self.router, self.ws_path, limits=self.limits)
+        runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        site = web.TCPSite(runner, self.host, self.http_port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        shown = _show_host(host)
+        self.http_port = port
+        self.http_url = f"http://{shown}:{port}/"
+        self.ws_url = f"ws://{shown}:{port}{self.ws_path}"
+
+    async def stop(self, reason: str = "shutdown") -> None:
+        """Clean shutdown (see the module docstring). Safe to call twice; never hangs."""
+        if self._state == "new":
+            self._state = "stopped"
+            self._close_recorders()
+            return
+        if self._state in ("stopping", "stopped"):
+            await self._stopped.wait()
+            return
+        self._state = "stopping"
+        try:
+            for room in self.rooms.values():
+                room.loop.stop()
+            tasks = [r.task for r in self.rooms.values() if r.task is not None]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
+            now = self._aloop.time()
+            for room in self.rooms.values():
+                if not room.status.startswith("error"):
+                    room.status = "stopped"
+                try:
+                    room.mode.close_all(now, reason)
+                except Exception:
+                    log.exception("room %r: closing its sessions failed", room.name)
+                self.router.touch(room.name)
+                try:
+                    room._after_tick(now)
+                except Exception:
+                    log.exception("room %r: draining its events failed", room.name)
+            self.hub.flush()  # the goodbyes: UDP sends now, WebSockets queue them
+            self._close_recorders()
+            await self._close_sockets()
+        finally:
+            self._close_recorders()
+            self._state = "stopped"
+            self._stopped.set()
+        log.info("stopped")
+
+    def _close_recorders(self) -> None:
+        for room in self.rooms.values():
+            rec = room.recorder
+            if rec is not None and not rec.closed:
+                try:
+                    rec.close(final_state=getattr(room.mode, "state", None))
+                except Exception:
+                    log.exception("room %r: closing the recording failed", room.name)
+
+    async def _close_sockets(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            try:
+                # Its shutdown hook drains the WebSockets' queues (the goodbyes), then closes them.
+                await asyncio.wait_for(runner.cleanup(), _STOP_TIMEOUT)
+            except (asyncio.TimeoutError, Exception):
+                log.warning("the HTTP/WebSocket side did not close cleanly in time", exc_info=True)
+        if self.udp is not None:
+            self.udp.close()
+            try:
+                await asyncio.wait_for(self.udp.wait_closed(), _STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                log.warning("the UDP socket did not close in time")
+        self.hub.close()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    async def __aenter__(self) -> "TickServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -- inspection -------------------------------------------------------------------------
+    def room_report(self, name: str, detail: bool = True) -> dict | None:
+        room = self.rooms.get(name)
+        return None if room is None else room.report(detail=detail)
+
+    def report(self) -> dict:
+        """The whole server for the dashboard: transports, router, every room."""
+        transports = {}
+        if self.udp is not None:
+            transports["udp"] = self.udp.stats()
+        if self.ws is not None:
+            transports["ws"] = self.ws.stats()
+        return {
+            "server": {
+                "status": self._state,
+                "udp": self.udp_url,
+                "ws": self.ws_url,
+                "http": self.http_url,
+                "uptime_s": 0.0 if self.started_at is None else time.time() - self.started_at,
+                "router": self.router.stats(),
+                "transports": transports,
+                "tokens_enabled": self.admin_key is not None,
+            },
+            "rooms": [room.report() for room in self.rooms.values()],
+        }
+
+
+def _show_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

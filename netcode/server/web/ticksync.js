@@ -1,0 +1,666 @@
+// ticksync.js: the client side of the ticksync wire protocol, state-sync mode, for browsers.
+//
+// What it does: connects to a ticksync server over a WebSocket (one binary message carries
+// exactly one packet, as one UDP datagram would), runs the handshake, keeps the session
+// (sequence numbers, acks, replay window, RTT), sends the player's input every tick stamped
+// onto a tick the server has not run yet, and rebuilds the server's snapshots (parts
+// delta-decoded against the baseline they name) so a page can draw them, everyone else
+// interpolated a little in the past.
+//
+// Why it looks like this: plain JavaScript ES modules (this one and wire.js), no build step
+// and no dependencies, so it is also documentation of the protocol for browser developers.
+// PROTOCOL.md specifies the bytes; the Python modules named in the comments do the same
+// thing (netcode/session/endpoints.py, connection.py, snapshot.py, statesync_client.py, timesync.py).
+// Nothing here knows a particular game: the column layout, the quantizers, the extras and
+// the input record come from the room's schema (GET /api/rooms/{room}/schema).
+//
+// The bytes themselves (packet layouts, snapshot parts, bit unpacking) are in wire.js, which
+// this module re-exports: import everything from here.
+
+import {
+  ACK_DELAY_UNIT, ACK_VALID, MAX_PACKET, MAX_RUN, NO_TICK, PROTOCOL_VERSION, ProtocolError, Reader, SESSION_HEADER, Type,
+  applyExtras, applyPart, decodePart, packDisconnect, predict, packRequest, packSessionHeader, packSsInput, parseAccepted, parseChallenge,
+  parseDenied, parseDisconnect, parseStateSyncInfo, seqDelta, tokenFromText, unzigzag,
+} from "./wire.js";
+
+export * from "./wire.js";
+
+const REPLAY_WINDOW = 256; // sequences behind the newest that may still arrive
+const KEEPALIVE_EVERY = 0.25; // seconds of silence before we send a KEEPALIVE
+const TIMEOUT = 5.0; // seconds without a packet: the server is gone
+const CONNECT_TIMEOUT = 10.0;
+const HANDSHAKE_RESEND = 0.25;
+const COOKIE_TTL = 10.0;
+
+function randomU64() {
+  const w = crypto.getRandomValues(new Uint32Array(2));
+  return (BigInt(w[0]) << 32n) | BigInt(w[1]);
+}
+
+// -- the client's record of its inputs (netcode/mode/inputs.py) ---------------------------------------
+
+/** What the client stamped, by tick: resent until the server has applied it, used to predict. */
+export class StampedInputs {
+  constructor(itemsize, size = 1024) {
+    this.size = size;
+    this.data = new Uint8Array(size * itemsize);
+    this.itemsize = itemsize;
+    this.ticks = new Float64Array(size).fill(-1);
+    this.oldest = -1; // the first tick ever stamped: nothing before it to resend
+    this.newest = -1;
+  }
+  /** Stamp ``record`` onto ticks first..last, never onto a tick stamped before. */
+  stamp(first, last, record) {
+    for (let t = Math.max(first, this.newest + 1, last - this.size / 2); t <= last; t++) {
+      if (this.oldest < 0) this.oldest = t;
+      this.data.set(record, (t % this.size) * this.itemsize);
+      this.ticks[t % this.size] = t;
+      this.newest = t;
+    }
+  }
+  get(tick) {
+    const i = tick % this.size;
+    return tick >= 0 && this.ticks[i] === tick ? this.data.subarray(i * this.itemsize, (i + 1) * this.itemsize) : null;
+  }
+  /** [first tick, records] of everything after ``applied`` (at most 255), or null. */
+  unacked(applied) {
+    const first = Math.max(applied + 1, this.newest - (MAX_RUN - 1), this.oldest);
+    if (this.newest < 0 || first > this.newest) return null;
+    const records = [];
+    for (let t = first; t <= this.newest; t++) records.push(this.get(t));
+    return [first, records];
+  }
+}
+
+// -- the session (netcode/session/connection.py) -------------------------------------------------------
+
+/** Smoothed RTT and its mean deviation (RFC 6298 gains), plus the least seen. */
+export class RttEstimator {
+  constructor() { this.srtt = null; this.rttvar = 0; this.min = Infinity; this.samples = 0; }
+  sample(rtt) {
+    if (rtt < 0) return;
+    this.samples++;
+    this.min = Math.min(this.min, rtt);
+    if (this.srtt === null) { this.srtt = rtt; this.rttvar = rtt / 2; return; }
+    this.rttvar += 0.25 * (Math.abs(this.srtt - rtt) - this.rttvar);
+    this.srtt += 0.125 * (rtt - this.srtt);
+  }
+  get rtt() { return this.srtt === null ? 0.1 : this.srtt; }
+  get jitter() { return this.rttvar; }
+  /** Half the least RTT seen: queues only ever add delay. */
+  get oneWay() { return (this.samples ? this.min : this.rtt) / 2; }
+}
+
+const SENT_RING = 1024;
+
+/** One established session: sequence numbers out, acks and the replay window in, RTT. */
+export class Session {
+  constructor(sessionId, now) {
+    this.sessionId = sessionId;
+    this.sends = 0; // our send counter; the wire carries its low 16 bits
+    this.sentTime = new Float64Array(SENT_RING);
+    this.sentNo = new Float64Array(SENT_RING).fill(-1);
+    this.latest = null; // newest sequence received, unwrapped to a growing count
+    this.latestAt = now;
+    this.seen = new Float64Array(REPLAY_WINDOW).fill(-1); // unwrapped sequences, by seq % 256
+    this.peerAck = null;
+    this.rtt = new RttEstimator();
+    this.lastSend = now;
+    this.lastRecv = now;
+  }
+
+  wrap(type, payload, now) {
+    const seq = this.sends & 0xffff;
+    let head;
+    if (this.latest === null) {
+      head = packSessionHeader(type, this.sessionId, seq, null, 0, 0);
+    } else {
+      let bits = 0;
+      for (let i = 0; i < 32; i++) {
+        const s = this.latest - 1 - i;
+        if (s >= 0 && this.seen[s % REPLAY_WINDOW] === s) bits |= 1 << i;
+      }
+      const delay = Math.min(255, Math.max(0, Math.floor((now - this.latestAt) / ACK_DELAY_UNIT)));
+      head = packSessionHeader(type, this.sessionId, seq, this.latest & 0xffff, bits, delay);
+    }
+    const packet = new Uint8Array(SESSION_HEADER + payload.length);
+    packet.set(head);
+    packet.set(payload, SESSION_HEADER);
+    this.sentTime[this.sends % SENT_RING] = now;
+    this.sentNo[this.sends % SENT_RING] = this.sends;
+    this.sends++;
+    this.lastSend = now;
+    return packet;
+  }
+
+  /** The payload of a session packet from the server, or a ProtocolError. */
+  unwrap(bytes, now) {
+    const r = new Reader(bytes, 4);
+    if (bytes.length < SESSION_HEADER) throw new ProtocolError("truncated", "shorter than the session header");
+    const sessionId = r.u32(), seq = r.u16(), ack = r.u16(), ackBits = r.u32(), ackDelay = r.u8();
+    if (sessionId !== this.sessionId) throw new ProtocolError("bad_session", "another session's packet");
+    this.accept(seq, now);
+    if (bytes[3] & ACK_VALID) this.processAck(ack, ackBits, now - ackDelay * ACK_DELAY_UNIT);
+    this.lastRecv = now;
+    return bytes.subarray(SESSION_HEADER);
+  }
+
+  /** The replay window: a sequence seen before, or 256 or more behind the newest, is dropped. */
+  accept(seq, now) {
+    if (this.latest === null) {
+      this.latest = seq;
+    } else {
+      const d = seqDelta(seq, this.latest & 0xffff);
+      if (d === 0) throw new ProtocolError("duplicate", `sequence ${seq} again`);
+      if (d < 0) {
+        if (-d >= REPLAY_WINDOW) throw new ProtocolError("stale", `sequence ${seq} is ${-d} behind`);
+        const s = this.latest + d;
+        if (this.seen[s % REPLAY_WINDOW] === s) throw new ProtocolError("duplicate", `sequence ${seq} again`);
+        this.seen[s % REPLAY_WINDOW] = s;
+        return;
+      }
+      this.latest += d;
+    }
+    this.seen[this.latest % REPLAY_WINDOW] = this.latest;
+    this.latestAt = now; // ack delay is measured from the newest packet's arrival
+  }
+
+  /** An RTT sample when the server acks a packet of ours for the first time. ``now`` is the
+   * arrival time less the server's ack delay (its send schedule is not network delay).
+   * ``ackBits`` say which earlier packets arrived: loss statistics, which this client skips. */
+  processAck(ack, ackBits, now) {
+    if (this.sends === 0) return;
+    const newest = this.sends - 1, back = (newest - ack) & 0xffff;
+    if (back >= SENT_RING) return; // an ack of something we never sent
+    if (this.peerAck !== null && seqDelta(ack, this.peerAck) <= 0) return; // nothing newer
+    this.peerAck = ack;
+    const n = newest - back, i = n % SENT_RING;
+    if (n >= 0 && this.sentNo[i] === n) {
+      this.rtt.sample(now - this.sentTime[i]);
+      this.sentNo[i] = -1;
+    }
+  }
+}
+
+// -- time sync (netcode/mode/timesync.py) ------------------------------------------------------------
+
+/** The server's tick as seen from here: the least-delayed snapshot arrivals of a sliding
+ * window give the clock offset; a one-way delay may be added back. */
+export class ServerClock {
+  constructor(rate, window = 96) { this.rate = rate; this.window = window; this.samples = []; this.offset = null; }
+  seed(serverTick, now) { if (this.offset === null) this.offset = serverTick - now * this.rate; }
+  /** ``serverTick``: the newest tick the server had run when it sent. */
+  sample(serverTick, now) {
+    this.samples.push(serverTick + 1 - now * this.rate);
+    if (this.samples.length > this.window) this.samples.shift();
+    this.offset = Math.max(...this.samples);
+  }
+  tickAt(now, oneWay) { return now * this.rate + this.offset + oneWay * this.rate; }
+}
+
+/** Ticks between the server's present and the tick an input sent now should be for: one-way
+ * latency plus a jitter margin plus one tick for our next packet, plus one. */
+export function inputLead(rtt, rate) {
+  const margin = Math.max(2 * rtt.jitter, 1 / rate) + 1 / rate;
+  return (rtt.oneWay + margin) * rate + 1;
+}
+
+// -- the room's schema: what the codes and input bytes mean -------------------------------------
+
+/** Reads a schema from GET /api/rooms/{room}/schema, relative to ``base`` (the page's URL). */
+export async function fetchSchema(room, base = globalThis.location?.href) {
+  const res = await fetch(new URL(`api/rooms/${encodeURIComponent(room)}/schema`, base), { cache: "no-store" });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || `schema: HTTP ${res.status}`);
+  return new GameSchema(body);
+}
+
+function writeNumber(dv, offset, kind, itemsize, v) {
+  if (kind === "f") return itemsize === 4 ? dv.setFloat32(offset, v, true) : dv.setFloat64(offset, v, true);
+  v = kind === "b" ? (v ? 1 : 0) : Math.trunc(Number(v) || 0);
+  const bits = itemsize * 8, lo = kind === "i" ? -(2 ** (bits - 1)) : 0, hi = kind === "i" ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  v = Math.min(hi, Math.max(lo, v));
+  if (itemsize === 1) return kind === "i" ? dv.setInt8(offset, v) : dv.setUint8(offset, v);
+  if (itemsize === 2) return kind === "i" ? dv.setInt16(offset, v, true) : dv.setUint16(offset, v, true);
+  if (itemsize === 4) return kind === "i" ? dv.setInt32(offset, v, true) : dv.setUint32(offset, v, true);
+  return kind === "i" ? dv.setBigInt64(offset, BigInt(v), true) : dv.setBigUint64(offset, BigInt(v), true);
+}
+
+function readNumber(dv, offset, kind, itemsize) {
+  if (kind === "f") return itemsize === 4 ? dv.getFloat32(offset, true) : dv.getFloat64(offset, true);
+  if (itemsize === 1) return kind === "i" ? dv.getInt8(offset) : dv.getUint8(offset);
+  if (itemsize === 2) return kind === "i" ? dv.getInt16(offset, true) : dv.getUint16(offset, true);
+  if (itemsize === 4) return kind === "i" ? dv.getInt32(offset, true) : dv.getUint32(offset, true);
+  return Number(kind === "i" ? dv.getBigInt64(offset, true) : dv.getBigUint64(offset, true));
+}
+
+export class GameSchema {
+  constructor(json) {
+    this.json = json;
+    this.room = json.room;
+    this.game = json.game;
+    this.mode = json.mode;
+    this.tickRate = json.tick_rate;
+    this.players = json.players;
+    this.input = json.input;
+    this.playerEntities = json.player_entities;
+    const rep = json.replication;
+    if (!rep) throw new Error(`${json.game.name} declares no replication: it cannot run in state sync`);
+    this.capacity = rep.capacity;
+    this.columns = rep.columns.length;
+    this.fields = rep.fields; // {name, column, columns, shape, kind, itemsize, quantizer}
+    this.position = rep.position;
+    this.extras = rep.extras;
+    this.extrasSize = rep.extras_size;
+    // Smooth columns (the position and the spec's continuous fields) are interpolated
+    // between snapshots, and the server may code their deltas against their motion.
+    this.smooth = Uint8Array.from(rep.columns, (c) => (c.smooth ? 1 : 0));
+    this.wrap = new Float64Array(this.columns); // code range of circular columns (angles), 0 if none
+    for (const f of this.fields) {
+      for (let k = 0; k < f.columns; k++) {
+        if (this.smooth[f.column + k] && f.quantizer.kind === "Angle") this.wrap[f.column + k] = 2 ** f.quantizer.bits;
+      }
+    }
+  }
+
+  /** A quantized code (may be fractional, when interpolated) as the field's value. */
+  dequantize(field, code) {
+    const q = field.quantizer;
+    switch (q.kind) {
+      case "Int": return code + q.low;
+      case "Fixed": return q.low + code * q.step;
+      case "Angle": { const n = 2 ** q.bits; return (code >= n / 2 ? code - n : code) * ((2 * Math.PI) / n); }
+      case "Exact": { // two's complement within the field's width
+        const bits = field.itemsize * 8;
+        return field.kind === "i" && code >= 2 ** (bits - 1) ? code - 2 ** bits : code;
+      }
+      default: return code; // a quantizer this module does not know: raw codes
+    }
+  }
+
+  /** One input record from ``{field: value or [values]}``; missing fields are 0, values are
+   * clamped to the game's declared limits (the server clamps them anyway). */
+  encodeInput(values) {
+    const out = new Uint8Array(this.input.itemsize), dv = new DataView(out.buffer);
+    for (const f of this.input.fields) {
+      let v = values[f.name] ?? 0;
+      const list = Array.isArray(v) ? v : [v];
+      for (let i = 0; i < f.count; i++) {
+        let x = list[i] ?? 0;
+        if (f.limits) x = Math.min(f.limits[1], Math.max(f.limits[0], x));
+        writeNumber(dv, f.offset + i * f.itemsize, f.kind, f.itemsize, x);
+      }
+    }
+    return out;
+  }
+
+  decodeInput(bytes) {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), out = {};
+    for (const f of this.input.fields) {
+      const vals = [];
+      for (let i = 0; i < f.count; i++) vals.push(readNumber(dv, f.offset + i * f.itemsize, f.kind, f.itemsize));
+      out[f.name] = f.shape.length ? vals : vals[0];
+    }
+    return out;
+  }
+
+  /** The extras bytes of a snapshot as ``{name: [numbers]}`` (flattened). */
+  decodeExtras(bytes) {
+    const out = {};
+    if (!bytes) return out;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (const e of this.extras) {
+      const vals = [];
+      for (let p = e.offset; p < e.offset + e.size; p += e.itemsize) vals.push(readNumber(dv, p, e.kind, e.itemsize));
+      out[e.name] = vals;
+    }
+    return out;
+  }
+
+  field(name) { return this.fields.find((f) => f.name === name); }
+
+  /** The values of field ``name`` for ``entity`` in a reconstruction's codes. */
+  values(codes, name, entity) {
+    const f = this.field(name), out = [];
+    for (let k = 0; k < f.columns; k++) out.push(this.dequantize(f, codes[entity * this.columns + f.column + k]));
+    return out;
+  }
+}
+
+// -- the client ---------------------------------------------------------------------------------
+
+/**
+ * A state-sync client over one WebSocket.
+ *
+ *   const client = new StateSyncClient({ url, token, schema, onEvent });
+ *   client.connect();
+ *   client.setInput({ move: [127, 0] });   // held until changed; sent every tick
+ *   client.view();                         // everyone at the render tick, for drawing
+ *   client.latest;                         // the newest complete snapshot
+ *   client.close();
+ *
+ * ``token``: the connect token (bytes or its text). ``onEvent({type, ...})`` hears
+ * "connected", "denied", "disconnected" and "failed". ``now()``: seconds (injectable).
+ */
+export class StateSyncClient {
+  constructor({ url, token, schema, onEvent = () => {}, now = () => performance.now() / 1000, interpDelay = null }) {
+    this.url = url;
+    this.token = typeof token === "string" ? tokenFromText(token) : token;
+    this.schema = schema;
+    this.onEvent = onEvent;
+    this.now = now;
+    this.interpDelay = interpDelay; // ticks behind the newest snapshots; null: 2 intervals + jitter
+    this.status = "idle"; // idle, requesting, responding, connected, denied, failed, disconnected
+    this.statusText = "";
+    this.slot = null;
+    this.info = null;
+    this.session = null;
+    this.clock = null;
+    this.record = schema.encodeInput({}); // the input held now
+    this.inputs = new StampedInputs(schema.input.itemsize);
+    this.recons = new Map(); // tick -> reconstruction {tick, codes, view, covered, extras, parts, received, complete}
+    this.latest = null; // newest complete reconstruction
+    this.acked = -1; // its tick: what we ack, and what the server may use as a baseline
+    this.applied = -1; // newest of our input ticks the server says it applied
+    this.lastAckSent = -1;
+    this.present = 0; // the tick our newest input is stamped for
+    this.counters = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, parts: 0, deltaParts: 0, snapshots: 0, noBaseline: 0 };
+    this.drops = {};
+    this._rates = { at: null, mark: null, snapshotHz: 0, bytesInPerS: 0, bytesOutPerS: 0 };
+  }
+
+  get spectator() { return this.slot === -1; }
+  get connected() { return this.status === "connected"; }
+  /** The entity this player controls (null for a spectator or before ACCEPTED). */
+  get ownEntity() { return this.slot === null || this.slot < 0 ? null : this.schema.playerEntities[this.slot]; }
+
+  connect() {
+    const ws = new WebSocket(this.url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.nonce = randomU64();
+    this.cookie = null;
+    this._setStatus("requesting", "connecting");
+    ws.onopen = () => {
+      const now = this.now();
+      this.giveUpAt = now + CONNECT_TIMEOUT;
+      this._sendHandshake(now);
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") return this._drop("text_frame");
+      this._receive(new Uint8Array(ev.data), this.now());
+    };
+    ws.onclose = (ev) => {
+      if (["requesting", "responding", "connected"].includes(this.status)) {
+        this._end(this.status === "connected" ? "disconnected" : "failed", `connection closed (${ev.code}${ev.reason ? ": " + ev.reason : ""})`);
+      }
+    };
+    // One timer drives everything: handshake resends, timeouts, and the input every tick.
+    this.timer = setInterval(() => this._update(this.now()), 1000 / this.schema.tickRate);
+  }
+
+  /** Hold ``values`` (``{field: value}``, see GameSchema.encodeInput) from the next tick on. */
+  setInput(values) { this.record = this.schema.encodeInput(values); }
+
+  /** Say goodbye (DISCONNECT, three times: nothing is retransmitted) and close. */
+  close(reason = "closed") {
+    if (this.status === "connected") {
+      for (let i = 0; i < 3; i++) this._sendSession(Type.DISCONNECT, packDisconnect(reason), this.now());
+    }
+    if (["requesting", "responding", "connected"].includes(this.status)) this._end("disconnected", "local: " + reason);
+  }
+
+  // -- receiving ---------------------------------------------------------------------------
+  _receive(bytes, now) {
+    this.counters.packetsIn++;
+    this.counters.bytesIn += bytes.length;
+    try {
+      if (bytes.length < 4) throw new ProtocolError("truncated", "shorter than the prefix");
+      if (bytes.length > MAX_PACKET) throw new ProtocolError("oversized", `${bytes.length} bytes`);
+      if (bytes[0] !== 0x54 || bytes[1] !== 0x53) throw new ProtocolError("not_ticksync", "protocol id");
+      if (bytes[2] !== PROTOCOL_VERSION) throw new ProtocolError("bad_version", `version ${bytes[2]}`);
+      const type = bytes[3] & ~ACK_VALID;
+      if (type < 0x10) return this._handshake(type, bytes, now);
+      if (this.status !== "connected") throw new ProtocolError("no_session", "session packet before ACCEPTED");
+      const payload = this.session.unwrap(bytes, now);
+      if (type === Type.SS_SNAPSHOT) this._snapshot(payload, now);
+      else if (type === Type.DISCONNECT) {
+        this._end("disconnected", "server: " + (parseDisconnect(payload) || "disconnected"));
+      } else if (type !== Type.KEEPALIVE) throw new ProtocolError("unexpected_type", `type ${type}`);
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      this._drop(e.reason);
+    }
+  }
+
+  _handshake(type, bytes, now) {
+    if (type === Type.CHALLENGE) {
+      const c = parseChallenge(bytes);
+      if (this.status !== "requesting" || c.nonce !== this.nonce) throw new ProtocolError("unexpected_challenge", "not waiting for it");
+      this.cookie = c;
+      this.challengedAt = now;
+      this._setStatus("responding", "challenged");
+      this._sendHandshake(now);
+    } else if (type === Type.ACCEPTED) {
+      const a = parseAccepted(bytes);
+      if (a.nonce !== this.nonce) throw new ProtocolError("unexpected_accept", "another attempt's");
+      if (this.status === "connected") return; // a duplicate of the one we took
+      if (this.status !== "requesting" && this.status !== "responding") throw new ProtocolError("unexpected_accept", this.status);
+      try {
+        this.info = parseStateSyncInfo(a.info);
+      } catch (e) {
+        this._end("failed", e.message.replace(/^bad_info: /, ""));
+        return;
+      }
+      this.session = new Session(a.sessionId, now);
+      this.slot = a.slot;
+      this.clock = new ServerClock(this.info.tickRate);
+      this.clock.seed(this.info.serverTick, now);
+      this._setStatus("connected", this.spectator ? "spectating" : `playing slot ${a.slot}`);
+      this.onEvent({ type: "connected", slot: a.slot, info: this.info });
+    } else if (type === Type.DENIED) {
+      const d = parseDenied(bytes);
+      if (d.nonce !== this.nonce || (this.status !== "requesting" && this.status !== "responding")) {
+        throw new ProtocolError("unexpected_deny", "another attempt's");
+      }
+      this._end("denied", `${d.code}: ${d.message}`, { code: d.code, message: d.message });
+    } else {
+      throw new ProtocolError("unexpected_type", `handshake type ${type} sent to a client`);
+    }
+  }
+
+  // SS_SNAPSHOT: varint last-applied (0: none, else zigzag(applied - tick) + 1), then a part.
+  _snapshot(payload, now) {
+    const r = new Reader(payload);
+    const v = r.varint(2 ** 40);
+    const s = this.schema, C = s.columns;
+    const part = decodePart(payload.subarray(r.pos), s.capacity, C, s.extrasSize);
+    const tick = part.tick;
+    if (v !== 0) this.applied = Math.max(this.applied, tick + unzigzag(v - 1));
+    this.clock.sample(tick - 1, now);
+    let recon = this.recons.get(tick);
+    if (!recon) {
+      let codes, view, extras = null;
+      if (part.base === null) {
+        codes = new Float64Array(s.capacity * C);
+        view = new Uint8Array(s.capacity);
+      } else {
+        const base = this.recons.get(part.base);
+        const older = part.predictor === null ? base : this.recons.get(part.predictor);
+        if (!base?.complete || !older?.complete) { // the server used one we dropped; its next won't
+          this.counters.noBaseline++;
+          return;
+        }
+        // Start from where everything was expected: the baseline, or moved on by its motion.
+        codes = part.predictor === null
+          ? base.codes.slice()
+          : predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, s.smooth);
+        view = base.view.slice();
+        extras = base.extras;
+      }
+      recon = {
+        tick, codes, view, extras, base: part.base, predictor: part.predictor,
+        covered: new Uint8Array(s.capacity), parts: part.count, received: new Set(), complete: false,
+      };
+      this.recons.set(tick, recon);
+    } else if (part.count !== recon.parts || part.base !== recon.base || part.predictor !== recon.predictor) {
+      throw new ProtocolError("bad_snapshot", "parts of one snapshot disagree on their count or baselines");
+    }
+    if (recon.received.has(part.index)) return;
+    applyPart(part, recon.codes, recon.view, C);
+    recon.received.add(part.index);
+    recon.covered.fill(1, part.lo, part.hi); // the entities this part vouches for
+    recon.extras = applyExtras(part, recon.extras);
+    this.counters.parts++;
+    if (part.base !== null) this.counters.deltaParts++;
+    if (recon.received.size === recon.parts) {
+      recon.complete = true;
+      this.counters.snapshots++;
+      if (tick > this.acked) {
+        this.acked = tick;
+        this.latest = recon;
+        // Keep what the server may still use as a baseline (its history) and no more.
+        const horizon = tick - 64 * this.info.snapshotEvery;
+        for (const t of this.recons.keys()) if (t < horizon) this.recons.delete(t);
+      }
+    }
+  }
+
+  // -- sending -----------------------------------------------------------------------------
+  _update(now) {
+    if (this.status === "requesting" || this.status === "responding") {
+      if (this.giveUpAt === undefined) return; // the WebSocket is not open yet
+      if (now >= this.giveUpAt) return this._end("failed", "connect timeout: no answer from the server");
+      if (now >= this.resendAt) {
+        if (this.status === "responding" && now - this.challengedAt > COOKIE_TTL / 2) this._setStatus("requesting", "connecting");
+        this._sendHandshake(now);
+      }
+      return;
+    }
+    if (this.status !== "connected") return;
+    if (now - this.session.lastRecv >= TIMEOUT) return this._end("disconnected", "timeout: nothing from the server for 5 s");
+    this._rollRates(now);
+    const rate = this.info.tickRate, rtt = this.session.rtt;
+    const serverTick = this.clock.tickAt(now, rtt.oneWay);
+    this.present = Math.ceil(serverTick + inputLead(rtt, rate));
+    let run = null;
+    if (!this.spectator) {
+      this.inputs.stamp(Math.floor(serverTick) + 1, this.present, this.record);
+      run = this.inputs.unacked(this.applied);
+    }
+    // A player always has inputs to (re)send; a spectator speaks when it has a new ack, and
+    // otherwise only a KEEPALIVE when idle, so acks and liveness still flow.
+    if (run || this.acked !== this.lastAckSent) {
+      const render = this.renderTick(now);
+      const viewDelay = render === null ? 0 : Math.round(this.present - render);
+      const payload = packSsInput(this.spectator ? 0xff : this.slot, this.acked < 0 ? null : this.acked, viewDelay, run);
+      this._sendSession(Type.SS_INPUT, payload, now);
+      this.lastAckSent = this.acked;
+    } else if (now - this.session.lastSend >= KEEPALIVE_EVERY) {
+      this._sendSession(Type.KEEPALIVE, new Uint8Array(0), now);
+    }
+  }
+
+  _sendHandshake(now) {
+    const c = this.status === "responding" ? this.cookie : null;
+    const g = this.schema.game;
+    this._send(packRequest({
+      nonce: this.nonce, fingerprint: BigInt("0x" + g.fingerprint), name: g.name, version: g.version,
+      token: this.token, cookieTime: c?.cookieTime, cookie: c?.cookie,
+    }));
+    this.resendAt = now + HANDSHAKE_RESEND;
+  }
+
+  _sendSession(type, payload, now) { this._send(this.session.wrap(type, payload, now)); }
+
+  _send(packet) {
+    if (this.ws.readyState !== 1) return; // not open (any more)
+    this.ws.send(packet);
+    this.counters.packetsOut++;
+    this.counters.bytesOut += packet.length;
+  }
+
+  _drop(reason) { this.drops[reason] = (this.drops[reason] || 0) + 1; }
+
+  _setStatus(status, text) { this.status = status; this.statusText = text; }
+
+  _end(status, text, extra = {}) {
+    this._setStatus(status, text);
+    clearInterval(this.timer);
+    if (this.ws && this.ws.readyState <= 1) this.ws.close(1000);
+    this.onEvent({ type: status, text, ...extra });
+  }
+
+  _rollRates(now) {
+    const r = this._rates, c = this.counters;
+    if (r.at === null) { r.at = now; r.mark = { ...c }; return; }
+    const dt = now - r.at;
+    if (dt < 1) return;
+    r.snapshotHz = (c.snapshots - r.mark.snapshots) / dt;
+    r.bytesInPerS = (c.bytesIn - r.mark.bytesIn) / dt;
+    r.bytesOutPerS = (c.bytesOut - r.mark.bytesOut) / dt;
+    r.at = now;
+    r.mark = { ...c };
+  }
+
+  // -- what to draw ------------------------------------------------------------------------
+  /** The (fractional) tick remote entities are drawn at: a couple of snapshot intervals
+   * behind the newest snapshots as they arrive, so there is usually one on each side. */
+  renderTick(now = this.now()) {
+    if (!this.clock || this.clock.offset === null) return null;
+    const rate = this.info.tickRate;
+    const delay = this.interpDelay ?? 2 * this.info.snapshotEvery + 2 * this.session.rtt.jitter * rate;
+    return this.clock.tickAt(now, 0) - delay;
+  }
+
+  /**
+   * Every entity at the render tick: ``{tick, visible (Uint8Array), fields: {name:
+   * Float64Array(capacity * components)}, extras}``. Smooth columns (the position and the
+   * spec's continuous fields) blend linearly between the snapshots on either side that
+   * vouch for the entity; other columns, and entities with nothing newer, hold.
+   */
+  view(now = this.now()) {
+    const rt = this.renderTick(now);
+    if (rt === null || !this.latest) return null;
+    const s = this.schema, C = s.columns, n = s.capacity;
+    const list = [...this.recons.values()].sort((a, b) => a.tick - b.tick).slice(-32);
+    const out = { tick: rt, visible: new Uint8Array(n), fields: {}, extras: s.decodeExtras(this.latest.extras) };
+    for (const f of s.fields) out.fields[f.name] = new Float64Array(n * f.columns);
+    const code = new Float64Array(C);
+    for (let e = 0; e < n; e++) {
+      // The newest snapshot at or before rt and the oldest after it, among those vouching for e.
+      let older = null, newer = null;
+      for (let i = list.length - 1; i >= 0; i--) {
+        const r = list[i];
+        if (!r.covered[e]) continue;
+        if (r.tick <= rt) { older = r; break; }
+        newer = r;
+      }
+      if (!older || !older.view[e]) continue;
+      out.visible[e] = 1;
+      const blend = newer && newer.view[e] ? (rt - older.tick) / (newer.tick - older.tick) : 0;
+      for (let c = 0; c < C; c++) {
+        const a = older.codes[e * C + c];
+        if (!blend || !s.smooth[c]) { code[c] = a; continue; }
+        let d = newer.codes[e * C + c] - a;
+        const w = s.wrap[c];
+        if (w) d = ((((d + w / 2) % w) + w) % w) - w / 2; // the short way round
+        code[c] = a + blend * d;
+      }
+      for (const f of s.fields) {
+        for (let k = 0; k < f.columns; k++) out.fields[f.name][e * f.columns + k] = s.dequantize(f, code[f.column + k]);
+      }
+    }
+    return out;
+  }
+
+  stats() {
+    const rtt = this.session?.rtt;
+    return {
+      status: this.status, statusText: this.statusText, slot: this.slot,
+      rttMs: rtt && rtt.samples ? rtt.rtt * 1000 : null, jitterMs: rtt ? rtt.jitter * 1000 : null,
+      snapshotHz: this._rates.snapshotHz, bytesInPerS: this._rates.bytesInPerS, bytesOutPerS: this._rates.bytesOutPerS,
+      acked: this.acked, applied: this.applied, present: this.present, ...this.counters, drops: { ...this.drops },
+    };
+  }
+}

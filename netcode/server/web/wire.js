@@ -1,0 +1,404 @@
+// wire.js: the bytes of the ticksync protocol (PROTOCOL.md), for browsers. Part of ticksync.js.
+//
+// Everything here is a pure function of bytes (or a small reader/writer): packet prefixes,
+// the session header, handshake bodies, the input run, SS_INPUT, and snapshot parts with
+// their bit-packed ids and values. No state, no clock, no sockets: ticksync.js holds those
+// (the session, time sync, the client). The Python twins are named in each section.
+//
+// Numbers: codes and deltas are Float64Array (exact up to 2^53; no ticksync quantizer
+// produces codes that wide); 64-bit fields (nonces, seeds, fingerprints) are BigInt.
+
+export const PROTOCOL_ID = 0x5354; // bytes 54 53, "TS"
+export const PROTOCOL_VERSION = 1;
+export const MAX_PACKET = 1200; // nothing is ever fragmented
+export const REQUEST_SIZE = 300; // handshake requests are padded: no reply is ever bigger
+export const NO_TICK = 0xffffffff;
+
+export const Type = Object.freeze({
+  CONNECT_REQUEST: 0x01, CHALLENGE: 0x02, CHALLENGE_RESPONSE: 0x03, ACCEPTED: 0x04, DENIED: 0x05,
+  KEEPALIVE: 0x10, DISCONNECT: 0x11, SS_INPUT: 0x30, SS_SNAPSHOT: 0x31,
+});
+
+export const ACK_VALID = 0x80; // type-byte flag: this session packet's ack fields mean something
+export const SESSION_HEADER = 17; // prefix 4 + session id 4 + seq 2 + ack 2 + ack bits 4 + ack delay 1
+export const ACK_DELAY_UNIT = 0.0005; // seconds per unit of the ack-delay byte
+const MODE_STATESYNC = 2; // first byte of ACCEPTED's info
+export const MAX_RUN = 255; // inputs in one input run
+const EXTRAS = 1, DESTROY = 2, CREATE = 4, UPDATE = 8; // snapshot part sections
+
+/** Bad bytes from the peer: the packet is dropped and counted (by reason), never fatal. */
+export class ProtocolError extends Error {
+  constructor(reason, detail) {
+    super(`${reason}: ${detail}`);
+    this.reason = reason;
+  }
+}
+
+// -- reading and writing little-endian fields ------------------------------------------------
+
+/** Length-checked reads: running past the end is a ProtocolError, not garbage. */
+export class Reader {
+  constructor(bytes, pos = 0) {
+    this.b = bytes;
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = pos;
+  }
+  get remaining() { return this.b.length - this.pos; }
+  take(n) {
+    const p = this.pos;
+    if (n < 0 || p + n > this.b.length) throw new ProtocolError("truncated", `needed ${n} bytes at ${p}`);
+    this.pos = p + n;
+    return p;
+  }
+  u8() { return this.b[this.take(1)]; }
+  u16() { return this.dv.getUint16(this.take(2), true); }
+  i16() { return this.dv.getInt16(this.take(2), true); }
+  u32() { return this.dv.getUint32(this.take(4), true); }
+  u64() { return this.dv.getBigUint64(this.take(8), true); }
+  bytes(n) { const p = this.take(n); return this.b.subarray(p, p + n); }
+  str8() { return new TextDecoder().decode(this.bytes(this.u8())); }
+  /** Unsigned LEB128, refused past ``limit``. */
+  varint(limit = Number.MAX_SAFE_INTEGER) {
+    let result = 0, mul = 1;
+    for (;;) {
+      const b = this.u8();
+      result += (b & 0x7f) * mul;
+      if (result > limit) throw new ProtocolError("bad_varint", `value over ${limit}`);
+      if (!(b & 0x80)) return result;
+      mul *= 128;
+      if (mul > 2 ** 56) throw new ProtocolError("bad_varint", "too many bytes");
+    }
+  }
+  /** Packets carry no trailing bytes. */
+  done() {
+    if (this.pos !== this.b.length) throw new ProtocolError("trailing_bytes", `${this.b.length - this.pos} bytes left`);
+  }
+}
+
+export class Writer {
+  constructor(size = MAX_PACKET) {
+    this.b = new Uint8Array(size);
+    this.dv = new DataView(this.b.buffer);
+    this.pos = 0;
+  }
+  u8(v) { this.b[this.pos++] = v; return this; }
+  u16(v) { this.dv.setUint16(this.pos, v, true); this.pos += 2; return this; }
+  u32(v) { this.dv.setUint32(this.pos, v, true); this.pos += 4; return this; }
+  u64(v) { this.dv.setBigUint64(this.pos, BigInt(v), true); this.pos += 8; return this; }
+  bytes(a) { this.b.set(a, this.pos); this.pos += a.length; return this; }
+  str8(s) { const raw = new TextEncoder().encode(s).subarray(0, 255); return this.u8(raw.length).bytes(raw); }
+  prefix(type) { return this.u16(PROTOCOL_ID).u8(PROTOCOL_VERSION).u8(type); }
+  result() { return this.b.slice(0, this.pos); }
+}
+
+/** 16-bit sequence numbers compare wrap-aware: signed distance a - b in [-32768, 32767]. */
+export function seqDelta(a, b) {
+  const d = (a - b) & 0xffff;
+  return d >= 0x8000 ? d - 0x10000 : d;
+}
+
+/** zigzag(n) maps 0, -1, 1, -2 ... to 0, 1, 2, 3 ...; this is its inverse. */
+export function unzigzag(z) { return z % 2 ? -(z + 1) / 2 : z / 2; }
+
+// -- bit unpacking (netcode/statesync/bits.py) ------------------------------------------------------------
+
+export function packedSize(count, width) { return Math.ceil((count * width) / 8); }
+
+/**
+ * ``count`` unsigned values of ``width`` bits from ``bytes`` (exactly packedSize bytes).
+ * Little-endian bit order: value 0's bit 0 is byte 0's bit 0, values follow each other with
+ * no gaps, and the last byte is padded with zero bits.
+ */
+export function unpackUint(bytes, count, width) {
+  const out = new Float64Array(count);
+  if (width === 0 || count === 0) return out;
+  if (width > 53) throw new ProtocolError("bad_width", `${width}-bit values`);
+  if (bytes.length !== packedSize(count, width)) {
+    throw new ProtocolError("truncated", `${bytes.length} bytes for ${count} values of ${width} bits`);
+  }
+  let bit = 0;
+  for (let i = 0; i < count; i++) {
+    let v = 0, got = 0, mul = 1;
+    while (got < width) {
+      const shift = bit & 7, take = Math.min(8 - shift, width - got);
+      v += ((bytes[bit >> 3] >> shift) & ((1 << take) - 1)) * mul;
+      mul *= 1 << take;
+      got += take;
+      bit += take;
+    }
+    out[i] = v;
+  }
+  if (bit & 7 && bytes[bytes.length - 1] >> (bit & 7)) throw new ProtocolError("bad_padding", "non-zero padding bits");
+  return out;
+}
+
+// -- snapshot parts (netcode/statesync/snapshot.py) ------------------------------------------------------
+
+const ESCAPED = 0x80; // column header flag: all-ones values stand for wider ones that follow
+
+/**
+ * column = u8 w (| 0x80: escapes), ``count`` values of w bits. With escapes, every value
+ * equal to the all-ones pattern of w bits is replaced, in order, by the values that follow:
+ * u8 W, then W-bit values. (A few outliers then do not widen the whole column.)
+ */
+export function readColumn(r, count) {
+  const head = r.u8(), w = head & ~ESCAPED;
+  const values = unpackUint(r.bytes(packedSize(count, w)), count, w);
+  if (head & ESCAPED) {
+    if (w === 0) throw new ProtocolError("bad_width", "escapes at width 0");
+    const marker = 2 ** w - 1, top = r.u8();
+    if (top > 63 || top <= w) throw new ProtocolError("bad_width", `escape width ${top} after width ${w}`);
+    let k = 0;
+    for (const v of values) if (v === marker) k++;
+    const wide = unpackUint(r.bytes(packedSize(k, top)), k, top);
+    for (let i = 0, j = 0; i < count; i++) if (values[i] === marker) values[i] = wide[j++];
+  }
+  return values;
+}
+
+// ids = varint count, varint (first id - lo), column(count - 1 gaps: id - previous id - 1).
+function readIds(r, lo, hi) {
+  const k = r.varint(hi - lo);
+  if (k === 0) throw new ProtocolError("bad_snapshot", "empty id list");
+  const first = lo + r.varint(hi - lo);
+  const gaps = readColumn(r, k - 1);
+  const ids = new Array(k);
+  ids[0] = first;
+  for (let i = 1; i < k; i++) ids[i] = ids[i - 1] + gaps[i - 1] + 1;
+  if (ids[k - 1] >= hi) throw new ProtocolError("bad_snapshot", `entity ids outside [${lo}, ${hi})`);
+  return ids;
+}
+
+/**
+ * One snapshot part (the SS_SNAPSHOT payload after its per-client prefix):
+ *
+ *   u32 tick | u32 baseline (0xFFFFFFFF: none) | varint predictor gap | u8 index | u8 count
+ *   varint lo | varint hi - lo | u8 sections, then EXTRAS, DESTROY, CREATE, UPDATE if present
+ *
+ * Column values come back column by column: createCodes[c][j] is column c of entity
+ * create[j], updateDelta[c][j] the signed change of column c of entity update[j] (from
+ * the baseline, or from where it was expected when ``predictor`` is set: see predict()).
+ */
+export function decodePart(bytes, capacity, columns, extrasSize) {
+  const r = new Reader(bytes);
+  const tick = r.u32(), base = r.u32(), gap = r.varint(2 ** 32), index = r.u8(), count = r.u8();
+  const lo = r.varint(capacity);
+  const hi = lo + r.varint(capacity); // the ids this part vouches for: [lo, hi)
+  if (count === 0 || index >= count || hi > capacity) {
+    throw new ProtocolError("bad_snapshot", `part ${index}/${count} range [${lo}, ${hi}) of ${capacity}`);
+  }
+  if (gap && (base === NO_TICK || gap > base)) throw new ProtocolError("bad_snapshot", `predictor ${gap} ticks before baseline ${base}`);
+  const sections = r.u8();
+  if (sections & ~(EXTRAS | DESTROY | CREATE | UPDATE)) throw new ProtocolError("bad_snapshot", `sections ${sections}`);
+  const part = {
+    tick, base: base === NO_TICK ? null : base, predictor: gap ? base - gap : null, index, count, lo, hi,
+    extras: null, extrasDelta: null, destroy: [], create: [], createCodes: [], update: [], updateDelta: [],
+  };
+  if (sections & EXTRAS) {
+    const mode = r.u8();
+    if (mode === 0) { // the game's extras bytes, whole
+      const size = r.varint(extrasSize);
+      if (size !== extrasSize) throw new ProtocolError("bad_snapshot", `extras of ${size} bytes, expected ${extrasSize}`);
+      part.extras = r.bytes(size).slice();
+    } else if (mode === 1) { // which bytes changed since the baseline, then those bytes
+      const at = extrasSize ? readIds(r, 0, extrasSize) : [];
+      part.extrasDelta = { at, bytes: r.bytes(at.length).slice() };
+    } else {
+      throw new ProtocolError("bad_snapshot", `extras mode ${mode}`);
+    }
+  }
+  if (sections & DESTROY) part.destroy = readIds(r, lo, hi);
+  if (sections & CREATE) {
+    part.create = readIds(r, lo, hi);
+    for (let c = 0; c < columns; c++) part.createCodes.push(readColumn(r, part.create.length));
+  }
+  if (sections & UPDATE) {
+    part.update = readIds(r, lo, hi);
+    const k = part.update.length;
+    for (let c = 0; c < columns; c++) {
+      const mode = r.u8(), delta = new Float64Array(k);
+      if (mode === 1) { // every entity changed: k zigzag deltas
+        const z = readColumn(r, k);
+        for (let j = 0; j < k; j++) delta[j] = unzigzag(z[j]);
+      } else if (mode === 2) { // some: a changed bit per entity, then the deltas of those
+        const changed = unpackUint(r.bytes(packedSize(k, 1)), k, 1);
+        let m = 0;
+        for (let j = 0; j < k; j++) m += changed[j];
+        const z = readColumn(r, m);
+        for (let j = 0, i = 0; j < k; j++) if (changed[j]) delta[j] = unzigzag(z[i++]);
+      } else if (mode !== 0) { // 0: none changed
+        throw new ProtocolError("bad_snapshot", `column mode ${mode}`);
+      }
+      part.updateDelta.push(delta);
+    }
+  }
+  r.done();
+  return part;
+}
+
+/** Python's floor division (``//``) of integers, exact: no float rounding at the edges. */
+function floorDiv(a, b) {
+  let q = Math.floor(a / b);
+  if (q * b > a) q--;
+  else if ((q + 1) * b <= a) q++;
+  return q;
+}
+
+/**
+ * Where the baseline's codes would be at ``tick`` had they kept moving as they did from the
+ * predictor snapshot to the baseline: ``b + ((b - p) * (tick - baseTick)) // (baseTick -
+ * predTick)`` for smooth columns of entities in view in both; the baseline elsewhere. A part
+ * that names a predictor applies to this instead of the baseline's codes: what it does not
+ * list is taken to be where it was expected, so entities moving steadily cost nothing.
+ */
+export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick, predTick, smooth) {
+  const out = baseCodes.slice(), columns = smooth.length, gap = baseTick - predTick;
+  if (gap <= 0) return out;
+  for (let e = 0; e < baseView.length; e++) {
+    if (!baseView[e] || !predView[e]) continue;
+    for (let c = 0; c < columns; c++) {
+      if (!smooth[c]) continue;
+      const b = baseCodes[e * columns + c], p = predCodes[e * columns + c];
+      out[e * columns + c] = b + floorDiv((b - p) * (tick - baseTick), gap);
+    }
+  }
+  return out;
+}
+
+/** Apply a part in place to (codes, view) that start as a copy of the baseline's view and
+ * its *expected* codes: the baseline's, or predict()'s when the part names a predictor. */
+export function applyPart(part, codes, view, columns) {
+  for (const id of part.update) {
+    if (!view[id]) throw new ProtocolError("bad_snapshot", "update of an entity the baseline does not have");
+  }
+  for (const id of part.destroy) view[id] = 0;
+  part.create.forEach((id, j) => {
+    view[id] = 1;
+    for (let c = 0; c < columns; c++) codes[id * columns + c] = part.createCodes[c][j];
+  });
+  part.update.forEach((id, j) => {
+    for (let c = 0; c < columns; c++) codes[id * columns + c] += part.updateDelta[c][j];
+  });
+}
+
+/** The extras after this part: its whole extras, its changes applied to the baseline's,
+ * or the baseline's unchanged. */
+export function applyExtras(part, base) {
+  if (part.extras) return part.extras;
+  if (!part.extrasDelta) return base;
+  if (!base) throw new ProtocolError("bad_snapshot", "extras changes without baseline extras");
+  const out = base.slice();
+  part.extrasDelta.at.forEach((i, j) => { out[i] = part.extrasDelta.bytes[j]; });
+  return out;
+}
+
+// -- inputs (netcode/mode/inputs.py) --------------------------------------------------------------
+
+/**
+ * An input run: u32 first tick, u8 count n, the first record whole, then n-1 byte masks of
+ * ceil(itemsize/8) bytes (bit j: byte j differs from the record before), then the changed
+ * bytes in order. A held input costs one mask byte per tick.
+ */
+export function packRun(first, records) {
+  const n = records.length, size = records[0].length, width = Math.ceil(size / 8);
+  if (n < 1 || n > MAX_RUN) throw new Error(`${n} inputs in one run; 1..${MAX_RUN}`);
+  const masks = new Uint8Array((n - 1) * width), changed = [];
+  for (let i = 1; i < n; i++) {
+    for (let j = 0; j < size; j++) {
+      if (records[i][j] !== records[i - 1][j]) {
+        masks[(i - 1) * width + (j >> 3)] |= 1 << (j & 7);
+        changed.push(records[i][j]);
+      }
+    }
+  }
+  return new Writer(5 + size + masks.length + changed.length).u32(first).u8(n).bytes(records[0]).bytes(masks).bytes(changed).result();
+}
+
+/**
+ * SS_INPUT: u8 slot (0xFF spectator), u8 flags (1: an input run follows), u32 newest complete
+ * snapshot tick (0xFFFFFFFF: none), u8 view delay in ticks (how far in the past we draw
+ * others: the server judges our shots there), then the input run. ``run``: [first, records].
+ */
+export function packSsInput(slot, ack, viewDelay, run = null) {
+  const w = new Writer().u8(slot).u8(run ? 1 : 0).u32(ack === null ? NO_TICK : ack);
+  w.u8(Math.max(0, Math.min(255, viewDelay)));
+  if (run) w.bytes(packRun(run[0], run[1]));
+  return w.result();
+}
+
+// -- handshake (netcode/session/handshake.py) -----------------------------------------------------------
+
+/**
+ * CONNECT_REQUEST, or CHALLENGE_RESPONSE when ``cookie`` is given, zero-padded to 300 bytes:
+ * client nonce u64, [cookie time u32, cookie 16], game fingerprint u64, game name str8,
+ * game version str8, token (u8 length + bytes).
+ */
+export function packRequest({ nonce, fingerprint, name, version, token, cookieTime, cookie }) {
+  const w = new Writer(REQUEST_SIZE); // zero-filled: the padding comes free
+  w.prefix(cookie ? Type.CHALLENGE_RESPONSE : Type.CONNECT_REQUEST).u64(nonce);
+  if (cookie) w.u32(cookieTime).bytes(cookie);
+  w.u64(fingerprint).str8(name).str8(version).u8(token.length).bytes(token);
+  return w.b;
+}
+
+function handshakeBody(bytes) { return new Reader(bytes, 4); }
+
+export function parseChallenge(bytes) {
+  const r = handshakeBody(bytes);
+  const out = { nonce: r.u64(), cookieTime: r.u32(), cookie: r.bytes(16).slice() };
+  r.done();
+  return out;
+}
+
+export function parseAccepted(bytes) {
+  const r = handshakeBody(bytes);
+  const out = { nonce: r.u64(), sessionId: r.u32(), slot: r.i16() }; // slot -1: spectator
+  out.info = r.bytes(r.u16()).slice();
+  r.done();
+  return out;
+}
+
+export function parseDenied(bytes) {
+  const r = handshakeBody(bytes);
+  const out = { nonce: r.u64(), code: r.str8() };
+  out.message = new TextDecoder().decode(r.bytes(r.u16()));
+  r.done();
+  return out;
+}
+
+/** ACCEPTED info of a state-sync room: u8 mode 2, u16 players, u64 seed, u16 tick rate,
+ * u8 ticks between snapshots, u32 server tick, u16 max ticks ahead. */
+export function parseStateSyncInfo(info) {
+  const r = new Reader(info);
+  const mode = r.u8();
+  if (mode !== MODE_STATESYNC) {
+    throw new ProtocolError("bad_info", mode === 1 ? "this room runs lockstep; the browser client speaks state sync only" : `mode ${mode}`);
+  }
+  const out = { players: r.u16(), seed: r.u64(), tickRate: r.u16(), snapshotEvery: r.u8(), serverTick: r.u32(), maxAhead: r.u16() };
+  r.done();
+  return out;
+}
+
+/** A connect token given as text (unpadded base64url, what ``ticksync token`` prints). */
+export function tokenFromText(text) {
+  const s = text.trim().replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(s + "=".repeat((4 - (s.length % 4)) % 4));
+  return Uint8Array.from(raw, (ch) => ch.charCodeAt(0));
+}
+
+// -- session packets: the header, DISCONNECT (netcode/session/wire.py, session.py) ------------------------
+
+/** Session header: prefix (ack-valid flag in bit 7 of the type), session id u32, seq u16,
+ * ack u16, ack bits u32 (bit i: ack - 1 - i received too), ack delay u8 (0.5 ms units). */
+export function packSessionHeader(type, sessionId, seq, ack, ackBits, ackDelay) {
+  const w = new Writer(SESSION_HEADER).u16(PROTOCOL_ID).u8(PROTOCOL_VERSION);
+  if (ack === null) return w.u8(type).u32(sessionId).u16(seq).u16(0).u32(0).u8(0).b;
+  return w.u8(type | ACK_VALID).u32(sessionId).u16(seq).u16(ack).u32(ackBits >>> 0).u8(ackDelay).b;
+}
+
+/** DISCONNECT's payload: str8 reason. */
+export function packDisconnect(reason) { return new Writer(256).str8(reason).result(); }
+
+export function parseDisconnect(payload) {
+  return payload.length >= 1 && payload.length >= 1 + payload[0] ? new TextDecoder().decode(payload.subarray(1, 1 + payload[0])) : "";
+}

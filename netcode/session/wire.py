@@ -1,0 +1,226 @@
+"""Packet layout: the header every packet starts with, packet types, bounded readers.
+
+Every datagram starts with a 4-byte prefix: protocol id ``0x5354`` ("TS" on the wire),
+protocol version, packet type (low 7 bits; bit 7 of a session packet's type byte says its
+ack fields are valid, i.e. its sender has received something). Handshake packets continue with their own body; packets
+of an established session carry a 13-byte session header after the prefix: the session's
+random 32-bit id (so an off-path sender who does not know it cannot inject), a 16-bit
+sequence number, the newest sequence received from the peer, a 32-bit bitfield of the 32
+sequences before that, and how long that newest packet waited before this one acked it
+(so RTT samples measure the network, not the peer's send schedule). PROTOCOL.md specifies every byte.
+
+Nothing is ever fragmented: every packet built is checked against the 1200-byte payload
+budget, and every read is length-checked before a field is touched, so a short or lying
+packet becomes a :class:`ProtocolError` (a counted drop), never an IndexError.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+
+from netcode.errors import ProtocolError, UsageError
+
+__all__ = [
+    "PROTOCOL_ID",
+    "PROTOCOL_VERSION",
+    "MAX_PACKET",
+    "UDP_IP_OVERHEAD",
+    "PREFIX",
+    "SESSION_HEADER",
+    "SESSION_HEADER_SIZE",
+    "ACK_VALID",
+    "ACK_DELAY_UNIT",
+    "PacketType",
+    "Reader",
+    "seq_newer",
+    "seq_delta",
+    "pack_prefix",
+    "parse_prefix",
+    "pack_session_header",
+    "check_budget",
+    "varint",
+    "zigzag",
+    "unzigzag",
+]
+
+PROTOCOL_ID = 0x5354  # b"TS" little-endian
+PROTOCOL_VERSION = 1
+MAX_PACKET = 1200  # UDP payload budget: fits any path MTU we care about, never fragmented
+UDP_IP_OVERHEAD = 28  # IPv4 + UDP headers, for bandwidth accounting
+
+PREFIX = struct.Struct("<HBB")  # protocol id, version, packet type
+SESSION = struct.Struct("<IHHIB")  # session id, seq, ack, ack bits, ack delay
+SESSION_HEADER = struct.Struct("<HBBIHHIB")
+SESSION_HEADER_SIZE = SESSION_HEADER.size  # 17
+ACK_DELAY_UNIT = 0.0005  # seconds per unit of the ack-delay byte (saturates at 127.5 ms)
+ACK_VALID = 0x80  # type-byte flag: the ack and ack bits of this session packet mean something
+
+
+class PacketType(IntEnum):
+    # handshake (no session header)
+    CONNECT_REQUEST = 0x01
+    CHALLENGE = 0x02
+    CHALLENGE_RESPONSE = 0x03
+    ACCEPTED = 0x04
+    DENIED = 0x05
+    # session (session header follows the prefix)
+    KEEPALIVE = 0x10
+    DISCONNECT = 0x11
+    # lockstep
+    LS_INPUT = 0x20
+    LS_FRAMES = 0x21
+    LS_KEYFRAME = 0x22
+    # state sync
+    SS_INPUT = 0x30
+    SS_SNAPSHOT = 0x31
+
+    @property
+    def is_handshake(self) -> bool:
+        return self < 0x10
+
+
+_TYPES = {int(t): t for t in PacketType}
+
+
+def pack_prefix(ptype: PacketType) -> bytes:
+    return PREFIX.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype)
+
+
+def parse_prefix(data: bytes) -> tuple[int, PacketType]:
+    """(version, type) of a datagram, or ProtocolError. Version mismatches are returned,
+    not raised, so the handshake can answer them with a reason."""
+    if len(data) < PREFIX.size:
+        raise ProtocolError("truncated", f"{len(data)} bytes is shorter than the packet prefix")
+    if len(data) > MAX_PACKET:
+        raise ProtocolError("oversized", f"{len(data)} bytes is over the {MAX_PACKET}-byte budget")
+    pid, version, ptype = PREFIX.unpack_from(data)
+    if pid != PROTOCOL_ID:
+        raise ProtocolError("not_ticksync", f"protocol id {pid:#06x}")
+    t = _TYPES.get(ptype & ~ACK_VALID)
+    if t is None:
+        raise ProtocolError("unknown_type", f"packet type {ptype:#04x}")
+    return version, t
+
+
+def pack_session_header(
+    ptype: PacketType, session_id: int, seq: int, ack: int | None, ack_bits: int, ack_delay: int = 0
+) -> bytes:
+    """``ack`` None: nothing received from the peer yet (the ack fields are then zero).
+    ``ack_delay``: how long the newest acked packet waited here, in ACK_DELAY_UNITs."""
+    if ack is None:
+        return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, session_id, seq, 0, 0, 0)
+    return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, session_id, seq, ack, ack_bits, ack_delay)
+
+
+def check_budget(packet: bytes | bytearray, what: str = "packet") -> None:
+    if len(packet) > MAX_PACKET:
+        raise UsageError(f"{what} of {len(packet)} bytes is over the {MAX_PACKET}-byte budget")
+
+
+def seq_newer(a: int, b: int) -> bool:
+    """True when 16-bit sequence ``a`` is newer than ``b``, across wrap-around."""
+    return 0 < ((a - b) & 0xFFFF) < 0x8000
+
+
+def seq_delta(a: int, b: int) -> int:
+    """Signed distance a - b between 16-bit sequences, in [-32768, 32767]."""
+    d = (a - b) & 0xFFFF
+    return d - 0x10000 if d >= 0x8000 else d
+
+
+def zigzag(n: int) -> int:
+    """Signed to unsigned, small magnitudes small: 0, -1, 1, -2 ... to 0, 1, 2, 3 ..."""
+    return (n << 1) ^ (n >> 63) if n < 0 else n << 1
+
+
+def unzigzag(z: int) -> int:
+    return (z >> 1) ^ -(z & 1)
+
+
+def varint(n: int) -> bytes:
+    """Unsigned LEB128."""
+    if n < 0:
+        raise UsageError(f"varint of negative {n}")
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+_U8, _U16, _U32, _U64, _I16 = (struct.Struct(f) for f in ("<B", "<H", "<I", "<Q", "<h"))
+
+
+class Reader:
+    """Length-checked reads over a packet; running past the end raises ProtocolError."""
+
+    __slots__ = ("data", "pos", "end")
+
+    def __init__(self, data: bytes | memoryview, pos: int = 0, end: int | None = None):
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def take(self, n: int) -> int:
+        p = self.pos
+        if n < 0 or p + n > self.end:
+            raise ProtocolError("truncated", f"needed {n} bytes at offset {p}, packet has {self.end - p}")
+        self.pos = p + n
+        return p
+
+    def u8(self) -> int:
+        return _U8.unpack_from(self.data, self.take(1))[0]
+
+    def u16(self) -> int:
+        return _U16.unpack_from(self.data, self.take(2))[0]
+
+    def i16(self) -> int:
+        return _I16.unpack_from(self.data, self.take(2))[0]
+
+    def u32(self) -> int:
+        return _U32.unpack_from(self.data, self.take(4))[0]
+
+    def u64(self) -> int:
+        return _U64.unpack_from(self.data, self.take(8))[0]
+
+    def bytes(self, n: int) -> bytes:
+        p = self.take(n)
+        return bytes(self.data[p : p + n])
+
+    def view(self, n: int) -> memoryview:
+        p = self.take(n)
+        return memoryview(self.data)[p : p + n]
+
+    def varint(self, limit: int = 1 << 63) -> int:
+        shift = result = 0
+        while True:
+            b = self.u8()
+            result |= (b & 0x7F) << shift
+            if result > limit:
+                raise ProtocolError("bad_varint", f"value over {limit}")
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 63:
+                raise ProtocolError("bad_varint", "more than 9 bytes")
+
+    def str8(self) -> str:
+        raw = self.bytes(self.u8())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("bad_text", "not UTF-8") from None
+
+    def done(self) -> None:
+        """Packets must not carry trailing bytes we did not read."""
+        if self.pos != self.end:
+            raise ProtocolError("trailing_bytes", f"{self.end - self.pos} bytes after the last field")

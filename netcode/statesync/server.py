@@ -1,0 +1,371 @@
+"""State-sync server, sans-IO: the server simulates and is the only truth.
+
+Every tick it applies the inputs it holds (a late player's last input repeats), steps the
+game and records what it applied. Every ``snapshot_every`` ticks it quantizes the replicated
+state once, keeps it as a future baseline, and sends each client the delta from the newest
+snapshot that client acked (a full snapshot when none is held any more):
+
+* without interest management or a bandwidth budget every client sees the same entities,
+  so the snapshot is encoded once per distinct baseline and the same part bytes go to
+  every client that acked it, behind a few per-client bytes;
+* with interest management each client sees the entities in the 3 x 3 grid cells around
+  its own (created and destroyed on the client as things come and go); clients in the
+  same cell see the same set, so encoding is still shared, per cell and baseline;
+* with a byte budget a priority accumulator chooses what goes now, which makes encoding
+  per client: the server then tracks, per entity, which snapshot's value each client holds.
+
+Each snapshot tells its client the newest of its input ticks the server has applied, and
+the view delay clients report is written into the game's ``view_field`` so lag-compensated
+hits are judged where the shooter saw the target (clamped to what the measured RTT allows).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.model import Game
+
+from netcode import compiled
+from netcode.errors import ProtocolError, UsageError
+from netcode.statesync.interest import InterestGrid, PriorityAccumulator
+from netcode.mode.server import ModeServer
+from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
+from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix, parse_ss_input
+from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
+
+__all__ = ["StateSyncConfig", "StateSyncServer"]
+
+_PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 8  # room for a part after the prefix
+
+
+@dataclass(frozen=True)
+class StateSyncConfig:
+    players: int
+    seed: int = 1
+    tick_rate: int | None = None  # default: the game's
+    snapshot_rate: int = 30  # snapshots per second
+    max_ahead: int = 240
+    max_spectators: int = 64
+    history: int = 64  # snapshots kept as baselines
+    interest_cell: float | None = None  # interest grid cell size, in position units (None: off)
+    bandwidth: float | None = None  # snapshot bytes per second per client (priority accumulator)
+    input_packets_per_second: float = 180.0  # flood guard per client
+    max_view_delay: float = 0.5  # seconds a shot may be judged in the past, on top of RTT
+
+    def __post_init__(self):
+        if self.players < 1 or self.snapshot_rate < 1 or self.history < 4:
+            raise UsageError("players, snapshot_rate must be >= 1 and history >= 4")
+
+
+@dataclass
+class StateSyncPeer:
+    conn_id: int
+    slot: int
+    acked: int = -1  # newest complete snapshot the client acked
+    acked_before: int = -1  # the one it acked before that (a predictor for the next deltas)
+    view_delay: int = 0  # ticks behind the present the client's screen shows others
+    sent: dict = field(default_factory=dict)  # snapshot tick -> per-entity value ticks (per-client mode)
+    cell: tuple[int, int] | None = None  # interest cell now (grid on, players only)
+    cells: dict = field(default_factory=dict)  # snapshot tick -> the cell its view was for
+    priority: PriorityAccumulator | None = None
+    tokens: float = 0.0  # input flood guard (token bucket)
+    view_limit: int = 0  # how far back this client's shots may be judged (from its RTT)
+    inputs_since_limit: int = 0
+    last_input_at: float = 0.0
+    counters: dict = field(default_factory=lambda: {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0})
+
+
+class StateSyncServer(ModeServer):
+    """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
+
+    # Established players' ordinary SS_INPUT packets and the per-client snapshot send,
+    # compiled when the install has them (netcode/statesync/fastpath.py).
+    fast_receive = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
+    fast_send_parts = staticmethod(compiled.fastpath.send_parts) if compiled.fastpath else None
+    fast_send_shared = staticmethod(compiled.fastpath.send_shared) if compiled.fastpath else None
+    fast_cache = None  # what the fast path reads of this server, gathered on first use
+
+    def __init__(self, game: Game, config: StateSyncConfig, **session):
+        """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
+        ``rng``, ``recorder``: see :class:`~netcode.mode.server.ModeServer`."""
+        super().__init__(game, config, **session)
+        self.schema = SnapshotSchema(game.replication, self.state)
+        if config.interest_cell is not None and self.schema.position is None:
+            raise UsageError("interest management needs the game's replication spec to name a position field")
+        self.grid = InterestGrid(config.interest_cell) if config.interest_cell is not None else None
+        self._cells: dict[int, np.ndarray] = {}  # snapshot tick -> entity cells (grid on)
+        self.snapshot_every = max(1, round(self.tick_rate / config.snapshot_rate))
+        self.history = SnapshotHistory(self.schema, config.history)
+        self.per_client = config.bandwidth is not None
+        self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
+        self._view_delay = np.zeros(self.players, np.int64)
+        self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
+
+    def accept_info(self) -> bytes:
+        return StateSyncInfo(
+            self.players, self.seed, self.tick_rate, self.snapshot_every, self.tick, self.config.max_ahead
+        ).pack()
+
+    def make_peer(self, conn_id: int, slot: int) -> StateSyncPeer:
+        peer = StateSyncPeer(conn_id, slot, tokens=self.config.input_packets_per_second)
+        if self.per_client and self.config.bandwidth is not None:
+            peer.priority = PriorityAccumulator(self.schema.capacity)
+        return peer
+
+    # -- input ------------------------------------------------------------------------------
+    def on_payload(self, conn, peer: StateSyncPeer, ptype: PacketType, payload: memoryview, now: float) -> None:
+        if ptype is not PacketType.SS_INPUT:
+            raise ProtocolError("unexpected_type", f"{ptype.name} sent to a state-sync server")
+        rate = self.config.input_packets_per_second
+        peer.tokens = min(rate, peer.tokens + (now - peer.last_input_at) * rate)
+        peer.last_input_at = now
+        if peer.tokens < 1.0:
+            raise ProtocolError("flood", "input packets faster than any client sends them")
+        peer.tokens -= 1.0
+        msg = parse_ss_input(payload, self.itemsize)
+        expected = 0xFF if peer.slot < 0 else peer.slot
+        if msg.slot != expected:
+            raise ProtocolError("wrong_slot", f"inputs for slot {msg.slot} from the holder of slot {peer.slot}")
+        if msg.ack is not None:
+            self._take_ack(peer, msg.ack)
+        if msg.records is not None:
+            if peer.slot < 0:
+                raise ProtocolError("spectator_input", "spectators send no inputs")
+            peer.counters["late_inputs"] += self.inputs.put(peer.slot, msg.first, msg.records, self.tick)
+            # Lag compensation may look back as far as the client's screen, but no further
+            # than its measured round trip plus the allowed interpolation delay.
+            view = msg.view_delay
+            if view > peer.view_limit or not peer.inputs_since_limit:
+                peer.view_limit = math.ceil((conn.rtt.rtt + self.config.max_view_delay) * self.tick_rate)
+                view = min(view, peer.view_limit)
+            peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64  # refresh the limit now and then
+            self._view_delay[peer.slot] = view
+
+    def _take_ack(self, peer: StateSyncPeer, ack: int) -> None:
+        if ack > self.tick:
+            raise ProtocolError("bad_ack", f"ack of snapshot {ack}, newest is {self.tick}")
+        if ack <= peer.acked:
+            return  # reordered: we already know better
+        if self.per_client:
+            if ack not in peer.sent:
+                return  # not a snapshot we sent this client (or one we forgot): ignore
+            for t in [t for t in peer.sent if t < ack]:
+                del peer.sent[t]
+        elif not self.history.has(ack):
+            return
+        peer.acked_before, peer.acked = peer.acked, ack
+
+    # -- the tick ---------------------------------------------------------------------------
+    def on_tick(self, now: float) -> None:
+        t = self.tick
+        inputs, missing, clamped = self.close_inputs()
+        self.stats_counters["clamped_inputs"] += clamped
+        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
+        self.applied[~missing & self.present] = t
+        if self.view_field:
+            inputs[self.view_field] = np.where(self.present, self._view_delay, 0)
+        if self.recorder is not None:
+            self.recorder.record(t, inputs, self.state)
+        self.game.step(self.state, inputs, t)
+        self.tick = t + 1
+        if self.tick % self.snapshot_every == 0:
+            self._snapshot(now)
+
+    def _snapshot(self, now: float) -> None:
+        tick = self.tick
+        codes, alive, extras = self.schema.quantize(self.state)
+        self.history.add(tick, codes, alive, extras)
+        self.stats_counters["snapshots"] += 1
+        if self.grid is not None:
+            c0, c1 = self.schema.columns_of[self.schema.position]
+            self._cells[tick] = self.grid.cells(codes[:, c0:c1])
+            self._cells.pop(tick - self.history.depth * self.snapshot_every, None)
+            self._move_viewers(codes[:, c0:c1])
+        if self.per_client:
+            self._send_per_client(tick, codes, alive, extras, now)
+        else:
+            self._send_shared(tick, codes, alive, extras, now)
+
+    def _send_parts(self, peer: StateSyncPeer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> None:
+        fast = self.fast_send_parts
+        if fast is not None:
+            fast(self, peer, conn, tick, parts, now, cache)
+            return
+        applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
+        prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
+        # Clients with the same baseline and the same input lag get the same payloads:
+        # build them once per snapshot (``cache``), not once per client.
+        key = (id(parts), prefix)
+        hit = cache.get(key) if cache is not None else None
+        if hit is None:
+            payloads = [prefix + part for part in parts]
+            hit = (payloads, sum(map(len, payloads)))
+            if cache is not None:
+                cache[key] = hit
+        payloads, size = hit
+        send, snapshot = self.session.send, PacketType.SS_SNAPSHOT
+        for payload in payloads:
+            send(conn, snapshot, payload, now)
+        counters = peer.counters
+        counters["snapshot_bytes"] += size
+        counters["parts"] += len(payloads)
+        self.stats_counters["bytes_snapshots"] += size
+
+    def _move_viewers(self, positions: np.ndarray) -> None:
+        for peer in self.peers.values():
+            if peer.slot >= 0:
+                peer.cell = self.grid.viewer_cell(positions[self.game.player_entity(peer.slot)], peer.cell)
+
+    def _view_of(self, tick: int, cell, alive: np.ndarray) -> np.ndarray:
+        """What a client whose view was for ``cell`` saw at ``tick`` (everything alive when
+        there is no grid, or for spectators)."""
+        return alive if cell is None else self.grid.view(self._cells[tick], alive, cell)
+
+    def _send_shared(self, tick: int, codes, alive, extras, now: float) -> None:
+        """Encoding shared by every client with the same baseline, predictor and (with
+        interest management) cells: the same bytes go to all of them. The predictor is the
+        snapshot the client acked before its baseline, so entities moving steadily since then
+        are coded as "as predicted"."""
+        encoded: dict[tuple, list[bytes]] = {}
+        views: dict = {}
+        payloads: dict = {}
+        history = self.history
+        grid = self.grid is not None
+
+        def view(t, cell, t_alive):
+            key = (t, cell)
+            if key not in views:
+                views[key] = self._view_of(t, cell, t_alive)
+            return views[key]
+
+        def encode(peer: StateSyncPeer, base: int, pred: int, cell) -> list[bytes]:
+            """The parts for this baseline, predictor and cells, encoded once."""
+            key = (base, pred, peer.cells.get(base), peer.cells.get(pred), cell)
+            parts = encoded.get(key)
+            if parts is not None:
+                return parts
+            now_view = view(tick, cell, alive)
+            if base < 0:
+                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET)
+            else:
+                i = history.index(base)
+                predictor = None
+                if pred >= 0:
+                    j = history.index(pred)
+                    pred_view = view(pred, peer.cells.get(pred), history.alive[j])
+                    predictor = (pred, history.codes[j], pred_view, self.schema.smooth)
+                parts = encode_snapshot(
+                    tick,
+                    codes,
+                    now_view,
+                    extras,
+                    budget=_PART_BUDGET,
+                    base_tick=base,
+                    base_codes=history.codes[i],
+                    base_view=view(base, peer.cells.get(base), history.alive[i]),
+                    base_extras=history.extras[i],
+                    predictor=predictor,
+                )
+            encoded[key] = parts
+            self.stats_counters["encodes"] += 1
+            return parts
+
+        fast = self.fast_send_shared
+        if fast is not None and not grid:
+            fast(self, tick, encode, payloads, now)
+            return
+        for peer in self.peers.values():
+            conn = self.connection(peer)
+            if conn is None:
+                continue
+            cell = peer.cell if grid else None
+            base = peer.acked if history.has(peer.acked) and (not grid or peer.acked in peer.cells) else -1
+            pred = peer.acked_before
+            if base < 0 or not history.has(pred) or (grid and pred not in peer.cells):
+                pred = -1
+            parts = encode(peer, base, pred, cell)
+            if base < 0:
+                peer.counters["full_snapshots"] += 1
+            if grid:
+                peer.cells[tick] = cell
+                if len(peer.cells) > history.depth:
+                    del peer.cells[min(peer.cells)]
+            self._send_parts(peer, conn, tick, parts, now, payloads)
+
+    def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
+        """A byte budget sends each client part of its view: encode per client, tracking
+        which snapshot's value of each entity the client will hold."""
+        cfg = self.config
+        peers = [p for p in self.peers.values() if self.connection(p) is not None]
+        if not peers:
+            return
+        history = self.history
+        n = self.schema.capacity
+        views = np.broadcast_to(alive, (len(peers), n)).copy()
+        if self.grid is not None:
+            for i, peer in enumerate(peers):
+                if peer.slot >= 0:
+                    views[i] = self._view_of(tick, peer.cell, alive)
+        budget = None if cfg.bandwidth is None else max(64, int(cfg.bandwidth / cfg.snapshot_rate))
+        rows = np.arange(n)
+        for i, peer in enumerate(peers):
+            view = views[i]
+            vt_base = peer.sent.get(peer.acked)
+            base_tick = base_extras = None
+            if vt_base is None:
+                vt_base = np.full(n, -1, np.int64)
+                peer.counters["full_snapshots"] += 1
+            else:
+                base_tick = peer.acked
+                base_extras = history.extras[history.index(base_tick)] if history.has(base_tick) else None
+            # The client's baseline, per entity: the snapshot whose value it holds. Values
+            # older than our history can only be replaced whole (or destroyed).
+            holds = vt_base >= 0
+            avail = holds & (history.ticks[vt_base % history.depth] == vt_base)
+            base_codes = history.codes[vt_base % history.depth, rows]
+            changed = (codes != base_codes).any(axis=1)
+            wanted = view & (~avail | changed)
+            include = wanted
+            if budget is not None:
+                cost = np.where(avail, 1 + 2 * (codes != base_codes).sum(axis=1), 2 + 3 * self.schema.columns)
+                must = np.zeros(n, bool)
+                if peer.slot >= 0:
+                    must[self.game.player_entity(peer.slot)] = True
+                include = peer.priority.choose(wanted, 1.0 + changed, cost, budget, must)
+            parts = encode_snapshot(
+                tick,
+                codes,
+                view,
+                extras,
+                budget=_PART_BUDGET,
+                base_tick=base_tick,
+                base_codes=base_codes,
+                base_view=avail,
+                base_extras=base_extras,
+                include=include,
+                also_destroy=holds & ~avail & ~view,
+            )
+            self.stats_counters["encodes"] += 1
+            vt = vt_base.copy()
+            vt[view & avail & ~changed] = tick  # held and unchanged: current
+            vt[include] = tick  # sent now
+            vt[~view] = -1  # destroyed (destroys always go) or never seen
+            peer.sent[tick] = vt
+            if len(peer.sent) > cfg.history:
+                del peer.sent[min(peer.sent)]
+            self._send_parts(peer, self.connection(peer), tick, parts, now)
+
+    # -- inspection -------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {
+            "mode": "statesync",
+            "tick": self.tick,
+            "players": int(self.present.sum()),
+            "spectators": sum(1 for p in self.peers.values() if p.slot < 0),
+            **self.stats_counters,
+            "session": self.session.stats(),
+            "peers": self.peer_stats(),
+        }

@@ -1,0 +1,505 @@
+"""Snapshot codec: quantized entity state, delta-encoded against a baseline, split into parts.
+
+A snapshot is every replicated entity's quantized *codes* (one row per entity slot, one
+column per field component) plus which slots the receiver should see, plus the game's small
+``extras`` arrays. It travels as the difference from a *baseline* the receiver holds (the
+newest snapshot it acked; none for a full snapshot):
+
+* destroyed entities: ids only;
+* created entities: every column;
+* updated entities: per column, which ones changed (a bit each, omitted when all or none
+  did) and the zigzagged deltas. With a *predictor* (an older snapshot the receiver also
+  holds) the smooth columns (positions) are expected to keep moving as they did between
+  the two, and only entities that did otherwise are sent: a world of steady movers costs
+  next to nothing;
+* extras: whole, or the bytes that changed, whichever is smaller.
+
+Ids are gaps, and every column is bit-packed at the width that packs it smallest, with
+escapes for the few outliers (see :func:`netcode.statesync.bits.pack_escaped`). Everything is numpy
+over whole columns; there is no Python loop over entities. A snapshot bigger than one
+packet is cut into *parts* by entity id range: each part carries the whole entities of its
+range against the same baseline and applies on its own, so a lost part costs its entities
+one snapshot, not the snapshot. A part's range also says which entities it vouches for
+(unchanged ones included), which the client's interpolation uses. PROTOCOL.md has the bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.replication import Replication
+from engine.state import State
+
+from netcode.statesync.bits import (
+    escaped_cost_bits,
+    pack_escaped,
+    packed_size,
+    unpack_escaped,
+    unpack_uint,
+    unzigzag_array,
+    width_of,
+    zigzag_array,
+)
+from netcode.errors import ProtocolError, UsageError
+from netcode.session.wire import Reader, varint
+
+__all__ = [
+    "SnapshotSchema",
+    "SnapshotHistory",
+    "DecodedPart",
+    "encode_snapshot",
+    "decode_part",
+    "apply_part",
+    "apply_extras",
+    "predict",
+    "read_part_header",
+    "NO_BASE",
+]
+
+NO_BASE = 0xFFFFFFFF
+EXTRAS, DESTROY, CREATE, UPDATE = 1, 2, 4, 8
+_HEAD = struct.Struct("<II")  # tick, baseline
+MODE_NONE, MODE_ALL, MODE_MASK = 0, 1, 2
+
+
+class SnapshotSchema:
+    """The columns a game's replication spec makes of its state, and the conversions."""
+
+    def __init__(self, replication: Replication, template: State):
+        if replication is None:
+            raise UsageError("this game declares no replication spec, so it cannot run in state sync")
+        self.replication = replication
+        alive = template[replication.alive]
+        if alive.dtype != np.bool_ or alive.ndim != 1:
+            raise UsageError(f"replication alive array {replication.alive!r} must be a 1-d bool array")
+        self.alive = replication.alive
+        self.capacity = len(alive)
+        self.fields = []  # (name, quantizer, first column, column count, shape, dtype)
+        col = 0
+        for name, q in replication.fields.items():
+            arr = template[name]
+            if arr.shape[0] != self.capacity:
+                raise UsageError(f"replicated field {name!r} has {arr.shape[0]} rows, alive has {self.capacity}")
+            width = int(np.prod(arr.shape[1:], dtype=np.int64))
+            self.fields.append((name, q, col, width, arr.shape, arr.dtype))
+            col += width
+        self.columns = col
+        self.extras = tuple(replication.extras)
+        self.extras_size = sum(template[e].nbytes for e in self.extras)
+        self.columns_of = {name: (c, c + w) for name, _, c, w, _, _ in self.fields}
+        self.position = replication.position
+        self.smooth = np.zeros(col, bool)  # columns interpolated and coded against motion
+        for name in replication.smooth_fields:
+            c0, c1 = self.columns_of[name]
+            self.smooth[c0:c1] = True
+
+    def quantize(self, state: State) -> tuple[np.ndarray, np.ndarray, bytes]:
+        """(codes (capacity, columns) int64, alive (capacity,) bool, extras bytes)."""
+        codes = np.empty((self.capacity, self.columns), np.int64)
+        for name, q, c, w, _, _ in self.fields:
+            codes[:, c : c + w] = q.quantize(state[name]).reshape(self.capacity, w)
+        return codes, state[self.alive].copy(), b"".join(state[e].tobytes() for e in self.extras)
+
+    def values(self, codes: np.ndarray, name: str) -> np.ndarray:
+        """Dequantized values of one field for all rows of ``codes``."""
+        for n, q, c, w, shape, dtype in self.fields:
+            if n == name:
+                return q.dequantize(codes[:, c : c + w], dtype).reshape((len(codes),) + shape[1:])
+        raise KeyError(name)
+
+    def apply(self, state: State, codes: np.ndarray, view: np.ndarray, extras: bytes | None) -> None:
+        """Write a snapshot into ``state``: fields of entities in ``view``, alive = view."""
+        for name, q, c, w, shape, dtype in self.fields:
+            state[name][view] = q.dequantize(codes[view, c : c + w], dtype).reshape((-1,) + shape[1:])
+        state[self.alive] = view
+        if extras is not None and len(extras) == self.extras_size:
+            offset = 0
+            for e in self.extras:
+                arr = state[e]
+                arr.reshape(-1).view(np.uint8)[:] = np.frombuffer(extras, np.uint8, arr.nbytes, offset)
+                offset += arr.nbytes
+
+
+class SnapshotHistory:
+    """The server's recent snapshots (codes, alive, extras) by tick, for baselines."""
+
+    def __init__(self, schema: SnapshotSchema, depth: int = 64):
+        self.depth = depth
+        self.codes = np.zeros((depth, schema.capacity, schema.columns), np.int64)
+        self.alive = np.zeros((depth, schema.capacity), bool)
+        self.extras: list[bytes] = [b""] * depth
+        self.ticks = np.full(depth, -1, np.int64)
+        self._ticks = memoryview(self.ticks)  # item reads without numpy scalars (has() is hot)
+
+    def add(self, tick: int, codes: np.ndarray, alive: np.ndarray, extras: bytes) -> None:
+        i = tick % self.depth
+        self.codes[i] = codes
+        self.alive[i] = alive
+        self.extras[i] = extras
+        self.ticks[i] = tick
+
+    def has(self, tick: int) -> bool:
+        return tick >= 0 and self._ticks[tick % self.depth] == tick
+
+    def index(self, tick: int) -> int:
+        return tick % self.depth
+
+
+# -- encoding ------------------------------------------------------------------------------
+def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: int, pred_tick: int, columns) -> np.ndarray:
+    """Where the baseline's values would be at ``tick`` if they kept moving as they did
+    from the predictor snapshot to the baseline (integer, identical on both ends); the
+    baseline itself for columns not predicted and entities not in both."""
+    out = base_codes.copy()
+    rows = base_view & pred_view
+    if rows.any() and columns.any() and base_tick > pred_tick:
+        ahead, gap = tick - base_tick, base_tick - pred_tick
+        # Column by column over every row (the few predicted columns, whole): much cheaper
+        # than gathering and scattering the (rows x columns) block; rows outside the mask
+        # keep the baseline.
+        for c in np.flatnonzero(columns):
+            b = base_codes[:, c]
+            step = b - pred_codes[:, c]
+            if ahead != gap:  # equal at a steady snapshot rate: then step * ahead // gap is step
+                step = step * ahead // gap
+            np.add(b, step, out=out[:, c], where=rows)
+    return out
+
+
+def _any_per_row(mask: np.ndarray) -> np.ndarray:
+    """``mask.any(axis=1)`` for a (rows, columns) mask: an OR per column is several times
+    cheaper than numpy's row reduction over a few columns."""
+    out = mask[:, 0].copy()
+    for c in range(1, mask.shape[1]):
+        out |= mask[:, c]
+    return out
+
+
+def _pack_ids(ids: np.ndarray, lo: int) -> bytes:
+    return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_escaped(np.diff(ids) - 1)
+
+
+def _update_bytes(z: np.ndarray) -> bytes:
+    """One column of zigzagged deltas: which changed, and by how much."""
+    changed = z != 0
+    n = int(np.count_nonzero(changed))
+    if n == 0:
+        return bytes([MODE_NONE])
+    if n == len(z):
+        return bytes([MODE_ALL]) + pack_escaped(z)
+    # The mask is pack_uint(changed, 1): one bit per entity, little-endian.
+    return bytes([MODE_MASK]) + np.packbits(changed, bitorder="little").tobytes() + pack_escaped(z[changed])
+
+
+def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:
+    """The extras whole, or (when smaller) as the bytes that changed since the baseline."""
+    whole = bytes([0]) + varint(len(extras)) + extras
+    if base is None or len(base) != len(extras):
+        return whole
+    new, old = np.frombuffer(extras, np.uint8), np.frombuffer(base, np.uint8)
+    at = np.flatnonzero(new != old)
+    delta = bytes([1]) + _pack_ids(at, 0) + new[at].tobytes()
+    return delta if len(delta) < len(whole) else whole
+
+
+def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z) -> bytes:
+    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(destroy) else 0)
+    sections |= (CREATE if len(create) else 0) | (UPDATE if len(update) else 0)
+    out = [_HEAD.pack(tick, base), varint(pred_gap), bytes([index, count]), varint(lo), varint(hi - lo), bytes([sections])]
+    if extras is not None:
+        out.append(extras)
+    if len(destroy):
+        out.append(_pack_ids(destroy, lo))
+    if len(create):
+        out.append(_pack_ids(create, lo))
+        out += [pack_escaped(col) for col in create_codes.T]
+    if len(update):
+        out.append(_pack_ids(update, lo))
+        out += [_update_bytes(col) for col in update_z.T]
+    return b"".join(out)
+
+
+def _within(whole: tuple, lo: int, hi: int, n: int) -> tuple:
+    """(destroy, create, create codes, update, update deltas) of entities in [lo, hi)."""
+    if lo == 0 and hi == n:  # the whole snapshot in one part: nothing to select
+        return whole
+    destroy, create, create_codes, update, update_z = whole
+    cm = (create >= lo) & (create < hi)
+    um = (update >= lo) & (update < hi)
+    return destroy[(destroy >= lo) & (destroy < hi)], create[cm], create_codes[cm], update[um], update_z[um]
+
+
+def _id_cost(ids: np.ndarray, cost: np.ndarray) -> None:
+    if len(ids) > 1:
+        cost[ids[1:]] += escaped_cost_bits(np.diff(ids) - 1)[1]
+
+
+def _cut_parts(destroy, create, create_codes, update, update_z, affected, room_bits: int, first_room: int):
+    """Where to cut a snapshot into parts: (indexes into the affected ids where parts start,
+    the affected ids). Each entity's size in bits is taken at the whole snapshot's widths: a
+    part packs its own entities at most that wide, so every part stays in budget."""
+    cost = np.zeros(len(affected), np.int64)
+    for ids in (destroy, create, update):
+        _id_cost(ids, cost)
+    for col in create_codes.T:
+        cost[create] += escaped_cost_bits(col)[1]
+    for col in update_z.T:
+        changed = col != 0
+        cost[update] += 1  # its bit in the changed mask
+        if changed.any():
+            cost[update[changed]] += escaped_cost_bits(col[changed])[1]
+    cost[affected] += 1  # so every affected entity counts
+    ids = np.flatnonzero(cost)
+    cum = np.cumsum(cost[ids])
+    cuts = [0]  # indexes into ids where parts start
+    while cuts[-1] < len(ids):
+        start = cuts[-1]
+        before = cum[start - 1] if start else 0
+        end = int(np.searchsorted(cum, before + (room_bits if start else first_room), side="right"))
+        cuts.append(max(end, start + 1))
+    if len(cuts) - 1 > 255:
+        raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
+    return cuts, ids
+
+
+def encode_snapshot(
+    tick: int,
+    codes: np.ndarray,
+    view: np.ndarray,
+    extras: bytes,
+    *,
+    budget: int,
+    base_tick: int | None = None,
+    base_codes: np.ndarray | None = None,
+    base_view: np.ndarray | None = None,
+    base_extras: bytes | None = None,
+    include: np.ndarray | None = None,
+    also_destroy: np.ndarray | None = None,
+    predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> list[bytes]:
+    """Encode ``tick``'s snapshot (rows in ``view``) against a baseline, as parts of at most
+    ``budget`` bytes. ``include`` (bool per entity) limits which creates and updates go now
+    (a bandwidth budget's choice); destroys always go, ``also_destroy`` adds entities the
+    receiver holds although they are not in ``base_view``. ``predictor`` (tick, codes,
+    view, predicted columns) is an older snapshot the receiver holds: updates are then
+    coded against the motion it shows (see :func:`predict`), so steady movers cost a bit."""
+    n = len(view)
+    if base_view is None:
+        base_view = np.zeros(n, bool)
+        base_codes = codes
+        predictor = None
+    destroy_m = base_view & ~view
+    if also_destroy is not None:
+        destroy_m |= also_destroy
+    # Only entities in either view can be listed: work on those rows alone when they are
+    # few (a client's interest cells usually hold a fraction of the world). When they are
+    # most of the rows, whole arrays cost less than gathering them (the masks below keep
+    # every other row out).
+    rows = np.flatnonzero(view | destroy_m)
+    if 2 * len(rows) >= n:
+        rows = np.arange(n)
+
+        def pick(a):
+            return a
+    else:
+        def pick(a):
+            return a[rows]
+    sub_view, sub_base = pick(view), pick(base_view)
+    sub_codes, sub_base_codes = pick(codes), pick(base_codes)
+    expected = sub_base_codes
+    pred_gap = 0
+    if predictor is not None:
+        pred_tick, pred_codes, pred_view, columns = predictor
+        expected = predict(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, columns)
+        pred_gap = base_tick - pred_tick
+    create_m = sub_view & ~sub_base
+    # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
+    # (with a predictor) still moving as before. Only surprises are sent.
+    update_m = sub_view & sub_base & _any_per_row(sub_codes != expected)
+    if include is not None:
+        create_m &= pick(include)
+        update_m &= pick(include)
+    local_create = np.flatnonzero(create_m)
+    local_update = np.flatnonzero(update_m)
+    destroy = np.flatnonzero(destroy_m)
+    create = rows[local_create]
+    update = rows[local_update]
+    create_codes = sub_codes[local_create]
+    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
+    send_extras = None
+    if base_tick is None or extras != base_extras:
+        send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
+    base = NO_BASE if base_tick is None else base_tick
+
+    # Headers, per-section and per-column bytes, padding; the extras only in the first part.
+    room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
+    first_room = room_bits - (len(send_extras) * 8 if send_extras is not None else 0)
+    if first_room <= 0:
+        raise UsageError(f"snapshot budget {budget} is too small for this schema")
+    # A quick upper bound first (every value at its column's widest, every id gap at the
+    # widest an escaped gap can take): most snapshots fit one part, and then nothing is cut.
+    listed = len(destroy) + len(create) + len(update)
+    quick = listed * 2 * n.bit_length() + sum(width_of(c) for c in create_codes.T) * len(create)
+    quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
+    whole = (destroy, create, create_codes, update, update_z)
+    ranges = [(0, n)]
+    if quick > first_room:
+        # The bound is loose (one far outlier widens a whole column): before computing
+        # where to cut, see whether the snapshot fits one part after all.
+        part = _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole)
+        if len(part) <= budget:
+            return [part]
+        affected = destroy_m.copy()
+        affected[create] = affected[update] = True
+        cuts, ids = _cut_parts(*whole, affected, room_bits, first_room)
+        starts = [0] + [int(ids[c]) for c in cuts[1:-1]]
+        ranges = list(zip(starts, starts[1:] + [n]))
+    parts = []
+    for i, (lo, hi) in enumerate(ranges):
+        first = send_extras if i == 0 else None
+        part = _encode_part(tick, base, pred_gap, i, len(ranges), lo, hi, first, *_within(whole, lo, hi, n))
+        if len(part) > budget:  # cannot happen while the estimates are upper bounds
+            raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
+        parts.append(part)
+    return parts
+
+
+# -- decoding ------------------------------------------------------------------------------
+@dataclass
+class DecodedPart:
+    tick: int
+    base: int | None
+    predictor: int | None  # the older snapshot updates were predicted from
+    index: int
+    count: int
+    lo: int
+    hi: int
+    extras: bytes | None  # whole extras, or None
+    extras_delta: tuple[np.ndarray, bytes] | None  # (byte offsets, new bytes) vs the baseline's
+    destroy: np.ndarray
+    create: np.ndarray
+    create_codes: np.ndarray
+    update: np.ndarray
+    update_delta: np.ndarray
+
+
+def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
+    k = r.varint(hi - lo)
+    if k == 0:
+        raise ProtocolError("bad_snapshot", "empty id list")
+    first = lo + r.varint(hi - lo)
+    gaps = unpack_escaped(r, k - 1)
+    ids = first + np.concatenate(([0], np.cumsum(gaps + 1)))
+    if ids[-1] >= hi:
+        raise ProtocolError("bad_snapshot", f"entity ids outside [{lo}, {hi})")
+    return ids
+
+
+def read_part_header(r: Reader) -> tuple[int, int | None, int | None, int, int]:
+    """(tick, baseline, predictor, index, count) of a part, and nothing more: what a light
+    client needs to track which snapshots are complete."""
+    tick, base = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
+    pred_gap = r.varint(1 << 32)
+    index, count = r.u8(), r.u8()
+    if pred_gap and (base == NO_BASE or pred_gap > base):
+        raise ProtocolError("bad_snapshot", f"predictor {pred_gap} ticks before baseline {base}")
+    return tick, None if base == NO_BASE else base, base - pred_gap if pred_gap else None, index, count
+
+
+def decode_part(payload, capacity: int, columns: int, extras_size: int) -> DecodedPart:
+    r = Reader(payload)
+    tick, base, predictor, index, count = read_part_header(r)
+    lo = r.varint(capacity)
+    hi = lo + r.varint(capacity)
+    if count == 0 or index >= count or hi > capacity:
+        raise ProtocolError("bad_snapshot", f"part {index}/{count} range [{lo}, {hi}) of {capacity}")
+    sections = r.u8()
+    if sections & ~(EXTRAS | DESTROY | CREATE | UPDATE):
+        raise ProtocolError("bad_snapshot", f"unknown sections {sections:#x}")
+    extras = extras_delta = None
+    empty = np.zeros(0, np.int64)
+    destroy = create = update = empty
+    create_codes = update_delta = np.zeros((0, columns), np.int64)
+    if sections & EXTRAS:
+        mode = r.u8()
+        if mode == 0:
+            size = r.varint(extras_size)
+            if size != extras_size:
+                raise ProtocolError("bad_snapshot", f"extras of {size} bytes, expected {extras_size}")
+            extras = r.bytes(size)
+        elif mode == 1:
+            at = _read_ids(r, 0, extras_size) if extras_size else empty
+            extras_delta = (at, r.bytes(len(at)))
+        else:
+            raise ProtocolError("bad_snapshot", f"extras mode {mode}")
+    if sections & DESTROY:
+        destroy = _read_ids(r, lo, hi)
+    if sections & CREATE:
+        create = _read_ids(r, lo, hi)
+        create_codes = np.empty((len(create), columns), np.int64)
+        for c in range(columns):
+            create_codes[:, c] = unpack_escaped(r, len(create))
+    if sections & UPDATE:
+        update = _read_ids(r, lo, hi)
+        k = len(update)
+        update_delta = np.zeros((k, columns), np.int64)
+        for c in range(columns):
+            mode = r.u8()
+            if mode == MODE_NONE:
+                continue
+            if mode == MODE_ALL:
+                update_delta[:, c] = unpack_escaped(r, k)
+            elif mode == MODE_MASK:
+                changed = unpack_uint(r.view(packed_size(k, 1)), k, 1).astype(bool)
+                update_delta[changed, c] = unpack_escaped(r, int(changed.sum()))
+            else:
+                raise ProtocolError("bad_snapshot", f"column mode {mode}")
+        update_delta = unzigzag_array(update_delta)
+    r.done()
+    return DecodedPart(
+        tick,
+        base,
+        predictor,
+        index,
+        count,
+        lo,
+        hi,
+        extras,
+        extras_delta,
+        destroy,
+        create,
+        create_codes,
+        update,
+        update_delta,
+    )
+
+
+def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray) -> None:
+    """Apply a part in place to (codes, view) that start as the baseline's view and the
+    *expected* codes: the baseline's, or with a predictor the baseline moved on by
+    :func:`predict`; entities a part does not list stay there."""
+    if len(part.update) and not view[part.update].all():
+        raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
+    view[part.destroy] = False
+    view[part.create] = True
+    codes[part.create] = part.create_codes
+    codes[part.update] += part.update_delta
+
+
+def apply_extras(part: DecodedPart, base: bytes | None) -> bytes | None:
+    """The extras after this part: its whole extras, its changes applied to the
+    baseline's, or the baseline's unchanged."""
+    if part.extras is not None:
+        return part.extras
+    if part.extras_delta is not None:
+        if base is None:
+            raise ProtocolError("bad_snapshot", "extras changes without baseline extras")
+        at, new = part.extras_delta
+        out = bytearray(base)
+        for i, b in zip(at.tolist(), new):
+            out[i] = b
+        return bytes(out)
+    return base
