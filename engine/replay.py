@@ -78,8 +78,9 @@ can be replayed.
 Decisions: the writer flushes after every tick by default (a killed process loses at most
 the record being written) but never fsyncs, which would cost milliseconds per tick; a
 power cut may lose more, and the reader copes with that the same way. Leaving a ``with
-ReplayWriter(...)`` block by an exception closes the file *without* END, so the replay
-reports that the recording did not finish normally.
+ReplayWriter(...)`` block by an exception closes the file *without* END (as
+:meth:`ReplayWriter.abort` does), so the replay reports that the recording did not finish
+normally.
 """
 
 from __future__ import annotations
@@ -313,6 +314,15 @@ class ReplayWriter:
         self._write(_frame(_END, self._next, b""))
         self._release()
 
+    def abort(self) -> None:
+        """Close the file *without* END: the recording did not finish normally (a crashed
+        match, a room that failed to start). What was recorded stays replayable, and a
+        reader reports it as not clean ("no END record ... (the recording was not
+        closed)"). Does nothing on a closed writer; a file passed in is flushed, not
+        closed, as :meth:`close` does."""
+        if not self._closed:
+            self._release()
+
     def _release(self) -> None:
         self._closed = True
         self._file.flush()
@@ -336,8 +346,8 @@ class ReplayWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        elif not self._closed:
-            self._release()  # no END: the recording did not finish normally
+        else:
+            self.abort()
 
 
 # ---------------------------------------------------------------------------------------

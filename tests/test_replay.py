@@ -440,3 +440,36 @@ def test_exception_in_with_block_leaves_no_end():
             raise RuntimeError("game crashed")
     reader = ReplayReader(buf.getvalue())
     assert reader.ticks == 1 and not reader.clean
+
+
+def test_abort_closes_without_end(tmp_path):
+    """``abort()``: the file is closed, what was recorded stays replayable, and the reader
+    says the recording did not finish (as leaving a ``with`` block by an exception does)."""
+    path = tmp_path / "aborted.tsr"
+    game = Tally()
+    w = ReplayWriter(path, game, 0, 1, mode="lockstep")
+    state = game.create(0, 1)
+    for t in range(3):
+        inputs = np.full(1, (t, t), game.input_dtype)
+        w.record(t, inputs, state)
+        game.step(state, inputs, t)
+    w.abort()
+    assert w.closed and w._file.closed
+    w.abort()  # idempotent
+    w.close()  # and a later close() writes no END
+    with pytest.raises(ValueError, match="closed"):
+        w.record(3, np.zeros(1, game.input_dtype))
+    reader = ReplayReader(path)
+    assert reader.ticks == 3 and not reader.clean
+    assert reader.tail == "no END record after tick 2 (the recording was not closed)"
+    assert replay(reader, game).state == state
+
+
+def test_abort_after_close_keeps_the_end():
+    buf = io.BytesIO()
+    w = ReplayWriter(buf, Tally(), 0, 1)
+    w.record(0, np.zeros(1, Tally.input_dtype))
+    w.close()
+    w.abort()
+    assert not buf.closed  # a file passed in is the caller's to close
+    assert ReplayReader(buf.getvalue()).clean

@@ -339,6 +339,19 @@ def test_a_failing_room_stops_alone(tmp_path):
     assert not reader.clean and reader.ticks == 31  # inputs 0..30 (30 failed to step); no END
 
 
+def test_a_room_that_fails_to_build_aborts_its_recording(tmp_path):
+    """The mode server cannot be built (an unknown option): the recording opened for the
+    room is aborted (closed, no END) and the server stays without the room."""
+    path = tmp_path / "never.tsr"
+    server = TickServer(secret=SECRET)
+    with pytest.raises(TypeError, match="no_such_option"):
+        server.add_room(GAME, RoomConfig("broken", players=2, record=path, options={"no_such_option": 1}))
+    assert "broken" not in server.rooms
+    reader = ReplayReader(path)
+    assert reader.ticks == 0 and not reader.clean
+    assert reader.tail == "no END record before tick 0 (the recording was not closed)"
+
+
 @pytest.mark.network
 def test_client_reconnects_after_a_timeout_and_plays_on():
     from netcode.session.connection import SessionConfig

@@ -30,7 +30,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -189,7 +188,7 @@ class Room:
             log.exception("room %r: closing sessions after the error failed", self.name)
         if self.recorder is not None and not self.recorder.closed:
             # No END: the recording says the match did not finish normally.
-            self.recorder.__exit__(type(exc), exc, exc.__traceback__)
+            self.recorder.abort()
 
     # -- inspection -------------------------------------------------------------------------
     def report(self, detail: bool = False) -> dict:
@@ -323,7 +322,7 @@ class TickServer:
             mode = factory(ctx)
         except BaseException:
             if recorder is not None:
-                recorder.__exit__(*sys.exc_info())  # no END: it never ran
+                recorder.abort()  # no END: it never ran
             raise
         room = Room(name, game, config, mode, recorder)
         room._server = self
