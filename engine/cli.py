@@ -19,14 +19,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.check import check
+from engine.errors import UsageError
 from engine.model import Game, GameError, load_game
 from engine.replay import ReplayReader, ReplayWriter, replay, seek
 
 __all__ = ["CliError", "LiveTable", "add_commands", "game_and_players", "load_game_or_fail", "run_headless"]
 
 
-class CliError(Exception):
-    """Something the user can fix: printed as one line, exit code 2."""
+class CliError(UsageError):
+    """Something the user can fix (the command line's caller's fault): printed as one line,
+    exit code 2."""
 
 
 def load_game_or_fail(path: str) -> Game:

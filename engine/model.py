@@ -23,13 +23,15 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from .errors import TicksyncError
 from .state import State, describe_dtype
 
 __all__ = ["Game", "GameError", "load_game"]
 
 
-class GameError(Exception):
-    """A game module or object does not meet the contract (the game author's mistake)."""
+class GameError(TicksyncError):
+    """A game module or object does not meet the contract: the game's fault (its author's
+    mistake), not the network's or the caller's."""
 
 
 class Game:

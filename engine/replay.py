@@ -99,6 +99,7 @@ from typing import Any, BinaryIO, Callable, Iterator, NamedTuple
 import numpy as np
 import orjson
 
+from .errors import TicksyncError
 from .model import Game
 from .state import State, StateLayoutError, describe_dtype
 
@@ -140,8 +141,8 @@ class Kind(IntEnum):
 _INPUTS, _HASH, _KEYFRAME, _END = 1, 2, 3, 4  # plain ints for the scan loop
 
 
-class ReplayError(Exception):
-    """The replay file is unusable (bad bytes) or belongs to another game."""
+class ReplayError(TicksyncError):
+    """The replay file is unusable (bad bytes) or belongs to another game: the file's fault."""
 
 
 class Record(NamedTuple):

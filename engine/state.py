@@ -14,11 +14,15 @@ from typing import Iterator, Mapping
 import numpy as np
 import xxhash
 
+from .errors import TicksyncError
+
 __all__ = ["State", "StateLayoutError"]
 
 
-class StateLayoutError(ValueError):
-    """Two states (or a state and some bytes) do not share one layout."""
+class StateLayoutError(TicksyncError, ValueError):
+    """Two states (or a state and some bytes) do not share one layout, or a game's
+    ``create`` built an unusable state: the game's fault (or that of whoever produced the
+    other state or bytes). Still a ``ValueError``, as it always was."""
 
 
 def _little_endian(arr: np.ndarray) -> np.ndarray:
