@@ -447,10 +447,10 @@ def test_abort_closes_without_end(tmp_path):
     says the recording did not finish (as leaving a ``with`` block by an exception does)."""
     path = tmp_path / "aborted.tsr"
     game = Tally()
-    w = ReplayWriter(path, game, 0, 1, mode="lockstep")
-    state = game.create(0, 1)
+    w = ReplayWriter(path, game, 0, 2, mode="lockstep")
+    state = game.create(0, 2)
     for t in range(3):
-        inputs = np.full(1, (t, t), game.input_dtype)
+        inputs = np.full(2, (t, t), game.input_dtype)
         w.record(t, inputs, state)
         game.step(state, inputs, t)
     w.abort()
@@ -458,7 +458,7 @@ def test_abort_closes_without_end(tmp_path):
     w.abort()  # idempotent
     w.close()  # and a later close() writes no END
     with pytest.raises(ValueError, match="closed"):
-        w.record(3, np.zeros(1, game.input_dtype))
+        w.record(3, np.zeros(2, game.input_dtype))
     reader = ReplayReader(path)
     assert reader.ticks == 3 and not reader.clean
     assert reader.tail == "no END record after tick 2 (the recording was not closed)"
