@@ -8,6 +8,7 @@ Router scenarios run on virtual time (seeded, instant); the network ones run on 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
@@ -156,6 +157,50 @@ def test_unknown_room_is_denied_with_a_reason_and_no_amplification():
     assert stats["denied"] == {"no_such_room": 2, "bad_token": 1}
     assert stats["dropped"] == {"short_request": 1, "no_session": 1, "not_ticksync": 1}
     assert router.traffic["red"].packets_in == 0  # the room never saw any of it
+
+
+class FailingRoom:
+    """A room whose timer raises a new exception class every time (a bug, many kinds)."""
+
+    session = None
+
+    def __init__(self):
+        self.raised = 0
+
+    def receive_datagram(self, data, addr, now):
+        pass
+
+    def datagrams_to_send(self):
+        return []
+
+    def next_deadline(self):
+        return 0.0
+
+    def handle_timer(self, now):
+        self.raised += 1
+        raise type(f"Bug{self.raised}", (Exception,), {})("boom")
+
+    def address_closed(self, addr, now, reason):
+        pass
+
+
+def test_router_logs_each_kind_of_room_error_once_in_bounded_memory(caplog):
+    """The router counts every exception a room raises and logs it through the shared
+    log_once: the kinds it remembers stay within LOG_KINDS_MAX however many there are."""
+    from netcode.logs import LOG_KINDS_MAX
+
+    router = RoomRouter()
+    room = FailingRoom()
+    router.add("r", room)
+    router.datagrams_to_send()  # reads the room's deadline
+    with caplog.at_level(logging.DEBUG, logger="ticksync.rooms"):
+        for t in range(LOG_KINDS_MAX + 50):
+            router.handle_timer(float(t))
+    assert router.stats()["internal_errors"] == {"r": LOG_KINDS_MAX + 50}
+    assert len(router._logged) == LOG_KINDS_MAX
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == LOG_KINDS_MAX + 50  # new kinds past the bound: logged, not remembered
+    assert "room 'r': handle_timer raised Bug1" in errors[0].getMessage()
 
 
 def test_peek_room_reads_the_claim_only():

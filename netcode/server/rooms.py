@@ -31,6 +31,7 @@ from typing import Callable, Hashable, Protocol
 
 from netcode.endpoint import receive_batch
 from netcode.errors import ProtocolError
+from netcode.logs import log_once
 from netcode.session.handshake import REQUEST_SIZE, pack_denied, parse_request, request_nonce
 from netcode.session.token import peek_room
 from netcode.session.wire import MAX_PACKET, PROTOCOL_ID, PROTOCOL_VERSION, PacketType, parse_prefix
@@ -319,12 +320,7 @@ class RoomRouter:
     # -- inspection ---------------------------------------------------------------------------
     def _internal(self, name: str, where: str, exc: Exception) -> None:
         self.internal_errors[name] += 1
-        kind = (where, type(exc))
-        if kind in self._logged:
-            log.debug("room %r: %s raised %r again", name, where, exc)
-            return
-        self._logged.add(kind)
-        log.error("room %r: %s raised %s (counted; the other rooms carry on)", name, where, type(exc).__name__, exc_info=exc)
+        log_once(self._logged, where, exc, f"room {name!r}", logger=log, outcome="counted, the other rooms carry on")
 
     def stats(self) -> dict:
         return {

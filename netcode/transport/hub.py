@@ -30,6 +30,7 @@ from typing import Callable, Hashable, Protocol
 
 from netcode.endpoint import Address, Endpoint, receive_batch
 from netcode.errors import UsageError
+from netcode.logs import log_once
 from netcode.session.wire import MAX_PACKET
 
 __all__ = [
@@ -179,7 +180,6 @@ class RateLimiter:
 
 _MIN_TIMER_STEP = 0.001  # a timer whose endpoint is still due right after handling it waits this long
 _RETRY_AFTER_ERROR = 0.1  # next_deadline() raised: ask again this much later instead of never
-_LOG_KINDS_MAX = 256
 
 
 class TransportHub:
@@ -384,29 +384,10 @@ class TransportHub:
     # -- errors -----------------------------------------------------------------------------
     def _internal(self, where: str, exc: Exception) -> None:
         self.counters["internal_error"] += 1
-        log_once(self._logged, where, exc, type(self.endpoint).__name__)
+        log_once(self._logged, where, exc, type(self.endpoint).__name__, logger=log)
 
     def stats(self) -> dict:
         return dict(self.counters)
-
-
-def log_once(seen: set, where: str, exc: BaseException, owner: str) -> None:
-    """Log an unexpected exception with its traceback the first time its kind is seen
-    (kind: call site and exception class), at debug level after that."""
-    kind = (where, type(exc))
-    if kind in seen:
-        log.debug("%s.%s raised %r again", owner, where, exc)
-        return
-    if len(seen) < _LOG_KINDS_MAX:
-        seen.add(kind)
-    log.error(
-        "%s.%s raised %s: counted, the transport keeps running (further %s from here are logged at debug level)",
-        owner,
-        where,
-        type(exc).__name__,
-        type(exc).__name__,
-        exc_info=exc,
-    )
 
 
 _hubs: weakref.WeakValueDictionary[int, TransportHub] = weakref.WeakValueDictionary()

@@ -34,7 +34,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Callable
 
 from netcode.errors import UsageError
-from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
+from netcode.logs import log_once
+from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, resolve_endpoint
 
 if TYPE_CHECKING:
     from netcode.transport.udp_polled import PolledUdpTransport
@@ -99,7 +100,7 @@ class UdpLink(LinkBase):
                 continue
             except Exception as exc:  # a malformed address from the endpoint, a closing socket
                 self.dropped["send_error"] += 1
-                log_once(self._logged, "sendto", exc, type(self).__name__)
+                log_once(self._logged, "sendto", exc, type(self).__name__, logger=log)
                 continue
             sent += 1
             nbytes += len(data)

@@ -36,7 +36,8 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from netcode.errors import UsageError
-from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, log_once, resolve_endpoint
+from netcode.logs import log_once
+from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, resolve_endpoint
 
 __all__ = [
     "WsAddress",
@@ -118,7 +119,7 @@ class _Outbox:
             raise
         except Exception as exc:  # the socket closed under us: what is queued is lost
             owner.dropped["send_error"] += 1 + len(q)
-            log_once(owner._logged, "send_bytes", exc, type(owner).__name__)
+            log_once(owner._logged, "send_bytes", exc, type(owner).__name__, logger=log)
         finally:
             self.dead = True
             q.clear()
@@ -170,7 +171,7 @@ class _WsBase(LinkBase):
                 hook(addr, now)
         except Exception as exc:
             self.hub.counters["internal_error"] += 1
-            log_once(self._logged, "address_closed", exc, type(ep).__name__)
+            log_once(self._logged, "address_closed", exc, type(ep).__name__, logger=log)
         self.hub.flush()
 
 class WsServerTransport(_WsBase):
