@@ -12,10 +12,8 @@ import asyncio
 import secrets
 import sys
 
-from engine.loop import run_async
-from engine.model import load_game
-from netcode.client import run_bots
-from netcode.server.tickserver import RoomConfig, TickServer
+from engine import load_game, run_async
+from netcode import RoomConfig, TickServer, run_bots
 
 
 async def _match(mode: str, seconds: float, bots: int, game_path: str, record: str | None) -> bool:

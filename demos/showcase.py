@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from engine.model import load_game
-from engine.replay import ReplayReader, replay
-from engine.cli import run_headless
+from engine import ReplayReader, load_game, run_headless
+from engine.replay import replay  # not on the facade: engine.replay is also the module's name
 
 
 def banner(text: str) -> None:

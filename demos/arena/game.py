@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Game, State
-from engine.quantize import Exact, Int
-from engine.replication import Replication
-from engine.rng import hash_u64, random_u64, randint, rng_state
+from engine import Exact, Game, Int, Replication, State, hash_u64, randint, random_u64, rng_state
 
 WORLD = 65535  # positions are 0..WORLD in 1/16 px: a 4096 x 4096 px arena
 PLAYER_SPEED = 96  # units per tick at full stick

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Game, State
-from engine.quantize import Int
-from engine.replication import Replication
-from engine.rng import randint, rng_state
+from engine import Game, Int, Replication, State, randint, rng_state
 
 WIDTH, HEIGHT = 64000, 36000
 PADDLE_HALF = 3000

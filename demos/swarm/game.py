@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Game, State
-from engine.quantize import Exact, Int
-from engine.replication import Replication
-from engine.rng import hash_u64, randint, rng_state
+from engine import Exact, Game, Int, Replication, State, hash_u64, randint, rng_state
 
 GRID = 256  # rally cells per axis (one input byte each)
 CELL = 256  # position units per rally cell
