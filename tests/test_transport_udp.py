@@ -414,3 +414,36 @@ def test_a_polled_socket_hands_over_ipv6_sources_as_host_and_port(batched):
         run(scenario())
     finally:
         probe.close()
+
+
+def test_the_compiled_reader_counts_datagrams_from_non_ip_sources():
+    """A UDP socket only ever reports IP sources, so the reader's check for other address
+    families is driven through a Unix datagram socket: a named (AF_UNIX) source and an
+    unnamed one (no address at all) are dropped and counted as ``non_ip_source``, never
+    handed on, and never mistaken for the source of an earlier datagram."""
+    from collections import Counter
+
+    try:
+        from netcode.transport._mmsg import BatchReader
+    except ImportError:
+        assert sys.platform != "linux" or shutil.which("cc") is None, "recvmmsg was not compiled"
+        pytest.skip("no compiled recvmmsg on this platform")
+    name = f"\0ticksync-test-{time.monotonic_ns()}"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    named = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    unnamed = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        receiver.bind(name)
+        named.bind(name + "-sender")
+        dropped = Counter()
+        reader = BatchReader(receiver.fileno(), 1200, RateLimiter(240.0, 480.0), dropped)
+        for i in range(3):
+            named.sendto(b"named %d" % i, name)
+            unnamed.sendto(b"unnamed %d" % i, name)
+        batch, read, nbytes = reader.read(4096, 1.0, 0.0, 0.0)
+        assert batch == [] and read == 6 and nbytes == 3 * len(b"named 0") + 3 * len(b"unnamed 0")
+        assert dropped == {"non_ip_source": 6}
+        assert reader.read(4096, 1.0, 0.0, 0.0) == ([], 0, 0)
+    finally:
+        for s in (receiver, named, unnamed):
+            s.close()

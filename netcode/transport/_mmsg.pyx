@@ -127,7 +127,9 @@ cdef class BatchReader:
     """Reads a socket's waiting datagrams with ``recvmmsg``, 64 per system call, and puts
     each through the link's guard in the same pass (``UdpLink._guard`` and
     ``PolledUdpTransport._read_each`` are the reference): its arrival time on the loop
-    clock, oversized and rate-limited datagrams counted and dropped.
+    clock, oversized and rate-limited datagrams counted and dropped. A datagram whose
+    source is not an IPv4/IPv6 address (another address family, or none) cannot be
+    answered: it is dropped and counted as ``non_ip_source``.
 
     Buffers are allocated once. A source address comes out as the same ``(host, port)``
     tuple object for as long as it stays cached (up to ``ADDRESS_CACHE`` addresses): no
@@ -204,6 +206,7 @@ cdef class BatchReader:
             for i in range(want):
                 self.iovs[i].iov_base = buf + i * self.bufsize
                 self.iovs[i].iov_len = self.bufsize
+                self.names[i].ss_family = 0  # AF_UNSPEC unless the kernel names a source
                 self.msgs[i].msg_hdr.msg_name = &self.names[i]
                 self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
                 self.msgs[i].msg_hdr.msg_iov = &self.iovs[i]
@@ -223,12 +226,14 @@ cdef class BatchReader:
                 size = self.msgs[i].msg_len
                 nbytes += size
                 key = _address_key(&self.names[i])
-                if key is None:
-                    continue  # not IPv4/IPv6: nothing we could answer
+                if key is None:  # not IPv4/IPv6 (or no source at all): nothing we could answer
+                    self.dropped["non_ip_source"] += 1
+                    continue
                 addr = addresses.get(key)
                 if addr is None:
                     addr = _address(&self.names[i])
-                    if addr is None:
+                    if addr is None:  # inet_ntop refused it
+                        self.dropped["non_ip_source"] += 1
                         continue
                     if len(addresses) >= ADDRESS_CACHE:
                         addresses.clear()  # many sources (a spoofed flood): start over
