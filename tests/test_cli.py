@@ -16,9 +16,9 @@ import time
 import pytest
 
 from demos.pong import GAME as PONG
-from engine.replay import ReplayReader, seek
+from engine import ReplayReader, seek
+from netcode import SPECTATOR, token_from_text, verify_token
 from netcode.cli import main
-from netcode.session.token import SPECTATOR, token_from_text, verify_token
 
 CLI = [sys.executable, "-m", "netcode.cli"]
 SECRET = "cli-test-secret-0123456789"

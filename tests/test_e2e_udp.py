@@ -24,10 +24,8 @@ import numpy as np
 import pytest
 
 from demos.arena import GAME
-from engine.loop import run_async
-from engine.replay import ReplayReader
-from netcode.client import GameClient
-from netcode.session.token import mint_token
+from engine import ReplayReader, run_async
+from netcode import GameClient, mint_token
 
 pytestmark = pytest.mark.network
 

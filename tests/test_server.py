@@ -16,20 +16,28 @@ import aiohttp
 import pytest
 
 from demos.arena import Arena
-from engine.loop import run_async
-from engine.replay import ReplayReader, replay
+from engine import ReplayReader, run_async
+from engine.replay import replay
 from helpers import IDENTITY, SECRET, eventually as eventually_until, run_bounded, token
-from netcode.client import GameClient
-from netcode.errors import UsageError
-from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
-from netcode.lockstep.server import LockstepConfig, LockstepServer
-from netcode.lockstep.client import LockstepClient, LockstepRunner
-from netcode.sim.network import LinkConfig, NetSim
+from netcode import (
+    MODES,
+    GameClient,
+    LinkConfig,
+    LockstepClient,
+    LockstepConfig,
+    LockstepRunner,
+    LockstepServer,
+    NetSim,
+    RoomConfig,
+    TickServer,
+    UsageError,
+    VirtualNetwork,
+    token_from_text,
+    verify_token,
+)
 from netcode.server.rooms import RoomRouter
+from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
 from netcode.session.token import peek_room
-from netcode.server.tickserver import MODES, RoomConfig, TickServer
-from netcode.sim.driver import VirtualNetwork
-from netcode.session.token import token_from_text, verify_token
 from netcode.session.wire import PacketType, pack_session_header
 
 GAME = Arena(npcs=0)  # the routing is under test: a light game

@@ -18,15 +18,11 @@ import time
 import pytest
 
 from demos.arena import GAME
-from netcode.session.connection import SessionConfig
-from netcode.errors import UsageError
-from netcode.events import Connected, Disconnected
-from netcode.session.handshake import GameIdentity
+from netcode import Connected, Disconnected, Limits, SessionConfig, UsageError, mint_token, open_udp_client, open_udp_server
 from netcode.session import Admission, SessionClient, SessionServer
-from netcode.session.token import mint_token
-from netcode.transport.hub import Limits, RateLimiter
-from netcode.transport.udp import open_udp_client, open_udp_server
+from netcode.session.handshake import GameIdentity
 from netcode.session.wire import PacketType, pack_prefix
+from netcode.transport.hub import RateLimiter
 from helpers import PeerRecorder, eventually as eventually_until, run_bounded
 
 SECRET = b"ticksync-transport-test-secret!!"

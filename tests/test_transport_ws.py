@@ -16,13 +16,20 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from demos.arena import GAME
-from netcode.events import Connected, Disconnected
-from netcode.session.handshake import GameIdentity
+from netcode import (
+    Connected,
+    Disconnected,
+    Limits,
+    WsAddress,
+    mint_token,
+    open_udp_client,
+    open_udp_server,
+    open_ws_client,
+    open_ws_server,
+    ws_server_address,
+)
 from netcode.session import Admission, SessionClient, SessionServer
-from netcode.session.token import mint_token
-from netcode.transport.hub import Limits
-from netcode.transport.udp import open_udp_client, open_udp_server
-from netcode.transport.ws import WsAddress, open_ws_client, open_ws_server, ws_server_address
+from netcode.session.handshake import GameIdentity
 from netcode.session.wire import PacketType
 from helpers import PeerRecorder, eventually as eventually_until, run_bounded
 
