@@ -118,12 +118,7 @@ def _replay(events: list, seed: int, fast, batched: bool = False) -> tuple[State
 def _everything(server: StateSyncServer) -> dict:
     """What the server holds: counters, every connection's bookkeeping, every peer, the
     input buffer, the view delays, the game state."""
-    conns = {}
-    for cid, c in server.session.connections.items():
-        fields = {k: v for k, v in vars(c).items() if k not in ("config", "counters", "rtt")}
-        fields["counters"] = c.counters.as_dict()
-        fields["rtt"] = (c.rtt.srtt, c.rtt.rttvar, c.rtt.min_rtt, c.rtt.samples)
-        conns[cid] = fields
+    conns = {cid: c.bookkeeping() for cid, c in server.session.connections.items()}
     peers = {cid: dataclasses.asdict(p) for cid, p in server.peers.items()}
     ib = server.inputs
     return {

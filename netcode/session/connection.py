@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """One established session's packet bookkeeping: sequence numbers, acks, RTT, loss, replay window.
 
 Both ends of a session own a :class:`Connection` once the handshake is done. Every packet
@@ -12,25 +13,20 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Hashable
 
-from netcode.errors import ProtocolError
+from netcode.errors import ProtocolError, UsageError
 from netcode.session.wire import (
     ACK_DELAY_UNIT,
     ACK_VALID,
     MAX_PACKET,
-    PROTOCOL_ID,
-    PROTOCOL_VERSION,
-    SESSION,
-    SESSION_HEADER,
     SESSION_HEADER_SIZE,
     PacketType,
     check_budget,
-    seq_delta,
+    pack_session_header,
+    parse_session_header,
 )
-
-_HEADER = SESSION_HEADER
 
 __all__ = ["Connection", "Counters", "RttEstimator", "SessionConfig"]
 
@@ -47,15 +43,17 @@ class SessionConfig:
     housekeeping_interval: float = 0.05  # server: how often idle connections are scanned
 
 
-@dataclass
 class Counters:
-    sent: int = 0
-    received: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    acked: int = 0
-    lost: int = 0
-    dropped: Counter = field(default_factory=Counter)
+    """Packets and bytes each way, acks, losses, and drops by reason."""
+
+    def __init__(self):
+        self.sent = 0
+        self.received = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.acked = 0
+        self.lost = 0
+        self.dropped = Counter()
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] += 1
@@ -81,14 +79,15 @@ class Counters:
             "dropped": dict(self.dropped),
         }
 
+    def __repr__(self) -> str:
+        return f"Counters({self.as_dict()})"
+
 
 class RttEstimator:
     """Smoothed RTT and its mean deviation (RFC 6298 gains), plus the minimum seen."""
 
-    __slots__ = ("srtt", "rttvar", "min_rtt", "samples")
-
     def __init__(self):
-        self.srtt: float | None = None
+        self._srtt = 0.0
         self.rttvar = 0.0
         self.min_rtt = float("inf")
         self.samples = 0
@@ -97,16 +96,24 @@ class RttEstimator:
         if rtt < 0:
             return
         self.samples += 1
-        self.min_rtt = min(self.min_rtt, rtt)
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
+        if rtt < self.min_rtt:
+            self.min_rtt = rtt
+        if self.samples == 1:
+            self._srtt = rtt
+            self.rttvar = rtt / 2
         else:
-            self.rttvar += 0.25 * (abs(self.srtt - rtt) - self.rttvar)
-            self.srtt += 0.125 * (rtt - self.srtt)
+            srtt = self._srtt
+            self.rttvar = self.rttvar + 0.25 * (abs(srtt - rtt) - self.rttvar)
+            self._srtt = srtt + 0.125 * (rtt - srtt)
+
+    @property
+    def srtt(self) -> float | None:
+        """The smoothed RTT; None before the first sample."""
+        return self._srtt if self.samples else None
 
     @property
     def rtt(self) -> float:
-        return 0.1 if self.srtt is None else self.srtt
+        return self._srtt if self.samples else 0.1
 
     @property
     def jitter(self) -> float:
@@ -116,10 +123,17 @@ class RttEstimator:
 _RING = 1024  # sent-packet records kept for acks and RTT
 _LOSS_AFTER = 64  # a packet unacked this many sends later is counted lost
 _ACK_MASK = (1 << 33) - 1
+_U64 = 0xFFFFFFFFFFFFFFFF
+_EXTEND = 0x10000  # received sequences are extended to 64 bits from here, so never negative
+MAX_REPLAY_WINDOW = 4096
 
 
 class Connection:
-    """Sequence/ack state of one established session (either end)."""
+    """Sequence/ack state of one established session (either end).
+
+    Compiled where the install has a C compiler (``connection.pxd`` types it); the same
+    source runs as plain Python elsewhere.
+    """
 
     def __init__(
         self,
@@ -134,6 +148,9 @@ class Connection:
         role: int = 0,
         nonce: int = 0,
     ):
+        window = config.replay_window
+        if not 33 <= window <= MAX_REPLAY_WINDOW:
+            raise UsageError(f"replay_window {window}: 33..{MAX_REPLAY_WINDOW} sequences")
         self.id = conn_id
         self.addr = addr
         self.session_id = session_id
@@ -148,34 +165,38 @@ class Connection:
         self.closed = False
         self.counters = Counters()
         self.rtt = RttEstimator()
-        self._window_bits = config.replay_window
+        self._window = window
         self._sends = 0  # 64-bit send counter; the wire carries its low 16 bits
         # Flat arrays, not lists: a busy server holds hundreds of these rings, and a list of
         # 1024 boxed numbers each scatters every ack's reads across the heap.
         self._sent_time = array("d", [0.0]) * _RING
         self._sent_no = array("q", [-1]) * _RING  # which send occupies the ring slot (-1: resolved)
-        self._recv_latest: int | None = None
-        self._recv_bits = 0  # bit i: received sequence (latest - i)
+        # Received sequences, extended to 64 bits: the newest (-1: none yet), a ring of
+        # which sequence each slot last saw (the replay window), and the 64 before the
+        # newest as bits (bit i: newest - i arrived), which the acks we send carry.
+        self._recv_latest = -1
+        self._recv_seen = array("q", [-1]) * window
+        self._recv_acks = 0
         self._recv_latest_at = now  # when the newest arrived (ack delay is measured from it)
-        self._peer_ack: int | None = None
+        self._peer_ack = -1  # newest of our sequences the peer acked (-1: none yet)
         self._peer_win = 0
 
     # -- sending --------------------------------------------------------------------------
-    def wrap(self, ptype: PacketType, payload: bytes | bytearray, now: float) -> bytes:
+    def wrap(self, ptype: int, payload: bytes, now: float) -> bytes:
         """A packet with the session header, ready to send; registers it for acks."""
         n = self._sends
         self._sends = n + 1
         latest = self._recv_latest
-        if latest is None:
-            head = _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, self.session_id, n & 0xFFFF, 0, 0, 0)
+        if latest < 0:
+            head = pack_session_header(ptype, self.session_id, n & 0xFFFF, -1, 0, 0)
         else:
-            bits = (self._recv_bits >> 1) & 0xFFFFFFFF
-            delay = min(255, max(0, int((now - self._recv_latest_at) / ACK_DELAY_UNIT)))
-            head = _HEADER.pack(
-                PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, self.session_id, n & 0xFFFF, latest, bits, delay
-            )
+            wait = (now - self._recv_latest_at) / ACK_DELAY_UNIT
+            delay = 255 if wait >= 255.0 else (0 if wait <= 0.0 else int(wait))  # clamped before int()
+            acks = (self._recv_acks >> 1) & 0xFFFFFFFF
+            head = pack_session_header(ptype, self.session_id, n & 0xFFFF, latest & 0xFFFF, acks, delay)
         packet = head + payload
-        if len(packet) > MAX_PACKET:
+        size = len(packet)
+        if size > MAX_PACKET:
             check_budget(packet, PacketType(ptype).name)
         ring = n % _RING
         old = n - _LOSS_AFTER
@@ -186,16 +207,25 @@ class Connection:
         self._sent_time[ring] = now
         c = self.counters
         c.sent += 1
-        c.bytes_sent += len(packet)
+        c.bytes_sent += size
         self.last_send = now
         return packet
 
     # -- receiving ------------------------------------------------------------------------
+    def is_newer(self, seq: int) -> bool:
+        """Whether 16-bit sequence ``seq`` is newer than every one received (a packet
+        that certainly passes the replay window)."""
+        if self._recv_latest < 0:
+            return False
+        d = (seq - self._recv_latest) & 0xFFFF
+        return 0 < d < 0x8000
+
     def unwrap(self, data: bytes, now: float) -> memoryview:
         """Validate a session packet from the peer; returns its payload or raises."""
-        if len(data) < SESSION_HEADER_SIZE:
+        size = len(data)
+        if size < SESSION_HEADER_SIZE:
             raise ProtocolError("truncated", "shorter than the session header")
-        session_id, seq, ack, ack_bits, ack_delay = SESSION.unpack_from(data, 4)
+        session_id, seq, ack, ack_bits, ack_delay = parse_session_header(data)
         if session_id != self.session_id:
             raise ProtocolError("bad_session", "session id does not match this address's session")
         self._accept_seq(seq, now)
@@ -203,59 +233,75 @@ class Connection:
             self._process_acks(ack, ack_bits, now - ack_delay * ACK_DELAY_UNIT)
         c = self.counters
         c.received += 1
-        c.bytes_received += len(data)
+        c.bytes_received += size
         self.last_recv = now
         return memoryview(data)[SESSION_HEADER_SIZE:]
 
     def _accept_seq(self, seq: int, now: float) -> None:
         latest = self._recv_latest
-        if latest is None:
-            self._recv_latest, self._recv_bits, self._recv_latest_at = seq, 1, now
+        window = self._window
+        if latest < 0:
+            ext = seq + _EXTEND
+            self._recv_latest = ext
+            self._recv_seen[ext % window] = ext
+            self._recv_acks = 1
+            self._recv_latest_at = now
             return
-        d = seq_delta(seq, latest)
+        d = (seq - latest) & 0xFFFF
+        if d >= 0x8000:
+            d -= 0x10000
+        ext = latest + d
         if d > 0:
-            self._recv_bits = ((self._recv_bits << d) | 1) & ((1 << self._window_bits) - 1)
-            self._recv_latest = seq
+            self._recv_acks = ((self._recv_acks << d) | 1) & _U64 if d < 64 else 1
+            self._recv_latest = ext
+            self._recv_seen[ext % window] = ext
             self._recv_latest_at = now
         elif d == 0:
             raise ProtocolError("duplicate", f"sequence {seq} again")
-        elif -d >= self._window_bits:
+        elif -d >= window:
             raise ProtocolError("stale", f"sequence {seq} is {-d} behind the newest")
-        elif self._recv_bits >> -d & 1:
+        elif self._recv_seen[ext % window] == ext:
             raise ProtocolError("duplicate", f"sequence {seq} again")
         else:
-            self._recv_bits |= 1 << -d
+            self._recv_seen[ext % window] = ext
+            if -d < 64:
+                bit = 1
+                self._recv_acks |= bit << -d
 
     def _process_acks(self, ack: int, ack_bits: int, now: float) -> None:
         """``now`` is the arrival time less the peer's ack delay: when the ack would have
         arrived had the peer answered at once."""
-        if self._sends == 0 or (ack == self._peer_ack and ack_bits << 1 | 1 == self._peer_win):
+        win = 1 | (ack_bits << 1)  # bit i: the peer has our send (ack - i)
+        if self._sends == 0 or (ack == self._peer_ack and win == self._peer_win):
             return  # nothing the previous packet did not already say
         newest_sent = self._sends - 1
         # Map the 16-bit ack onto our send counter; acks of sends we never made are ignored.
         back = (newest_sent - ack) & 0xFFFF
         if back >= _RING:
             return
-        win = 1 | (ack_bits << 1)  # bit i: the peer has our send (ack - i)
         fresh = win
         prev = self._peer_ack
-        if prev is not None:
-            d = seq_delta(ack, prev)
-            if d < 0:
+        if prev >= 0:
+            d = (ack - prev) & 0xFFFF
+            if d >= 0x8000:
                 return  # an older packet, reordered: it carries nothing newer
-            fresh = win & ~((self._peer_win << d) & _ACK_MASK)
-        self._peer_ack, self._peer_win = ack, win
-        if fresh & 1 and newest_sent >= back and self._sent_no[(newest_sent - back) % _RING] == newest_sent - back:
-            self.rtt.sample(now - self._sent_time[(newest_sent - back) % _RING])
-        c = self.counters
+            fresh = win & ~((self._peer_win << d) & _ACK_MASK) if d < 34 else win
+        self._peer_ack = ack
+        self._peer_win = win
+        base = newest_sent - back
+        if fresh & 1 and base >= 0 and self._sent_no[base % _RING] == base:
+            self.rtt.sample(now - self._sent_time[base % _RING])
+        acked = 0
+        i = 0
         while fresh:
-            low = fresh & -fresh
-            i = low.bit_length() - 1
-            fresh ^= low
-            n = newest_sent - back - i
-            if n >= 0 and self._sent_no[n % _RING] == n:
-                self._sent_no[n % _RING] = -1
-                c.acked += 1
+            if fresh & 1:
+                n = base - i
+                if n >= 0 and self._sent_no[n % _RING] == n:
+                    self._sent_no[n % _RING] = -1
+                    acked += 1
+            fresh >>= 1
+            i += 1
+        self.counters.acked += acked
 
     # -- liveness -------------------------------------------------------------------------
     def keepalive_due(self, now: float) -> bool:
@@ -266,6 +312,20 @@ class Connection:
 
     def next_deadline(self) -> float:
         return min(self.last_send + self.config.keepalive_interval, self.last_recv + self.config.timeout)
+
+    def bookkeeping(self) -> dict:
+        """Everything the connection tracks, as plain values: for tests that compare two
+        connections fed the same packets, and for debugging."""
+        return {
+            "id": self.id, "addr": self.addr, "session_id": self.session_id, "slot": self.slot,
+            "closed": self.closed, "created": self.created, "last_recv": self.last_recv,
+            "last_send": self.last_send, "sends": self._sends, "recv_latest": self._recv_latest,
+            "recv_acks": self._recv_acks, "recv_latest_at": self._recv_latest_at,
+            "peer_ack": self._peer_ack, "peer_win": self._peer_win,
+            "sent_time": bytes(memoryview(self._sent_time)), "sent_no": bytes(memoryview(self._sent_no)),
+            "recv_seen": bytes(memoryview(self._recv_seen)), "counters": self.counters.as_dict(),
+            "rtt": (self.rtt.srtt, self.rtt.rttvar, self.rtt.min_rtt, self.rtt.samples),
+        }
 
     def stats(self) -> dict:
         d = self.counters.as_dict()

@@ -38,6 +38,7 @@ __all__ = [
     "pack_prefix",
     "parse_prefix",
     "pack_session_header",
+    "parse_session_header",
     "check_budget",
     "varint",
     "zigzag",
@@ -103,14 +104,19 @@ def parse_prefix(data: bytes) -> tuple[int, PacketType]:
     return version, t
 
 
-def pack_session_header(
-    ptype: PacketType, session_id: int, seq: int, ack: int | None, ack_bits: int, ack_delay: int = 0
-) -> bytes:
-    """``ack`` None: nothing received from the peer yet (the ack fields are then zero).
-    ``ack_delay``: how long the newest acked packet waited here, in ACK_DELAY_UNITs."""
-    if ack is None:
+def pack_session_header(ptype: int, session_id: int, seq: int, ack: int | None, ack_bits: int, ack_delay: int = 0) -> bytes:
+    """The prefix and session header. ``ack`` < 0 (or None): nothing received from the peer
+    yet (the ack fields are then zero and the type byte says so). ``ack_delay``: how long
+    the newest acked packet waited here, in ACK_DELAY_UNITs."""
+    if ack is None or ack < 0:
         return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, session_id, seq, 0, 0, 0)
     return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, session_id, seq, ack, ack_bits, ack_delay)
+
+
+def parse_session_header(data) -> tuple[int, int, int, int, int]:
+    """(session id, sequence, ack, ack bits, ack delay) of a session packet of at least
+    SESSION_HEADER_SIZE bytes (the caller checks the length and the prefix)."""
+    return SESSION.unpack_from(data, 4)
 
 
 def check_budget(packet: bytes | bytearray, what: str = "packet") -> None:

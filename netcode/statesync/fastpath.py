@@ -30,26 +30,15 @@ import math
 
 import cython
 
-from netcode.session.connection import _ACK_MASK, _LOSS_AFTER, _RING
+from netcode.session.connection import Connection
 from netcode.errors import UsageError
 from netcode.statesync.wire import IN_INPUTS, NO_ACK, pack_snapshot_prefix
-from netcode.session.wire import (
-    ACK_DELAY_UNIT,
-    ACK_VALID,
-    MAX_PACKET,
-    PROTOCOL_ID,
-    PROTOCOL_VERSION,
-    SESSION_HEADER,
-    SESSION_HEADER_SIZE,
-    PacketType,
-    check_budget,
-)
+from netcode.session.wire import ACK_VALID, MAX_PACKET, PROTOCOL_ID, PROTOCOL_VERSION, SESSION_HEADER_SIZE, PacketType
 
 compiled = cython.compiled
 
 _TYPE_BYTE = int(PacketType.SS_INPUT) | ACK_VALID
 _SNAPSHOT = int(PacketType.SS_SNAPSHOT)
-_pack_header = SESSION_HEADER.pack
 _SS_HEAD = 7  # slot, flags, snapshot ack (u32), view delay
 _RUN_HEAD = 5  # first tick (u32), count
 _MAX_FAST_RUN = 255  # MAX_RUN: any run the wire allows
@@ -79,25 +68,6 @@ def _popcount8(m: cython.uint) -> cython.uint:
         m &= m - 1
         c += 1
     return c
-
-
-@cython.cfunc
-@cython.locals(rtt=cython.double, srtt=cython.double, rttvar=cython.double)
-def _rtt_sample(est, rtt) -> cython.void:
-    """RttEstimator.sample, inlined."""
-    if rtt < 0:
-        return
-    est.samples += 1
-    if rtt < est.min_rtt:
-        est.min_rtt = rtt
-    if est.srtt is None:
-        est.srtt = rtt
-        est.rttvar = rtt / 2
-    else:
-        srtt = est.srtt
-        rttvar = est.rttvar
-        est.rttvar = rttvar + 0.25 * (abs(srtt - rtt) - rttvar)
-        est.srtt = srtt + 0.125 * (rtt - srtt)
 
 
 @cython.cclass
@@ -154,18 +124,12 @@ def _context(server) -> _Context:
 
 
 @cython.locals(
-    n=cython.Py_ssize_t, seq=cython.longlong, ack=cython.longlong, ack_bits=cython.ulonglong,
-    ack_delay=cython.uint, latest=cython.longlong, d=cython.longlong, slot=cython.longlong,
-    pslot=cython.longlong, sack=cython.ulonglong, view=cython.longlong, rate=cython.double,
-    depth=cython.longlong, max_ahead=cython.longlong, max_view_delay=cython.double, tick_rate=cython.double,
-    tokens=cython.double, first=cython.longlong, cnt=cython.Py_ssize_t, itemsize=cython.Py_ssize_t,
-    masks_at=cython.Py_ssize_t, changed_at=cython.Py_ssize_t, nchanged=cython.Py_ssize_t,
-    k=cython.Py_ssize_t, j=cython.Py_ssize_t, m=cython.uint, current=cython.longlong,
-    last=cython.longlong, newest=cython.longlong, size=cython.longlong, players=cython.longlong,
-    t=cython.longlong, row=cython.longlong, late=cython.longlong, start=cython.Py_ssize_t,
-    sends=cython.longlong, newest_sent=cython.longlong, back=cython.longlong, win=cython.ulonglong,
-    fresh=cython.ulonglong, dd=cython.longlong, base=cython.longlong, i=cython.longlong,
-    acked=cython.longlong, no=cython.longlong, t_ack=cython.double, take_ack=cython.bint,
+    n=cython.Py_ssize_t, slot=cython.longlong, pslot=cython.longlong, sack=cython.ulonglong, view=cython.longlong,
+    rate=cython.double, depth=cython.longlong, max_ahead=cython.longlong, tokens=cython.double, first=cython.longlong,
+    cnt=cython.Py_ssize_t, itemsize=cython.Py_ssize_t, masks_at=cython.Py_ssize_t, changed_at=cython.Py_ssize_t,
+    nchanged=cython.Py_ssize_t, k=cython.Py_ssize_t, j=cython.Py_ssize_t, m=cython.uint, current=cython.longlong,
+    last=cython.longlong, newest=cython.longlong, size=cython.longlong, players=cython.longlong, t=cython.longlong,
+    row=cython.longlong, late=cython.longlong, start=cython.Py_ssize_t, i=cython.longlong, take_ack=cython.bint,
     limit=cython.longlong, flat_data=cython.uchar[:],
 )
 @cython.ccall
@@ -183,20 +147,12 @@ def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cy
     rate = ctx.rate
     depth = ctx.depth
     max_ahead = ctx.max_ahead
-    conn = ctx.by_addr.get(addr)
-    if conn is None or _u32(data, 4) != conn.session_id:
+    found = ctx.by_addr.get(addr)
+    if found is None:
         return False
-    prev_latest = conn._recv_latest
-    if prev_latest is None:
-        return False
-    latest = prev_latest
-    seq = _u16(data, 8)
-    d = (seq - latest) & 0xFFFF
-    if d == 0 or d >= 0x8000:
-        return False  # a duplicate or an older packet: the replay window decides, there
-    ack = _u16(data, 10)
-    ack_bits = _u32(data, 12)
-    ack_delay = data[16]
+    conn: Connection = found
+    if _u32(data, 4) != conn.session_id or not conn.is_newer(_u16(data, 8)):
+        return False  # another session, a duplicate or an older packet: the general path decides
 
     # -- check: the payload ---------------------------------------------------------------
     p: cython.Py_ssize_t = SESSION_HEADER_SIZE
@@ -250,52 +206,7 @@ def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cy
     session_counters = ctx.session_counters
     session_counters.received += 1
     session_counters.bytes_received += n
-    # Connection._accept_seq (a newer sequence)
-    conn._recv_bits = ((conn._recv_bits << d) | 1) & ((1 << conn._window_bits) - 1)
-    conn._recv_latest = seq
-    conn._recv_latest_at = now
-    # Connection._process_acks
-    counters = conn.counters
-    sends = conn._sends
-    peer_ack = conn._peer_ack
-    if sends != 0 and not (peer_ack is not None and ack == peer_ack and ((ack_bits << 1) | 1) == conn._peer_win):
-        newest_sent = sends - 1
-        back = (newest_sent - ack) & 0xFFFF
-        if back < _RING:
-            win = 1 | (ack_bits << 1)
-            fresh = win
-            if peer_ack is not None:
-                dd = (ack - peer_ack) & 0xFFFF
-                if dd >= 0x8000:
-                    dd -= 0x10000
-                if dd < 0:
-                    fresh = 0
-                    win = 0  # reordered: carries nothing newer, changes nothing
-                elif dd < 34:
-                    fresh = win & ~((cython.cast(cython.ulonglong, conn._peer_win) << dd) & _ACK_MASK)
-            if win:
-                conn._peer_ack = ack
-                conn._peer_win = win
-                sent_no = conn._sent_no
-                base = newest_sent - back
-                t_ack = now - ack_delay * ACK_DELAY_UNIT
-                if fresh & 1 and base >= 0 and sent_no[base % _RING] == base:
-                    _rtt_sample(conn.rtt, t_ack - cython.cast(cython.double, conn._sent_time[base % _RING]))
-                acked = 0
-                i = 0
-                while fresh:
-                    if fresh & 1:
-                        no = base - i
-                        if no >= 0 and sent_no[no % _RING] == no:
-                            sent_no[no % _RING] = -1
-                            acked += 1
-                    fresh >>= 1
-                    i += 1
-                if acked:
-                    counters.acked += acked
-    counters.received += 1
-    counters.bytes_received += n
-    conn.last_recv = now
+    conn.unwrap(data, now)  # sequence, acks, RTT, the connection's counters
     # StateSyncServer.on_payload
     peer.tokens = tokens - 1.0
     peer.last_input_at = now
@@ -372,43 +283,6 @@ def ss_input_run(server, batch: list, start: cython.Py_ssize_t, errors: list) ->
 
 
 # -- sending snapshots ----------------------------------------------------------------------
-@cython.cfunc
-@cython.locals(n=cython.longlong, ring=cython.longlong, old=cython.longlong, delay=cython.double, d=cython.longlong)
-def _wrap(conn, ptype: cython.int, payload: bytes, now: cython.double) -> bytes:
-    """Connection.wrap."""
-    n = conn._sends
-    conn._sends = n + 1
-    latest = conn._recv_latest
-    if latest is None:
-        head = _pack_header(PROTOCOL_ID, PROTOCOL_VERSION, ptype, conn.session_id, n & 0xFFFF, 0, 0, 0)
-    else:
-        bits = (conn._recv_bits >> 1) & 0xFFFFFFFF
-        delay = (now - cython.cast(cython.double, conn._recv_latest_at)) / ACK_DELAY_UNIT
-        if delay >= 256.0:  # clamp before converting: a C cast of a huge double is undefined
-            d = 255
-        elif delay <= 0.0:
-            d = 0
-        else:
-            d = int(delay)
-        head = _pack_header(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, conn.session_id, n & 0xFFFF, latest, bits, d)
-    packet = head + payload
-    if len(packet) > MAX_PACKET:
-        check_budget(packet, PacketType(ptype).name)
-    ring = n % _RING
-    old = n - _LOSS_AFTER
-    sent_no = conn._sent_no
-    counters = conn.counters
-    if old >= 0 and sent_no[old % _RING] == old:
-        sent_no[old % _RING] = -1
-        counters.lost += 1
-    sent_no[ring] = n
-    conn._sent_time[ring] = now
-    counters.sent += 1
-    counters.bytes_sent += len(packet)
-    conn.last_send = now
-    return packet
-
-
 @cython.locals(applied=cython.longlong, slot=cython.longlong, size=cython.Py_ssize_t, ctx=_Context)
 def send_parts(server, peer, conn, tick, parts: list, now: cython.double, cache) -> None:
     """StateSyncServer._send_parts: queue ``parts`` (with this client's prefix) to ``conn``."""
@@ -436,7 +310,7 @@ def send_parts(server, peer, conn, tick, parts: list, now: cython.double, cache)
     for payload in payloads:
         if conn.closed:  # SessionServer.send
             raise UsageError(f"connection {conn.id} is closed")
-        out.append((_wrap(conn, _SNAPSHOT, payload, now), addr))
+        out.append((conn.wrap(_SNAPSHOT, payload, now), addr))
     counters = peer.counters
     counters["snapshot_bytes"] += size
     counters["parts"] += len(payloads)

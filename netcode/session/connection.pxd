@@ -1,0 +1,65 @@
+cimport cython
+
+# C types for connection.py when Cython compiles it (an "augmenting" .pxd): the source
+# stays plain Python and runs as such where there is no compiler. Other compiled modules
+# may cimport these classes and call their cpdef methods as C functions.
+
+cdef Py_ssize_t _RING, _LOSS_AFTER, _EXTEND, MAX_REPLAY_WINDOW
+cdef unsigned long long _ACK_MASK, _U64
+
+
+cdef class Counters:
+    cdef public long long sent, received, bytes_sent, bytes_received, acked, lost
+    cdef public object dropped
+
+    cpdef drop(self, str reason)
+
+
+cdef class RttEstimator:
+    cdef public double _srtt, rttvar, min_rtt
+    cdef public long long samples
+
+    @cython.locals(srtt=cython.double)
+    cpdef sample(self, double rtt)
+
+
+cdef class Connection:
+    cdef public long long id
+    cdef public object addr
+    cdef public unsigned long long session_id
+    cdef public long long slot
+    cdef public str user
+    cdef public long long role
+    cdef public unsigned long long nonce
+    cdef public object config
+    cdef public double created, last_recv, last_send
+    cdef public bint closed
+    cdef public Counters counters
+    cdef public RttEstimator rtt
+    cdef readonly Py_ssize_t _window
+    cdef readonly long long _sends
+    cdef double[::1] _sent_time
+    cdef long long[::1] _sent_no
+    cdef readonly long long _recv_latest
+    cdef long long[::1] _recv_seen
+    cdef readonly unsigned long long _recv_acks
+    cdef readonly double _recv_latest_at
+    cdef readonly long long _peer_ack
+    cdef readonly unsigned long long _peer_win
+
+    @cython.locals(n=cython.longlong, latest=cython.longlong, wait=cython.double, delay=cython.int, acks=cython.ulonglong,
+                   size=cython.Py_ssize_t, ring=cython.Py_ssize_t, old=cython.longlong, c=Counters)
+    cpdef bytes wrap(self, int ptype, payload, double now)
+
+    @cython.locals(d=cython.longlong)
+    cpdef bint is_newer(self, long long seq)
+
+    @cython.locals(size=cython.Py_ssize_t, c=Counters)
+    cpdef unwrap(self, data, double now)
+
+    @cython.locals(latest=cython.longlong, window=cython.Py_ssize_t, ext=cython.longlong, d=cython.longlong, bit=cython.ulonglong)
+    cdef _accept_seq(self, long long seq, double now)
+
+    @cython.locals(win=cython.ulonglong, fresh=cython.ulonglong, newest_sent=cython.longlong, back=cython.longlong,
+                   prev=cython.longlong, d=cython.longlong, base=cython.longlong, acked=cython.longlong, i=cython.longlong, n=cython.longlong)
+    cdef _process_acks(self, long long ack, unsigned long long ack_bits, double now)

@@ -1,0 +1,2 @@
+# C types for fastpath.py when Cython compiles it: the classes it calls as C.
+from netcode.session.connection cimport Connection
