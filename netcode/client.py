@@ -309,8 +309,7 @@ class GameClient:
                 self.mode = "statesync"
                 self._auto = False
                 self._build(self._server_addr)
-                self.transport.hub.replace_endpoint(self.client)
-                self.transport.endpoint = self.client
+                self.transport.hub.replace_endpoint(self.client)  # transport.endpoint follows
                 self._reconnect_at = now
             elif isinstance(ev, Denied):
                 report.denied = f"{ev.code}: {ev.message}"

@@ -20,6 +20,7 @@ from netcode import (
     Connected,
     Disconnected,
     Limits,
+    UsageError,
     WsAddress,
     mint_token,
     open_udp_client,
@@ -180,6 +181,28 @@ def test_text_oversized_garbage_and_floods_are_dropped_and_counted():
     run(scenario())
 
 
+def test_a_second_transport_joins_the_hub_it_is_given_and_never_a_second_hub():
+    """Hubs are passed, not looked up: a transport opened with an endpoint gets a new hub,
+    so opening another one with the same endpoint while the first runs is refused (two
+    hubs would drop each other's datagrams); with the first one's hub it joins it; once
+    the first has closed, the endpoint may get a new hub."""
+
+    async def scenario():
+        server = make_server(PeerRecorder())
+        udp = await open_udp_server(server)
+        with pytest.raises(UsageError, match=r"udp\.hub"):
+            await open_ws_server(server)
+        ws = await open_ws_server(udp.hub)
+        assert ws.hub is udp.hub and ws.endpoint is server
+        await ws.close()
+        udp.close()
+        again = await open_udp_server(server)
+        assert again.hub is not udp.hub and again.endpoint is server
+        again.close()
+
+    run(scenario())
+
+
 def test_one_server_endpoint_over_udp_and_websocket_at_once_with_a_dashboard_on_the_same_app():
     async def scenario():
         sp = PeerRecorder()
@@ -191,8 +214,8 @@ def test_one_server_endpoint_over_udp_and_websocket_at_once_with_a_dashboard_on_
         app = web.Application()
         app.router.add_get("/status", status)
         udp = await open_udp_server(server)
-        ws = await open_ws_server(server, app=app)
-        assert udp.hub is ws.hub  # the same endpoint shares one hub: one flush serves both
+        ws = await open_ws_server(udp.hub, app=app)
+        assert udp.hub is ws.hub and ws.endpoint is server  # one hub: one flush serves both
 
         up, wp = PeerRecorder(), PeerRecorder()
         uc = await open_udp_client(client_factory(up, "udp-user"), *udp.local_address)

@@ -47,7 +47,7 @@ from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
 from netcode.server.rooms import RoomRouter
 from netcode.session.token import PLAYER, mint_token, require_secret
-from netcode.transport.hub import Limits, TransportHub, hub_for
+from netcode.transport.hub import Limits, TransportHub
 
 __all__ = ["MODES", "ModeContext", "Room", "RoomConfig", "TickServer"]
 
@@ -275,7 +275,7 @@ class TickServer:
         self.open_join = bool(open_join)
         self.rooms: dict[str, Room] = {}
         self.router = RoomRouter()
-        self.hub: TransportHub = hub_for(self.router)
+        self.hub = TransportHub(self.router)  # both sockets join it: one flush serves both
         self.udp = None  # PolledUdpTransport once started
         self.ws = None  # WsServerTransport once started
         self.udp_url: str | None = None
@@ -381,7 +381,7 @@ class TickServer:
         try:
             if self.udp_port is not None:
                 # Read once per tick, not per datagram: rooms only use inputs when a tick closes.
-                self.udp = await open_udp_server(self.router, self.host, self.udp_port, limits=self.limits, polled=True)
+                self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
                 host, port = self.udp.local_address
                 self.udp_url = f"udp://{_show_host(host)}:{port}"
             if self.http_port is not None:
@@ -402,7 +402,7 @@ class TickServer:
         from netcode.transport.ws import add_ws_route
 
         app = build_app(self)
-        self.ws = add_ws_route(app, self.router, self.ws_path, limits=self.limits)
+        self.ws = add_ws_route(app, self.hub, self.ws_path, limits=self.limits)
         runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
         self._runner = runner

@@ -11,8 +11,19 @@ endpoint is always ``loop.time()``.
 Routing is by the exact type of the address: a UDP transport owns plain ``(host, port)``
 tuples, a WebSocket transport owns :class:`~netcode.transport.ws.WsAddress` values. So one
 server endpoint can be served over UDP and WebSocket at the same time: both transports are
-attached to the same hub (pass the same endpoint, or the same hub, to both ``open_*``
-functions; :func:`hub_for` finds the endpoint's existing hub).
+attached to the same hub. Hubs are passed explicitly, never looked up: an ``open_*``
+function given an endpoint builds a new hub for it, one given a hub attaches to that hub.
+To add a second transport to an endpoint, pass the first transport's hub::
+
+    udp = await open_udp_server(server, "0.0.0.0", 7777)
+    ws = await open_ws_server(udp.hub, "0.0.0.0", 8080)   # not ``server``: that would be a second hub
+
+(or build ``hub = TransportHub(server)`` and pass it to both). An endpoint must be driven by
+one hub at a time: two hubs would each drain its datagrams and drop the other's, so
+opening a transport on a new hub for an endpoint another hub drives raises
+:class:`~netcode.errors.UsageError` (once that hub's transports have closed, a new hub may
+take over: a client reconnecting over a new socket).
+Each transport keeps its hub (``transport.hub``); its ``endpoint`` is always the hub's.
 
 Endpoint exceptions other than the endpoint's own counted drops (which never escape it) are
 bugs, but one bad packet must not take a server down: every endpoint call is guarded,
@@ -41,7 +52,7 @@ __all__ = [
     "LinkBase",
     "RateLimiter",
     "TransportHub",
-    "hub_for",
+    "ensure_hub",
     "resolve_endpoint",
 ]
 
@@ -64,7 +75,6 @@ class LinkBase:
 
     def __init__(self, hub: "TransportHub", limits: "Limits"):
         self.hub = hub
-        self.endpoint = hub.endpoint
         self.limits = limits
         self.received = 0
         self.bytes_received = 0
@@ -73,6 +83,11 @@ class LinkBase:
         self.dropped: Counter = Counter()
         self.closed = False
         self._logged: set = set()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint this transport's hub drives (it follows :meth:`TransportHub.replace_endpoint`)."""
+        return self.hub.endpoint
 
     def count_drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] += n
@@ -209,9 +224,18 @@ class TransportHub:
         self.require_free(address_type, link)
         self._adopt_loop()
         self._routes[address_type] = link
+        _driving.add(self)
 
     def require_free(self, address_type: type, link: Link | None = None) -> None:
-        """Raise unless ``address_type`` is unclaimed (transports check before opening sockets)."""
+        """Raise unless ``address_type`` is unclaimed and no other hub drives this endpoint
+        (transports check before opening sockets)."""
+        for hub in list(_driving):
+            if hub is not self and hub._routes and hub.endpoint is self.endpoint:
+                raise UsageError(
+                    f"this {type(self.endpoint).__name__} already has a transport, on another hub; two hubs "
+                    "would each drain its datagrams and drop the other's. To add a transport to it, pass "
+                    "the first transport's hub instead of the endpoint (open_ws_server(udp.hub, ...))"
+                )
         other = self._routes.get(address_type)
         if other is not None and other is not link:
             raise UsageError(
@@ -367,7 +391,6 @@ class TransportHub:
         """Drive another endpoint over the same transports (a client switching protocol)."""
         self._cancel_timer()
         self.endpoint = endpoint
-        _hubs[id(endpoint)] = self
         self.flush()
 
     def _cancel_timer(self) -> None:
@@ -390,28 +413,27 @@ class TransportHub:
         return dict(self.counters)
 
 
-_hubs: weakref.WeakValueDictionary[int, TransportHub] = weakref.WeakValueDictionary()
+# Hubs that have had a transport attached, only so that a second hub driving the same
+# endpoint is refused (require_free); hubs are never looked up here: they are passed.
+_driving: weakref.WeakSet[TransportHub] = weakref.WeakSet()
 
 
-def hub_for(target: Endpoint | TransportHub) -> TransportHub:
-    """The hub driving ``target`` (a hub is returned as is). An endpoint gets one hub for
-    as long as any transport uses it, so opening a UDP and a WebSocket transport on the
-    same endpoint shares it without the caller managing hubs."""
+def ensure_hub(target: Endpoint | TransportHub) -> TransportHub:
+    """``target`` if it is a hub, else a new hub driving the endpoint ``target``. No lookup:
+    every call with an endpoint builds another hub (see the module docstring for sharing
+    one endpoint between transports)."""
     if isinstance(target, TransportHub):
         return target
-    hub = _hubs.get(id(target))
-    if hub is None or hub.endpoint is not target:
-        hub = TransportHub(target)
-        _hubs[id(target)] = hub  # the hub holds the endpoint, so its id cannot be reused meanwhile
-    return hub
+    return TransportHub(target)
 
 
 def resolve_endpoint(
     target: Endpoint | TransportHub | Callable[[Address], Endpoint],
     server: Address,
 ) -> TransportHub:
-    """Client side: the hub for ``target``, an endpoint, a hub, or a factory called with the
-    server address the transport will report for the server's datagrams.
+    """Client side: the hub for ``target``: a hub (used as is), an endpoint (a new hub) or a
+    factory called with the server address the transport will report for the server's
+    datagrams (a new hub for the endpoint it returns).
 
     An endpoint (or a hub's endpoint) with a ``server`` attribute must already use exactly
     that address, otherwise every datagram from the server would be dropped as coming from
@@ -419,7 +441,7 @@ def resolve_endpoint(
     """
     if not isinstance(target, TransportHub) and not hasattr(target, "receive_datagram") and callable(target):
         target = target(server)
-    hub = hub_for(target)
+    hub = ensure_hub(target)
     own = getattr(hub.endpoint, "server", None)
     if own is not None and own != server:
         raise UsageError(

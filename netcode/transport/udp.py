@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable
 
 from netcode.errors import UsageError
 from netcode.logs import log_once
-from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, resolve_endpoint
+from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, ensure_hub, resolve_endpoint
 
 if TYPE_CHECKING:
     from netcode.transport.udp_polled import PolledUdpTransport
@@ -228,7 +228,8 @@ async def open_udp_server(
     socket_buffer: int | None = None,
     polled: bool = False,
 ) -> UdpTransport | PolledUdpTransport:
-    """Serve ``endpoint`` (or every endpoint of a shared ``hub``) on a UDP socket.
+    """Serve ``endpoint`` on a UDP socket: a new hub drives it, or, given a hub (another
+    transport's ``transport.hub``), this socket joins that hub and its endpoint.
 
     ``port=0`` picks a free port; read it from ``transport.local_address``.
     ``socket_buffer`` asks the kernel for bigger socket buffers (bytes), for busy servers.
@@ -236,7 +237,7 @@ async def open_udp_server(
     tick), not per datagram: a :class:`~.udp_polled.PolledUdpTransport`.
     """
     loop = asyncio.get_running_loop()
-    hub = hub_for(endpoint)
+    hub = ensure_hub(endpoint)
     hub.require_free(tuple)
     family, addr = await _resolve(host, port, socket.AI_PASSIVE)
     if polled and socket_buffer is None:

@@ -9,7 +9,7 @@ and WebSocket at once::
 
     server = SessionServer(...)
     udp = await open_udp_server(server, "0.0.0.0", 7777)
-    ws = await open_ws_server(server, "0.0.0.0", 8080, app=dashboard_app)   # same endpoint, same hub
+    ws = await open_ws_server(udp.hub, "0.0.0.0", 8080, app=dashboard_app)   # the same hub
     ...  # per tick: server.send(...); udp.flush()  (either transport's flush flushes both)
 
 To mount the route on an application you run yourself, use :func:`add_ws_route` before
@@ -37,7 +37,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from netcode.errors import UsageError
 from netcode.logs import log_once
-from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, hub_for, resolve_endpoint
+from netcode.transport.hub import Address, Endpoint, Limits, LinkBase, RateLimiter, TransportHub, ensure_hub, resolve_endpoint
 
 __all__ = [
     "WsAddress",
@@ -284,9 +284,11 @@ def add_ws_route(
     *,
     limits: Limits = Limits(),
 ) -> WsServerTransport:
-    """Mount a ticksync WebSocket route on ``app`` (before it starts). The app's shutdown
-    closes the WebSockets, so ``runner.cleanup()`` does not wait on them."""
-    transport = WsServerTransport(hub_for(endpoint), path, limits)
+    """Mount a ticksync WebSocket route on ``app`` (before it starts) serving ``endpoint``
+    (driven by a new hub) or a given hub's endpoint (another transport's ``transport.hub``:
+    the route joins it). The app's shutdown closes the WebSockets, so ``runner.cleanup()``
+    does not wait on them."""
+    transport = WsServerTransport(ensure_hub(endpoint), path, limits)
     app.router.add_get(path, transport.handle)
     app.on_shutdown.append(transport._on_shutdown)
     return transport
@@ -301,8 +303,9 @@ async def open_ws_server(
     app: web.Application | None = None,
     limits: Limits = Limits(),
 ) -> WsServerTransport:
-    """Serve ``endpoint`` over WebSockets at ``ws://host:port/path`` (``port=0``: a free
-    one, see ``transport.port`` / ``transport.url``). ``app``: an application to add the
+    """Serve ``endpoint`` (or a given hub's endpoint, as :func:`add_ws_route`) over
+    WebSockets at ``ws://host:port/path`` (``port=0``: a free one, see ``transport.port`` /
+    ``transport.url``). ``app``: an application to add the
     route to and serve (e.g. the one with the HTTP dashboard); a new one if None.
     ``await transport.close()`` stops the site."""
     app = app if app is not None else web.Application()
