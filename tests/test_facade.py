@@ -63,3 +63,21 @@ def test_names_load_on_first_use_only():
     # a sans-IO name does not drag in the transports
     assert _fresh("from netcode import mint_token, LockstepServer; import sys; print('aiohttp' in sys.modules)") == "False"
     assert _fresh("from netcode import open_ws_server; import sys; print('aiohttp' in sys.modules)") == "True"
+
+
+@pytest.mark.parametrize("facade", FACADES, ids=lambda m: m.__name__)
+def test_the_package_itself_never_imports_its_facade(facade):
+    """Inside a package, modules import their siblings directly: a ``from netcode import
+    TickServer`` in netcode/ would load half the package on any import and invite cycles.
+    (``from netcode import compiled`` names a submodule, which is fine.)"""
+    import ast
+
+    package = facade.__name__
+    public = set(facade.__all__)
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if path.name == "__init__.py" and path.parent == ROOT / package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module == package and node.level == 0 or node.level and node.module is None and path.parent == ROOT / package):
+                bad = sorted({a.name for a in node.names} & public)
+                assert not bad, f"{path.relative_to(ROOT)} imports {bad} from the {package} facade"
