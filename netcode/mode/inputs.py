@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Tick-stamped player inputs, shared by both modes: the wire form of an input run, the
 server's buffer of inputs waiting for their tick, and the client's record of what it stamped.
 
@@ -16,10 +17,11 @@ import numpy as np
 from netcode.errors import ProtocolError, UsageError
 from netcode.session.wire import Reader
 
-__all__ = ["MAX_RUN", "pack_run", "parse_run", "InputBuffer", "StampedInputs"]
+__all__ = ["MAX_RUN", "pack_run", "parse_run", "scan_run", "decode_run", "InputBuffer", "StampedInputs"]
 
 MAX_RUN = 255  # inputs in one packet
 _RUN = struct.Struct("<IB")  # first tick, count
+_RUN_HEAD = 5
 
 
 def pack_run(first: int, records: np.ndarray) -> bytes:
@@ -33,50 +35,72 @@ def pack_run(first: int, records: np.ndarray) -> bytes:
     )
 
 
-def parse_run(r: Reader, itemsize: int) -> tuple[int, np.ndarray]:
-    """(first tick, (n, itemsize) uint8 records) from a reader at a packed run."""
-    first, n = _RUN.unpack_from(r.data, r.take(_RUN.size))
-    if n == 0:
+def scan_run(data, pos: int, itemsize: int) -> tuple[int, int, int]:
+    """Check the packed run at ``data[pos:]`` without decoding it: (first tick, count, the
+    offset just past it). Raises ProtocolError for a truncated or malformed run."""
+    size = len(data)
+    if pos < 0 or pos + _RUN_HEAD + itemsize > size:
+        raise ProtocolError("truncated", f"input run at offset {pos} of a {size}-byte packet")
+    first = data[pos] | (data[pos + 1] << 8) | (data[pos + 2] << 16) | (data[pos + 3] << 24)
+    count = data[pos + 4]
+    if count == 0:
         raise ProtocolError("bad_input", "empty input run")
     width = (itemsize + 7) // 8
-    head = r.bytes(itemsize)
-    raw_masks = r.bytes((n - 1) * width)
-    if not any(raw_masks):  # a held input: every record equals the first
-        return first, np.frombuffer(head * n, np.uint8).reshape(n, itemsize)
-    if width == 1:
-        # Small records (the usual case): rebuild in plain Python, cheaper than numpy's
-        # per-call overhead for a handful of bytes.
-        if max(raw_masks) >> itemsize:
-            raise ProtocolError("bad_input", "stray byte-mask bits")
-        changed = r.bytes(sum(bin(m).count("1") for m in raw_masks))
-        rec = bytearray(head)
-        out = [head]
-        k = 0
-        for m in raw_masks:
-            j = 0
+    masks_at = pos + _RUN_HEAD + itemsize
+    changed_at = masks_at + (count - 1) * width
+    if changed_at > size:
+        raise ProtocolError("truncated", "input run's masks run past the packet")
+    top = itemsize - 8 * (width - 1)  # bits used in a record's last mask byte
+    changed = 0
+    k = masks_at
+    while k < changed_at:
+        for b in range(width):
+            m = data[k + b]
+            if b == width - 1 and m >> top:
+                raise ProtocolError("bad_input", "stray byte-mask bits")
+            while m:
+                m &= m - 1
+                changed += 1
+        k += width
+    end = changed_at + changed
+    if end > size:
+        raise ProtocolError("truncated", "input run's changed bytes run past the packet")
+    return first, count, end
+
+
+def decode_run(data, pos: int, itemsize: int, count: int, out) -> None:
+    """Rebuild the ``count`` records of the run at ``data[pos:]`` (already checked by
+    :func:`scan_run`) into ``out``, a flat uint8 buffer of at least count * itemsize:
+    record 0 whole, then each record from the one before, with its changed bytes."""
+    width = (itemsize + 7) // 8
+    head = pos + _RUN_HEAD
+    for i in range(itemsize):
+        out[i] = data[head + i]
+    mask_at = head + itemsize
+    k = mask_at + (count - 1) * width  # the next changed byte
+    for j in range(1, count):
+        row = j * itemsize
+        for i in range(itemsize):
+            out[row + i] = out[row - itemsize + i]
+        for b in range(width):
+            m = data[mask_at + b]
+            i = 8 * b
             while m:
                 if m & 1:
-                    rec[j] = changed[k]
+                    out[row + i] = data[k]
                     k += 1
                 m >>= 1
-                j += 1
-            out.append(bytes(rec))
-        return first, np.frombuffer(b"".join(out), np.uint8).reshape(n, itemsize)
-    masks = np.frombuffer(raw_masks, np.uint8)
-    bits = np.unpackbits(masks.reshape(n - 1, width), axis=1, bitorder="little")
-    if bits[:, itemsize:].any():
-        raise ProtocolError("bad_input", "stray byte-mask bits")
-    diff = bits[:, :itemsize].astype(bool)
-    changed = np.frombuffer(r.view(int(diff.sum())), np.uint8)
-    head = np.frombuffer(head, np.uint8)
-    # Rebuild each record from the one before: fill changed bytes, carry the rest down.
-    rows = np.empty((n, itemsize), np.uint8)
-    rows[0] = head
-    rows[1:][diff] = changed
-    src = np.where(diff, np.arange(1, n)[:, None], 0)
-    np.maximum.accumulate(src, axis=0, out=src)  # last row (per byte) that set it
-    rows[1:] = rows[src, np.arange(itemsize)]
-    return first, rows
+                i += 1
+        mask_at += width
+
+
+def parse_run(r: Reader, itemsize: int) -> tuple[int, np.ndarray]:
+    """(first tick, (n, itemsize) uint8 records) from a reader at a packed run."""
+    first, count, end = scan_run(r.data, r.pos, itemsize)
+    records = np.empty(count * itemsize, np.uint8)
+    decode_run(r.data, r.pos, itemsize, count, records)
+    r.take(end - r.pos)
+    return first, records.reshape(count, itemsize)
 
 
 class InputBuffer:
@@ -85,6 +109,9 @@ class InputBuffer:
     A ring indexed by tick % size holds them with the tick beside each, so closing a tick
     is a few vectorized operations whatever the player count. A slot with no input for the
     tick repeats its previous one (the late player suffers, nobody waits).
+
+    Compiled where the install has a C compiler (``inputs.pxd`` types it): the ring is then
+    written through typed views, a packet's run decoded straight from its bytes.
     """
 
     def __init__(self, players: int, itemsize: int, max_ahead: int):
@@ -96,6 +123,11 @@ class InputBuffer:
         self._tick = np.full((self._size, players), -1, np.int64)
         self.last = np.zeros((players, itemsize), np.uint8)
         self.newest = np.full(players, -1, np.int64)  # newest tick received per slot
+        # Flat views of the same arrays (contiguous), for the per-record writes.
+        self._flat_data = self._data.reshape(-1)
+        self._flat_tick = self._tick.reshape(-1)
+        self._newest = self.newest
+        self._scratch = np.zeros(MAX_RUN * itemsize, np.uint8)  # one decoded run
 
     def put(self, slot: int, first: int, records: np.ndarray, current: int) -> int:
         """Store inputs for ticks >= ``current`` (the next tick to close). Returns how many
@@ -103,34 +135,39 @@ class InputBuffer:
         Ticks already received are not taken again: clients never restamp a tick, so a
         resend can only repeat them (or, from a hostile client, try to change the past).
         Raises ProtocolError for ticks beyond ``current + max_ahead``."""
-        n = len(records)
-        last = first + n - 1
+        flat = np.ascontiguousarray(records, np.uint8).reshape(-1)
+        return self._store(slot, first, len(records), flat, current)
+
+    def put_run(self, slot: int, data, pos: int, current: int) -> int:
+        """:meth:`put` of the packed run at ``data[pos:]``, decoded straight from the
+        packet's bytes; the run must end the packet. Raises ProtocolError (and stores
+        nothing) for a malformed run or one reaching past ``current + max_ahead``."""
+        first, count, end = scan_run(data, pos, self.itemsize)
+        if end != len(data):
+            raise ProtocolError("trailing_bytes", f"{len(data) - end} bytes after the input run")
+        decode_run(data, pos, self.itemsize, count, self._scratch)
+        return self._store(slot, first, count, self._scratch, current)
+
+    def _store(self, slot: int, first: int, count: int, records, current: int) -> int:
+        last = first + count - 1
         if last > current + self.max_ahead:
             raise ProtocolError("future_input", f"input for tick {last}, server is at {current}")
-        newest = int(self.newest[slot])
+        newest = self._newest[slot]
         if last > newest:
-            self.newest[slot] = last
-        if n <= 8:  # the usual packet: a few ticks; plain Python beats numpy's call overhead
-            # Ticks up to ``newest`` came before (clients never restamp a tick): only the
-            # new tail is stored, usually one record.
-            late = 0
-            size, data, tick_of = self._size, self._data, self._tick
-            for i in range(max(0, newest + 1 - first), n):
-                t = first + i
-                if t < current:
-                    late += 1
-                    continue
-                data[t % size, slot] = records[i]
-                tick_of[t % size, slot] = t
-            return late
-        ticks = np.arange(first, last + 1)
-        new = ticks > newest
-        keep = new & (ticks >= current)
-        late = int(np.count_nonzero(new & (ticks < current)))
-        if keep.any():
-            rows = ticks[keep] % self._size
-            self._data[rows, slot] = records[keep]
-            self._tick[rows, slot] = ticks[keep]
+            self._newest[slot] = last
+        itemsize = self.itemsize
+        late = 0
+        # Ticks up to ``newest`` came before (clients never restamp a tick): only the new
+        # tail is stored, usually one record.
+        for j in range(max(0, newest + 1 - first), count):
+            t = first + j
+            if t < current:
+                late += 1
+                continue
+            row = (t % self._size) * self.players + slot
+            for i in range(itemsize):
+                self._flat_data[row * itemsize + i] = records[j * itemsize + i]
+            self._flat_tick[row] = t
         return late
 
     def reset(self, slot: int) -> None:

@@ -31,7 +31,8 @@ import math
 import cython
 
 from netcode.session.connection import Connection
-from netcode.errors import UsageError
+from netcode.errors import ProtocolError, UsageError
+from netcode.mode.inputs import InputBuffer, scan_run
 from netcode.statesync.wire import IN_INPUTS, NO_ACK, pack_snapshot_prefix
 from netcode.session.wire import ACK_VALID, MAX_PACKET, PROTOCOL_ID, PROTOCOL_VERSION, SESSION_HEADER_SIZE, PacketType
 
@@ -40,9 +41,6 @@ compiled = cython.compiled
 _TYPE_BYTE = int(PacketType.SS_INPUT) | ACK_VALID
 _SNAPSHOT = int(PacketType.SS_SNAPSHOT)
 _SS_HEAD = 7  # slot, flags, snapshot ack (u32), view delay
-_RUN_HEAD = 5  # first tick (u32), count
-_MAX_FAST_RUN = 255  # MAX_RUN: any run the wire allows
-_MAX_FAST_ITEM = 8  # one mask byte per record
 
 
 @cython.cfunc
@@ -57,17 +55,6 @@ def _u16(d: bytes, i: cython.Py_ssize_t) -> cython.uint:
 @cython.exceptval(check=False)
 def _u32(d: bytes, i: cython.Py_ssize_t) -> cython.ulonglong:
     return d[i] | (d[i + 1] << 8) | (d[i + 2] << 16) | (cython.cast(cython.ulonglong, d[i + 3]) << 24)
-
-
-@cython.cfunc
-@cython.inline
-@cython.exceptval(check=False)
-def _popcount8(m: cython.uint) -> cython.uint:
-    c: cython.uint = 0
-    while m:
-        m &= m - 1
-        c += 1
-    return c
 
 
 @cython.cclass
@@ -86,10 +73,7 @@ class _Context:
     depth: cython.longlong
     itemsize: cython.Py_ssize_t
     max_ahead: cython.longlong
-    players: cython.longlong
-    flat_data: cython.uchar[:]
-    flat_tick: cython.longlong[:]
-    flat_newest: cython.longlong[:]
+    inputs: InputBuffer
     view_items: cython.longlong[:]
     applied: cython.longlong[:]
     max_view_delay: cython.double
@@ -106,10 +90,7 @@ class _Context:
         self.depth = history.depth
         self.itemsize = server.itemsize
         self.max_ahead = inputs.max_ahead
-        self.players = inputs.players
-        self.flat_data = inputs._data.reshape(-1)  # views: the arrays are contiguous
-        self.flat_tick = inputs._tick.reshape(-1)
-        self.flat_newest = inputs.newest
+        self.inputs = inputs
         self.view_items = server._view_delay
         self.applied = server.applied
         self.max_view_delay = float(config.max_view_delay)
@@ -126,11 +107,8 @@ def _context(server) -> _Context:
 @cython.locals(
     n=cython.Py_ssize_t, slot=cython.longlong, pslot=cython.longlong, sack=cython.ulonglong, view=cython.longlong,
     rate=cython.double, depth=cython.longlong, max_ahead=cython.longlong, tokens=cython.double, first=cython.longlong,
-    cnt=cython.Py_ssize_t, itemsize=cython.Py_ssize_t, masks_at=cython.Py_ssize_t, changed_at=cython.Py_ssize_t,
-    nchanged=cython.Py_ssize_t, k=cython.Py_ssize_t, j=cython.Py_ssize_t, m=cython.uint, current=cython.longlong,
-    last=cython.longlong, newest=cython.longlong, size=cython.longlong, players=cython.longlong, t=cython.longlong,
-    row=cython.longlong, late=cython.longlong, start=cython.Py_ssize_t, i=cython.longlong, take_ack=cython.bint,
-    limit=cython.longlong, flat_data=cython.uchar[:],
+    cnt=cython.Py_ssize_t, end=cython.Py_ssize_t, itemsize=cython.Py_ssize_t, current=cython.longlong,
+    late=cython.longlong, take_ack=cython.bint, limit=cython.longlong,
 )
 @cython.ccall
 def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cython.bint:
@@ -139,7 +117,7 @@ def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cy
     ``_context(server)``."""
     # -- check: the header, the session, the sequence ------------------------------------
     n = len(data)
-    if n < SESSION_HEADER_SIZE + _SS_HEAD + _RUN_HEAD or n > MAX_PACKET:
+    if n < SESSION_HEADER_SIZE + _SS_HEAD or n > MAX_PACKET:
         return False
     if _u16(data, 0) != PROTOCOL_ID or data[2] != PROTOCOL_VERSION or data[3] != _TYPE_BYTE:
         return False
@@ -182,24 +160,12 @@ def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cy
                 return False
             take_ack = ctx.history_ticks[sack % depth] == sack  # SnapshotHistory.has
     q: cython.Py_ssize_t = p + _SS_HEAD
-    first = _u32(data, q)
-    cnt = data[q + 4]
-    if cnt == 0 or cnt > _MAX_FAST_RUN or itemsize > _MAX_FAST_ITEM:
+    try:
+        run = scan_run(data, q, itemsize)
+    except ProtocolError:
         return False
-    masks_at = q + _RUN_HEAD + itemsize
-    changed_at = masks_at + cnt - 1
-    if changed_at > n:
-        return False
-    nchanged = 0
-    for k in range(masks_at, changed_at):
-        m = data[k]
-        if m >> itemsize:
-            return False
-        nchanged += _popcount8(m)
-    if changed_at + nchanged != n:
-        return False
-    last = first + cnt - 1
-    if last > current + max_ahead:
+    first, cnt, end = run
+    if end != n or first + cnt - 1 > current + max_ahead:
         return False
 
     # -- apply, in the general path's order ------------------------------------------------
@@ -213,40 +179,7 @@ def ss_input(ctx: _Context, server, data: bytes, addr, now: cython.double) -> cy
     if take_ack:
         peer.acked_before = peer.acked
         peer.acked = sack
-    # InputBuffer.put: rebuild the records in order, store the new ones
-    flat_data = ctx.flat_data
-    newest = ctx.flat_newest[pslot]
-    if last > newest:
-        ctx.flat_newest[pslot] = last
-    size = max_ahead + 1
-    players = ctx.players
-    start = 0 if newest + 1 - first < 0 else newest + 1 - first
-    rec = cython.declare(cython.uchar[8])  # _MAX_FAST_ITEM bytes
-    if not cython.compiled:
-        rec = bytearray(_MAX_FAST_ITEM)
-    for i in range(itemsize):
-        rec[i] = data[q + _RUN_HEAD + i]
-    late = 0
-    k = changed_at
-    for j in range(cnt):
-        if j:
-            m = data[masks_at + j - 1]
-            i = 0
-            while m:
-                if m & 1:
-                    rec[i] = data[k]
-                    k += 1
-                m >>= 1
-                i += 1
-        if j >= start:
-            t = first + j
-            if t < current:
-                late += 1
-            else:
-                row = (t % size) * players + pslot
-                for i in range(itemsize):
-                    flat_data[row * itemsize + i] = rec[i]
-                ctx.flat_tick[row] = t
+    late = ctx.inputs.put_run(pslot, data, q, current)
     if late:
         peer.counters["late_inputs"] += late
     # Lag compensation's limit, as on_payload refreshes it
