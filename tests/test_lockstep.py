@@ -50,6 +50,13 @@ def test_a_player_on_a_terrible_link_does_not_delay_the_others(seed):
     match.net.sim.configure("c3", "server", LinkConfig(latency=0.03, jitter=0.005, loss=0.5))
     for i in range(4):
         match.add_client(f"c{i}", slot=i)
+    # At 50% loss each way the handshake may take several tries (for some seeds longer
+    # than the 5 s of warm-up): wait until every client is in, bounded.
+    for _ in range(60):
+        if all(client.connected for client, _ in match.clients.values()):
+            break
+        match.run(1.0)
+    assert all(client.connected for client, _ in match.clients.values())
     match.run(5.0)
     lag = {name: [] for name in match.clients}
 
