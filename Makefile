@@ -9,8 +9,11 @@ STAMP  := $(VENV)/.installed
 venv: $(STAMP)
 
 # Reinstall when the project's metadata or a compiled module's source changes; editable,
-# so other code edits need nothing.
-$(STAMP): pyproject.toml setup.py netcode/statesync/fastpath.py netcode/statesync/bitpack.py netcode/transport/_mmsg.pyx
+# so other code edits need nothing. The compiled modules' sources (.py/.pyx and .pxd) come
+# from setup.py's COMPILED list.
+COMPILED_SOURCES := $(shell $(PYTHON) setup.py --compiled-sources)
+
+$(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -1,47 +1,150 @@
 """Which compiled fast paths this install has, and whether to use them.
 
-``setup.py`` compiles :mod:`netcode.statesync.fastpath` (the state-sync server's input and send
-paths) and :mod:`netcode.statesync.bitpack` (snapshot bit packing) with Cython when it can. This
-module hands each out only when the import really is the compiled one, not the source
-file (which needs Cython itself and is the slower twin used by the tests), not a stale
-build older than its source (an edited checkout not reinstalled), and not switched off
-with ``TICKSYNC_PURE=1``. Otherwise callers get None and use the general path.
+``setup.py`` compiles the modules in its ``COMPILED`` list with Cython when it can (among
+them :mod:`netcode.statesync.fastpath`, the state-sync server's input and send paths, and
+:mod:`netcode.statesync.bitpack`, snapshot bit packing), and records each build in
+``netcode/_build_manifest.json``: the file it built and the sha256 of every source it was
+built from, or why it built nothing. :func:`load` hands a module out only when the import
+really is that compiled build, not the source file (which needs Cython itself and is the
+slower twin used by the tests), not a stale build (a source beside it that no longer
+hashes as it did when built: an edited checkout not rebuilt), and not switched off with
+``TICKSYNC_PURE=1``. Otherwise callers get None and use the general path.
+
+Staleness is judged by content, never by file times: an install copies the sources after
+building, so they look newer than a build that is not stale. A source the install did
+not ship (a ``.pxd``, a ``.pyx``) is not checked: the build is trusted.
+
+``python -m netcode.compiled`` prints, one line per module of the build, which path runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import importlib.util
+import importlib.machinery
+import json
 import logging
 import os
+import sysconfig
 from pathlib import Path
+from typing import Any
 
-__all__ = ["fastpath", "bitpack", "status", "statuses"]
+__all__ = ["load", "statuses", "manifest", "source_hash", "fastpath", "bitpack", "status"]
 
 log = logging.getLogger("ticksync.compiled")
 
+MANIFEST = Path(__file__).with_name("_build_manifest.json")
+_ROOT = Path(__file__).resolve().parent.parent  # the directory holding netcode/; manifest paths are relative to it
+_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 
-def _load(module: str):
-    name = module.rsplit(".", 1)[1]
+# Names this module has always offered, for the modules they stand for.
+_NAMED = {"fastpath": "netcode.statesync.fastpath", "bitpack": "netcode.statesync.bitpack"}
+
+
+def source_hash(path: str | os.PathLike) -> str:
+    """The sha256 (hex) of a file's bytes, as setup.py records each source it builds from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_manifest() -> dict | None:
+    """This interpreter's build: module name -> its record; None where nothing was built."""
+    try:
+        data = json.loads(MANIFEST.read_text())
+        return dict(data["builds"][_SUFFIX]["modules"])
+    except FileNotFoundError:
+        return None
+    except KeyError:
+        return None  # built for another Python only
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("unreadable %s (%s): the general path runs", MANIFEST.name, exc)
+        return None
+
+
+manifest: dict | None = _read_manifest()
+
+
+def _changed(record: dict) -> list[str]:
+    """The sources (paths relative to the install) that no longer hash as they did when built."""
+    changed = []
+    for rel, digest in record.get("sources", {}).items():
+        path = _ROOT / rel
+        try:
+            if source_hash(path) != digest:
+                changed.append(rel)
+        except FileNotFoundError:
+            pass  # not shipped (a wheel without the source): trust the build
+    return changed
+
+
+def _check(module: str) -> tuple[Path | None, str]:
+    """The compiled file to import for ``module``, or None; and the status line either way.
+    Reads files only: imports nothing."""
     if os.environ.get("TICKSYNC_PURE"):
         return None, "off (TICKSYNC_PURE is set)"
-    spec = importlib.util.find_spec(module)
-    origin = Path(spec.origin) if spec and spec.origin else None
-    if origin is None or origin.suffix == ".py":
-        return None, "not built (no C compiler or Cython when installed): general path"
-    source = origin.parent / f"{name}.py"
-    if source.exists() and source.stat().st_mtime > origin.stat().st_mtime:
-        log.warning("%s is older than %s.py: not using it (reinstall: pip install -e .)", origin.name, name)
-        return None, "stale build ignored: general path"
-    return importlib.import_module(module), f"compiled ({origin.name})"
+    if manifest is None:
+        return None, "not built (no build record: pip install . or python setup.py build_ext --inplace): general path"
+    record = manifest.get(module)
+    if record is None:
+        return None, "not built (not in setup.py's list when this was built): general path"
+    if "file" not in record:
+        return None, f"not built ({record.get('error', 'no reason recorded')}): general path"
+    binary = _ROOT.joinpath(*module.split(".")[:-1], record["file"])
+    if not binary.exists():
+        return None, f"not built ({record['file']} is missing): general path"
+    changed = _changed(record)
+    if changed:
+        names = ", ".join(Path(rel).name for rel in changed)
+        return None, f"stale build ignored ({names} changed since {record['file']} was built): general path"
+    return binary, f"compiled ({record['file']})"
 
 
-fastpath, _fastpath_status = _load("netcode.statesync.fastpath")
-bitpack, _bitpack_status = _load("netcode.statesync.bitpack")
-statuses = {"fastpath": _fastpath_status, "bitpack": _bitpack_status}
-status = _fastpath_status  # the one most figures depend on (benches print it)
+_loaded: dict[str, Any] = {}  # module -> what load() returned
+
+# One line per module: everything the build recorded, and whatever else load() was asked for.
+statuses: dict[str, str] = {module: _check(module)[1] for module in (manifest or {})}
+
+
+def load(module: str):
+    """The compiled build of ``module`` (dotted name, e.g. ``"netcode.statesync.fastpath"``),
+    or None where the general path must run: switched off (``TICKSYNC_PURE=1``), not built,
+    stale, or failing to import. The answer is kept, and ``statuses[module]`` says why."""
+    if module in _loaded:
+        return _loaded[module]
+    binary, what = _check(module)
+    compiled = None
+    if binary is not None:
+        try:
+            compiled = importlib.import_module(module)
+        except Exception as exc:  # built against other types (a stale cimported module), ...
+            log.warning("%s does not import (%s): not using it (rebuild: pip install -e .)", binary.name, exc)
+            what = f"failed to import ({exc}): general path"
+        else:
+            origin = Path(getattr(compiled, "__file__", None) or "")
+            if origin.name != binary.name or not origin.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+                what = f"not built (imports as {origin.name or 'no file'}, not {binary.name}): general path"
+                compiled = None
+    elif what.startswith("stale"):
+        log.warning(
+            "%s: %s (rebuild: pip install -e . or python setup.py build_ext --inplace)", module, what
+        )
+    _loaded[module] = compiled
+    statuses[module] = what
+    return compiled
+
+
+def __getattr__(name: str) -> Any:
+    # fastpath, bitpack and status as before, loaded on first use: importing this module
+    # imports no compiled one (no import cycles through the packages that use them).
+    if name in _NAMED:
+        return load(_NAMED[name])
+    if name == "status":  # the one most figures depend on (benches print it)
+        load(_NAMED["fastpath"])
+        return statuses[_NAMED["fastpath"]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
-    for name, what in statuses.items():
-        print(f"netcode.{name}: {what}")
+    for _module in list(statuses) or list(_NAMED.values()):
+        load(_module)
+    for _module, _what in statuses.items():
+        print(f"{_module}: {_what}")

@@ -1,0 +1,147 @@
+"""``pip install .`` keeps the compiled fast paths (issue 10).
+
+A wheel of this checkout is built and installed into a fresh venv, and the installed
+``netcode.compiled`` must say that every module setup.py compiles runs compiled, from a
+directory outside the checkout. An install copies the sources after building, so they
+look newer than the build: staleness is judged by the sources' hashes recorded at build
+time, which these tests check by setting file times that would fool a judge by mtime.
+
+Bounded in time: the C is compiled without optimisation (what is checked is the build and
+install machinery, not the code's speed), and every step has a subprocess timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What a wheel of the checkout is built from: the working tree, without builds, caches, venvs.
+_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.pyd",
+    ".pytest_cache", ".hypothesis", ".benchmarks", "out", "*.tsr", "_build_manifest.json",
+)
+
+
+def _run(cmd: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert done.returncode == 0, f"{cmd} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+class Installed:
+    """A fresh venv with the checkout's wheel installed."""
+
+    def __init__(self, tmp: Path):
+        self.python = tmp / "venv" / "bin" / "python"
+        self.elsewhere = tmp / "elsewhere"  # a working directory outside the checkout
+        self.elsewhere.mkdir()
+        self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TICKSYNC_PURE", "PYTHONHOME")}
+        site = _run([self.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], 30, env=self.env)
+        self.site = Path(site.stdout.strip())
+        self.manifest = json.loads((self.site / "netcode" / "_build_manifest.json").read_text())
+        self.build = self.manifest["builds"][sysconfig.get_config_var("EXT_SUFFIX")]["modules"]
+
+    def compiled_statuses(self, **env) -> tuple[dict, str]:
+        """``python -m netcode.compiled`` run by the install: module -> status, and its stderr."""
+        done = _run([self.python, "-m", "netcode.compiled"], 30, cwd=self.elsewhere, env={**self.env, **env})
+        lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+        return lines, done.stderr
+
+    def file(self, module: str, name: str) -> Path:
+        return self.site.joinpath(*module.split(".")[:-1], name)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Installed:
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: nothing to compile")
+    tmp = tmp_path_factory.mktemp("install")
+    src = tmp / "src"
+    shutil.copytree(ROOT, src, ignore=_IGNORE, symlinks=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TICKSYNC_PURE")}
+    env["CFLAGS"] = "-O0 -g0"  # the last -O wins: compiles in seconds
+    _run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "--no-cache-dir",
+         "-w", tmp / "dist"],
+        100, cwd=src, env=env,
+    )
+    (wheel,) = (tmp / "dist").glob("ticksync-*.whl")
+    _run([sys.executable, "-m", "venv", "--without-pip", tmp / "venv"], 60)
+    _run(
+        [sys.executable, "-m", "pip", "--python", tmp / "venv" / "bin" / "python", "install",
+         "--no-deps", "--no-index", "--no-cache-dir", wheel],
+        60, env=env,
+    )
+    installed = Installed(tmp)
+    # numpy, orjson, ... without the network: this venv's packages, after the fresh venv's
+    # own (a plain path line: this venv's .pth files, its editable ticksync among them, stay off).
+    ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    (installed.site / "_ticksync_test_deps.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
+    return installed
+
+
+def _planned() -> list:
+    done = _run([sys.executable, "setup.py", "--compiled"], 30, cwd=ROOT)
+    return done.stdout.split()
+
+
+def test_a_wheel_install_runs_every_compiled_module(installed):
+    planned = _planned()
+    assert {"netcode.statesync.fastpath", "netcode.statesync.bitpack"} <= set(planned)
+    assert set(installed.build) == set(planned)
+    # Every build older than its source, by an hour: a judge by file times would call them stale.
+    old = time.time() - 3600
+    for module, record in installed.build.items():
+        assert "file" in record, f"{module} was not built: {record}"
+        os.utime(installed.file(module, record["file"]), (old, old))
+    statuses, stderr = installed.compiled_statuses()
+    assert set(statuses) == set(planned), statuses
+    for module, what in statuses.items():
+        assert what.startswith("compiled ("), f"{module}: {what}\n{stderr}"
+    # ... and that was the install, not this checkout; the server takes the fast path.
+    done = _run(
+        [installed.python, "-c", "import netcode.compiled as c, netcode.statesync.server as s; "
+         "print(c.__file__); print(s.StateSyncServer.fast_receive is not None)"],
+        30, cwd=installed.elsewhere, env=installed.env,
+    )
+    where, fast = done.stdout.split()
+    assert Path(where).is_relative_to(installed.site) and fast == "True", done.stdout
+
+
+def test_a_source_changed_after_the_build_is_stale_whatever_its_time(installed):
+    fastpath = installed.file("netcode.statesync.fastpath", "fastpath.py")
+    pxd = installed.file("netcode.session.connection", "connection.pxd")  # a wheel ships no .pxd: trusted till one appears
+    assert not pxd.exists()
+    text = fastpath.read_text()
+    binary = installed.file("netcode.statesync.fastpath", installed.build["netcode.statesync.fastpath"]["file"])
+    try:
+        fastpath.write_text(text + "\n# edited after the build\n")
+        pxd.write_text("# not the .pxd connection was compiled with\n")
+        old = binary.stat().st_mtime - 3600  # older than the build: a judge by file times would use it
+        for path in (fastpath, pxd):
+            os.utime(path, (old, old))
+        statuses, stderr = installed.compiled_statuses()
+        stale = {"netcode.statesync.fastpath", "netcode.session.connection"}  # fastpath cimports connection.pxd
+        for module, what in statuses.items():
+            if module in stale:
+                assert what.startswith("stale build ignored"), f"{module}: {what}"
+                assert f"{module}: stale build ignored" in stderr  # logged, not only printed
+            else:
+                assert what.startswith("compiled ("), f"{module}: {what}"
+        assert "fastpath.py" in statuses["netcode.statesync.fastpath"]
+
+        statuses, _ = installed.compiled_statuses(TICKSYNC_PURE="1")
+        assert set(statuses.values()) == {"off (TICKSYNC_PURE is set)"}
+    finally:
+        fastpath.write_text(text)
+        pxd.unlink(missing_ok=True)
