@@ -166,6 +166,8 @@ def test_the_install_compiled_the_fast_path_where_it_can():
         return
     if compiled.status.startswith("off"):
         return  # TICKSYNC_PURE=1 asked for the general path
+    if compiled.manifest is None:  # neither pip-installed nor built in place: nothing to judge here
+        pytest.skip(f"this checkout has no build ({compiled.status}); tests/test_install.py builds and installs one")
     assert compiled.fastpath is not None, compiled.status
     assert compiled.fastpath.compiled
     assert None not in (
