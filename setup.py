@@ -147,6 +147,7 @@ def _extensions():
         # The fast path must compute exactly what the Python it mirrors does: no fused
         # multiply-adds (tests compare RTT estimates bit for bit).
         ext.extra_compile_args = ["-ffp-contract=off"] if sys.platform != "win32" else []
+        ext.optional = True  # --inplace copies back only what was built
         extensions.append(ext)
     return extensions
 
@@ -166,7 +167,25 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as exc:  # no compiler, no Python headers, ...
             self._skip("the fast paths", exc)
+        self._remove_unbuilt()
         self._write_manifests()
+
+    def _remove_unbuilt(self):
+        """A module this build did not compile leaves no binary behind, not even an older
+        build's: Python would import it in place of the source whatever the manifest says."""
+        build_py = self.get_finalized_command("build_py")
+        for module in compiled_modules():
+            if module in self._built:
+                continue
+            filename = self.get_ext_filename(module)
+            paths = [os.path.join(self.build_lib, filename)]
+            if self.inplace:
+                package_dir = build_py.get_package_dir(module.rpartition(".")[0])
+                paths.append(os.path.join(package_dir, os.path.basename(filename)))
+            for path in paths:
+                if os.path.exists(path):
+                    print(f"ticksync: removing {path} (an earlier build of {module})", file=sys.stderr)
+                    os.remove(path)
 
     def build_extension(self, ext):
         try:
