@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 demo: $(STAMP)
 	$(PY) -m demos.showcase
 
+# The suite on the compiled build, then the protocol tests again with every compiled
+# module's source run as plain Python (what an install without a C compiler runs; the
+# two ten-minute simulations are left to the first run).
+PURE_TESTS := tests/test_session.py tests/test_statesync.py tests/test_lockstep.py \
+	tests/test_protocol_vectors.py tests/test_fastpath.py tests/test_bits.py
+
 test: $(STAMP)
 	$(PY) -m pytest
+	TICKSYNC_PURE=1 $(PY) -m pytest $(PURE_TESTS) -k "not ten_minutes and not minute_five"
 
 # Every benchmark (several minutes): micro benches, then the load scripts' tables.
 bench: $(STAMP)

@@ -148,7 +148,7 @@ async def _serve(pipe, args: dict) -> None:
         # Per datagram (--read event: receive_datagram calls it) or per poll's batch (tick).
         timed(server, "receive_many", "receive")
     if args["general_path"]:  # the compiled paths off: for before/after figures in one sitting
-        server.fast_receive = server.fast_send_parts = server.fast_send_shared = None
+        server.fast_receive = None
     transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20, polled=args["read"] == "tick")
     if args["general_path"] and hasattr(transport, "batched"):
         transport.batched = False

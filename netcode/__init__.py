@@ -16,7 +16,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from netcode._build import install_source_first
 from netcode.errors import ProtocolError, TicksyncError, UsageError
+
+# Before any compiled module is imported: a refused build (TICKSYNC_PURE=1, stale) runs
+# from its source instead.
+install_source_first()
 
 # public name -> module that defines it
 _LAZY = {

@@ -19,84 +19,20 @@ not ship (a ``.pxd``, a ``.pyx``) is not checked: the build is trusted.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.machinery
-import json
 import logging
-import os
-import sysconfig
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load", "statuses", "manifest", "source_hash", "fastpath", "bitpack", "status"]
+from netcode._build import MANIFEST, SourceFirst, _check, install_source_first, manifest, source_hash
+
+__all__ = ["load", "statuses", "manifest", "source_hash", "fastpath", "bitpack", "status", "SourceFirst", "install_source_first"]
 
 log = logging.getLogger("ticksync.compiled")
 
-MANIFEST = Path(__file__).with_name("_build_manifest.json")
-_ROOT = Path(__file__).resolve().parent.parent  # the directory holding netcode/; manifest paths are relative to it
-_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
-
 # Names this module has always offered, for the modules they stand for.
 _NAMED = {"fastpath": "netcode.statesync.fastpath", "bitpack": "netcode.statesync.bitpack"}
-
-
-def source_hash(path: str | os.PathLike) -> str:
-    """The sha256 (hex) of a file's bytes, as setup.py records each source it builds from."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _read_manifest() -> dict | None:
-    """This interpreter's build: module name -> its record; None where nothing was built."""
-    try:
-        data = json.loads(MANIFEST.read_text())
-        return dict(data["builds"][_SUFFIX]["modules"])
-    except FileNotFoundError:
-        return None
-    except KeyError:
-        return None  # built for another Python only
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("unreadable %s (%s): the general path runs", MANIFEST.name, exc)
-        return None
-
-
-manifest: dict | None = _read_manifest()
-
-
-def _changed(record: dict) -> list[str]:
-    """The sources (paths relative to the install) that no longer hash as they did when built."""
-    changed = []
-    for rel, digest in record.get("sources", {}).items():
-        path = _ROOT / rel
-        try:
-            if source_hash(path) != digest:
-                changed.append(rel)
-        except FileNotFoundError:
-            pass  # not shipped (a wheel without the source): trust the build
-    return changed
-
-
-def _check(module: str) -> tuple[Path | None, str]:
-    """The compiled file to import for ``module``, or None; and the status line either way.
-    Reads files only: imports nothing."""
-    if os.environ.get("TICKSYNC_PURE"):
-        return None, "off (TICKSYNC_PURE is set)"
-    if manifest is None:
-        return None, "not built (no build record: pip install . or python setup.py build_ext --inplace): general path"
-    record = manifest.get(module)
-    if record is None:
-        return None, "not built (not in setup.py's list when this was built): general path"
-    if "file" not in record:
-        return None, f"not built ({record.get('error', 'no reason recorded')}): general path"
-    binary = _ROOT.joinpath(*module.split(".")[:-1], record["file"])
-    if not binary.exists():
-        return None, f"not built ({record['file']} is missing): general path"
-    changed = _changed(record)
-    if changed:
-        names = ", ".join(Path(rel).name for rel in changed)
-        return None, f"stale build ignored ({names} changed since {record['file']} was built): general path"
-    return binary, f"compiled ({record['file']})"
-
 
 _loaded: dict[str, Any] = {}  # module -> what load() returned
 

@@ -1,26 +1,20 @@
-"""The state-sync server's hottest paths, compiled: an established client's SS_INPUT, and
-the per-client send of a snapshot.
+"""The state-sync server's hottest packet, compiled: an established client's SS_INPUT.
 
-A 100-client room at 60 Hz receives 6000 of these a second. Through the general path
-(session, connection, mode, input buffer: a dozen Python calls and a few numpy item
-writes) each costs about 14 us in situ, most of a core's budget for the whole room.
-:func:`ss_input` does the same work in one function that Cython compiles (pure-Python
-mode: this file is also valid, slower Python, so the tests exercise its logic either way);
-:func:`ss_input_run` runs it over a polled socket's batch without a Python call each.
+A 100-client room at 60 Hz receives 6000 of these a second. :func:`ss_input` handles
+one without the general path's dozen Python calls, and :func:`ss_input_run` runs it over
+a polled socket's batch without a Python call each.
 
-It is strictly a fast path for the common case, never a second protocol: it first checks
-everything the packet needs (header, session, a strictly newer sequence, the payload's
-exact shape, the flood guard, the input window) without changing anything, and returns
-False on any doubt, so the general path handles that packet from scratch with its full
-validation and its counted drops. Only then does it apply exactly what the general path
-would have: the same counters, replay window, acks and RTT sample, input records and
-view delay. ``tests/test_fastpath.py`` replays the same traffic, hostile packets included,
-through a server with and one without it and compares every field.
-
-:func:`send_parts` is ``StateSyncServer._send_parts`` with ``SessionServer.send`` and
-``Connection.wrap`` inlined, and :func:`send_shared` the loop over clients that calls it
-(without interest cells): 3000 clients served a second at 100 clients and 30 snapshots a
-second.
+It checks everything the packet needs (header, session, a strictly newer sequence, the
+payload's shape, the flood guard, the input window) without changing anything, and
+returns False on any doubt, so the general path handles that packet from scratch with its
+full validation and its counted drops. The rules it applies are not copies: the
+connection's bookkeeping is ``Connection.unwrap`` and the input run is
+``InputBuffer.put_run``, called as C functions (see ``fastpath.pxd``). What is still its
+own is the state-sync peer's part (the flood guard, the snapshot ack, the view delay's
+limit), which mirrors ``StateSyncServer.on_payload``; ``tests/test_fastpath.py`` replays
+the same traffic, hostile packets included, through servers with and without it and
+compares every field. (Issue 10's next step: compile the peer record and the session's
+receive path, and let this module go.)
 
 Built by ``setup.py`` when a C compiler and Cython are there (``pip install`` does it);
 without them the general path runs alone. ``TICKSYNC_PURE=1`` turns it off at import.
@@ -31,9 +25,9 @@ import math
 import cython
 
 from netcode.session.connection import Connection
-from netcode.errors import ProtocolError, UsageError
+from netcode.errors import ProtocolError
 from netcode.mode.inputs import InputBuffer, scan_run
-from netcode.statesync.wire import IN_INPUTS, NO_ACK, pack_snapshot_prefix
+from netcode.statesync.wire import IN_INPUTS, NO_ACK
 from netcode.session.wire import ACK_VALID, MAX_PACKET, PROTOCOL_ID, PROTOCOL_VERSION, SESSION_HEADER_SIZE, PacketType
 
 compiled = cython.compiled
@@ -213,65 +207,3 @@ def ss_input_run(server, batch: list, start: cython.Py_ssize_t, errors: list) ->
             errors.append(exc)
         i += 1
     return n
-
-
-# -- sending snapshots ----------------------------------------------------------------------
-@cython.locals(applied=cython.longlong, slot=cython.longlong, size=cython.Py_ssize_t, ctx=_Context)
-def send_parts(server, peer, conn, tick, parts: list, now: cython.double, cache) -> None:
-    """StateSyncServer._send_parts: queue ``parts`` (with this client's prefix) to ``conn``."""
-    slot = peer.slot
-    ctx = _context(server)
-    applied = int(ctx.applied[slot]) if slot >= 0 else -1
-    # The prefix depends on the client only through ``applied``: made once per value per
-    # snapshot (``cache`` lives for one snapshot; its other keys are tuples).
-    prefix = cache.get(applied) if cache is not None else None
-    if prefix is None:
-        prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
-        if cache is not None:
-            cache[applied] = prefix
-    key = (id(parts), prefix)
-    hit = cache.get(key) if cache is not None else None
-    if hit is None:
-        payloads = [prefix + part for part in parts]
-        hit = (payloads, sum(map(len, payloads)))
-        if cache is not None:
-            cache[key] = hit
-    payloads, size = hit
-    session = server.session
-    out: list = session._out
-    addr = conn.addr
-    for payload in payloads:
-        if conn.closed:  # SessionServer.send
-            raise UsageError(f"connection {conn.id} is closed")
-        out.append((conn.wrap(_SNAPSHOT, payload, now), addr))
-    counters = peer.counters
-    counters["snapshot_bytes"] += size
-    counters["parts"] += len(payloads)
-    server.stats_counters["bytes_snapshots"] += size
-
-
-@cython.locals(depth=cython.longlong, acked=cython.longlong, base=cython.longlong, pred=cython.longlong, ticks=cython.longlong[:], ctx=_Context)
-def send_shared(server, tick, encode, payloads, now: cython.double) -> None:
-    """The per-client loop of StateSyncServer._send_shared without interest cells: pick each
-    client's baseline and predictor, get the shared parts (``encode`` on a miss), send."""
-    ctx = _context(server)
-    ticks = ctx.history_ticks
-    depth = ctx.depth
-    connections = server.session.connections
-    got: dict = {}
-    for peer in server.peers.values():
-        conn = connections.get(peer.conn_id)
-        if conn is None:
-            continue
-        acked = peer.acked
-        base = acked if acked >= 0 and ticks[acked % depth] == acked else -1
-        pred = peer.acked_before
-        if base < 0 or not (pred >= 0 and ticks[pred % depth] == pred):
-            pred = -1
-        key = (base, pred)
-        parts = got.get(key)
-        if parts is None:
-            parts = got[key] = encode(peer, base, pred, None)
-        if base < 0:
-            peer.counters["full_snapshots"] += 1
-        send_parts(server, peer, conn, tick, parts, now, payloads)

@@ -81,11 +81,9 @@ class StateSyncPeer:
 class StateSyncServer(ModeServer):
     """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
 
-    # Established players' ordinary SS_INPUT packets and the per-client snapshot send,
-    # compiled when the install has them (netcode/statesync/fastpath.py).
+    # Established players' ordinary SS_INPUT packets, compiled when the install has them
+    # (netcode/statesync/fastpath.py).
     fast_receive = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
-    fast_send_parts = staticmethod(compiled.fastpath.send_parts) if compiled.fastpath else None
-    fast_send_shared = staticmethod(compiled.fastpath.send_shared) if compiled.fastpath else None
     fast_cache = None  # what the fast path reads of this server, gathered on first use
 
     def __init__(self, game: Game, config: StateSyncConfig, **session):
@@ -190,14 +188,15 @@ class StateSyncServer(ModeServer):
             self._send_shared(tick, codes, alive, extras, now)
 
     def _send_parts(self, peer: StateSyncPeer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> None:
-        fast = self.fast_send_parts
-        if fast is not None:
-            fast(self, peer, conn, tick, parts, now, cache)
-            return
         applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
-        prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
-        # Clients with the same baseline and the same input lag get the same payloads:
-        # build them once per snapshot (``cache``), not once per client.
+        # The prefix depends on the client only through ``applied``, and clients with the
+        # same baseline and the same input lag get the same payloads: both are built once
+        # per snapshot (``cache`` lives for one snapshot; its other keys are tuples).
+        prefix = cache.get(applied) if cache is not None else None
+        if prefix is None:
+            prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
+            if cache is not None:
+                cache[applied] = prefix
         key = (id(parts), prefix)
         hit = cache.get(key) if cache is not None else None
         if hit is None:
@@ -273,10 +272,6 @@ class StateSyncServer(ModeServer):
             self.stats_counters["encodes"] += 1
             return parts
 
-        fast = self.fast_send_shared
-        if fast is not None and not grid:
-            fast(self, tick, encode, payloads, now)
-            return
         for peer in self.peers.values():
             conn = self.connection(peer)
             if conn is None:
