@@ -33,7 +33,6 @@ from netcode.session.wire import ACK_VALID, MAX_PACKET, PROTOCOL_ID, PROTOCOL_VE
 compiled = cython.compiled
 
 _TYPE_BYTE = int(PacketType.SS_INPUT) | ACK_VALID
-_SNAPSHOT = int(PacketType.SS_SNAPSHOT)
 _SS_HEAD = 7  # slot, flags, snapshot ack (u32), view delay
 
 
@@ -55,7 +54,7 @@ def _u32(d: bytes, i: cython.Py_ssize_t) -> cython.ulonglong:
 class _Context:
     """What the fast path reads of a server for every packet, gathered once per server
     (each member is fixed for the server's life: arrays and dicts are changed in place,
-    never replaced). The input ring, the view delays, the applied ticks and the history's
+    never replaced). The view delays and the history's
     ticks are typed views, so they are read and written as C arrays."""
 
     by_addr: dict
@@ -69,7 +68,6 @@ class _Context:
     max_ahead: cython.longlong
     inputs: InputBuffer
     view_items: cython.longlong[:]
-    applied: cython.longlong[:]
     max_view_delay: cython.double
     tick_rate: cython.double
 
@@ -86,7 +84,6 @@ class _Context:
         self.max_ahead = inputs.max_ahead
         self.inputs = inputs
         self.view_items = server._view_delay
-        self.applied = server.applied
         self.max_view_delay = float(config.max_view_delay)
         self.tick_rate = float(server.tick_rate)
 
