@@ -147,8 +147,6 @@ async def _serve(pipe, args: dict) -> None:
         timed(server.schema, "quantize", "quantize")
         # Per datagram (--read event: receive_datagram calls it) or per poll's batch (tick).
         timed(server, "receive_many", "receive")
-    if args["general_path"]:  # the compiled paths off: for before/after figures in one sitting
-        server.fast_receive = None
     transport = await open_udp_server(server, HOST, 0, socket_buffer=4 << 20, polled=args["read"] == "tick")
     if args["general_path"] and hasattr(transport, "batched"):
         transport.batched = False
@@ -459,7 +457,7 @@ def report(args: argparse.Namespace, res: dict) -> None:
     print(f"{args.scenario} scenario over UDP on {HOST}: {s['players']} clients, {s['entities']} entities "
           f"({args.npcs} NPCs, {args.moving:.0%} moving, + {args.clients} players), 60 Hz, 30 Hz snapshots, "
           f"inputs at 60 Hz; server socket read per {args.read}; "
-          f"{'general path only' if args.general_path else 'compiled paths: ' + compiled.status}; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
+          f"{'one datagram per system call' if args.general_path else 'recvmmsg/sendmmsg'}; receive loop: {compiled.status}; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print()
     head = f"{'':<34} {'ticksync':>12} {'Colyseus 0.16':>14} {'target':>12} {'met':>4}"
@@ -522,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="server socket read once per tick (polled, as TickServer does; default) or per datagram")
     ap.add_argument("--repeat", type=int, default=1, help="runs; the table shows the median one (default 1)")
     ap.add_argument("--general-path", action="store_true",
-                    help="switch the compiled fast paths off (netcode/statesync/fastpath.py, recvmmsg/sendmmsg): the 'before'")
+                    help="read and send one datagram per system call (recvmmsg/sendmmsg off); for the interpreted "
+                         "protocol modules run with TICKSYNC_PURE=1")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time each input datagram (costs the server about half a point of CPU itself)")
     ap.add_argument("--profile", action="store_true", help="cProfile the server process during the measurement")

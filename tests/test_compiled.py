@@ -1,0 +1,182 @@
+"""One source per rule: the compiled modules (setup.py's COMPILED) behave exactly as their
+sources run as plain Python, and a built checkout or install really uses them.
+
+One recorded stream of traffic (real clients on a lossy, duplicating, reordering simulated
+link, plus hostile variants of their input packets) is replayed into a new server here
+(the compiled modules where this checkout built them) and in a child process with
+``TICKSYNC_PURE=1`` (every compiled module's source, interpreted). Everything the two send
+and everything they hold afterwards must be equal; so must a replay that hands each tick's
+datagrams over in one batch, as a polled socket does.
+"""
+
+import hashlib
+import os
+import pickle
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from demos.arena import Arena
+from helpers import SECRET, StateSyncMatch
+from netcode import compiled
+from netcode.sim.network import LinkConfig
+from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.session.wire import PacketType
+
+ROOT = Path(__file__).resolve().parent.parent
+LINK = LinkConfig(latency=0.04, jitter=0.02, loss=0.1, duplicate=0.05, reorder=0.05)
+CONFIG = StateSyncConfig(players=4, seed=7, input_packets_per_second=120)
+
+
+def _mutants(data: bytes, rng: random.Random) -> list[bytes]:
+    """Hostile variants of one client packet: bit flips in the payload, truncation,
+    trailing junk, other slots, absurd run lengths, a replay of the packet itself. (A flip
+    in the header's sequence number would be taken as a newer packet: packets are not
+    authenticated.)"""
+    out = [data]  # an exact duplicate
+    for _ in range(3):
+        b = bytearray(data)
+        i = rng.randrange(17, len(b))
+        b[i] ^= 1 << rng.randrange(8)
+        out.append(bytes(b))
+    out.append(data[: rng.randrange(1, len(data))])
+    out.append(data + bytes([rng.randrange(256)]))
+    for offset, value in ((17, rng.randrange(256)), (29, 0), (29, 255), (18, 3)):
+        if offset < len(data):
+            b = bytearray(data)
+            b[offset] = value
+            out.append(bytes(b))
+    return out
+
+
+def record(seed: int) -> tuple[list, int]:
+    """(events, SS_INPUT packets with inputs): ("rx", data, addr, now) and ("tick", now) as a
+    server saw them in a match, hostile variants spliced in before some inputs."""
+    match = StateSyncMatch(Arena(npcs=50), 4, seed=seed, link=LINK, config=CONFIG)
+    server = match.server
+    rng = random.Random(seed)
+    events: list = []
+    inputs = 0
+    plain_rx, plain_tick = server.receive_datagram, server.on_tick
+
+    def rx(data, addr, now):
+        nonlocal inputs
+        if len(data) > 18 and data[3] & 0x7F == PacketType.SS_INPUT:
+            inputs += data[18] & 1  # carries input records (not only an ack)
+            if rng.random() < 0.3:
+                # One variant goes first: it takes the sequence number, so the real packet
+                # that follows it is a duplicate. (Variants after it would all be duplicates.)
+                events.append(("rx", rng.choice(_mutants(data, rng)), addr, now))
+        events.append(("rx", data, addr, now))
+        plain_rx(data, addr, now)
+
+    def tick(now):
+        events.append(("tick", now))
+        plain_tick(now)
+
+    server.receive_datagram, server.on_tick = rx, tick
+    for name in ("a", "b", "c", "d"):
+        match.add_client(name)
+    match.add_client("watcher", role=1)  # a spectator (role 1)
+    match.run(4.0)
+    return events, inputs
+
+
+def replay(events: list, seed: int, batched: bool) -> tuple[StateSyncServer, list]:
+    """Replay into a new server. ``batched``: the datagrams between two ticks go in one
+    ``receive_many`` (a polled socket's read); else one by one."""
+    server = StateSyncServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
+    sent = []
+    waiting: list = []
+    for ev in events:
+        if ev[0] == "rx":
+            if batched:
+                waiting.append(ev[1:])
+                continue
+            server.receive_datagram(ev[1], ev[2], ev[3])
+        else:
+            if waiting:
+                server.receive_many(waiting)
+                sent.extend(server.datagrams_to_send())
+                waiting = []
+            server.on_tick(ev[1])
+        sent.extend(server.datagrams_to_send())
+    return server, sent
+
+
+def everything(server: StateSyncServer, sent: list) -> dict:
+    """What the server sent and holds: counters, every connection's bookkeeping, every
+    peer, the input buffer, the view delays, the game state."""
+    ib = server.inputs
+    return {
+        "sent": hashlib.sha256(b"".join(d + repr(a).encode() for d, a in sent)).hexdigest(),
+        "stats": server.stats(),
+        "conns": {cid: c.bookkeeping() for cid, c in server.session.connections.items()},
+        "peers": {cid: p.bookkeeping() for cid, p in server.peers.items()},
+        "inputs": (ib._data.tobytes(), ib._tick.tobytes(), ib.newest.tobytes(), ib.last.tobytes()),
+        "view": server.view_delays.tobytes(),
+        "state": server.state.hash(),
+    }
+
+
+def _in_pure_python(events_file: Path, seed: int) -> dict:
+    """The replays in a child process that runs every compiled module's source."""
+    code = (
+        "import pickle, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']\n"
+        "import test_compiled as t\n"
+        "from netcode import compiled\n"
+        "assert all(compiled.load(m) is None for m in compiled.statuses), compiled.statuses\n"
+        "events = pickle.loads(open(sys.argv[2], 'rb').read())\n"
+        "out = {b: t.everything(*t.replay(events, int(sys.argv[3]), b)) for b in (False, True)}\n"
+        "sys.stdout.buffer.write(pickle.dumps(out))\n"
+    )
+    env = {**os.environ, "TICKSYNC_PURE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), str(events_file), str(seed)], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return pickle.loads(done.stdout)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compiled_and_interpreted_servers_hold_and_send_the_same(seed, tmp_path):
+    events, inputs = record(seed)
+    one_by_one = everything(*replay(events, seed, batched=False))
+    stats = one_by_one["stats"]
+    assert stats["players"] == 4 and inputs > 300
+    dropped = stats["session"]["dropped"]
+    assert dropped.get("duplicate", 0) > 0 and len(dropped) >= 3  # the hostile variants did arrive
+    assert sum(p["late_inputs"] for p in stats["peers"].values()) >= 0 and stats["tick"] > 200
+    batched = everything(*replay(events, seed, batched=True))
+    assert batched["state"] == one_by_one["state"]
+
+    events_file = tmp_path / "events.pickle"
+    events_file.write_bytes(pickle.dumps(events))
+    pure = _in_pure_python(events_file, seed)
+    assert pure[False] == one_by_one, "the interpreted sources hold or sent something else"
+    assert pure[True] == batched, "the interpreted sources, batched, hold or sent something else"
+
+
+def test_a_built_checkout_uses_every_compiled_module():
+    """With a C compiler here, a build (``pip install``, ``make``) must have compiled every
+    module of setup.py's COMPILED list, and the imports must be those builds (a broken
+    build would otherwise only show up as a slow server)."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the general path is all an install here can have")
+    if os.environ.get("TICKSYNC_PURE"):
+        assert all(compiled.load(m) is None for m in compiled.statuses)
+        return
+    if compiled.manifest is None:  # neither pip-installed nor built in place: nothing to judge here
+        pytest.skip(f"this checkout has no build ({compiled.status}); tests/test_install.py builds and installs one")
+    planned = subprocess.run(
+        [sys.executable, "setup.py", "--compiled"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert "netcode.mode.dispatch" in planned and "netcode.statesync.peer" in planned
+    for module in planned:
+        built = compiled.load(module)
+        assert built is not None and built.__file__.endswith(".so"), f"{module}: {compiled.statuses[module]}"
+        assert sys.modules[module] is built  # what the engine imported is the build
