@@ -35,6 +35,7 @@ COMPILED = [
     "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.bitpack",  # snapshot bit packing
+    "netcode.transport.ratelimit",  # per-source token buckets (_mmsg cimports them)
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)
 ]
 LINUX_ONLY = {"netcode.transport._mmsg"}  # recvmmsg / sendmmsg are Linux's

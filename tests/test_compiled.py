@@ -180,3 +180,22 @@ def test_a_built_checkout_uses_every_compiled_module():
         built = compiled.load(module)
         assert built is not None and built.__file__.endswith(".so"), f"{module}: {compiled.statuses[module]}"
         assert sys.modules[module] is built  # what the engine imported is the build
+
+
+def test_the_rate_limiter_decides_the_same_compiled_and_interpreted():
+    """The polled UDP reader calls the compiled RateLimiter for every datagram: its
+    decisions, evictions and buckets must be the source's."""
+    from helpers import source_twin
+    from netcode.transport.ratelimit import RateLimiter
+
+    rng = random.Random(5)
+    limiters = [RateLimiter(15.0, 4.0, max_tracked=64), source_twin("netcode.transport.ratelimit").RateLimiter(15.0, 4.0, 64)]
+    now, decisions = 0.0, [[], []]
+    for _ in range(20000):
+        now += rng.expovariate(2000.0)
+        key = ("10.0.0.1", rng.randrange(100)) if rng.random() < 0.9 else ("spoofed", rng.randrange(10**6))
+        for limiter, out in zip(limiters, decisions):
+            out.append(limiter.allow(key, now))
+    assert decisions[0] == decisions[1]
+    assert 0 < sum(decisions[0]) < len(decisions[0])  # some allowed, some refused
+    assert limiters[0].evicted == limiters[1].evicted > 0 and limiters[0]._buckets == limiters[1]._buckets
