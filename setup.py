@@ -34,6 +34,7 @@ COMPILED = [
     "netcode.mode.inputs",  # input buffers
     "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
+    "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.bitpack",  # snapshot bit packing
     "netcode.transport.ratelimit",  # per-source token buckets (_mmsg cimports them)
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)

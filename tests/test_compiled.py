@@ -1,8 +1,9 @@
 """One source per rule: the compiled modules (setup.py's COMPILED) behave exactly as their
 sources run as plain Python, and a built checkout or install really uses them.
 
-One recorded stream of traffic (real clients on a lossy, duplicating, reordering simulated
-link, plus hostile variants of their input packets) is replayed into a new server here
+For each mode, one recorded stream of traffic (real clients on a lossy, duplicating,
+reordering simulated link, plus hostile variants of their input packets) is replayed into a
+new server here
 (the compiled modules where this checkout built them) and in a child process with
 ``TICKSYNC_PURE=1`` (every compiled module's source, interpreted). Everything the two send
 and everything they hold afterwards must be equal; so must a replay that hands each tick's
@@ -21,15 +22,19 @@ from pathlib import Path
 import pytest
 
 from demos.arena import Arena
-from helpers import SECRET, StateSyncMatch
+from helpers import SECRET, LockstepMatch, StateSyncMatch
 from netcode import compiled
+from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.sim.network import LinkConfig
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
 from netcode.session.wire import PacketType
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK = LinkConfig(latency=0.04, jitter=0.02, loss=0.1, duplicate=0.05, reorder=0.05)
-CONFIG = StateSyncConfig(players=4, seed=7, input_packets_per_second=120)
+CONFIG = {"statesync": StateSyncConfig(players=4, seed=7, input_packets_per_second=120), "lockstep": LockstepConfig(players=4, seed=7)}
+SERVER = {"statesync": StateSyncServer, "lockstep": LockstepServer}
+MATCH = {"statesync": StateSyncMatch, "lockstep": LockstepMatch}
+INPUT = {"statesync": PacketType.SS_INPUT, "lockstep": PacketType.LS_INPUT}
 
 
 def _mutants(data: bytes, rng: random.Random) -> list[bytes]:
@@ -53,10 +58,10 @@ def _mutants(data: bytes, rng: random.Random) -> list[bytes]:
     return out
 
 
-def record(seed: int) -> tuple[list, int]:
-    """(events, SS_INPUT packets with inputs): ("rx", data, addr, now) and ("tick", now) as a
-    server saw them in a match, hostile variants spliced in before some inputs."""
-    match = StateSyncMatch(Arena(npcs=50), 4, seed=seed, link=LINK, config=CONFIG)
+def record(mode: str, seed: int) -> tuple[list, int]:
+    """(events, input packets with inputs): ("rx", data, addr, now) and ("tick", now) as a
+    ``mode`` server saw them in a match, hostile variants spliced in before some inputs."""
+    match = MATCH[mode](Arena(npcs=50), 4, seed=seed, link=LINK, config=CONFIG[mode])
     server = match.server
     rng = random.Random(seed)
     events: list = []
@@ -65,7 +70,7 @@ def record(seed: int) -> tuple[list, int]:
 
     def rx(data, addr, now):
         nonlocal inputs
-        if len(data) > 18 and data[3] & 0x7F == PacketType.SS_INPUT:
+        if len(data) > 18 and data[3] & 0x7F == INPUT[mode]:
             inputs += data[18] & 1  # carries input records (not only an ack)
             if rng.random() < 0.3:
                 # One variant goes first: it takes the sequence number, so the real packet
@@ -86,10 +91,10 @@ def record(seed: int) -> tuple[list, int]:
     return events, inputs
 
 
-def replay(events: list, seed: int, batched: bool) -> tuple[StateSyncServer, list]:
+def replay(mode: str, events: list, seed: int, batched: bool) -> tuple:
     """Replay into a new server. ``batched``: the datagrams between two ticks go in one
     ``receive_many`` (a polled socket's read); else one by one."""
-    server = StateSyncServer(Arena(npcs=50), CONFIG, secret=SECRET, rng=random.Random(seed))
+    server = SERVER[mode](Arena(npcs=50), CONFIG[mode], secret=SECRET, rng=random.Random(seed))
     sent = []
     waiting: list = []
     for ev in events:
@@ -108,22 +113,22 @@ def replay(events: list, seed: int, batched: bool) -> tuple[StateSyncServer, lis
     return server, sent
 
 
-def everything(server: StateSyncServer, sent: list) -> dict:
+def everything(server, sent: list) -> dict:
     """What the server sent and holds: counters, every connection's bookkeeping, every
-    peer, the input buffer, the view delays, the game state."""
+    peer, the input buffer, the view delays (state sync), the game state."""
     ib = server.inputs
     return {
+        "view": server.view_delays.tobytes() if isinstance(server, StateSyncServer) else None,
         "sent": hashlib.sha256(b"".join(d + repr(a).encode() for d, a in sent)).hexdigest(),
         "stats": server.stats(),
         "conns": {cid: c.bookkeeping() for cid, c in server.session.connections.items()},
         "peers": {cid: p.bookkeeping() for cid, p in server.peers.items()},
         "inputs": (ib._data.tobytes(), ib._tick.tobytes(), ib.newest.tobytes(), ib.last.tobytes()),
-        "view": server.view_delays.tobytes(),
         "state": server.state.hash(),
     }
 
 
-def _in_pure_python(events_file: Path, seed: int) -> dict:
+def _in_pure_python(mode: str, events_file: Path, seed: int) -> dict:
     """The replays in a child process that runs every compiled module's source."""
     code = (
         "import pickle, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']\n"
@@ -131,32 +136,32 @@ def _in_pure_python(events_file: Path, seed: int) -> dict:
         "from netcode import compiled\n"
         "assert all(compiled.load(m) is None for m in compiled.statuses), compiled.statuses\n"
         "events = pickle.loads(open(sys.argv[2], 'rb').read())\n"
-        "out = {b: t.everything(*t.replay(events, int(sys.argv[3]), b)) for b in (False, True)}\n"
+        "out = {b: t.everything(*t.replay(sys.argv[4], events, int(sys.argv[3]), b)) for b in (False, True)}\n"
         "sys.stdout.buffer.write(pickle.dumps(out))\n"
     )
     env = {**os.environ, "TICKSYNC_PURE": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), str(events_file), str(seed)], env=env, capture_output=True, timeout=120
+        [sys.executable, "-c", code, str(ROOT), str(events_file), str(seed), mode], env=env, capture_output=True, timeout=120
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return pickle.loads(done.stdout)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_compiled_and_interpreted_servers_hold_and_send_the_same(seed, tmp_path):
-    events, inputs = record(seed)
-    one_by_one = everything(*replay(events, seed, batched=False))
+@pytest.mark.parametrize("mode,seed", [("statesync", 1), ("statesync", 2), ("lockstep", 3)])
+def test_compiled_and_interpreted_servers_hold_and_send_the_same(mode, seed, tmp_path):
+    events, inputs = record(mode, seed)
+    one_by_one = everything(*replay(mode, events, seed, batched=False))
     stats = one_by_one["stats"]
     assert stats["players"] == 4 and inputs > 300
     dropped = stats["session"]["dropped"]
     assert dropped.get("duplicate", 0) > 0 and len(dropped) >= 3  # the hostile variants did arrive
-    assert sum(p["late_inputs"] for p in stats["peers"].values()) >= 0 and stats["tick"] > 200
-    batched = everything(*replay(events, seed, batched=True))
+    assert stats["tick"] > 200
+    batched = everything(*replay(mode, events, seed, batched=True))
     assert batched["state"] == one_by_one["state"]
 
     events_file = tmp_path / "events.pickle"
     events_file.write_bytes(pickle.dumps(events))
-    pure = _in_pure_python(events_file, seed)
+    pure = _in_pure_python(mode, events_file, seed)
     assert pure[False] == one_by_one, "the interpreted sources hold or sent something else"
     assert pure[True] == batched, "the interpreted sources, batched, hold or sent something else"
 
