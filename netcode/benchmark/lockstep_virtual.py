@@ -53,6 +53,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Hashable
 from typing import Callable
 
 import numpy as np
@@ -134,9 +135,10 @@ class FakeClient(FakeSession):
 
     Info = LockstepInfo
 
-    def __init__(self, game: Game, slot: int, token: bytes, hashes: dict[int, int], input_delay: int = 2):
-        super().__init__(game, slot, token)
-        self.hashes = hashes  # the server's recorded hashes (what a correct client reports)
+    def __init__(self, game: Game, slot: int, token: bytes, hashes: dict[int, int], input_delay: int = 2,
+                 server: Hashable = "server", rng=None):
+        super().__init__(game, slot, token, server, rng)
+        self.hashes = hashes  # the server's recorded hashes (what a correct client reports; {} reports none)
         self.input_delay = input_delay
         self.newest = -1  # newest frame received
         self.input_ack = -1

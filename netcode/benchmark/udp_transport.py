@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 from engine.loop import run_async
+from netcode.benchmark.processes import cpu_pair, pin
 from netcode.session.handshake import GameIdentity
 from netcode.session import Admission, SessionClient, SessionServer
 from netcode.session.token import mint_token
@@ -89,21 +90,8 @@ def _handshake(server: tuple[str, int], n: int, timeout: float = 5.0) -> list[tu
     return [(sock, client.connection.session_id) for sock, client in clients]
 
 
-def _pin(cpu: int | None) -> None:
-    # Server and clients on their own cores: otherwise the scheduler moves them around and
-    # the rows measure contention more than the transport.
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-
-
-def _cpus() -> tuple[int | None, int | None]:
-    """(server CPU, client CPU) when there are two to spare, else no pinning."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-
-
 def _blaster(server: tuple[str, int], n: int, duration: float, pipe, cpu: int | None) -> None:
-    _pin(cpu)
+    pin(cpu)
     sessions = _handshake(server, n)
     pipe.send("ready")
     pipe.recv()  # "go"
@@ -246,9 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     biggest = max(counts)
     plan = [("recv", "off", n) for n in counts] + [("echo", "off", biggest), ("recv", "default", biggest)]
 
-    server_cpu, client_cpu = _cpus()
+    server_cpu, client_cpu = cpu_pair()
     original = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    _pin(server_cpu)
+    pin(server_cpu)
 
     async def run_all() -> list[Row]:
         return [await _run_row(mode, lim, n, args.duration, client_cpu) for mode, lim, n in plan]
