@@ -6,6 +6,7 @@
     ticksync serve GAME --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]
+    ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
 
 The first three are the engine's (:mod:`engine.cli`, no network); this module adds the
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
@@ -380,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prediction-window", type=int, default=0, help="lockstep: ticks run ahead on predictions")
     _secret_options(p, tokens=True)
     p.set_defaults(func=cmd_bots)
+
+    from netcode.benchmark.command import add_parser as add_bench_command
+
+    add_bench_command(sub)
     return parser
 
 

@@ -64,7 +64,7 @@ class Plan:
     clients: tuple[int, ...] = (8, 64, 200)
     entities: tuple[int | None, ...] = (250, 1000)
     tick_rates: tuple[int, ...] = (30, 60)
-    seconds: float = 4.0
+    seconds: float = 6.0
     warmup: float = 1.0
     real_clients: int = 1  # full clients per cell (they run the game: desyncs are seen)
     capacity_probes: int = 2  # extra runs per mode bisecting the capacity bracket
@@ -86,7 +86,7 @@ class Plan:
 
 #: ``--quick`` (under a minute on 2 cores) and the default (about five minutes).
 PLANS = {
-    "quick": Plan(clients=(4, 16), entities=(200,), tick_rates=(60,), seconds=2.0, warmup=0.5,
+    "quick": Plan(clients=(8, 32, 128), entities=(200,), tick_rates=(60,), seconds=2.0, warmup=0.5,
                   capacity_probes=0, replay_ticks=1200, codec_rounds=50),
     "full": Plan(),
 }
@@ -147,7 +147,8 @@ def figures(cell: Cell, res: dict) -> dict:
         "key": cell.key,
         "mode": cell.mode,
         "clients": n,
-        "entities": s["entities"],
+        "entities": s["entities"],  # in the room: the game's own plus one per player (arena)
+        "npcs": cell.entities,  # the cell's knob (None: the game as it is)
         "tick_rate": cell.tick_rate,
         "budget_ms": cell.budget_ms,
         "seconds": wall,
