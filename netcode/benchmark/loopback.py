@@ -89,10 +89,11 @@ class LoopbackSpec:
 
 
 def _entities(server) -> int:
-    """Entities in the room: the replicated capacity (state sync), else the longest array."""
-    schema = getattr(server, "schema", None)
-    if schema is not None:
-        return int(schema.capacity)
+    """Entities in the room: the rows of the game's entity table (its replication's
+    ``alive`` column), else the longest array of the state."""
+    replication = getattr(server.game, "replication", None)
+    if replication is not None:
+        return len(server.state[replication.alive])
     return max((len(a) for _, a in server.state.items() if getattr(a, "ndim", 0) >= 1), default=0)
 
 
