@@ -60,6 +60,8 @@ def machine() -> dict:
         "numpy": np.__version__,
         "platform": platform.platform(terse=True),
         "compiled": compiled.status,
+        # Other work on the machine moves every figure: the 1-minute load average at the start.
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -94,8 +96,9 @@ def _fmt(fmt: str, v) -> str:
 
 def machine_line(doc: dict) -> str:
     m = doc["machine"]
+    load = m.get("load_average")
     return (f"{m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['implementation']} {m['python']}, "
-            f"numpy {m['numpy']}, {m['platform']}")
+            f"numpy {m['numpy']}, {m['platform']}" + (f"; load average {load:.1f} at the start" if load is not None else ""))
 
 
 def markdown(doc: dict) -> str:
@@ -123,6 +126,9 @@ def markdown(doc: dict) -> str:
             npcs = "the game's entities" if cap["entities"] is None else f"{cap['entities']} NPCs"
             inside = f"{cap['budget_ms']:.1f} ms ({cap['tick_rate']} Hz, {npcs})"
             out.append(f"| {mode} | {cap['clients']} | {inside} | {cap['limit']} |")
+        out.append("")
+        out.append("(limited by: *tick budget*, the next count measured was over it; *game maximum*, the game "
+                   "takes no more players; *untested above*, no larger count was measured.)")
         out.append("")
     extra = [c for c in doc["cells"] if c["kind"] != "load"]
     if extra:
