@@ -16,7 +16,7 @@ import os
 import pytest
 
 from netcode import cli
-from netcode.benchmark import matrix
+from netcode.benchmark import matrix, results
 from netcode.benchmark.matrix import Cell, Plan, capacity_search
 from netcode.benchmark.readme import BEGIN, END, replace_section
 from netcode.session.wire import MAX_PACKET, UDP_IP_OVERHEAD
@@ -153,6 +153,29 @@ def test_capacity_search_bisects_between_the_matrix_cells():
     # Nothing fits, not even one client (20 ms each).
     cap = capacity_search(Game(), plan, [_fake_figures(20)(c) for c in plan.cells(Game())], _fake_figures(20))["lockstep"]
     assert [p["clients"] for p in cap["probes"]] == [4, 2, 1] and cap["clients"] == 0 and cap["limit"] == "none fits"
+
+
+def test_a_cell_the_mode_refuses_is_skipped_and_a_dead_run_is_failed():
+    game = matrix.resolve_game(None)
+    plan = matrix.PLANS["quick"]
+
+    def never(spec):
+        raise AssertionError("a refused configuration must not start processes")
+
+    # 200 players' 5-byte inputs do not fit one lockstep frame packet: refused before running.
+    cell = matrix.measure_cell(game, Cell("lockstep", 200, 10, 60), plan, runner=never)
+    assert cell["kind"] == "skipped" and "packet budget" in cell["reason"]
+
+    def dies(spec):
+        raise RuntimeError("server died (exit code 1) while waiting for 'port'")
+
+    cell = matrix.measure_cell(game, Cell("statesync", 2, 10, 60), plan, runner=dies)
+    assert cell["kind"] == "failed" and "server died" in cell["reason"]
+    doc = {"machine": {"cpu": "x", "cores": 1, "usable_cores": 1, "implementation": "CPython", "python": "3",
+                       "numpy": "2", "platform": "p"}, "command": "c", "elapsed_s": 1.0, "game": "g",
+           "plan": {"seconds": 1.0}, "cells": [cell], "capacity": {}}
+    assert f"- {cell['key']}: failed: RuntimeError: server died" in results.markdown(doc)
+    assert not matrix.fits(cell)
 
 
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):

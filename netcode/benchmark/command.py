@@ -3,7 +3,8 @@ as one command, with a progress bar, JSON + Markdown + PNG results, ``--compare`
 ``--readme``. :mod:`netcode.cli` adds the subcommand with :func:`add_parser`.
 
 rich (the progress bar) and matplotlib (the plots) come with ``pip install 'ticksync[bench]'``;
-without them the command says so in one line (exit 2).
+without them the command says so in one line (exit 2). Exit 1 when a cell failed (a
+process died or hung; the other cells still run and are written).
 """
 
 from __future__ import annotations
@@ -215,4 +216,8 @@ def cmd_bench(args) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
         print(f"updated the performance section of {args.readme}")
+    failed = [c for c in doc["cells"] if c["kind"] == "failed"]
+    if failed:
+        print(f"FAILED: {len(failed)} cell(s): " + "; ".join(f"{c['key']}: {c['reason']}" for c in failed))
+        return 1
     return 0

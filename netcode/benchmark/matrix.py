@@ -14,6 +14,10 @@ A cell's figures are plain JSON-friendly numbers, per second of wall time measur
   (what ``ticksync bots`` shows); ``desyncs``: hash mismatches the server found plus the
   desyncs the full clients (``real_clients``) saw.
 
+A cell the mode cannot hold (a lockstep frame of that many players' inputs over one
+packet) is ``"kind": "skipped"`` with the reason; one whose processes died or hung is
+``"failed"``; both count as over the budget in the capacity search.
+
 Capacity: per mode, at the plan's largest entity count and highest tick rate, the largest
 client count whose p99 tick time fits the tick budget (1000 / rate ms). The matrix's cells
 bracket it; ``capacity_probes`` more runs bisect the bracket. Clients never exceed the
@@ -28,7 +32,8 @@ from dataclasses import dataclass, field
 
 from demos.arena import Arena
 from engine.model import Game, GameError, load_game
-from netcode.benchmark.loopback import MODES, LoopbackSpec, run
+from netcode.benchmark.loopback import MODES, LoopbackSpec, build_server, run
+from netcode.errors import UsageError
 from netcode.benchmark.statesync_virtual import BenchArena
 from netcode.session.wire import UDP_IP_OVERHEAD
 
@@ -128,7 +133,15 @@ def measure_cell(game: Game, cell: Cell, plan: Plan, runner: Callable[[LoopbackS
         warmup=plan.warmup,
         real_clients=min(plan.real_clients, cell.clients),
     )
-    return figures(cell, runner(spec))
+    base = {"key": cell.key, "mode": cell.mode, "clients": cell.clients, "npcs": cell.entities, "tick_rate": cell.tick_rate}
+    try:
+        build_server(spec, 0.0)  # a configuration the mode refuses is skipped, not run
+    except (UsageError, GameError, ValueError) as exc:
+        return {"kind": "skipped", **base, "reason": str(exc)}
+    try:
+        return figures(cell, runner(spec))
+    except (RuntimeError, TimeoutError, OSError) as exc:  # a process died or hung: say so, go on
+        return {"kind": "failed", **base, "reason": f"{type(exc).__name__}: {exc}"}
 
 
 def figures(cell: Cell, res: dict) -> dict:
@@ -187,8 +200,9 @@ def figures(cell: Cell, res: dict) -> dict:
 
 
 def fits(cell_figures: dict) -> bool:
-    """The cell's p99 tick time is inside its tick budget."""
-    return cell_figures["tick_ms_p99"] <= cell_figures["budget_ms"]
+    """The cell's p99 tick time is inside its tick budget (a cell the mode refused or
+    that failed does not fit)."""
+    return cell_figures["kind"] == "load" and cell_figures["tick_ms_p99"] <= cell_figures["budget_ms"]
 
 
 def capacity_search(game: Game, plan: Plan, measured: list[dict], measure: Callable[[Cell], dict]) -> dict:
@@ -202,7 +216,7 @@ def capacity_search(game: Game, plan: Plan, measured: list[dict], measure: Calla
     out = {}
     for mode in plan.modes:
         seen = {f["clients"]: f for f in measured
-                if f.get("kind") == "load" and f["mode"] == mode and f["tick_rate"] == rate
+                if f.get("kind") in ("load", "skipped", "failed") and f["mode"] == mode and f["tick_rate"] == rate
                 and Cell(mode, f["clients"], entities, rate).key == f["key"]}
         probes = []
         for _ in range(plan.capacity_probes):
@@ -235,7 +249,7 @@ def capacity_search(game: Game, plan: Plan, measured: list[dict], measure: Calla
             "entities": entities,
             "tick_rate": rate,
             "budget_ms": 1000.0 / rate,
-            "p99_by_clients": {str(c): f["tick_ms_p99"] for c, f in sorted(seen.items())},
+            "p99_by_clients": {str(c): f.get("tick_ms_p99") for c, f in sorted(seen.items())},
             "probes": probes,
         }
     return out

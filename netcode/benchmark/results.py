@@ -119,6 +119,16 @@ def markdown(doc: dict) -> str:
             row += [_fmt(fmt, c.get(name)) for name, _, fmt, _ in LOAD_COLUMNS]
             out.append("| " + " | ".join(row) + " |")
         out.append("")
+        for c in load_cells:
+            missed = c.get("load_missed_updates", 0) / max(1.0, c["clients"] * c["tick_rate"] * c["seconds"])
+            if missed > 0.01:  # the bots' process was starved: the server got less traffic than asked
+                out.append(f"- {c['key']}: the load generator missed {100 * missed:.0f}% of the client updates "
+                           "(CPU starved), so the server got less traffic than the cell asks.")
+    for c in doc["cells"]:
+        if c["kind"] in ("skipped", "failed"):
+            out.append(f"- {c['key']}: {c['kind']}: {c['reason']}")
+    if out[-1].startswith("- "):
+        out.append("")
     if doc.get("capacity"):
         out.append("| capacity: mode | clients | p99 inside | limited by |")
         out.append("|---|---|---|---|")
@@ -130,7 +140,7 @@ def markdown(doc: dict) -> str:
         out.append("(limited by: *tick budget*, the next count measured was over it; *game maximum*, the game "
                    "takes no more players; *untested above*, no larger count was measured.)")
         out.append("")
-    extra = [c for c in doc["cells"] if c["kind"] != "load"]
+    extra = [c for c in doc["cells"] if c["kind"] == "throughput"]
     if extra:
         out.append("| throughput | figure |")
         out.append("|---|---|")
@@ -144,7 +154,9 @@ def _figures(cell: dict) -> list[tuple[str, float | None, bool]]:
     """(name, value, lower is better) of every comparable figure of a cell."""
     if cell["kind"] == "load":
         return [(name, cell.get(name), lower) for name, _, _, lower in LOAD_COLUMNS]
-    return [(cell["unit"], cell.get("value"), cell["unit"].startswith(("us", "ms", "s/")))]
+    if cell["kind"] == "throughput":
+        return [(cell["unit"], cell.get("value"), cell["unit"].startswith(("us", "ms", "s/")))]
+    return []  # skipped, failed: no figures
 
 
 def compare(old: dict, new: dict) -> str:
@@ -160,6 +172,9 @@ def compare(old: dict, new: dict) -> str:
         o = olds.get(key)
         if o is None:
             lines.append(f"{key:<52} (new cell)")
+            continue
+        if c["kind"] != o["kind"]:
+            lines.append(f"{key:<52} {o['kind']} -> {c['kind']}")
             continue
         for (name, v, lower), (_, ov, _) in zip(_figures(c), _figures(o)):
             if v is None or ov is None:
