@@ -150,6 +150,16 @@ def test_capacity_search_bisects_between_the_matrix_cells():
     # Everything fits: the game's maximum is tried, and is the answer.
     cap = capacity_search(Game(), plan, [_fake_figures(0.01)(c) for c in plan.cells(Game())], _fake_figures(0.01))["lockstep"]
     assert [p["clients"] for p in cap["probes"]] == [256] and cap["clients"] == 256 and cap["limit"] == "game maximum"
+    # The mode refuses more than 150 players (a lockstep frame over one packet): that bounds it.
+    def refuses_over_150(cell: Cell) -> dict:
+        if cell.clients > 150:
+            return {"kind": "skipped", "key": cell.key, "mode": cell.mode, "clients": cell.clients,
+                    "tick_rate": cell.tick_rate, "reason": "over the packet budget"}
+        return _fake_figures(0.01)(cell)
+
+    cap = capacity_search(Game(), plan, [refuses_over_150(c) for c in plan.cells(Game())], refuses_over_150)["lockstep"]
+    assert [p["clients"] for p in cap["probes"]] == [132, 166, 149] and cap["clients"] == 149
+    assert cap["limit"] == "the mode refuses 166: over the packet budget"
     # Nothing fits, not even one client (20 ms each).
     cap = capacity_search(Game(), plan, [_fake_figures(20)(c) for c in plan.cells(Game())], _fake_figures(20))["lockstep"]
     assert [p["clients"] for p in cap["probes"]] == [4, 2, 1] and cap["clients"] == 0 and cap["limit"] == "none fits"

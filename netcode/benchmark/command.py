@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seconds", type=float, help="seconds measured per cell")
     p.add_argument("--warmup", type=float, help="seconds played before measuring")
     p.add_argument("--capacity-probes", type=int, help="extra cells per mode bisecting the capacity")
-    p.add_argument("--real-clients", type=int, help="full clients per cell, running the game (desyncs); default 1")
+    p.add_argument("--real-clients", type=int, help="full clients per lockstep cell, running the game (desyncs); default 1")
     p.add_argument("--no-throughput", action="store_true", help="skip the replay and codec cells")
     p.set_defaults(func=cmd_bench)
 

@@ -12,7 +12,7 @@ A cell's figures are plain JSON-friendly numbers, per second of wall time measur
   included; the server's own count of bytes is kept beside them (``server_*``);
 * ``loss_pct``: the clients' packets the server never acked, as the clients count them
   (what ``ticksync bots`` shows); ``desyncs``: hash mismatches the server found plus the
-  desyncs the full clients (``real_clients``) saw.
+  desyncs the full clients (``real_clients``, lockstep cells) saw.
 
 A cell the mode cannot hold (a lockstep frame of that many players' inputs over one
 packet) is ``"kind": "skipped"`` with the reason; one whose processes died or hung is
@@ -71,7 +71,7 @@ class Plan:
     tick_rates: tuple[int, ...] = (30, 60)
     seconds: float = 6.0
     warmup: float = 1.0
-    real_clients: int = 1  # full clients per cell (they run the game: desyncs are seen)
+    real_clients: int = 1  # full clients per lockstep cell (they run the game: desyncs are seen)
     capacity_probes: int = 2  # extra runs per mode bisecting the capacity bracket
     replay_ticks: int = 7200
     codec_rounds: int = 200
@@ -131,7 +131,9 @@ def measure_cell(game: Game, cell: Cell, plan: Plan, runner: Callable[[LoopbackS
         tick_rate=cell.tick_rate,
         seconds=plan.seconds,
         warmup=plan.warmup,
-        real_clients=min(plan.real_clients, cell.clients),
+        # Lockstep only: a state-sync client has no desync to see, and its replays after
+        # each snapshot would starve the fake clients sharing its process.
+        real_clients=min(plan.real_clients, cell.clients) if cell.mode == "lockstep" else 0,
     )
     base = {"key": cell.key, "mode": cell.mode, "clients": cell.clients, "npcs": cell.entities, "tick_rate": cell.tick_rate}
     try:
@@ -240,6 +242,8 @@ def capacity_search(game: Game, plan: Plan, measured: list[dict], measure: Calla
             limit = "game maximum"  # capacity is at least this: the game takes no more players
         elif hi is None:
             limit = "untested above"
+        elif seen[hi]["kind"] == "skipped":
+            limit = f"the mode refuses {hi}: {seen[hi]['reason']}"
         else:
             limit = "tick budget"
         out[mode] = {
