@@ -66,7 +66,7 @@ class Plan:
     """What a run measures and for how long."""
 
     modes: tuple[str, ...] = MODES
-    clients: tuple[int, ...] = (8, 64, 200)
+    clients: tuple[int, ...] = (8, 32, 100, 200)
     entities: tuple[int | None, ...] = (250, 1000)
     tick_rates: tuple[int, ...] = (30, 60)
     seconds: float = 6.0
