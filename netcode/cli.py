@@ -37,6 +37,7 @@ from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
 from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
+from netcode.benchmark.command import add_parser as add_bench_command  # light: the bench loads on use
 from netcode.session.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
@@ -381,8 +382,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prediction-window", type=int, default=0, help="lockstep: ticks run ahead on predictions")
     _secret_options(p, tokens=True)
     p.set_defaults(func=cmd_bots)
-
-    from netcode.benchmark.command import add_parser as add_bench_command
 
     add_bench_command(sub)
     return parser

@@ -216,3 +216,9 @@ def test_the_arena_is_benched_with_room_for_256_players():
     assert game.max_players == 256 and game.describe().startswith("arena")
     assert matrix.game_with_entities(game, 50).npcs == 50
     assert os.path.basename(matrix.DEFAULT_GAME) == "demos.arena"
+
+
+def test_a_client_count_over_the_games_maximum_plays_the_maximum():
+    pong = matrix.resolve_game("demos.pong")
+    cells = Plan(modes=("statesync",), clients=(1, 8, 64), entities=(None,), tick_rates=(60,)).cells(pong)
+    assert [c.clients for c in cells] == [1, 2]

@@ -78,14 +78,15 @@ class Plan:
     extras: dict = field(default_factory=dict)  # room for a caller's notes (kept in the JSON)
 
     def cells(self, game: Game) -> list[Cell]:
-        """The matrix for ``game``, client counts over its maximum left out."""
+        """The matrix for ``game``; a client count over its maximum plays the maximum (pong
+        is benched with 2 players, not refused)."""
+        counts = sorted({min(c, game.max_players) for c in self.clients})
         return [
             Cell(mode, clients, entities, rate)
             for mode in self.modes
             for entities in self.entities
             for rate in self.tick_rates
-            for clients in self.clients
-            if clients <= game.max_players
+            for clients in counts
         ]
 
 
