@@ -28,7 +28,8 @@ with other numbers):
   the bots steer away from walls like the server's bots without the load generator
   simulating the game.
 * both processes are pinned to different CPUs when ``os.sched_setaffinity`` works; this
-  (parent) process only orchestrates and sleeps.
+  (parent) process only orchestrates and sleeps. The processes are :mod:`.loopback`'s (the
+  same ones ``ticksync bench`` runs for each cell); this module is the workload and its report.
 
 Measured over ``--seconds`` after a ``--warmup`` (clients connected): the server process's
 CPU time (``resource.getrusage`` of that process: user + system, so the kernel's UDP work
