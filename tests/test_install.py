@@ -149,3 +149,24 @@ def test_a_source_changed_after_the_build_is_stale_whatever_its_time(installed):
     finally:
         source.write_text(text)
         pxd.unlink(missing_ok=True)
+
+
+def test_the_install_runs_ticksync_bench_without_the_checkout(installed):
+    """``ticksync bench`` ships with the package (issue 14): the installed console script
+    runs a one-cell bench from a directory where no ``bench/`` is importable."""
+    out = installed.elsewhere / "bench-out"
+    done = _run(
+        [installed.python.parent / "ticksync", "bench", "--quick", "--modes", "statesync", "--clients", "2",
+         "--entities", "20", "--seconds", "0.5", "--warmup", "0.2", "--no-throughput", "--out", out],
+        120, cwd=installed.elsewhere, env=installed.env,
+    )
+    (cell,) = [c for c in json.loads((out / "bench.json").read_text())["cells"] if c["kind"] == "load"]
+    assert cell["ticks"] > 0 and cell["players"] == 2, done.stdout
+    assert {p.name for p in out.iterdir()} >= {"bench.json", "bench.md", "tick_time.png", "cpu.png", "bytes_per_client.png"}
+    where = _run(
+        [installed.python, "-c", "import importlib.util, netcode.benchmark as b; "
+         "print(importlib.util.find_spec('bench') is None); print(b.__file__)"],
+        30, cwd=installed.elsewhere, env=installed.env,
+    )
+    no_bench, module = where.stdout.split()
+    assert no_bench == "True" and Path(module).is_relative_to(installed.site), where.stdout
