@@ -11,6 +11,9 @@ Routes (on the same aiohttp application as the WebSocket packet route)::
     GET  /play              the browser client page (state sync), from ``netcode/server/web/``
     GET  /web/{file}        its scripts (``ticksync.js`` + ``wire.js``: the protocol; ``arena.js``: the game)
 
+Room creation and matchmaking (``POST /api/rooms``, ``POST /api/matchmake``, ...) are
+:mod:`netcode.server.http_api`, on the same application.
+
 JSON is orjson (this is what people and scripts read; packets never go through it).
 
 The schema is how a client that is not Python (the browser module) learns a game's layout
@@ -36,7 +39,6 @@ key is compared in constant time.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import re
 import secrets
 from pathlib import Path
@@ -44,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
-import orjson
 from aiohttp import web
 
+from netcode.server import http_api
+from netcode.server.httputil import MAX_BODY, SERVER_KEY, BadRequest, authorized, json_error, json_response, read_json
 from netcode.statesync.snapshot import SnapshotSchema
 from netcode.session.token import PLAYER, SPECTATOR, token_to_text
 
@@ -55,10 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_app", "room_schema", "PAGE", "WEB_DIR"]
 
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _MAX_TTL = 7 * 24 * 3600.0
-_MAX_BODY = 16 * 1024
-_SERVER_KEY: web.AppKey = web.AppKey("ticksync_server", object)
 _JOIN_TTL = 3600.0
 
 #: The browser client's static files (no build step: what is here is what is served).
@@ -67,23 +67,10 @@ _WEB_TYPES = {".js": "text/javascript", ".html": "text/html", ".css": "text/css"
 _WEB_NAME = re.compile(r"^[A-Za-z0-9_-]+\.(?:js|html|css)$")  # one flat folder: no paths
 
 
-def _json(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(obj, option=_JSON_OPTIONS),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
-
-
 def build_app(server: "TickServer") -> web.Application:
     """The dashboard and API for ``server`` (the caller adds the WebSocket route)."""
-    app = web.Application(client_max_size=_MAX_BODY)
-    app[_SERVER_KEY] = server
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SERVER_KEY] = server
     app.router.add_get("/", _index)
     app.router.add_get("/api/rooms", _rooms)
     app.router.add_get("/api/rooms/{name}", _room)
@@ -92,6 +79,7 @@ def build_app(server: "TickServer") -> web.Application:
     app.router.add_post("/api/join", _join)
     app.router.add_get("/play", _play)
     app.router.add_get("/web/{file}", _web_file)
+    http_api.add_routes(app)
     return app
 
 
@@ -100,60 +88,46 @@ async def _index(request: web.Request) -> web.Response:
 
 
 async def _rooms(request: web.Request) -> web.Response:
-    return _json(request.app[_SERVER_KEY].report())
+    return json_response(request.app[SERVER_KEY].report())
 
 
 async def _room(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    snap = request.app[_SERVER_KEY].room_report(name)
+    snap = request.app[SERVER_KEY].room_report(name)
     if snap is None:
-        return _error(404, f"no such room {name!r}")
-    return _json(snap)
-
-
-def _authorized(server: "TickServer", request: web.Request) -> bool:
-    key = server.admin_key
-    if not key:
-        return False
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), key.encode())
+        return json_error(404, f"no such room {name!r}")
+    return json_response(snap)
 
 
 async def _tokens(request: web.Request) -> web.Response:
-    server: TickServer = request.app[_SERVER_KEY]
-    if not _authorized(server, request):
-        return _error(403, "token minting needs the server's admin key (Authorization: Bearer <key>)")
+    server: TickServer = request.app[SERVER_KEY]
+    if not authorized(server, request):
+        return json_error(403, "token minting needs the server's admin key (Authorization: Bearer <key>)")
     try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        return _error(400, "the body must be a JSON object")
-    except web.HTTPRequestEntityTooLarge:
-        return _error(413, "request body too large")
-    if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
+        body = await read_json(request)
+    except BadRequest as exc:
+        return json_error(exc.status, exc.reason)
     name = body.get("room")
     if not isinstance(name, str):
-        return _error(400, "'room' (a string) is required")
+        return json_error(400, "'room' (a string) is required")
     room = server.rooms.get(name)
     if room is None:
-        return _error(404, f"no such room {name!r}")
+        return json_error(404, f"no such room {name!r}")
     slot = body.get("slot", -1)
     if not isinstance(slot, int) or isinstance(slot, bool) or not -1 <= slot < room.config.players:
-        return _error(400, f"'slot' must be -1 (server-assigned) or 0..{room.config.players - 1}")
+        return json_error(400, f"'slot' must be -1 (server-assigned) or 0..{room.config.players - 1}")
     user = body.get("user", "")
     if not isinstance(user, str) or len(user.encode()) > 64:
-        return _error(400, "'user' must be a string of at most 64 bytes")
+        return json_error(400, "'user' must be a string of at most 64 bytes")
     ttl = body.get("ttl", 3600)
     if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not 0 < ttl <= _MAX_TTL:
-        return _error(400, f"'ttl' must be seconds in (0, {_MAX_TTL:.0f}]")
+        return json_error(400, f"'ttl' must be seconds in (0, {_MAX_TTL:.0f}]")
     role_name = body.get("role", "player")
     role = {"player": PLAYER, "spectator": SPECTATOR, PLAYER: PLAYER, SPECTATOR: SPECTATOR}.get(role_name)
     if role is None or isinstance(role_name, bool):
-        return _error(400, "'role' must be 'player' or 'spectator'")
+        return json_error(400, "'role' must be 'player' or 'spectator'")
     token = server.mint_token(name, slot=slot, user=user, ttl=float(ttl), role=role)
-    return _json(
+    return json_response(
         {
             "token": token_to_text(token),
             "room": name,
@@ -265,47 +239,41 @@ def room_schema(server: "TickServer", name: str) -> dict | None:
 
 async def _schema(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    out = room_schema(request.app[_SERVER_KEY], name)
+    out = room_schema(request.app[SERVER_KEY], name)
     if out is None:
-        return _error(404, f"no such room {name!r}")
-    return _json(out)
+        return json_error(404, f"no such room {name!r}")
+    return json_response(out)
 
 
 # -- open join ------------------------------------------------------------------------------
 async def _join(request: web.Request) -> web.Response:
-    server: TickServer = request.app[_SERVER_KEY]
+    server: TickServer = request.app[SERVER_KEY]
     if not server.open_join:
-        return _error(403, "open join is off on this server (ticksync serve --open-join); ask its operator for a token")
-    body: Any = {}
+        return json_error(403, "open join is off on this server (ticksync serve --open-join); ask its operator for a token")
     try:
-        raw = await request.read()
-        if raw.strip():
-            body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return _error(400, "the body must be a JSON object (or empty)")
-    except web.HTTPRequestEntityTooLarge:
-        return _error(413, "request body too large")
-    if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object (or empty)")
+        body = await read_json(request, empty_ok=True)
+    except BadRequest as exc:
+        return json_error(exc.status, exc.reason)
     name = body.get("room", request.query.get("room"))
     if name is None:  # the usual demo: one room, or one called "default"
         name = "default" if "default" in server.rooms or not server.rooms else next(iter(server.rooms))
     if not isinstance(name, str):
-        return _error(400, "'room' must be a string")
+        return json_error(400, "'room' must be a string")
     room = server.rooms.get(name)
     if room is None:
-        return _error(404, f"no such room {name!r}")
+        return json_error(404, f"no such room {name!r}")
     spectate = body.get("spectator", request.query.get("spectator") in ("1", "true"))
     if not isinstance(spectate, bool):
-        return _error(400, "'spectator' must be true or false")
-    free = np.flatnonzero(~np.asarray(room.mode.present, bool))
+        return json_error(400, "'spectator' must be true or false")
+    room.seats.sweep(server.now(), room.mode.present)
+    free = room.seats.free(room.mode.present)  # seats held for players coming back are not free
     full = not len(free)
     role = SPECTATOR if spectate or full else PLAYER
     # A fresh user id and no slot: the room gives the lowest free slot at connect time
     # (and the same one again if this token reconnects), so concurrent joins never collide.
     user = "web-" + secrets.token_hex(4)
     token = server.mint_token(name, slot=-1, user=user, ttl=_JOIN_TTL, role=role)
-    return _json(
+    return json_response(
         {
             "token": token_to_text(token),
             "room": name,

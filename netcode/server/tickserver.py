@@ -45,6 +45,7 @@ from netcode.errors import UsageError
 from netcode.events import DesyncDetected
 from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.server.matchmaking import Matchmaker, MatchmakingConfig, Seats, gate_admission
 from netcode.server.rooms import RoomRouter
 from netcode.session.token import PLAYER, mint_token, require_secret
 from netcode.transport.hub import Limits, TransportHub
@@ -56,6 +57,7 @@ log = logging.getLogger("ticksync.server")
 _STOP_TIMEOUT = 5.0  # bound on each shutdown step that waits on the network
 _RATE_WINDOW = 1.0  # seconds between samples of the byte counters for kbps
 _RECENT_EVENTS = 50
+_HOUSEKEEPING_EVERY = 0.25  # seconds between seat sweeps and empty-room checks
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,9 @@ class Room:
         self._rate_mark: tuple[float, int, int] | None = None
         self.kbps_in = 0.0
         self.kbps_out = 0.0
+        self.seats: Seats | None = None  # set by TickServer.add_room
+        self.temporary = False  # made at run time: closes when empty for a while
+        self.empty_since: float | None = None
 
     # -- the tick ---------------------------------------------------------------------------
     def _tick(self, tick: int) -> None:
@@ -191,6 +196,17 @@ class Room:
             self.recorder.abort()
 
     # -- inspection -------------------------------------------------------------------------
+    def seat_report(self) -> dict:
+        """The room's load: seats playing, held for a player coming back or about to join, free."""
+        if self.seats is None:
+            return {}
+        counts = self.seats.counts()
+        present = int(self.mode.present.sum())
+        counts["playing"] = present
+        counts["free"] = max(0, self.config.players - present - counts["pending"] - counts["reserved"])
+        counts["load"] = round((self.config.players - counts["free"]) / self.config.players, 3)
+        return counts
+
     def report(self, detail: bool = False) -> dict:
         """What the dashboard shows: JSON-ready."""
         stats = self.mode.stats()
@@ -223,6 +239,8 @@ class Room:
             "drops": session.get("dropped", {}),
             "denied": session.get("denied", {}),
             "desyncs": self.desyncs,
+            "seats": self.seat_report(),
+            "temporary": self.temporary,
             "recording": None if self.config.record is None else os.fspath(self.config.record),
             "uptime_s": time.time() - self.created,
         }
@@ -262,6 +280,7 @@ class TickServer:
         limits: Limits = Limits(),
         session_config: SessionConfig | None = None,
         open_join: bool = False,
+        matchmaking: MatchmakingConfig = MatchmakingConfig(),
     ):
         require_secret(secret)
         self.secret = secret
@@ -273,7 +292,11 @@ class TickServer:
         self.limits = limits
         self.session_config = session_config
         self.open_join = bool(open_join)
+        #: Where the secret came from, for the dashboard: "given", or the CLI's "generated
+        #: for this run (tokens printed at start)".
+        self.secret_origin = "given"
         self.rooms: dict[str, Room] = {}
+        self.matchmaker = Matchmaker(self, matchmaking)
         self.router = RoomRouter()
         self.hub = TransportHub(self.router)  # both sockets join it: one flush serves both
         self.udp = None  # PolledUdpTransport once started
@@ -284,6 +307,7 @@ class TickServer:
         self.started_at: float | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._runner = None  # aiohttp AppRunner
+        self._housekeeping: asyncio.Task | None = None
         self._wall_offset = 0.0
         self._state = "new"  # new, running, stopping, stopped
         self._stopped = asyncio.Event()  # binds to a loop on first wait, not here
@@ -326,6 +350,11 @@ class TickServer:
             raise
         room = Room(name, game, config, mode, recorder)
         room._server = self
+        mm = self.matchmaker
+        room.seats = Seats(config.players, mm.config.reserve_s, mm.config.pending_s)
+        mode.session.admit = gate_admission(room.seats, mode.present, mode.session.admit)
+        if game.name not in mm.games:
+            mm.register_game(game, config.game_path)
         self.rooms[name] = room
         self.router.add(name, mode)
         if self._state == "running":
@@ -361,6 +390,7 @@ class TickServer:
             self.router.touch(name)
             self.hub.flush()
         self.router.remove(name)
+        self.matchmaker.forget_room(name)
         if room.recorder is not None and not room.recorder.closed:
             room.recorder.close(final_state=getattr(room.mode, "state", None))
         return room
@@ -393,7 +423,19 @@ class TickServer:
         self._state = "running"
         for room in self.rooms.values():
             self._start_room(room)
+        self._housekeeping = self._aloop.create_task(self._keep_house(), name="ticksync-housekeeping")
         log.info("serving %d room(s): %s %s", len(self.rooms), self.udp_url or "", self.ws_url or "")
+
+    async def _keep_house(self) -> None:
+        """Seat holds lapse and run-time rooms left empty close, a few times a second."""
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING_EVERY)
+            try:
+                for name in self.matchmaker.sweep(self._aloop.time()):
+                    log.info("room %r closes: empty for %.0f s", name, self.matchmaker.config.empty_timeout)
+                    await self.close_room(name, "room closed: empty")
+            except Exception:
+                log.exception("housekeeping failed; trying again")
 
     async def _start_http(self) -> None:
         from aiohttp import web
@@ -425,6 +467,9 @@ class TickServer:
             return
         self._state = "stopping"
         try:
+            if self._housekeeping is not None:
+                self._housekeeping.cancel()
+                await asyncio.wait([self._housekeeping], timeout=_STOP_TIMEOUT)
             for room in self.rooms.values():
                 room.loop.stop()
             tasks = [r.task for r in self.rooms.values() if r.task is not None]
@@ -482,6 +527,10 @@ class TickServer:
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
+    def now(self) -> float:
+        """The server's ``now`` (its loop clock), as its rooms and protocol objects see it."""
+        return self._aloop.time() if self._aloop is not None else 0.0
+
     @property
     def running(self) -> bool:
         return self._state == "running"
@@ -514,7 +563,16 @@ class TickServer:
                 "uptime_s": 0.0 if self.started_at is None else time.time() - self.started_at,
                 "router": self.router.stats(),
                 "transports": transports,
-                "tokens_enabled": self.admin_key is not None,
+                # Every way this server hands out tokens (it accepts any token signed with
+                # its secret, however minted).
+                "tokens": {
+                    "mint_api": "admin key" if self.admin_key else "off",
+                    "matchmaking": self.matchmaker.config.access,
+                    "open_join": self.open_join,
+                    "secret": self.secret_origin,
+                },
+                "games": sorted({e.game.name for e in self.matchmaker.games.values()}),
+                "max_rooms": self.matchmaker.config.max_rooms,
             },
             "rooms": [room.report() for room in self.rooms.values()],
         }
