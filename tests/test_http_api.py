@@ -213,3 +213,67 @@ def test_the_seat_gate_without_a_network():
     lapsed = seats.sweep(13.0, present)
     assert lapsed and seats.free(present) == [0]
     assert gate(TokenClaims("r", -1, "cat", 0), "addr-c", 14.0).slot == 0
+
+
+def _samples(text: str) -> dict:
+    """{(name, frozenset(labels)): value} from Prometheus text (the official parser)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+@pytest.mark.network
+def test_metrics_parse_as_prometheus_text_and_move_while_bots_play():
+    from netcode.client import run_bots
+
+    async def scenario():
+        server, other = _server(), _server()  # two servers, one process: separate registries
+        async with server, other, aiohttp.ClientSession() as http:
+            spec = {"game": "arena", "mode": "statesync", "players": 2}
+            status, made = await _post(http, server.http_url + "api/rooms", spec, headers=AUTH)
+            room = made["name"]
+
+            async def scrape(s):
+                async with http.get(s.http_url + "metrics") as r:
+                    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+                    return _samples(await r.text())
+
+            before = await scrape(server)
+            assert ("ticksync_rooms", frozenset()) in before
+            assert not any(dict(labels).get("room") == room for _, labels in (await scrape(other)))
+            bots = asyncio.create_task(run_bots(server.udp_url, GAME, 2, 2.0, secret=SECRET, room=room, mode="statesync"))
+            await eventually(lambda: server.rooms[room].mode.present.sum() == 2, "two bots in", timeout=5)
+            await asyncio.sleep(0.5)
+            during = await scrape(server)
+            reports = await bots
+            assert all(r.status == "ok" for r in reports), [r.status for r in reports]
+            after = await scrape(server)
+
+            r = frozenset({("room", room)})
+
+            def val(samples, name, **labels):
+                return samples.get((name, r | frozenset(labels.items())), 0.0)
+
+            assert val(during, "ticksync_room_players") == 2
+            for name, labels in (
+                ("ticksync_room_ticks_total", {}),
+                ("ticksync_room_tick_seconds_count", {}),
+                ("ticksync_room_tick_seconds_sum", {}),
+                ("ticksync_room_packets_total", {"direction": "in"}),
+                ("ticksync_room_packets_total", {"direction": "out"}),
+                ("ticksync_room_bytes_total", {"direction": "in"}),
+                ("ticksync_room_bytes_total", {"direction": "out"}),
+            ):
+                assert val(before, name, **labels) < val(during, name, **labels) < val(after, name, **labels), name
+            assert val(after, "ticksync_room_bytes_total", direction="out") > 1000
+            count = val(after, "ticksync_room_tick_seconds_count")
+            assert val(after, "ticksync_room_tick_seconds_bucket", le="+Inf") == count
+            assert ("ticksync_room_late_ticks_total", r) in after and ("ticksync_room_dropped_ticks_total", r) in after
+            assert ("ticksync_room_info", r | {("game", "arena"), ("mode", "statesync")}) in after
+            assert after[("ticksync_packets_total", frozenset({("transport", "udp"), ("direction", "in")}))] > 0
+
+    run_bounded(scenario(), 40)

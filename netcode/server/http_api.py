@@ -9,6 +9,7 @@
                                 "token", "reconnect_token", "udp", "ws", "created", ...}
     POST   /api/reconnect       {"reconnect_token"} -> a fresh connect token for the same seat,
                                 while it is held (410 once it is not)
+    GET    /metrics             Prometheus text (:mod:`netcode.server.metrics`)
 
 Admin routes need ``Authorization: Bearer <admin key>`` (403 otherwise, and 403 on a server
 with no admin key). ``/api/matchmake`` is open to anyone, needs the admin key, or answers
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from netcode.server.httputil import BadRequest, authorized, json_error, json_response, read_json, server_of
 from netcode.server.matchmaking import ApiError
+from netcode.server.metrics import metrics_text
 
 __all__ = ["add_routes"]
 
@@ -33,6 +35,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/api/rooms/{name}", _close_room)
     app.router.add_post("/api/matchmake", _matchmake)
     app.router.add_post("/api/reconnect", _reconnect)
+    app.router.add_get("/metrics", _metrics)
 
 
 async def _create_room(request: web.Request) -> web.Response:
@@ -81,3 +84,10 @@ async def _reconnect(request: web.Request) -> web.Response:
     except (BadRequest, ApiError) as exc:
         return json_error(exc.status, exc.reason)
     return json_response(ticket)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    body = metrics_text(server_of(request).metrics)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})

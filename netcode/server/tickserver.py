@@ -45,6 +45,7 @@ from netcode.errors import UsageError
 from netcode.events import DesyncDetected
 from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.server.metrics import TickTimes, registry_for
 from netcode.server.matchmaking import Matchmaker, MatchmakingConfig, Seats, gate_admission
 from netcode.server.rooms import RoomRouter
 from netcode.session.token import PLAYER, mint_token, require_secret
@@ -146,12 +147,18 @@ class Room:
         self._rate_mark: tuple[float, int, int] | None = None
         self.kbps_in = 0.0
         self.kbps_out = 0.0
+        self.tick_times = TickTimes()  # for /metrics
         self.seats: Seats | None = None  # set by TickServer.add_room
         self.temporary = False  # made at run time: closes when empty for a while
         self.empty_since: float | None = None
 
     # -- the tick ---------------------------------------------------------------------------
     def _tick(self, tick: int) -> None:
+        t0 = time.perf_counter()
+        self._run_tick()
+        self.tick_times.add(time.perf_counter() - t0)
+
+    def _run_tick(self) -> None:
         server = self._server
         if server.udp is not None:
             server.udp.poll()  # the datagrams that arrived since the last tick (any room's)
@@ -311,6 +318,7 @@ class TickServer:
         self._wall_offset = 0.0
         self._state = "new"  # new, running, stopping, stopped
         self._stopped = asyncio.Event()  # binds to a loop on first wait, not here
+        self.metrics = registry_for(self)  # this server's own Prometheus registry (GET /metrics)
 
     # -- rooms ------------------------------------------------------------------------------
     def add_room(self, game: Game, config: RoomConfig = RoomConfig()) -> Room:
