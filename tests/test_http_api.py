@@ -277,3 +277,38 @@ def test_metrics_parse_as_prometheus_text_and_move_while_bots_play():
             assert after[("ticksync_packets_total", frozenset({("transport", "udp"), ("direction", "in")}))] > 0
 
     run_bounded(scenario(), 40)
+
+
+@pytest.mark.network
+def test_dashboard_json_carries_per_player_stats_charts_and_a_spectate_link():
+    async def scenario():
+        server = _server()
+        async with server, aiohttp.ClientSession() as http:
+            tickets = [(await _post(http, server.http_url + "api/matchmake", {"game": "arena", "user": u}))[1] for u in ("ann", "ben")]
+            room = tickets[0]["room"]
+            clients = [await _play(server, t, t["user"]) for t in tickets]
+            await eventually(lambda: all(c[0].tick > 30 for c in clients), "both playing", timeout=8)
+            await asyncio.sleep(1.2)  # a chart sample (one a second)
+            async with http.get(server.http_url + "api/dashboard") as r:
+                assert r.status == 200
+                data = await r.json()
+            (entry,) = [x for x in data["rooms"] if x["name"] == room]
+            players = {p["user"]: p for p in entry["players_detail"]}
+            assert set(players) == {"ann", "ben"} and {p["slot"] for p in players.values()} == {0, 1}
+            for p in players.values():
+                assert p["rtt_ms"] is not None and 0 <= p["rtt_ms"] < 200 and p["jitter_ms"] is not None
+                assert p["bytes_in"] > 0 and p["bytes_out"] > 0 and p["packets_out"] > 10
+                assert 0 <= p["loss_pct"] <= 100 and p["late_inputs"] >= 0 and p["input_lead_ticks"] is not None
+            assert entry["history"] and len(entry["history"][-1]) == 5
+            t, mean_ms, worst_ms, kbps_in, kbps_out = entry["history"][-1]
+            assert 0 < mean_ms <= worst_ms and kbps_out > 0
+            assert entry["spectate"] == f"play?room={room}&spectate=1"
+            # The link works on this server (matchmaking is open): a spectator token.
+            async with http.post(server.http_url + "api/join", json={"room": room, "spectator": True}) as r:
+                assert r.status == 200 and (await r.json())["role"] == "spectator"
+            async with http.post(server.http_url + "api/join", json={"room": room}) as r:
+                assert r.status == 403  # a player seat still needs open join or matchmaking
+            for c in clients:
+                await _quit(*c)
+
+    run_bounded(scenario(), 40)

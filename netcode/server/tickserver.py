@@ -58,6 +58,7 @@ log = logging.getLogger("ticksync.server")
 _STOP_TIMEOUT = 5.0  # bound on each shutdown step that waits on the network
 _RATE_WINDOW = 1.0  # seconds between samples of the byte counters for kbps
 _RECENT_EVENTS = 50
+_HISTORY = 120  # one-second samples kept for the dashboard's charts
 _HOUSEKEEPING_EVERY = 0.25  # seconds between seat sweeps and empty-room checks
 
 
@@ -148,6 +149,9 @@ class Room:
         self.kbps_in = 0.0
         self.kbps_out = 0.0
         self.tick_times = TickTimes()  # for /metrics
+        # (unix time, mean tick ms, worst tick ms, kbps in, kbps out) each second, for the charts
+        self.history: deque[tuple[float, float, float, float, float]] = deque(maxlen=_HISTORY)
+        self._second = (0, 0.0, 0.0)  # ticks, total and worst work time since the last sample
         self.seats: Seats | None = None  # set by TickServer.add_room
         self.temporary = False  # made at run time: closes when empty for a while
         self.empty_since: float | None = None
@@ -156,7 +160,10 @@ class Room:
     def _tick(self, tick: int) -> None:
         t0 = time.perf_counter()
         self._run_tick()
-        self.tick_times.add(time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        self.tick_times.add(took)
+        n, total, worst = self._second
+        self._second = (n + 1, total + took, took if took > worst else worst)
 
     def _run_tick(self) -> None:
         server = self._server
@@ -187,6 +194,10 @@ class Room:
             self.kbps_in = (traffic.bytes_in - mark[1]) * 8 / 1000 / dt
             self.kbps_out = (traffic.bytes_out - mark[2]) * 8 / 1000 / dt
             self._rate_mark = (now, traffic.bytes_in, traffic.bytes_out)
+            n, total, worst = self._second
+            mean_ms = total / n * 1e3 if n else 0.0
+            self.history.append((round(time.time(), 2), mean_ms, worst * 1e3, self.kbps_in, self.kbps_out))
+            self._second = (0, 0.0, 0.0)
 
     def _fail(self, exc: Exception, now: float) -> None:
         log.error("room %r stopped: its tick raised %s", self.name, type(exc).__name__, exc_info=exc)
@@ -213,6 +224,43 @@ class Room:
         counts["free"] = max(0, self.config.players - present - counts["pending"] - counts["reserved"])
         counts["load"] = round((self.config.players - counts["free"]) / self.config.players, 3)
         return counts
+
+    def players_report(self) -> list[dict]:
+        """One row per connected player and spectator: link quality, traffic, input timing.
+
+        ``loss_pct``: our packets the peer never acknowledged, of those it could have.
+        ``late_inputs``: input records that arrived after their tick had run (the tick used
+        the player's previous input). ``input_lead_ticks``: how far ahead of the server's
+        tick the player's newest input is (negative: its inputs arrive late)."""
+        mode, now = self.mode, self._server.now() if self._server else 0.0
+        rows = []
+        for peer in list(mode.peers.values()):
+            conn = mode.session.connections.get(peer.conn_id)
+            if conn is None:
+                continue
+            c = conn.counters
+            player = peer.slot >= 0
+            newest = int(mode.inputs.newest[peer.slot]) if player else -1
+            rows.append(
+                {
+                    "slot": peer.slot if player else None,
+                    "role": "player" if player else "spectator",
+                    "user": conn.user,
+                    "connected_s": round(now - conn.created, 1),
+                    "rtt_ms": round(conn.rtt.rtt * 1e3, 2) if conn.rtt.samples else None,
+                    "jitter_ms": round(conn.rtt.jitter * 1e3, 2) if conn.rtt.samples else None,
+                    "loss_pct": round(100.0 * c.lost / max(1, c.acked + c.lost), 2),
+                    "bytes_in": c.bytes_received,
+                    "bytes_out": c.bytes_sent,
+                    "packets_in": c.received,
+                    "packets_out": c.sent,
+                    "late_inputs": int(peer.counters.get("late_inputs", 0)),
+                    "input_lead_ticks": newest - mode.tick + 1 if player and newest >= 0 else None,
+                    "dropped": sum(c.dropped.values()),
+                }
+            )
+        rows.sort(key=lambda r: (r["slot"] is None, r["slot"] if r["slot"] is not None else 0))
+        return rows
 
     def report(self, detail: bool = False) -> dict:
         """What the dashboard shows: JSON-ready."""
