@@ -226,7 +226,7 @@ async function refresh() {
       `  ·  up ${fmt(s.uptime_s, 0)} s  ·  ${data.rooms.length} room(s) of at most ${s.max_rooms}` +
       `  ·  games: ${(s.games || []).join(", ")}` +
       `  ·  tokens: matchmaking ${t.matchmaking}, minting ${t.mint_api}, open join ${t.open_join ? "on" : "off"}`;
-    const now = performance.now() / 1000;
+    const now = s.uptime_s; // the server's clock: per-player rates from its own counters
     const seen = new Set();
     for (const room of data.rooms) {
       seen.add(room.name);
