@@ -16,7 +16,9 @@ networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
 The server secret (token signing key) comes from an environment variable (``--secret-env``,
 default ``TICKSYNC_SECRET``) or a file (``--secret-file``): its UTF-8 text, stripped, at
 least 16 bytes. ``serve`` without one generates a random secret for the run and prints a
-token per slot.
+token per slot. Its admin key (for ``POST /api/rooms`` and ``/api/tokens``) comes from
+``$TICKSYNC_ADMIN_KEY`` or ``--admin-key-file``, else it makes one and prints ``admin key: KEY``.
+``bots`` given the server's ``http://`` address takes its seats from matchmaking.
 """
 
 from __future__ import annotations

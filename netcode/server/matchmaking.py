@@ -266,6 +266,8 @@ class Matchmaker:
             room = self.server.rooms.get(body["room"]) if isinstance(body["room"], str) else None
             if room is None:
                 raise ApiError(404, f"no such room {body['room']!r}")
+            if room.status not in ("created", "running"):
+                raise ApiError(409, f"room {room.name!r} is not running ({room.status})")
             slot = self._seat_in(room, user, now)
             if slot is None:
                 raise ApiError(409, f"room {room.name!r} is full: all {room.config.players} seats are taken or held")
@@ -275,7 +277,7 @@ class Matchmaker:
         for room in self.server.rooms.values():
             if room.game.name != entry.game.name or room.game.version != entry.game.version:
                 continue
-            if (mode is not None and room.config.mode != mode) or not room.status in ("created", "running"):
+            if (mode is not None and room.config.mode != mode) or room.status not in ("created", "running"):
                 continue
             room.seats.sweep(now, room.mode.present)
             mine = room.seats.slot_of(user)

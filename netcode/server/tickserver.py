@@ -9,8 +9,12 @@ since the last tick, each with its arrival time; the server wakes once per tick,
 per datagram), runs ``mode.on_tick(loop.time())`` and then flushes the transport hub: the
 one flush rule, so what the tick queued leaves at once and the hub's timer is re-armed.
 
-The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.server.dashboard`) lives on
-the same aiohttp application as the WebSocket route.
+The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.server.dashboard`; room
+creation and matchmaking, :mod:`netcode.server.http_api`; ``/metrics``,
+:mod:`netcode.server.metrics`) lives on the same aiohttp application as the WebSocket route.
+Rooms can be added while the server runs; every room's admission goes through its seat
+holds (:mod:`netcode.server.matchmaking`), and a housekeeping task a few times a second
+lets holds lapse and closes run-time rooms left empty.
 
 Shutdown (:meth:`TickServer.stop`) is ordered so clients see a clean end and recordings are
 complete: stop the tick loops, close every session with a reason (the goodbyes are
