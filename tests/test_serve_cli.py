@@ -134,3 +134,26 @@ def test_serve_config_errors_are_one_line(tmp_path, capsys):
     assert "which game?" in capsys.readouterr().err
     assert main(["bots", "http://127.0.0.1:9", "--game", "demos.pong", "--token", "AAAA"]) == 2
     assert "--token goes with" in capsys.readouterr().err
+
+
+def test_the_admin_key_comes_from_a_file_or_the_environment_or_is_made(tmp_path, monkeypatch):
+    import argparse
+
+    from engine.cli import CliError
+    from netcode.cli import _admin_key
+
+    args = argparse.Namespace(admin_key_env="MY_KEY")
+    monkeypatch.delenv("MY_KEY", raising=False)
+    made, generated = _admin_key(args, {"admin_key_file": None})
+    again, _ = _admin_key(args, {"admin_key_file": None})
+    assert generated and len(made) >= 24 and made != again
+    monkeypatch.setenv("MY_KEY", "  from-the-environment \n")
+    assert _admin_key(args, {"admin_key_file": None}) == ("from-the-environment", False)
+    path = tmp_path / "key"
+    path.write_text("from-a-file\n")
+    assert _admin_key(args, {"admin_key_file": str(path)}) == ("from-a-file", False)  # the file wins
+    path.write_text("  \n")
+    with pytest.raises(CliError, match="empty"):
+        _admin_key(args, {"admin_key_file": str(path)})
+    with pytest.raises(CliError, match="cannot read"):
+        _admin_key(args, {"admin_key_file": str(tmp_path / "nope")})

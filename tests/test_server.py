@@ -328,6 +328,11 @@ def test_dashboard_json_html_and_token_endpoint():
             assert server.router.room_of(next(iter(server.rooms["blue"].mode.session.connections.values())).addr) == "blue"
             async with http.get(base + "api/rooms/blue") as r:
                 assert (await r.json())["players"] == 1
+            async with http.get(base + "api/dashboard") as r:
+                blue = {x["name"]: x for x in (await r.json())["rooms"]}["blue"]
+            (player,) = blue["players_detail"]  # a lockstep room's player, over the WebSocket
+            assert (player["slot"], player["user"], player["role"]) == (2, "dana", "player")
+            assert player["bytes_out"] > 0 and player["late_inputs"] >= 0 and blue["spectate"] is None
             stop.set()
             report = await task
             await client.close()
