@@ -96,7 +96,10 @@ def _serve_settings(args) -> dict:
     flags["open_join"] = True if args.open_join else None
     if args.room:
         flags["rooms"] = [{"name": name} for name in args.room]
-    return merge(flags, config)
+    settings = merge(flags, config)
+    if args.matchmaking:
+        settings["matchmaking"] = {**settings["matchmaking"], "access": args.matchmaking}
+    return settings
 
 
 def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
@@ -488,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="POST /api/join mints tokens for free slots (the browser page /play uses it): anyone who can "
         "reach the dashboard may take a slot: for demos on a trusted network",
+    )
+    p.add_argument(
+        "--matchmaking",
+        choices=("open", "admin", "off"),
+        help="who may call POST /api/matchmake: anyone (default), holders of the admin key, nobody",
     )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")

@@ -132,6 +132,9 @@ def test_serve_config_errors_are_one_line(tmp_path, capsys):
     assert "cannot read the config file" in capsys.readouterr().err
     assert main(["serve", "--port", "0"]) == 2
     assert "which game?" in capsys.readouterr().err
+    bad.write_text("[matchmaking]\naccess = 'maybe'\n")  # the flag wins over the file
+    assert main(["serve", "demos.pong", "--config", str(bad), "--matchmaking", "off", "--duration", "0.2", "--port", "0", "--ws-port", "0"]) == 0
+    assert "api/matchmake" not in capsys.readouterr().out  # matchmaking off: no join line
     assert main(["bots", "http://127.0.0.1:9", "--game", "demos.pong", "--token", "AAAA"]) == 2
     assert "--token goes with" in capsys.readouterr().err
 

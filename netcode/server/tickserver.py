@@ -304,6 +304,7 @@ class Room:
             "uptime_s": time.time() - self.created,
         }
         if detail:
+            out["players_detail"] = self.players_report()
             out["mode_stats"] = stats
             out["events"] = list(self.events)
         return out
