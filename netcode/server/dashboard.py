@@ -47,6 +47,8 @@ import numpy as np
 import orjson
 from aiohttp import web
 
+from engine.visuals import viewer_spec
+
 from netcode.statesync.snapshot import SnapshotSchema
 from netcode.session.token import PLAYER, SPECTATOR, token_to_text
 
@@ -229,6 +231,7 @@ def room_schema(server: "TickServer", name: str) -> dict | None:
         "view_field": getattr(game, "view_field", None),
         "ws_path": server.ws_path,
         "ws": server.ws_url,
+        **viewer_spec(game),  # how a generic viewer draws it and which keys play it
     }
     if schema is None:
         out["replication"] = None
