@@ -6,6 +6,8 @@
     ticksync serve GAME --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]
+    ticksync play GAME URL [--token T] [--slot N] [--spectate]   a desktop window (pygame-ce)
+    ticksync replay FILE --watch [--speed X] [--start T]        a recording in that window
 
 The first three are the engine's (:mod:`engine.cli`, no network); this module adds the
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
@@ -36,6 +38,7 @@ from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
 from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
+from netcode.desktop.cli import add_commands as add_desktop_commands
 from netcode.session.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
@@ -380,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prediction-window", type=int, default=0, help="lockstep: ticks run ahead on predictions")
     _secret_options(p, tokens=True)
     p.set_defaults(func=cmd_bots)
+
+    add_desktop_commands(sub, _secret_options, _read_secret)  # play, replay --watch
     return parser
 
 
