@@ -149,3 +149,19 @@ def test_replay_without_watch_is_unchanged(tmp_path, capsys):
     record_run(blobs_game.GAME, 1, 2, 30, tmp_path / "b.tsr", mode="offline")
     assert main(["replay", str(tmp_path / "b.tsr"), "--game", "blobs_game", "--verify"]) == 0
     assert "verified" in capsys.readouterr().out
+
+
+def test_a_game_can_draw_itself_in_the_window(tmp_path):
+    """A ``draw_desktop(surface, frame)`` method replaces the default drawing."""
+
+    class Painted(blobs_game.Blobs):
+        def draw_desktop(self, surface, frame):
+            surface.fill((200, 10, 30), pygame.Rect(0, 250, 40, 40))  # below the HUD panel
+            return int(frame.visible.sum())
+
+    game = Painted()
+    record_run(game, 1, 2, 30, tmp_path / "p.tsr", mode="offline")
+    seen = []
+    watch(ReplayReader(tmp_path / "p.tsr"), game, max_frames=2, size=(300, 300),
+          on_frame=lambda n, r, p: seen.append(tuple(r.surface.get_at((10, 260)))[:3]))
+    assert seen == [(200, 10, 30)] * 2
