@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     print("   ticksync serve demos.arena --mode statesync --open-join   # then play at http://127.0.0.1:8080/play")
     print("   ticksync bots udp://127.0.0.1:PORT --game demos.arena --count 8")
     print("   ticksync replay out/arena.tsr --verify           # replays are just the inputs")
+    print("   ticksync play demos.arena udp://127.0.0.1:7777   # a desktop window (pip install 'ticksync[desktop]')")
+    print("   ticksync replay out/arena.tsr --watch            # the recording in that window")
     return 0
 
 
