@@ -138,6 +138,7 @@ async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes
     print(f"  game       {server.udp_url}")
     print(f"  websocket  {server.ws_url}")
     print(f"  dashboard  {server.http_url}")
+    print(f"  desktop    ticksync play {args.game} {server.udp_url}" + ("  --token T (one is printed below)" if generated else ""))
     if args.open_join and server.http_url:
         print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():

@@ -55,7 +55,10 @@ def cmd_play(args, read_secret) -> int:
     except UsageError as exc:
         raise CliError(str(exc)) from None
     if token is None:
-        secret, _ = read_secret(args)
+        try:
+            secret, _ = read_secret(args)
+        except CliError as exc:
+            raise CliError(f"{exc}; or pass --token T (ticksync serve prints one per slot)") from None
         role = SPECTATOR if args.spectate else PLAYER
         token = mint_token(secret, args.room, expires=time.time() + 24 * 3600, slot=-1 if args.spectate else args.slot,
                            user=args.user, role=role)
