@@ -40,8 +40,8 @@ class Blobs(Game):
     controls = Controls(
         Axis("dx", negative=("a", "left"), positive=("d", "right")),
         Axis("dy", negative=("w", "up"), positive=("s", "down")),
-        Press("grow", keys=("space",)),
-        help="arrows / WASD: move · space: grow",
+        Press("grow", keys=("space", "mouse1")),
+        help="arrows / WASD: move · space or click: grow",
     )
 
     def create(self, seed: int, players: int) -> State:

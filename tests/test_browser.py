@@ -81,7 +81,7 @@ def test_dashboard_lists_the_room_and_play_draws_and_moves_a_game_that_is_no_dem
         page.wait_for_timeout(500)  # a few snapshots: interpolation has two sides
         hud = page.inner_text("#hud")
         assert "blobs 0.1" in hud and "slot 0" in hud, hud
-        assert "space: grow" in page.inner_text("#help"), "the help line comes from the game's controls"
+        assert "click: grow" in page.inner_text("#help"), "the help line comes from the game's controls"
 
         # Entities move on the canvas: the NPCs wander, so the picture changes over time.
         first = page.evaluate(CANVAS_SAMPLE)

@@ -165,3 +165,24 @@ def test_a_game_can_draw_itself_in_the_window(tmp_path):
     watch(ReplayReader(tmp_path / "p.tsr"), game, max_frames=2, size=(300, 300),
           on_frame=lambda n, r, p: seen.append(tuple(r.surface.get_at((10, 260)))[:3]))
     assert seen == [(200, 10, 30)] * 2
+
+
+@pytest.mark.network
+def test_a_held_mouse_button_is_a_key_the_controls_read(tmp_path):
+    """Blobs grow while space or the left button is held: a posted click makes ours grow."""
+    sizes = []
+
+    def on_frame(n, renderer, client):
+        c = client.client
+        if getattr(c, "predicted", None) is not None and c.slot is not None:  # (auto mode tries lockstep first)
+            sizes.append(int(c.predicted["size"][c.slot]))
+            if len(sizes) == 10:
+                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(200, 150)))
+            elif len(sizes) == 40:
+                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, button=1, pos=(200, 150)))
+
+    with serving("blobs_game", "statesync", log=tmp_path / "serve.log") as urls:
+        token = mint_token(SECRET.encode(), "default", expires=2e9, slot=-1, user="mouse")
+        result = asyncio.run(play(blobs_game.GAME, urls["game"], token, max_frames=90, on_frame=on_frame, size=(400, 300)))
+    assert result.report.played and len(sizes) > 45, (result.why, len(sizes))
+    assert sizes[9] == 60 and max(sizes[10:45]) >= 70, sizes
