@@ -66,6 +66,8 @@ def cmd_play(args, read_secret) -> int:
         result = run_async(play(game, args.url, token, mode=args.mode, size=args.size, seconds=args.seconds, max_frames=args.max_frames))
     except UsageError as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:  # an unknown host, a network that is down
+        raise CliError(f"cannot reach {args.url}: {exc.strerror or exc}") from None
     r = result.report
     rtt = f", rtt {r.rtt_ms:.1f} ms" if r.rtt_ms is not None else ""
     print(f"{result.frames} frames drawn; slot {r.slot}; {result.why}; {r.status}{rtt}, loss {r.loss_pct:.1f}%")

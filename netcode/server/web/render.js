@@ -13,6 +13,7 @@ const canvas = $("view");
 const ctx = canvas.getContext("2d");
 let client = null, schema = null, visuals = null, controls = null;
 let toScreen = null; // world -> CSS pixels, as of the last frame drawn
+let width = {}; // field name -> components per entity (looked up per entity, so kept at hand)
 
 // -- controls: held keys + the pointer -> the game's input record --------------------------------
 const held = new Set();
@@ -57,8 +58,7 @@ function inputValues(pointerWorld, aim) {
 // -- reading the view ------------------------------------------------------------------------------
 /** Field ``name`` of entity ``e``: component ``k`` of a vector field, or the scalar. */
 function value(fields, name, e, k = 0) {
-  const f = schema.field(name);
-  return fields[name][e * f.columns + k];
+  return fields[name][e * width[name] + k];
 }
 
 function position(fields, e) {
@@ -204,6 +204,7 @@ async function start() {
   const json = schema.json;
   for (const p of json.problems || []) console.warn(`ticksync: the game's ${p}`);
   visuals = json.visuals;
+  width = Object.fromEntries(schema.fields.map((f) => [f.name, f.columns]));
   if (!visuals) {
     throw new Error(`${schema.game.name} declares no visuals and has no position field with a range to draw` +
                     (json.problems?.length ? `\n(${json.problems.join("; ")})` : ""));
