@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .controls import game_controls
 from .quantize import Int
 
 __all__ = ["Sprite", "Visuals", "default_visuals", "game_visuals", "palette", "viewer_spec", "PALETTE_SIZE"]
@@ -272,8 +273,6 @@ def viewer_spec(game: Any) -> dict[str, Any]:
     """What a generic viewer needs beside the schema, as plain data: ``visuals`` and
     ``controls`` (None where the game has none and no default fits), and ``problems``: the
     game author's mistakes in them, said instead of raised so the room still serves."""
-    from .controls import game_controls  # the input side of the same viewer contract
-
     out: dict[str, Any] = {"visuals": None, "controls": None, "problems": []}
     try:
         v = game_visuals(game)
