@@ -76,12 +76,11 @@ class Renderer:
     # -- drawing -----------------------------------------------------------------------------
     def draw(self, frame: Frame, hud: Sequence[str] = ()) -> int:
         """Draw ``frame`` and the HUD lines; returns how many entities were drawn."""
-        pg, surf, v = self.pg, self.surface, self.visuals
         self._camera(frame.own_position)
-        surf.fill(_rgb(v.background))
+        self.surface.fill(_rgb(self.visuals.background))
         self._field()
         if self.custom is not None:
-            shown = int(self.custom(surf, frame) or 0)
+            shown = int(self.custom(self.surface, frame) or 0)
         else:
             shown = self._entities(frame)
         self.panel(hud, (8, 8))
