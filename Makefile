@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-readme clean venv
+.PHONY: demo test bench bench-readme clean venv system-deps
 
 venv: $(STAMP)
 
@@ -19,6 +19,15 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Debian packages the tests use: chromium for tests/test_browser.py (driven by Playwright
+# with executable_path; Playwright's own browser download is never used). Installed only
+# as root and only when missing; elsewhere the browser test skips and says why.
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: chromium is missing and this is not root: tests/test_browser.py will skip"; fi
+
 demo: $(STAMP)
 	$(PY) -m demos.showcase
 
@@ -28,7 +37,7 @@ demo: $(STAMP)
 PURE_TESTS := tests/test_session.py tests/test_statesync.py tests/test_lockstep.py \
 	tests/test_protocol_vectors.py tests/test_compiled.py tests/test_bits.py
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest
 	TICKSYNC_PURE=1 $(PY) -m pytest $(PURE_TESTS) -k "not ten_minutes and not minute_five"
 

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print("   ticksync bots http://127.0.0.1:8080 --game demos.arena --count 6  # seats from the server's matchmaking")
     print("   ticksync play demos.arena http://127.0.0.1:8080                   # join in a desktop window")
     print("   ticksync replay out/arena.tsr --verify                            # replays are just the inputs")
+    print("   ticksync replay out/arena.tsr --watch                             # the recording in a desktop window")
     print("   browser view:  http://127.0.0.1:8080/play")
     print("   dashboard:     http://127.0.0.1:8080/   (rooms, players, live charts; Prometheus at /metrics)")
     return 0

@@ -12,7 +12,9 @@ A game is written once as a subclass of :class:`Game`:
 
 Optional: ``input_limits`` (inclusive clamp range per input field, applied to every input
 that arrives from a network), ``bot_inputs`` (scripted players for headless runs, bots and
-benches), ``replication`` (what state sync sends and how it is quantized).
+benches), ``replication`` (what state sync sends and how it is quantized), ``visuals`` and
+``controls`` (how a viewer draws it and which keys play it; presentation only, so they are
+not part of the fingerprint).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class Game:
     input_limits: ClassVar[Mapping[str, tuple[float, float]]] = {}
     #: State-sync replication spec (see :mod:`engine.replication`); None = lockstep only.
     replication: ClassVar[Any] = None
+    #: How its entities look to a generic viewer (:mod:`engine.visuals`); None = dots.
+    visuals: ClassVar[Any] = None
+    #: Keys and mouse to input record (:mod:`engine.controls`); None = arrows on a move field.
+    controls: ClassVar[Any] = None
 
     # -- the contract ---------------------------------------------------------------------
     def create(self, seed: int, players: int) -> State:

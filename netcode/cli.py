@@ -7,6 +7,8 @@
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]   (URL http://: seats by matchmaking)
     ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
+    ticksync play GAME URL [--token T] [--slot N] [--spectate]   a desktop window (pygame-ce)
+    ticksync replay FILE --watch [--speed X] [--start T]        a recording in that window
 
 The first three are the engine's (:mod:`engine.cli`, no network); this module adds the
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
@@ -40,6 +42,7 @@ from engine.replay import ReplayError, ReplayReader
 
 from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
 from netcode.benchmark.command import add_parser as add_bench_command  # light: the bench loads on use
+from netcode.desktop.cli import add_commands as add_desktop_commands
 from netcode.session.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
@@ -220,6 +223,7 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
     print(f"  dashboard  {server.http_url}")
     if server.http_url and matchmaking.access != "off":
         print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{first.game.name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
+    print(f"  desktop    ticksync play {plan[0][1]} {server.udp_url}" + ("  --token T (one is printed below)" if generated else ""))
     if settings["open_join"] and server.http_url:
         print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():
@@ -529,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bots)
 
     add_bench_command(sub)
+    add_desktop_commands(sub, _secret_options, _read_secret)  # play, replay --watch
     return parser
 
 

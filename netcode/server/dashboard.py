@@ -50,6 +50,8 @@ from urllib.parse import quote
 import numpy as np
 from aiohttp import web
 
+from engine.visuals import viewer_spec
+
 from netcode.server import http_api
 from netcode.server.httputil import MAX_BODY, SERVER_KEY, BadRequest, authorized, json_error, json_response, read_json
 from netcode.statesync.snapshot import SnapshotSchema
@@ -236,6 +238,7 @@ def room_schema(server: "TickServer", name: str) -> dict | None:
         "view_field": getattr(game, "view_field", None),
         "ws_path": server.ws_path,
         "ws": server.ws_url,
+        **viewer_spec(game),  # how a generic viewer draws it and which keys play it
     }
     if schema is None:
         out["replication"] = None
