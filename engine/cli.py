@@ -12,6 +12,7 @@ line on stderr, never a traceback).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable, Sequence
@@ -23,7 +24,7 @@ from engine.errors import UsageError
 from engine.model import Game, GameError, load_game
 from engine.replay import ReplayReader, ReplayWriter, replay, seek
 
-__all__ = ["CliError", "LiveTable", "add_commands", "game_and_players", "load_game_or_fail", "run_headless"]
+__all__ = ["CliError", "LiveTable", "add_commands", "check_record_path", "game_and_players", "load_game_or_fail", "run_headless"]
 
 
 class CliError(UsageError):
@@ -35,7 +36,7 @@ def load_game_or_fail(path: str) -> Game:
     try:
         return load_game(path)
     except GameError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc)) from exc  # the cause is what --traceback shows
 
 
 class LiveTable:
@@ -123,6 +124,19 @@ def run_headless(
     }
 
 
+def check_record_path(path: str, force: bool) -> None:
+    """Refuse, with a CliError, a recording that would overwrite a file (unless ``force``)
+    or go into a directory that does not exist. A missing directory is not created: a typo
+    in a path should not leave directories behind; the message says how to create it."""
+    if os.path.isdir(path):
+        raise CliError(f"cannot record to {path}: it is a directory")
+    if os.path.lexists(path) and not force:
+        raise CliError(f"{path} exists: pass --force to overwrite it")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise CliError(f"cannot record to {path}: the directory {parent} does not exist (mkdir -p {parent})")
+
+
 def game_and_players(path: str, players: int) -> tuple[Game, int]:
     """The game at ``path`` and the player count to run (0: min(8, the game's maximum)),
     or a CliError saying what is wrong with them."""
@@ -137,6 +151,8 @@ def game_and_players(path: str, players: int) -> tuple[Game, int]:
 
 def cmd_run(args) -> int:
     game, players = game_and_players(args.game, args.players)
+    if args.record:
+        check_record_path(args.record, args.force)
     print(f"running {game.describe()}: {players} players, {args.ticks} ticks, seed {args.seed}")
     stats = run_headless(
         game, ticks=args.ticks, players=players, seed=args.seed, record=args.record, game_path=args.game
@@ -163,6 +179,8 @@ def cmd_replay(args) -> int:
         f"{reader.tick_rate} Hz, mode {reader.mode}, {reader.ticks} ticks recorded"
     )
     if args.seek is not None:
+        if not 0 <= args.seek <= reader.ticks:
+            raise CliError(f"--seek {args.seek}: this recording holds the states of ticks 0..{reader.ticks}")
         t0 = time.perf_counter()
         state = seek(reader, game, args.seek)
         print(f"state at tick {args.seek}: hash {state.hash():016x} ({time.perf_counter() - t0:.3f} s)")
@@ -199,7 +217,8 @@ def add_commands(sub) -> None:
     p.add_argument("--ticks", type=int, default=3600)
     p.add_argument("--players", type=int, default=0, help="default: min(8, the game's maximum)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--record", metavar="FILE", help="write the replay log here")
+    p.add_argument("--record", metavar="FILE", help="write the replay log here (its directory must exist)")
+    p.add_argument("--force", action="store_true", help="overwrite the --record file if it exists")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("replay", help="re-simulate a recorded input log")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import traceback
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -133,6 +134,18 @@ def _validate(game: Any, where: str) -> Game:
     return game
 
 
+def _where(exc: BaseException, module_name: str) -> str:
+    """``"FILE, line N: "`` of the line in the game's own code that raised ``exc`` while
+    importing (the deepest frame outside the import machinery), or ""."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    if not frames:
+        return ""
+    top = module_name.split(".")[0]
+    own = [f for f in frames if f"/{top}/" in f.filename or f.filename.endswith(f"/{top}.py")]
+    frame = (own or frames)[-1]
+    return f"{frame.filename}, line {frame.lineno}: "
+
+
 def load_game(path: str) -> Game:
     """Load a game from an import path: ``pkg.module`` (its ``GAME``) or ``pkg.module:attr``.
 
@@ -142,9 +155,16 @@ def load_game(path: str) -> Game:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise GameError(f"no game module {module_name!r} (is it importable?)") from None
-        raise
+        raise GameError(f"game module {module_name!r} failed to import: {_where(exc, module_name)}{exc}") from exc
+    except SyntaxError as exc:
+        raise GameError(
+            f"game module {module_name!r} has a syntax error: {exc.filename}, line {exc.lineno}: {exc.msg}"
+        ) from exc
+    except Exception as exc:  # anything the module's own code raised while importing
+        name = type(exc).__name__
+        raise GameError(f"game module {module_name!r} failed to import: {_where(exc, module_name)}{name}: {exc}") from exc
     attr = attr or "GAME"
     if not hasattr(module, attr):
         raise GameError(f"module {module_name!r} has no {attr!r}; a game module exports GAME")

@@ -30,12 +30,21 @@ import secrets
 import signal
 import sys
 import time
+import traceback
 from typing import Sequence
 
+from engine.errors import TicksyncError
 from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
-from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
+from engine.cli import (
+    CliError,
+    LiveTable,
+    add_commands as add_engine_commands,
+    check_record_path,
+    game_and_players,
+    load_game_or_fail,
+)
 from netcode.session.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
@@ -93,6 +102,8 @@ def cmd_serve(args) -> int:
     rooms = args.room or ["default"]
     if len(set(rooms)) != len(rooms):
         raise CliError("each --room name must be different")
+    for path in _record_paths(args.record, rooms).values():
+        check_record_path(path, args.force)
     secret, generated = _read_secret(args, generate=True)
     admin_key = None
     if args.admin_key_env:
@@ -127,8 +138,10 @@ async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes
         await server.start()
     except (UsageError, GameError, ValueError, OSError) as exc:
         await server.stop()
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.filename is None:  # a socket: the port says which
             raise CliError(f"cannot serve on {args.host}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):  # a file (a recording)
+            raise CliError(_one_line(exc)) from None
         raise CliError(str(exc)) from None
     rate = next(iter(server.rooms.values())).mode.tick_rate
     print(f"serving {game.describe()} ({args.mode}, {players} players, {rate} Hz) in room(s): {', '.join(rooms)}")
@@ -289,6 +302,11 @@ def cmd_bots(args) -> int:
             mode=args.mode,
         )
     )
+    errors = {r.status for r in reports}
+    if len(errors) == 1 and next(iter(errors)).startswith("error: "):
+        # Every bot failed the same way before playing (a wrong URL path, say): the
+        # command line's fault, one line, not a table of identical failures.
+        raise CliError(next(iter(errors)).removeprefix("error: "))
     problems: dict[str, str] = {}
     for r in reports:
         if r.denied:
@@ -331,6 +349,9 @@ def _secret_options(p: argparse.ArgumentParser, *, tokens: bool = False) -> None
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser.add_argument(
+        "--traceback", action="store_true", help="on an error, the full traceback instead of one line (or TICKSYNC_TRACEBACK=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_engine_commands(sub)
     p = sub.add_parser("serve", help="serve a game over UDP and WebSocket, with an HTTP dashboard")
@@ -341,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-port", type=int, default=8080, help="HTTP dashboard + WebSocket port (0 picks a free one)")
     p.add_argument("--players", type=int, default=0, help="player slots per room (default: min(8, the game's maximum))")
     p.add_argument("--room", action="append", metavar="NAME", help="room name (repeat for several rooms; default 'default')")
-    p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM)")
+    p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM); its directory must exist")
+    p.add_argument("--force", action="store_true", help="overwrite the --record file(s) if they exist")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tick-rate", type=int, default=0, help="ticks per second (default: the game's)")
     _secret_options(p)
@@ -383,7 +405,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """What an error says, on one line (an OSError names its file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # --traceback is taken anywhere on the line (before or after the command), as is
+    # TICKSYNC_TRACEBACK=1: the full story of an error instead of its one line.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    full = "--traceback" in argv or os.environ.get("TICKSYNC_TRACEBACK", "") not in ("", "0")
+    argv = [a for a in argv if a != "--traceback"]
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("ticks", "players"):
@@ -391,8 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{name} must not be negative")
     try:
         return args.func(args)
-    except (CliError, ReplayError, GameError) as exc:
-        print(f"ticksync: error: {exc}", file=sys.stderr)
+    except (TicksyncError, OSError) as exc:  # the user's to fix: usage, files, ports, games
+        if full:
+            traceback.print_exc()
+        else:
+            print(f"ticksync: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
