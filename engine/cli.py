@@ -176,7 +176,7 @@ def cmd_replay(args) -> int:
     reader.check_game(game)
     print(
         f"replay of {reader.game} {reader.game_version}: {reader.players} players, seed {reader.seed}, "
-        f"{reader.tick_rate} Hz, mode {reader.mode}, {reader.ticks} ticks recorded"
+        f"{reader.tick_rate} Hz, mode {reader.mode}, {reader.ticks} ticks recorded{_meant(reader)}"
     )
     if args.seek is not None:
         if not 0 <= args.seek <= reader.ticks:
@@ -191,17 +191,29 @@ def cmd_replay(args) -> int:
     rate = result.ticks / max(elapsed, 1e-9)
     seconds = result.ticks / reader.tick_rate if reader.tick_rate else 0
     print(f"re-simulated {result.ticks} ticks ({seconds:.0f} s of play) in {elapsed:.2f} s: {rate:,.0f} ticks/s")
-    if reader.tail:
+    if reader.damage:
+        # A torn tail is what a crash leaves; damage before the end lost ticks that were there.
+        print(f"{'ERROR' if args.verify else 'warning'}: the file is {reader.damage}; replayed up to tick {reader.ticks}")
+    elif reader.tail:
         print(f"warning: {reader.tail}; replayed up to there")
     if args.verify:
         if result.divergent_tick is not None:
             arrays = f" (arrays differing: {', '.join(result.differing)})" if result.differing else ""
             print(f"DIVERGED: the recorded state at tick {result.divergent_tick} differs from the re-simulation{arrays}")
             return 1
+        part = f" in the intact {result.ticks} ticks" if reader.damage else ""
         print(
-            f"verified: {result.hashes_checked} recorded hashes and {result.keyframes_checked} keyframes match"
+            f"verified: {result.hashes_checked} recorded hashes and {result.keyframes_checked} keyframes match{part}"
         )
+        if reader.damage:
+            return 1
     return 0
+
+
+def _meant(reader: ReplayReader) -> str:
+    if reader.expected_ticks is not None and reader.expected_ticks != reader.ticks:
+        return f" (of the {reader.expected_ticks} it was meant to hold)"
+    return ""
 
 
 def cmd_check(args) -> int:

@@ -176,3 +176,24 @@ def test_bots_argument_errors(monkeypatch, capsys):
     assert "--count is required" in capsys.readouterr().err
     assert main(["bots", "udp://127.0.0.1:9", "--game", "demos.pong", "--token", "AAAA", "--count", "2"]) == 2
     assert "one token per bot" in capsys.readouterr().err
+
+
+def test_replay_verify_of_a_file_damaged_in_the_middle_exits_1(tmp_path, capsys):
+    """One flipped bit in the middle is damage, not a torn tail: exit 1, where, how much."""
+    path = tmp_path / "long.tsr"
+    assert main(["run", "demos.pong", "--ticks", "1200", "--players", "2", "--record", str(path)]) == 0
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x08
+    path.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["replay", str(path), "--verify"]) == 1
+    out = capsys.readouterr().out
+    reader = ReplayReader(str(path))
+    assert 0 < reader.ticks < 1200 and reader.expected_ticks == 1200
+    assert f"{reader.ticks} ticks recorded (of the 1200 it was meant to hold)" in out
+    assert f"ERROR: the file is damaged at byte " in out
+    assert f"{1200 - reader.ticks} of the 1200 ticks it was meant to hold are lost" in out
+    assert "verified:" in out and "in the intact" in out
+    # Without --verify it is a warning (the intact part still replays).
+    assert main(["replay", str(path)]) == 0
+    assert "warning: the file is damaged" in capsys.readouterr().out
