@@ -18,11 +18,13 @@ import time
 from typing import Callable, Sequence
 
 import numpy as np
+import orjson
 
 from engine.check import check
 from engine.errors import UsageError
 from engine.model import Game, GameError, load_game
 from engine.replay import ReplayReader, ReplayWriter, replay, seek
+from engine.state import State
 
 __all__ = ["CliError", "LiveTable", "add_commands", "check_record_path", "game_and_players", "load_game_or_fail", "run_headless"]
 
@@ -174,16 +176,25 @@ def cmd_replay(args) -> int:
     path = args.game or reader.meta.get("game_path") or f"demos.{reader.game}"
     game = load_game_or_fail(path)
     reader.check_game(game)
-    print(
+    summary = (
         f"replay of {reader.game} {reader.game_version}: {reader.players} players, seed {reader.seed}, "
         f"{reader.tick_rate} Hz, mode {reader.mode}, {reader.ticks} ticks recorded{_meant(reader)}"
     )
+    if not args.json:  # --json: stdout is the JSON document alone
+        print(summary)
+    if (args.dump or args.json) and args.seek is None:
+        raise CliError("--dump and --json show the state at a tick: add --seek T")
     if args.seek is not None:
         if not 0 <= args.seek <= reader.ticks:
             raise CliError(f"--seek {args.seek}: this recording holds the states of ticks 0..{reader.ticks}")
         t0 = time.perf_counter()
         state = seek(reader, game, args.seek)
+        if args.json:
+            print(orjson.dumps(state_as_json(state, args.seek)).decode())
+            return 0
         print(f"state at tick {args.seek}: hash {state.hash():016x} ({time.perf_counter() - t0:.3f} s)")
+        if args.dump:
+            print(state_table(state))
         return 0
     t0 = time.perf_counter()
     result = replay(reader, game, verify=args.verify)
@@ -208,6 +219,39 @@ def cmd_replay(args) -> int:
         if reader.damage:
             return 1
     return 0
+
+
+def state_as_json(state: State, tick: int) -> dict:
+    """Every array of ``state`` as plain JSON values, with its dtype and shape."""
+    arrays = {
+        name: {"dtype": str(arr.dtype), "shape": list(arr.shape), "values": arr.tolist()} for name, arr in state.items()
+    }
+    return {"tick": tick, "hash": f"{state.hash():016x}", "arrays": arrays}
+
+
+def _cell(value) -> str:
+    if isinstance(value, np.ndarray):
+        return ",".join(_cell(v) for v in value.reshape(-1))
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def state_table(state: State) -> str:
+    """The state as text: scalars one per line, then one table per entity-row count (the
+    arrays whose first axis has that length, side by side; a row's sub-array joined by
+    commas)."""
+    lines = [f"{name} = {_cell(arr[()])}" for name, arr in state.items() if arr.ndim == 0]
+    groups: dict[int, list[str]] = {}
+    for name, arr in state.items():
+        if arr.ndim:
+            groups.setdefault(arr.shape[0], []).append(name)
+    for rows, names in groups.items():
+        cells = [[str(i)] + [_cell(state[n][i]) for n in names] for i in range(rows)]
+        header = ["row", *names]
+        widths = [max(len(h), *(len(r[c]) for r in cells)) if cells else len(h) for c, h in enumerate(header)]
+        lines.append("")
+        lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+        lines.extend("  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells)
+    return "\n".join(lines)
 
 
 def _meant(reader: ReplayReader) -> str:
@@ -237,6 +281,8 @@ def add_commands(sub) -> None:
     p.add_argument("file")
     p.add_argument("--verify", action="store_true", help="compare recorded state hashes")
     p.add_argument("--seek", type=int, metavar="T", help="print the state hash at tick T")
+    p.add_argument("--dump", action="store_true", help="with --seek: print the whole state at T as tables")
+    p.add_argument("--json", action="store_true", help="with --seek: print the whole state at T as JSON")
     p.add_argument("--game", help="import path of the game (default: from the recording)")
     p.set_defaults(func=cmd_replay)
 

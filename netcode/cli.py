@@ -347,8 +347,19 @@ def _secret_options(p: argparse.ArgumentParser, *, tokens: bool = False) -> None
 
 
 
+def _version() -> str:
+    """The installed distribution's version (its metadata, so one number in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ticksync")
+    except PackageNotFoundError:
+        return "(not installed: running from a source tree)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser.add_argument("--version", action="version", version=f"ticksync {_version()}")
     parser.add_argument(
         "--traceback", action="store_true", help="on an error, the full traceback instead of one line (or TICKSYNC_TRACEBACK=1)"
     )
