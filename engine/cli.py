@@ -2,7 +2,7 @@
 
     ticksync run GAME --ticks N [--players P] [--record FILE]   headless run with bots
     ticksync replay FILE [--verify] [--seek T]                 re-simulate a recording
-    ticksync check GAME                                        determinism check
+    ticksync check GAME [--ticks N] [--input-seeds N] [--strict]   determinism check
 
 :mod:`netcode.cli` adds the networked commands and is the entry point. GAME is an import
 path such as ``demos.arena`` (its ``GAME``) or ``demos.arena:Arena``. Exit codes: 0 fine,
@@ -262,9 +262,11 @@ def _meant(reader: ReplayReader) -> str:
 
 def cmd_check(args) -> int:
     load_game_or_fail(args.game)  # a clear error before any work
-    result = check(args.game, ticks=args.ticks, players=args.players, seed=args.seed, rollback=args.rollback)
+    result = check(
+        args.game, ticks=args.ticks, players=args.players, seed=args.seed, rollback=args.rollback, input_seeds=args.input_seeds
+    )
     print(result.describe())
-    return 0 if result.ok else 1
+    return 0 if result.ok and not (args.strict and result.warnings) else 1
 
 
 def add_commands(sub) -> None:
@@ -288,8 +290,12 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("check", help="determinism check (rollback and re-simulate every tick)")
     p.add_argument("game")
-    p.add_argument("--ticks", type=int, default=600)
+    p.add_argument("--ticks", type=int, default=1800, help="ticks per run (default 1800: 30 s at 60 Hz)")
     p.add_argument("--players", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--rollback", type=int, default=2)
+    p.add_argument(
+        "--input-seeds", type=int, default=2, metavar="N", help="random-input runs beside the bots' run (default 2)"
+    )
+    p.add_argument("--strict", action="store_true", help="a warning (float state in lockstep) fails the check too")
     p.set_defaults(func=cmd_check)
