@@ -36,6 +36,17 @@ class GameError(TicksyncError):
 
 
 class Game:
+    """A game both network modes, replays, bots and ``ticksync check`` run: subclass it.
+
+    Set ``name``, ``version`` and ``input_dtype`` (a numpy structured dtype: one record
+    per player per tick), and write :meth:`create` and :meth:`step`. Optional:
+    ``input_limits`` (inclusive clamp per input field, applied to network input),
+    ``max_players``, ``tick_rate``, :meth:`bot_inputs` (scripted players),
+    :meth:`player_entity` and ``replication`` (what state sync sends; None: lockstep
+    only). A game object holds no match state: everything that changes lives in the
+    :class:`State` that ``create`` returns. docs/writing-a-game.md walks through one.
+    """
+
     name: ClassVar[str] = ""
     version: ClassVar[str] = ""
     input_dtype: ClassVar[np.dtype]
@@ -50,9 +61,18 @@ class Game:
 
     # -- the contract ---------------------------------------------------------------------
     def create(self, seed: int, players: int) -> State:
+        """The state before tick 0 for ``players`` player slots (1..``max_players``), from
+        ``seed`` alone: every array the match will ever need, at its final shape."""
         raise NotImplementedError
 
     def step(self, state: State, inputs: np.ndarray, tick: int) -> None:
+        """Advance ``state`` (state_tick) by one tick in place, to state_tick+1.
+
+        ``inputs``: one ``input_dtype`` record per player slot (zeros for an absent
+        player), already clamped to ``input_limits``; read it, never write it. Use nothing
+        but the arguments: no clock, no I/O, no attributes of ``self`` that change, no
+        global random (``engine.rng`` keeps its generator in the state). Lockstep needs the
+        same bits on every machine: integer or fixed-point math."""
         raise NotImplementedError
 
     def bot_inputs(self, state: State, tick: int, slots: np.ndarray) -> np.ndarray:
@@ -113,9 +133,11 @@ class Game:
         return fp
 
     def describe(self) -> str:
+        """``"name version"``, as messages show the game."""
         return f"{self.name} {self.version}"
 
     def check_players(self, players: int) -> None:
+        """GameError unless 1 <= ``players`` <= ``max_players``."""
         if not 1 <= players <= self.max_players:
             raise GameError(f"{self.describe()} takes 1..{self.max_players} players, not {players}")
 

@@ -674,6 +674,7 @@ class ReplayReader:
             )
 
     def describe(self) -> str:
+        """One line: the game, players, ticks, and clean, torn or DAMAGED (and where)."""
         status = "clean" if self.clean else (f"DAMAGED: {self.damage}" if self.damage else self.tail)
         return f"{self.game} {self.game_version}, {self.players} players, {self.ticks} ticks, {status}"
 

@@ -36,3 +36,22 @@ def test_examples_run(page, tmp_path, monkeypatch):
 def test_every_concept_has_a_page():
     names = {p.name for p in PAGES}
     assert {"writing-a-game.md", "modes.md", "server.md", "replays.md", "testing.md"} <= names
+
+
+def test_public_classes_and_functions_have_docstrings():
+    import inspect
+
+    import engine
+    import netcode
+
+    missing = []
+    for package in (engine, netcode):
+        for name in package.__all__:
+            obj = getattr(package, name)
+            if inspect.isclass(obj) and not obj.__dict__.get("__doc__"):
+                missing.append(f"{package.__name__}.{name}")
+            elif inspect.isfunction(obj) and not obj.__doc__:
+                missing.append(f"{package.__name__}.{name}()")
+    assert not missing, missing
+    for method in ("create", "step", "bot_inputs", "player_entity", "sanitize_inputs", "fingerprint"):
+        assert getattr(engine.Game, method).__doc__, method
