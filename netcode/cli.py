@@ -347,6 +347,14 @@ def _secret_options(p: argparse.ArgumentParser, *, tokens: bool = False) -> None
 
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (the usage itself
+    is one ``--help`` away); subcommand parsers are made of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"ticksync: error: {message} (see: {self.prog} --help)\n")
+
+
 def _version() -> str:
     """The installed distribution's version (its metadata, so one number in pyproject.toml)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -358,7 +366,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser = _Parser(prog="ticksync", description="Server-authoritative multiplayer engine")
     parser.add_argument("--version", action="version", version=f"ticksync {_version()}")
     parser.add_argument(
         "--traceback", action="store_true", help="on an error, the full traceback instead of one line (or TICKSYNC_TRACEBACK=1)"

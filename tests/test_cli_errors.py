@@ -90,6 +90,10 @@ CASES = [
     ("URL of no known scheme", ["bots", "http2://x", "--game", "demos.pong", "--count", "1"], ["expected udp://host:port"]),
     ("bots without a secret", ["bots", "udp://127.0.0.1:9", "--game", "demos.pong", "--count", "1"], ["no server secret"]),
     ("token without a secret", ["token", "--room", "r"], ["no server secret", "TICKSYNC_SECRET"]),
+    ("unknown option", ["run", "demos.pong", "--tiks", "3"], ["unrecognized arguments: --tiks", "--help"]),
+    ("not a number", ["replay", "{dir}/pong.tsr", "--seek", "ten"], ["--seek", "invalid int value"]),
+    ("negative ticks", ["run", "demos.pong", "--ticks", "-3"], ["--ticks must not be negative"]),
+    ("no command", [], ["required"]),
 ]
 
 
@@ -139,6 +143,12 @@ def test_a_udp_port_in_use_is_named(scratch):
         port = taken.getsockname()[1]
         done = run("serve", "demos.pong", "--port", str(port), "--ws-port", "0", "--duration", "1", cwd=scratch)
     assert_one_line(done, f"UDP port {port}", "in use")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("serve", "demos.pong", "--port", "0", "--ws-port", str(port), "--duration", "1", cwd=scratch)
+    assert_one_line(done, f"HTTP/WebSocket port {port}", "in use")
 
 
 @pytest.mark.network
