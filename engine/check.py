@@ -59,6 +59,8 @@ class CheckResult:
     warnings: list[str] = field(default_factory=list)
     #: Likely causes of a divergence, from engine.suspects.
     hints: list[str] = field(default_factory=list)
+    #: Whether the runs were repeated in another process (it needs an import path).
+    other_process: bool = False
 
     @property
     def ok(self) -> bool:
@@ -69,9 +71,10 @@ class CheckResult:
         if self.errors:
             lines += [f"{self.game}: FAILED: {e}" for e in self.errors]
         elif self.ok:
+            other = ", other process" if self.other_process else ""
             lines.append(
                 f"{self.game}: deterministic over {self.ticks} ticks (rollback {self.rollback}, rerun with the clock "
-                f"moved, other process) with inputs from: {'; '.join(self.runs)}"
+                f"moved{other}) with inputs from: {'; '.join(self.runs)}"
             )
         else:
             arrays = f"; arrays differing: {', '.join(self.differing)}" if self.differing else ""
@@ -288,7 +291,7 @@ def check(
         game = load_game(game)
     players = players or min(game.max_players, 8)
     game.check_players(players)
-    result = CheckResult(game=game.describe(), ticks=ticks, rollback=rollback)
+    result = CheckResult(game=game.describe(), ticks=ticks, rollback=rollback, other_process=other_process and path is not None)
     state = game.create(seed, players)
     if game.replication is not None:
         result.errors += game.replication.problems(state)
