@@ -1,13 +1,14 @@
 """The engine's commands of the ``ticksync`` CLI: run, replay, check (no network).
 
-    ticksync run GAME --ticks N [--players P] [--record FILE]   headless run with bots
-    ticksync replay FILE [--verify] [--seek T]                 re-simulate a recording
+    ticksync run GAME --ticks N [--players P] [--record FILE [--force]]   headless run with bots
+    ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME [--ticks N] [--input-seeds N] [--strict]   determinism check
 
 :mod:`netcode.cli` adds the networked commands and is the entry point. GAME is an import
 path such as ``demos.arena`` (its ``GAME``) or ``demos.arena:Arena``. Exit codes: 0 fine,
-1 the check or verification found a divergence, 2 bad arguments or unreadable input (one
-line on stderr, never a traceback).
+1 the check or verification found a divergence (or a recording damaged before its end), 2
+bad arguments or unreadable input (one line on stderr, never a traceback; ``--traceback``
+or ``TICKSYNC_TRACEBACK=1`` for the full story).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ``ticksync`` command line (the console script's entry point).
 
-    ticksync run GAME --ticks N [--players P] [--record FILE]   headless run with bots
-    ticksync replay FILE [--verify] [--seek T]                 re-simulate a recording
+    ticksync run GAME --ticks N [--players P] [--record FILE [--force]]   headless run with bots
+    ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME                                        determinism check
     ticksync serve GAME --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
@@ -11,7 +11,9 @@ The first three are the engine's (:mod:`engine.cli`, no network); this module ad
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
 ``demos.arena:Arena``. Exit codes: 0 fine, 1 the check or verification found a divergence
 (or, for ``bots``, a bot desynced or could not play), 2 bad arguments or unreadable input
-(one line on stderr, never a traceback).
+(one line on stderr, never a traceback: every TicksyncError and OSError is caught in
+:func:`main`; ``--traceback`` anywhere on the line, or ``TICKSYNC_TRACEBACK=1``, prints the
+whole story instead). ``ticksync --version`` reads the installed package's metadata.
 
 The server secret (token signing key) comes from an environment variable (``--secret-env``,
 default ``TICKSYNC_SECRET``) or a file (``--secret-file``): its UTF-8 text, stripped, at
