@@ -1,7 +1,7 @@
 """The ``ticksync`` command line (the console script's entry point).
 
-    ticksync run GAME --ticks N [--players P] [--record FILE]   headless run with bots
-    ticksync replay FILE [--verify] [--seek T]                 re-simulate a recording
+    ticksync run GAME --ticks N [--players P] [--record FILE [--force]]   headless run with bots
+    ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME                                        determinism check
     ticksync serve [GAME] [--config FILE] --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
@@ -14,7 +14,9 @@ The first three are the engine's (:mod:`engine.cli`, no network); this module ad
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
 ``demos.arena:Arena``. Exit codes: 0 fine, 1 the check or verification found a divergence
 (or, for ``bots``, a bot desynced or could not play), 2 bad arguments or unreadable input
-(one line on stderr, never a traceback).
+(one line on stderr, never a traceback: every TicksyncError and OSError is caught in
+:func:`main`; ``--traceback`` anywhere on the line, or ``TICKSYNC_TRACEBACK=1``, prints the
+whole story instead). ``ticksync --version`` reads the installed package's metadata.
 
 The server secret (token signing key) comes from an environment variable (``--secret-env``,
 default ``TICKSYNC_SECRET``) or a file (``--secret-file``): its UTF-8 text, stripped, at
@@ -35,12 +37,21 @@ import secrets
 import signal
 import sys
 import time
+import traceback
 from typing import Sequence
 
+from engine.errors import TicksyncError
 from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
-from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
+from engine.cli import (
+    CliError,
+    LiveTable,
+    add_commands as add_engine_commands,
+    check_record_path,
+    game_and_players,
+    load_game_or_fail,
+)
 from netcode.benchmark.command import add_parser as add_bench_command  # light: the bench loads on use
 from netcode.desktop.cli import add_commands as add_desktop_commands
 from netcode.session.token import MIN_SECRET
@@ -176,6 +187,9 @@ def cmd_serve(args) -> int:
         matchmaking = MatchmakingConfig(**settings["matchmaking"])
     except UsageError as exc:
         raise CliError(str(exc)) from None
+    for _, _, config in plan:
+        if config.record:
+            check_record_path(os.fspath(config.record), args.force)
     secret, generated = _read_secret(args, generate=True)
     admin_key, key_generated = _admin_key(args, settings)
     settings["secret_env"] = args.secret_env
@@ -208,8 +222,10 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
         await server.start()
     except (UsageError, GameError, ValueError, TypeError, OSError) as exc:
         await server.stop()
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.filename is None:  # a socket: the port says which
             raise CliError(f"cannot serve on {settings['host']}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):  # a file (a recording)
+            raise CliError(_one_line(exc)) from None
         raise CliError(str(exc)) from None
     rooms = [config.name for _, _, config in plan]
     records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record}
@@ -374,6 +390,11 @@ def cmd_bots(args) -> int:
         reports = run_async(_bots(args, game, count, tokens, secret, http))
     except UsageError as exc:
         raise CliError(str(exc)) from None
+    errors = {r.status for r in reports}
+    if len(errors) == 1 and next(iter(errors)).startswith("error: "):
+        # Every bot failed the same way before playing (a wrong URL path, say): the
+        # command line's fault, one line, not a table of identical failures.
+        raise CliError(next(iter(errors)).removeprefix("error: "))
     problems: dict[str, str] = {}
     for r in reports:
         if r.denied:
@@ -462,8 +483,30 @@ def _secret_options(p: argparse.ArgumentParser, *, tokens: bool = False) -> None
 
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (the usage itself
+    is one ``--help`` away); subcommand parsers are made of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"ticksync: error: {message} (see: {self.prog} --help)\n")
+
+
+def _version() -> str:
+    """The installed distribution's version (its metadata, so one number in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ticksync")
+    except PackageNotFoundError:
+        return "(not installed: running from a source tree)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser = _Parser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser.add_argument("--version", action="version", version=f"ticksync {_version()}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="on an error, the full traceback instead of one line (or TICKSYNC_TRACEBACK=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_engine_commands(sub)
     p = sub.add_parser(
@@ -479,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-port", type=int, help="HTTP dashboard + API + WebSocket port (default 8080; 0 picks a free one)")
     p.add_argument("--players", type=int, help="player slots per room (default: min(8, the game's maximum))")
     p.add_argument("--room", action="append", metavar="NAME", help="room name (repeat for several rooms; default 'default')")
-    p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM)")
+    p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM); its directory must exist")
+    p.add_argument("--force", action="store_true", help="overwrite the --record file(s) if they exist")
     p.add_argument("--seed", type=int)
     p.add_argument("--tick-rate", type=int, help="ticks per second (default: the game's)")
     _secret_options(p)
@@ -537,7 +581,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """What an error says, on one line (an OSError names its file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # --traceback is taken anywhere on the line (before or after the command), as is
+    # TICKSYNC_TRACEBACK=1: the full story of an error instead of its one line.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    full = "--traceback" in argv or os.environ.get("TICKSYNC_TRACEBACK", "") not in ("", "0")
+    argv = [a for a in argv if a != "--traceback"]
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("ticks", "players"):
@@ -545,8 +603,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{name} must not be negative")
     try:
         return args.func(args)
-    except (CliError, ReplayError, GameError) as exc:
-        print(f"ticksync: error: {exc}", file=sys.stderr)
+    except (TicksyncError, OSError) as exc:  # the user's to fix: usage, files, ports, games
+        if full:
+            traceback.print_exc()
+        else:
+            print(f"ticksync: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

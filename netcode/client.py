@@ -57,6 +57,9 @@ def parse_url(url: str) -> tuple[str, str, int | None]:
             port = parts.port
         except ValueError:
             port = None
+            netloc_port = parts.netloc.rpartition(":")[2]
+            if netloc_port.isdigit():
+                raise UsageError(f"{url!r}: port {netloc_port} is out of range (1..65535)") from None
         if not parts.hostname or port is None:
             raise UsageError(f"{url!r}: a UDP server URL is udp://host:port")
         return "udp", parts.hostname, port

@@ -81,6 +81,7 @@ def __getattr__(name: str) -> Any:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for _module in list(statuses) or list(_NAMED.values()):
         load(_module)
     for _module, _what in statuses.items():

@@ -31,6 +31,7 @@ millisecond loop clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -310,6 +311,16 @@ class Room:
         return out
 
 
+@contextlib.contextmanager
+def _naming_port(kind: str, port: int):
+    """An OSError opening a socket says which port it was about ("Address already in use"
+    alone does not say which of the server's two ports is taken)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"{kind} port {port}: {exc.strerror or exc}") from exc
+
+
 class TickServer:
     """Hosts rooms on one UDP port and one HTTP/WebSocket port (either may be off).
 
@@ -472,11 +483,13 @@ class TickServer:
         try:
             if self.udp_port is not None:
                 # Read once per tick, not per datagram: rooms only use inputs when a tick closes.
-                self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
+                with _naming_port("UDP", self.udp_port):
+                    self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
                 host, port = self.udp.local_address
                 self.udp_url = f"udp://{_show_host(host)}:{port}"
             if self.http_port is not None:
-                await self._start_http()
+                with _naming_port("HTTP/WebSocket", self.http_port):
+                    await self._start_http()
         except BaseException:
             await self._close_sockets()
             raise
