@@ -87,7 +87,7 @@ CASES = [
     ),
     ("serve an unknown mode", ["serve", "demos.pong", "--mode", "telepathy", "--port", "0"], ["unknown mode 'telepathy'"]),
     ("UDP port out of range", ["bots", "udp://127.0.0.1:99999", "--game", "demos.pong", "--count", "1"], ["port 99999", "65535"]),
-    ("URL of no known scheme", ["bots", "http2://x", "--game", "demos.pong", "--count", "1"], ["expected udp://host:port"]),
+    ("URL of no known scheme", ["bots", "http2://x", "--game", "demos.pong", "--count", "1"], ["http2://x", "udp://host:port"]),
     ("bots without a secret", ["bots", "udp://127.0.0.1:9", "--game", "demos.pong", "--count", "1"], ["no server secret"]),
     ("token without a secret", ["token", "--room", "r"], ["no server secret", "TICKSYNC_SECRET"]),
     ("unknown option", ["run", "demos.pong", "--tiks", "3"], ["unrecognized arguments: --tiks", "--help"]),
