@@ -53,7 +53,8 @@ from aiohttp import web
 from engine.visuals import viewer_spec
 
 from netcode.server import http_api
-from netcode.server.httputil import MAX_BODY, SERVER_KEY, BadRequest, authorized, json_error, json_response, read_json
+from netcode.server.matchmaking import ApiError
+from netcode.server.httputil import MAX_BODY, SERVER_KEY, authorized, json_error, json_response, read_json
 from netcode.statesync.snapshot import SnapshotSchema
 from netcode.session.token import PLAYER, SPECTATOR, token_to_text
 
@@ -140,7 +141,7 @@ async def _tokens(request: web.Request) -> web.Response:
         return json_error(403, "token minting needs the server's admin key (Authorization: Bearer <key>)")
     try:
         body = await read_json(request)
-    except BadRequest as exc:
+    except ApiError as exc:
         return json_error(exc.status, exc.reason)
     name = body.get("room")
     if not isinstance(name, str):
@@ -286,7 +287,7 @@ async def _join(request: web.Request) -> web.Response:
     server: TickServer = request.app[SERVER_KEY]
     try:
         body = await read_json(request, empty_ok=True)
-    except BadRequest as exc:
+    except ApiError as exc:
         return json_error(exc.status, exc.reason)
     watching = body.get("spectator", request.query.get("spectator") in ("1", "true")) is True
     if not server.open_join and not (watching and spectating_open(server)):

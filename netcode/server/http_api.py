@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from netcode.server.httputil import BadRequest, authorized, json_error, json_response, read_json, server_of
+from netcode.server.httputil import authorized, json_error, json_response, read_json, server_of
 from netcode.server.matchmaking import ApiError
 from netcode.server.metrics import metrics_text
 
@@ -45,7 +45,7 @@ async def _create_room(request: web.Request) -> web.Response:
     try:
         body = await read_json(request)
         room = server.matchmaker.create_room(body)
-    except (BadRequest, ApiError) as exc:
+    except ApiError as exc:
         return json_error(exc.status, exc.reason)
     return json_response(room.report(), 201)
 
@@ -71,7 +71,7 @@ async def _matchmake(request: web.Request) -> web.Response:
     try:
         body = await read_json(request)
         ticket = server.matchmaker.join_or_create(body, server.now())
-    except (BadRequest, ApiError) as exc:
+    except ApiError as exc:
         return json_error(exc.status, exc.reason)
     return json_response(ticket)
 
@@ -81,7 +81,7 @@ async def _reconnect(request: web.Request) -> web.Response:
     try:
         body = await read_json(request)
         ticket = server.matchmaker.reconnect(body, server.now())
-    except (BadRequest, ApiError) as exc:
+    except ApiError as exc:
         return json_error(exc.status, exc.reason)
     return json_response(ticket)
 

@@ -9,23 +9,17 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from netcode.server.matchmaking import ApiError
+
 if TYPE_CHECKING:
     from netcode.server.tickserver import TickServer
 
-__all__ = ["SERVER_KEY", "MAX_BODY", "BadRequest", "authorized", "json_error", "json_response", "read_json", "server_of"]
+__all__ = ["SERVER_KEY", "MAX_BODY", "authorized", "json_error", "json_response", "read_json", "server_of"]
 
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 MAX_BODY = 16 * 1024
 SERVER_KEY: web.AppKey = web.AppKey("ticksync_server", object)
 
-
-class BadRequest(Exception):
-    """A body we cannot use: the status and the reason to send back."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def server_of(request: web.Request) -> "TickServer":
@@ -58,17 +52,17 @@ def authorized(server: "TickServer", request: web.Request) -> bool:
 
 
 async def read_json(request: web.Request, *, empty_ok: bool = False) -> dict:
-    """The request's body as a JSON object, or :class:`BadRequest` saying what is wrong."""
+    """The request's body as a JSON object, or :class:`ApiError` saying what is wrong."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise BadRequest(413, f"request body too large (at most {MAX_BODY} bytes)") from None
+        raise ApiError(413, f"request body too large (at most {MAX_BODY} bytes)") from None
     if empty_ok and not raw.strip():
         return {}
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(400, f"the body is not JSON ({exc})") from None
+        raise ApiError(400, f"the body is not JSON ({exc})") from None
     if not isinstance(body, dict):
-        raise BadRequest(400, "the body must be a JSON object")
+        raise ApiError(400, "the body must be a JSON object")
     return body

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
 from engine.model import Game, GameError
 
-from netcode.errors import UsageError
+from netcode.errors import TicksyncError, UsageError
 from netcode.session import Admission, Refused
 from netcode.session.token import TokenClaims, token_to_text
 
@@ -46,8 +46,8 @@ __all__ = ["ApiError", "MatchmakingConfig", "Matchmaker", "Seat", "Seats", "gate
 _MAX_NAME = 64
 
 
-class ApiError(Exception):
-    """A request the server refuses: an HTTP status and a reason for the caller."""
+class ApiError(TicksyncError):
+    """A request the server refuses (the HTTP client's fault): an HTTP status and a reason for the caller."""
 
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
