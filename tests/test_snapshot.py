@@ -257,3 +257,21 @@ def _short_arrays_pack_exactly_as_long_ones(values):
     assert np.array_equal(bits.unpack_escaped(r, len(v)), v)
     r.done()
 
+
+
+def test_history_slots_are_per_snapshot_not_per_tick():
+    from netcode.statesync.snapshot import SnapshotHistory
+
+    game = Arena(npcs=4)
+    state = game.create(1, 2)
+    schema = SnapshotSchema(game.replication, state)
+    history = SnapshotHistory(schema, depth=8, every=3)
+    codes, alive, extras = schema.quantize(state)
+    for tick in range(0, 30, 3):
+        codes[0, 0] = tick
+        history.add(tick, codes, alive, extras)
+    assert [t for t in range(30) if history.has(t)] == list(range(6, 30, 3))  # the newest 8
+    assert history.codes[history.index(27)][0, 0] == 27
+    assert list(history.index(np.array([6, 27]))) == [history.index(6), history.index(27)]
+    with pytest.raises(Exception):
+        history.add(31, codes, alive, extras)

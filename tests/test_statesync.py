@@ -151,7 +151,8 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
     assert match.server.stats()["peers"][0]["full_snapshots"] >= 2
     # And the client's newest complete snapshot is the server's state, exactly.
     recon = c._recons[c.acked]
-    codes, alive, _ = match.server.history.codes[c.acked % 16], match.server.history.alive[c.acked % 16], None
+    i = match.server.history.index(c.acked)
+    codes, alive = match.server.history.codes[i], match.server.history.alive[i]
     assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
 
 
@@ -164,13 +165,13 @@ def test_interest_management_creates_and_destroys_by_distance(seed):
     match.run(10.0)
     for slot, c in enumerate(clients):
         recon = c._recons[c.acked]
-        pos = match.server.history.codes[c.acked % cfg.history][:, :2]
-        alive = match.server.history.alive[c.acked % cfg.history]
+        pos = match.server.history.codes[match.server.history.index(c.acked)][:, :2]
+        alive = match.server.history.alive[match.server.history.index(c.acked)]
         d = np.hypot(*(pos - pos[slot]).T)
         assert recon.view[(d <= 0.9 * cell) & alive].all()  # everything near is there
         assert not recon.view[(d > 3 * cell) | ~alive].any()  # nothing far or dead is
         assert recon.view[slot] and 10 < recon.view.sum() < alive.sum()
-        assert np.array_equal(recon.codes[recon.view], match.server.history.codes[c.acked % cfg.history][recon.view])
+        assert np.array_equal(recon.codes[recon.view], match.server.history.codes[match.server.history.index(c.acked)][recon.view])
     # Clients in one cell share an encoding: far fewer encodes than clients x snapshots.
     stats = match.server.stats()
     assert stats["encodes"] <= 3 * stats["snapshots"]
@@ -316,3 +317,27 @@ def test_remote_entities_are_extrapolated_briefly_when_snapshots_stop(seed):
     match.run(1.0)
     s4 = c.sample(match.net.now)
     assert not s4.extrapolated.any()  # interpolating again
+
+
+def test_the_history_holds_as_many_snapshots_as_configured_whatever_the_interval(seed):
+    """64 snapshots kept means 64 snapshots, not 64 ticks: with a snapshot every 2 ticks
+    the baselines reach back about 2 s, and a client whose acks come back 1.3 s late
+    (longer than 64 ticks) still gets deltas once its first acks are in, not a full snapshot every send."""
+    game = Arena(npcs=100)
+    cfg = StateSyncConfig(players=1, seed=1, history=64, snapshot_rate=30)
+    match = StateSyncMatch(game, 1, seed=seed, config=cfg)
+    match.net.sim.configure("c", "server", LinkConfig(latency=1.25), both_ways=False)
+    match.net.sim.configure("server", "c", LinkConfig(latency=0.05), both_ways=False)
+    c = match.add_client("c", slot=0)
+    match.run(5.0)
+    server = match.server
+    full_before = server.stats()["peers"][0]["full_snapshots"]
+    match.run(5.0)
+    every = server.snapshot_every
+    assert every == 2
+    newest = server.tick - server.tick % every
+    held = [t for t in range(newest - 80 * every, newest + 1, every) if server.history.has(t)]
+    assert len(held) == 64 and held[0] == newest - 63 * every, (held[:3], newest)
+    peer = server.stats()["peers"][0]
+    assert peer["full_snapshots"] == full_before, peer  # steady state: deltas only
+    assert c.counters["snapshots_complete"] > 200 and c.counters["no_baseline"] == 0

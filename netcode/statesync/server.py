@@ -72,7 +72,7 @@ class StateSyncServer(ModeServer):
         self.grid = InterestGrid(config.interest_cell) if config.interest_cell is not None else None
         self._cells: dict[int, np.ndarray] = {}  # snapshot tick -> entity cells (grid on)
         self.snapshot_every = max(1, round(self.tick_rate / config.snapshot_rate))
-        self.history = SnapshotHistory(self.schema, config.history)
+        self.history = SnapshotHistory(self.schema, config.history, self.snapshot_every)
         self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
         self.view_delays = np.zeros(self.players, np.int64)  # per slot, from the clients' input packets
@@ -258,8 +258,9 @@ class StateSyncServer(ModeServer):
             # The client's baseline, per entity: the snapshot whose value it holds. Values
             # older than our history can only be replaced whole (or destroyed).
             holds = vt_base >= 0
-            avail = holds & (history.ticks[vt_base % history.depth] == vt_base)
-            base_codes = history.codes[vt_base % history.depth, rows]
+            slots = history.index(vt_base)
+            avail = holds & (history.ticks[slots] == vt_base)
+            base_codes = history.codes[slots, rows]
             changed = (codes != base_codes).any(axis=1)
             wanted = view & (~avail | changed)
             include = wanted
