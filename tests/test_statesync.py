@@ -113,7 +113,12 @@ def test_interpolated_remote_entities_match_the_server_at_the_delayed_time(seed)
     assert 3 <= behind <= 12
 
 
-def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
+def test_baselines_are_acked_or_sent_full_and_lost_acks_fall_back(seed, monkeypatch):
+    from netcode.statesync.pacing import SendPacer
+
+    fulls_sent = []
+    original = SendPacer.sent_full
+    monkeypatch.setattr(SendPacer, "sent_full", lambda self, tick, now: (fulls_sent.append(tick), original(self, tick, now)))
     game = Arena(npcs=200)
     cfg = StateSyncConfig(players=1, seed=1, history=16)
     match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.03, loss=0.1), config=cfg)
@@ -144,8 +149,11 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
     match.run(2.0)
     match.net.sim.set_down("c", "server", False, both_ways=False)
     match.run(3.0)
+    # A baseline is a snapshot the client acked, or a full snapshot it was sent (the server
+    # sends deltas against that while the ack is on its way, rather than more fulls).
+    fulls = set(fulls_sent)
     for tick, base, acked in bases_seen:
-        assert base is None or base in acked, (tick, base)
+        assert base is None or base in acked or base in fulls, (tick, base)
     assert any(base is None for tick, base, _ in bases_seen[10:])  # the fallback happened
     assert c.counters["no_baseline"] == 0
     assert match.server.stats()["peers"][0]["full_snapshots"] >= 2
@@ -339,5 +347,89 @@ def test_the_history_holds_as_many_snapshots_as_configured_whatever_the_interval
     held = [t for t in range(newest - 80 * every, newest + 1, every) if server.history.has(t)]
     assert len(held) == 64 and held[0] == newest - 63 * every, (held[:3], newest)
     peer = server.stats()["peers"][0]
-    assert peer["full_snapshots"] == full_before, peer  # steady state: deltas only
+    assert peer["full_snapshots"] == full_before <= 2, peer  # one full to start (not one per send until the first ack), then deltas
     assert c.counters["snapshots_complete"] > 200 and c.counters["no_baseline"] == 0
+
+
+def _bytes_per_second(match, slot, seconds, step=0.5):
+    """The server's snapshot bytes to ``slot``, per second, sampled every ``step`` over ``seconds``."""
+    rates = []
+    for _ in range(int(seconds / step)):
+        before = match.server.stats()["peers"][slot]["snapshot_bytes"]
+        match.run(step)
+        rates.append((match.server.stats()["peers"][slot]["snapshot_bytes"] - before) / step)
+    return rates
+
+
+def test_a_client_that_stops_acking_gets_few_full_snapshots_and_is_back_on_deltas_soon(seed):
+    """No full-snapshot storm: a client whose acks stop for 3 s (longer than the history
+    reaches) gets one full snapshot and deltas against it, not a full snapshot every send;
+    the server's output to it stays bounded; once its acks flow again it is back on deltas
+    within a few snapshots. The other client never notices."""
+    game = Arena(npcs=300)
+    cfg = StateSyncConfig(players=2, seed=1)
+    match = StateSyncMatch(game, 2, seed=seed, link=LinkConfig(latency=0.03, jitter=0.005), config=cfg)
+    bases = []  # (arrival time, tick, base) of every part the lagging client receives
+
+    class Watcher(StateSyncClient):
+        def on_payload(self, ptype, payload, now):
+            from netcode.session.wire import Reader
+            from netcode.statesync.snapshot import read_part_header
+            from netcode.statesync.wire import parse_snapshot_prefix
+
+            r = Reader(payload)
+            parse_snapshot_prefix(r)
+            tick, base = read_part_header(r)[:2]
+            bases.append((now, tick, base))
+            super().on_payload(ptype, payload, now)
+
+    c = match.add_client("c", slot=0, client_cls=Watcher)
+    other = match.add_client("other", slot=1)
+    match.run(3.0)
+    healthy = max(_bytes_per_second(match, 0, 2.0))
+    fulls_before = match.server.stats()["peers"][0]["full_snapshots"]
+    other_fulls = match.server.stats()["peers"][1]["full_snapshots"]
+    match.net.sim.set_down("c", "server", True, both_ways=False)
+    lagging = _bytes_per_second(match, 0, 3.0)
+    match.net.sim.set_down("c", "server", False, both_ways=False)
+    resumed = match.net.now
+    after = _bytes_per_second(match, 0, 3.0)
+    peer = match.server.stats()["peers"][0]
+    assert peer["full_snapshots"] - fulls_before <= 2, peer
+    # Bounded: never more than a few healthy seconds' worth plus a full snapshot or two a second.
+    from netcode.statesync.snapshot import encode_snapshot
+
+    full_size = sum(map(len, encode_snapshot(0, *match.server.schema.quantize(match.server.state), budget=1100)))
+    assert max(lagging + after) <= 3 * healthy + 2 * full_size, (healthy, lagging, after)
+    # Back on deltas: every snapshot sent from 0.3 s (about 5 snapshot intervals after the
+    # first ack gets back) on is a delta, and the client completes and acks them.
+    late = [(t, tick, base) for t, tick, base in bases if t > resumed + 0.3]
+    assert late and all(base is not None for _, _, base in late), [x for x in late if x[2] is None][:3]
+    assert c.acked >= match.server.tick - 12
+    assert match.server.stats()["peers"][1]["full_snapshots"] == other_fulls
+
+
+def test_the_pacing_budget_halves_under_congestion_and_grows_back():
+    from netcode.statesync.pacing import SendPacer
+
+    pacer = SendPacer(max_rate=100_000.0, min_rate=5_000.0)
+    now, sent = 0.0, 0
+    pacer.update(now, False, sent, 0, 0.05)
+    assert pacer.allows()
+    pacer.spend(20_000)  # a full snapshot: the bucket is in debt until refilled
+    for _ in range(40):  # acks lag for 2 s: the rate halves once per round trip, to the floor
+        now += 1 / 30
+        sent += 3
+        pacer.update(now, True, sent, 0, 0.05)
+    assert pacer.rate == 5_000.0 and pacer.counters["rate_cuts"] >= 4
+    assert not pacer.allows()  # 20 kB of debt at about 5 kB/s: still waiting
+    for _ in range(240):  # 8 s healthy: additive growth back to the maximum
+        now += 1 / 30
+        sent += 3
+        pacer.update(now, False, sent, 0, 0.05)
+    assert pacer.rate == 100_000.0 and pacer.allows()
+    for _ in range(30):  # a third of the packets lost: congestion again
+        now += 1 / 30
+        sent += 3
+        pacer.update(now, False, sent, sent // 3, 0.05)
+    assert pacer.rate < 50_000.0

@@ -11,7 +11,7 @@ cdef Py_ssize_t _HEAD
 cdef class StateSyncPeer:
     cdef public long long conn_id, slot, acked, acked_before, view_limit, inputs_since_limit
     cdef public dict sent, cells, counters
-    cdef public object cell, priority
+    cdef public object cell, priority, pacer
     cdef public double tokens, last_input_at
 
 

@@ -35,6 +35,7 @@ class StateSyncPeer:
         self.cell = None  # interest cell now (grid on, players only)
         self.cells: dict = {}  # snapshot tick -> the cell its view was for
         self.priority = priority  # PriorityAccumulator (bandwidth budget on)
+        self.pacer = None  # SendPacer: full snapshots and sends to a lagging client
         self.tokens = tokens  # input flood guard (token bucket)
         self.view_limit = 0  # how far back this client's shots may be judged (from its RTT)
         self.inputs_since_limit = 0
@@ -48,6 +49,7 @@ class StateSyncPeer:
             "sent": {t: v.tobytes() for t, v in self.sent.items()}, "cell": self.cell, "cells": dict(self.cells),
             "tokens": self.tokens, "view_limit": self.view_limit, "inputs_since_limit": self.inputs_since_limit,
             "last_input_at": self.last_input_at, "counters": dict(self.counters),
+            "pacer": self.pacer.bookkeeping() if self.pacer is not None else None,
         }
 
     def __repr__(self) -> str:

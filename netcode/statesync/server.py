@@ -14,6 +14,11 @@ snapshot that client acked (a full snapshot when none is held any more):
 * with a byte budget a priority accumulator chooses what goes now, which makes encoding
   per client: the server then tracks, per entity, which snapshot's value each client holds.
 
+A client that falls behind gets one full snapshot and then deltas against it, and full
+snapshots and sends to a client whose acks lag are paced by its own AIMD byte budget
+(:mod:`netcode.statesync.pacing`), so an overloaded client cannot pull the server into
+sending full snapshots every time.
+
 Each snapshot tells its client the newest of its input ticks the server has applied, and
 the view delay clients report is written into the game's ``view_field`` so lag-compensated
 hits are judged where the shooter saw the target (clamped to what the measured RTT allows).
@@ -31,6 +36,7 @@ from netcode.errors import ProtocolError, UsageError
 from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
+from netcode.statesync.pacing import SendPacer, lagging
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix
 from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
@@ -53,10 +59,14 @@ class StateSyncConfig:
     bandwidth: float | None = None  # snapshot bytes per second per client (priority accumulator)
     input_packets_per_second: float = 180.0  # flood guard per client
     max_view_delay: float = 0.5  # seconds a shot may be judged in the past, on top of RTT
+    pace_max: float = 131_072.0  # bytes/s per client for full snapshots and sends to a lagging client
+    pace_min: float = 8_192.0  # the floor the pacing backs off to
 
     def __post_init__(self):
         if self.players < 1 or self.snapshot_rate < 1 or self.history < 4:
             raise UsageError("players, snapshot_rate must be >= 1 and history >= 4")
+        if not 0 < self.pace_min <= self.pace_max:
+            raise UsageError("pace_min must be > 0 and <= pace_max")
 
 
 class StateSyncServer(ModeServer):
@@ -86,7 +96,9 @@ class StateSyncServer(ModeServer):
 
     def make_peer(self, conn_id: int, slot: int) -> StateSyncPeer:
         priority = PriorityAccumulator(self.schema.capacity) if self.per_client and self.config.bandwidth is not None else None
-        return StateSyncPeer(conn_id, slot, self.config.input_packets_per_second, priority)
+        peer = StateSyncPeer(conn_id, slot, self.config.input_packets_per_second, priority)
+        peer.pacer = SendPacer(self.config.pace_max, self.config.pace_min)
+        return peer
 
     def on_payload(self, conn, peer: StateSyncPeer, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is not PacketType.SS_INPUT:
@@ -126,7 +138,7 @@ class StateSyncServer(ModeServer):
         else:
             self._send_shared(tick, codes, alive, extras, now)
 
-    def _send_parts(self, peer: StateSyncPeer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> None:
+    def _send_parts(self, peer: StateSyncPeer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> int:
         applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
         # The prefix depends on the client only through ``applied``, and clients with the
         # same baseline and the same input lag get the same payloads: both are built once
@@ -151,6 +163,22 @@ class StateSyncServer(ModeServer):
         counters["snapshot_bytes"] += size
         counters["parts"] += len(payloads)
         self.stats_counters["bytes_snapshots"] += size
+        return size
+
+    def _pace(self, peer: StateSyncPeer, conn, now: float) -> bool:
+        """Refill and adjust the client's budget; whether its acks lag."""
+        lag = peer.acked >= 0 and lagging((self.tick - peer.acked) / self.tick_rate, conn.rtt.min_rtt)
+        counters = conn.counters
+        peer.pacer.update(now, lag, counters.sent, counters.lost, conn.rtt.rtt)
+        return lag
+
+    def _full_candidate(self, peer: StateSyncPeer, conn) -> int:
+        """The full snapshot this client was sent and has not acked yet, to send deltas
+        against while its ack is on the way (-1: none, or waited long enough: resend)."""
+        rtt = conn.rtt
+        timeout = max(0.25, 2 * rtt.rtt + 4 * rtt.jitter)
+        reach = 0.75 * self.history.span / self.tick_rate  # the candidate must still be held when acked
+        return peer.pacer.candidate(peer.acked, conn.last_recv, min(timeout, reach))
 
     def _move_viewers(self, positions: np.ndarray) -> None:
         for peer in self.peers.values():
@@ -216,18 +244,30 @@ class StateSyncServer(ModeServer):
             if conn is None:
                 continue
             cell = peer.cell if grid else None
+            lag = self._pace(peer, conn, now)
+            pacer = peer.pacer
             base = peer.acked if history.has(peer.acked) and (not grid or peer.acked in peer.cells) else -1
             pred = peer.acked_before
             if base < 0 or not history.has(pred) or (grid and pred not in peer.cells):
                 pred = -1
+            if base < 0:
+                base = self._full_candidate(peer, conn)
+                if not history.has(base) or (grid and base not in peer.cells):
+                    base = -1
+            paced = base < 0 or lag
+            if paced and not pacer.allows():
+                continue
             parts = encode(peer, base, pred, cell)
             if base < 0:
                 peer.counters["full_snapshots"] += 1
+                pacer.sent_full(tick, now)
             if grid:
                 peer.cells[tick] = cell
                 if len(peer.cells) > history.depth:
                     del peer.cells[min(peer.cells)]
-            self._send_parts(peer, conn, tick, parts, now, payloads)
+            size = self._send_parts(peer, conn, tick, parts, now, payloads)
+            if paced:
+                pacer.spend(size)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """A byte budget sends each client part of its view: encode per client, tracking
@@ -246,14 +286,25 @@ class StateSyncServer(ModeServer):
         budget = None if cfg.bandwidth is None else max(64, int(cfg.bandwidth / cfg.snapshot_rate))
         rows = np.arange(n)
         for i, peer in enumerate(peers):
+            conn = self.connection(peer)
+            lag = self._pace(peer, conn, now)
+            pacer = peer.pacer
             view = views[i]
-            vt_base = peer.sent.get(peer.acked)
-            base_tick = base_extras = None
+            base_tick = peer.acked
+            vt_base = peer.sent.get(base_tick)
             if vt_base is None:
+                base_tick = self._full_candidate(peer, conn)
+                vt_base = peer.sent.get(base_tick)
+            paced = vt_base is None or lag
+            if paced and not pacer.allows():
+                continue
+            base_extras = None
+            if vt_base is None:
+                base_tick = None
                 vt_base = np.full(n, -1, np.int64)
                 peer.counters["full_snapshots"] += 1
+                pacer.sent_full(tick, now)
             else:
-                base_tick = peer.acked
                 base_extras = history.extras[history.index(base_tick)] if history.has(base_tick) else None
             # The client's baseline, per entity: the snapshot whose value it holds. Values
             # older than our history can only be replaced whole (or destroyed).
@@ -291,7 +342,9 @@ class StateSyncServer(ModeServer):
             peer.sent[tick] = vt
             if len(peer.sent) > cfg.history:
                 del peer.sent[min(peer.sent)]
-            self._send_parts(peer, self.connection(peer), tick, parts, now)
+            size = self._send_parts(peer, conn, tick, parts, now)
+            if paced:
+                pacer.spend(size)
 
     # -- inspection -------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -304,3 +357,11 @@ class StateSyncServer(ModeServer):
             "session": self.session.stats(),
             "peers": self.peer_stats(),
         }
+
+    def peer_stats(self) -> dict:
+        out = super().peer_stats()
+        for p in self.peers.values():
+            key = p.slot if p.slot >= 0 else f"spectator-{p.conn_id}"
+            if key in out and p.pacer is not None:
+                out[key].update(p.pacer.counters, pace_rate=round(p.pacer.rate))
+        return out

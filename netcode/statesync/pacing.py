@@ -1,0 +1,107 @@
+"""Per-client pacing of the snapshot sends that can snowball: full snapshots, and deltas to a
+client whose acks lag (each one bigger than the last, as its baseline ages).
+
+A client that falls behind (a saturated process, a congested link) acks late; deltas against
+an old baseline grow, and once that baseline leaves the history only full snapshots remain,
+which make it fall further behind. Two rules stop the spiral:
+
+* **one full snapshot, then deltas against it.** After a full snapshot the server treats it
+  as the client's baseline candidate: the next sends are deltas against it (the client holds
+  it if it arrived whole) until the client acks it or something newer. Only when no ack
+  comes within a timeout (doubled after each unanswered full, capped below the history's
+  reach) is another full sent.
+* **a byte budget with AIMD.** Those sends (fulls, and anything to a client whose acks lag)
+  spend from a token bucket refilled at ``rate`` bytes/s; a send waits (is skipped) while the
+  bucket is in debt. The rate is halved, at most once per round trip, while the client's acks
+  lag or its packets go missing, and grows back additively while they don't. A healthy
+  client's deltas are never held back.
+
+Sans-IO: every method takes ``now``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SendPacer"]
+
+LOSS_WINDOW = 0.5  # seconds over which the loss rate is measured
+LOSS_CONGESTED = 0.1  # a loss rate above this is treated as congestion
+ACK_SLACK = 0.25  # seconds an ack may lag beyond two minimum round trips before it counts as lagging
+
+
+class SendPacer:
+    """One client's budget for paced snapshot sends, and the full snapshot it was last sent."""
+
+    def __init__(self, max_rate: float, min_rate: float):
+        self.max_rate = max_rate
+        self.min_rate = min_rate
+        self.rate = max_rate  # bytes per second
+        self.tokens = 0.0  # bytes; a paced send goes while this is >= 0
+        self.last = None  # when the bucket was last refilled
+        self.cut_at = float("-inf")  # when the rate was last halved
+        self.full_tick = -1  # the newest full snapshot sent and not yet acked (-1: none)
+        self.full_at = 0.0
+        self.unanswered = 0  # full snapshots in a row sent without an ack
+        self._window = (0.0, 0, 0)  # (start, sent, lost) of the loss measurement
+        self.loss = 0.0
+        self.counters = {"paced_skips": 0, "rate_cuts": 0}
+
+    def update(self, now: float, lagging: bool, sent: int, lost: int, rtt: float) -> None:
+        """Refill the bucket and adjust the rate: halve it when congested (acks lagging or
+        loss above ``LOSS_CONGESTED``), else grow it by an eighth of the maximum per second."""
+        start, sent0, lost0 = self._window
+        if now - start >= LOSS_WINDOW:
+            if sent > sent0:
+                self.loss = (lost - lost0) / (sent - sent0)
+            self._window = (now, sent, lost)
+        dt = 0.0 if self.last is None else max(0.0, now - self.last)
+        self.last = now
+        if lagging or self.loss > LOSS_CONGESTED:
+            if now - self.cut_at >= max(rtt, 0.1):
+                self.rate = max(self.min_rate, self.rate * 0.5)
+                self.cut_at = now
+                self.counters["rate_cuts"] += 1
+        else:
+            self.rate = min(self.max_rate, self.rate + self.max_rate * dt / 8)
+        self.tokens = min(self.rate * 0.1, self.tokens + self.rate * dt)
+
+    def allows(self) -> bool:
+        """Whether a paced send may go now (counts the ones that may not)."""
+        if self.tokens >= 0:
+            return True
+        self.counters["paced_skips"] += 1
+        return False
+
+    def spend(self, size: int) -> None:
+        self.tokens -= size
+
+    # -- the full snapshot as a baseline candidate ----------------------------------------
+    def candidate(self, acked: int, heard_at: float, timeout: float) -> int:
+        """The full snapshot to send deltas against while the client's ack of it is on its
+        way (-1: none, send a full). The full is taken as lost only when the client has kept
+        talking (``heard_at``: when it was last heard from) for ``timeout`` after it was sent
+        without acking it (the timeout doubles after each unanswered one): a silent client
+        (a stopped process, a dead link) is sent no more fulls it cannot ack anyway."""
+        if self.full_tick < 0 or acked >= self.full_tick:
+            if acked >= self.full_tick >= 0:
+                self.full_tick, self.unanswered = -1, 0
+            return -1
+        if heard_at - self.full_at >= timeout * (1 << min(self.unanswered - 1, 4)):
+            return -1
+        return self.full_tick
+
+    def sent_full(self, tick: int, now: float) -> None:
+        self.full_tick = tick
+        self.full_at = now
+        self.unanswered += 1
+
+    def bookkeeping(self) -> dict:
+        return {
+            "rate": self.rate, "tokens": self.tokens, "last": self.last, "cut_at": self.cut_at,
+            "full_tick": self.full_tick, "full_at": self.full_at, "unanswered": self.unanswered,
+            "loss": self.loss, "counters": dict(self.counters),
+        }
+
+
+def lagging(ack_age: float, min_rtt: float) -> bool:
+    """Whether a client's newest ack is older than a healthy client's would be."""
+    return ack_age > ACK_SLACK + 2 * min_rtt
