@@ -41,6 +41,7 @@ class Connected(Event):
     addr: Hashable
     info: bytes = b""
     reconnect: bool = False
+    epoch: int = 0  # client side: the server instance's id (a new one: the server restarted)
 
 
 @dataclass(frozen=True)

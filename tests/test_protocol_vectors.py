@@ -41,7 +41,7 @@ BUILT = {
     "request_start": pack_request(ConnectRequest(NONCE, GAME, TOKEN)),
     "cookie": COOKIE,
     "challenge": pack_challenge(NONCE, 1000, COOKIE),
-    "accepted": pack_accepted(NONCE, 0x01020304, 2, b"hi"),
+    "accepted": pack_accepted(NONCE, 0x01020304, 2, b"hi", epoch=0x1112131415161718),
     "denied": pack_denied(NONCE, "room_full", "all 8 player slots are taken"),
     "frame": encode_frame(PREV, CUR, MISSING),
     "frame_same": encode_frame(CUR, CUR, np.zeros(4, bool)),

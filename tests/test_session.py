@@ -104,7 +104,7 @@ def test_protocol_version_mismatch_is_refused(seed):
     server.receive_datagram(bytes(req), "old-client", net.now)
     [(reply, addr)] = server.datagrams_to_send()
     assert addr == "old-client" and reply[3] == PacketType.DENIED
-    assert b"protocol 1, you speak 9" in reply
+    assert b"protocol 2, you speak 9" in reply
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,12 @@ class LockstepClient(ModeClient):
         self._keyframe: tuple[int, int, int, bytearray, np.ndarray] | None = None  # tick, parts, total, data, have
         self._kf_loaded = -1
 
+    def on_server_restart(self, now: float) -> None:
+        # A new match: a new timeline from the server's state, a new clock estimate.
+        self._reset_timeline()
+        self.info = None
+        self.clock = None
+
     def on_connected(self, ev: Connected, now: float) -> None:
         info = LockstepInfo.parse(ev.info)
         if self.info is not None and (info.players, info.seed) != (self.info.players, self.info.seed):

@@ -47,6 +47,8 @@ class ModeClient:
         self.slot: int | None = None
         self._events = EventQueue()
         self._input = np.zeros(self.itemsize, np.uint8)  # the player's current controls
+        self.server_epoch: int | None = None  # the server instance we last connected to
+        self.server_restarts = 0  # reconnects that found a new instance (a new match)
         self.session = self._new_session()
 
     # -- for subclasses -----------------------------------------------------------------
@@ -54,6 +56,11 @@ class ModeClient:
         raise NotImplementedError
 
     def on_payload(self, ptype: PacketType, payload: memoryview, now: float) -> None:
+        raise NotImplementedError
+
+    def on_server_restart(self, now: float) -> None:
+        """A reconnect found a new server instance: its match is not the one we played.
+        Subclasses forget the old match (called just before :meth:`on_connected`)."""
         raise NotImplementedError
 
     # -- session ------------------------------------------------------------------------
@@ -131,5 +138,9 @@ class ModeClient:
                     self._events.put(Denied("mode_mismatch", f"the room runs {what}; this client speaks {self.MODE}"))
                     return
                 self.slot = ev.slot
+                if self.server_epoch is not None and ev.epoch != self.server_epoch:
+                    self.server_restarts += 1
+                    self.on_server_restart(now)
+                self.server_epoch = ev.epoch
                 self.on_connected(ev, now)
             self._events.put(ev)

@@ -201,6 +201,11 @@ class StampedInputs:
 
     def stamp(self, first: int, last: int, record: np.ndarray) -> None:
         """Stamp ``record`` onto ticks first..last (never onto ticks already stamped)."""
+        if self.newest > last + self.SIZE // 4:
+            # The server's clock went back far (a new estimate after a reconnect): inputs
+            # stamped that far ahead would wait or be dropped as from the future. Re-stamp.
+            self._tick[:] = -1
+            self.newest = -1
         first = max(first, self.newest + 1, last - self.SIZE // 2)
         if first <= last:
             rows = np.arange(first, last + 1)

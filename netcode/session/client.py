@@ -54,6 +54,7 @@ class SessionClient(SessionEndpoint):
         self.state = ClientState.IDLE
         self.connection: Connection | None = None
         self.info = b""
+        self.epoch: int | None = None  # the server instance's id, from ACCEPTED
         self.denied: Denied | None = None
         self._req: ConnectRequest | None = None
         self._challenged_at = 0.0  # our clock, when the cookie arrived (its time is the server's)
@@ -118,7 +119,7 @@ class SessionClient(SessionEndpoint):
             self.state = ClientState.RESPONDING
             self._send_handshake(now)
         elif ptype is PacketType.ACCEPTED:
-            nonce, session_id, slot, info = parse_accepted(data)
+            nonce, session_id, slot, epoch, info = parse_accepted(data)
             if req is None or nonce != req.nonce:
                 raise ProtocolError("unexpected_accept", "ACCEPTED for another attempt")
             if self.state is ClientState.CONNECTED:
@@ -127,8 +128,9 @@ class SessionClient(SessionEndpoint):
                 raise ProtocolError("unexpected_accept", f"ACCEPTED while {self.state.value}")
             self.connection = Connection(0, self.server, session_id, slot, now, self.config, nonce=nonce)
             self.info = info
+            self.epoch = epoch
             self.state = ClientState.CONNECTED
-            self._events.put(Connected(0, slot, "", self.server, info))
+            self._events.put(Connected(0, slot, "", self.server, info, epoch=epoch))
         elif ptype is PacketType.DENIED:
             nonce, code, message = parse_denied(data)
             if req is None or nonce != req.nonce or self.state not in (ClientState.REQUESTING, ClientState.RESPONDING):

@@ -4,7 +4,7 @@
     CONNECT_REQUEST  (padded to 300 B)  ->   checks version, game, token; keeps no state
                                         <-   CHALLENGE (32 B: cookie)   or DENIED (reason)
     CHALLENGE_RESPONSE (cookie, 300 B)  ->   verifies the cookie it made, admits a slot
-                                        <-   ACCEPTED (session id, slot)  or DENIED
+                                        <-   ACCEPTED (session id, slot, server epoch)  or DENIED
 
 The cookie is an HMAC over (address, client nonce, time, token digest) with the server's
 secret, so the server can check a response without remembering the request: an address
@@ -182,23 +182,26 @@ def parse_challenge(data: bytes) -> tuple[int, int, bytes]:
     return out
 
 
-_ACCEPTED = struct.Struct("<QIhH")
+_ACCEPTED = struct.Struct("<QIhQH")
 
 
-def pack_accepted(nonce: int, session_id: int, slot: int, info: bytes) -> bytes:
+def pack_accepted(nonce: int, session_id: int, slot: int, info: bytes, epoch: int = 0) -> bytes:
+    """``epoch``: the server instance's id, so a client that reconnects can tell a restarted
+    server (a new match) from the one it knew."""
     if len(info) > MAX_INFO:
         raise UsageError(f"accept info of {len(info)} bytes; {MAX_INFO} at most")
-    packet = pack_prefix(PacketType.ACCEPTED) + _ACCEPTED.pack(nonce, session_id, slot, len(info)) + info
+    packet = pack_prefix(PacketType.ACCEPTED) + _ACCEPTED.pack(nonce, session_id, slot, epoch, len(info)) + info
     check_budget(packet, "ACCEPTED")
     return packet
 
 
-def parse_accepted(data: bytes) -> tuple[int, int, int, bytes]:
+def parse_accepted(data: bytes) -> tuple[int, int, int, int, bytes]:
+    """(nonce, session id, slot, server epoch, info)."""
     r = Reader(data, PREFIX.size)
-    nonce, session_id, slot, n = _ACCEPTED.unpack_from(data, r.take(_ACCEPTED.size))
+    nonce, session_id, slot, epoch, n = _ACCEPTED.unpack_from(data, r.take(_ACCEPTED.size))
     info = r.bytes(n)
     r.done()
-    return nonce, session_id, slot, info
+    return nonce, session_id, slot, epoch, info
 
 
 _DENIED = struct.Struct("<Q")

@@ -69,8 +69,12 @@ class SessionServer(SessionEndpoint):
         config: SessionConfig | None = None,
         wall_offset: float = 0.0,
         rng: random.Random | None = None,
+        epoch: int | None = None,
     ):
         super().__init__(config, on_payload, rng)
+        # This instance's id, sent in ACCEPTED: a client that reconnects after a restart
+        # sees a new one and starts its match over (default: 64 random bits).
+        self.epoch = self.rng.getrandbits(64) if epoch is None else epoch
         require_secret(secret)
         self.game = game
         self.secret = secret
@@ -141,7 +145,7 @@ class SessionServer(SessionEndpoint):
             raise ProtocolError("bad_cookie", "challenge response with a cookie this server did not make")
         if conn is not None and conn.nonce == req.nonce:
             # Our ACCEPTED was lost and the client asks again: same answer.
-            self._send_raw(pack_accepted(req.nonce, conn.session_id, conn.slot, self._info[conn.id]), addr)
+            self._send_raw(pack_accepted(req.nonce, conn.session_id, conn.slot, self._info[conn.id], self.epoch), addr)
             return
         try:
             admission = self.admit(claims, addr, now)
@@ -169,7 +173,7 @@ class SessionServer(SessionEndpoint):
         self.demux.by_addr[addr] = conn
         self._info[conn_id] = admission.info
         self.handshakes.received += 1
-        self._send_raw(pack_accepted(req.nonce, session_id, admission.slot, admission.info), addr)
+        self._send_raw(pack_accepted(req.nonce, session_id, admission.slot, admission.info, self.epoch), addr)
         self._events.put(Connected(conn_id, admission.slot, claims.user, addr, admission.info))
         if self._next_housekeeping is None:
             self._next_housekeeping = now + self.config.housekeeping_interval

@@ -132,6 +132,15 @@ class StateSyncClient(ModeClient):
         self.acked = -1
         super().reconnect(now)
 
+    def on_server_restart(self, now: float) -> None:
+        # A new match: its ticks, snapshots and clock have nothing to do with the old one's,
+        # so prediction, input stamping and the clock estimate start over.
+        self._recons.clear()
+        self.acked = self.applied = self._pending_reconcile = self._reconciled = -1
+        self._own = StampedInputs(self.itemsize)
+        self.info = self.clock = self.schema = self.predicted = self.buffer = self.offset = None
+        self.predicted_tick = 0
+
     def on_connected(self, ev: Connected, now: float) -> None:
         self.info = StateSyncInfo.parse(ev.info)
         if self.clock is None:

@@ -9,7 +9,7 @@
 // produces codes that wide); 64-bit fields (nonces, seeds, fingerprints) are BigInt.
 
 export const PROTOCOL_ID = 0x5354; // bytes 54 53, "TS"
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_PACKET = 1200; // nothing is ever fragmented
 export const REQUEST_SIZE = 300; // handshake requests are padded: no reply is ever bigger
 export const NO_TICK = 0xffffffff;
@@ -352,7 +352,7 @@ export function parseChallenge(bytes) {
 
 export function parseAccepted(bytes) {
   const r = handshakeBody(bytes);
-  const out = { nonce: r.u64(), sessionId: r.u32(), slot: r.i16() }; // slot -1: spectator
+  const out = { nonce: r.u64(), sessionId: r.u32(), slot: r.i16(), epoch: r.u64() }; // slot -1: spectator; epoch: the server instance
   out.info = r.bytes(r.u16()).slice();
   r.done();
   return out;
