@@ -55,6 +55,8 @@ BUILT = {
     "ls_info": LockstepInfo(8, 42, 60, 60, 0, 2, 240).pack(),
     "ss_input": pack_ss_input(1, 200, 9, 210, RECORDS),
     "ss_prefix": pack_snapshot_prefix(200, 203),
+    "ss_prefix_tally": pack_snapshot_prefix(200, 203, (1000, 7)),
+    "ls_frames_header_tally": pack_frames_header(99, 102, (1000, 7)),
     "snapshot_full": encode_snapshot(7, CODES, VIEW, b"\x05", budget=1150)[0],
     "snapshot_delta": encode_snapshot(
         7, CODES, VIEW, b"\x05", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"\x05"
@@ -108,3 +110,14 @@ def test_vectors_parse_back():
     view = BASE_VIEW.copy()
     apply_part(part, codes, view)
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
+
+
+def test_input_tallies_parse_back():
+    from netcode.lockstep.wire import parse_frames_header
+    from netcode.statesync.wire import parse_snapshot_prefix
+
+    assert parse_snapshot_prefix(Reader(bytes.fromhex(VECTORS["ss_prefix"]))) == (3, None)
+    assert parse_snapshot_prefix(Reader(bytes.fromhex(VECTORS["ss_prefix_tally"]))) == (3, (1000, 7))
+    header = bytes.fromhex(VECTORS["ls_frames_header_tally"]) + b"\x01"
+    newest, ack, runs, _, tally = parse_frames_header(header)
+    assert (newest, ack, runs, tally) == (99, 102, 1, (1000, 7))

@@ -151,6 +151,7 @@ def test_js_reads_and_builds_the_protocol_md_vectors():
         {"op": "apply", "parts": [delta], **base, **shape},
         {"op": "apply", "parts": [predicted], **base, **pred, **shape},
         {"op": "prefix", "hex": VECTORS["ss_prefix"]},
+        {"op": "prefix", "hex": VECTORS["ss_prefix_tally"]},
         {"op": "pack_run", "first": 100, "records": RECORDS},
         {"op": "ss_input", "slot": 1, "ack": 200, "view_delay": 9, "first": 210, "records": RECORDS},
         {"op": "ss_input", "slot": 255, "ack": None, "view_delay": 0},
@@ -176,7 +177,8 @@ def test_js_reads_and_builds_the_protocol_md_vectors():
         codes, view = np.array(result["codes"]).reshape(4, 2), np.array(result["view"], bool)
         assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
     out = out[:4] + out[5:]
-    assert out[4] == 3  # ss_prefix: applied 203 at snapshot 200
+    assert out[4] == {"applied": 3, "tally": None}  # ss_prefix: applied 203 at snapshot 200
+    assert out.pop(5) == {"applied": 3, "tally": {"used": 1000, "missed": 7}}
     assert out[5] == VECTORS["input_run"]
     assert out[6] == VECTORS["ss_input"]
     assert out[7] == "ff00ffffffff00"  # a spectator: no inputs, no snapshot yet
@@ -184,7 +186,7 @@ def test_js_reads_and_builds_the_protocol_md_vectors():
     request = bytes.fromhex(out[10])
     assert len(request) == 300 and request.hex().startswith(VECTORS["request_start"]) and not request[len(VECTORS["request_start"]) // 2 :].strip(b"\0")
     assert out[11] == {"nonce": str(0xAABBCCDDEEFF0011), "cookie_time": 1000, "cookie": VECTORS["cookie"]}
-    assert out[12] == {"nonce": str(0xAABBCCDDEEFF0011), "session_id": 0x01020304, "slot": 2, "info": b"hi".hex()}
+    assert out[12] == {"nonce": str(0xAABBCCDDEEFF0011), "session_id": 0x01020304, "slot": 2, "epoch": str(0x1112131415161718), "info": b"hi".hex()}
     assert out[13] == {"nonce": str(0xAABBCCDDEEFF0011), "code": "room_full", "message": "all 8 player slots are taken"}
     assert out[14] == {"players": 8, "seed": "42", "tickRate": 60, "snapshotEvery": 2, "serverTick": 1234, "maxAhead": 240}
     assert out[15] == VECTORS["token"]

@@ -146,7 +146,7 @@ class FakeClient(FakeSession):
 
     def _on_payload(self, conn, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is PacketType.LS_FRAMES:
-            newest, input_ack, _, _ = parse_frames_header(payload)
+            newest, input_ack, _, _, _ = parse_frames_header(payload)
             self.clock.sample(newest, now)
             if newest > self.newest:
                 self.newest = newest

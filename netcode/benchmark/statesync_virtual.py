@@ -227,7 +227,7 @@ class FakeClient(FakeSession):
         if ptype is not PacketType.SS_SNAPSHOT:
             return
         r = Reader(payload)
-        applied = parse_snapshot_prefix(r)
+        applied, _ = parse_snapshot_prefix(r)
         start = r.pos
         tick, base, predictor, index, count = read_part_header(r)
         if self.verify:

@@ -194,7 +194,9 @@ class LockstepClient(ModeClient):
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a lockstep client")
 
     def _on_frames(self, payload, now: float) -> None:
-        newest, input_ack, runs, r = parse_frames_header(payload)
+        newest, input_ack, runs, r, tally = parse_frames_header(payload)
+        if tally is not None:
+            self.input_tally = tally
         self.clock.sample(newest, now)
         self._input_ack = max(self._input_ack, input_ack)
         players = self.info.players

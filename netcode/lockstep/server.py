@@ -38,7 +38,7 @@ from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
 __all__ = ["LockstepConfig", "LockstepServer", "LockstepPeer"]
 
 # Room for frames in one packet: the budget less the session header and our own headers.
-_FRAME_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 16
+_FRAME_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 28  # room for the frames header (with a tally)
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,9 @@ class LockstepServer(ModeServer):
             if run is None:
                 run = self._build_run(start, newest, peer.origin, budget)
                 cache[key] = run
-            payload = pack_frames_header(newest, peer.input_ack) + run
+            # The input tally rides in one packet per 16 ticks, whatever the client's phase.
+            tally = self.input_tally(peer.slot) if newest // 16 != (newest - every) // 16 else None
+            payload = pack_frames_header(newest, peer.input_ack, tally) + run
             self.stats_counters["bytes_frames"] += len(payload)
             session.send(conn, PacketType.LS_FRAMES, payload, now)
 

@@ -141,26 +141,33 @@ def parse_input(payload, itemsize: int) -> InputMessage:
 _FR_HEAD = struct.Struct("<BI")  # flags (0), newest frame tick
 
 
-def pack_frames_header(newest: int, input_ack: int) -> bytes:
-    return _FR_HEAD.pack(0, newest) + varint(zigzag(input_ack - newest))
+FR_TALLY = 1  # LS_FRAMES flag: the input tally follows the input ack
+
+
+def pack_frames_header(newest: int, input_ack: int, tally: tuple[int, int] | None = None) -> bytes:
+    """``tally``: (ticks run with this client's input, ticks run without it), sent now and then."""
+    if tally is None:
+        return _FR_HEAD.pack(0, newest) + varint(zigzag(input_ack - newest))
+    return _FR_HEAD.pack(FR_TALLY, newest) + varint(zigzag(input_ack - newest)) + varint(tally[0]) + varint(tally[1])
 
 
 def pack_run_header(newest: int, first: int, count: int, absolute: bool) -> bytes:
     return varint(((newest - first) << 1) | int(absolute)) + varint(count)
 
 
-def parse_frames_header(payload) -> tuple[int, int, int, Reader]:
-    """(newest frame tick, input ack, run count, reader at the first run). Runs follow one
-    another, each a header (:func:`read_run_header`) and then its frames."""
+def parse_frames_header(payload) -> tuple[int, int, int, Reader, tuple[int, int] | None]:
+    """(newest frame tick, input ack, run count, reader at the first run, input tally or
+    None). Runs follow one another, each a header (:func:`read_run_header`) and then its frames."""
     r = Reader(payload)
     flags, newest = _FR_HEAD.unpack_from(payload, r.take(_FR_HEAD.size))
-    if flags:
+    if flags & ~FR_TALLY:
         raise ProtocolError("bad_frames", f"unknown flags {flags:#x}")
     input_ack = newest + unzigzag(r.varint(1 << 40))
+    tally = (r.varint(1 << 40), r.varint(1 << 40)) if flags & FR_TALLY else None
     runs = r.u8()
     if not 1 <= runs <= 2:
         raise ProtocolError("bad_frames", f"{runs} runs")
-    return newest, input_ack, runs, r
+    return newest, input_ack, runs, r, tally
 
 
 def read_run_header(r: Reader, newest: int) -> tuple[int, int, bool]:

@@ -49,6 +49,9 @@ class ModeClient:
         self._input = np.zeros(self.itemsize, np.uint8)  # the player's current controls
         self.server_epoch: int | None = None  # the server instance we last connected to
         self.server_restarts = 0  # reconnects that found a new instance (a new match)
+        # What the server says of our inputs this session: (ticks it ran with them, ticks it
+        # ran without them: lost, late or refused). None until it first says.
+        self.input_tally: tuple[int, int] | None = None
         self.session = self._new_session()
 
     # -- for subclasses -----------------------------------------------------------------

@@ -77,6 +77,10 @@ class ModeServer:
         self.state: State = game.create(self.seed, players)
         self.inputs = InputBuffer(players, self.itemsize, config.max_ahead)
         self.present = np.zeros(players, bool)  # slots with a connected player
+        # The input tally each player is told now and then: ticks run with its own input,
+        # and ticks run without it (lost, late or refused), since its session began.
+        self.inputs_used = np.zeros(players, np.int64)
+        self.inputs_missed = np.zeros(players, np.int64)
         self.peers: dict[int, Any] = {}  # connection id -> the subclass's peer record
         self._slot_conn: dict[int, int] = {}
         self._user_slot: dict[str, int] = {}
@@ -172,6 +176,7 @@ class ModeServer:
                     self._slot_conn[ev.slot] = ev.conn
                     self.present[ev.slot] = True
                     self.inputs.reset(ev.slot)
+                    self.inputs_used[ev.slot] = self.inputs_missed[ev.slot] = 0
                     self._events.put(PlayerJoined(ev.slot, self.tick))
             elif isinstance(ev, Disconnected):
                 peer = self.peers.pop(ev.conn, None)
@@ -185,9 +190,15 @@ class ModeServer:
     def close_inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
         """This tick's inputs: (records, missing mask, records clamped by validation)."""
         raw, have = self.inputs.close(self.tick, self.present)
+        self.inputs_used += have & self.present
+        self.inputs_missed += ~have & self.present
         inputs = raw.view(self.game.input_dtype).reshape(self.players)
         clamped = self.game.sanitize_inputs(inputs)
         return inputs, ~have, clamped
+
+    def input_tally(self, slot: int) -> tuple[int, int] | None:
+        """(ticks run with ``slot``'s input, ticks run without it); None for spectators."""
+        return (int(self.inputs_used[slot]), int(self.inputs_missed[slot])) if slot >= 0 else None
 
     def connection(self, peer: Any) -> Connection | None:
         return self.session.connections.get(peer.conn_id)

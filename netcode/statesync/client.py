@@ -168,7 +168,9 @@ class StateSyncClient(ModeClient):
         if self.schema is None:
             raise ProtocolError("no_info", "snapshot before ACCEPTED")
         r = Reader(payload)
-        applied = parse_snapshot_prefix(r)
+        applied, tally = parse_snapshot_prefix(r)
+        if tally is not None:
+            self.input_tally = tally
         schema = self.schema
         part = decode_part(r.view(r.remaining), schema.capacity, schema.columns, schema.extras_size)
         tick = part.tick

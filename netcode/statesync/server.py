@@ -43,7 +43,8 @@ from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
 
 __all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
-_PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 8  # room for a part after the prefix
+_PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 20  # room for a part after the prefix (with a tally)
+_TALLY_EVERY = 8  # snapshots between the input tallies a client is sent
 
 
 @dataclass(frozen=True)
@@ -140,14 +141,19 @@ class StateSyncServer(ModeServer):
 
     def _send_parts(self, peer: StateSyncPeer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> int:
         applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
-        # The prefix depends on the client only through ``applied``, and clients with the
-        # same baseline and the same input lag get the same payloads: both are built once
-        # per snapshot (``cache`` lives for one snapshot; its other keys are tuples).
-        prefix = cache.get(applied) if cache is not None else None
-        if prefix is None:
-            prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
-            if cache is not None:
-                cache[applied] = prefix
+        if (tick // self.snapshot_every) % _TALLY_EVERY == 0 and peer.slot >= 0:
+            # Now and then the prefix carries the client's input tally: its own bytes.
+            prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None, self.input_tally(peer.slot))
+            cache = None
+        else:
+            # Otherwise the prefix depends on the client only through ``applied``, and clients
+            # with the same baseline and the same input lag get the same payloads: both are
+            # built once per snapshot (``cache`` lives for one snapshot; its other keys are tuples).
+            prefix = cache.get(applied) if cache is not None else None
+            if prefix is None:
+                prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
+                if cache is not None:
+                    cache[applied] = prefix
         key = (id(parts), prefix)
         hit = cache.get(key) if cache is not None else None
         if hit is None:

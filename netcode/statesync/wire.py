@@ -73,13 +73,19 @@ def parse_ss_input(payload, itemsize: int) -> SnapshotInput:
     return msg
 
 
-def pack_snapshot_prefix(tick: int, last_applied: int | None) -> bytes:
+def pack_snapshot_prefix(tick: int, last_applied: int | None, tally: tuple[int, int] | None = None) -> bytes:
     """Per-client bytes before a snapshot part: the newest of this client's input ticks the
-    server has applied (relative to the snapshot's tick; 0 = none yet)."""
-    return varint(0 if last_applied is None else zigzag(last_applied - tick) + 1)
+    server has applied (relative to the snapshot's tick), and now and then the input tally
+    (ticks the server ran with this client's input, and without it)."""
+    code = 0 if last_applied is None else zigzag(last_applied - tick) + 1
+    if tally is None:
+        return varint(code << 1)
+    return varint((code << 1) | 1) + varint(tally[0]) + varint(tally[1])
 
 
-def parse_snapshot_prefix(r: Reader) -> int | None:
-    """The relative value; the caller adds the part's tick."""
-    v = r.varint(1 << 40)
-    return None if v == 0 else unzigzag(v - 1)
+def parse_snapshot_prefix(r: Reader) -> tuple[int | None, tuple[int, int] | None]:
+    """(last applied relative to the part's tick (the caller adds it), input tally or None)."""
+    v = r.varint(1 << 41)
+    code = v >> 1
+    tally = (r.varint(1 << 40), r.varint(1 << 40)) if v & 1 else None
+    return (None if code == 0 else unzigzag(code - 1)), tally

@@ -7,7 +7,7 @@
 
 import {
   GameSchema, Session, applyExtras, applyPart, decodePart, predict, readColumn, packRequest, packRun, packSessionHeader, packSsInput, parseAccepted,
-  parseChallenge, parseDenied, parseStateSyncInfo, ProtocolError, Reader, tokenFromText, unpackUint, unzigzag,
+  parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
 
 const hex = (b) => Buffer.from(b).toString("hex");
@@ -53,7 +53,7 @@ const OPS = {
     }
     return { codes: Array.from(codes), view: Array.from(view), extras: extras ? hex(extras) : null };
   }),
-  prefix: (o) => { const v = new Reader(bytes(o.hex)).varint(); return v === 0 ? null : unzigzag(v - 1); },
+  prefix: (o) => parseSnapshotPrefix(new Reader(bytes(o.hex))),
   pack_run: (o) => hex(packRun(o.first, o.records.map((r) => Uint8Array.from(r)))),
   ss_input: (o) => hex(packSsInput(o.slot, o.ack, o.view_delay, o.first === undefined ? null : [o.first, o.records.map((r) => Uint8Array.from(r))])),
   request: (o) => hex(packRequest({
@@ -62,7 +62,7 @@ const OPS = {
   })),
   session_header: (o) => hex(packSessionHeader(o.type, o.session_id, o.seq, o.ack, o.bits, o.delay)),
   challenge: (o) => { const c = parseChallenge(bytes(o.hex)); return { nonce: c.nonce, cookie_time: c.cookieTime, cookie: hex(c.cookie) }; },
-  accepted: (o) => { const a = parseAccepted(bytes(o.hex)); return { nonce: a.nonce, session_id: a.sessionId, slot: a.slot, info: hex(a.info) }; },
+  accepted: (o) => { const a = parseAccepted(bytes(o.hex)); return { nonce: a.nonce, session_id: a.sessionId, slot: a.slot, epoch: a.epoch, info: hex(a.info) }; },
   denied: (o) => parseDenied(bytes(o.hex)),
   ss_info: (o) => parseStateSyncInfo(bytes(o.hex)),
   token: (o) => hex(tokenFromText(o.text)),

@@ -20,7 +20,7 @@
 import {
   ACK_DELAY_UNIT, ACK_VALID, MAX_PACKET, MAX_RUN, NO_TICK, PROTOCOL_VERSION, ProtocolError, Reader, SESSION_HEADER, Type,
   applyExtras, applyPart, decodePart, packDisconnect, predict, packRequest, packSessionHeader, packSsInput, parseAccepted, parseChallenge,
-  parseDenied, parseDisconnect, parseStateSyncInfo, seqDelta, tokenFromText, unzigzag,
+  parseDenied, parseDisconnect, parseSnapshotPrefix, parseStateSyncInfo, seqDelta, tokenFromText,
 } from "./wire.js";
 
 export * from "./wire.js";
@@ -362,6 +362,7 @@ export class StateSyncClient {
     this.latest = null; // newest complete reconstruction
     this.acked = -1; // its tick: what we ack, and what the server may use as a baseline
     this.applied = -1; // newest of our input ticks the server says it applied
+    this.inputTally = null; // {used, missed}: ticks the server ran with and without our input, when it says
     this.lastAckSent = -1;
     this.present = 0; // the tick our newest input is stamped for
     this.counters = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, parts: 0, deltaParts: 0, snapshots: 0, noBaseline: 0 };
@@ -472,11 +473,12 @@ export class StateSyncClient {
   // SS_SNAPSHOT: varint last-applied (0: none, else zigzag(applied - tick) + 1), then a part.
   _snapshot(payload, now) {
     const r = new Reader(payload);
-    const v = r.varint(2 ** 40);
+    const prefix = parseSnapshotPrefix(r);
+    if (prefix.tally) this.inputTally = prefix.tally;
     const s = this.schema, C = s.columns;
     const part = decodePart(payload.subarray(r.pos), s.capacity, C, s.extrasSize);
     const tick = part.tick;
-    if (v !== 0) this.applied = Math.max(this.applied, tick + unzigzag(v - 1));
+    if (prefix.applied !== null) this.applied = Math.max(this.applied, tick + prefix.applied);
     this.clock.sample(tick - 1, now);
     let recon = this.recons.get(tick);
     if (!recon) {

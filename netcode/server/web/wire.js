@@ -100,6 +100,15 @@ export function seqDelta(a, b) {
 /** zigzag(n) maps 0, -1, 1, -2 ... to 0, 1, 2, 3 ...; this is its inverse. */
 export function unzigzag(z) { return z % 2 ? -(z + 1) / 2 : z / 2; }
 
+/** SS_SNAPSHOT's per-client prefix: varint (last applied code << 1) | tally flag, then the
+ *  input tally if flagged. {applied: relative to the part's tick, or null; tally: {used, missed} or null}. */
+export function parseSnapshotPrefix(r) {
+  const v = r.varint(2 ** 41);
+  const code = Math.floor(v / 2);
+  const tally = v % 2 ? { used: r.varint(2 ** 40), missed: r.varint(2 ** 40) } : null;
+  return { applied: code === 0 ? null : unzigzag(code - 1), tally };
+}
+
 // -- bit unpacking (netcode/statesync/bits.py) ------------------------------------------------------------
 
 export function packedSize(count, width) { return Math.ceil((count * width) / 8); }
