@@ -13,7 +13,8 @@
 The first three are the engine's (:mod:`engine.cli`, no network); this module adds the
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
 ``demos.arena:Arena``. Exit codes: 0 fine, 1 the check or verification found a divergence
-(or, for ``bots``, a bot desynced or could not play), 2 bad arguments or unreadable input
+(or, for ``bots``, a bot desynced, could not play, had its inputs mostly unused, ran
+out of step with the clock, or measured an RTT over ``--max-rtt``), 2 bad arguments or unreadable input
 (one line on stderr, never a traceback: every TicksyncError and OSError is caught in
 :func:`main`; ``--traceback`` anywhere on the line, or ``TICKSYNC_TRACEBACK=1``, prints the
 whole story instead). ``ticksync --version`` reads the installed package's metadata.
@@ -369,6 +370,8 @@ def cmd_bots(args) -> int:
         raise CliError("--count must be at least 1")
     if not args.duration > 0:
         raise CliError("--duration must be positive")
+    if args.max_rtt is not None and not args.max_rtt > 0:
+        raise CliError("--max-rtt must be positive (milliseconds)")
     secret = None
     if http:
         if tokens is not None:
@@ -395,34 +398,61 @@ def cmd_bots(args) -> int:
         # Every bot failed the same way before playing (a wrong URL path, say): the
         # command line's fault, one line, not a table of identical failures.
         raise CliError(next(iter(errors)).removeprefix("error: "))
-    problems: dict[str, str] = {}
-    for r in reports:
-        if r.denied:
-            problems[r.name] = f"denied: {r.denied}"
-        elif not r.connects:
-            problems[r.name] = r.status if r.status.startswith("never") else f"never connected ({r.status})"
-        elif r.desyncs:
-            problems[r.name] = f"desynced {r.desyncs} time(s)"
-        elif r.ticks < min_ticks:
-            problems[r.name] = f"only {r.ticks} ticks (wanted {min_ticks}): {r.status}"
+    problems = {r.name: p for r in reports if (p := _bot_problem(r, min_ticks, rate, args.max_rtt))}
     # What a bot counts as received: input frames in lockstep, complete snapshots in state sync.
-    received = "snapshots" if reports and all(r.mode == "statesync" for r in reports) else "frames"
-    header = f"{'bot':<8} {'slot':>4} {received:>9} {'ticks':>7} {'rtt ms':>7} {'loss %':>6} {'desyncs':>7} {'reconn':>6}  status"
+    statesync = bool(reports) and all(r.mode == "statesync" for r in reports)
+    received = "snapshots" if statesync else "frames"
+    redone = "full" if statesync else "rollbk"  # full snapshots received / rollbacks
+    header = (
+        f"{'bot':<8} {'slot':>4} {received:>9} {'ticks':>7} {'of':>7} {'inputs':>7} {'missed':>6} {'rtt ms':>7} {'loss %':>6} "
+        f"{'desync':>6} {'resync':>6} {redone:>6} {'reconn':>6} {'restrt':>6}  status"
+    )
     print(header)
     print("-" * len(header))
     for r in reports:
         rtt = f"{r.rtt_ms:.2f}" if r.rtt_ms is not None else "-"
         slot = "-" if r.slot is None else r.slot
+        used = "-" if r.inputs_used is None else r.inputs_used
         status = problems.get(r.name, r.status)
         print(
-            f"{r.name:<8} {slot!s:>4} {r.frames:>9} {r.ticks:>7} {rtt:>7} {r.loss_pct:>6.1f} {r.desyncs:>7} "
-            f"{r.reconnects:>6}  {status}"
+            f"{r.name:<8} {slot!s:>4} {r.frames:>9} {r.ticks:>7} {r.ticks_expected:>7} {used!s:>7} {r.inputs_missed:>6} {rtt:>7} "
+            f"{r.loss_pct:>6.1f} {r.desyncs:>6} {r.resyncs:>6} {r.full_snapshots if statesync else r.rollbacks:>6} "
+            f"{r.reconnects:>6} {r.server_restarts:>6}  {status}"
         )
+    print("(ticks: simulated, of: what the time connected allows; inputs/missed: ticks the server ran with / without the bot's input)")
     if problems:
         print(f"FAILED: {len(problems)} of {count} bot(s): " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
         return 1
-    print(f"ok: {count} bot(s) played, none desynced")
+    print(f"ok: {count} bot(s) played, none desynced, their inputs used, their clocks in step")
     return 0
+
+
+def _bot_problem(r, min_ticks: int, rate: float, max_rtt: float | None) -> str | None:
+    """Why a bot's run counts as failed (None: it played). Not just "it connected": the
+    server must have used its inputs, and it must have simulated about as many ticks as the
+    time it spent connected allows."""
+    if r.denied:
+        return f"denied: {r.denied}"
+    if not r.connects:
+        return r.status if r.status.startswith("never") else f"never connected ({r.status})"
+    if r.desyncs:
+        return f"desynced {r.desyncs} time(s)"
+    if r.ticks < min_ticks:
+        return f"only {r.ticks} ticks (wanted {min_ticks}): {r.status}"
+    if r.slot is not None and r.slot >= 0:
+        ran = (r.inputs_used or 0) + r.inputs_missed
+        if r.inputs_used is None and r.ticks_expected >= 2 * rate:
+            return "the server never reported using its inputs"
+        if ran and r.inputs_missed > ran / 2:
+            return f"the server ran {r.inputs_missed} of {ran} ticks without its inputs (dropped, late or lost)"
+    slack = 2 * rate  # start-up, catching up after a reconnect
+    if r.ticks > 1.5 * r.ticks_expected + slack:
+        return f"simulated {r.ticks} ticks in time for {r.ticks_expected}: running ahead of the server's clock"
+    if r.ticks_expected > 2 * slack and r.ticks < 0.5 * r.ticks_expected - slack:
+        return f"simulated only {r.ticks} ticks in time for {r.ticks_expected}: falling behind"
+    if max_rtt is not None and r.rtt_ms is not None and r.rtt_ms > max_rtt:
+        return f"RTT {r.rtt_ms:.0f} ms over --max-rtt {max_rtt:g}"
+    return None
 
 
 async def _bots(args, game: Game, count: int, tokens, secret, http: bool):
@@ -568,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--room", help="the room to join (default: with http://, any room matchmaking picks; else 'default')")
     p.add_argument("--first-slot", type=int, default=0)
     p.add_argument("--min-ticks", type=int, help="fewer simulated ticks than this fails a bot (default: ~1 s of play)")
+    p.add_argument("--max-rtt", type=float, metavar="MS", help="a bot whose measured RTT ends above this many ms fails")
     p.add_argument(
         "--mode", choices=("auto", "lockstep", "statesync"), default="auto", help="what the room runs (auto: ask it)"
     )

@@ -83,13 +83,21 @@ class ClientReport:
     mode: str = ""  # lockstep or statesync: what the room ran
     frames: int = 0  # lockstep: input frames received; state sync: complete snapshots
     confirmed: int = 0  # ticks whose frames it holds (the newest confirmed tick + 1)
-    ticks: int = 0  # game steps simulated
+    ticks: int = 0  # game ticks simulated (progress: re-simulation after a rollback counts once)
     rtt_ms: float | None = None
     loss_pct: float = 0.0
     packets_sent: int = 0
     packets_received: int = 0
     desyncs: int = 0  # resyncs because the server found our state hash wrong
     resyncs: int = 0  # every keyframe loaded (joins included)
+    rollbacks: int = 0  # lockstep: mispredictions rolled back
+    full_snapshots: int = 0  # state sync: full (not delta) snapshots received
+    server_restarts: int = 0  # reconnects that found a new server instance (a new match)
+    # What the server said of our inputs, over all sessions: ticks it ran with them and
+    # without them (lost, late or refused). None: it never said (a spectator, or no time).
+    inputs_used: int | None = None
+    inputs_missed: int = 0
+    ticks_expected: int = 0  # what the time spent connected allows, at the room's tick rate
     denied: str | None = None  # the server's reason, when it refused the token
     elapsed: float = 0.0
     hashes: dict[int, int] = field(default_factory=dict, repr=False)
@@ -161,6 +169,9 @@ class GameClient:
         self._reconnect_at: float | None = None
         self._reconnecting: asyncio.Task | None = None
         self._ended_sessions = Counters()  # traffic of sessions that ended (reconnects)
+        self._tally_ended = (0, 0)  # input tallies of sessions that ended
+        self._connected_for = 0.0  # seconds spent connected in sessions that ended
+        self._connected_at: float | None = None  # when the current session began
         self._slot_array: np.ndarray | None = None
 
     # -- connection ---------------------------------------------------------------------------
@@ -278,9 +289,11 @@ class GameClient:
                     self._slot_array = np.array([client.slot])
                 client.set_input(self.game.bot_inputs(state, tick, self._slot_array)[0])
         if runner is not None:
+            rolled = client.counters["rolled_back_ticks"]
             requests = client.update(now)
             if requests:
-                self.report.ticks += sum(1 for r in requests if type(r) is AdvanceTick)
+                # Progress, not re-simulation: ticks rolled back and run again count once.
+                self.report.ticks += sum(1 for r in requests if type(r) is AdvanceTick) - (client.counters["rolled_back_ticks"] - rolled)
                 runner.execute(requests)
         else:
             before = client.predicted_tick
@@ -303,6 +316,8 @@ class GameClient:
             if len(report.events) > 256:
                 del report.events[:64]
             if isinstance(ev, Connected):
+                self._session_ended(now)
+                self._connected_at = now
                 report.connects += 1
                 if report.connects > 1:
                     report.reconnects += 1
@@ -320,6 +335,7 @@ class GameClient:
                 report.status = f"denied ({ev.code}: {ev.message})"
                 self._done = report.status
             elif isinstance(ev, Disconnected):
+                self._session_ended(now)
                 if ev.reason.startswith("peer"):
                     report.status = f"closed by the server ({ev.reason.removeprefix('peer: ')})"
                     self._done = report.status
@@ -330,6 +346,17 @@ class GameClient:
                 if ev.reason == "desync":
                     report.desyncs += 1
                     log.warning("%s: desynced; resynced from the server's state at tick %d", report.name, ev.tick)
+
+    def _session_ended(self, now: float) -> None:
+        """Fold the session that just ended (or was replaced) into the run's totals."""
+        if self._connected_at is not None:
+            self._connected_for += now - self._connected_at
+            self._connected_at = None
+        tally = self.client.input_tally if self.client is not None else None
+        if tally is not None:
+            self._tally_ended = (self._tally_ended[0] + tally[0], self._tally_ended[1] + tally[1])
+            self.report.inputs_used = self._tally_ended[0]
+            self.client.input_tally = None
 
     def _lost(self, reason: str, now: float) -> None:
         if self._done is not None:
@@ -379,9 +406,21 @@ class GameClient:
         if self.runner is not None:
             r.frames = client.counters["frames"]
             r.confirmed = client.next_needed
+            r.rollbacks = client.counters["rollbacks"]
         else:
             r.frames = client.counters["snapshots_complete"]
             r.confirmed = max(0, client.acked)
+            r.full_snapshots = client.counters["full_snapshots"]
+        r.server_restarts = client.server_restarts
+        used, missed = self._tally_ended
+        if client.input_tally is not None:
+            used, missed = used + client.input_tally[0], missed + client.input_tally[1]
+            r.inputs_used = used
+        r.inputs_missed = missed
+        connected = self._connected_for
+        if self._connected_at is not None and self._aloop is not None:
+            connected += self._aloop.time() - self._connected_at
+        r.ticks_expected = int(connected * self.rate)
         conn = client.session.connection
         total = Counters()
         total.add(self._ended_sessions)

@@ -176,6 +176,27 @@ def test_bots_argument_errors(monkeypatch, capsys):
     assert "--count is required" in capsys.readouterr().err
     assert main(["bots", "udp://127.0.0.1:9", "--game", "demos.pong", "--token", "AAAA", "--count", "2"]) == 2
     assert "one token per bot" in capsys.readouterr().err
+    assert main(["bots", "udp://127.0.0.1:9", "--game", "demos.pong", "--count", "1", "--max-rtt", "0"]) == 2
+    assert "--max-rtt must be positive" in capsys.readouterr().err
+
+
+def test_a_bot_fails_when_its_inputs_go_unused_its_clock_runs_off_or_its_rtt_is_over_the_bound():
+    """``ok`` is earned: connected is not enough."""
+    from netcode.cli import _bot_problem
+    from netcode.client import ClientReport
+
+    def bot(**kw):
+        base = dict(name="b", url="udp://x:1", slot=0, status="ok", connects=1, ticks=1200, ticks_expected=1200, inputs_used=1150, inputs_missed=50, rtt_ms=20.0)
+        return ClientReport(**{**base, **kw})
+
+    assert _bot_problem(bot(), 60, 60, None) is None
+    assert "without its inputs" in _bot_problem(bot(inputs_used=100, inputs_missed=1100), 60, 60, None)
+    assert "never reported" in _bot_problem(bot(inputs_used=None, inputs_missed=0), 60, 60, None)
+    assert _bot_problem(bot(slot=-1, inputs_used=None, inputs_missed=0), 60, 60, None) is None  # a spectator sends none
+    assert "running ahead" in _bot_problem(bot(ticks=5332), 60, 60, None)  # the restart bug: 20 s, 5332 ticks
+    assert "falling behind" in _bot_problem(bot(ticks=300), 60, 60, None)
+    assert "--max-rtt" in _bot_problem(bot(rtt_ms=700.0), 60, 60, 250.0)
+    assert _bot_problem(bot(rtt_ms=700.0), 60, 60, None) is None
 
 
 def test_replay_verify_of_a_file_damaged_in_the_middle_exits_1(tmp_path, capsys):

@@ -121,6 +121,10 @@ def test_statesync_serve_bots_and_a_websocket_client_with_the_same_snapshots(tmp
         over_udp, over_ws = run_async(asyncio.wait_for(two_statesync_clients(udp, ws), 20.0))
         for c in (over_udp, over_ws):
             assert c.report.status == "ok" and c.report.frames > 45, c.report
+            # The server's word on our inputs: it ran nearly every tick with them.
+            r = c.report
+            assert r.inputs_used > 100 and r.inputs_missed < r.inputs_used / 4, r
+            assert 0.5 * r.ticks_expected - 60 <= r.ticks <= 1.5 * r.ticks_expected + 60, r
         a, b = over_udp.client, over_ws.client
         common = [t for t in a._recons if t in b._recons and a._recons[t].complete and b._recons[t].complete]
         assert len(common) > 30
@@ -149,6 +153,7 @@ def test_serve_bots_websocket_and_verified_recording(tmp_path):
         report = run_async(asyncio.wait_for(websocket_client(ws), 15.0))
         assert report.status == "ok" and report.slot == 3, report
         assert report.frames > 60 and report.ticks > 60 and report.desyncs == 0
+        assert report.inputs_used > 60 and report.inputs_missed < report.inputs_used / 4, report
         check_bots(bots, min_frames=300)
         stop_and_verify(server, out, record, "lockstep", 5)
     finally:

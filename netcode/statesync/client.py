@@ -125,6 +125,7 @@ class StateSyncClient(ModeClient):
             "reconciliations": 0,
             "corrections": 0,
             "predicted_ticks": 0,
+            "full_snapshots": 0,
         }
 
     def reconnect(self, now: float) -> None:
@@ -181,6 +182,7 @@ class StateSyncClient(ModeClient):
         if recon is None:
             extras = None
             if part.base is None:
+                self.counters["full_snapshots"] += 1
                 codes = np.zeros((schema.capacity, schema.columns), np.int64)
                 view = np.zeros(schema.capacity, bool)
             else:
