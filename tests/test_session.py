@@ -320,3 +320,26 @@ def test_rtt_excludes_the_time_the_peer_held_its_ack():
         now += 0.05
     assert a.rtt.rtt == pytest.approx(0.010, abs=0.001)
     assert a.rtt.jitter < 0.001
+
+
+def test_rtt_is_measured_from_when_packets_left_not_from_when_a_busy_tick_queued_them():
+    """A server whose tick took 20 ms queued its packets at the tick's start; the driver says
+    when they left, and the RTT it measures is the network's 30 ms, not 50."""
+    from netcode.session.base import SessionEndpoint
+
+    cfg = SessionConfig()
+    for departing in (False, True):
+        server = SessionEndpoint(cfg, None, random.Random(1))
+        a = Connection(1, "client", 7, 0, 0.0, cfg)  # the server's end
+        b = Connection(1, "server", 7, 0, 0.0, cfg)  # the client's end
+        for _ in range(3):
+            server.send(a, PacketType.KEEPALIVE, b"x" * 100, 10.0)  # queued at the tick's start
+        if departing:
+            server.departing(10.020)  # the tick's work took 20 ms
+        sent = server.datagrams_to_send()
+        for packet, _ in sent:
+            b.unwrap(packet, 10.035)  # 15 ms each way on the wire
+        a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", 10.035), 10.050)
+        assert a.rtt.samples == 1
+        assert a.rtt.rtt == pytest.approx(0.030 if departing else 0.050, abs=1e-6)
+        assert server._waiting == {}  # drained with the packets

@@ -164,13 +164,13 @@ class Room:
     # -- the tick ---------------------------------------------------------------------------
     def _tick(self, tick: int) -> None:
         t0 = time.perf_counter()
-        self._run_tick()
+        self._run_tick(t0)
         took = time.perf_counter() - t0
         self.tick_times.add(took)
         n, total, worst = self._second
         self._second = (n + 1, total + took, took if took > worst else worst)
 
-    def _run_tick(self) -> None:
+    def _run_tick(self, t0: float) -> None:
         server = self._server
         if server.udp is not None:
             server.udp.poll()  # the datagrams that arrived since the last tick (any room's)
@@ -181,6 +181,9 @@ class Room:
             self._fail(exc, now)
             return
         server.router.touch(self.name)
+        # What the tick queued leaves now, after the tick's own work (the loop clock stands
+        # still during a callback): RTT samples measure the network, not this queue.
+        self.mode.session.departing(now + (time.perf_counter() - t0))
         server.hub.flush()
         self._after_tick(now)
 

@@ -56,11 +56,20 @@ class SessionEndpoint:
         self.rng = rng or random.SystemRandom()
         self.counters = Counters()  # traffic that belongs to no session
         self._out: list[tuple[bytes, Hashable]] = []
+        self._waiting: dict[int, tuple[Connection, int]] = {}  # conn id -> (conn, first send queued in _out)
         self._events = EventQueue()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         out, self._out = self._out, []
+        self._waiting.clear()
         return out
+
+    def departing(self, now: float) -> None:
+        """The queued payload packets leave at ``now`` (a driver that knows its work since
+        they were queued took a while says so before draining): their RTT is measured from then."""
+        for conn, first in self._waiting.values():
+            conn.departed(first, now)
+        self._waiting.clear()
 
     def events(self) -> list:
         return self._events.drain()
@@ -78,6 +87,8 @@ class SessionEndpoint:
         """Queue a payload packet on an established session."""
         if conn.closed:
             raise UsageError(f"connection {conn.id} is closed")
+        if conn.id not in self._waiting:
+            self._waiting[conn.id] = (conn, conn._sends)
         self._out.append((conn.wrap(ptype, payload, now), conn.addr))
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:

@@ -51,6 +51,9 @@ cdef class Connection:
                    size=cython.Py_ssize_t, ring=cython.Py_ssize_t, old=cython.longlong, c=Counters)
     cpdef bytes wrap(self, int ptype, payload, double now)
 
+    @cython.locals(n=cython.longlong, ring=cython.Py_ssize_t)
+    cpdef departed(self, long long first, double now)
+
     @cython.locals(d=cython.longlong)
     cpdef bint is_newer(self, long long seq)
 

@@ -211,6 +211,17 @@ class Connection:
         self.last_send = now
         return packet
 
+    def departed(self, first: int, now: float) -> None:
+        """Our sends ``first``.. left at ``now``, not when they were wrapped: a server
+        whose tick took a while held them meanwhile, and RTT samples must not count that
+        wait as the network's (nor a busy tick as a slow client)."""
+        n = first if first > self._sends - _LOSS_AFTER else self._sends - _LOSS_AFTER
+        while n < self._sends:
+            ring = n % _RING
+            if self._sent_no[ring] == n and self._sent_time[ring] < now:
+                self._sent_time[ring] = now
+            n += 1
+
     # -- receiving ------------------------------------------------------------------------
     def is_newer(self, seq: int) -> bool:
         """Whether 16-bit sequence ``seq`` is newer than every one received (a packet
