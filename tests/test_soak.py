@@ -108,6 +108,8 @@ def test_many_bots_for_minutes_stay_on_deltas_with_bounded_output_and_ticks(tmp_
             room = _room(http)
             samples.append((time.monotonic() - start, sum(_fulls(room).values()), room["bytes_out"], room["tick_ms_p99"]))
         stdout, stderr = bots.communicate(timeout=60)
+        for t, fulls, out, p99 in samples:  # the figures, for the record (pytest -s)
+            print(f"soak {t:6.1f} s  full snapshots {fulls:6d}  out {out * 8 / 1e6 / t:6.2f} Mbit/s (mean)  tick p99 {p99:.2f} ms")
         assert bots.returncode == 0, stdout[-3000:] + stderr[-2000:]
         first = max(20.0, min(60.0, SOAK_SECONDS / 3))  # the first minute (a third of a short run)
         early = [s for s in samples if s[0] <= first]
