@@ -13,7 +13,8 @@ from netcode.events import Connected, Disconnected
 from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
 from netcode.sim.network import LinkConfig
 from netcode.session import ClientState, SessionServer
-from netcode.session.wire import PROTOCOL_ID, PacketType, pack_session_header, seq_delta, seq_newer
+from netcode.session.crypto import handshake_proof
+from netcode.session.wire import PROTOCOL_ID, PROTOCOL_VERSION, PacketType, pack_session_header, seq_delta, seq_newer
 
 BAD_LINK = LinkConfig(latency=0.25, jitter=0.25, loss=0.05, duplicate=0.10)
 
@@ -104,7 +105,7 @@ def test_protocol_version_mismatch_is_refused(seed):
     server.receive_datagram(bytes(req), "old-client", net.now)
     [(reply, addr)] = server.datagrams_to_send()
     assert addr == "old-client" and reply[3] == PacketType.DENIED
-    assert b"protocol 1, you speak 9" in reply
+    assert b"protocol %d, you speak 9" % PROTOCOL_VERSION in reply
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_protocol_version_mismatch_is_refused(seed):
         (lambda: token(expires=50.0), "expired_token"),  # virtual time starts at 100
         (lambda: token(room="other-room"), "wrong_room"),
         (lambda: token(slot=40), "refused"),  # a slot this room does not have
-        (lambda: token()[:-1] + bytes([token()[-1] ^ 1]), "forged_token"),
+        (lambda: token()[:-65] + bytes([token()[-65] ^ 1]) + token()[-64:], "forged_token"),  # the seal's last byte
     ],
 )
 def test_bad_tokens_are_refused(make_token, code):
@@ -175,11 +176,15 @@ def test_no_state_and_no_amplification_before_a_valid_response(seed):
     from netcode.session.handshake import parse_challenge
 
     nonce, cookie_time, cookie = parse_challenge(challenge)
-    stolen = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie)
+    proof = handshake_proof(token()[-64:-32], nonce, cookie_time, cookie)
+    stolen = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie, proof)
     server.receive_datagram(pack_request(stolen, response=True), ("b", 2), net.now)
     assert server.datagrams_to_send() == [] and not server.connections
     assert server.counters.dropped["bad_cookie"] == 1
-    # The real owner of the cookie gets in.
+    # Without proof of the token's keys, the right address gets nowhere either.
+    server.receive_datagram(pack_request(ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie, bytes(16)), response=True), ("a", 1), net.now)
+    assert server.datagrams_to_send() == [] and server.counters.dropped["bad_proof"] == 1
+    # The real owner of the cookie and the keys gets in.
     server.receive_datagram(pack_request(stolen, response=True), ("a", 1), net.now)
     assert len(server.connections) == 1
 

@@ -7,7 +7,9 @@
                                         <-   ACCEPTED (session id, slot)  or DENIED
 
 The cookie is an HMAC over (address, client nonce, time, token digest) with the server's
-secret, so the server can check a response without remembering the request: an address
+secret, so the server can check a response without remembering the request. The response
+also carries a proof that its sender holds the token's client key (the token itself may
+have been sniffed), so only the token's owner is ever admitted. An address
 that never answers a challenge costs the server nothing, and every reply before acceptance
 is no bigger than the request that caused it (requests are padded; replies are short), so
 the handshake cannot be used to amplify traffic toward a spoofed address.
@@ -42,11 +44,14 @@ __all__ = [
     "DENY_CODES",
     "MODES_BY_INFO",
     "info_mode",
+    "ACCEPTED_PLAINTEXT",
 ]
 
 REQUEST_SIZE = 300  # requests and responses are padded to this; replies must stay smaller
 COOKIE_MAC = 16
 MAX_INFO = 512
+#: A flag in ACCEPTED's type byte: this session is not encrypted (a lab on loopback only).
+ACCEPTED_PLAINTEXT = 0x80
 
 DENY_CODES = (
     "protocol_version",
@@ -102,10 +107,11 @@ class ConnectRequest:
     token: bytes
     cookie_time: int = 0
     cookie: bytes = b""
+    proof: bytes = b""  # CHALLENGE_RESPONSE: crypto.handshake_proof with the client key
 
 
 _NONCE = struct.Struct("<Q")  # first in every handshake body, so any version can echo it
-_COOKIE = struct.Struct("<I16s")
+_COOKIE = struct.Struct("<I16s16s")  # cookie time, cookie, proof
 _FP = struct.Struct("<Q")
 
 
@@ -129,7 +135,7 @@ def pack_request(req: ConnectRequest, response: bool = False) -> bytes:
     ptype = PacketType.CHALLENGE_RESPONSE if response else PacketType.CONNECT_REQUEST
     head = pack_prefix(ptype) + _NONCE.pack(req.nonce)
     if response:
-        head += _COOKIE.pack(req.cookie_time, req.cookie)
+        head += _COOKIE.pack(req.cookie_time, req.cookie, req.proof)
     packet = head + _request_body(req)
     if len(packet) > REQUEST_SIZE:
         raise UsageError(f"handshake of {len(packet)} bytes exceeds {REQUEST_SIZE}")
@@ -142,12 +148,12 @@ def parse_request(data: bytes, response: bool = False) -> ConnectRequest:
         raise ProtocolError("short_request", f"{len(data)} bytes, requests are padded to {REQUEST_SIZE}")
     r = Reader(data, PREFIX.size)
     nonce = r.u64()
-    cookie_time, cookie = _COOKIE.unpack_from(data, r.take(_COOKIE.size)) if response else (0, b"")
+    cookie_time, cookie, proof = _COOKIE.unpack_from(data, r.take(_COOKIE.size)) if response else (0, b"", b"")
     fingerprint = r.u64()
     name = r.str8()
     version = r.str8()
     token = r.bytes(r.u8())
-    return ConnectRequest(nonce, GameIdentity(name, version, fingerprint), token, cookie_time, cookie)
+    return ConnectRequest(nonce, GameIdentity(name, version, fingerprint), token, cookie_time, cookie, proof)
 
 
 def request_nonce(data: bytes) -> int:
@@ -185,10 +191,10 @@ def parse_challenge(data: bytes) -> tuple[int, int, bytes]:
 _ACCEPTED = struct.Struct("<QIhH")
 
 
-def pack_accepted(nonce: int, session_id: int, slot: int, info: bytes) -> bytes:
+def pack_accepted(nonce: int, session_id: int, slot: int, info: bytes, *, plaintext: bool = False) -> bytes:
     if len(info) > MAX_INFO:
         raise UsageError(f"accept info of {len(info)} bytes; {MAX_INFO} at most")
-    packet = pack_prefix(PacketType.ACCEPTED) + _ACCEPTED.pack(nonce, session_id, slot, len(info)) + info
+    packet = pack_prefix(PacketType.ACCEPTED | (ACCEPTED_PLAINTEXT if plaintext else 0)) + _ACCEPTED.pack(nonce, session_id, slot, len(info)) + info
     check_budget(packet, "ACCEPTED")
     return packet
 

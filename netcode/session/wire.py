@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 PROTOCOL_ID = 0x5354  # b"TS" little-endian
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: sealed tokens, proof of keys, AES-GCM session packets
 MAX_PACKET = 1200  # UDP payload budget: fits any path MTU we care about, never fragmented
 UDP_IP_OVERHEAD = 28  # IPv4 + UDP headers, for bandwidth accounting
 
