@@ -33,12 +33,12 @@ from netcode.lockstep.wire import (
 )
 from netcode.lockstep.peer import InputGate, LockstepPeer
 from netcode.mode.server import ModeServer
-from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
+from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
 
 __all__ = ["LockstepConfig", "LockstepServer", "LockstepPeer"]
 
 # Room for frames in one packet: the budget less the session header and our own headers.
-_FRAME_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 16
+_FRAME_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 16
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from netcode.session.wire import TAG_SIZE  # the GCM tag every sealed packet and token ends with
+
 __all__ = [
     "AESGCM",
     "InvalidTag",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 KEY_SIZE = 32  # AES-256
-TAG_SIZE = 16  # the GCM tag every sealed packet and token ends with
 PROOF_SIZE = 16
 _NONCE = struct.Struct("<4xQ")  # four zero bytes, then the 64-bit send counter
 

@@ -29,6 +29,8 @@ __all__ = [
     "PREFIX",
     "SESSION_HEADER",
     "SESSION_HEADER_SIZE",
+    "SESSION_OVERHEAD",
+    "TAG_SIZE",
     "ACK_VALID",
     "ACK_DELAY_UNIT",
     "PacketType",
@@ -55,6 +57,8 @@ PREFIX = struct.Struct("<HBB")  # protocol id, version, packet type
 SESSION = struct.Struct("<IHHIB")  # session id, seq, ack, ack bits, ack delay
 SESSION_HEADER = struct.Struct("<HBBIHHIB")
 SESSION_HEADER_SIZE = SESSION_HEADER.size  # 17
+TAG_SIZE = 16  # the AES-GCM tag that ends every sealed session packet
+SESSION_OVERHEAD = SESSION_HEADER_SIZE + TAG_SIZE  # what a session adds to a payload
 ACK_DELAY_UNIT = 0.0005  # seconds per unit of the ack-delay byte (saturates at 127.5 ms)
 ACK_VALID = 0x80  # type-byte flag: the ack and ack bits of this session packet mean something
 

@@ -33,11 +33,11 @@ from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix
-from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
+from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
 
 __all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
-_PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 8  # room for a part after the prefix
+_PART_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 8  # room for a part after the prefix
 
 
 @dataclass(frozen=True)
