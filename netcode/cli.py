@@ -190,9 +190,15 @@ def cmd_serve(args) -> int:
     for _, _, config in plan:
         if config.record:
             check_record_path(os.fspath(config.record), args.force)
+    if args.insecure_plaintext:
+        from netcode.session.crypto import is_loopback
+
+        if not is_loopback(settings["host"]):
+            raise CliError(f"--insecure-plaintext is for loopback only; --host {settings['host']} is not a loopback address")
     secret, generated = _read_secret(args, generate=True)
     admin_key, key_generated = _admin_key(args, settings)
     settings["secret_env"] = args.secret_env
+    settings["insecure_plaintext"] = args.insecure_plaintext
     _setup_logging()
     return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated))
 
@@ -200,9 +206,11 @@ def cmd_serve(args) -> int:
 async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, generated: bool, admin_key: str, key_generated: bool) -> int:
     from netcode.errors import UsageError
     from netcode.server.tickserver import TickServer
+    from netcode.session.connection import SessionConfig
     from netcode.session.token import token_to_text
 
     server = TickServer(
+        session_config=SessionConfig(insecure_plaintext_loopback=True) if settings["insecure_plaintext"] else None,
         secret=secret,
         host=settings["host"],
         udp_port=settings["port"],
@@ -549,6 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")
+    p.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="LABS ONLY: UDP sessions with clients on this machine are not encrypted (anyone who can reach them can "
+        "read, forge and end them); refused unless --host is a loopback address",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", help="mint a connect token with the server secret")

@@ -85,6 +85,11 @@ CASES = [
         ["serve", "demos.pong", "--port", "0", "--ws-port", "0", "--duration", "1", "--record", "{dir}/nodir/m.tsr"],
         ["nodir", "does not exist"],
     ),
+    (
+        "plaintext sessions off loopback",
+        ["serve", "demos.pong", "--insecure-plaintext", "--host", "0.0.0.0", "--port", "0"],
+        ["--insecure-plaintext is for loopback only", "0.0.0.0"],
+    ),
     ("serve an unknown mode", ["serve", "demos.pong", "--mode", "telepathy", "--port", "0"], ["unknown mode 'telepathy'"]),
     ("UDP port out of range", ["bots", "udp://127.0.0.1:99999", "--game", "demos.pong", "--count", "1"], ["port 99999", "65535"]),
     ("URL of no known scheme", ["bots", "http2://x", "--game", "demos.pong", "--count", "1"], ["http2://x", "udp://host:port"]),

@@ -450,3 +450,11 @@ def test_client_reconnects_after_a_timeout_and_plays_on():
             await eventually(lambda: room.report()["players"] == 0, "the goodbye freeing the slot", 1.0)
 
     run(scenario())
+
+
+def test_a_server_refuses_the_lab_switch_off_loopback():
+    from netcode.session.connection import SessionConfig
+
+    with pytest.raises(UsageError, match="loopback only"):
+        TickServer(secret=SECRET, host="0.0.0.0", session_config=SessionConfig(insecure_plaintext_loopback=True))
+    TickServer(secret=SECRET, host="127.0.0.1", session_config=SessionConfig(insecure_plaintext_loopback=True))

@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 from helpers import IDENTITY, SECRET, SlotTable, session_pair, token
 from netcode.session.connection import Connection, SessionConfig
-from netcode.errors import ProtocolError
+from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Disconnected
 from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
 from netcode.sim.network import LinkConfig
-from netcode.session import ClientState, SessionServer
+from netcode.session import ClientState, SessionClient, SessionServer
 from netcode.session.crypto import handshake_proof
 from netcode.session.wire import PROTOCOL_ID, PROTOCOL_VERSION, PacketType, pack_session_header, seq_delta, seq_newer
 
@@ -325,3 +325,58 @@ def test_rtt_excludes_the_time_the_peer_held_its_ack():
         now += 0.05
     assert a.rtt.rtt == pytest.approx(0.010, abs=0.001)
     assert a.rtt.jitter < 0.001
+
+
+# -- the lab switch: plaintext on loopback only ---------------------------------------------
+
+
+def _handshake(server, client, client_addr, server_addr, now=100.0):
+    """Run the handshake by hand: ``client_addr`` is how the server sees the client,
+    ``server_addr`` how the client sees the server."""
+    client.connect(now)
+    for _ in range(4):
+        for data, _ in client.datagrams_to_send():
+            server.receive_datagram(data, client_addr, now)
+        for data, _ in server.datagrams_to_send():
+            client.receive_datagram(data, server_addr, now)
+
+
+def _lab_pair(client_addr, server_addr, insecure=True):
+    config = SessionConfig(insecure_plaintext_loopback=insecure)
+    got = []
+    server = SessionServer(game=IDENTITY, secret=SECRET, admit=SlotTable().admit, config=config, rng=random.Random(1),
+                           on_payload=lambda c, p, pl, n: got.append(bytes(pl)))
+    client = SessionClient(server=server_addr, token=token(), game=IDENTITY, rng=random.Random(2))
+    _handshake(server, client, client_addr, server_addr)
+    return server, client, got
+
+
+def test_plaintext_sessions_only_between_loopback_addresses():
+    server, client, got = _lab_pair(("127.0.0.1", 5000), ("127.0.0.1", 7777))
+    assert client.connected and not client.connection.encrypted
+    assert not server.connection_at(("127.0.0.1", 5000)).encrypted
+    client.send(PacketType.LS_INPUT, b"in the clear", 100.1)
+    [(packet, _)] = client.datagrams_to_send()
+    assert packet.endswith(b"in the clear")
+    server.receive_datagram(packet, ("127.0.0.1", 5000), 100.1)
+    assert got == [b"in the clear"]
+    # The same switch, a peer off loopback: sealed anyway.
+    server, client, got = _lab_pair(("10.0.0.5", 5000), ("10.0.0.1", 7777))
+    assert client.connected and client.connection.encrypted
+    client.send(PacketType.LS_INPUT, b"in the clear", 100.1)
+    [(packet, _)] = client.datagrams_to_send()
+    assert b"in the clear" not in packet and len(packet) == 17 + 12 + 16
+    server.receive_datagram(packet, ("10.0.0.5", 5000), 100.1)
+    assert got == [b"in the clear"]
+    # Default: sealed on loopback too.
+    server, client, _ = _lab_pair(("127.0.0.1", 5000), ("127.0.0.1", 7777), insecure=False)
+    assert client.connected and client.connection.encrypted
+
+
+def test_a_client_off_loopback_refuses_a_plaintext_session():
+    # The server sees a loopback peer (its rule allows plaintext); the client talks to an
+    # address off loopback, where a plaintext ACCEPTED can only be a downgrade attempt.
+    server, client, _ = _lab_pair(("127.0.0.1", 5000), ("10.0.0.1", 7777))
+    assert not client.connected and client.connection is None
+    assert client.counters.dropped["plaintext_refused"] >= 1
+

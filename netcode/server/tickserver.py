@@ -46,6 +46,7 @@ from engine.replay import ReplayWriter
 
 from netcode.mode.server import ModeServer
 from netcode.session.connection import SessionConfig
+from netcode.session.crypto import is_loopback
 from netcode.errors import UsageError
 from netcode.events import DesyncDetected
 from netcode.lockstep.server import LockstepConfig, LockstepServer
@@ -354,6 +355,8 @@ class TickServer:
         matchmaking: MatchmakingConfig = MatchmakingConfig(),
     ):
         require_secret(secret)
+        if session_config is not None and session_config.insecure_plaintext_loopback and not is_loopback(host):
+            raise UsageError(f"insecure_plaintext_loopback is for loopback only; host {host} is not a loopback address")
         self.secret = secret
         self.host = host
         self.udp_port = udp_port
