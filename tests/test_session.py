@@ -310,7 +310,7 @@ def test_every_drop_reason_is_a_protocol_error_reason():
         parse_prefix(b"\x00")
     assert info.value.reason == "truncated"
     assert PROTOCOL_ID == 0x5354
-    assert REQUEST_SIZE == 300
+    assert REQUEST_SIZE == 400
 
 
 def test_rtt_excludes_the_time_the_peer_held_its_ack():

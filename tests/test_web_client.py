@@ -183,7 +183,7 @@ def test_js_reads_and_builds_the_protocol_md_vectors():
     assert out[7] == "ff00ffffffff00"  # a spectator: no inputs, no snapshot yet
     assert out[8] == VECTORS["keepalive"] and out[9] == VECTORS["keepalive_noack"]
     request = bytes.fromhex(out[10])
-    assert len(request) == 300 and request.hex().startswith(VECTORS["request_start"]) and not request[len(VECTORS["request_start"]) // 2 :].strip(b"\0")
+    assert len(request) == 400 and request.hex().startswith(VECTORS["request_start"]) and not request[len(VECTORS["request_start"]) // 2 :].strip(b"\0")
     assert out[11] == {"nonce": str(0xAABBCCDDEEFF0011), "cookie_time": 1000, "cookie": VECTORS["cookie"]}
     assert out[12] == {"nonce": str(0xAABBCCDDEEFF0011), "session_id": 0x01020304, "slot": 2, "info": b"hi".hex()}
     assert out[13] == {"nonce": str(0xAABBCCDDEEFF0011), "code": "room_full", "message": "all 8 player slots are taken"}

@@ -1,9 +1,9 @@
 """Handshake packet bodies and the stateless challenge cookie.
 
     client                                   server
-    CONNECT_REQUEST  (padded to 300 B)  ->   checks version, game, token; keeps no state
+    CONNECT_REQUEST  (padded to 400 B)  ->   checks version, game, token; keeps no state
                                         <-   CHALLENGE (32 B: cookie)   or DENIED (reason)
-    CHALLENGE_RESPONSE (cookie, 300 B)  ->   verifies the cookie it made, admits a slot
+    CHALLENGE_RESPONSE (cookie, 400 B)  ->   verifies the cookie it made, admits a slot
                                         <-   ACCEPTED (session id, slot)  or DENIED
 
 The cookie is an HMAC over (address, client nonce, time, token digest) with the server's
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from netcode.errors import ProtocolError, UsageError
-from netcode.session.wire import MAX_PACKET, PREFIX, PacketType, Reader, check_budget, pack_prefix
+from netcode.session.wire import MAX_PACKET, PREFIX, PROTOCOL_VERSION, PacketType, Reader, check_budget, pack_prefix
 
 __all__ = [
     "GameIdentity",
     "ConnectRequest",
     "REQUEST_SIZE",
+    "request_size",
     "pack_request",
     "parse_request",
     "request_nonce",
@@ -47,7 +48,14 @@ __all__ = [
     "ACCEPTED_PLAINTEXT",
 ]
 
-REQUEST_SIZE = 300  # requests and responses are padded to this; replies must stay smaller
+REQUEST_SIZE = 400  # requests and responses are padded to this; replies must stay smaller
+MIN_REQUEST_SIZE = 300  # what every protocol version pads to: enough to answer any with DENIED
+
+
+def request_size(version: int) -> int:
+    """How long a request of protocol ``version`` must be to be answered at all (another
+    version's is answered with DENIED ``protocol_version``, no longer than it)."""
+    return REQUEST_SIZE if version == PROTOCOL_VERSION else MIN_REQUEST_SIZE
 COOKIE_MAC = 16
 MAX_INFO = 512
 #: A flag in ACCEPTED's type byte: this session is not encrypted (a lab on loopback only).

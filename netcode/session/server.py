@@ -16,7 +16,6 @@ from netcode.session.connection import Connection, Counters, SessionConfig
 from netcode.session.crypto import KEY_SIZE, handshake_proof, is_loopback, session_keys
 from netcode.session.demux import HANDSHAKE, Demux
 from netcode.session.handshake import (
-    REQUEST_SIZE,
     ConnectRequest,
     GameIdentity,
     cookie_valid,
@@ -26,6 +25,7 @@ from netcode.session.handshake import (
     pack_denied,
     parse_request,
     request_nonce,
+    request_size,
 )
 from netcode.session.token import TokenClaims, require_secret, verify_token
 from netcode.session.wire import PROTOCOL_VERSION, SESSION_HEADER_SIZE, PacketType, packet_type, parse_prefix
@@ -118,8 +118,8 @@ class SessionServer(SessionEndpoint):
     def _handshake(self, ptype, version, data, addr, now, conn) -> None:
         if ptype not in (PacketType.CONNECT_REQUEST, PacketType.CHALLENGE_RESPONSE):
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a server")
-        if len(data) < REQUEST_SIZE:
-            raise ProtocolError("short_request", f"{len(data)} bytes, requests are padded to {REQUEST_SIZE}")
+        if len(data) < request_size(version):
+            raise ProtocolError("short_request", f"{len(data)} bytes, requests are padded to {request_size(version)}")
         if version != PROTOCOL_VERSION:
             msg = f"server speaks ticksync protocol {PROTOCOL_VERSION}, you speak {version}: update one of them"
             self._deny(addr, request_nonce(data), "protocol_version", msg, len(data))

@@ -11,7 +11,7 @@
 export const PROTOCOL_ID = 0x5354; // bytes 54 53, "TS"
 export const PROTOCOL_VERSION = 2;
 export const MAX_PACKET = 1200; // nothing is ever fragmented
-export const REQUEST_SIZE = 300; // handshake requests are padded: no reply is ever bigger
+export const REQUEST_SIZE = 400; // handshake requests are padded: no reply is ever bigger
 export const NO_TICK = 0xffffffff;
 
 export const Type = Object.freeze({
@@ -331,7 +331,7 @@ export function packSsInput(slot, ack, viewDelay, run = null) {
 // -- handshake (netcode/session/handshake.py) -----------------------------------------------------------
 
 /**
- * CONNECT_REQUEST, or CHALLENGE_RESPONSE when ``cookie`` is given, zero-padded to 300 bytes:
+ * CONNECT_REQUEST, or CHALLENGE_RESPONSE when ``cookie`` is given, zero-padded to 400 bytes:
  * client nonce u64, [cookie time u32, cookie 16, proof 16], game fingerprint u64, game name
  * str8, game version str8, token (u8 length + bytes: the wire token, never its keys).
  */
