@@ -14,11 +14,11 @@ player token for a slot held by another user is refused (``seat_taken``), and a 
 names no slot gets the lowest slot nobody holds. Time is the caller's ``now`` (the server's
 loop clock), as everywhere below the transports.
 
-Tokens. Join-or-create returns a connect token (signed, naming the slot and a user id, so
-the client's own reconnects after a timeout keep working) and a reconnect token: an opaque
-random string this server keeps, good for as long as the seat is held. It is not a signed
-token on purpose: once the hold lapses and the seat goes to someone else, it must stop
-working, and only the server knows that.
+Tokens. Join-or-create returns a client token (sealed, naming the slot and a user id so
+the client's own reconnects after a timeout keep working, with its session keys beside it)
+and a reconnect token: an opaque random string this server keeps, good for as long as the
+seat is held. It is not a sealed token on purpose: once the hold lapses and the seat goes
+to someone else, it must stop working, and only the server knows that.
 
 Empty rooms that were made at run time (by the API or by matchmaking) close after
 ``empty_timeout`` seconds with no connection and no held seat; rooms the operator

@@ -471,7 +471,8 @@ class TickServer:
         return room
 
     def mint_token(self, room: str, *, slot: int = -1, user: str = "", ttl: float = 3600.0, role: int = PLAYER) -> bytes:
-        """A connect token for ``room`` signed with this server's secret."""
+        """A client token for ``room`` sealed with this server's secret: the connect token
+        and, beside it, the session keys the client keeps (see netcode/session/token.py)."""
         return mint_token(self.secret, room, expires=time.time() + ttl, slot=slot, user=user, role=role)
 
     # -- lifecycle --------------------------------------------------------------------------
