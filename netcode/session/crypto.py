@@ -45,12 +45,10 @@ __all__ = [
 
 KEY_SIZE = 32  # AES-256
 PROOF_SIZE = 16
-_NONCE = struct.Struct("<4xQ")  # four zero bytes, then the 64-bit send counter
-
-
-def packet_nonce(counter: int) -> bytes:
-    """The 12-byte nonce of the session packet a sender sealed as its ``counter``-th send."""
-    return _NONCE.pack(counter)
+#: ``packet_nonce(counter)``: the 12-byte nonce of the session packet a sender sealed as its
+#: ``counter``-th send: four zero bytes, then the counter (a bound method, not a function:
+#: every packet each way calls it).
+packet_nonce = struct.Struct("<4xQ").pack
 
 
 def _derive(key: bytes, label: bytes, data: bytes = b"") -> bytes:
