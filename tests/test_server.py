@@ -353,6 +353,10 @@ def test_clean_shutdown_says_goodbye_and_closes_the_recording(tmp_path):
         ws = GameClient(GAME, server.ws_url, server.mint_token("default", slot=1), bot=True, name="ws")
         runs = [asyncio.create_task(c.run(duration=30.0)) for c in (udp, ws)]
         await eventually(lambda: udp.tick > 60 and ws.tick > 60, "both clients playing")
+        # Both play sealed sessions, over UDP (loopback: no lab switch given) and WebSocket.
+        conns = list(server.rooms["default"].mode.session.connections.values())
+        assert len(conns) == 2 and all(c.encrypted for c in conns)
+        assert not any(c.counters.dropped.get("bad_tag") for c in conns)
         await asyncio.wait_for(server.stop(), 4.0)  # shutdown never hangs
         reports = await asyncio.wait_for(asyncio.gather(*runs), 5.0)
         for r in reports:
@@ -458,3 +462,25 @@ def test_a_server_refuses_the_lab_switch_off_loopback():
     with pytest.raises(UsageError, match="loopback only"):
         TickServer(secret=SECRET, host="0.0.0.0", session_config=SessionConfig(insecure_plaintext_loopback=True))
     TickServer(secret=SECRET, host="127.0.0.1", session_config=SessionConfig(insecure_plaintext_loopback=True))
+
+
+@pytest.mark.network
+def test_the_lab_switch_plays_udp_in_plaintext_on_loopback_and_websocket_sealed():
+    from netcode.session.connection import SessionConfig
+
+    async def scenario():
+        server = TickServer(secret=SECRET, http_port=0, session_config=SessionConfig(insecure_plaintext_loopback=True))
+        server.add_room(GAME, RoomConfig("default", players=2))
+        await server.start()
+        udp = GameClient(GAME, server.udp_url, server.mint_token("default", slot=0), bot=True, name="udp")
+        ws = GameClient(GAME, server.ws_url, server.mint_token("default", slot=1), bot=True, name="ws")
+        runs = [asyncio.create_task(c.run(duration=30.0)) for c in (udp, ws)]
+        await eventually(lambda: udp.tick > 30 and ws.tick > 30, "both clients playing")
+        conns = {c.slot: c.encrypted for c in server.rooms["default"].mode.session.connections.values()}
+        await asyncio.wait_for(server.stop(), 4.0)
+        await asyncio.wait_for(asyncio.gather(*runs), 5.0)
+        for c in (udp, ws):
+            await c.close()
+        return conns
+
+    assert run(scenario()) == {0: False, 1: True}  # WebSocket peers are never "on loopback"
