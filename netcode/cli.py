@@ -195,6 +195,15 @@ def cmd_serve(args) -> int:
 
         if not is_loopback(settings["host"]):
             raise CliError(f"--insecure-plaintext is for loopback only; --host {settings['host']} is not a loopback address")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CliError("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        from netcode.server.tickserver import tls_context
+
+        try:
+            settings["tls"] = tls_context(args.tls_cert, args.tls_key)
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
     secret, generated = _read_secret(args, generate=True)
     admin_key, key_generated = _admin_key(args, settings)
     settings["secret_env"] = args.secret_env
@@ -211,6 +220,7 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
 
     server = TickServer(
         session_config=SessionConfig(insecure_plaintext_loopback=True) if settings["insecure_plaintext"] else None,
+        tls=settings.get("tls"),
         secret=secret,
         host=settings["host"],
         udp_port=settings["port"],
@@ -557,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve the dashboard, API and WebSocket as HTTPS/WSS with this certificate (and --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument(
         "--insecure-plaintext",
         action="store_true",

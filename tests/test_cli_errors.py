@@ -85,6 +85,12 @@ CASES = [
         ["serve", "demos.pong", "--port", "0", "--ws-port", "0", "--duration", "1", "--record", "{dir}/nodir/m.tsr"],
         ["nodir", "does not exist"],
     ),
+    ("a certificate without its key", ["serve", "demos.pong", "--tls-cert", "{dir}/cert.pem", "--port", "0"], ["--tls-cert and --tls-key go together"]),
+    (
+        "a certificate that cannot be read",
+        ["serve", "demos.pong", "--tls-cert", "{dir}/missing.pem", "--tls-key", "{dir}/missing.key", "--port", "0"],
+        ["cannot load the TLS certificate", "missing.pem"],
+    ),
     (
         "plaintext sessions off loopback",
         ["serve", "demos.pong", "--insecure-plaintext", "--host", "0.0.0.0", "--port", "0"],

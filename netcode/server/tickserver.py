@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ from netcode.server.rooms import RoomRouter
 from netcode.session.token import PLAYER, mint_token, require_secret
 from netcode.transport.hub import Limits, TransportHub
 
-__all__ = ["MODES", "ModeContext", "Room", "RoomConfig", "TickServer"]
+__all__ = ["MODES", "ModeContext", "Room", "RoomConfig", "TickServer", "tls_context"]
 
 log = logging.getLogger("ticksync.server")
 
@@ -322,6 +323,17 @@ def _naming_port(kind: str, port: int):
         raise OSError(exc.errno, f"{kind} port {port}: {exc.strerror or exc}") from exc
 
 
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server TLS context from a PEM certificate (chain) and its private key; UsageError
+    naming the files when they cannot be loaded."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS certificate {cert} and key {key}: {exc}") from None
+    return ctx
+
+
 class TickServer:
     """Hosts rooms on one UDP port and one HTTP/WebSocket port (either may be off).
 
@@ -353,12 +365,17 @@ class TickServer:
         session_config: SessionConfig | None = None,
         open_join: bool = False,
         matchmaking: MatchmakingConfig = MatchmakingConfig(),
+        tls: ssl.SSLContext | None = None,
     ):
+        """``tls``: serve the dashboard, the HTTP API and the WebSocket as HTTPS and WSS
+        (:func:`tls_context` loads a certificate and key): the client tokens the API hands
+        out carry their session keys."""
         require_secret(secret)
         if session_config is not None and session_config.insecure_plaintext_loopback and not is_loopback(host):
             raise UsageError(f"insecure_plaintext_loopback is for loopback only; host {host} is not a loopback address")
         self.secret = secret
         self.host = host
+        self.tls = tls
         self.udp_port = udp_port
         self.http_port = http_port
         self.ws_path = ws_path
@@ -526,13 +543,14 @@ class TickServer:
         runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, self.host, self.http_port)
+        site = web.TCPSite(runner, self.host, self.http_port, ssl_context=self.tls)
         await site.start()
         host, port = runner.addresses[0][:2]
         shown = _show_host(host)
         self.http_port = port
-        self.http_url = f"http://{shown}:{port}/"
-        self.ws_url = f"ws://{shown}:{port}{self.ws_path}"
+        secure = "s" if self.tls is not None else ""
+        self.http_url = f"http{secure}://{shown}:{port}/"
+        self.ws_url = f"ws{secure}://{shown}:{port}{self.ws_path}"
 
     async def stop(self, reason: str = "shutdown") -> None:
         """Clean shutdown (see the module docstring). Safe to call twice; never hangs."""
