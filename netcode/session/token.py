@@ -30,7 +30,7 @@ import base64
 import hmac
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netcode.errors import ProtocolError, UsageError
 from netcode.session.crypto import KEY_SIZE, TAG_SIZE, InvalidTag, token_cipher
@@ -68,7 +68,7 @@ class TokenClaims:
     expires: int  # unix seconds
     role: int = PLAYER
     nonce: bytes = b""
-    keys: bytes = b""  # client-to-server key then server-to-client key (KEYS_SIZE bytes)
+    keys: bytes = field(default=b"", repr=False)  # client-to-server key, server-to-client key (never logged)
 
     @property
     def spectator(self) -> bool:
