@@ -205,7 +205,7 @@ def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:
     return delta if len(delta) < len(whole) else whole
 
 
-def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z) -> bytes:
+def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z, stats=None) -> bytes:
     sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(destroy) else 0)
     sections |= (CREATE if len(create) else 0) | (UPDATE if len(update) else 0)
     out = [_HEAD.pack(tick, base), varint(pred_gap), bytes([index, count]), varint(lo), varint(hi - lo), bytes([sections])]
@@ -219,7 +219,20 @@ def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, cr
     if len(update):
         out.append(_pack_ids(update, lo))
         out += [_update_bytes(col) for col in update_z.T]
+    if stats is not None:
+        _count_bytes(stats, out, extras is not None, len(destroy), len(create), create_codes.shape[1], len(update))
     return b"".join(out)
+
+
+def _count_bytes(stats: dict, pieces: list, extras: bool, destroy: int, create: int, columns: int, update: int) -> None:
+    """Add each piece of a part to ``stats`` (name -> bytes): where a snapshot's bytes go."""
+    names = ["header"] * 6 + ["extras"] * extras + ["destroy ids"] * bool(destroy)
+    if create:
+        names += ["create ids"] + [f"create col {c}" for c in range(columns)]
+    if update:
+        names += ["update ids"] + [f"update col {c}" for c in range(columns)]
+    for name, piece in zip(names, pieces):
+        stats[name] = stats.get(name, 0) + len(piece)
 
 
 def _within(whole: tuple, lo: int, hi: int, n: int) -> tuple:
@@ -279,13 +292,15 @@ def encode_snapshot(
     include: np.ndarray | None = None,
     also_destroy: np.ndarray | None = None,
     predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    stats: dict | None = None,
 ) -> list[bytes]:
     """Encode ``tick``'s snapshot (rows in ``view``) against a baseline, as parts of at most
     ``budget`` bytes. ``include`` (bool per entity) limits which creates and updates go now
     (a bandwidth budget's choice); destroys always go, ``also_destroy`` adds entities the
     receiver holds although they are not in ``base_view``. ``predictor`` (tick, codes,
     view, predicted columns) is an older snapshot the receiver holds: updates are then
-    coded against the motion it shows (see :func:`predict`), so steady movers cost a bit."""
+    coded against the motion it shows (see :func:`predict`), so steady movers cost a bit.
+    ``stats`` (a dict), when given, gains the bytes each piece of the parts took."""
     n = len(view)
     if base_view is None:
         base_view = np.zeros(n, bool)
@@ -351,6 +366,8 @@ def encode_snapshot(
         # where to cut, see whether the snapshot fits one part after all.
         part = _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole)
         if len(part) <= budget:
+            if stats is not None:
+                _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole, stats)
             return [part]
         affected = destroy_m.copy()
         affected[create] = affected[update] = True
@@ -360,7 +377,7 @@ def encode_snapshot(
     parts = []
     for i, (lo, hi) in enumerate(ranges):
         first = send_extras if i == 0 else None
-        part = _encode_part(tick, base, pred_gap, i, len(ranges), lo, hi, first, *_within(whole, lo, hi, n))
+        part = _encode_part(tick, base, pred_gap, i, len(ranges), lo, hi, first, *_within(whole, lo, hi, n), stats)
         if len(part) > budget:  # cannot happen while the estimates are upper bounds
             raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
         parts.append(part)
