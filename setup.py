@@ -33,6 +33,7 @@ COMPILED = [
     "netcode.mode.inputs",  # input buffers (fastpath cimports them)
     "netcode.statesync.fastpath",  # the state-sync server's input and send paths
     "netcode.statesync.bitpack",  # snapshot bit packing
+    "netcode.statesync.rangecoder",  # range coding of snapshot updates
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)
 ]
 LINUX_ONLY = {"netcode.transport._mmsg"}  # recvmmsg / sendmmsg are Linux's
