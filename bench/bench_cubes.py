@@ -18,7 +18,9 @@ packet reproduces its frame. It prints bytes per packet, kbps, the ratio to the
 challenge's reference bit packer (421.6 B on seed 1), encode and decode microseconds per
 packet (p50 / p99) and where the bytes go.
 
-Run: ``python -m bench.bench_cubes [--file PATH] [--frames N] [--no-predictor]``.
+Run: ``python -m bench.bench_cubes [--file PATH] [--frames N] [--no-predictor]
+[--coding packed|entropy] [--predictor linear|physics]`` (defaults: entropy coding with the
+bench's physics-aware predictor; ``--coding packed --predictor linear`` is the older format).
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.quantize import Int
+from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
 from netcode import compiled
-from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot, predict
+from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
 
 
 
@@ -73,14 +75,31 @@ def load_frames(path: Path, limit: int | None = None) -> np.ndarray:
     return frames[:limit] if limit else frames
 
 
-def cube_replication(**options) -> Replication:
-    """The cubes' fields as a game author declares them: each int of the recording a
-    replicated integer field in its range; x, y the position, z continuous."""
+class RecordedRotation(SmallestThree):
+    """The recording's orientations are already smallest-three codes (largest index, three
+    9-bit components): state and codes are the same integers, and changes are coded as
+    :class:`~engine.quantize.SmallestThree` codes them (against the rebased baseline)."""
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, np.int64).reshape(-1, 4)
+
+    def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return codes.astype(dtype)
+
+
+def cube_replication(coding: str = "packed", physics: bool = False) -> Replication:
+    """The cubes' fields as a game author declares them: the orientation as smallest
+    three, x, y the position and z its height as integers in their ranges, and the
+    interacting flag; position and orientation each change as a group."""
+    options = {}
+    if coding == "entropy":
+        options = {"coding": "entropy", "groups": (("xy", "z"),)}
+    if physics:
+        options["predictor"] = physics_predictor
     return Replication(
         alive="alive",
         fields={
-            "largest": Int(0, 3),
-            "smallest": Int(0, 511),
+            "orientation": RecordedRotation(9),
             "xy": Int(-(1 << 20), (1 << 20) - 1),
             "z": Int(-(1 << 20), (1 << 20) - 1),
             "interacting": Int(0, 1),
@@ -91,12 +110,23 @@ def cube_replication(**options) -> Replication:
     )
 
 
+def physics_predictor(base, older, rows, ahead, gap, columns):
+    """Where a cube should be ``ahead`` ticks after the baseline, as the scene's physics
+    moves it: written by the game's author, integers only (server and client agree)."""
+    out = base.copy()
+    c0, c1 = columns["xy"]
+    z = columns["z"][0]
+    v = (base[:, c0 : z + 1] - older[:, c0 : z + 1]) // gap
+    moving = rows & (v != 0).any(axis=1)
+    out[moving, c0 : z + 1] += v[moving] * ahead
+    return out
+
+
 def cube_state(frame: np.ndarray) -> State:
     return State(
         {
             "alive": np.ones(CUBES, bool),
-            "largest": frame[:, 0].copy(),
-            "smallest": frame[:, 1:4].copy(),
+            "orientation": frame[:, 0:4].copy(),
             "xy": frame[:, 4:6].copy(),
             "z": frame[:, 6].copy(),
             "interacting": frame[:, 7].copy(),
@@ -109,8 +139,7 @@ def quantize_frames(schema: SnapshotSchema, frames: np.ndarray) -> np.ndarray:
     state = cube_state(frames[0])
     out = np.empty((len(frames), CUBES, schema.columns), np.int64)
     for i, frame in enumerate(frames):
-        state.largest[:] = frame[:, 0]
-        state.smallest[:] = frame[:, 1:4]
+        state.orientation[:] = frame[:, 0:4]
         state.xy[:] = frame[:, 4:6]
         state.z[:] = frame[:, 6]
         state.interacting[:] = frame[:, 7]
@@ -122,16 +151,16 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else 0.0
 
 
-def run(frames: np.ndarray, use_predictor: bool = True) -> dict:
+def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", physics: bool = False) -> dict:
     """Encode every frame from the sixth on by the challenge's rules, decode each packet
     on its own from its baseline (and predictor), and check it; the figures."""
-    schema = SnapshotSchema(cube_replication(), cube_state(frames[0]))
+    schema = SnapshotSchema(cube_replication(coding, physics), cube_state(frames[0]))
     codes = quantize_frames(schema, frames)
     # The quantized codes must hold the recording exactly, or the round trip proves nothing.
     state = cube_state(frames[0])
     for i in (0, len(frames) - 1):
         schema.apply(state, codes[i], np.ones(CUBES, bool), None)
-        if not (np.array_equal(state.xy, frames[i][:, 4:6]) and np.array_equal(state.smallest, frames[i][:, 1:4])):
+        if not (np.array_equal(state.xy, frames[i][:, 4:6]) and np.array_equal(state.orientation, frames[i][:, 0:4])):
             raise BenchInputError(f"frame {i} is outside the fields' ranges")
     view = np.ones(CUBES, bool)
     sizes, enc_us, dec_us, stats = [], [], [], {}
@@ -142,15 +171,17 @@ def run(frames: np.ndarray, use_predictor: bool = True) -> dict:
         t0 = time.perf_counter_ns()
         parts = encode_snapshot(
             i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
-            base_view=view, base_extras=b"", predictor=predictor,
+            base_view=view, base_extras=b"", predictor=predictor, coding=schema.coding,
         )
         t1 = time.perf_counter_ns()
         # What the client does with the parts: start from the baseline (moved on by the
         # predictor) and apply each part.
-        got = codes[base] if pred is None else predict(codes[base], view, codes[pred], view, i, base, pred, schema.smooth)
+        got = codes[base] if pred is None else schema.predict(codes[base], view, codes[pred], view, i, base, pred)
+        motion = schema.motion(got, codes[base])
         got, got_view = got.copy(), view.copy()
         for p in parts:
-            apply_part(decode_part(p, schema.capacity, schema.columns, schema.extras_size), got, got_view)
+            part = decode_part(p, schema.capacity, schema.columns, schema.extras_size, schema.coding)
+            apply_part(part, got, got_view, schema.coding, motion)
         t2 = time.perf_counter_ns()
         if not np.array_equal(got, codes[i]):
             bad = np.flatnonzero((got != codes[i]).any(axis=1))
@@ -161,7 +192,7 @@ def run(frames: np.ndarray, use_predictor: bool = True) -> dict:
         # Where the bytes go: counted on a second encode, outside the timing.
         encode_snapshot(
             i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
-            base_view=view, base_extras=b"", predictor=predictor, stats=stats,
+            base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding,
         )
     packets = len(sizes)
     mean = sum(sizes) / packets
@@ -179,10 +210,12 @@ def run(frames: np.ndarray, use_predictor: bool = True) -> dict:
     }
 
 
-def report(res: dict, path: Path, use_predictor: bool) -> None:
-    print(f"cube scene {path.name}: {res['packets']} packets, each frame against the frame {BASELINE_GAP} before"
-          f" ({'predictor: the frame before the baseline' if use_predictor else 'no predictor'});"
-          f" bitpack {compiled.statuses.get('netcode.statesync.bitpack', '?')}")
+def report(res: dict, path: Path, args) -> None:
+    predictor = "no predictor" if args.no_predictor else f"{args.predictor} predictor from the frame before the baseline"
+    print(f"cube scene {path.name}: {res['packets']} packets, each frame against the frame {BASELINE_GAP} before;"
+          f" {args.coding} coding, {predictor}")
+    for module in ("netcode.statesync.bitpack", "netcode.statesync.rangecoder"):
+        print(f"  {module}: {compiled.statuses.get(module, '?')}")
     print(f"  {res['bytes']:.1f} B/packet ({res['kbps']:.1f} kbps), {res['ratio']:.3f}x the reference"
           f" {REFERENCE_BYTES} B; largest packet {res['max_bytes']} B; every packet round-trips exactly")
     print(f"  encode {res['encode_p50']:.0f} us p50, {res['encode_p99']:.0f} us p99;"
@@ -197,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--file", type=Path, default=None, help="a recording in the scene's format (raw or .xz)")
     ap.add_argument("--frames", type=int, default=None, help="only the first N frames")
     ap.add_argument("--no-predictor", action="store_true", help="code against the baseline alone")
+    ap.add_argument("--coding", choices=("packed", "entropy"), default="entropy", help="the spec's snapshot coding")
+    ap.add_argument("--predictor", choices=("linear", "physics"), default="physics", help="the default linear predictor or the game's")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
     try:
@@ -204,11 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(frames) <= BASELINE_GAP:
             raise BenchInputError(f"{args.file}: {len(frames)} frames, need more than {BASELINE_GAP}")
         compiled.load("netcode.statesync.bitpack")
-        res = run(frames, not args.no_predictor)
+        compiled.load("netcode.statesync.rangecoder")
+        res = run(frames, not args.no_predictor, args.coding, args.predictor == "physics")
     except BenchInputError as exc:
         print(f"bench_cubes: {exc}", file=sys.stderr)
         return 2
-    report(res, args.file, not args.no_predictor)
+    report(res, args.file, args)
     return 0
 
 

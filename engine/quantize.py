@@ -31,6 +31,17 @@ class Quantizer:
         """Largest |dequantize(quantize(v)) - v| for an in-range value."""
         return 0.0
 
+    # Entropy-coded snapshots send ``delta(expected, codes)`` for changed entities (rows,
+    # this field's columns) and apply ``undelta``: a quantizer whose codes are not a
+    # number line (a rotation) overrides both so that a small change is a small delta.
+    has_delta = False
+
+    def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        return codes - base
+
+    def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+        return base + deltas
+
 
 @dataclass(frozen=True)
 class Exact(Quantizer):
@@ -141,6 +152,7 @@ class SmallestThree(Quantizer):
     small delta whichever component is largest."""
 
     bits: int = 9
+    has_delta = True
 
     def __post_init__(self):
         if not 2 <= self.bits <= 30:

@@ -22,9 +22,10 @@ def _table(seed: int, rows: int, cols: int, groups: int, p_change: float, spread
     group_of = np.sort(rng.integers(0, groups, cols)).astype(np.int32)
     group_of[:groups] = np.arange(min(groups, cols))  # every group has a column when it can
     group_of = np.sort(group_of).astype(np.int32)
+    field_of = np.minimum(np.arange(cols), rng.integers(0, cols, cols)).astype(np.int32)  # some share
     motion = rng.integers(0, rangecoder.MOTIONS, (rows, groups)).astype(np.int32)
     deltas = np.where(rng.random((rows, cols)) < p_change, rng.integers(-spread, spread + 1, (rows, cols)), 0)
-    return deltas.astype(np.int64), group_of, motion
+    return deltas.astype(np.int64), group_of, field_of, motion
 
 
 @pytest.mark.parametrize("twin", sorted(_TWINS))
@@ -39,10 +40,10 @@ def _table(seed: int, rows: int, cols: int, groups: int, p_change: float, spread
 )
 def test_tables_round_trip(twin, seed, rows, cols, groups, p_change, spread):
     groups = min(groups, cols)
-    deltas, group_of, motion = _table(seed, rows, cols, groups, p_change, spread)
+    deltas, group_of, field_of, motion = _table(seed, rows, cols, groups, p_change, spread)
     coder = _TWINS[twin]
-    data = coder.encode_table(deltas, group_of, motion, groups)
-    assert np.array_equal(coder.decode_table(data, group_of, motion, groups), deltas)
+    data = coder.encode_table(deltas, group_of, field_of, motion, groups)
+    assert np.array_equal(coder.decode_table(data, group_of, field_of, motion, groups), deltas)
 
 
 def test_extreme_deltas_round_trip():
@@ -50,16 +51,16 @@ def test_extreme_deltas_round_trip():
     group_of = np.zeros(5, np.int32)
     motion = np.zeros((1, 1), np.int32)
     for coder in _TWINS.values():
-        data = coder.encode_table(deltas, group_of, motion, 1)
-        assert np.array_equal(coder.decode_table(data, group_of, motion, 1), deltas)
+        data = coder.encode_table(deltas, group_of, group_of, motion, 1)
+        assert np.array_equal(coder.decode_table(data, group_of, group_of, motion, 1), deltas)
 
 
 def test_compiled_and_source_write_the_same_bytes():
     if "compiled" not in _TWINS:
         pytest.skip("this checkout has no compiled rangecoder (python setup.py build_ext --inplace)")
     for seed in range(5):
-        deltas, group_of, motion = _table(seed, 200, 5, 2, 0.2, 500)
-        assert _TWINS["compiled"].encode_table(deltas, group_of, motion, 2) == _TWINS["source"].encode_table(deltas, group_of, motion, 2)
+        table = _table(seed, 200, 5, 2, 0.2, 500)
+        assert _TWINS["compiled"].encode_table(*table, 2) == _TWINS["source"].encode_table(*table, 2)
 
 
 def test_rare_changes_cost_about_their_entropy():
@@ -67,7 +68,7 @@ def test_rare_changes_cost_about_their_entropy():
     rng = np.random.default_rng(7)
     deltas = np.zeros((2000, 1), np.int64)
     deltas[rng.random(2000) < 0.02, 0] = 1
-    data = rangecoder.encode_table(deltas, np.zeros(1, np.int32), np.zeros((2000, 1), np.int32), 1)
+    data = rangecoder.encode_table(deltas, np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros((2000, 1), np.int32), 1)
     flags_entropy = 2000 * 0.1414 / 8  # bytes
     assert len(data) < flags_entropy * 1.3 + 45 * 0.3 + 8
 
@@ -80,30 +81,30 @@ def test_motion_context_separates_movers_from_resting_entities():
     motion[::10] = 5
     deltas = np.zeros((rows, 1), np.int64)
     deltas[::10] = 3
-    data = rangecoder.encode_table(deltas, np.zeros(1, np.int32), motion, 1)
+    data = rangecoder.encode_table(deltas, np.zeros(1, np.int32), np.zeros(1, np.int32), motion, 1)
     assert len(data) < rows / 8 / 3
 
 
 @pytest.mark.parametrize("twin", sorted(_TWINS))
 def test_hostile_data_errors_or_decodes_boundedly(twin):
     coder = _TWINS[twin]
-    deltas, group_of, motion = _table(3, 120, 4, 2, 0.3, 1000)
-    data = coder.encode_table(deltas, group_of, motion, 2)
+    deltas, group_of, field_of, motion = _table(3, 120, 4, 2, 0.3, 1000)
+    data = coder.encode_table(deltas, group_of, field_of, motion, 2)
     with pytest.raises(ProtocolError):
-        coder.decode_table(data[: len(data) // 2], group_of, motion, 2)
+        coder.decode_table(data[: len(data) // 2], group_of, field_of, motion, 2)
     with pytest.raises(ProtocolError):
-        coder.decode_table(b"", group_of, motion, 2)
+        coder.decode_table(b"", group_of, field_of, motion, 2)
     with pytest.raises(ProtocolError):
-        coder.decode_table(data + bytes(20), group_of, motion, 2)
+        coder.decode_table(data + bytes(20), group_of, field_of, motion, 2)
     rng = np.random.default_rng(11)
     for _ in range(30):
         garbage = rng.integers(0, 256, rng.integers(0, 300)).astype(np.uint8).tobytes()
         try:
-            out = coder.decode_table(garbage, group_of, motion, 2)
+            out = coder.decode_table(garbage, group_of, field_of, motion, 2)
         except ProtocolError:
             continue
         assert out.shape == deltas.shape and out.dtype == np.int64
     with pytest.raises(ValueError):
-        coder.decode_table(data, group_of, motion + rangecoder.MOTIONS, 2)
+        coder.decode_table(data, group_of, field_of, motion + rangecoder.MOTIONS, 2)
     with pytest.raises(ValueError):
-        coder.decode_table(data, group_of + 5, motion, 2)
+        coder.decode_table(data, group_of + 5, field_of, motion, 2)

@@ -3,6 +3,8 @@
 cimport cython
 
 cdef class Encoder:
+    cdef object seen
+    cdef unsigned char[:] n
     cdef unsigned long long low
     cdef unsigned int range, cache
     cdef Py_ssize_t pending
@@ -17,6 +19,8 @@ cdef class Encoder:
 
 
 cdef class Decoder:
+    cdef object seen
+    cdef unsigned char[:] n
     cdef const unsigned char[:] data
     cdef Py_ssize_t size, pos
     cdef unsigned int range, code
@@ -27,5 +31,5 @@ cdef class Decoder:
     cpdef int bit(self, Py_ssize_t ctx)
     cpdef int even(self)
 
-cdef unsigned int _BITS, _ONE, _HALF, _MOVE, _TOP
-cdef Py_ssize_t _SLACK, _CLASSES, _MOTIONS, _FLAG_CTX, _VALUE_CTX
+cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP
+cdef Py_ssize_t _SLACK, _CLASSES, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX

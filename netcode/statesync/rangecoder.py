@@ -31,24 +31,40 @@ from netcode.errors import ProtocolError
 
 compiled = cython.compiled
 
-_BITS = 11  # probability precision
+_BITS = 12  # probability precision
 _ONE = 1 << _BITS
 _HALF = _ONE >> 1
-_MOVE = 5  # adaptation speed
+_LIMIT = 30  # a context adapts by 1/(n + 2) after n events, down to 1/32
 _TOP = 1 << 24
 _SLACK = 4  # bytes a decoder may read past its input (the flush is trimmed of them)
 
 _CLASSES = 64  # magnitude classes: bit lengths 0..63 (deltas of codes >= 0 are shorter)
 _MOTIONS = 16  # motion classes (bit lengths of the motion, clipped)
+_SPEEDS = 5  # motion classes folded for the values: 0, 1-2, 3-4, 5-6, 7+
+_BEFORE = 9  # the class of the value before in the row's group: none, 0..7+
 _FLAG_CTX = _MOTIONS * 2  # per group
-_VALUE_CTX = _MOTIONS * _CLASSES + 1 + _CLASSES  # per column: classes, sign, top mantissa bits
+_CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
+_VALUE_CTX = _CLASS_CTX + 1 + _CLASSES  # per field: classes, sign, top mantissa bits
 MOTIONS = _MOTIONS  # (the C constants above are not visible from Python)
 
 
-def _plain(contexts):
-    """The probabilities as Python ints, for the interpreted twin: numpy's small unsigned
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(k=cython.uint)
+def _adapt(p: cython.uint, b: cython.int, n: cython.uint) -> cython.uint:
+    """The probability of a 0 after seeing ``b``, the context's ``n``-th event: the
+    running frequency at first (quick to learn in a short packet), then a 1/32 decay."""
+    k = n + 2
+    if b:
+        return p - p // k
+    return p + (_ONE - p) // k
+
+
+def _plain(contexts, value):
+    """A model's table as Python ints, for the interpreted twin: numpy's small unsigned
     scalars would make the range arithmetic wrap."""
-    return [_HALF] * contexts
+    return [value] * contexts
 
 
 @cython.cclass
@@ -63,7 +79,9 @@ class Encoder:
         self.first = True
         self.out = bytearray()
         self.probs = np.full(contexts, _HALF, np.uint32)
-        self.p = self.probs if cython.compiled else _plain(contexts)
+        self.p = self.probs if cython.compiled else _plain(contexts, _HALF)
+        self.seen = np.zeros(contexts, np.uint8)
+        self.n = self.seen if cython.compiled else _plain(contexts, 0)
 
     @cython.cfunc
     @cython.locals(carry=cython.uint, temp=cython.uint)
@@ -85,17 +103,19 @@ class Encoder:
         self.low = (self.low & 0x00FFFFFF) << 8
 
     @cython.ccall
-    @cython.locals(p=cython.uint, bound=cython.uint)
+    @cython.locals(p=cython.uint, bound=cython.uint, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t, b: cython.int) -> cython.void:
         p = self.p[ctx]
+        n = self.n[ctx]
         bound = (self.range >> _BITS) * p
         if b:
             self.low += bound
             self.range -= bound
-            self.p[ctx] = p - (p >> _MOVE)
         else:
             self.range = bound
-            self.p[ctx] = p + ((_ONE - p) >> _MOVE)
+        self.p[ctx] = _adapt(p, b, n)
+        if n < _LIMIT:
+            self.n[ctx] = n + 1
         while self.range < _TOP:
             self.range <<= 8
             self._shift()
@@ -135,7 +155,9 @@ class Decoder:
         for _ in range(4):
             self.code = (self.code << 8) | self._byte()
         self.probs = np.full(contexts, _HALF, np.uint32)
-        self.p = self.probs if cython.compiled else _plain(contexts)
+        self.p = self.probs if cython.compiled else _plain(contexts, _HALF)
+        self.seen = np.zeros(contexts, np.uint8)
+        self.n = self.seen if cython.compiled else _plain(contexts, 0)
 
     @cython.cfunc
     def _byte(self) -> cython.uint:
@@ -145,19 +167,21 @@ class Decoder:
         return 0
 
     @cython.ccall
-    @cython.locals(p=cython.uint, bound=cython.uint, b=cython.int)
+    @cython.locals(p=cython.uint, bound=cython.uint, b=cython.int, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t) -> cython.int:
         p = self.p[ctx]
+        n = self.n[ctx]
         bound = (self.range >> _BITS) * p
         if self.code < bound:
             self.range = bound
-            self.p[ctx] = p + ((_ONE - p) >> _MOVE)
             b = 0
         else:
             self.code -= bound
             self.range -= bound
-            self.p[ctx] = p - (p >> _MOVE)
             b = 1
+        self.p[ctx] = _adapt(p, b, n)
+        if n < _LIMIT:
+            self.n[ctx] = n + 1
         while self.range < _TOP:
             self.range <<= 8
             self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
@@ -201,114 +225,170 @@ def _bit_length(x: cython.ulonglong) -> cython.int:
 
 @cython.cfunc
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t)
-def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, motion: cython.int, d: cython.longlong) -> cython.void:
-    """A signed value in the contexts of one column starting at ``ctx``."""
+def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, d: cython.longlong) -> cython.int:
+    """A signed value in the contexts of its field (from ``ctx``) and ``cell`` (speed and
+    the class before it); its magnitude class."""
     mag = cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d)
     cls = _bit_length(mag)
-    base = ctx + motion * _CLASSES
+    base = ctx + cell * _CLASSES
     for k in range(cls):
         enc.bit(base + k, 1)
     if cls < _CLASSES - 1:
         enc.bit(base + cls, 0)
     if cls == 0:
-        return
-    enc.bit(ctx + _MOTIONS * _CLASSES, 1 if d < 0 else 0)
+        return 0
+    enc.bit(ctx + _CLASS_CTX, 1 if d < 0 else 0)
     if cls >= 2:
-        enc.bit(ctx + _MOTIONS * _CLASSES + 1 + cls, cython.cast(cython.int, (mag >> (cls - 2)) & 1))
+        enc.bit(ctx + _CLASS_CTX + 1 + cls, cython.cast(cython.int, (mag >> (cls - 2)) & 1))
     for k in range(cls - 3, -1, -1):
         enc.even(cython.cast(cython.int, (mag >> k) & 1))
+    return cls
 
 
 @cython.cfunc
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t, negative=cython.int)
-def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, motion: cython.int) -> cython.longlong:
-    base = ctx + motion * _CLASSES
+def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t) -> cython.longlong:
+    """Inverse of :func:`_put_value`."""
+    base = ctx + cell * _CLASSES
     cls = 0
     while cls < _CLASSES - 1 and dec.bit(base + cls):
         cls += 1
     if cls == 0:
         return 0
-    negative = dec.bit(ctx + _MOTIONS * _CLASSES)
+    negative = dec.bit(ctx + _CLASS_CTX)
     mag = 1
     if cls >= 2:
-        mag = (mag << 1) | cython.cast(cython.ulonglong, dec.bit(ctx + _MOTIONS * _CLASSES + 1 + cls))
+        mag = (mag << 1) | cython.cast(cython.ulonglong, dec.bit(ctx + _CLASS_CTX + 1 + cls))
     for k in range(cls - 3, -1, -1):
         mag = (mag << 1) | cython.cast(cython.ulonglong, dec.even())
     return -cython.cast(cython.longlong, mag) if negative else cython.cast(cython.longlong, mag)
 
 
-def contexts(columns: int, groups: int) -> int:
-    """How many probabilities a table of ``columns`` in ``groups`` needs."""
-    return groups * _FLAG_CTX + columns * _VALUE_CTX
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _class_of(d: cython.longlong) -> cython.int:
+    return _bit_length(cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d))
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _cell(motion: cython.int, before: cython.int) -> cython.Py_ssize_t:
+    """The context cell of a value: its row's speed (folded motion class) and the class
+    of the value before it in its group (-1: the first)."""
+    speed: cython.int = 4 if motion >= 7 else (motion + 1) // 2
+    return speed * _BEFORE + (8 if before >= 7 else before + 1)
+
+
+def contexts(fields: int, groups: int) -> int:
+    """How many probabilities a table of ``fields`` in ``groups`` needs."""
+    return groups * _FLAG_CTX + fields * _VALUE_CTX
+
+
+def _checked(group_of, field_of, motion, groups):
+    """The table's layout arrays, checked (they come from the schema, not the peer)."""
+    group_of = np.ascontiguousarray(group_of, np.int32)
+    field_of = np.ascontiguousarray(field_of, np.int32)
+    motion = np.ascontiguousarray(motion, np.int32)
+    cols = len(group_of)
+    if len(field_of) != cols or motion.ndim != 2 or motion.shape[1] != groups:
+        raise ValueError(f"{cols} columns, {len(field_of)} field ids, motion {motion.shape} for {groups} groups")
+    if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
+        raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
+    if np.any(np.diff(group_of) < 0):
+        raise ValueError(f"columns must come group after group: {group_of}")
+    if motion.size and (motion.min() < 0 or motion.max() >= _MOTIONS):
+        raise ValueError(f"motion classes must be 0..{_MOTIONS - 1}")
+    fields = int(field_of.max()) + 1 if cols else 0
+    return group_of, field_of, motion, fields
 
 
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
-    c=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int, vbase=cython.Py_ssize_t,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    vbase=cython.Py_ssize_t, before=cython.int, x=cython.longlong,
 )
-def encode_table(deltas, group_of, motion, groups: cython.Py_ssize_t) -> bytes:
-    """Range-code ``deltas`` (rows, columns) int64 whose columns belong to groups
-    ``group_of`` (columns,) int32 0..groups-1; ``motion`` (rows, groups) int32 motion
-    classes < MOTIONS. A row's group is sent as changed when any of its deltas is nonzero."""
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) -> bytes:
+    """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
+    ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
+    with the columns of field ``field_of[c]``; ``motion`` (rows, groups) holds motion
+    classes 0..MOTIONS-1. A row's group is sent as changed when any of its deltas is."""
+    group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    deltas = np.ascontiguousarray(deltas, np.int64)
+    if deltas.shape != (motion.shape[0], len(group_of)):
+        raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
     d: cython.longlong[:, :] = deltas
     gof: cython.int[:] = group_of
+    fof: cython.int[:] = field_of
     mo: cython.int[:, :] = motion
     rows, cols = d.shape[0], d.shape[1]
     ngroups = groups
-    enc = Encoder(contexts(cols, ngroups))
+    enc = Encoder(contexts(fields, ngroups))
     vbase = ngroups * _FLAG_CTX
-    before = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
-    prev: cython.int[:] = before
+    flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
+    prev: cython.int[:] = flags
     for r in range(rows):
+        c0 = 0
         for g in range(ngroups):
             changed = 0
-            for c in range(cols):
-                if gof[c] == g and d[r, c] != 0:
+            c = c0
+            while c < cols and gof[c] == g:
+                if d[r, c] != 0:
                     changed = 1
-                    break
+                c += 1
             m = mo[r, g]
             enc.bit(g * _FLAG_CTX + m * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
-                for c in range(cols):
-                    if gof[c] == g:
-                        _put_value(enc, vbase + c * _VALUE_CTX, m, d[r, c])
+                before = -1
+                for c in range(c0, cols):
+                    if gof[c] != g:
+                        break
+                    x = d[r, c]
+                    _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(m, before), x)
+                    before = _class_of(x)
+            while c0 < cols and gof[c0] == g:
+                c0 += 1
     return enc.finish()
 
 
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
-    c=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int, vbase=cython.Py_ssize_t,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    vbase=cython.Py_ssize_t, before=cython.int, x=cython.longlong,
 )
-def decode_table(data, group_of, motion, groups: cython.Py_ssize_t):
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
-    ``motion``'s. Raises ProtocolError when ``data`` is too short for them; garbage
-    decodes to some table (the callers validate what it means)."""
+    ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
+    garbage decodes to some table (the callers validate what it means)."""
+    group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
     gof: cython.int[:] = group_of
+    fof: cython.int[:] = field_of
     mo: cython.int[:, :] = motion
     rows, cols = mo.shape[0], gof.shape[0]
     ngroups = groups
-    for c in range(cols):
-        if gof[c] < 0 or gof[c] >= ngroups:
-            raise ValueError(f"column {c} in group {gof[c]} of {ngroups}")
-    for r in range(rows):
-        for g in range(ngroups):
-            if mo[r, g] >= _MOTIONS:
-                raise ValueError(f"motion class {mo[r, g]} of {MOTIONS}")
     out = np.zeros((rows, cols), np.int64)
     d: cython.longlong[:, :] = out
-    dec = Decoder(data, contexts(cols, ngroups))
+    dec = Decoder(data, contexts(fields, ngroups))
     vbase = ngroups * _FLAG_CTX
-    before = np.zeros(ngroups, np.int32)
-    prev: cython.int[:] = before
+    flags = np.zeros(ngroups, np.int32)
+    prev: cython.int[:] = flags
     for r in range(rows):
+        c0 = 0
         for g in range(ngroups):
             m = mo[r, g]
             changed = dec.bit(g * _FLAG_CTX + m * 2 + prev[g])
             prev[g] = changed
             if changed:
-                for c in range(cols):
-                    if gof[c] == g:
-                        d[r, c] = _get_value(dec, vbase + c * _VALUE_CTX, m)
+                before = -1
+                for c in range(c0, cols):
+                    if gof[c] != g:
+                        break
+                    x = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(m, before))
+                    d[r, c] = x
+                    before = _class_of(x)
+            while c0 < cols and gof[c0] == g:
+                c0 += 1
     dec.check_end()
     return out

@@ -44,6 +44,7 @@ from netcode.statesync.bits import (
     zigzag_array,
 )
 from netcode.errors import ProtocolError, UsageError
+from netcode.statesync.coding import SnapshotCoding
 from netcode.session.wire import Reader, varint
 
 __all__ = [
@@ -95,6 +96,25 @@ class SnapshotSchema:
         for name in replication.smooth_fields:
             c0, c1 = self.columns_of[name]
             self.smooth[c0:c1] = True
+        # Groups, a game's predictor, entropy coding: None when the spec uses none of them,
+        # and snapshots take the packed path as they always did.
+        self.coding = None
+        if replication.coding != "packed" or replication.groups or replication.predictor is not None:
+            self.coding = SnapshotCoding(replication, self.fields, col, self.smooth)
+
+    def predict(self, base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: int, pred_tick: int) -> np.ndarray:
+        """Where the receiver expects the entities of ``tick``: the game's predictor, or
+        :func:`predict` over the smooth columns."""
+        if self.coding is not None:
+            return self.coding.expect(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, predict)
+        return predict(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, self.smooth)
+
+    def motion(self, expected: np.ndarray, base_codes: np.ndarray) -> np.ndarray | None:
+        """What :func:`apply_part` needs beside an entropy-coded part: each entity's
+        motion classes (None for packed coding)."""
+        if self.coding is None or not self.coding.entropy:
+            return None
+        return self.coding.motion(expected, base_codes)
 
     def quantize(self, state: State) -> tuple[np.ndarray, np.ndarray, bytes]:
         """(codes (capacity, columns) int64, alive (capacity,) bool, extras bytes)."""
@@ -278,6 +298,56 @@ def _cut_parts(destroy, create, create_codes, update, update_z, affected, room_b
     return cuts, ids
 
 
+def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_codes, table, coding, stats, parts) -> list[bytes]:
+    """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: the range
+    whole when it fits ``budget``, else each half on its own (the extras go in the first).
+
+    A part is the packed format's header, extras, destroys and creates, then (section
+    UPDATE) the range-coded table of every entity in the range the receiver holds, to the
+    end of the part: a changed flag per field group, and the changed groups' deltas."""
+    held, deltas, motion = table
+    a, b = np.searchsorted(held, [lo, hi])
+    d, m = deltas[a:b], motion[a:b]
+    dm, cm = (destroy >= lo) & (destroy < hi), (create >= lo) & (create < hi)
+    part_destroy, part_create, part_codes = destroy[dm], create[cm], create_codes[cm]
+    tick, base, pred_gap = head
+    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
+    sections |= (CREATE if len(part_create) else 0)
+    changed = bool(d.any())
+    sections |= UPDATE if changed else 0
+    # index and count are patched in once every part is known
+    out = [b"", varint(pred_gap), b"", varint(lo), varint(hi - lo), bytes([sections])]
+    if extras is not None:
+        out.append(extras)
+    if len(part_destroy):
+        out.append(_pack_ids(part_destroy, lo))
+    if len(part_create):
+        out.append(_pack_ids(part_create, lo))
+        out += [pack_escaped(col) for col in part_codes.T]
+    if changed:
+        out.append(coding.encode_table(d, m))
+    size = sum(len(x) for x in out) + _HEAD.size + 2
+    if size > budget:
+        if hi - lo <= 1:
+            raise UsageError(f"one entity takes {size} bytes, over the {budget}-byte budget")
+        mid = (lo + hi) // 2
+        _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts)
+        _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts)
+    else:
+        parts.append(out)
+        if stats is not None:
+            _count_bytes(stats, out, extras is not None, len(part_destroy), len(part_create), part_codes.shape[1], 0)
+            if changed:
+                stats["update table"] = stats.get("update table", 0) + len(out[-1])
+    if lo == 0 and hi == n:  # the top call: number the parts
+        if len(parts) > 255:
+            raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
+        for i, p in enumerate(parts):
+            p[0], p[2] = _HEAD.pack(tick, base), bytes([i, len(parts)])
+        return [b"".join(p) for p in parts]
+    return parts
+
+
 def encode_snapshot(
     tick: int,
     codes: np.ndarray,
@@ -293,6 +363,7 @@ def encode_snapshot(
     also_destroy: np.ndarray | None = None,
     predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
     stats: dict | None = None,
+    coding: SnapshotCoding | None = None,
 ) -> list[bytes]:
     """Encode ``tick``'s snapshot (rows in ``view``) against a baseline, as parts of at most
     ``budget`` bytes. ``include`` (bool per entity) limits which creates and updates go now
@@ -300,7 +371,9 @@ def encode_snapshot(
     receiver holds although they are not in ``base_view``. ``predictor`` (tick, codes,
     view, predicted columns) is an older snapshot the receiver holds: updates are then
     coded against the motion it shows (see :func:`predict`), so steady movers cost a bit.
-    ``stats`` (a dict), when given, gains the bytes each piece of the parts took."""
+    ``stats`` (a dict), when given, gains the bytes each piece of the parts took.
+    ``coding`` (the schema's) applies the spec's predictor and, with entropy coding,
+    range-codes the updates (see :func:`_encode_entropy`)."""
     n = len(view)
     if base_view is None:
         base_view = np.zeros(n, bool)
@@ -328,7 +401,10 @@ def encode_snapshot(
     pred_gap = 0
     if predictor is not None:
         pred_tick, pred_codes, pred_view, columns = predictor
-        expected = predict(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, columns)
+        if coding is not None:
+            expected = coding.expect(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, predict)
+        else:
+            expected = predict(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, columns)
         pred_gap = base_tick - pred_tick
     create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
@@ -338,16 +414,25 @@ def encode_snapshot(
         create_m &= pick(include)
         update_m &= pick(include)
     local_create = np.flatnonzero(create_m)
-    local_update = np.flatnonzero(update_m)
     destroy = np.flatnonzero(destroy_m)
     create = rows[local_create]
-    update = rows[local_update]
     create_codes = sub_codes[local_create]
-    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
     send_extras = None
     if base_tick is None or extras != base_extras:
         send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
     base = NO_BASE if base_tick is None else base_tick
+    if coding is not None and coding.entropy:
+        # Every entity the receiver holds gets a row of the table (changed or not).
+        held = np.flatnonzero(sub_view & sub_base)
+        deltas = np.zeros((len(held), codes.shape[1]), np.int64)
+        changed = update_m[held]
+        deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
+        table = (rows[held], deltas, coding.motion(expected[held], sub_base_codes[held]))
+        head = (tick, base, pred_gap)
+        return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
+    local_update = np.flatnonzero(update_m)
+    update = rows[local_update]
+    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
 
     # Headers, per-section and per-column bytes, padding; the extras only in the first part.
     room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
@@ -401,6 +486,7 @@ class DecodedPart:
     create_codes: np.ndarray
     update: np.ndarray
     update_delta: np.ndarray
+    table: bytes | None = None  # entropy coding: the range-coded update table
 
 
 def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
@@ -426,7 +512,9 @@ def read_part_header(r: Reader) -> tuple[int, int | None, int | None, int, int]:
     return tick, None if base == NO_BASE else base, base - pred_gap if pred_gap else None, index, count
 
 
-def decode_part(payload, capacity: int, columns: int, extras_size: int) -> DecodedPart:
+def decode_part(payload, capacity: int, columns: int, extras_size: int, coding: SnapshotCoding | None = None) -> DecodedPart:
+    """A part's contents. With entropy ``coding`` the update table stays coded until
+    :func:`apply_part` knows which entities the receiver holds."""
     r = Reader(payload)
     tick, base, predictor, index, count = read_part_header(r)
     lo = r.varint(capacity)
@@ -459,7 +547,10 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int) -> Decod
         create_codes = np.empty((len(create), columns), np.int64)
         for c in range(columns):
             create_codes[:, c] = unpack_escaped(r, len(create))
-    if sections & UPDATE:
+    table = None
+    if sections & UPDATE and coding is not None and coding.entropy:
+        table = r.bytes(r.remaining)
+    elif sections & UPDATE:
         update = _read_ids(r, lo, hi)
         k = len(update)
         update_delta = np.zeros((k, columns), np.int64)
@@ -491,16 +582,28 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int) -> Decod
         create_codes,
         update,
         update_delta,
+        table,
     )
 
 
-def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray) -> None:
+def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: SnapshotCoding | None = None, motion: np.ndarray | None = None) -> None:
     """Apply a part in place to (codes, view) that start as the baseline's view and the
     *expected* codes: the baseline's, or with a predictor the baseline moved on by
-    :func:`predict`; entities a part does not list stay there."""
+    :func:`predict` (or the game's predictor); entities a part does not list stay there.
+    An entropy-coded part also needs the ``coding`` and the ``motion`` classes
+    (:meth:`SnapshotSchema.motion`) of the same expected codes."""
     if len(part.update) and not view[part.update].all():
         raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
     view[part.destroy] = False
+    if part.table is not None:
+        if coding is None or not coding.entropy:
+            raise UsageError("an entropy-coded part needs the schema's coding to apply")
+        held = part.lo + np.flatnonzero(view[part.lo : part.hi])
+        m = np.zeros((len(held), coding.groups), np.int32) if motion is None else motion[held]
+        deltas = coding.decode_table(part.table, m)
+        changed = _any_per_row(deltas != 0) if deltas.shape[1] else np.zeros(len(held), bool)
+        rows = held[changed]
+        codes[rows] = coding.undo(codes[rows], deltas[changed])
     view[part.create] = True
     codes[part.create] = part.create_codes
     codes[part.update] += part.update_delta

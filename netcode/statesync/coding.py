@@ -1,0 +1,90 @@
+"""How a replication spec's options shape snapshot coding: groups, prediction, entropy coding.
+
+:class:`SnapshotCoding` is built by :class:`~netcode.statesync.snapshot.SnapshotSchema` from a
+spec that uses ``coding="entropy"``, ``groups`` or a ``predictor`` (see
+:mod:`engine.replication`); a spec that uses none has no coding object and snapshots take
+the packed path unchanged. It holds what both ends derive from the spec: which group each
+column is in, the quantizers that code a change as something other than a difference
+(rotations), the game's predictor, and the range-coded update table's rows, deltas and
+motion classes (the table itself is :mod:`netcode.statesync.rangecoder`'s).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netcode.statesync import rangecoder
+
+__all__ = ["SnapshotCoding"]
+
+
+class SnapshotCoding:
+    def __init__(self, replication, fields, columns: int, smooth: np.ndarray):
+        self.entropy = replication.coding == "entropy"
+        self.hook = replication.predictor
+        self.smooth = smooth
+        self.columns_of = {name: (c, c + w) for name, _, c, w, _, _ in fields}
+        group_names = list(replication.groups)
+        grouped = {name for group in group_names for name in group}
+        group_names += [(name,) for name, *_ in fields if name not in grouped]
+        self.group_of = np.zeros(columns, np.int32)
+        for g, group in enumerate(group_names):
+            for name in group:
+                c0, c1 = self.columns_of[name]
+                self.group_of[c0:c1] = g
+        self.groups = len(group_names)
+        # The table takes columns group after group; each field's columns share contexts.
+        self.order = np.argsort(self.group_of, kind="stable")
+        self.table_groups = self.group_of[self.order]
+        field_of = np.zeros(columns, np.int32)
+        for f, (name, *_rest) in enumerate(fields):
+            c0, c1 = self.columns_of[name]
+            field_of[c0:c1] = f
+        self.table_fields = field_of[self.order]
+        self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
+
+    # -- prediction --------------------------------------------------------------------
+    def expect(self, base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, default):
+        """Where the receiver expects each entity: the game's predictor, or ``default``
+        (the linear one) when the spec names none."""
+        if self.hook is None:
+            return default(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, self.smooth)
+        rows = base_view & pred_view
+        if base_tick <= pred_tick or not rows.any():
+            return base_codes.copy()
+        out = self.hook(base_codes, pred_codes, rows, tick - base_tick, base_tick - pred_tick, self.columns_of)
+        out = np.asarray(out)
+        if out.shape != base_codes.shape or out.dtype != np.int64:
+            raise TypeError(f"the predictor returned {out.dtype} {out.shape}, not int64 {base_codes.shape}")
+        return out
+
+    # -- the update table --------------------------------------------------------------
+    def deltas(self, expected: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """What an update sends for rows ``codes`` the receiver expects at ``expected``."""
+        d = codes - expected
+        for c0, c1, q in self.transforms:
+            d[:, c0:c1] = q.delta(expected[:, c0:c1], codes[:, c0:c1])
+        return d
+
+    def undo(self, expected: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`deltas`."""
+        out = expected + deltas
+        for c0, c1, q in self.transforms:
+            out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
+        return out
+
+    def motion(self, expected: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Motion classes (rows, groups) int32: the bit length of each row's largest
+        expected move (0: expected to rest), for every group alike: entities that move
+        change, and change by more, in every group."""
+        move = np.abs(expected - base).max(axis=1) if expected.shape[1] else np.zeros(len(expected), np.int64)
+        cls = np.minimum(np.ceil(np.log2(move + 1.0)), rangecoder.MOTIONS - 1).astype(np.int32)
+        return np.repeat(cls[:, None], self.groups, axis=1)
+
+    def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
+        return rangecoder.encode_table(deltas[:, self.order], self.table_groups, self.table_fields, motion, self.groups)
+
+    def decode_table(self, data, motion: np.ndarray) -> np.ndarray:
+        out = np.empty((len(motion), len(self.order)), np.int64)
+        out[:, self.order] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups)
+        return out
