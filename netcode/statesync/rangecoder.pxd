@@ -2,6 +2,7 @@
 # stays plain Python and runs as such where there is no compiler.
 cimport cython
 
+@cython.final
 cdef class Encoder:
     cdef object seen
     cdef unsigned char[:] n
@@ -13,11 +14,12 @@ cdef class Encoder:
     cdef object probs
     cdef unsigned int[:] p
 
-    cdef void _shift(self)
-    cpdef void bit(self, Py_ssize_t ctx, int b)
-    cpdef void even(self, int b)
+    cdef void _shift(self) noexcept
+    cdef void bit(self, Py_ssize_t ctx, int b) noexcept
+    cdef void even(self, int b) noexcept
 
 
+@cython.final
 cdef class Decoder:
     cdef object seen
     cdef unsigned char[:] n
@@ -27,9 +29,9 @@ cdef class Decoder:
     cdef object probs
     cdef unsigned int[:] p
 
-    cdef unsigned int _byte(self)
-    cpdef int bit(self, Py_ssize_t ctx)
-    cpdef int even(self)
+    cdef unsigned int _byte(self) noexcept
+    cdef int bit(self, Py_ssize_t ctx) noexcept
+    cdef int even(self) noexcept
 
 cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP
 cdef Py_ssize_t _SLACK, _CLASSES, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX

@@ -67,7 +67,12 @@ def _plain(contexts, value):
     return [value] * contexts
 
 
+# Every index below is in range by construction (contexts are laid out for the largest
+# class, motion and field the checks let through), so the hot code skips the checks.
 @cython.cclass
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
 class Encoder:
     """Encodes binary decisions against adaptive probabilities, one per context."""
 
@@ -84,6 +89,7 @@ class Encoder:
         self.n = self.seen if cython.compiled else _plain(contexts, 0)
 
     @cython.cfunc
+    @cython.exceptval(check=False)
     @cython.locals(carry=cython.uint, temp=cython.uint)
     def _shift(self) -> cython.void:
         if self.low < 0xFF000000 or self.low >= 0x100000000:
@@ -102,7 +108,8 @@ class Encoder:
         self.pending += 1
         self.low = (self.low & 0x00FFFFFF) << 8
 
-    @cython.ccall
+    @cython.cfunc
+    @cython.exceptval(check=False)
     @cython.locals(p=cython.uint, bound=cython.uint, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t, b: cython.int) -> cython.void:
         p = self.p[ctx]
@@ -120,7 +127,8 @@ class Encoder:
             self.range <<= 8
             self._shift()
 
-    @cython.ccall
+    @cython.cfunc
+    @cython.exceptval(check=False)
     def even(self, b: cython.int) -> cython.void:
         """A bit at even odds, no model."""
         self.range >>= 1
@@ -143,6 +151,9 @@ class Encoder:
 
 
 @cython.cclass
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
 class Decoder:
     """Decodes what :class:`Encoder` wrote with the same contexts in the same order."""
 
@@ -160,13 +171,15 @@ class Decoder:
         self.n = self.seen if cython.compiled else _plain(contexts, 0)
 
     @cython.cfunc
+    @cython.exceptval(check=False)
     def _byte(self) -> cython.uint:
         self.pos += 1
         if self.pos <= self.size:
             return self.data[self.pos - 1]
         return 0
 
-    @cython.ccall
+    @cython.cfunc
+    @cython.exceptval(check=False)
     @cython.locals(p=cython.uint, bound=cython.uint, b=cython.int, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t) -> cython.int:
         p = self.p[ctx]
@@ -187,7 +200,8 @@ class Decoder:
             self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
         return b
 
-    @cython.ccall
+    @cython.cfunc
+    @cython.exceptval(check=False)
     @cython.locals(b=cython.int)
     def even(self) -> cython.int:
         self.range >>= 1
@@ -224,6 +238,7 @@ def _bit_length(x: cython.ulonglong) -> cython.int:
 
 
 @cython.cfunc
+@cython.exceptval(check=False)
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t)
 def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, d: cython.longlong) -> cython.int:
     """A signed value in the contexts of its field (from ``ctx``) and ``cell`` (speed and
@@ -246,6 +261,7 @@ def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, d:
 
 
 @cython.cfunc
+@cython.exceptval(check=False)
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t, negative=cython.int)
 def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t) -> cython.longlong:
     """Inverse of :func:`_put_value`."""
@@ -304,6 +320,9 @@ def _checked(group_of, field_of, motion, groups):
     return group_of, field_of, motion, fields
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
@@ -353,6 +372,9 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
     return enc.finish()
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
