@@ -316,3 +316,41 @@ def test_remote_entities_are_extrapolated_briefly_when_snapshots_stop(seed):
     match.run(1.0)
     s4 = c.sample(match.net.now)
     assert not s4.extrapolated.any()  # interpolating again
+
+
+class EntropyArena(Arena):
+    """The arena with entropy-coded snapshots: position and aim as one group, a game's
+    predictor (the linear one, written as a game author would)."""
+
+    @staticmethod
+    def keep_moving(base, older, rows, ahead, gap, columns):
+        out = base.copy()
+        c0, c1 = columns["pos"]
+        out[rows, c0:c1] += (base[rows, c0:c1] - older[rows, c0:c1]) * ahead // gap
+        return out
+
+    replication = Replication(
+        alive=Arena.replication.alive,
+        fields=Arena.replication.fields,
+        position=Arena.replication.position,
+        extras=Arena.replication.extras,
+        coding="entropy",
+        groups=(("pos", "aim"),),
+        predictor=keep_moving,
+    )
+
+
+def test_entropy_coded_snapshots_rebuild_the_server_exactly_at_20_percent_loss(seed):
+    game = EntropyArena(npcs=200)
+    cfg = StateSyncConfig(players=2, seed=1, history=16)
+    match = StateSyncMatch(game, 2, seed=seed, link=BAD, config=cfg)
+    a = match.add_client("a", slot=0)
+    match.add_client("b", slot=1)
+    match.run(6.0)
+    assert a.counters["snapshots_complete"] > 50
+    for c in match.clients.values():
+        recon = c._recons[c.acked]
+        j = c.acked % 16
+        codes, alive = match.server.history.codes[j], match.server.history.alive[j]
+        assert match.server.history.ticks[j] == c.acked
+        assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
