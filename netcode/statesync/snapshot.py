@@ -337,6 +337,7 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         parts.append(out)
         if stats is not None:
             _count_bytes(stats, out, extras is not None, len(part_destroy), len(part_create), part_codes.shape[1], 0)
+            stats["header"] += _HEAD.size + 2  # tick, baseline, index and count: written below
             if changed:
                 stats["update table"] = stats.get("update table", 0) + len(out[-1])
     if lo == 0 and hi == n:  # the top call: number the parts
