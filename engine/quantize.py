@@ -177,8 +177,7 @@ class SmallestThree(Quantizer):
         """Codes of quaternions ``q`` with component ``largest`` dropped."""
         rows = np.arange(len(q))
         q = q * np.where(q[rows, largest] < 0, -1.0, 1.0)[:, None]
-        keep = _KEEP[largest]  # (rows, 3): the other components, in order
-        three = np.take_along_axis(q, keep, axis=1)
+        three = q[rows[:, None], _KEEP[largest]]  # the other components, in order
         scaled = np.floor((three + _SQRT_HALF) / (2 * _SQRT_HALF) * self.scale + 0.5)
         out = np.empty((len(q), 4), np.int64)
         out[:, 0] = largest
@@ -192,9 +191,9 @@ class SmallestThree(Quantizer):
         largest = codes[:, 0] & 3
         three = codes[:, 1:] / self.scale * (2 * _SQRT_HALF) - _SQRT_HALF
         q = np.empty((len(codes), 4), np.float64)
-        np.put_along_axis(q, _KEEP[largest], three, axis=1)
-        dropped = np.sqrt(np.maximum(0.0, 1.0 - (three * three).sum(axis=1)))
-        q[np.arange(len(codes)), largest] = dropped
+        rows = np.arange(len(codes))
+        q[rows[:, None], _KEEP[largest]] = three
+        q[rows, largest] = np.sqrt(np.maximum(0.0, 1.0 - (three * three).sum(axis=1)))
         return q
 
     def rebase(self, base: np.ndarray, largest: np.ndarray) -> np.ndarray:

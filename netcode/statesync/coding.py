@@ -77,9 +77,13 @@ class SnapshotCoding:
         """Motion classes (rows, groups) int32: the bit length of each row's largest
         expected move (0: expected to rest), for every group alike: entities that move
         change, and change by more, in every group."""
-        move = np.abs(expected - base).max(axis=1) if expected.shape[1] else np.zeros(len(expected), np.int64)
-        cls = np.minimum(np.ceil(np.log2(move + 1.0)), rangecoder.MOTIONS - 1).astype(np.int32)
-        return np.repeat(cls[:, None], self.groups, axis=1)
+        diff = expected - base
+        move = np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(diff), np.int64)
+        cls = np.frexp(move.astype(np.float64))[1]  # the bit length (exact below 2**53)
+        np.minimum(cls, rangecoder.MOTIONS - 1, out=cls)
+        out = np.empty((len(cls), self.groups), np.int32)
+        out[:] = cls[:, None]
+        return out
 
     def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
         return rangecoder.encode_table(deltas[:, self.order], self.table_groups, self.table_fields, motion, self.groups)

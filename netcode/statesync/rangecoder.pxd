@@ -5,14 +5,14 @@ cimport cython
 @cython.final
 cdef class Encoder:
     cdef object seen
-    cdef unsigned char[:] n
+    cdef unsigned char[::1] n
     cdef unsigned long long low
     cdef unsigned int range, cache
     cdef Py_ssize_t pending
     cdef bint first
     cdef bytearray out
     cdef object probs
-    cdef unsigned int[:] p
+    cdef unsigned int[::1] p
 
     cdef void _shift(self) noexcept
     cdef void bit(self, Py_ssize_t ctx, int b) noexcept
@@ -22,12 +22,12 @@ cdef class Encoder:
 @cython.final
 cdef class Decoder:
     cdef object seen
-    cdef unsigned char[:] n
+    cdef unsigned char[::1] n
     cdef const unsigned char[:] data
     cdef Py_ssize_t size, pos
     cdef unsigned int range, code
     cdef object probs
-    cdef unsigned int[:] p
+    cdef unsigned int[::1] p
 
     cdef unsigned int _byte(self) noexcept
     cdef int bit(self, Py_ssize_t ctx) noexcept
