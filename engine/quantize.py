@@ -36,6 +36,11 @@ class Quantizer:
     # number line (a rotation) overrides both so that a small change is a small delta.
     has_delta = False
 
+    def contexts(self, width: int) -> list[int]:
+        """Which of this field's ``width`` columns share statistics (equal numbers share
+        an entropy coder's contexts): by default all of them (a position's axes)."""
+        return [0] * width
+
     def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
         return codes - base
 
@@ -153,6 +158,9 @@ class SmallestThree(Quantizer):
 
     bits: int = 9
     has_delta = True
+
+    def contexts(self, width: int) -> list[int]:
+        return [0, 1, 1, 1]  # the largest index's turn is not like the components' changes
 
     def __post_init__(self):
         if not 2 <= self.bits <= 30:

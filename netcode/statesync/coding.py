@@ -36,10 +36,12 @@ class SnapshotCoding:
         # The table takes columns group after group; each field's columns share contexts.
         self.order = np.argsort(self.group_of, kind="stable")
         self.table_groups = self.group_of[self.order]
-        field_of = np.zeros(columns, np.int32)
-        for f, (name, *_rest) in enumerate(fields):
-            c0, c1 = self.columns_of[name]
-            field_of[c0:c1] = f
+        field_of = np.zeros(columns, np.int32)  # columns with equal numbers share contexts
+        used = 0
+        for _name, q, c, w, _, _ in fields:
+            ids = np.asarray(q.contexts(w), np.int32)
+            field_of[c : c + w] = used + ids
+            used += int(ids.max()) + 1 if w else 0
         self.table_fields = field_of[self.order]
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
 

@@ -40,8 +40,8 @@ _SLACK = 4  # bytes a decoder may read past its input (the flush is trimmed of t
 
 _CLASSES = 64  # magnitude classes: bit lengths 0..63 (deltas of codes >= 0 are shorter)
 _MOTIONS = 16  # motion classes (bit lengths of the motion, clipped)
-_SPEEDS = 5  # motion classes folded for the values: 0, 1-2, 3-4, 5-6, 7+
-_BEFORE = 9  # the class of the value before in the row's group: none, 0..7+
+_SPEEDS = 3  # motion classes folded for the values (see _cell)
+_BEFORE = 2  # the group's first value, or a later one
 _FLAG_CTX = _MOTIONS * 2  # per group
 _CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
 _VALUE_CTX = _CLASS_CTX + 1 + _CLASSES  # per field: classes, sign, top mantissa bits
@@ -310,10 +310,11 @@ def _class_of(d: cython.longlong) -> cython.int:
 @cython.inline
 @cython.exceptval(check=False)
 def _cell(motion: cython.int, before: cython.int) -> cython.Py_ssize_t:
-    """The context cell of a value: its row's speed (folded motion class) and the class
-    of the value before it in its group (-1: the first)."""
-    speed: cython.int = 4 if motion >= 7 else (motion + 1) // 2
-    return speed * _BEFORE + (8 if before >= 7 else before + 1)
+    """The context cell of a value: its row's speed (the motion class folded to resting,
+    slow (1-4) or fast (5+)) and whether it is its group's first value. (Finer cells
+    measured worse: a packet is too short to teach many contexts.)"""
+    speed: cython.int = 2 if motion >= 5 else (1 if motion >= 1 else 0)
+    return speed * _BEFORE + (0 if before < 0 else 1)
 
 
 def contexts(fields: int, groups: int) -> int:
