@@ -203,7 +203,7 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
         # What the client does with the parts: start from the baseline (moved on by the
         # predictor) and apply each part.
         got = codes[base] if pred is None else schema.predict(codes[base], view, codes[pred], view, i, base, pred)
-        motion = schema.motion(got, codes[base])
+        motion = schema.motion(codes[base], view, *(() if pred is None else (codes[pred], view)))
         got, got_view = got.copy(), view.copy()
         for p in parts:
             part = decode_part(p, schema.capacity, schema.columns, schema.extras_size, schema.coding)

@@ -114,7 +114,7 @@ def test_vectors_parse_back():
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
     codes, view = BASE.copy(), BASE_VIEW.copy()
     part = decode_part(bytes.fromhex(VECTORS["snapshot_entropy"]), 4, 2, 0, ENTROPY.coding)
-    apply_part(part, codes, view, ENTROPY.coding, ENTROPY.motion(BASE, BASE))
+    apply_part(part, codes, view, ENTROPY.coding, ENTROPY.motion(BASE, BASE_VIEW))
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
     part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
     assert (part.base, part.predictor) == (5, 3)

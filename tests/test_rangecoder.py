@@ -23,7 +23,7 @@ def _table(seed: int, rows: int, cols: int, groups: int, p_change: float, spread
     group_of[:groups] = np.arange(min(groups, cols))  # every group has a column when it can
     group_of = np.sort(group_of).astype(np.int32)
     field_of = np.minimum(np.arange(cols), rng.integers(0, cols, cols)).astype(np.int32)  # some share
-    motion = rng.integers(0, rangecoder.MOTIONS, (rows, groups)).astype(np.int32)
+    motion = rng.integers(0, rangecoder.MOTIONS, (rows, cols)).astype(np.int32)
     deltas = np.where(rng.random((rows, cols)) < p_change, rng.integers(-spread, spread + 1, (rows, cols)), 0)
     return deltas.astype(np.int64), group_of, field_of, motion
 
@@ -49,7 +49,7 @@ def test_tables_round_trip(twin, seed, rows, cols, groups, p_change, spread):
 def test_extreme_deltas_round_trip():
     deltas = np.array([[(1 << 63) - 1, -((1 << 63) - 1), 0, 1, -1]], np.int64)
     group_of = np.zeros(5, np.int32)
-    motion = np.zeros((1, 1), np.int32)
+    motion = np.zeros((1, 5), np.int32)
     for coder in _TWINS.values():
         data = coder.encode_table(deltas, group_of, group_of, motion, 1)
         assert np.array_equal(coder.decode_table(data, group_of, group_of, motion, 1), deltas)
@@ -78,7 +78,7 @@ def test_motion_context_separates_movers_from_resting_entities():
     # motion's context, the flags cost far less than a bit each.
     rows = 1000
     motion = np.zeros((rows, 1), np.int32)
-    motion[::10] = 5
+    motion[::10] = 5 * 3 + 1  # moved by 16..31 upwards last time
     deltas = np.zeros((rows, 1), np.int64)
     deltas[::10] = 3
     data = rangecoder.encode_table(deltas, np.zeros(1, np.int32), np.zeros(1, np.int32), motion, 1)

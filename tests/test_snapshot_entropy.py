@@ -67,7 +67,7 @@ def receive(schema, parts, base=None, base_view=None, older=None, older_view=Non
         motion = None
     else:
         codes = base if older is None else schema.predict(base, base_view, older, older_view, *ticks)
-        motion = schema.motion(codes, base)
+        motion = schema.motion(base, base_view, *(() if older is None else (older, older_view)))
         codes, view = codes.copy(), base_view.copy()
     extras = base_extras
     for i, p in enumerate(parts):
@@ -171,7 +171,7 @@ def test_hostile_parts_error_or_decode_never_crash():
     codes = turn(rng, base, 0.3)
     view = np.ones(n, bool)
     [part] = encode_snapshot(2, codes, view, b"", budget=1150, base_tick=1, base_codes=base, base_view=view, base_extras=b"", coding=schema.coding)
-    motion = schema.motion(base, base)
+    motion = schema.motion(base, view)
 
     def attempt(payload):
         try:

@@ -178,7 +178,9 @@ class StateSyncClient(ModeClient):
                 codes, view, extras = base.codes.copy(), base.view.copy(), base.extras
                 if part.predictor is not None:  # start from where things were heading
                     codes = schema.predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor)
-                motion = schema.motion(codes, base.codes)
+                    motion = schema.motion(base.codes, base.view, older.codes, older.view)
+                else:
+                    motion = schema.motion(base.codes, base.view)
             recon = _Recon(
                 codes,
                 view,

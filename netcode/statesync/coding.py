@@ -75,16 +75,19 @@ class SnapshotCoding:
             out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
         return out
 
-    def motion(self, expected: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """Motion classes (rows, groups) int32: the bit length of each row's largest
-        expected move (0: expected to rest), for every group alike: entities that move
-        change, and change by more, in every group."""
-        diff = expected - base
-        move = np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(diff), np.int64)
-        cls = np.frexp(move.astype(np.float64))[1]  # the bit length (exact below 2**53)
-        np.minimum(cls, rangecoder.MOTIONS - 1, out=cls)
-        out = np.empty((len(cls), self.groups), np.int32)
-        out[:] = cls[:, None]
+    def motion(self, base: np.ndarray, older: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
+        """Motion codes (rows, columns) int32: how much (bit length, at most 7) and which
+        way each value moved from the older snapshot to the baseline (as :meth:`deltas`
+        measures a change), for the rows in ``rows``; 0 elsewhere and without an older
+        snapshot. Both ends hold both snapshots, so the coder may take its contexts
+        from them: a value that moved moves again, by about as much."""
+        out = np.zeros(base.shape, np.int32)
+        if older is None or not rows.any():
+            return out
+        d = self.deltas(older[rows], base[rows])
+        act = np.frexp(np.abs(d).astype(np.float64))[1]  # the bit length (exact below 2**53)
+        np.minimum(act, 7, out=act)
+        out[rows] = act * 3 + (d > 0) + 2 * (d < 0)
         return out
 
     def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:

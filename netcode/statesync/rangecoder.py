@@ -39,12 +39,13 @@ _TOP = 1 << 24
 _SLACK = 4  # bytes a decoder may read past its input (the flush is trimmed of them)
 
 _CLASSES = 64  # magnitude classes: bit lengths 0..63 (deltas of codes >= 0 are shorter)
-_MOTIONS = 16  # motion classes (bit lengths of the motion, clipped)
-_SPEEDS = 3  # motion classes folded for the values (see _cell)
+_ACTIVITY = 8  # how much a value moved last time: bit length of the change, 0..7+
+_MOTIONS = _ACTIVITY * 3  # a value's motion code: activity * 3 + direction (0 none, 1 up, 2 down)
+_SPEEDS = 3  # activities folded for the values: resting (0), slow (1-3), fast (4+)
 _BEFORE = 2  # the group's first value, or a later one
-_FLAG_CTX = _MOTIONS * 2  # per group
+_FLAG_CTX = _ACTIVITY * 2  # per group: its largest activity, whether the row before changed
 _CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
-_VALUE_CTX = _CLASS_CTX + 1 + _CLASSES  # per field: classes, sign, top mantissa bits
+_VALUE_CTX = _CLASS_CTX + 3 + _CLASSES  # per context set: classes, sign by direction, top mantissa bits
 MOTIONS = _MOTIONS  # (the C constants above are not visible from Python)
 
 
@@ -71,10 +72,10 @@ def _adapt(p: cython.uint, b: cython.int, n: cython.uint) -> cython.uint:
     return p + ((_ONE - p) >> s)
 
 
-def _plain(contexts, value):
+def _plain(table):
     """A model's table as Python ints, for the interpreted twin: numpy's small unsigned
     scalars would make the range arithmetic wrap."""
-    return [value] * contexts
+    return table.tolist()
 
 
 # Every index below is in range by construction (contexts are laid out for the largest
@@ -86,17 +87,17 @@ def _plain(contexts, value):
 class Encoder:
     """Encodes binary decisions against adaptive probabilities, one per context."""
 
-    def __init__(self, contexts: cython.Py_ssize_t):
+    def __init__(self, prior):
         self.low = 0
         self.range = 0xFFFFFFFF
         self.cache = 0
         self.pending = 1
         self.first = True
         self.out = bytearray()
-        self.probs = np.full(contexts, _HALF, np.uint32)
-        self.p = self.probs if cython.compiled else _plain(contexts, _HALF)
-        self.seen = np.zeros(contexts, np.uint8)
-        self.n = self.seen if cython.compiled else _plain(contexts, 0)
+        self.probs = prior.copy()  # uint32, one probability per context
+        self.p = self.probs if cython.compiled else _plain(prior)
+        self.seen = np.zeros(len(prior), np.uint8)
+        self.n = self.seen if cython.compiled else _plain(self.seen)
 
     @cython.cfunc
     @cython.exceptval(check=False)
@@ -167,7 +168,7 @@ class Encoder:
 class Decoder:
     """Decodes what :class:`Encoder` wrote with the same contexts in the same order."""
 
-    def __init__(self, data, contexts: cython.Py_ssize_t):
+    def __init__(self, data, prior):
         self.data = bytes(data)
         self.size = len(data)
         self.pos = 0
@@ -175,10 +176,10 @@ class Decoder:
         self.code = 0
         for _ in range(4):
             self.code = (self.code << 8) | self._byte()
-        self.probs = np.full(contexts, _HALF, np.uint32)
-        self.p = self.probs if cython.compiled else _plain(contexts, _HALF)
-        self.seen = np.zeros(contexts, np.uint8)
-        self.n = self.seen if cython.compiled else _plain(contexts, 0)
+        self.probs = prior.copy()  # uint32, one probability per context
+        self.p = self.probs if cython.compiled else _plain(prior)
+        self.seen = np.zeros(len(prior), np.uint8)
+        self.n = self.seen if cython.compiled else _plain(self.seen)
 
     @cython.cfunc
     @cython.exceptval(check=False)
@@ -259,9 +260,9 @@ def _bit_length(x: cython.ulonglong) -> cython.int:
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t)
-def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, d: cython.longlong) -> cython.int:
-    """A signed value in the contexts of its field (from ``ctx``) and ``cell`` (speed and
-    the class before it); its magnitude class."""
+def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int, d: cython.longlong) -> cython.int:
+    """A signed value in the contexts of its set (from ``ctx``), ``cell`` (its activity,
+    whether it is its group's first) and its last ``direction`` (for the sign)."""
     mag = cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d)
     cls = _bit_length(mag)
     base = ctx + cell * _CLASSES
@@ -271,9 +272,9 @@ def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, d:
         enc.bit(base + cls, 0)
     if cls == 0:
         return 0
-    enc.bit(ctx + _CLASS_CTX, 1 if d < 0 else 0)
+    enc.bit(ctx + _CLASS_CTX + direction, 1 if d < 0 else 0)
     if cls >= 2:
-        enc.bit(ctx + _CLASS_CTX + 1 + cls, cython.cast(cython.int, (mag >> (cls - 2)) & 1))
+        enc.bit(ctx + _CLASS_CTX + 3 + cls, cython.cast(cython.int, (mag >> (cls - 2)) & 1))
     for k in range(cls - 3, -1, -1):
         enc.even(cython.cast(cython.int, (mag >> k) & 1))
     return cls
@@ -282,7 +283,7 @@ def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, d:
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t, negative=cython.int)
-def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t) -> cython.longlong:
+def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int) -> cython.longlong:
     """Inverse of :func:`_put_value`."""
     base = ctx + cell * _CLASSES
     cls = 0
@@ -290,10 +291,10 @@ def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t) ->
         cls += 1
     if cls == 0:
         return 0
-    negative = dec.bit(ctx + _CLASS_CTX)
+    negative = dec.bit(ctx + _CLASS_CTX + direction)
     mag = 1
     if cls >= 2:
-        mag = (mag << 1) | cython.cast(cython.ulonglong, dec.bit(ctx + _CLASS_CTX + 1 + cls))
+        mag = (mag << 1) | cython.cast(cython.ulonglong, dec.bit(ctx + _CLASS_CTX + 3 + cls))
     for k in range(cls - 3, -1, -1):
         mag = (mag << 1) | cython.cast(cython.ulonglong, dec.even())
     return -cython.cast(cython.longlong, mag) if negative else cython.cast(cython.longlong, mag)
@@ -302,24 +303,43 @@ def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t) ->
 @cython.cfunc
 @cython.inline
 @cython.exceptval(check=False)
-def _class_of(d: cython.longlong) -> cython.int:
-    return _bit_length(cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d))
-
-
-@cython.cfunc
-@cython.inline
-@cython.exceptval(check=False)
-def _cell(motion: cython.int, before: cython.int) -> cython.Py_ssize_t:
-    """The context cell of a value: its row's speed (the motion class folded to resting,
-    slow (1-4) or fast (5+)) and whether it is its group's first value. (Finer cells
-    measured worse: a packet is too short to teach many contexts.)"""
-    speed: cython.int = 2 if motion >= 5 else (1 if motion >= 1 else 0)
-    return speed * _BEFORE + (0 if before < 0 else 1)
+def _cell(motion: cython.int, first: cython.int) -> cython.Py_ssize_t:
+    """The context cell of a value: how much it moved last time (its activity, folded
+    to 0..4 and 5+) and whether it is its group's first value. (Finer cells measured
+    worse: a packet is too short to teach many contexts.)"""
+    act: cython.int = motion // 3
+    return (2 if act >= 4 else (1 if act >= 1 else 0)) * _BEFORE + first
 
 
 def contexts(fields: int, groups: int) -> int:
     """How many probabilities a table of ``fields`` in ``groups`` needs."""
     return groups * _FLAG_CTX + fields * _VALUE_CTX
+
+
+_PRIORS: dict = {}
+
+
+def prior(fields: int, groups: int) -> np.ndarray:
+    """The probabilities every packet's model starts from (uint32, of a 0 bit), a mild
+    guess that the data soon corrects: a group that moved last time has changed again
+    (and one that rested has not), and a value changes by a few bits more than it moved
+    last time (classes below 2, 4, 7 for resting, slow and fast values are likely passed)."""
+    key = (fields, groups)
+    table = _PRIORS.get(key)
+    if table is None:
+        table = np.full(contexts(fields, groups), _HALF, np.uint32)
+        for g in range(groups):
+            flags = table[g * _FLAG_CTX : (g + 1) * _FLAG_CTX].reshape(_ACTIVITY, 2)
+            flags[0] = _ONE - _ONE // 8
+            flags[1:] = _ONE // 8
+        likely = (2, 4, 7)  # per speed: the class a value usually reaches
+        for f in range(fields):
+            base = groups * _FLAG_CTX + f * _VALUE_CTX
+            classes = table[base : base + _CLASS_CTX].reshape(_SPEEDS, _BEFORE, _CLASSES)
+            for speed in range(_SPEEDS):
+                classes[speed, :, : likely[speed]] = _ONE // 4  # a 0 (stop) unlikely yet
+        _PRIORS[key] = table
+    return table
 
 
 def _checked(group_of, field_of, motion, groups):
@@ -328,8 +348,8 @@ def _checked(group_of, field_of, motion, groups):
     field_of = np.ascontiguousarray(field_of, np.int32)
     motion = np.ascontiguousarray(motion, np.int32)
     cols = len(group_of)
-    if len(field_of) != cols or motion.ndim != 2 or motion.shape[1] != groups:
-        raise ValueError(f"{cols} columns, {len(field_of)} field ids, motion {motion.shape} for {groups} groups")
+    if len(field_of) != cols or motion.ndim != 2 or motion.shape[1] != cols:
+        raise ValueError(f"{cols} columns, {len(field_of)} set ids, motion {motion.shape}")
     if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
         raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
     if np.any(np.diff(group_of) < 0):
@@ -346,16 +366,17 @@ def _checked(group_of, field_of, motion, groups):
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
-    vbase=cython.Py_ssize_t, before=cython.int, x=cython.longlong,
+    vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
 def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) -> bytes:
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
     ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
-    with the columns of field ``field_of[c]``; ``motion`` (rows, groups) holds motion
-    classes 0..MOTIONS-1. A row's group is sent as changed when any of its deltas is."""
+    with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
+    value's motion code 0..MOTIONS-1 (activity * 3 + direction: how much, and which way,
+    it moved last time). A row's group is sent as changed when any of its deltas is."""
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
-    if deltas.shape != (motion.shape[0], len(group_of)):
+    if deltas.shape != motion.shape:
         raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
     d: cython.longlong[:, :] = deltas
     gof: cython.int[:] = group_of
@@ -363,7 +384,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
     mo: cython.int[:, :] = motion
     rows, cols = d.shape[0], d.shape[1]
     ngroups = groups
-    enc = Encoder(contexts(fields, ngroups))
+    enc = Encoder(prior(fields, ngroups))
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
     prev: cython.int[:] = flags
@@ -371,22 +392,25 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
         c0 = 0
         for g in range(ngroups):
             changed = 0
+            top = 0
             c = c0
             while c < cols and gof[c] == g:
                 if d[r, c] != 0:
                     changed = 1
+                mc = mo[r, c] // 3
+                if mc > top:
+                    top = mc
                 c += 1
-            m = mo[r, g]
-            enc.bit(g * _FLAG_CTX + m * 2 + prev[g], changed)
+            enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
-                before = -1
+                first = 0
                 for c in range(c0, cols):
                     if gof[c] != g:
                         break
-                    x = d[r, c]
-                    _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(m, before), x)
-                    before = _class_of(x)
+                    m = mo[r, c]
+                    _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3, d[r, c])
+                    first = 1
             while c0 < cols and gof[c0] == g:
                 c0 += 1
     return enc.finish()
@@ -398,7 +422,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
-    vbase=cython.Py_ssize_t, before=cython.int, x=cython.longlong,
+    vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
 def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
@@ -412,24 +436,30 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
     ngroups = groups
     out = np.zeros((rows, cols), np.int64)
     d: cython.longlong[:, :] = out
-    dec = Decoder(data, contexts(fields, ngroups))
+    dec = Decoder(data, prior(fields, ngroups))
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)
     prev: cython.int[:] = flags
     for r in range(rows):
         c0 = 0
         for g in range(ngroups):
-            m = mo[r, g]
-            changed = dec.bit(g * _FLAG_CTX + m * 2 + prev[g])
+            top = 0
+            c = c0
+            while c < cols and gof[c] == g:
+                mc = mo[r, c] // 3
+                if mc > top:
+                    top = mc
+                c += 1
+            changed = dec.bit(g * _FLAG_CTX + top * 2 + prev[g])
             prev[g] = changed
             if changed:
-                before = -1
+                first = 0
                 for c in range(c0, cols):
                     if gof[c] != g:
                         break
-                    x = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(m, before))
-                    d[r, c] = x
-                    before = _class_of(x)
+                    m = mo[r, c]
+                    d[r, c] = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3)
+                    first = 1
             while c0 < cols and gof[c0] == g:
                 c0 += 1
     dec.check_end()

@@ -109,12 +109,13 @@ class SnapshotSchema:
             return self.coding.expect(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, predict)
         return predict(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, self.smooth)
 
-    def motion(self, expected: np.ndarray, base_codes: np.ndarray) -> np.ndarray | None:
-        """What :func:`apply_part` needs beside an entropy-coded part: each entity's
-        motion classes (None for packed coding)."""
+    def motion(self, base_codes, base_view, pred_codes=None, pred_view=None) -> np.ndarray | None:
+        """What :func:`apply_part` needs beside an entropy-coded part: each value's motion
+        code from the predictor snapshot (if any) to the baseline (None for packed coding)."""
         if self.coding is None or not self.coding.entropy:
             return None
-        return self.coding.motion(expected, base_codes)
+        rows = None if pred_codes is None else base_view & pred_view
+        return self.coding.motion(base_codes, pred_codes, rows)
 
     def quantize(self, state: State) -> tuple[np.ndarray, np.ndarray, bytes]:
         """(codes (capacity, columns) int64, alive (capacity,) bool, extras bytes)."""
@@ -428,7 +429,12 @@ def encode_snapshot(
         deltas = np.zeros((len(held), codes.shape[1]), np.int64)
         changed = update_m[held]
         deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
-        table = (rows[held], deltas, coding.motion(expected[held], sub_base_codes[held]))
+        if pred_gap > 0:  # what the receiver's part header says: it holds the predictor
+            both = sub_base[held] & pick(pred_view)[held]
+            motion = coding.motion(sub_base_codes[held], pick(pred_codes)[held], both)
+        else:
+            motion = coding.motion(sub_base_codes[held], None, None)
+        table = (rows[held], deltas, motion)
         head = (tick, base, pred_gap)
         return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
     local_update = np.flatnonzero(update_m)
@@ -591,8 +597,8 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
     """Apply a part in place to (codes, view) that start as the baseline's view and the
     *expected* codes: the baseline's, or with a predictor the baseline moved on by
     :func:`predict` (or the game's predictor); entities a part does not list stay there.
-    An entropy-coded part also needs the ``coding`` and the ``motion`` classes
-    (:meth:`SnapshotSchema.motion`) of the same expected codes."""
+    An entropy-coded part also needs the ``coding`` and the ``motion`` codes
+    (:meth:`SnapshotSchema.motion`) of the baseline and predictor it was coded against."""
     if len(part.update) and not view[part.update].all():
         raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
     view[part.destroy] = False
@@ -600,7 +606,7 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
         if coding is None or not coding.entropy:
             raise UsageError("an entropy-coded part needs the schema's coding to apply")
         held = part.lo + np.flatnonzero(view[part.lo : part.hi])
-        m = np.zeros((len(held), coding.groups), np.int32) if motion is None else motion[held]
+        m = np.zeros((len(held), codes.shape[1]), np.int32) if motion is None else motion[held]
         deltas = coding.decode_table(part.table, m)
         changed = _any_per_row(deltas != 0) if deltas.shape[1] else np.zeros(len(held), bool)
         rows = held[changed]
