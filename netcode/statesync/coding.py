@@ -35,6 +35,7 @@ class SnapshotCoding:
         self.groups = len(group_names)
         # The table takes columns group after group; each field's columns share contexts.
         self.order = np.argsort(self.group_of, kind="stable")
+        self.in_order = bool((self.order == np.arange(columns)).all())
         self.table_groups = self.group_of[self.order]
         field_of = np.zeros(columns, np.int32)  # columns with equal numbers share contexts
         used = 0
@@ -96,9 +97,18 @@ class SnapshotCoding:
         return out
 
     def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
-        return rangecoder.encode_table(deltas[:, self.order], self.table_groups, self.table_fields, motion, self.groups)
+        """The range-coded table of ``deltas`` (rows, columns in spec order) with their
+        ``motion`` codes (the same shape); the table takes the columns in group order."""
+        if self.in_order:
+            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups)
+        o = self.order
+        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups)
 
     def decode_table(self, data, motion: np.ndarray) -> np.ndarray:
-        out = np.empty((len(motion), len(self.order)), np.int64)
-        out[:, self.order] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups)
+        """Inverse of :meth:`encode_table`."""
+        if self.in_order:
+            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups)
+        out = np.empty(motion.shape, np.int64)
+        o = self.order
+        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups)
         return out

@@ -354,8 +354,6 @@ def _checked(group_of, field_of, motion, groups):
         raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
     if np.any(np.diff(group_of) < 0):
         raise ValueError(f"columns must come group after group: {group_of}")
-    if motion.size and (motion.min() < 0 or motion.max() >= _MOTIONS):
-        raise ValueError(f"motion classes must be 0..{_MOTIONS - 1}")
     fields = int(field_of.max()) + 1 if cols else 0
     return group_of, field_of, motion, fields
 
@@ -378,10 +376,10 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
         raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
-    d: cython.longlong[:, :] = deltas
+    d: cython.longlong[:, ::1] = deltas
     gof: cython.int[:] = group_of
     fof: cython.int[:] = field_of
-    mo: cython.int[:, :] = motion
+    mo: cython.int[:, ::1] = motion
     rows, cols = d.shape[0], d.shape[1]
     ngroups = groups
     enc = Encoder(prior(fields, ngroups))
@@ -397,6 +395,8 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
             while c < cols and gof[c] == g:
                 if d[r, c] != 0:
                     changed = 1
+                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                    raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
                 mc = mo[r, c] // 3
                 if mc > top:
                     top = mc
@@ -431,11 +431,11 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
     gof: cython.int[:] = group_of
     fof: cython.int[:] = field_of
-    mo: cython.int[:, :] = motion
+    mo: cython.int[:, ::1] = motion
     rows, cols = mo.shape[0], gof.shape[0]
     ngroups = groups
     out = np.zeros((rows, cols), np.int64)
-    d: cython.longlong[:, :] = out
+    d: cython.longlong[:, ::1] = out
     dec = Decoder(data, prior(fields, ngroups))
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)
@@ -446,6 +446,8 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
             top = 0
             c = c0
             while c < cols and gof[c] == g:
+                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                    raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
                 mc = mo[r, c] // 3
                 if mc > top:
                     top = mc
