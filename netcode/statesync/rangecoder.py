@@ -3,21 +3,23 @@
 A snapshot update is a table: one row per entity the receiver holds, one column per field
 component, the difference between each value and where the receiver expects it. Most
 rows did not change; the rest change in a few field groups at once, by amounts whose size
-follows how fast the entity was moving. Packed at one width per column that costs several
+follows how much they moved last time. Packed at one width per column that costs several
 bits per value more than its entropy; here every decision is a binary event coded with an
-adaptive probability (LZMA's range coder: 11-bit probabilities, adaptation shift 5), in a
-context that knows what predicts it:
+adaptive probability (LZMA's range coder, 12-bit probabilities), in a context that knows
+what predicts it:
 
-* per row and group, *changed*: context (group, the entity's motion class, whether the row
-  before changed in that group);
+* per row and group, *changed*: context (group, the largest activity of its values,
+  whether the row before changed that group);
 * per changed value, its *magnitude class* (bit length of ``|delta|``, 0 for zero) in
-  unary: context (column, motion class, step); then its *sign* (per column) and its bits
-  below the top one, the highest of them adaptive (per column and class), the others even.
+  unary: context (its context set, its activity folded to resting / slow / fast, whether it
+  is the group's first value, step); then its *sign* (per direction it last moved) and its
+  bits below the top one, the highest of them adaptive (per class), the others even.
 
-The *motion class* of a row and group is the bit length of its largest motion between the
-two snapshots the receiver predicts from (0: it rested), which both ends know: the model
-starts from even odds in every packet and adapts only to what that packet carried, so each
-packet decodes on its own given its baseline, never needing one that may have been lost.
+A value's *motion code* (activity, the bit length of how far it moved between the two
+snapshots the receiver predicts from, and the direction) is known to both ends. The model
+starts every packet from the same :func:`prior` and adapts only to what that packet
+carried, so each packet decodes on its own given its baseline, never needing one that may
+have been lost. Short packets teach few contexts: finer contexts measured worse.
 
 Written in Cython's pure-Python mode (typed by ``rangecoder.pxd``) like
 :mod:`netcode.statesync.bitpack`: compiled where the install built it, the same source
