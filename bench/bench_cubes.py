@@ -67,12 +67,16 @@ def load_frames(path: Path, limit: int | None = None) -> np.ndarray:
     """The recording as a (frames, 901, 8) int32 array; ``.xz`` files are decompressed."""
     if not path.exists():
         raise BenchInputError(f"no cube recording at {path} (see ../shared/cubes/README.md, or pass --file)")
-    raw = lzma.open(path).read() if path.suffix == ".xz" else path.read_bytes()
     frame = CUBES * INTS * 4
+    size = -1 if limit is None else limit * frame  # read no further than asked
+    try:
+        with (lzma.open(path) if path.suffix == ".xz" else path.open("rb")) as f:
+            raw = f.read(size)
+    except (OSError, lzma.LZMAError) as exc:
+        raise BenchInputError(f"{path}: {exc}") from None
     if len(raw) % frame:
         raise BenchInputError(f"{path}: {len(raw)} bytes is not a whole number of {frame}-byte frames")
-    frames = np.frombuffer(raw, "<i4").reshape(-1, CUBES, INTS)
-    return frames[:limit] if limit else frames
+    return np.frombuffer(raw, "<i4").reshape(-1, CUBES, INTS)
 
 
 class RecordedRotation(SmallestThree):
