@@ -108,3 +108,14 @@ def test_hostile_data_errors_or_decodes_boundedly(twin):
         coder.decode_table(data, group_of, field_of, motion + rangecoder.MOTIONS, 2)
     with pytest.raises(ValueError):
         coder.decode_table(data, group_of + 5, field_of, motion, 2)
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_motion_codes_say_how_far_and_which_way_each_value_moved(twin):
+    base = np.array([[10, 10, 10], [5, 0, 1 << 40], [7, 7, 7]], np.int64)
+    older = np.array([[10, 9, 13], [6, 0, 0], [0, 0, 0]], np.int64)
+    both = np.array([True, True, False])
+    codes = _TWINS[twin].motion_codes(base, older, both)
+    assert codes.dtype == np.int32
+    # (activity = bit length of the change, at most 7) * 3 + (1 up, 2 down); 0 unchanged or not in both
+    assert codes.tolist() == [[0, 1 * 3 + 1, 2 * 3 + 2], [1 * 3 + 2, 0, 7 * 3 + 1], [0, 0, 0]]

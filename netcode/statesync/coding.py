@@ -79,22 +79,12 @@ class SnapshotCoding:
     def motion(self, base: np.ndarray, older: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
         """Motion codes (rows, columns) int32: how much (bit length, at most 7) and which
         way each value's code moved from the older snapshot to the baseline, for the rows
-        in ``rows``; 0 elsewhere and without an older snapshot. Both ends hold both snapshots, so the coder may take its contexts
-        from them: a value that moved moves again, by about as much."""
-        out = np.zeros(base.shape, np.int32)
-        if older is None or not base.shape[1]:
-            return out
-        moved = base != older
-        rows = np.flatnonzero(rows & moved.any(axis=1))  # the others did not move: 0
-        if not len(rows):
-            return out
-        # Plain differences, even for a rotation (a switch of its largest component shows
-        # as a large move): a context needs no more, and this is cheap.
-        d = base[rows] - older[rows]
-        act = np.frexp(np.abs(d).astype(np.float64))[1]  # the bit length (exact below 2**53)
-        np.minimum(act, 7, out=act)
-        out[rows] = act * 3 + (d > 0) + 2 * (d < 0)
-        return out
+        in ``rows``; 0 elsewhere and without an older snapshot. Both ends hold both
+        snapshots, so the coder may take its contexts from them: a value that moved moves
+        again, by about as much."""
+        if older is None:
+            return np.zeros(base.shape, np.int32)
+        return rangecoder.motion_codes(base, older, rows)
 
     def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
         """The range-coded table of ``deltas`` (rows, columns in spec order) with their

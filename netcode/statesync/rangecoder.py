@@ -468,3 +468,37 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
                 c0 += 1
     dec.check_end()
     return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t, x=cython.longlong, act=cython.int)
+def motion_codes(base, older, both):
+    """Each value's motion code (rows, columns) int32 from the older snapshot's codes to
+    the baseline's (int64, same shape) for the rows where ``both`` (bool) holds, 0
+    elsewhere: ``activity * 3 + direction``, activity the bit length of the change (at
+    most 7), direction 0 none, 1 up, 2 down."""
+    base = np.ascontiguousarray(base, np.int64)
+    older = np.ascontiguousarray(older, np.int64)
+    mask = np.ascontiguousarray(both, np.uint8)
+    if base.ndim != 2 or older.shape != base.shape or mask.shape != (base.shape[0],):
+        raise ValueError(f"codes {base.shape} and {older.shape}, rows {mask.shape}")
+    b: cython.longlong[:, ::1] = base
+    o: cython.longlong[:, ::1] = older
+    m: cython.uchar[::1] = mask
+    rows, cols = b.shape[0], b.shape[1]
+    out = np.zeros((rows, cols), np.int32)
+    res: cython.int[:, ::1] = out
+    for r in range(rows):
+        if not m[r]:
+            continue
+        for c in range(cols):
+            x = b[r, c] - o[r, c]
+            if x == 0:
+                continue
+            act = _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x))
+            if act > 7:
+                act = 7
+            res[r, c] = act * 3 + (2 if x < 0 else 1)
+    return out
