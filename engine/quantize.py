@@ -216,15 +216,22 @@ class SmallestThree(Quantizer):
     def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """(rows, 4) signed deltas of ``codes`` against ``base``: the largest index's turn
         (0..3 mod 4) and the three components against the rebased baseline."""
-        out = codes - self.rebase(base, codes[:, 0])
-        out[:, 0] = (codes[:, 0] - base[:, 0]) & 3
+        out = codes - base
+        out[:, 0] &= 3
+        switch = np.flatnonzero(out[:, 0])
+        if len(switch):
+            rebased = self._codes(self._unit(base[switch]), codes[switch, 0])
+            out[switch, 1:] = codes[switch, 1:] - rebased[:, 1:]
         return out
 
     def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`delta`."""
-        largest = (base[:, 0] + deltas[:, 0]) & 3
-        out = self.rebase(base, largest) + deltas
-        out[:, 0] = largest
+        out = base + deltas
+        out[:, 0] &= 3
+        switch = np.flatnonzero(out[:, 0] != base[:, 0] & 3)  # as delta saw it
+        if len(switch):
+            rebased = self._codes(self._unit(base[switch]), out[switch, 0])
+            out[switch, 1:] = rebased[:, 1:] + deltas[switch, 1:]
         return out
 
 

@@ -58,3 +58,11 @@ def test_a_small_turn_across_the_largest_switch_is_a_small_delta():
 def test_bits_out_of_range_are_refused():
     with pytest.raises(ValueError):
         SmallestThree(1)
+
+
+def test_delta_inverts_even_against_an_out_of_range_largest_index():
+    # A game's predictor may hand back any integers: the round trip must still hold.
+    quant = SmallestThree(9)
+    base = np.array([[4, 10, 20, 30], [7, 500, 0, 3], [-1, 1, 2, 3]])
+    codes = np.array([[0, 11, 20, 30], [1, 400, 9, 3], [2, 1, 2, 3]])
+    assert np.array_equal(quant.undelta(base, quant.delta(base, codes)), codes)

@@ -429,6 +429,10 @@ def encode_snapshot(
         deltas = np.zeros((len(held), codes.shape[1]), np.int64)
         changed = update_m[held]
         deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
+        if len(deltas) and not _any_per_row(deltas[changed] != 0).all():
+            # A quantizer's delta read two different codes as the same (a predictor that
+            # returned codes the quantizer cannot make, such as a rotation's index 4).
+            raise UsageError("the predictor returned codes the quantizers cannot produce")
         if pred_gap > 0:  # what the receiver's part header says: it holds the predictor
             both = sub_base[held] & pick(pred_view)[held]
             motion = coding.motion(sub_base_codes[held], pick(pred_codes)[held], both)
