@@ -135,14 +135,17 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     out = base.copy()
     c0 = columns["xy"][0]
     z = columns["z"][0]
-    v = base[:, c0 : z + 1] - older[:, c0 : z + 1]  # per ``gap`` ticks
-    moving = rows & (v != 0).any(axis=1)
-    vm = v[moving]
-    xy = base[moving, c0:z] + vm[:, :2] * (9 * ahead) // (10 * gap)
+    b, o = base[:, c0 : z + 1], older[:, c0 : z + 1]
+    moved = (b[:, 0] != o[:, 0]) | (b[:, 1] != o[:, 1]) | (b[:, 2] != o[:, 2])
+    moving = np.flatnonzero(moved & rows)
+    if not len(moving):
+        return out
+    bm = b[moving]
+    v = bm - o[moving]  # per ``gap`` ticks
+    out[moving, c0:z] = bm[:, :2] + v[:, :2] * (9 * ahead) // (10 * gap)
     fall = GRAVITY * ahead * (ahead + 1) // 2
-    h = base[moving, z] + vm[:, 2] * (6 * ahead) // (10 * gap) - fall
-    out[moving, c0:z] = xy
-    out[moving, z] = np.maximum(h, np.minimum(FLOOR, base[moving, z]))
+    h = bm[:, 2] + v[:, 2] * (6 * ahead) // (10 * gap) - fall
+    out[moving, z] = np.maximum(h, np.minimum(FLOOR, bm[:, 2]))
     return out
 
 
