@@ -343,6 +343,7 @@ class StateSyncServer(ModeServer):
                 base_extras=base_extras,
                 include=include,
                 also_destroy=holds & ~avail & ~view,
+                holds=holds,
                 coding=self.schema.coding,
             )
             self.stats_counters["encodes"] += 1

@@ -363,6 +363,7 @@ def encode_snapshot(
     base_extras: bytes | None = None,
     include: np.ndarray | None = None,
     also_destroy: np.ndarray | None = None,
+    holds: np.ndarray | None = None,
     predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
     stats: dict | None = None,
     coding: SnapshotCoding | None = None,
@@ -373,6 +374,8 @@ def encode_snapshot(
     receiver holds although they are not in ``base_view``. ``predictor`` (tick, codes,
     view, predicted columns) is an older snapshot the receiver holds: updates are then
     coded against the motion it shows (see :func:`predict`), so steady movers cost a bit.
+    ``holds`` (bool per entity) says what the receiver holds when that is more than
+    ``base_view`` (per-client baselines: values too old to delta against).
     ``stats`` (a dict), when given, gains the bytes each piece of the parts took.
     ``coding`` (the schema's) applies the spec's predictor and, with entropy coding,
     range-codes the updates (see :func:`_encode_entropy`)."""
@@ -424,8 +427,11 @@ def encode_snapshot(
         send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
     base = NO_BASE if base_tick is None else base_tick
     if coding is not None and coding.entropy:
-        # Every entity the receiver holds gets a row of the table (changed or not).
-        held = np.flatnonzero(sub_view & sub_base)
+        # Every entity the receiver holds and keeps gets a row of the table (changed or
+        # not), as the receiver counts them: its view less this snapshot's destroys and
+        # creates. Those it holds beyond the baseline (values too old to delta) stay put.
+        holding = sub_base if holds is None else sub_base | pick(holds)
+        held = np.flatnonzero(holding & sub_view & ~create_m)
         deltas = np.zeros((len(held), codes.shape[1]), np.int64)
         changed = update_m[held]
         deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
@@ -609,7 +615,11 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
     if part.table is not None:
         if coding is None or not coding.entropy:
             raise UsageError("an entropy-coded part needs the schema's coding to apply")
-        held = part.lo + np.flatnonzero(view[part.lo : part.hi])
+        # The table's rows: what the receiver holds in the range, less what this part
+        # creates anew (a value it held that the sender could no longer delta against).
+        mine = view[part.lo : part.hi].copy()
+        mine[part.create - part.lo] = False
+        held = part.lo + np.flatnonzero(mine)
         m = np.zeros((len(held), codes.shape[1]), np.int32) if motion is None else motion[held]
         deltas = coding.decode_table(part.table, m)
         changed = _any_per_row(deltas != 0) if deltas.shape[1] else np.zeros(len(held), bool)
