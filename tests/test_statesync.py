@@ -4,6 +4,7 @@ interest management, the byte budget, encode-once sharing, hostile clients, reco
 import io
 
 import numpy as np
+import pytest
 
 from demos.arena import Arena
 from engine import Game, State
@@ -155,8 +156,9 @@ def test_baselines_are_only_ones_the_client_acked_and_lost_acks_fall_back(seed):
     assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
 
 
-def test_interest_management_creates_and_destroys_by_distance(seed):
-    game = Arena(npcs=400)
+@pytest.mark.parametrize("coding", ["packed", "entropy"])
+def test_interest_management_creates_and_destroys_by_distance(seed, coding):
+    game = Arena(npcs=400) if coding == "packed" else EntropyArena(npcs=400)
     cell = 12000.0
     cfg = StateSyncConfig(players=3, seed=2, interest_cell=cell)
     match = StateSyncMatch(game, 3, seed=seed, link=LinkConfig(latency=0.02), config=cfg)
