@@ -303,9 +303,10 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: the range
     whole when it fits ``budget``, else each half on its own (the extras go in the first).
 
-    A part is the packed format's header, extras, destroys and creates, then (section
-    UPDATE) the range-coded table of every entity in the range the receiver holds, to the
-    end of the part: a changed flag per field group, and the changed groups' deltas."""
+    A part is a compact header (see :func:`read_part_header`), the packed format's
+    extras, destroys and creates, then (section UPDATE) the range-coded table of every
+    entity in the range the receiver holds, to the end of the part: a changed flag per
+    field group, and the changed groups' deltas."""
     held, deltas, motion = table
     a, b = np.searchsorted(held, [lo, hi])
     d, m = deltas[a:b], motion[a:b]
@@ -316,8 +317,8 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     sections |= (CREATE if len(part_create) else 0)
     changed = bool(d.any())
     sections |= UPDATE if changed else 0
-    # index and count are patched in once every part is known
-    out = [b"", varint(pred_gap), b"", varint(lo), varint(hi - lo), bytes([sections])]
+    # the header is written once every part is known (a single part omits its range)
+    out = [b"", varint(pred_gap), b"", b"", b"", bytes([sections])]
     if extras is not None:
         out.append(extras)
     if len(part_destroy):
@@ -327,7 +328,7 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         out += [pack_escaped(col) for col in part_codes.T]
     if changed:
         out.append(coding.encode_table(d, m))
-    size = sum(len(x) for x in out) + _HEAD.size + 2
+    size = sum(len(x) for x in out) + _COMPACT_MAX
     if size > budget:
         if hi - lo <= 1:
             raise UsageError(f"one entity takes {size} bytes, over the {budget}-byte budget")
@@ -335,17 +336,27 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts)
         _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts)
     else:
-        parts.append(out)
+        parts.append(out + [(lo, hi)])  # the range, for the header
         if stats is not None:
             _count_bytes(stats, out, extras is not None, len(part_destroy), len(part_create), part_codes.shape[1], 0)
-            stats["header"] += _HEAD.size + 2  # tick, baseline, index and count: written below
             if changed:
                 stats["update table"] = stats.get("update table", 0) + len(out[-1])
     if lo == 0 and hi == n:  # the top call: number the parts
         if len(parts) > 255:
             raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
+        if base != NO_BASE and not 0 < tick - base < 1 << 32:
+            raise UsageError(f"baseline {base} is not before tick {tick}")
+        head = struct.pack("<I", tick) + varint(0 if base == NO_BASE else tick - base)
+        count = len(parts)
         for i, p in enumerate(parts):
-            p[0], p[2] = _HEAD.pack(tick, base), bytes([i, len(parts)])
+            p[0] = head
+            p[2] = varint(count - 1) + (varint(i) if count > 1 else b"")
+            if count > 1:
+                part_lo, part_hi = p[-1]
+                p[3], p[4] = varint(part_lo), varint(part_hi - part_lo)
+            del p[-1]
+        if stats is not None:
+            stats["header"] += sum(len(p[0]) + len(p[2]) + len(p[3]) + len(p[4]) for p in parts)
         return [b"".join(p) for p in parts]
     return parts
 
@@ -518,12 +529,25 @@ def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
     return ids
 
 
-def read_part_header(r: Reader) -> tuple[int, int | None, int | None, int, int]:
+_COMPACT_MAX = 4 + 5 + 2 + 2 + 3 + 3  # the most a compact header can take beside the predictor gap
+
+
+def read_part_header(r: Reader, compact: bool = False) -> tuple[int, int | None, int | None, int, int]:
     """(tick, baseline, predictor, index, count) of a part, and nothing more: what a light
-    client needs to track which snapshots are complete."""
-    tick, base = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
-    pred_gap = r.varint(1 << 32)
-    index, count = r.u8(), r.u8()
+    client needs to track which snapshots are complete. ``compact``: an entropy-coded
+    spec's header (u32 tick, varint tick - baseline or 0, varint predictor gap, varint
+    count - 1, varint index when more than one part)."""
+    if compact:
+        tick = struct.unpack_from("<I", r.data, r.take(4))[0]
+        gap = r.varint(tick)
+        base = tick - gap if gap else NO_BASE
+        pred_gap = r.varint(1 << 32)
+        count = r.varint(254) + 1
+        index = r.varint(count - 1) if count > 1 else 0
+    else:
+        tick, base = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
+        pred_gap = r.varint(1 << 32)
+        index, count = r.u8(), r.u8()
     if pred_gap and (base == NO_BASE or pred_gap > base):
         raise ProtocolError("bad_snapshot", f"predictor {pred_gap} ticks before baseline {base}")
     return tick, None if base == NO_BASE else base, base - pred_gap if pred_gap else None, index, count
@@ -533,9 +557,13 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int, coding: 
     """A part's contents. With entropy ``coding`` the update table stays coded until
     :func:`apply_part` knows which entities the receiver holds."""
     r = Reader(payload)
-    tick, base, predictor, index, count = read_part_header(r)
-    lo = r.varint(capacity)
-    hi = lo + r.varint(capacity)
+    compact = coding is not None and coding.entropy
+    tick, base, predictor, index, count = read_part_header(r, compact)
+    if compact and count == 1:  # one part vouches for every entity
+        lo, hi = 0, capacity
+    else:
+        lo = r.varint(capacity)
+        hi = lo + r.varint(capacity)
     if count == 0 or index >= count or hi > capacity:
         raise ProtocolError("bad_snapshot", f"part {index}/{count} range [{lo}, {hi}) of {capacity}")
     sections = r.u8()
