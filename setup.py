@@ -29,11 +29,15 @@ from pathlib import Path
 # name (a .py beside a .pxd is Cython's pure-Python mode: it also runs uncompiled).
 # Adding one is a line here and ``compiled.load("netcode.x.y")`` where it is used.
 COMPILED = [
-    "netcode.session.connection",  # a session's header, replay window, acks, RTT (fastpath cimports it)
-    "netcode.mode.inputs",  # input buffers (fastpath cimports them)
-    "netcode.statesync.fastpath",  # the state-sync server's input and send paths
+    "netcode.session.connection",  # a session's header, replay window, acks, RTT
+    "netcode.session.demux",  # which session a datagram is for (cimports connection)
+    "netcode.mode.inputs",  # input buffers
+    "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
+    "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
+    "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.bitpack",  # snapshot bit packing
     "netcode.statesync.rangecoder",  # range coding of snapshot updates
+    "netcode.transport.ratelimit",  # per-source token buckets (_mmsg cimports them)
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)
 ]
 LINUX_ONLY = {"netcode.transport._mmsg"}  # recvmmsg / sendmmsg are Linux's

@@ -70,10 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     headless_and_replay(out, args.ticks)
     networked(args.seconds)
-    banner("next")
-    print("   ticksync serve demos.arena --mode statesync --open-join   # then play at http://127.0.0.1:8080/play")
-    print("   ticksync bots udp://127.0.0.1:PORT --game demos.arena --count 8")
-    print("   ticksync replay out/arena.tsr --verify           # replays are just the inputs")
+    banner("next: serve it, fill it with bots, play it, watch it")
+    print("   ticksync serve demos.arena --mode statesync --open-join           # UDP 7777, HTTP 8080; prints the admin key")
+    print("   ticksync bots http://127.0.0.1:8080 --game demos.arena --count 6  # seats from the server's matchmaking")
+    print("   ticksync play demos.arena http://127.0.0.1:8080                   # join in a desktop window")
+    print("   ticksync replay out/arena.tsr --verify                            # replays are just the inputs")
+    print("   ticksync replay out/arena.tsr --watch                             # the recording in a desktop window")
+    print("   browser view:  http://127.0.0.1:8080/play")
+    print("   dashboard:     http://127.0.0.1:8080/   (rooms, players, live charts; Prometheus at /metrics)")
     return 0
 
 

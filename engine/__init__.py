@@ -38,6 +38,14 @@ _LAZY = {
     "Int": "quantize",
     "Fixed": "quantize",
     "Angle": "quantize",
+    # how a viewer draws it and which keys play it
+    "Visuals": "visuals",
+    "Sprite": "visuals",
+    "Controls": "controls",
+    "Axis": "controls",
+    "Press": "controls",
+    "Aim": "controls",
+    "Point": "controls",
     # replays
     "ReplayWriter": "replay",
     "ReplayReader": "replay",
@@ -59,6 +67,7 @@ __all__ = ["TicksyncError", "UsageError", *_LAZY]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from .cli import run_headless
+    from .controls import Aim, Axis, Controls, Point, Press
     from .loop import Clock, ManualClock, RealClock, TickLoop, TickStats, run_async
     from .model import Game, GameError, load_game
     from .quantize import Angle, Exact, Fixed, Int, Quantizer
@@ -66,6 +75,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from .replication import Replication
     from .rng import chance, hash_u64, randint, random_u64, rng_state
     from .state import State, StateLayoutError
+    from .visuals import Sprite, Visuals
 
 
 def __getattr__(name: str) -> Any:

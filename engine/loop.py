@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 
 class Clock(Protocol):
+    """What a :class:`TickLoop` reads time from: :class:`RealClock` (the event loop's
+    monotonic clock) or :class:`ManualClock` (virtual time for tests)."""
+
     def now(self) -> float: ...
 
     async def sleep_until(self, deadline: float) -> None: ...
@@ -102,6 +105,7 @@ class TickStats:
         return [float(np.percentile(d, q)) if len(d) else 0.0 for q in qs]
 
     def summary(self) -> dict:
+        """Ticks run, dropped and late, and the recent ticks' duration and lateness percentiles (ms)."""
         p50, p99 = self.duration_percentiles(50, 99)
         l50, l99 = self.lateness_percentiles(50, 99)
         return {
@@ -158,6 +162,7 @@ class TickLoop:
         return self._epoch + (tick - self._first_tick) * self.dt
 
     def next_deadline(self) -> float:
+        """When the next tick is due (the loop's own deadlines never drift)."""
         return self.deadline_of(self.tick)
 
     def poll(self, now: float, *, limit: int | None = None) -> int:
@@ -188,6 +193,7 @@ class TickLoop:
         return due
 
     def stop(self) -> None:
+        """End :meth:`run` after the tick in progress."""
         self._stopped = True
 
     async def run(self, clock: Clock | None = None, *, ticks: int | None = None) -> None:

@@ -12,13 +12,16 @@ A game is written once as a subclass of :class:`Game`:
 
 Optional: ``input_limits`` (inclusive clamp range per input field, applied to every input
 that arrives from a network), ``bot_inputs`` (scripted players for headless runs, bots and
-benches), ``replication`` (what state sync sends and how it is quantized).
+benches), ``replication`` (what state sync sends and how it is quantized), ``visuals`` and
+``controls`` (how a viewer draws it and which keys play it; presentation only, so they are
+not part of the fingerprint).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import traceback
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -35,6 +38,17 @@ class GameError(TicksyncError):
 
 
 class Game:
+    """A game both network modes, replays, bots and ``ticksync check`` run: subclass it.
+
+    Set ``name``, ``version`` and ``input_dtype`` (a numpy structured dtype: one record
+    per player per tick), and write :meth:`create` and :meth:`step`. Optional:
+    ``input_limits`` (inclusive clamp per input field, applied to network input),
+    ``max_players``, ``tick_rate``, :meth:`bot_inputs` (scripted players),
+    :meth:`player_entity` and ``replication`` (what state sync sends; None: lockstep
+    only). A game object holds no match state: everything that changes lives in the
+    :class:`State` that ``create`` returns. docs/writing-a-game.md walks through one.
+    """
+
     name: ClassVar[str] = ""
     version: ClassVar[str] = ""
     input_dtype: ClassVar[np.dtype]
@@ -46,12 +60,25 @@ class Game:
     input_limits: ClassVar[Mapping[str, tuple[float, float]]] = {}
     #: State-sync replication spec (see :mod:`engine.replication`); None = lockstep only.
     replication: ClassVar[Any] = None
+    #: How its entities look to a generic viewer (:mod:`engine.visuals`); None = dots.
+    visuals: ClassVar[Any] = None
+    #: Keys and mouse to input record (:mod:`engine.controls`); None = arrows on a move field.
+    controls: ClassVar[Any] = None
 
     # -- the contract ---------------------------------------------------------------------
     def create(self, seed: int, players: int) -> State:
+        """The state before tick 0 for ``players`` player slots (1..``max_players``), from
+        ``seed`` alone: every array the match will ever need, at its final shape."""
         raise NotImplementedError
 
     def step(self, state: State, inputs: np.ndarray, tick: int) -> None:
+        """Advance ``state`` (state_tick) by one tick in place, to state_tick+1.
+
+        ``inputs``: one ``input_dtype`` record per player slot (zeros for an absent
+        player), already clamped to ``input_limits``; read it, never write it. Use nothing
+        but the arguments: no clock, no I/O, no attributes of ``self`` that change, no
+        global random (``engine.rng`` keeps its generator in the state). Lockstep needs the
+        same bits on every machine: integer or fixed-point math."""
         raise NotImplementedError
 
     def bot_inputs(self, state: State, tick: int, slots: np.ndarray) -> np.ndarray:
@@ -112,9 +139,11 @@ class Game:
         return fp
 
     def describe(self) -> str:
+        """``"name version"``, as messages show the game."""
         return f"{self.name} {self.version}"
 
     def check_players(self, players: int) -> None:
+        """GameError unless 1 <= ``players`` <= ``max_players``."""
         if not 1 <= players <= self.max_players:
             raise GameError(f"{self.describe()} takes 1..{self.max_players} players, not {players}")
 
@@ -133,6 +162,18 @@ def _validate(game: Any, where: str) -> Game:
     return game
 
 
+def _where(exc: BaseException, module_name: str) -> str:
+    """``"FILE, line N: "`` of the line in the game's own code that raised ``exc`` while
+    importing (the deepest frame outside the import machinery), or ""."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    if not frames:
+        return ""
+    top = module_name.split(".")[0]
+    own = [f for f in frames if f"/{top}/" in f.filename or f.filename.endswith(f"/{top}.py")]
+    frame = (own or frames)[-1]
+    return f"{frame.filename}, line {frame.lineno}: "
+
+
 def load_game(path: str) -> Game:
     """Load a game from an import path: ``pkg.module`` (its ``GAME``) or ``pkg.module:attr``.
 
@@ -142,9 +183,16 @@ def load_game(path: str) -> Game:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise GameError(f"no game module {module_name!r} (is it importable?)") from None
-        raise
+        raise GameError(f"game module {module_name!r} failed to import: {_where(exc, module_name)}{exc}") from exc
+    except SyntaxError as exc:
+        raise GameError(
+            f"game module {module_name!r} has a syntax error: {exc.filename}, line {exc.lineno}: {exc.msg}"
+        ) from exc
+    except Exception as exc:  # anything the module's own code raised while importing
+        name = type(exc).__name__
+        raise GameError(f"game module {module_name!r} failed to import: {_where(exc, module_name)}{name}: {exc}") from exc
     attr = attr or "GAME"
     if not hasattr(module, attr):
         raise GameError(f"module {module_name!r} has no {attr!r}; a game module exports GAME")

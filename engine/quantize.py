@@ -21,9 +21,12 @@ class Quantizer:
     snapshot from the codes it sees, so a quantizer only has to bound them."""
 
     def quantize(self, values: np.ndarray) -> np.ndarray:
+        """Codes (int64, >= 0) for ``values``; out-of-range values are clamped."""
         raise NotImplementedError
 
     def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Values of ``dtype`` for ``codes``: the inverse of :meth:`quantize`, within
+        :attr:`tolerance`."""
         raise NotImplementedError
 
     @property

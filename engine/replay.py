@@ -72,7 +72,10 @@ writer); an unknown kind, a length the kind cannot have, a CRC mismatch or a tic
 sequence make it *corrupt*. Either way the reader keeps every record before it and stops
 there, reporting ``reader.tail`` ("torn tail after tick 4711: 13 of 21 bytes", "corrupt
 record at tick 512 (CRC mismatch)"). ``reader.clean`` is true only when the file ends
-with END. A damaged file *header* is an error (:class:`ReplayError`): without it nothing
+with END. When intact records follow the bad one, the file was *damaged* (a flipped bit,
+a bad copy), not cut short by a crash: ``reader.damage`` says at which byte and tick, and
+how many ticks are lost, counting the records after it (they are never replayed: the
+inputs are a chain); ``reader.expected_ticks`` is what the file's END says it held. A damaged file *header* is an error (:class:`ReplayError`): without it nothing
 can be replayed.
 
 Decisions: the writer flushes after every tick by default (a killed process loses at most
@@ -411,6 +414,11 @@ class ReplayReader:
     #: None when clean, else what is wrong with the end of the file.
     tail: str | None
     clean: bool
+    #: None unless intact records follow the bad one (damage before the end, not a torn
+    #: tail): then where it is and how many ticks it cost.
+    damage: str | None
+    #: Ticks the file was meant to hold, when it says (its END record), else None.
+    expected_ticks: int | None
     #: HASH records: tick -> first recorded hash.
     hashes: dict[int, int]
 
@@ -564,6 +572,60 @@ class ReplayReader:
         self.clean = clean
         self.tail = tail
         self.valid_bytes = pos  # bytes of header and intact records
+        self.damage = None
+        self.expected_ticks = self.ticks if clean else None
+        if tail is not None and not clean and pos < size:
+            self._salvage(pos)
+
+    def _salvage(self, pos: int) -> None:
+        """The scan stopped at ``pos`` with bytes left. If an intact record follows the bad
+        one, this is damage, not a torn tail: say where it is and how much it cost. The
+        records after it are counted, never used (a replay needs every tick's inputs)."""
+        buf, view, size = self._buf, self._view, len(self._buf)
+        unpack, crc32, u32 = _REC.unpack_from, zlib.crc32, _U32.unpack_from
+        input_len = self.players * self.input_itemsize
+        longest = _REC.size + max(input_len, 1 + self.state_nbytes) + 4
+
+        def frame_end(at: int) -> int | None:
+            """The end of an intact record starting at ``at``, or None."""
+            if at + _REC.size + 4 > size or not _INPUTS <= buf[at] <= _END:
+                return None
+            kind, _, length = unpack(buf, at)
+            if kind == _INPUTS and length not in (0, input_len):
+                return None
+            if (kind == _HASH and length != 8) or (kind == _END and length) or length > longest:
+                return None
+            end = at + _REC.size + length
+            if end + 4 > size or crc32(view[at:end]) != u32(buf, end)[0]:
+                return None
+            return end + 4
+
+        # The next record starts within the longest record the bad one could have been.
+        resume = next((at for at in range(pos + 1, min(size, pos + longest + 1)) if frame_end(at)), None)
+        if resume is None:
+            return  # nothing intact after it: a torn (or garbled) tail, what a crash leaves
+        last_input, end_tick, at, records = None, None, resume, 0
+        while at < size:
+            nxt = frame_end(at)
+            if nxt is None:
+                break
+            kind, tick, _ = unpack(buf, at)
+            if kind == _INPUTS:
+                last_input = tick
+            elif kind == _END:
+                end_tick = tick
+            records += 1
+            at = nxt
+        if end_tick is not None:
+            self.expected_ticks = end_tick
+            lost = f"{end_tick - self.ticks} of the {end_tick} ticks it was meant to hold are lost"
+        elif last_input is not None:
+            lost = f"at least {last_input + 1 - self.ticks} ticks (up to tick {last_input}) are lost"
+        else:
+            lost = "they cannot be used"
+        self.damage = (
+            f"damaged at byte {pos}: {self.tail}; {records} intact records ({size - resume} bytes) follow it: {lost}"
+        )
 
     def __iter__(self) -> Iterator[Record]:
         """Every intact record in file order (stops before any damage; never raises)."""
@@ -612,7 +674,8 @@ class ReplayReader:
             )
 
     def describe(self) -> str:
-        status = "clean" if self.clean else self.tail
+        """One line: the game, players, ticks, and clean, torn or DAMAGED (and where)."""
+        status = "clean" if self.clean else (f"DAMAGED: {self.damage}" if self.damage else self.tail)
         return f"{self.game} {self.game_version}, {self.players} players, {self.ticks} ticks, {status}"
 
     def __repr__(self) -> str:

@@ -32,15 +32,30 @@ Three options tune how snapshots code a game whose entities do not move in strai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
+
+import numpy as np
 
 from .quantize import Quantizer
+
+if TYPE_CHECKING:
+    from .state import State
 
 __all__ = ["Replication"]
 
 
 @dataclass(frozen=True)
 class Replication:
+    """A game's state-sync spec: which state arrays are entity fields (and how each is
+    quantized), which bool array says which entity rows exist, and what else is sent.
+
+    ``Replication(alive="alive", fields={"pos": Int(0, 1000)}, position="pos")``: every
+    field is a column of the entity table, one row per entity slot, as many rows as
+    ``alive`` has (a row of an ``(n, 2)`` field is its two values). :meth:`problems` checks
+    a spec against a state (``ticksync check`` runs it; a state-sync server refuses a spec
+    that has any).
+    """
+
     alive: str
     fields: Mapping[str, Quantizer]
     position: str | None = None
@@ -68,6 +83,36 @@ class Replication:
             raise ValueError(f"groups {self.groups} must be non-empty tuples of distinct replicated fields")
         if self.predictor is not None and not callable(self.predictor):
             raise TypeError(f"predictor {self.predictor!r} is not callable")
+
+    def problems(self, state: "State") -> list[str]:
+        """What is wrong with this spec for ``state`` (a state the game created): arrays
+        it names that the state lacks, an ``alive`` that is not a 1-d bool array, fields
+        whose row count is not ``alive``'s, a position that is not ``(rows, 2)``. Empty
+        when the spec fits."""
+        found: list[str] = []
+        names = set(state.names)
+        for role, name in [("alive", self.alive), *(("field", f) for f in self.fields), *(("extra", e) for e in self.extras)]:
+            if name not in names:
+                found.append(f"replication {role} {name!r} is not an array of the state (it has: {', '.join(state.names)})")
+        if self.alive not in names:
+            return found
+        alive = state[self.alive]
+        if alive.dtype != np.bool_ or alive.ndim != 1:
+            found.append(f"replication alive array {self.alive!r} must be a 1-d bool array, not {alive.dtype} {alive.shape}")
+            return found
+        rows = len(alive)
+        for name in self.fields:
+            arr = state[name] if name in names else None
+            if arr is None:
+                continue
+            if arr.ndim == 0 or arr.shape[0] != rows:
+                have = "a scalar" if arr.ndim == 0 else f"{arr.shape[0]} rows"
+                found.append(f"replicated field {name!r} has {have}, alive has {rows}: every field is a column of the entity table")
+        if self.position is not None and self.position in names:
+            pos = state[self.position]
+            if pos.shape[1:] != (2,):
+                found.append(f"position field {self.position!r} must be (entities, 2), not {pos.shape}")
+        return found
 
     @property
     def smooth_fields(self) -> tuple[str, ...]:

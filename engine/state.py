@@ -95,6 +95,7 @@ class State:
         return iter(self._names)
 
     def items(self):
+        """(name, array) pairs in name order; the arrays themselves, not copies."""
         return self._arrays.items()
 
     @property
@@ -112,6 +113,7 @@ class State:
 
     # -- copy / restore ---------------------------------------------------------------
     def copy(self) -> "State":
+        """An independent copy (every array copied); :meth:`restore` copies one back."""
         clone = object.__new__(State)
         object.__setattr__(clone, "_arrays", {n: a.copy() for n, a in self._arrays.items()})
         object.__setattr__(clone, "_names", self._names)

@@ -19,7 +19,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-log = logging.getLogger("ticksync.compiled")
+from netcode.logs import LIBRARY_LOGGER
+
+log = LIBRARY_LOGGER.getChild("compiled")
 
 MANIFEST = Path(__file__).with_name("_build_manifest.json")
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding netcode/; manifest paths are relative to it

@@ -1,22 +1,29 @@
 """The ``ticksync`` command line (the console script's entry point).
 
-    ticksync run GAME --ticks N [--players P] [--record FILE]   headless run with bots
-    ticksync replay FILE [--verify] [--seek T]                 re-simulate a recording
+    ticksync run GAME --ticks N [--players P] [--record FILE [--force]]   headless run with bots
+    ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME                                        determinism check
-    ticksync serve GAME --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
+    ticksync serve [GAME] [--config FILE] --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
-    ticksync bots URL --game GAME --count N [--duration S] [--mode auto]
+    ticksync bots URL --game GAME --count N [--duration S] [--mode auto]   (URL http://: seats by matchmaking)
+    ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
+    ticksync play GAME URL [--token T] [--slot N] [--spectate]   a desktop window (pygame-ce)
+    ticksync replay FILE --watch [--speed X] [--start T]        a recording in that window
 
 The first three are the engine's (:mod:`engine.cli`, no network); this module adds the
 networked ones. GAME is an import path such as ``demos.arena`` (its ``GAME``) or
 ``demos.arena:Arena``. Exit codes: 0 fine, 1 the check or verification found a divergence
 (or, for ``bots``, a bot desynced or could not play), 2 bad arguments or unreadable input
-(one line on stderr, never a traceback).
+(one line on stderr, never a traceback: every TicksyncError and OSError is caught in
+:func:`main`; ``--traceback`` anywhere on the line, or ``TICKSYNC_TRACEBACK=1``, prints the
+whole story instead). ``ticksync --version`` reads the installed package's metadata.
 
 The server secret (token signing key) comes from an environment variable (``--secret-env``,
 default ``TICKSYNC_SECRET``) or a file (``--secret-file``): its UTF-8 text, stripped, at
 least 16 bytes. ``serve`` without one generates a random secret for the run and prints a
-token per slot.
+token per slot. Its admin key (for ``POST /api/rooms`` and ``/api/tokens``) comes from
+``$TICKSYNC_ADMIN_KEY`` or ``--admin-key-file``, else it makes one and prints ``admin key: KEY``.
+``bots`` given the server's ``http://`` address takes its seats from matchmaking.
 """
 
 from __future__ import annotations
@@ -30,12 +37,23 @@ import secrets
 import signal
 import sys
 import time
+import traceback
 from typing import Sequence
 
+from engine.errors import TicksyncError
 from engine.model import Game, GameError
 from engine.replay import ReplayError, ReplayReader
 
-from engine.cli import CliError, LiveTable, add_commands as add_engine_commands, game_and_players, load_game_or_fail
+from engine.cli import (
+    CliError,
+    LiveTable,
+    add_commands as add_engine_commands,
+    check_record_path,
+    game_and_players,
+    load_game_or_fail,
+)
+from netcode.benchmark.command import add_parser as add_bench_command  # light: the bench loads on use
+from netcode.desktop.cli import add_commands as add_desktop_commands
 from netcode.session.token import MIN_SECRET
 
 __all__ = ["main", "build_parser"]
@@ -78,78 +96,167 @@ def _record_paths(record: str | None, rooms: list[str]) -> dict[str, str]:
     return {room: f"{root}-{re.sub(r'[^A-Za-z0-9_.-]', '_', room)}{ext}" for room in rooms}
 
 
+_SERVE_FLAGS = ("game", "mode", "host", "port", "ws_port", "players", "seed", "tick_rate", "record", "open_join", "admin_key_file", "duration", "status_every")
+
+
+def _serve_settings(args) -> dict:
+    """The flags over the ``--config`` file over the defaults (see netcode/server/config.py)."""
+    from netcode.errors import UsageError
+    from netcode.server.config import merge, read_config
+
+    try:
+        config = read_config(args.config) if args.config else {}
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    flags = {name: getattr(args, name) for name in _SERVE_FLAGS}
+    flags["open_join"] = True if args.open_join else None
+    if args.room:
+        flags["rooms"] = [{"name": name} for name in args.room]
+    settings = merge(flags, config)
+    if args.matchmaking:
+        settings["matchmaking"] = {**settings["matchmaking"], "access": args.matchmaking}
+    return settings
+
+
+def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
+    """(game, import path, RoomConfig) for every room to make at start."""
+    from netcode.server.tickserver import MODES, RoomConfig
+
+    rooms = settings["rooms"] or [{"name": "default"}]
+    names = [r["name"] for r in rooms]
+    if len(set(names)) != len(names):
+        raise CliError("each room name must be different")
+    records = _record_paths(settings["record"], names)
+    plan = []
+    for spec in rooms:
+        path = spec.get("game", settings["game"])
+        if not path:
+            raise CliError(f"room {spec['name']!r}: which game? (give GAME, or game = ... in the config file)")
+        mode = spec.get("mode", settings["mode"])
+        if mode not in MODES:
+            raise CliError(f"unknown mode {mode!r} (available: {', '.join(sorted(MODES))})")
+        game, players = game_and_players(path, spec.get("players", settings["players"]))
+        tick_rate = spec.get("tick_rate", settings["tick_rate"]) or None
+        config = RoomConfig(
+            name=spec["name"],
+            mode=mode,
+            players=players,
+            seed=spec.get("seed", settings["seed"]),
+            tick_rate=tick_rate,
+            record=spec.get("record", records.get(spec["name"])),
+            game_path=path,
+            options=spec.get("options", {}),
+        )
+        plan.append((game, path, config))
+    return plan
+
+
+def _admin_key(args, settings: dict) -> tuple[str, bool]:
+    """The admin key from ``--admin-key-file`` / the config's ``admin_key_file``, else the
+    ``--admin-key-env`` variable, else a new one (returns (key, generated))."""
+    path = settings["admin_key_file"]
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                key = f.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read the admin key file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not key:
+            raise CliError(f"the admin key file {path} is empty")
+        return key, False
+    key = os.environ.get(args.admin_key_env, "").strip()
+    if key:
+        return key, False
+    return secrets.token_urlsafe(24), True
+
+
 def cmd_serve(args) -> int:
     from engine.loop import run_async
-    from netcode.server.tickserver import MODES
+    from netcode.errors import UsageError
+    from netcode.server.matchmaking import MatchmakingConfig
 
-    if args.mode not in MODES:
-        raise CliError(f"unknown mode {args.mode!r} (available: {', '.join(sorted(MODES))})")
-    game, players = game_and_players(args.game, args.players)
-    if args.duration is not None and args.duration <= 0:
+    settings = _serve_settings(args)
+    if settings["duration"] is not None and settings["duration"] <= 0:
         raise CliError("--duration must be positive")
     for name in ("port", "ws_port"):
-        if not 0 <= getattr(args, name) <= 65535:
+        if not 0 <= settings[name] <= 65535:
             raise CliError(f"--{name.replace('_', '-')} must be a port number (0 picks a free one)")
-    rooms = args.room or ["default"]
-    if len(set(rooms)) != len(rooms):
-        raise CliError("each --room name must be different")
+    plan = _room_plan(settings)
+    extra_games = [(load_game_or_fail(path), path) for path in settings["games"]]
+    try:
+        matchmaking = MatchmakingConfig(**settings["matchmaking"])
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    for _, _, config in plan:
+        if config.record:
+            check_record_path(os.fspath(config.record), args.force)
     secret, generated = _read_secret(args, generate=True)
-    admin_key = None
-    if args.admin_key_env:
-        admin_key = os.environ.get(args.admin_key_env, "").strip()
-        if not admin_key:
-            raise CliError(f"--admin-key-env {args.admin_key_env}: that environment variable is empty or not set")
+    admin_key, key_generated = _admin_key(args, settings)
+    settings["secret_env"] = args.secret_env
     _setup_logging()
-    return run_async(_serve(args, game, players, rooms, secret, generated, admin_key))
+    return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated))
 
 
-async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes, generated: bool, admin_key: str | None) -> int:
+async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, generated: bool, admin_key: str, key_generated: bool) -> int:
     from netcode.errors import UsageError
-    from netcode.server.tickserver import RoomConfig, TickServer
+    from netcode.server.tickserver import TickServer
     from netcode.session.token import token_to_text
 
     server = TickServer(
-        secret=secret, host=args.host, udp_port=args.port, http_port=args.ws_port, admin_key=admin_key, open_join=args.open_join
+        secret=secret,
+        host=settings["host"],
+        udp_port=settings["port"],
+        http_port=settings["ws_port"],
+        admin_key=admin_key,
+        open_join=settings["open_join"],
+        matchmaking=matchmaking,
     )
-    records = _record_paths(args.record, rooms)
+    if generated:
+        server.secret_origin = "generated for this run (tokens printed at start)"
+    for game, path in extra_games:
+        server.matchmaker.register_game(game, path)
     try:
-        for name in rooms:
-            config = RoomConfig(
-                name=name,
-                mode=args.mode,
-                players=players,
-                seed=args.seed,
-                tick_rate=args.tick_rate or None,
-                record=records.get(name),
-                game_path=args.game,
-            )
+        for game, path, config in plan:
             server.add_room(game, config)
+            server.matchmaker.register_game(game, path)
         await server.start()
-    except (UsageError, GameError, ValueError, OSError) as exc:
+    except (UsageError, GameError, ValueError, TypeError, OSError) as exc:
         await server.stop()
-        if isinstance(exc, OSError):
-            raise CliError(f"cannot serve on {args.host}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError) and exc.filename is None:  # a socket: the port says which
+            raise CliError(f"cannot serve on {settings['host']}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):  # a file (a recording)
+            raise CliError(_one_line(exc)) from None
         raise CliError(str(exc)) from None
-    rate = next(iter(server.rooms.values())).mode.tick_rate
-    print(f"serving {game.describe()} ({args.mode}, {players} players, {rate} Hz) in room(s): {', '.join(rooms)}")
+    rooms = [config.name for _, _, config in plan]
+    records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record}
+    first = server.rooms[rooms[0]]
+    print(
+        f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
+        f"in room(s): {', '.join(rooms)}"
+    )
     print(f"  game       {server.udp_url}")
     print(f"  websocket  {server.ws_url}")
     print(f"  dashboard  {server.http_url}")
-    if args.open_join and server.http_url:
+    if server.http_url and matchmaking.access != "off":
+        print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{first.game.name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
+    print(f"  desktop    ticksync play {plan[0][1]} {server.udp_url}" + ("  --token T (one is printed below)" if generated else ""))
+    if settings["open_join"] and server.http_url:
         print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():
         print(f"  recording  {path} (room {name})")
     if generated:
-        print(f"note: ${args.secret_env} is not set, so this run signs tokens with a random secret; tokens (24 h):")
-        for name in rooms:
-            for slot in range(players):
-                token = server.mint_token(name, slot=slot, user=f"player{slot}", ttl=24 * 3600)
-                print(f"  room {name} slot {slot}: {token_to_text(token)}")
+        print(f"note: ${settings['secret_env']} is not set, so this run signs tokens with a random secret; tokens (24 h):")
+        for _, _, config in plan:
+            for slot in range(config.players):
+                token = server.mint_token(config.name, slot=slot, user=f"player{slot}", ttl=24 * 3600)
+                print(f"  room {config.name} slot {slot}: {token_to_text(token)}")
     else:
         print(f"  tokens     ticksync token --room {rooms[0]} --slot N   (same secret)")
-    if admin_key:
-        print(f"  tokens     POST {server.http_url}api/tokens  (Authorization: Bearer <admin key>)")
+    if key_generated:
+        print(f"admin key: {admin_key}")
+    print(f"  admin      POST {server.http_url}api/rooms, api/tokens  (Authorization: Bearer <admin key>)")
     sys.stdout.flush()
+    duration, status_every = settings["duration"], settings["status_every"]
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -168,10 +275,10 @@ async def _serve(args, game: Game, players: int, rooms: list[str], secret: bytes
             handled.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or Windows: Ctrl-C ends the run as KeyboardInterrupt
-    status = asyncio.create_task(_status(server, args.status_every)) if args.status_every > 0 else None
+    status = asyncio.create_task(_status(server, status_every)) if status_every > 0 else None
     try:
         try:
-            await asyncio.wait_for(stop.wait(), args.duration)
+            await asyncio.wait_for(stop.wait(), duration)
         except asyncio.TimeoutError:
             why.append("--duration reached")
     finally:
@@ -251,44 +358,43 @@ def cmd_bots(args) -> int:
     from netcode.session.token import token_from_text
 
     game = load_game_or_fail(args.game)
+    http = args.url.startswith(("http://", "https://"))
     try:
-        parse_url(args.url)
+        if not http:
+            parse_url(args.url)
         tokens = [token_from_text(t) for t in args.token] if args.token else None
     except UsageError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc).replace("expected udp://", "expected http://host:port (the server's HTTP API), udp://")) from None
     if args.count is not None and args.count < 1:
         raise CliError("--count must be at least 1")
+    if not args.duration > 0:
+        raise CliError("--duration must be positive")
     secret = None
-    if tokens is not None:
+    if http:
+        if tokens is not None:
+            raise CliError("--token goes with a udp:// or ws:// URL; with http:// the bots get theirs from matchmaking")
+        count = args.count or 1
+    elif tokens is not None:
         count = args.count or len(tokens)
         if count != len(tokens):
             raise CliError(f"--count {count} but {len(tokens)} --token given: one token per bot")
     else:
         if args.count is None:
-            raise CliError("--count is required (or give one --token per bot)")
+            raise CliError("--count is required (or give one --token per bot, or the server's http:// URL)")
         count = args.count
         secret, _ = _read_secret(args)
-    if not args.duration > 0:
-        raise CliError("--duration must be positive")
     rate = game.tick_rate
     min_ticks = args.min_ticks if args.min_ticks is not None else int(min(rate, args.duration * rate / 4))
     _setup_logging()
-    print(f"{count} bot(s) playing {game.describe()} at {args.url} for {args.duration:g} s", flush=True)
-    reports = run_async(
-        run_bots(
-            args.url,
-            game,
-            count,
-            args.duration,
-            tokens=tokens,
-            secret=secret,
-            room=args.room,
-            first_slot=args.first_slot,
-            input_delay=args.input_delay,
-            prediction_window=args.prediction_window,
-            mode=args.mode,
-        )
-    )
+    try:
+        reports = run_async(_bots(args, game, count, tokens, secret, http))
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    errors = {r.status for r in reports}
+    if len(errors) == 1 and next(iter(errors)).startswith("error: "):
+        # Every bot failed the same way before playing (a wrong URL path, say): the
+        # command line's fault, one line, not a table of identical failures.
+        raise CliError(next(iter(errors)).removeprefix("error: "))
     problems: dict[str, str] = {}
     for r in reports:
         if r.denied:
@@ -299,7 +405,9 @@ def cmd_bots(args) -> int:
             problems[r.name] = f"desynced {r.desyncs} time(s)"
         elif r.ticks < min_ticks:
             problems[r.name] = f"only {r.ticks} ticks (wanted {min_ticks}): {r.status}"
-    header = f"{'bot':<8} {'slot':>4} {'frames':>7} {'ticks':>7} {'rtt ms':>7} {'loss %':>6} {'desyncs':>7} {'reconn':>6}  status"
+    # What a bot counts as received: input frames in lockstep, complete snapshots in state sync.
+    received = "snapshots" if reports and all(r.mode == "statesync" for r in reports) else "frames"
+    header = f"{'bot':<8} {'slot':>4} {received:>9} {'ticks':>7} {'rtt ms':>7} {'loss %':>6} {'desyncs':>7} {'reconn':>6}  status"
     print(header)
     print("-" * len(header))
     for r in reports:
@@ -307,7 +415,7 @@ def cmd_bots(args) -> int:
         slot = "-" if r.slot is None else r.slot
         status = problems.get(r.name, r.status)
         print(
-            f"{r.name:<8} {slot!s:>4} {r.frames:>7} {r.ticks:>7} {rtt:>7} {r.loss_pct:>6.1f} {r.desyncs:>7} "
+            f"{r.name:<8} {slot!s:>4} {r.frames:>9} {r.ticks:>7} {rtt:>7} {r.loss_pct:>6.1f} {r.desyncs:>7} "
             f"{r.reconnects:>6}  {status}"
         )
     if problems:
@@ -315,6 +423,52 @@ def cmd_bots(args) -> int:
         return 1
     print(f"ok: {count} bot(s) played, none desynced")
     return 0
+
+
+async def _bots(args, game: Game, count: int, tokens, secret, http: bool):
+    """Seats from matchmaking (an http:// URL) or the given / minted tokens, then play with a
+    progress line every second."""
+    from netcode.client import matchmake, run_bots
+
+    url, urls, room = args.url, None, args.room or "default"
+    mode = None if args.mode == "auto" else args.mode
+    if http:
+        tickets = await matchmake(args.url, game, count, mode=mode, room=args.room)
+        tokens = [t["token"] for t in tickets]
+        urls = [t["udp"] or t["ws"] for t in tickets]
+        placed = sorted({f"{t['room']} ({t['mode']})" for t in tickets})
+        print(f"matchmaking placed {count} bot(s) in {', '.join(placed)}", flush=True)
+        url = urls[0]
+    print(f"{count} bot(s) playing {game.describe()} at {url} for {args.duration:g} s", flush=True)
+    return await run_bots(
+        url,
+        game,
+        count,
+        args.duration,
+        tokens=tokens,
+        secret=secret,
+        room=room,
+        urls=urls,
+        first_slot=args.first_slot,
+        input_delay=args.input_delay,
+        prediction_window=args.prediction_window,
+        mode=args.mode,
+        progress=_bots_progress,
+    )
+
+
+def _bots_progress(reports, elapsed: float) -> None:
+    """One line a second while bots play: connected, received, simulated, RTT, loss."""
+    playing = sum(1 for r in reports if r.status == "playing")
+    received = "snapshots" if all(r.mode == "statesync" for r in reports) else "frames"
+    rtts = [r.rtt_ms for r in reports if r.rtt_ms is not None]
+    rtt = f"{sum(rtts) / len(rtts):.1f} ms" if rtts else "-"
+    loss = max((r.loss_pct for r in reports), default=0.0)
+    print(
+        f"  {elapsed:5.1f} s  playing {playing}/{len(reports)}  {received} {sum(r.frames for r in reports)}  "
+        f"ticks {sum(r.ticks for r in reports)}  rtt {rtt}  loss {loss:.1f}%",
+        flush=True,
+    )
 
 
 def _secret_options(p: argparse.ArgumentParser, *, tokens: bool = False) -> None:
@@ -329,31 +483,72 @@ def _secret_options(p: argparse.ArgumentParser, *, tokens: bool = False) -> None
 
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (the usage itself
+    is one ``--help`` away); subcommand parsers are made of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"ticksync: error: {message} (see: {self.prog} --help)\n")
+
+
+def _version() -> str:
+    """The installed distribution's version (its metadata, so one number in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ticksync")
+    except PackageNotFoundError:
+        return "(not installed: running from a source tree)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser = _Parser(prog="ticksync", description="Server-authoritative multiplayer engine")
+    parser.add_argument("--version", action="version", version=f"ticksync {_version()}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="on an error, the full traceback instead of one line (or TICKSYNC_TRACEBACK=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_engine_commands(sub)
-    p = sub.add_parser("serve", help="serve a game over UDP and WebSocket, with an HTTP dashboard")
-    p.add_argument("game", help="import path, e.g. demos.arena")
-    p.add_argument("--mode", default="lockstep", help="network mode: lockstep or statesync (default lockstep)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    p.add_argument("--port", type=int, default=7777, help="UDP port (0 picks a free one)")
-    p.add_argument("--ws-port", type=int, default=8080, help="HTTP dashboard + WebSocket port (0 picks a free one)")
-    p.add_argument("--players", type=int, default=0, help="player slots per room (default: min(8, the game's maximum))")
+    p = sub.add_parser(
+        "serve",
+        help="serve a game over UDP and WebSocket, with an HTTP dashboard, room API and matchmaking",
+        description="Flags win over --config FILE (TOML; see netcode/server/config.py), which wins over the defaults shown.",
+    )
+    p.add_argument("game", nargs="?", help="import path, e.g. demos.arena (or game = ... in --config)")
+    p.add_argument("--config", metavar="FILE", help="TOML settings: these flags, [[rooms]], [matchmaking], games")
+    p.add_argument("--mode", help="network mode: lockstep or statesync (default lockstep)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, help="UDP port (default 7777; 0 picks a free one)")
+    p.add_argument("--ws-port", type=int, help="HTTP dashboard + API + WebSocket port (default 8080; 0 picks a free one)")
+    p.add_argument("--players", type=int, help="player slots per room (default: min(8, the game's maximum))")
     p.add_argument("--room", action="append", metavar="NAME", help="room name (repeat for several rooms; default 'default')")
-    p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--tick-rate", type=int, default=0, help="ticks per second (default: the game's)")
+    p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM); its directory must exist")
+    p.add_argument("--force", action="store_true", help="overwrite the --record file(s) if they exist")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--tick-rate", type=int, help="ticks per second (default: the game's)")
     _secret_options(p)
-    p.add_argument("--admin-key-env", metavar="VAR", help="environment variable holding the key for POST /api/tokens")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument(
+        "--admin-key-env",
+        metavar="VAR",
+        default="TICKSYNC_ADMIN_KEY",
+        help="environment variable holding the admin key for POST /api/rooms and /api/tokens (default TICKSYNC_ADMIN_KEY; "
+        "neither it nor --admin-key-file: a key is made and printed)",
+    )
+    key.add_argument("--admin-key-file", metavar="F", help="file holding the admin key")
     p.add_argument(
         "--open-join",
         action="store_true",
         help="POST /api/join mints tokens for free slots (the browser page /play uses it): anyone who can "
         "reach the dashboard may take a slot: for demos on a trusted network",
     )
+    p.add_argument(
+        "--matchmaking",
+        choices=("open", "admin", "off"),
+        help="who may call POST /api/matchmake: anyone (default), holders of the admin key, nobody",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
-    p.add_argument("--status-every", type=float, default=2.0, metavar="S", help="status table period (0: none)")
+    p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", help="mint a connect token with the server secret")
@@ -366,11 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("bots", help="run headless bots against a server")
-    p.add_argument("url", help="udp://host:port or ws://host:port/ws")
+    p.add_argument("url", help="http://host:port (the server's HTTP API: seats from matchmaking), udp://host:port or ws://host:port/ws")
     p.add_argument("--game", required=True, help="import path of the game the server runs")
-    p.add_argument("--count", type=int, help="number of bots (slots first-slot..)")
+    p.add_argument("--count", type=int, help="number of bots (slots first-slot..; with http:// default 1)")
     p.add_argument("--duration", type=float, default=10.0, metavar="S")
-    p.add_argument("--room", default="default")
+    p.add_argument("--room", help="the room to join (default: with http://, any room matchmaking picks; else 'default')")
     p.add_argument("--first-slot", type=int, default=0)
     p.add_argument("--min-ticks", type=int, help="fewer simulated ticks than this fails a bot (default: ~1 s of play)")
     p.add_argument(
@@ -380,10 +575,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prediction-window", type=int, default=0, help="lockstep: ticks run ahead on predictions")
     _secret_options(p, tokens=True)
     p.set_defaults(func=cmd_bots)
+
+    add_bench_command(sub)
+    add_desktop_commands(sub, _secret_options, _read_secret)  # play, replay --watch
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """What an error says, on one line (an OSError names its file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # --traceback is taken anywhere on the line (before or after the command), as is
+    # TICKSYNC_TRACEBACK=1: the full story of an error instead of its one line.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    full = "--traceback" in argv or os.environ.get("TICKSYNC_TRACEBACK", "") not in ("", "0")
+    argv = [a for a in argv if a != "--traceback"]
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("ticks", "players"):
@@ -391,8 +603,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{name} must not be negative")
     try:
         return args.func(args)
-    except (CliError, ReplayError, GameError) as exc:
-        print(f"ticksync: error: {exc}", file=sys.stderr)
+    except (TicksyncError, OSError) as exc:  # the user's to fix: usage, files, ports, games
+        if full:
+            traceback.print_exc()
+        else:
+            print(f"ticksync: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

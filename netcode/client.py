@@ -25,7 +25,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -41,7 +41,7 @@ from netcode.session import ClientState
 from netcode.statesync.client import StateSyncClient
 from netcode.session.token import PLAYER, mint_token, token_from_text
 
-__all__ = ["ClientReport", "GameClient", "parse_url", "run_bots", "run_client"]
+__all__ = ["ClientReport", "GameClient", "matchmake", "parse_url", "run_bots", "run_client"]
 
 log = logging.getLogger("ticksync.client")
 
@@ -57,6 +57,9 @@ def parse_url(url: str) -> tuple[str, str, int | None]:
             port = parts.port
         except ValueError:
             port = None
+            netloc_port = parts.netloc.rpartition(":")[2]
+            if netloc_port.isdigit():
+                raise UsageError(f"{url!r}: port {netloc_port} is out of range (1..65535)") from None
         if not parts.hostname or port is None:
             raise UsageError(f"{url!r}: a UDP server URL is udp://host:port")
         return "udp", parts.hostname, port
@@ -77,7 +80,8 @@ class ClientReport:
     status: str = "not started"
     connects: int = 0
     reconnects: int = 0
-    frames: int = 0  # frames received from the server
+    mode: str = ""  # lockstep or statesync: what the room ran
+    frames: int = 0  # lockstep: input frames received; state sync: complete snapshots
     confirmed: int = 0  # ticks whose frames it holds (the newest confirmed tick + 1)
     ticks: int = 0  # game steps simulated
     rtt_ms: float | None = None
@@ -357,9 +361,21 @@ class GameClient:
             self._reconnecting = None
 
     def _fill_report(self) -> None:
+        r = self.report
+        if not self.fill_counters():
+            return
+        if r.status in ("playing", "connecting"):
+            r.status = "ok" if r.connects else "never connected" + self._refused_hint()
+        elif r.status.startswith("reconnecting") and r.connects == 0:
+            r.status = f"never connected ({r.status.removeprefix('reconnecting (').rstrip(')')})" + self._refused_hint()
+
+    def fill_counters(self) -> bool:
+        """Bring the report's counters (frames, packets, loss, RTT) up to date, as a live
+        progress line reads them; False before there is a client."""
         r, client = self.report, self.client
         if client is None:
-            return
+            return False
+        r.mode = self.mode
         if self.runner is not None:
             r.frames = client.counters["frames"]
             r.confirmed = client.next_needed
@@ -375,10 +391,7 @@ class GameClient:
         r.loss_pct = 100.0 * total.lost / max(1, total.acked + total.lost)
         if conn is not None and conn.rtt.samples:
             r.rtt_ms = conn.rtt.rtt * 1e3
-        if r.status in ("playing", "connecting"):
-            r.status = "ok" if r.connects else "never connected" + self._refused_hint()
-        elif r.status.startswith("reconnecting") and r.connects == 0:
-            r.status = f"never connected ({r.status.removeprefix('reconnecting (').rstrip(')')})" + self._refused_hint()
+        return True
 
     def _refused_hint(self) -> str:
         errors = getattr(self.transport, "errors", None) or {}
@@ -418,7 +431,10 @@ class GameClient:
 async def run_client(game: Game, url: str, token: bytes | str, duration: float, **options: Any) -> ClientReport:
     """Open, play for ``duration`` seconds, close; never raises for network trouble (the
     report's status says what happened)."""
-    client = GameClient(game, url, token, **options)
+    return await _play(GameClient(game, url, token, **options), duration)
+
+
+async def _play(client: GameClient, duration: float) -> ClientReport:
     try:
         await client.run(duration)
     except (OSError, asyncio.TimeoutError) as exc:
@@ -444,11 +460,17 @@ async def run_bots(
     room: str = "default",
     first_slot: int = 0,
     ttl: float | None = None,
+    urls: Sequence[str] | None = None,
+    progress: Callable[[list[ClientReport], float], None] | None = None,
+    progress_every: float = 1.0,
     **options: Any,
 ) -> list[ClientReport]:
     """Play ``count`` bots concurrently for ``duration`` seconds; per-bot reports.
 
-    Tokens: given one per bot, or minted from ``secret`` for slots ``first_slot..``. Extra
+    Tokens: given one per bot, or minted from ``secret`` for slots ``first_slot..``.
+    ``urls``: one server address per bot (matchmaking may place bots in different rooms'
+    addresses), else ``url`` for all. ``progress(reports, elapsed)`` is called every
+    ``progress_every`` seconds while they play, with their counters up to date. Extra
     ``options`` go to :class:`GameClient` (``input_delay``, ``prediction_window``, ...).
     """
     if tokens is None:
@@ -462,7 +484,51 @@ async def run_bots(
     elif len(tokens) != count:
         raise UsageError(f"{count} bots need {count} tokens, got {len(tokens)}")
     options.setdefault("bot", True)
-    runs = [
-        run_client(game, url, tok, duration, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
+    clients = [
+        GameClient(game, urls[i] if urls else url, tok, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
     ]
-    return list(await asyncio.gather(*runs))
+    runs = asyncio.gather(*(_play(c, duration) for c in clients))
+    if progress is None:
+        return list(await runs)
+    start = asyncio.get_running_loop().time()
+    while True:
+        done, _ = await asyncio.wait([runs], timeout=progress_every)
+        if done:
+            return list(runs.result())
+        for c in clients:
+            c.fill_counters()
+        progress([c.report for c in clients], asyncio.get_running_loop().time() - start)
+
+
+async def matchmake(http_url: str, game: Game, count: int, *, mode: str | None = None, room: str | None = None) -> list[dict]:
+    """``count`` seats from a server's join-or-create matchmaking (``POST /api/matchmake``):
+    one ticket each (token, room, slot, udp and ws addresses). UsageError when the server
+    refuses, with its reason."""
+    import secrets
+
+    import aiohttp
+
+    body: dict[str, Any] = {"game": game.name}
+    if mode is not None:
+        body["mode"] = mode
+    if room is not None:
+        body["room"] = room
+    run = secrets.token_hex(3)
+    tickets = []
+    url = http_url.rstrip("/") + "/api/matchmake"
+    timeout = aiohttp.ClientTimeout(total=10)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            for i in range(count):
+                async with http.post(url, json={**body, "user": f"bot{i}-{run}"}) as r:
+                    try:
+                        answer = await r.json(content_type=None)
+                    except ValueError:
+                        answer = None
+                    if r.status != 200 or not isinstance(answer, dict) or "token" not in answer:
+                        reason = answer.get("error") if isinstance(answer, dict) else None
+                        raise UsageError(f"{url}: matchmaking answered {r.status}: {reason or 'not a ticksync server?'}")
+                    tickets.append(answer)
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise UsageError(f"{url}: cannot reach the server's HTTP API ({exc or type(exc).__name__})") from None
+    return tickets

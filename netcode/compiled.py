@@ -1,8 +1,8 @@
 """Which compiled fast paths this install has, and whether to use them.
 
 ``setup.py`` compiles the modules in its ``COMPILED`` list with Cython when it can (among
-them :mod:`netcode.statesync.fastpath`, the state-sync server's input and send paths, and
-:mod:`netcode.statesync.bitpack`, snapshot bit packing), and records each build in
+them the session's connection and demux, the mode servers' receive loop, the state-sync
+input rules and :mod:`netcode.statesync.bitpack`, snapshot bit packing), and records each build in
 ``netcode/_build_manifest.json``: the file it built and the sha256 of every source it was
 built from, or why it built nothing. :func:`load` hands a module out only when the import
 really is that compiled build, not the source file (which needs Cython itself and is the
@@ -27,12 +27,13 @@ from typing import Any
 
 from netcode._build import MANIFEST, SourceFirst, _check, install_source_first, manifest, source_hash
 
-__all__ = ["load", "statuses", "manifest", "source_hash", "fastpath", "bitpack", "status", "SourceFirst", "install_source_first"]
+__all__ = ["load", "statuses", "manifest", "source_hash", "bitpack", "status", "SourceFirst", "install_source_first"]
 
 log = logging.getLogger("ticksync.compiled")
 
 # Names this module has always offered, for the modules they stand for.
-_NAMED = {"fastpath": "netcode.statesync.fastpath", "bitpack": "netcode.statesync.bitpack"}
+_NAMED = {"bitpack": "netcode.statesync.bitpack"}
+_HOT = "netcode.mode.dispatch"  # the receive loop every server runs: what "status" reports
 
 _loaded: dict[str, Any] = {}  # module -> what load() returned
 
@@ -41,7 +42,7 @@ statuses: dict[str, str] = {module: _check(module)[1] for module in (manifest or
 
 
 def load(module: str):
-    """The compiled build of ``module`` (dotted name, e.g. ``"netcode.statesync.fastpath"``),
+    """The compiled build of ``module`` (dotted name, e.g. ``"netcode.mode.dispatch"``),
     or None where the general path must run: switched off (``TICKSYNC_PURE=1``), not built,
     stale, or failing to import. The answer is kept, and ``statuses[module]`` says why."""
     if module in _loaded:
@@ -69,17 +70,18 @@ def load(module: str):
 
 
 def __getattr__(name: str) -> Any:
-    # fastpath, bitpack and status as before, loaded on first use: importing this module
+    # bitpack and status, loaded on first use: importing this module
     # imports no compiled one (no import cycles through the packages that use them).
     if name in _NAMED:
         return load(_NAMED[name])
     if name == "status":  # the one most figures depend on (benches print it)
-        load(_NAMED["fastpath"])
-        return statuses[_NAMED["fastpath"]]
+        load(_HOT)
+        return statuses[_HOT]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for _module in list(statuses) or list(_NAMED.values()):
         load(_module)
     for _module, _what in statuses.items():

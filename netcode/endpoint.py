@@ -16,6 +16,9 @@ Address = Hashable
 
 
 class Endpoint(Protocol):
+    """What every sans-IO protocol object offers a transport: datagrams in, datagrams
+    out, a timer, all with time passed in."""
+
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:

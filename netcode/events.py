@@ -25,6 +25,8 @@ __all__ = [
 
 
 class Event:
+    """Base of the frozen events protocol objects queue (``endpoint.events()``)."""
+
     __slots__ = ()
 
 

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["LOG_KINDS_MAX", "log_once"]
+__all__ = ["LOG_KINDS_MAX", "LIBRARY_LOGGER", "log_once"]
+
+#: The parent of every ticksync logger ("ticksync.server", "ticksync.compiled", ...). It has
+#: a NullHandler, as a library's should: with logging not configured, a warning (a stale
+#: compiled build found at import time, say) is not printed by Python's last-resort handler,
+#: so it cannot turn a command's one-line error into two lines. A program that configures
+#: logging (``ticksync serve``/``bots``, ``python -m netcode.compiled``) sees every record.
+LIBRARY_LOGGER = logging.getLogger("ticksync")
+LIBRARY_LOGGER.addHandler(logging.NullHandler())
 
 #: Kinds a ``seen`` set remembers at most.
 LOG_KINDS_MAX = 256

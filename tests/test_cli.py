@@ -176,3 +176,57 @@ def test_bots_argument_errors(monkeypatch, capsys):
     assert "--count is required" in capsys.readouterr().err
     assert main(["bots", "udp://127.0.0.1:9", "--game", "demos.pong", "--token", "AAAA", "--count", "2"]) == 2
     assert "one token per bot" in capsys.readouterr().err
+
+
+def test_replay_verify_of_a_file_damaged_in_the_middle_exits_1(tmp_path, capsys):
+    """One flipped bit in the middle is damage, not a torn tail: exit 1, where, how much."""
+    path = tmp_path / "long.tsr"
+    assert main(["run", "demos.pong", "--ticks", "1200", "--players", "2", "--record", str(path)]) == 0
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x08
+    path.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["replay", str(path), "--verify"]) == 1
+    out = capsys.readouterr().out
+    reader = ReplayReader(str(path))
+    assert 0 < reader.ticks < 1200 and reader.expected_ticks == 1200
+    assert f"{reader.ticks} ticks recorded (of the 1200 it was meant to hold)" in out
+    assert f"ERROR: the file is damaged at byte " in out
+    assert f"{1200 - reader.ticks} of the 1200 ticks it was meant to hold are lost" in out
+    assert "verified:" in out and "in the intact" in out
+    # Without --verify it is a warning (the intact part still replays).
+    assert main(["replay", str(path)]) == 0
+    assert "warning: the file is damaged" in capsys.readouterr().out
+
+
+def test_seek_dump_prints_the_state_at_a_tick(recording, capsys):
+    import orjson
+
+    state = seek(ReplayReader(recording), PONG, 77)
+    assert main(["replay", recording, "--seek", "77", "--json"]) == 0
+    doc = orjson.loads(capsys.readouterr().out)  # stdout is the JSON alone
+    assert doc["tick"] == 77 and doc["hash"] == f"{state.hash():016x}"
+    assert set(doc["arrays"]) == set(state.names)
+    for name, arr in state.items():
+        assert doc["arrays"][name]["values"] == arr.tolist() and doc["arrays"][name]["shape"] == list(arr.shape)
+    assert main(["replay", recording, "--seek", "77", "--dump"]) == 0
+    out = capsys.readouterr().out
+    assert f"hash {state.hash():016x}" in out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["row"] and "x" in line.split())
+    header = lines[at].split()
+    for row in range(len(state.x)):  # one line per entity row, each array in its column
+        cells = lines[at + 1 + row].split()
+        assert cells[0] == str(row) and cells[header.index("x")] == str(state.x[row])
+    assert f"rng = {state.rng[()]}" in out
+    assert main(["replay", recording, "--dump"]) == 2
+    assert "add --seek" in capsys.readouterr().err
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ticksync {version('ticksync')}"

@@ -97,7 +97,7 @@ def _planned() -> list:
 
 def test_a_wheel_install_runs_every_compiled_module(installed):
     planned = _planned()
-    assert {"netcode.statesync.fastpath", "netcode.statesync.bitpack"} <= set(planned)
+    assert {"netcode.mode.dispatch", "netcode.statesync.peer", "netcode.statesync.bitpack"} <= set(planned)
     assert set(installed.build) == set(planned)
     # Every build older than its source, by an hour: a judge by file times would call them stale.
     old = time.time() - 3600
@@ -108,40 +108,65 @@ def test_a_wheel_install_runs_every_compiled_module(installed):
     assert set(statuses) == set(planned), statuses
     for module, what in statuses.items():
         assert what.startswith("compiled ("), f"{module}: {what}\n{stderr}"
-    # ... and that was the install, not this checkout; the server takes the fast path.
+    # ... and that was the install, not this checkout; a server imports the builds.
     done = _run(
-        [installed.python, "-c", "import netcode.compiled as c, netcode.statesync.server as s; "
-         "print(c.__file__); print(s.StateSyncServer.fast_receive is not None)"],
+        [installed.python, "-c", "import netcode.compiled as c, netcode.statesync.server, netcode.statesync.peer as p; "
+         "print(c.__file__); print(p.__file__)"],
         30, cwd=installed.elsewhere, env=installed.env,
     )
-    where, fast = done.stdout.split()
-    assert Path(where).is_relative_to(installed.site) and fast == "True", done.stdout
+    where, peer = done.stdout.split()
+    assert Path(where).is_relative_to(installed.site) and Path(peer).is_relative_to(installed.site), done.stdout
+    assert peer.endswith(installed.build["netcode.statesync.peer"]["file"]), done.stdout
 
 
 def test_a_source_changed_after_the_build_is_stale_whatever_its_time(installed):
-    fastpath = installed.file("netcode.statesync.fastpath", "fastpath.py")
+    source = installed.file("netcode.statesync.peer", "peer.py")
     pxd = installed.file("netcode.session.connection", "connection.pxd")  # a wheel ships no .pxd: trusted till one appears
     assert not pxd.exists()
-    text = fastpath.read_text()
-    binary = installed.file("netcode.statesync.fastpath", installed.build["netcode.statesync.fastpath"]["file"])
+    text = source.read_text()
+    binary = installed.file("netcode.statesync.peer", installed.build["netcode.statesync.peer"]["file"])
     try:
-        fastpath.write_text(text + "\n# edited after the build\n")
+        source.write_text(text + "\n# edited after the build\n")
         pxd.write_text("# not the .pxd connection was compiled with\n")
         old = binary.stat().st_mtime - 3600  # older than the build: a judge by file times would use it
-        for path in (fastpath, pxd):
+        for path in (source, pxd):
             os.utime(path, (old, old))
         statuses, stderr = installed.compiled_statuses()
-        stale = {"netcode.statesync.fastpath", "netcode.session.connection"}  # fastpath cimports connection.pxd
+        # Stale: peer, and every module built from connection.pxd (its own and those cimporting it).
+        stale = {m for m, record in installed.build.items() if "netcode/session/connection.pxd" in record["sources"]}
+        assert {"netcode.session.connection", "netcode.session.demux"} <= stale
+        stale.add("netcode.statesync.peer")
         for module, what in statuses.items():
             if module in stale:
                 assert what.startswith("stale build ignored"), f"{module}: {what}"
                 assert f"{module}: stale build ignored" in stderr  # logged, not only printed
             else:
                 assert what.startswith("compiled ("), f"{module}: {what}"
-        assert "fastpath.py" in statuses["netcode.statesync.fastpath"]
+        assert "peer.py" in statuses["netcode.statesync.peer"]
 
         statuses, _ = installed.compiled_statuses(TICKSYNC_PURE="1")
         assert set(statuses.values()) == {"off (TICKSYNC_PURE is set)"}
     finally:
-        fastpath.write_text(text)
+        source.write_text(text)
         pxd.unlink(missing_ok=True)
+
+
+def test_the_install_runs_ticksync_bench_without_the_checkout(installed):
+    """``ticksync bench`` ships with the package (issue 14): the installed console script
+    runs a one-cell bench from a directory where no ``bench/`` is importable."""
+    out = installed.elsewhere / "bench-out"
+    done = _run(
+        [installed.python.parent / "ticksync", "bench", "--quick", "--modes", "statesync", "--clients", "2",
+         "--entities", "20", "--seconds", "0.5", "--warmup", "0.2", "--no-throughput", "--out", out],
+        120, cwd=installed.elsewhere, env=installed.env,
+    )
+    (cell,) = [c for c in json.loads((out / "bench.json").read_text())["cells"] if c["kind"] == "load"]
+    assert cell["ticks"] > 0 and cell["players"] == 2, done.stdout
+    assert {p.name for p in out.iterdir()} >= {"bench.json", "bench.md", "tick_time.png", "cpu.png", "bytes_per_client.png"}
+    where = _run(
+        [installed.python, "-c", "import importlib.util, netcode.benchmark as b; "
+         "print(importlib.util.find_spec('bench') is None); print(b.__file__)"],
+        30, cwd=installed.elsewhere, env=installed.env,
+    )
+    no_bench, module = where.stdout.split()
+    assert no_bench == "True" and Path(module).is_relative_to(installed.site), where.stdout

@@ -9,8 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = ["session", "mode", "lockstep", "statesync", "sim"]
-IO_MODULES = {"asyncio", "socket", "selectors", "aiohttp", "uvloop", "time"}
-ABOVE_PROTOCOL = ("netcode.transport", "netcode.server", "netcode.client", "netcode.cli")
+IO_MODULES = {"asyncio", "socket", "selectors", "aiohttp", "uvloop", "time", "pygame"}
+ABOVE_PROTOCOL = ("netcode.transport", "netcode.server", "netcode.client", "netcode.cli", "netcode.benchmark", "netcode.desktop")
 
 
 def imports_of(path: Path, root: Path = ROOT) -> set[str]:
@@ -66,6 +66,32 @@ def test_the_game_side_knows_nothing_of_the_network():
     for path in _files("engine"):
         bad = [n for n in imports_of(path) if n.split(".")[0] in {"netcode", "socket", "aiohttp"}]
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_only_the_shell_imports_the_benchmark():
+    """``netcode.benchmark`` (what ``ticksync bench`` runs) is shell-level, like the cli:
+    nothing of the library below it (protocol, transport, server, client) imports it."""
+    shell = {ROOT / "netcode" / "cli.py"}
+    for path in _files("netcode"):
+        if path in shell or "benchmark" in path.relative_to(ROOT).parts:
+            continue
+        bad = [n for n in imports_of(path) if n.startswith("netcode.benchmark")]
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}: the benchmark sits on top, beside the cli"
+    for path in _files("engine"):
+        assert not [n for n in imports_of(path) if n.startswith("netcode")], path
+
+
+def test_only_the_desktop_shell_imports_pygame_and_nothing_below_it_imports_the_shell():
+    """The window is a shell like the CLI: the server, the client and the engine work
+    without pygame-ce (an optional extra) and never reach into netcode.desktop."""
+    for path in _files("engine") + _files("netcode") + _files("demos"):
+        rel = path.relative_to(ROOT).parts
+        names = imports_of(path)
+        if rel[:2] != ("netcode", "desktop"):
+            assert not any(n.split(".")[0] == "pygame" for n in names), f"{path.relative_to(ROOT)} imports pygame"
+        if rel[:2] != ("netcode", "desktop") and rel != ("netcode", "cli.py"):
+            bad = [n for n in names if n.startswith("netcode.desktop")]
+            assert not bad, f"{path.relative_to(ROOT)} imports {bad}: only the command line opens the window"
 
 
 def test_the_checker_sees_a_violation(tmp_path):

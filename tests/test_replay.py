@@ -210,6 +210,7 @@ def test_torn_tail_at_every_length():
         intact = [r for end, r in ends if end <= cut]
         ticks = sum(r.kind == Kind.INPUTS for r in intact)
         assert reader.ticks == ticks and not reader.clean
+        assert reader.damage is None and reader.expected_ticks is None  # a crash, not damage
         assert [r.offset for r in reader] == [r.offset for r in intact]
         after = f"after tick {ticks - 1}" if ticks else "before tick 0"
         if cut in {end for end, _ in ends} or cut == header_end:
@@ -250,11 +251,25 @@ def test_flipped_byte_is_found_and_named():
             t = tick_of[r.offset]
             assert reader.tail.startswith(f"corrupt record at tick {t} ("), (pos, reader.tail)
             assert not reader.clean and reader.ticks == t
+            # Intact records follow: damage, not a torn tail; the END says what was lost.
+            assert reader.expected_ticks == 30, (pos, reader.tail)
+            assert reader.damage.startswith(f"damaged at byte {r.offset}: corrupt record at tick {t} (")
+            assert reader.damage.endswith(f"{30 - t} of the 30 ticks it was meant to hold are lost")
             assert [x.offset for x in reader] == [x.offset for x in records if x.offset < r.offset]
             result = replay(reader, game)
             assert result.ok and result.tick == t and result.state == straight(game, full, t)
             checked += 1
     assert checked > 100
+    # A keyframe's length field flipped: it may read as a record running past the end of
+    # the file, but the records after it still show the file was damaged, not torn.
+    keyframes = [r for r in records[len(records) // 3 :] if r.kind == Kind.KEYFRAME]
+    assert keyframes
+    for r in keyframes:
+        for pos in range(r.offset + 5, r.offset + 9):
+            damaged = bytearray(data)
+            damaged[pos] ^= 0x40
+            reader = ReplayReader(bytes(damaged))
+            assert reader.damage and reader.expected_ticks == 30 and reader.ticks == tick_of[r.offset], reader.tail
     flipped = bytearray(data)
     flipped[records[20].offset + 9] ^= 1
     assert ReplayReader(bytes(flipped)).tail == f"corrupt record at tick {tick_of[records[20].offset]} (CRC mismatch)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 
 import aiohttp
@@ -281,7 +282,13 @@ def test_dashboard_json_html_and_token_endpoint():
             async with http.get(base) as r:
                 assert r.status == 200 and r.content_type == "text/html"
                 page = await r.text()
-                assert "ticksync" in page and "api/rooms" in page and "<script" in page and "src=" not in page
+                assert "ticksync" in page and "api/dashboard" in page and "<script" in page
+                # Its assets are the server's own (no CDN): relative links that it serves.
+                assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+                assert "web/dashboard.js" in assets and not any("//" in a for a in assets), assets
+                for asset in ("web/dashboard.js", "web/dashboard.css"):
+                    async with http.get(base + asset) as r:
+                        assert r.status == 200 and len(await r.read()) > 500
             async with http.get(base + "api/rooms") as r:
                 data = await r.json()
             assert data["server"]["udp"] == server.udp_url and data["server"]["ws"] == server.ws_url
@@ -321,6 +328,11 @@ def test_dashboard_json_html_and_token_endpoint():
             assert server.router.room_of(next(iter(server.rooms["blue"].mode.session.connections.values())).addr) == "blue"
             async with http.get(base + "api/rooms/blue") as r:
                 assert (await r.json())["players"] == 1
+            async with http.get(base + "api/dashboard") as r:
+                blue = {x["name"]: x for x in (await r.json())["rooms"]}["blue"]
+            (player,) = blue["players_detail"]  # a lockstep room's player, over the WebSocket
+            assert (player["slot"], player["user"], player["role"]) == (2, "dana", "player")
+            assert player["bytes_out"] > 0 and player["late_inputs"] >= 0 and blue["spectate"] is None
             stop.set()
             report = await task
             await client.close()

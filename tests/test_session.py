@@ -167,7 +167,7 @@ def test_no_state_and_no_amplification_before_a_valid_response(seed):
         out[addr] = out.get(addr, 0) + len(data)
     assert all(out[a] <= bytes_in[a] for a in out)
     assert len(out) == 150  # one reply to each padded request, none to the rest
-    assert not server.connections and not server._by_addr and not server._info
+    assert not server.connections and not server.demux.by_addr and not server._info
     # A response with a cookie made for another address is refused, again without state.
     req = ConnectRequest(5, IDENTITY, token())
     server.receive_datagram(pack_request(req), ("a", 1), net.now)

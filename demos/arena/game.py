@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Exact, Game, Int, Replication, State, hash_u64, randint, random_u64, rng_state
+from engine import Aim, Axis, Controls, Exact, Game, Int, Press, Replication, Sprite, State, Visuals, hash_u64, randint, random_u64, rng_state
 
 WORLD = 65535  # positions are 0..WORLD in 1/16 px: a 4096 x 4096 px arena
 PLAYER_SPEED = 96  # units per tick at full stick
@@ -58,6 +58,27 @@ class Arena(Game):
         fields={"pos": Int(0, WORLD), "aim": Int(0, 255), "hp": Int(0, MAX_HP), "kind": Exact()},
         position="pos",
         extras=("score",),
+    )
+    # The browser draws the arena with its own module (web/arena.js, the example of a custom
+    # renderer); the desktop client and anything generic use the sprites.
+    visuals = Visuals(
+        world=(0, 0, WORLD, WORLD),
+        sprites=(
+            Sprite(when={"kind": 1}, size=2 * RADIUS * 1.4, heading="aim", bar="hp", bar_max=MAX_HP, color="#4cc9f0"),
+            Sprite(size=2 * RADIUS, color="#6b7785", bar="hp", bar_max=MAX_HP),
+        ),
+        camera="follow",
+        follow_span=16000,
+        grid=4096,
+        scores="score",
+        web_renderer="arena.js",
+    )
+    controls = Controls(
+        Axis("move", negative=("a", "left"), positive=("d", "right"), component=0, scale=127),
+        Axis("move", negative=("w", "up"), positive=("s", "down"), component=1, scale=127),
+        Aim("aim", turn=256),
+        Press("buttons", keys=("space", "mouse1"), value=FIRE),
+        help="WASD / arrows: move · mouse: aim · click / space: fire",
     )
 
     def __init__(self, npcs: int = 1000, moving: float = 1.0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Game, Int, Replication, State, randint, rng_state
+from engine import Axis, Controls, Game, Int, Replication, Sprite, State, Visuals, randint, rng_state
 
 WIDTH, HEIGHT = 64000, 36000
 PADDLE_HALF = 3000
@@ -33,6 +33,17 @@ class Pong(Game):
         fields={"y": Int(0, HEIGHT), "x": Int(0, WIDTH)},
         extras=("score",),
     )
+    visuals = Visuals(
+        world=(0, 0, WIDTH, HEIGHT),
+        position=("x", "y"),
+        sprites=(  # the paddles never leave their x; the ball is everything else
+            Sprite(when={"x": PADDLE_X[0]}, shape="rect", size=(600, 2 * PADDLE_HALF), color="#e5e7eb"),
+            Sprite(when={"x": PADDLE_X[1]}, shape="rect", size=(600, 2 * PADDLE_HALF), color="#e5e7eb"),
+            Sprite(size=800, color="#ffd166"),
+        ),
+        scores="score",
+    )
+    controls = Controls(Axis("move", negative=("w", "up"), positive=("s", "down")), help="W/S or up/down: move")
 
     def create(self, seed: int, players: int) -> State:
         self.check_players(players)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Exact, Game, Int, Replication, State, hash_u64, randint, rng_state
+from engine import Controls, Exact, Game, Int, Point, Press, Replication, Sprite, State, Visuals, hash_u64, randint, rng_state
 
 GRID = 256  # rally cells per axis (one input byte each)
 CELL = 256  # position units per rally cell
@@ -93,6 +93,18 @@ class Swarm(Game):
         fields={"pos": Int(0, WORLD), "hp": Int(0, MAX_HP), "owner": Exact()},
         position="pos",
         extras=("score",),
+    )
+    visuals = Visuals(
+        world=(0, 0, WORLD, WORLD),
+        sprites=(Sprite(size=2 * RADIUS, color_by="owner", bar="hp", bar_max=MAX_HP),),
+        grid=16 * CELL,
+        scores="score",
+    )
+    controls = Controls(
+        Point("x", "y", per=CELL, keys=("mouse1",)),
+        Press("cmd", keys=("mouse1",), value=RALLY),
+        Press("cmd", keys=("r",), value=RECALL),
+        help="click: rally your squad there · R: recall to base",
     )
 
     def create(self, seed: int, players: int) -> State:

@@ -15,7 +15,7 @@ late or came back after frames it missed were dropped, and records the match.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,17 +26,16 @@ from netcode.events import DesyncDetected
 from netcode.lockstep.frames import FrameLog
 from netcode.lockstep.wire import (
     KEYFRAME_CHUNK,
-    SPECTATOR_SLOT,
     LockstepInfo,
     pack_frames_header,
     pack_keyframe_part,
     pack_run_header,
-    parse_input,
 )
+from netcode.lockstep.peer import InputGate, LockstepPeer
 from netcode.mode.server import ModeServer
 from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
 
-__all__ = ["LockstepConfig", "LockstepServer"]
+__all__ = ["LockstepConfig", "LockstepServer", "LockstepPeer"]
 
 # Room for frames in one packet: the budget less the session header and our own headers.
 _FRAME_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 16
@@ -63,20 +62,6 @@ class LockstepConfig:
             raise UsageError("retention must cover two keyframe intervals so late joiners can catch up")
 
 
-@dataclass
-class LockstepPeer:
-    conn_id: int
-    slot: int  # -1 spectator
-    next_needed: int | None = None  # first frame the client still needs (from its packets)
-    origin: int = 0  # the client's history starts here (0, or the keyframe it loaded)
-    input_ack: int = -1  # newest of its input ticks we hold
-    keyframe: tuple[int, list[bytes], int] | None = None  # (tick, parts, total) being sent
-    keyframe_have: np.ndarray | None = None
-    keyframe_cursor: int = 0
-    resyncing: bool = False
-    counters: dict = field(default_factory=lambda: {"late_inputs": 0, "clamped_inputs": 0, "desyncs": 0, "resyncs": 0})
-
-
 class LockstepServer(ModeServer):
     """One lockstep room. Drive it like any endpoint, and call :meth:`on_tick` at the tick rate."""
 
@@ -95,6 +80,7 @@ class LockstepServer(ModeServer):
         self.hashes: dict[int, int] = {}  # tick -> hash of state_tick, recent ones
         self._keyframe: tuple[int, bytes] = (0, self.state.pack())
         self.stats_counters = {"frames": 0, "missing_inputs": 0, "desyncs": 0, "bytes_frames": 0, "clamped_inputs": 0}
+        self.input_gate = self.hot_packet = InputGate(self)  # LS_INPUT's rules, in one place
 
     def accept_info(self) -> bytes:
         cfg = self.config
@@ -109,25 +95,9 @@ class LockstepServer(ModeServer):
     def on_payload(self, conn, peer: LockstepPeer, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is not PacketType.LS_INPUT:
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a lockstep server")
-        msg = parse_input(payload, self.itemsize)
-        expected = SPECTATOR_SLOT if peer.slot < 0 else peer.slot
-        if msg.slot != expected:
-            raise ProtocolError("wrong_slot", f"inputs for slot {msg.slot} from the holder of slot {peer.slot}")
-        if msg.next_needed is not None:
-            if msg.next_needed > self.tick:
-                raise ProtocolError("bad_ack", f"needs frame {msg.next_needed}, newest is {self.tick - 1}")
-            if peer.next_needed is None or msg.next_needed > peer.next_needed or msg.origin > peer.origin:
-                peer.next_needed = msg.next_needed
-            peer.origin = max(peer.origin, min(msg.origin, msg.next_needed))
-        if msg.records is not None:
-            if peer.slot < 0:
-                raise ProtocolError("spectator_input", "spectators send no inputs")
-            peer.counters["late_inputs"] += self.inputs.put(peer.slot, msg.first, msg.records, self.tick)
-            peer.input_ack = max(peer.input_ack, msg.first + len(msg.records) - 1)
-        if msg.keyframe_tick is not None:
-            self._keyframe_status(peer, msg.keyframe_tick, msg.keyframe_have)
-        if msg.hash_tick is not None:
-            self._check_hash(peer, msg.hash_tick, msg.hash_value)
+        # The dispatch hands LS_INPUT to the gate itself; this is for a server whose
+        # ``hot_packet`` was switched off. The gate reads the payload after a session header.
+        self.input_gate.take(peer, conn, bytes(SESSION_HEADER_SIZE) + bytes(payload), now)
 
     def _check_hash(self, peer: LockstepPeer, tick: int, value: int) -> None:
         expected = self.hashes.get(tick)

@@ -24,7 +24,7 @@ cdef class InputBuffer:
     cdef long long[::1] _newest
     cdef unsigned char[::1] _scratch
 
-    cpdef long long put_run(self, Py_ssize_t slot, data, Py_ssize_t pos, long long current) except -1
+    cpdef long long put_run(self, Py_ssize_t slot, data, Py_ssize_t pos, long long current, Py_ssize_t until=*) except -1
 
     @cython.locals(last=cython.longlong, newest=cython.longlong, itemsize=Py_ssize_t, late=cython.longlong,
                    j=Py_ssize_t, t=cython.longlong, row=Py_ssize_t, i=Py_ssize_t)

@@ -138,13 +138,16 @@ class InputBuffer:
         flat = np.ascontiguousarray(records, np.uint8).reshape(-1)
         return self._store(slot, first, len(records), flat, current)
 
-    def put_run(self, slot: int, data, pos: int, current: int) -> int:
+    def put_run(self, slot: int, data, pos: int, current: int, until: int = -1) -> int:
         """:meth:`put` of the packed run at ``data[pos:]``, decoded straight from the
-        packet's bytes; the run must end the packet. Raises ProtocolError (and stores
-        nothing) for a malformed run or one reaching past ``current + max_ahead``."""
+        packet's bytes; the run must end at ``until`` (-1: the packet's end). Raises
+        ProtocolError (and stores nothing) for a malformed run or one reaching past
+        ``current + max_ahead``."""
         first, count, end = scan_run(data, pos, self.itemsize)
-        if end != len(data):
-            raise ProtocolError("trailing_bytes", f"{len(data) - end} bytes after the input run")
+        if until < 0:
+            until = len(data)
+        if end != until:
+            raise ProtocolError("trailing_bytes", f"the input run ends at {end}, not {until}")
         decode_run(data, pos, self.itemsize, count, self._scratch)
         return self._store(slot, first, count, self._scratch, current)
 

@@ -27,6 +27,7 @@ from netcode.session.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError
 from netcode.events import Connected, Disconnected, EventQueue, PlayerJoined, PlayerLeft
 from netcode.session.handshake import GameIdentity
+from netcode.mode.dispatch import HotPacket, receive_many
 from netcode.mode.inputs import InputBuffer
 from netcode.session import Admission, Refused, SessionServer
 from netcode.session.token import TokenClaims
@@ -96,47 +97,19 @@ class ModeServer:
         raise NotImplementedError
 
     # -- endpoint interface (the session, then our own bookkeeping) ------------------------
-    # A mode's compiled handler for its commonest packets (see netcode/statesync/fastpath.py), called
-    # as fast_receive(self, batch, start, errors): it handles batch[start:] in order while
-    # it can and returns the index of the first datagram it declined, having changed nothing
-    # for that one (len(batch): it took them all). A datagram whose handling raised (a bug)
-    # goes to ``errors`` and counts as handled.
-    fast_receive: Callable[[Any, list, int, list], int] | None = None
+    # The mode's handler for its commonest packet type (a compiled HotPacket, see
+    # netcode/mode/dispatch.py), or None: every packet goes to on_payload.
+    hot_packet: HotPacket | None = None
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        self.receive_many([(data, addr, now)])
+        receive_many(self, [(data, addr, now)], None)
 
     def receive_many(self, batch, on_error: Callable[[Exception], None] | None = None) -> None:
         """``(data, addr, now)`` datagrams in arrival order (a polled transport's read), each
         handled as :meth:`receive_datagram` would, in one call. A datagram whose handling
         raises (a bug) is reported to ``on_error`` and the rest still go; without
         ``on_error`` the exception propagates."""
-        fast = self.fast_receive
-        if type(batch) is not list:
-            batch = list(batch)
-        session = self.session
-        errors: list[Exception] = []
-        i, n = 0, len(batch)
-        while i < n:
-            if fast is not None:  # the compiled loop takes what it can, in order
-                i = fast(self, batch, i, errors)
-                for exc in errors:
-                    _report(exc, on_error)
-                errors.clear()
-                if i == n:
-                    break
-            data, addr, now = batch[i]
-            i += 1
-            try:
-                got = session.receive(data, addr, now)
-                # Most datagrams change nothing about who is connected. (The fast path never
-                # does, and events are always taken right after what made them.)
-                if session.has_events:
-                    self._lifecycle()
-                if got is not None:
-                    self._payload(got.conn, got.ptype, got.payload, now)
-            except Exception as exc:
-                _report(exc, on_error)
+        receive_many(self, batch if type(batch) is list else list(batch), on_error)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         return self.session.datagrams_to_send()
@@ -226,10 +199,3 @@ class ModeServer:
             if conn is not None:
                 out[p.slot if p.slot >= 0 else f"spectator-{p.conn_id}"] = {**p.counters, **conn.stats()}
         return out
-
-
-def _report(exc: Exception, on_error: Callable[[Exception], None] | None) -> None:
-    """A datagram's handling raised: tell ``on_error``, or raise when there is none."""
-    if on_error is None:
-        raise exc
-    on_error(exc)

@@ -9,8 +9,12 @@ since the last tick, each with its arrival time; the server wakes once per tick,
 per datagram), runs ``mode.on_tick(loop.time())`` and then flushes the transport hub: the
 one flush rule, so what the tick queued leaves at once and the hub's timer is re-armed.
 
-The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.server.dashboard`) lives on
-the same aiohttp application as the WebSocket route.
+The HTTP side (dashboard page, JSON API, token minting; :mod:`netcode.server.dashboard`; room
+creation and matchmaking, :mod:`netcode.server.http_api`; ``/metrics``,
+:mod:`netcode.server.metrics`) lives on the same aiohttp application as the WebSocket route.
+Rooms can be added while the server runs; every room's admission goes through its seat
+holds (:mod:`netcode.server.matchmaking`), and a housekeeping task a few times a second
+lets holds lapse and closes run-time rooms left empty.
 
 Shutdown (:meth:`TickServer.stop`) is ordered so clients see a clean end and recordings are
 complete: stop the tick loops, close every session with a reason (the goodbyes are
@@ -27,6 +31,7 @@ millisecond loop clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -45,6 +50,8 @@ from netcode.errors import UsageError
 from netcode.events import DesyncDetected
 from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.server.metrics import TickTimes, registry_for
+from netcode.server.matchmaking import Matchmaker, MatchmakingConfig, Seats, gate_admission
 from netcode.server.rooms import RoomRouter
 from netcode.session.token import PLAYER, mint_token, require_secret
 from netcode.transport.hub import Limits, TransportHub
@@ -56,6 +63,8 @@ log = logging.getLogger("ticksync.server")
 _STOP_TIMEOUT = 5.0  # bound on each shutdown step that waits on the network
 _RATE_WINDOW = 1.0  # seconds between samples of the byte counters for kbps
 _RECENT_EVENTS = 50
+_HISTORY = 120  # one-second samples kept for the dashboard's charts
+_HOUSEKEEPING_EVERY = 0.25  # seconds between seat sweeps and empty-room checks
 
 
 @dataclass(frozen=True)
@@ -144,9 +153,24 @@ class Room:
         self._rate_mark: tuple[float, int, int] | None = None
         self.kbps_in = 0.0
         self.kbps_out = 0.0
+        self.tick_times = TickTimes()  # for /metrics
+        # (unix time, mean tick ms, worst tick ms, kbps in, kbps out) each second, for the charts
+        self.history: deque[tuple[float, float, float, float, float]] = deque(maxlen=_HISTORY)
+        self._second = (0, 0.0, 0.0)  # ticks, total and worst work time since the last sample
+        self.seats: Seats | None = None  # set by TickServer.add_room
+        self.temporary = False  # made at run time: closes when empty for a while
+        self.empty_since: float | None = None
 
     # -- the tick ---------------------------------------------------------------------------
     def _tick(self, tick: int) -> None:
+        t0 = time.perf_counter()
+        self._run_tick()
+        took = time.perf_counter() - t0
+        self.tick_times.add(took)
+        n, total, worst = self._second
+        self._second = (n + 1, total + took, took if took > worst else worst)
+
+    def _run_tick(self) -> None:
         server = self._server
         if server.udp is not None:
             server.udp.poll()  # the datagrams that arrived since the last tick (any room's)
@@ -175,6 +199,10 @@ class Room:
             self.kbps_in = (traffic.bytes_in - mark[1]) * 8 / 1000 / dt
             self.kbps_out = (traffic.bytes_out - mark[2]) * 8 / 1000 / dt
             self._rate_mark = (now, traffic.bytes_in, traffic.bytes_out)
+            n, total, worst = self._second
+            mean_ms = total / n * 1e3 if n else 0.0
+            self.history.append((round(time.time(), 2), mean_ms, worst * 1e3, self.kbps_in, self.kbps_out))
+            self._second = (0, 0.0, 0.0)
 
     def _fail(self, exc: Exception, now: float) -> None:
         log.error("room %r stopped: its tick raised %s", self.name, type(exc).__name__, exc_info=exc)
@@ -191,6 +219,54 @@ class Room:
             self.recorder.abort()
 
     # -- inspection -------------------------------------------------------------------------
+    def seat_report(self) -> dict:
+        """The room's load: seats playing, held for a player coming back or about to join, free."""
+        if self.seats is None:
+            return {}
+        counts = self.seats.counts()
+        present = int(self.mode.present.sum())
+        counts["playing"] = present
+        counts["free"] = max(0, self.config.players - present - counts["pending"] - counts["reserved"])
+        counts["load"] = round((self.config.players - counts["free"]) / self.config.players, 3)
+        return counts
+
+    def players_report(self) -> list[dict]:
+        """One row per connected player and spectator: link quality, traffic, input timing.
+
+        ``loss_pct``: our packets the peer never acknowledged, of those it could have.
+        ``late_inputs``: input records that arrived after their tick had run (the tick used
+        the player's previous input). ``input_lead_ticks``: how far ahead of the server's
+        tick the player's newest input is (negative: its inputs arrive late)."""
+        mode, now = self.mode, self._server.now() if self._server else 0.0
+        rows = []
+        for peer in list(mode.peers.values()):
+            conn = mode.session.connections.get(peer.conn_id)
+            if conn is None:
+                continue
+            c = conn.counters
+            player = peer.slot >= 0
+            newest = int(mode.inputs.newest[peer.slot]) if player else -1
+            rows.append(
+                {
+                    "slot": peer.slot if player else None,
+                    "role": "player" if player else "spectator",
+                    "user": conn.user,
+                    "connected_s": round(now - conn.created, 1),
+                    "rtt_ms": round(conn.rtt.rtt * 1e3, 2) if conn.rtt.samples else None,
+                    "jitter_ms": round(conn.rtt.jitter * 1e3, 2) if conn.rtt.samples else None,
+                    "loss_pct": round(100.0 * c.lost / max(1, c.acked + c.lost), 2),
+                    "bytes_in": c.bytes_received,
+                    "bytes_out": c.bytes_sent,
+                    "packets_in": c.received,
+                    "packets_out": c.sent,
+                    "late_inputs": int(peer.counters.get("late_inputs", 0)),
+                    "input_lead_ticks": newest - mode.tick + 1 if player and newest >= 0 else None,
+                    "dropped": sum(c.dropped.values()),
+                }
+            )
+        rows.sort(key=lambda r: (r["slot"] is None, r["slot"] if r["slot"] is not None else 0))
+        return rows
+
     def report(self, detail: bool = False) -> dict:
         """What the dashboard shows: JSON-ready."""
         stats = self.mode.stats()
@@ -223,13 +299,26 @@ class Room:
             "drops": session.get("dropped", {}),
             "denied": session.get("denied", {}),
             "desyncs": self.desyncs,
+            "seats": self.seat_report(),
+            "temporary": self.temporary,
             "recording": None if self.config.record is None else os.fspath(self.config.record),
             "uptime_s": time.time() - self.created,
         }
         if detail:
+            out["players_detail"] = self.players_report()
             out["mode_stats"] = stats
             out["events"] = list(self.events)
         return out
+
+
+@contextlib.contextmanager
+def _naming_port(kind: str, port: int):
+    """An OSError opening a socket says which port it was about ("Address already in use"
+    alone does not say which of the server's two ports is taken)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"{kind} port {port}: {exc.strerror or exc}") from exc
 
 
 class TickServer:
@@ -262,6 +351,7 @@ class TickServer:
         limits: Limits = Limits(),
         session_config: SessionConfig | None = None,
         open_join: bool = False,
+        matchmaking: MatchmakingConfig = MatchmakingConfig(),
     ):
         require_secret(secret)
         self.secret = secret
@@ -273,7 +363,11 @@ class TickServer:
         self.limits = limits
         self.session_config = session_config
         self.open_join = bool(open_join)
+        #: Where the secret came from, for the dashboard: "given", or the CLI's "generated
+        #: for this run (tokens printed at start)".
+        self.secret_origin = "given"
         self.rooms: dict[str, Room] = {}
+        self.matchmaker = Matchmaker(self, matchmaking)
         self.router = RoomRouter()
         self.hub = TransportHub(self.router)  # both sockets join it: one flush serves both
         self.udp = None  # PolledUdpTransport once started
@@ -284,9 +378,11 @@ class TickServer:
         self.started_at: float | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._runner = None  # aiohttp AppRunner
+        self._housekeeping: asyncio.Task | None = None
         self._wall_offset = 0.0
         self._state = "new"  # new, running, stopping, stopped
         self._stopped = asyncio.Event()  # binds to a loop on first wait, not here
+        self.metrics = registry_for(self)  # this server's own Prometheus registry (GET /metrics)
 
     # -- rooms ------------------------------------------------------------------------------
     def add_room(self, game: Game, config: RoomConfig = RoomConfig()) -> Room:
@@ -326,6 +422,11 @@ class TickServer:
             raise
         room = Room(name, game, config, mode, recorder)
         room._server = self
+        mm = self.matchmaker
+        room.seats = Seats(config.players, mm.config.reserve_s, mm.config.pending_s)
+        mode.session.admit = gate_admission(room.seats, mode.present, mode.session.admit)
+        if game.name not in mm.games:
+            mm.register_game(game, config.game_path)
         self.rooms[name] = room
         self.router.add(name, mode)
         if self._state == "running":
@@ -361,6 +462,7 @@ class TickServer:
             self.router.touch(name)
             self.hub.flush()
         self.router.remove(name)
+        self.matchmaker.forget_room(name)
         if room.recorder is not None and not room.recorder.closed:
             room.recorder.close(final_state=getattr(room.mode, "state", None))
         return room
@@ -381,11 +483,13 @@ class TickServer:
         try:
             if self.udp_port is not None:
                 # Read once per tick, not per datagram: rooms only use inputs when a tick closes.
-                self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
+                with _naming_port("UDP", self.udp_port):
+                    self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
                 host, port = self.udp.local_address
                 self.udp_url = f"udp://{_show_host(host)}:{port}"
             if self.http_port is not None:
-                await self._start_http()
+                with _naming_port("HTTP/WebSocket", self.http_port):
+                    await self._start_http()
         except BaseException:
             await self._close_sockets()
             raise
@@ -393,7 +497,19 @@ class TickServer:
         self._state = "running"
         for room in self.rooms.values():
             self._start_room(room)
+        self._housekeeping = self._aloop.create_task(self._keep_house(), name="ticksync-housekeeping")
         log.info("serving %d room(s): %s %s", len(self.rooms), self.udp_url or "", self.ws_url or "")
+
+    async def _keep_house(self) -> None:
+        """Seat holds lapse and run-time rooms left empty close, a few times a second."""
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING_EVERY)
+            try:
+                for name in self.matchmaker.sweep(self._aloop.time()):
+                    log.info("room %r closes: empty for %.0f s", name, self.matchmaker.config.empty_timeout)
+                    await self.close_room(name, "room closed: empty")
+            except Exception:
+                log.exception("housekeeping failed; trying again")
 
     async def _start_http(self) -> None:
         from aiohttp import web
@@ -425,6 +541,9 @@ class TickServer:
             return
         self._state = "stopping"
         try:
+            if self._housekeeping is not None:
+                self._housekeeping.cancel()
+                await asyncio.wait([self._housekeeping], timeout=_STOP_TIMEOUT)
             for room in self.rooms.values():
                 room.loop.stop()
             tasks = [r.task for r in self.rooms.values() if r.task is not None]
@@ -482,6 +601,10 @@ class TickServer:
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
+    def now(self) -> float:
+        """The server's ``now`` (its loop clock), as its rooms and protocol objects see it."""
+        return self._aloop.time() if self._aloop is not None else 0.0
+
     @property
     def running(self) -> bool:
         return self._state == "running"
@@ -514,7 +637,16 @@ class TickServer:
                 "uptime_s": 0.0 if self.started_at is None else time.time() - self.started_at,
                 "router": self.router.stats(),
                 "transports": transports,
-                "tokens_enabled": self.admin_key is not None,
+                # Every way this server hands out tokens (it accepts any token signed with
+                # its secret, however minted).
+                "tokens": {
+                    "mint_api": "admin key" if self.admin_key else "off",
+                    "matchmaking": self.matchmaker.config.access,
+                    "open_join": self.open_join,
+                    "secret": self.secret_origin,
+                },
+                "games": sorted({e.game.name for e in self.matchmaker.games.values()}),
+                "max_rooms": self.matchmaker.config.max_rooms,
             },
             "rooms": [room.report() for room in self.rooms.values()],
         }

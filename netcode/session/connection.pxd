@@ -54,8 +54,10 @@ cdef class Connection:
     @cython.locals(d=cython.longlong)
     cpdef bint is_newer(self, long long seq)
 
-    @cython.locals(size=cython.Py_ssize_t, c=Counters)
     cpdef unwrap(self, data, double now)
+
+    @cython.locals(size=cython.Py_ssize_t, c=Counters)
+    cpdef accept(self, data, double now)
 
     @cython.locals(latest=cython.longlong, window=cython.Py_ssize_t, ext=cython.longlong, d=cython.longlong, bit=cython.ulonglong)
     cdef _accept_seq(self, long long seq, double now)

@@ -222,6 +222,12 @@ class Connection:
 
     def unwrap(self, data: bytes, now: float) -> memoryview:
         """Validate a session packet from the peer; returns its payload or raises."""
+        self.accept(data, now)
+        return memoryview(data)[SESSION_HEADER_SIZE:]
+
+    def accept(self, data: bytes, now: float) -> None:
+        """:meth:`unwrap` for a caller that reads the payload in place (at
+        ``SESSION_HEADER_SIZE``): the checks and the bookkeeping, or ProtocolError."""
         size = len(data)
         if size < SESSION_HEADER_SIZE:
             raise ProtocolError("truncated", "shorter than the session header")
@@ -235,7 +241,6 @@ class Connection:
         c.received += 1
         c.bytes_received += size
         self.last_recv = now
-        return memoryview(data)[SESSION_HEADER_SIZE:]
 
     def _accept_seq(self, seq: int, now: float) -> None:
         latest = self._recv_latest

@@ -12,6 +12,7 @@ from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Disconnected
 from netcode.session.base import PayloadHandler, Received, SessionEndpoint, parse_disconnect
 from netcode.session.connection import Connection, Counters, SessionConfig
+from netcode.session.demux import HANDSHAKE, Demux
 from netcode.session.handshake import (
     REQUEST_SIZE,
     ConnectRequest,
@@ -25,7 +26,7 @@ from netcode.session.handshake import (
     request_nonce,
 )
 from netcode.session.token import TokenClaims, require_secret, verify_token
-from netcode.session.wire import PROTOCOL_VERSION, PacketType, parse_prefix
+from netcode.session.wire import PROTOCOL_VERSION, SESSION_HEADER_SIZE, PacketType, packet_type, parse_prefix
 
 __all__ = ["Admission", "Refused", "SessionServer"]
 
@@ -77,7 +78,7 @@ class SessionServer(SessionEndpoint):
         self.admit = admit
         self.wall_offset = wall_offset
         self.connections: dict[int, Connection] = {}
-        self._by_addr: dict[Hashable, Connection] = {}
+        self.demux = Demux(self.counters)  # the established connections by address
         self._info: dict[int, bytes] = {}
         self._next_id = 1
         self._next_housekeeping: float | None = None
@@ -88,31 +89,27 @@ class SessionServer(SessionEndpoint):
         """Handle one datagram: the handshake and session housekeeping here, a payload
         packet of an established session returned for the owner to handle. Anything
         malformed is dropped and counted (by reason) here, never raised."""
-        # Server-wide counters see every datagram; a session's own counters see its packets.
-        self.counters.received += 1
-        self.counters.bytes_received += len(data)
-        conn = self._by_addr.get(addr)
-        counters = self.counters
-        try:
-            version, ptype = parse_prefix(data)
-            if ptype < 0x10:
-                self._handshake(ptype, version, data, addr, now, conn)
+        return self.finish(self.demux.packet(data, addr, now), data, addr, now)
+
+    def finish(self, kind: int, data: bytes, addr: Hashable, now: float) -> Received | None:
+        """:meth:`receive` after ``kind = self.demux.packet(data, addr, now)`` (a mode's
+        compiled dispatch takes its commonest packets between the two)."""
+        if kind >= 0:
+            conn = self.demux.conn
+            if kind == PacketType.KEEPALIVE:
                 return None
-            if conn is None:
-                raise ProtocolError("no_session", "session packet from an address without a session")
-            if version != PROTOCOL_VERSION:
-                raise ProtocolError("bad_version", f"version {version}")
-            counters = conn.counters
-            payload = conn.unwrap(data, now)
-            if ptype is PacketType.KEEPALIVE:
-                return None
-            if ptype is PacketType.DISCONNECT:
+            payload = memoryview(data)[SESSION_HEADER_SIZE:]
+            if kind == PacketType.DISCONNECT:
                 self._close(conn, parse_disconnect(payload), now, notify_peer=False)
                 return None
-            return Received(conn, ptype, payload)
-        except ProtocolError as exc:
-            counters.drop(exc.reason)
-            return None
+            return Received(conn, packet_type(kind), payload)
+        if kind == HANDSHAKE:
+            try:
+                version, ptype = parse_prefix(data)
+                self._handshake(ptype, version, data, addr, now, self.demux.by_addr.get(addr))
+            except ProtocolError as exc:
+                self.counters.drop(exc.reason)
+        return None
 
     def _handshake(self, ptype, version, data, addr, now, conn) -> None:
         if ptype not in (PacketType.CONNECT_REQUEST, PacketType.CHALLENGE_RESPONSE):
@@ -169,7 +166,7 @@ class SessionServer(SessionEndpoint):
             conn_id, addr, session_id, admission.slot, now, self.config, user=claims.user, role=claims.role, nonce=req.nonce
         )
         self.connections[conn_id] = conn
-        self._by_addr[addr] = conn
+        self.demux.by_addr[addr] = conn
         self._info[conn_id] = admission.info
         self.handshakes.received += 1
         self._send_raw(pack_accepted(req.nonce, session_id, admission.slot, admission.info), addr)
@@ -189,13 +186,13 @@ class SessionServer(SessionEndpoint):
         conn.closed = True
         self.connections.pop(conn.id, None)
         self._info.pop(conn.id, None)
-        if self._by_addr.get(conn.addr) is conn:
-            del self._by_addr[conn.addr]
+        if self.demux.by_addr.get(conn.addr) is conn:
+            del self.demux.by_addr[conn.addr]
         self._events.put(Disconnected(conn.id, conn.slot, reason))
 
     def address_closed(self, addr: Hashable, now: float, reason: str = "transport closed") -> None:
         """A transport says ``addr`` is gone (a WebSocket closed): end its session now."""
-        conn = self._by_addr.get(addr)
+        conn = self.demux.by_addr.get(addr)
         if conn is not None:
             self._close(conn, reason, now, notify_peer=False)
 
@@ -224,7 +221,7 @@ class SessionServer(SessionEndpoint):
                 self._out.append((conn.wrap(PacketType.KEEPALIVE, b"", now), conn.addr))
 
     def connection_at(self, addr: Hashable) -> Connection | None:
-        return self._by_addr.get(addr)
+        return self.demux.by_addr.get(addr)
 
     def stats(self) -> dict:
         dropped = dict(self.counters.dropped)

@@ -137,10 +137,12 @@ def peek_room(token: bytes) -> str | None:
 
 
 def token_to_text(token: bytes) -> str:
+    """A token as URL-safe base64 text (what ``ticksync token`` prints and ``--token`` takes)."""
     return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
 
 
 def token_from_text(text: str) -> bytes:
+    """The token bytes of :func:`token_to_text`'s text (UsageError for text that is not)."""
     text = text.strip()
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -37,6 +37,7 @@ __all__ = [
     "seq_delta",
     "pack_prefix",
     "parse_prefix",
+    "packet_type",
     "pack_session_header",
     "parse_session_header",
     "check_budget",
@@ -82,6 +83,12 @@ class PacketType(IntEnum):
 
 
 _TYPES = {int(t): t for t in PacketType}
+
+
+def packet_type(code: int) -> PacketType:
+    """The PacketType of a type code already checked (by :func:`parse_prefix`), without
+    the enum's constructor."""
+    return _TYPES[code]
 
 
 def pack_prefix(ptype: PacketType) -> bytes:

@@ -74,6 +74,10 @@ class RemoteView:
 
 
 class StateSyncClient(ModeClient):
+    """The client end of a state-sync room, sans-IO: sends the player's inputs, applies
+    snapshots, predicts and reconciles its own entity, interpolates the others (see the
+    module docstring)."""
+
     MODE = "statesync"
 
     def __init__(

@@ -21,22 +21,21 @@ hits are judged where the shooter saw the target (clamped to what the measured R
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.model import Game
 
-from netcode import compiled
 from netcode.errors import ProtocolError, UsageError
 from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
-from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix, parse_ss_input
+from netcode.statesync.peer import InputGate, StateSyncPeer
+from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix
 from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
 
-__all__ = ["StateSyncConfig", "StateSyncServer"]
+__all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
 _PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 8  # room for a part after the prefix
 
@@ -60,31 +59,8 @@ class StateSyncConfig:
             raise UsageError("players, snapshot_rate must be >= 1 and history >= 4")
 
 
-@dataclass
-class StateSyncPeer:
-    conn_id: int
-    slot: int
-    acked: int = -1  # newest complete snapshot the client acked
-    acked_before: int = -1  # the one it acked before that (a predictor for the next deltas)
-    view_delay: int = 0  # ticks behind the present the client's screen shows others
-    sent: dict = field(default_factory=dict)  # snapshot tick -> per-entity value ticks (per-client mode)
-    cell: tuple[int, int] | None = None  # interest cell now (grid on, players only)
-    cells: dict = field(default_factory=dict)  # snapshot tick -> the cell its view was for
-    priority: PriorityAccumulator | None = None
-    tokens: float = 0.0  # input flood guard (token bucket)
-    view_limit: int = 0  # how far back this client's shots may be judged (from its RTT)
-    inputs_since_limit: int = 0
-    last_input_at: float = 0.0
-    counters: dict = field(default_factory=lambda: {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0})
-
-
 class StateSyncServer(ModeServer):
     """One state-sync room. Drive it like any endpoint; call :meth:`on_tick` at the tick rate."""
-
-    # Established players' ordinary SS_INPUT packets, compiled when the install has them
-    # (netcode/statesync/fastpath.py).
-    fast_receive = staticmethod(compiled.fastpath.ss_input_run) if compiled.fastpath else None
-    fast_cache = None  # what the fast path reads of this server, gathered on first use
 
     def __init__(self, game: Game, config: StateSyncConfig, **session):
         """``session``: ``secret`` (required), ``room``, ``session_config``, ``wall_offset``,
@@ -99,8 +75,9 @@ class StateSyncServer(ModeServer):
         self.history = SnapshotHistory(self.schema, config.history)
         self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
-        self._view_delay = np.zeros(self.players, np.int64)
+        self.view_delays = np.zeros(self.players, np.int64)  # per slot, from the clients' input packets
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
+        self.input_gate = self.hot_packet = InputGate(self)  # SS_INPUT's rules, in one place
 
     def accept_info(self) -> bytes:
         return StateSyncInfo(
@@ -108,53 +85,15 @@ class StateSyncServer(ModeServer):
         ).pack()
 
     def make_peer(self, conn_id: int, slot: int) -> StateSyncPeer:
-        peer = StateSyncPeer(conn_id, slot, tokens=self.config.input_packets_per_second)
-        if self.per_client and self.config.bandwidth is not None:
-            peer.priority = PriorityAccumulator(self.schema.capacity)
-        return peer
+        priority = PriorityAccumulator(self.schema.capacity) if self.per_client and self.config.bandwidth is not None else None
+        return StateSyncPeer(conn_id, slot, self.config.input_packets_per_second, priority)
 
-    # -- input ------------------------------------------------------------------------------
     def on_payload(self, conn, peer: StateSyncPeer, ptype: PacketType, payload: memoryview, now: float) -> None:
         if ptype is not PacketType.SS_INPUT:
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a state-sync server")
-        rate = self.config.input_packets_per_second
-        peer.tokens = min(rate, peer.tokens + (now - peer.last_input_at) * rate)
-        peer.last_input_at = now
-        if peer.tokens < 1.0:
-            raise ProtocolError("flood", "input packets faster than any client sends them")
-        peer.tokens -= 1.0
-        msg = parse_ss_input(payload, self.itemsize)
-        expected = 0xFF if peer.slot < 0 else peer.slot
-        if msg.slot != expected:
-            raise ProtocolError("wrong_slot", f"inputs for slot {msg.slot} from the holder of slot {peer.slot}")
-        if msg.ack is not None:
-            self._take_ack(peer, msg.ack)
-        if msg.records is not None:
-            if peer.slot < 0:
-                raise ProtocolError("spectator_input", "spectators send no inputs")
-            peer.counters["late_inputs"] += self.inputs.put(peer.slot, msg.first, msg.records, self.tick)
-            # Lag compensation may look back as far as the client's screen, but no further
-            # than its measured round trip plus the allowed interpolation delay.
-            view = msg.view_delay
-            if view > peer.view_limit or not peer.inputs_since_limit:
-                peer.view_limit = math.ceil((conn.rtt.rtt + self.config.max_view_delay) * self.tick_rate)
-                view = min(view, peer.view_limit)
-            peer.inputs_since_limit = (peer.inputs_since_limit + 1) % 64  # refresh the limit now and then
-            self._view_delay[peer.slot] = view
-
-    def _take_ack(self, peer: StateSyncPeer, ack: int) -> None:
-        if ack > self.tick:
-            raise ProtocolError("bad_ack", f"ack of snapshot {ack}, newest is {self.tick}")
-        if ack <= peer.acked:
-            return  # reordered: we already know better
-        if self.per_client:
-            if ack not in peer.sent:
-                return  # not a snapshot we sent this client (or one we forgot): ignore
-            for t in [t for t in peer.sent if t < ack]:
-                del peer.sent[t]
-        elif not self.history.has(ack):
-            return
-        peer.acked_before, peer.acked = peer.acked, ack
+        # The dispatch hands SS_INPUT to the gate itself; this is for a server whose
+        # ``hot_packet`` was switched off. The gate reads the payload after a session header.
+        self.input_gate.take(peer, conn, bytes(SESSION_HEADER_SIZE) + bytes(payload), now)
 
     # -- the tick ---------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
@@ -164,7 +103,7 @@ class StateSyncServer(ModeServer):
         self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
         self.applied[~missing & self.present] = t
         if self.view_field:
-            inputs[self.view_field] = np.where(self.present, self._view_delay, 0)
+            inputs[self.view_field] = np.where(self.present, self.view_delays, 0)
         if self.recorder is not None:
             self.recorder.record(t, inputs, self.state)
         self.game.step(self.state, inputs, t)

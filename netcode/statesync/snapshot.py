@@ -73,17 +73,16 @@ class SnapshotSchema:
         if replication is None:
             raise UsageError("this game declares no replication spec, so it cannot run in state sync")
         self.replication = replication
+        problems = replication.problems(template)
+        if problems:
+            raise UsageError(problems[0])
         alive = template[replication.alive]
-        if alive.dtype != np.bool_ or alive.ndim != 1:
-            raise UsageError(f"replication alive array {replication.alive!r} must be a 1-d bool array")
         self.alive = replication.alive
         self.capacity = len(alive)
         self.fields = []  # (name, quantizer, first column, column count, shape, dtype)
         col = 0
         for name, q in replication.fields.items():
             arr = template[name]
-            if arr.shape[0] != self.capacity:
-                raise UsageError(f"replicated field {name!r} has {arr.shape[0]} rows, alive has {self.capacity}")
             width = int(np.prod(arr.shape[1:], dtype=np.int64))
             self.fields.append((name, q, col, width, arr.shape, arr.dtype))
             col += width

@@ -15,6 +15,7 @@ from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport uint16_t
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from netcode.transport.ratelimit cimport RateLimiter
 
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -140,9 +141,7 @@ cdef class BatchReader:
     cdef int bufsize
     cdef Py_ssize_t max_size
     cdef bytearray storage
-    cdef object limiter
-    cdef dict buckets
-    cdef double rate, burst
+    cdef RateLimiter limiter
     cdef object dropped
     cdef dict addresses
     cdef mmsghdr msgs[CHUNK]
@@ -160,30 +159,8 @@ cdef class BatchReader:
         self.bufsize = max_size + 1  # one byte more than allowed, so oversized datagrams show
         self.storage = bytearray(CHUNK * self.bufsize)
         self.limiter = limiter
-        self.buckets = limiter._buckets if limiter is not None else None
-        self.rate = limiter.rate if limiter is not None else 0.0
-        self.burst = limiter.burst if limiter is not None else 0.0
         self.dropped = dropped
         self.addresses = {}
-
-    cdef bint _allow(self, object addr, double now) except -1:
-        """RateLimiter.allow for an address it knows, inlined (the same arithmetic, so the
-        same decisions); a new address goes through the limiter (its bound, its eviction)."""
-        cdef list b
-        cdef double tokens
-        entry = self.buckets.get(addr)
-        if type(entry) is not list or len(<list>entry) != 2:
-            return bool(self.limiter.allow(addr, now))
-        b = <list>entry
-        tokens = <double>b[0] + (now - <double>b[1]) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        b[1] = now
-        if tokens < 1.0:
-            b[0] = tokens
-            return False
-        b[0] = tokens - 1.0
-        return True
 
     def read(self, int max_datagrams, double loop_now, double offset, double floor):
         """Up to ``max_datagrams`` waiting datagrams, without blocking, as ``(batch, read,
@@ -255,7 +232,7 @@ cdef class BatchReader:
                     now = loop_now
                 if size > self.max_size:
                     self.dropped["oversized"] += 1
-                elif self.limiter is not None and not self._allow(addr, now):
+                elif self.limiter is not None and not self.limiter.allow(addr, now):
                     self.dropped["rate_limited"] += 1
                 else:
                     batch.append((PyBytes_FromStringAndSize(buf + i * self.bufsize, size), addr, now))

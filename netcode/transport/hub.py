@@ -43,6 +43,7 @@ from netcode.endpoint import Address, Endpoint, receive_batch
 from netcode.errors import UsageError
 from netcode.logs import log_once
 from netcode.session.wire import MAX_PACKET
+from netcode.transport.ratelimit import RateLimiter
 
 __all__ = [
     "Address",
@@ -135,62 +136,6 @@ class Limits:
     def __post_init__(self):
         if self.rate <= 0 or self.burst < 1 or self.max_tracked < 1 or self.max_datagram < 1:
             raise UsageError(f"nonsensical transport limits: {self}")
-
-
-class RateLimiter:
-    """Per-key token buckets in a bounded table.
-
-    A bucket that has been idle long enough to refill is indistinguishable from a new one,
-    so evicting it loses nothing; when the table is full of active buckets (many spoofed
-    source addresses), the oldest are evicted too. Eviction only ever *refills* a bucket,
-    so it can hand a spoofer a fresh burst (which a new address gets anyway) but never
-    throttles a legitimate client. Sweeps shrink the table to 3/4 of ``max_tracked``, so
-    their cost is amortized O(1) per new key.
-    """
-
-    __slots__ = ("rate", "burst", "max_tracked", "_buckets", "evicted")
-
-    def __init__(self, rate: float, burst: float, max_tracked: int = 65536):
-        self.rate = float(rate)
-        self.burst = float(burst)
-        self.max_tracked = max_tracked
-        self._buckets: dict[Hashable, list[float]] = {}  # key -> [tokens, last update]
-        self.evicted = 0
-
-    def allow(self, key: Hashable, now: float) -> bool:
-        b = self._buckets.get(key)
-        if b is None:
-            if len(self._buckets) >= self.max_tracked:
-                self._sweep(now)
-            self._buckets[key] = [self.burst - 1.0, now]
-            return True
-        tokens = b[0] + (now - b[1]) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        b[1] = now
-        if tokens < 1.0:
-            b[0] = tokens
-            return False
-        b[0] = tokens - 1.0
-        return True
-
-    def forget(self, key: Hashable) -> None:
-        self._buckets.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def _sweep(self, now: float) -> None:
-        buckets, rate, burst = self._buckets, self.rate, self.burst
-        full = [k for k, (tokens, last) in buckets.items() if tokens + (now - last) * rate >= burst]
-        for k in full:
-            del buckets[k]
-        target = (self.max_tracked * 3) // 4
-        excess = len(buckets) - target
-        if excess > 0:  # still full of active keys: drop the oldest-inserted
-            for k in [k for k, _ in zip(buckets, range(excess))]:
-                del buckets[k]
-        self.evicted += len(full) + max(excess, 0)
 
 
 _MIN_TIMER_STEP = 0.001  # a timer whose endpoint is still due right after handling it waits this long

@@ -434,9 +434,14 @@ async def open_ws_client(
             url, max_msg_size=_HARD_MAX_MESSAGE, compress=0, timeout=aiohttp.ClientWSTimeout(ws_close=timeout)
         )
         ws = await asyncio.wait_for(connecting, timeout)
-    except BaseException:
+    except BaseException as exc:
         if own is not None:
             await own.close()
+        if isinstance(exc, aiohttp.WSServerHandshakeError):  # an HTTP answer, not a WebSocket
+            raise UsageError(
+                f"{url}: the server answered HTTP {exc.status} instead of a WebSocket (is the path right? "
+                "ticksync serve prints its websocket URL)"
+            ) from None
         raise
     transport = WsClientTransport(hub, server, limits, ws, own)
     hub.flush()

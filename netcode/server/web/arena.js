@@ -1,13 +1,15 @@
-// arena.js: the arena demo's browser page (play.html). Gets a token, connects with
-// ticksync.js, turns keys and the mouse into the arena's input record, and draws what the
+// arena.js: the arena demo's own renderer for play.html (the arena's visuals name it as
+// their web_renderer; games that name none are drawn by the generic render.js). Joins with
+// page.js, turns keys and the mouse into the arena's input record, and draws what the
 // client rebuilds: everyone interpolated at the render tick, our own entity at its newest
 // snapshot position plus the moves we sent since (local prediction of the arena's
 // movement rule), scores from the snapshot's extras.
 //
-// Arena-specific on purpose (field names, the movement rule, sizes); the protocol module
-// knows no game. Names and numbers mirror demos/arena/game.py.
+// Arena-specific on purpose (field names, the movement rule, sizes): the example of a game
+// extending the generic view with its own drawing and prediction; the protocol module knows
+// no game. Names and numbers mirror demos/arena/game.py.
 
-import { fetchSchema, StateSyncClient } from "./ticksync.js";
+import { $, hudLines, joinRoom, message, scoreTable } from "./page.js";
 
 const WORLD = 65535; // positions are 0..WORLD (1/16 px)
 const PLAYER_SPEED = 96; // units per tick at full stick
@@ -17,11 +19,8 @@ const MAX_HP = 100;
 const FIRE = 1;
 const PLAYER = 1; // the "kind" field: 1 player, 2 NPC
 
-const $ = (id) => document.getElementById(id);
 const canvas = $("view");
 const ctx = canvas.getContext("2d");
-const params = new URLSearchParams(location.search);
-const roomName = params.get("room") || "default";
 let client = null, schema = null;
 
 // -- controls --------------------------------------------------------------------------------
@@ -148,57 +147,16 @@ function drawEntities(view, sx, sy, scale, ownPos) {
 }
 
 function drawHud(view) {
-  const s = client.stats(), fmt = (v, d = 0) => (v === null || v === undefined ? "-" : v.toFixed(d));
-  const who = s.slot === null ? "" : s.slot < 0 ? "spectator" : `slot ${s.slot}`;
   const visible = view ? view.visible.reduce((a, b) => a + b, 0) : 0;
-  $("hud").textContent = [
-    `${schema.game.name} ${schema.game.version} · room ${roomName} · ${who}`,
-    `status   ${client.statusText}`,
-    `tick     ${s.acked < 0 ? "-" : s.acked}   entities ${visible}`,
-    `rtt      ${fmt(s.rttMs, 1)} ms   jitter ${fmt(s.jitterMs, 1)} ms`,
-    `snapshots ${fmt(s.snapshotHz, 1)}/s`,
-    `in  ${fmt(s.bytesInPerS / 1024, 1)} KiB/s   out ${fmt(s.bytesOutPerS / 1024, 1)} KiB/s`,
-  ].join("\n");
-  const score = view?.extras?.score;
-  if (!score) return;
-  const rows = [];
-  score.forEach((v, slot) => {
-    const e = schema.playerEntities[slot];
-    if (v || view.visible[e]) rows.push(`${slot === client.slot ? "▶" : " "} slot ${String(slot).padEnd(3)} ${String(v).padStart(4)}`);
-  });
-  $("scores").textContent = "score\n" + rows.join("\n");
+  $("hud").textContent = hudLines(client, schema, visible).join("\n");
+  $("scores").textContent = scoreTable(client, schema, view, "score");
 }
 
-function message(text, bad = false) {
-  $("message").textContent = text;
-  $("message").className = bad ? "bad" : "";
-}
-
-// -- start: a token, the schema, the WebSocket --------------------------------------------------
+// -- start: a token, the schema, the WebSocket (page.js) -------------------------------------------
 async function start() {
-  let token = params.get("token");
-  const spectate = params.get("spectate") === "1";
-  if (!token) {
-    const res = await fetch("api/join", { method: "POST", body: JSON.stringify({ room: roomName, spectator: spectate }) });
-    const body = await res.json();
-    if (!res.ok) throw new Error(`${body.error}\n(or open this page with ?token=… from \`ticksync token --room ${roomName}\`)`);
-    token = body.token;
-  }
-  schema = await fetchSchema(roomName, location.href);
-  if (schema.mode !== "statesync") throw new Error(`room ${roomName} runs ${schema.mode}; this page speaks state sync (serve with --mode statesync)`);
-  const url = new URL(schema.json.ws_path, location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  client = new StateSyncClient({
-    url: url.href, token, schema,
-    onEvent: (ev) => {
-      if (ev.type === "connected") message("");
-      else if (ev.type === "denied") message(`denied: ${ev.text}` + (ev.code === "room_full" ? "\nadd ?spectate=1 to watch" : ""), true);
-      else message(`${ev.type}: ${ev.text}\nreload to join again`, true);
-    },
-  });
-  message("connecting…");
-  client.connect();
-  addEventListener("pagehide", () => client.close("page closed"));
+  ({ client, schema } = await joinRoom());
+  $("help").textContent = `${schema.json.controls?.help ?? ""} · add ?spectate=1 to watch`;
+  window.ticksync = { client, schema, ownPosition: predictOwn }; // for the console and browser tests
 }
 
 requestAnimationFrame(frame);

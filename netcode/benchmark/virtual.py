@@ -1,5 +1,5 @@
-"""The measuring harness shared by the virtual-time server benches (``bench_lockstep``,
-``bench_statesync``).
+"""The measuring harness shared by the virtual-time server benches (``lockstep_virtual``,
+``statesync_virtual``).
 
 Both benches do the same thing to a different sans-IO server: put it behind a probe on the
 seeded simulator with a clean link, connect N clients through the real handshake, warm

@@ -1,0 +1,93 @@
+"""Rooms and matchmaking over HTTP (the routes; the logic is :mod:`netcode.server.matchmaking`).
+
+::
+
+    POST   /api/rooms           admin: {"game", "name"?, "mode"?, "tick_rate"?, "players"?,
+                                "seed"?, "options"?} -> 201 the room (as GET /api/rooms lists it)
+    DELETE /api/rooms/{name}    admin: close a room (its players are told why)
+    POST   /api/matchmake       {"game", "mode"?, "user"?, "room"?} -> a seat: {"room", "slot",
+                                "token", "reconnect_token", "udp", "ws", "created", ...}
+    POST   /api/reconnect       {"reconnect_token"} -> a fresh connect token for the same seat,
+                                while it is held (410 once it is not)
+    GET    /metrics             Prometheus text (:mod:`netcode.server.metrics`)
+
+Admin routes need ``Authorization: Bearer <admin key>`` (403 otherwise, and 403 on a server
+with no admin key). ``/api/matchmake`` is open to anyone, needs the admin key, or answers
+403, as the server's matchmaking access says (``open``, ``admin``, ``off``). Every refusal
+is a 4xx (or 503 when the server holds its maximum of rooms) with ``{"error": reason}``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from netcode.server.httputil import authorized, json_error, json_response, read_json, server_of
+from netcode.server.matchmaking import ApiError
+from netcode.server.metrics import metrics_text
+
+__all__ = ["add_routes"]
+
+_ADMIN_ONLY = "this needs the server's admin key (Authorization: Bearer <key>)"
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/rooms", _create_room)
+    app.router.add_delete("/api/rooms/{name}", _close_room)
+    app.router.add_post("/api/matchmake", _matchmake)
+    app.router.add_post("/api/reconnect", _reconnect)
+    app.router.add_get("/metrics", _metrics)
+
+
+async def _create_room(request: web.Request) -> web.Response:
+    server = server_of(request)
+    if not authorized(server, request):
+        return json_error(403, _ADMIN_ONLY)
+    try:
+        body = await read_json(request)
+        room = server.matchmaker.create_room(body)
+    except ApiError as exc:
+        return json_error(exc.status, exc.reason)
+    return json_response(room.report(), 201)
+
+
+async def _close_room(request: web.Request) -> web.Response:
+    server = server_of(request)
+    if not authorized(server, request):
+        return json_error(403, _ADMIN_ONLY)
+    name = request.match_info["name"]
+    if name not in server.rooms:
+        return json_error(404, f"no such room {name!r}")
+    room = await server.close_room(name, "room closed by the operator")
+    return json_response({"closed": name, "ticks": room.mode.tick})
+
+
+async def _matchmake(request: web.Request) -> web.Response:
+    server = server_of(request)
+    access = server.matchmaker.config.access
+    if access == "off":
+        return json_error(403, "matchmaking is off on this server; ask its operator for a token")
+    if access == "admin" and not authorized(server, request):
+        return json_error(403, "matchmaking on this server " + _ADMIN_ONLY.removeprefix("this "))
+    try:
+        body = await read_json(request)
+        ticket = server.matchmaker.join_or_create(body, server.now())
+    except ApiError as exc:
+        return json_error(exc.status, exc.reason)
+    return json_response(ticket)
+
+
+async def _reconnect(request: web.Request) -> web.Response:
+    server = server_of(request)
+    try:
+        body = await read_json(request)
+        ticket = server.matchmaker.reconnect(body, server.now())
+    except ApiError as exc:
+        return json_error(exc.status, exc.reason)
+    return json_response(ticket)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    body = metrics_text(server_of(request).metrics)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})

@@ -1,0 +1,13 @@
+# C types for demux.py when Cython compiles it (an "augmenting" .pxd): the source stays
+# plain Python and runs as such where there is no compiler.
+cimport cython
+from netcode.session.connection cimport Connection, Counters
+
+
+cdef class Demux:
+    cdef public dict by_addr
+    cdef public Counters counters
+    cdef public Connection conn
+
+    @cython.locals(counters=Counters, conn=Connection)
+    cpdef int packet(self, data, addr, double now) except? -3

@@ -1,0 +1,32 @@
+# C types for peer.py when Cython compiles it (an "augmenting" .pxd): the source stays
+# plain Python and runs as such where there is no compiler.
+cimport cython
+from netcode.mode.dispatch cimport HotPacket
+from netcode.mode.inputs cimport InputBuffer, scan_run
+from netcode.session.connection cimport Connection
+
+cdef Py_ssize_t _HEAD
+
+
+cdef class StateSyncPeer:
+    cdef public long long conn_id, slot, acked, acked_before, view_limit, inputs_since_limit
+    cdef public dict sent, cells, counters
+    cdef public object cell, priority
+    cdef public double tokens, last_input_at
+
+
+cdef class InputGate(HotPacket):
+    cdef public object server, history
+    cdef public InputBuffer inputs
+    cdef long long[::1] view_delays
+    cdef public double rate, max_view_delay, tick_rate
+    cdef public bint per_client
+    cdef public Py_ssize_t itemsize
+
+    @cython.locals(p=StateSyncPeer, d=bytes, tokens=cython.double, rate=cython.double, at=cython.Py_ssize_t, n=cython.Py_ssize_t,
+                   slot=cython.longlong, flags=cython.int, top=cython.ulonglong, ack=cython.ulonglong, view=cython.longlong,
+                   run=cython.Py_ssize_t, end=cython.Py_ssize_t, tick=cython.longlong, late=cython.longlong)
+    cpdef take(self, peer, Connection conn, data, double now)
+
+    @cython.locals(p=StateSyncPeer, tick=cython.longlong)
+    cpdef take_ack(self, peer, long long ack)

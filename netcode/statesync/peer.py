@@ -1,0 +1,139 @@
+# cython: annotation_typing=False
+"""A state-sync client as its server sees it, and the rules its input packets meet.
+
+:class:`InputGate` is the server's one handler of SS_INPUT (the flood guard, the packet's
+shape, the slot, the snapshot ack, the input window, lag compensation's limit): the
+general path (``StateSyncServer.on_payload``) and the compiled dispatch
+(:mod:`netcode.mode.dispatch`) both call it. Compiled with the peer record it changes
+(Cython's pure-Python mode, ``peer.pxd``); the same source runs as plain Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+from netcode.errors import ProtocolError
+from netcode.mode.dispatch import HotPacket
+from netcode.mode.inputs import scan_run
+from netcode.session.wire import SESSION_HEADER_SIZE, PacketType
+from netcode.statesync.wire import IN_INPUTS, NO_ACK
+
+__all__ = ["StateSyncPeer", "InputGate"]
+
+_HEAD = 7  # slot, flags, snapshot ack (u32), view delay
+
+
+class StateSyncPeer:
+    """One connection's record on a state-sync server."""
+
+    def __init__(self, conn_id: int, slot: int, tokens: float = 0.0, priority=None):
+        self.conn_id = conn_id
+        self.slot = slot  # -1: a spectator
+        self.acked = -1  # newest complete snapshot the client acked
+        self.acked_before = -1  # the one it acked before that (a predictor for the next deltas)
+        self.sent: dict = {}  # snapshot tick -> per-entity value ticks (per-client mode)
+        self.cell = None  # interest cell now (grid on, players only)
+        self.cells: dict = {}  # snapshot tick -> the cell its view was for
+        self.priority = priority  # PriorityAccumulator (bandwidth budget on)
+        self.tokens = tokens  # input flood guard (token bucket)
+        self.view_limit = 0  # how far back this client's shots may be judged (from its RTT)
+        self.inputs_since_limit = 0
+        self.last_input_at = 0.0
+        self.counters: dict = {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0}
+
+    def bookkeeping(self) -> dict:
+        """Everything the record holds, as plain values (tests compare servers by it)."""
+        return {
+            "conn_id": self.conn_id, "slot": self.slot, "acked": self.acked, "acked_before": self.acked_before,
+            "sent": {t: v.tobytes() for t, v in self.sent.items()}, "cell": self.cell, "cells": dict(self.cells),
+            "tokens": self.tokens, "view_limit": self.view_limit, "inputs_since_limit": self.inputs_since_limit,
+            "last_input_at": self.last_input_at, "counters": dict(self.counters),
+        }
+
+    def __repr__(self) -> str:
+        return f"StateSyncPeer(conn_id={self.conn_id}, slot={self.slot}, acked={self.acked})"
+
+
+class InputGate(HotPacket):
+    """What a state-sync server checks an SS_INPUT against, and what the packet changes."""
+
+    def __init__(self, server):
+        HotPacket.__init__(self, int(PacketType.SS_INPUT))
+        config = server.config
+        self.server = server  # for its tick, which moves
+        self.history = server.history
+        self.inputs = server.inputs
+        self.view_delays = server.view_delays  # per slot, written into the game's view field
+        self.rate = float(config.input_packets_per_second)
+        self.max_view_delay = float(config.max_view_delay)
+        self.tick_rate = float(server.tick_rate)
+        self.per_client = server.per_client
+        self.itemsize = server.itemsize
+
+    def take(self, peer, conn, data: bytes, now: float) -> None:
+        p = peer
+        d = data if type(data) is bytes else bytes(data)
+        rate = self.rate
+        tokens = p.tokens + (now - p.last_input_at) * rate
+        p.tokens = rate if tokens > rate else tokens
+        p.last_input_at = now
+        if p.tokens < 1.0:
+            raise ProtocolError("flood", "input packets faster than any client sends them")
+        p.tokens -= 1.0
+        # The packet's shape, whole, before anything is taken from it.
+        at = SESSION_HEADER_SIZE
+        n = len(d)
+        if n < at + _HEAD:
+            raise ProtocolError("truncated", f"SS_INPUT of {n} bytes")
+        slot = d[at]
+        flags = d[at + 1]
+        top = d[at + 5]  # (a 64-bit variable when compiled: shifted by 24 it would overflow a C int)
+        ack = d[at + 2] | (d[at + 3] << 8) | (d[at + 4] << 16) | (top << 24)
+        view = d[at + 6]
+        if flags & ~IN_INPUTS:
+            raise ProtocolError("bad_input", f"unknown flags {flags:#x}")
+        run = at + _HEAD
+        if flags & IN_INPUTS:
+            end = scan_run(d, run, self.itemsize)[2]
+        else:
+            end = run
+        if end != n:
+            raise ProtocolError("trailing_bytes", f"{n - end} bytes after the input packet")
+        if slot != (0xFF if p.slot < 0 else p.slot):
+            raise ProtocolError("wrong_slot", f"inputs for slot {slot} from the holder of slot {p.slot}")
+        if ack != NO_ACK:
+            self.take_ack(p, ack)
+        if not flags & IN_INPUTS:
+            return
+        if p.slot < 0:
+            raise ProtocolError("spectator_input", "spectators send no inputs")
+        tick = self.server.tick
+        late = self.inputs.put_run(p.slot, d, run, tick)
+        if late:
+            p.counters["late_inputs"] += late
+        # Lag compensation may look back as far as the client's screen, but no further
+        # than its measured round trip plus the allowed interpolation delay.
+        if view > p.view_limit or not p.inputs_since_limit:
+            p.view_limit = math.ceil((conn.rtt.rtt + self.max_view_delay) * self.tick_rate)
+            if view > p.view_limit:
+                view = p.view_limit
+        p.inputs_since_limit = (p.inputs_since_limit + 1) % 64  # refresh the limit now and then
+        self.view_delays[p.slot] = view
+
+    def take_ack(self, peer, ack: int) -> None:
+        """The client holds snapshot ``ack`` whole: the baseline for its next deltas."""
+        p = peer
+        tick = self.server.tick
+        if ack > tick:
+            raise ProtocolError("bad_ack", f"ack of snapshot {ack}, newest is {tick}")
+        if ack <= p.acked:
+            return  # reordered: we already know better
+        if self.per_client:
+            if ack not in p.sent:
+                return  # not a snapshot we sent this client (or one we forgot): ignore
+            for t in [t for t in p.sent if t < ack]:
+                del p.sent[t]
+        elif not self.history.has(ack):
+            return
+        p.acked_before = p.acked
+        p.acked = ack

@@ -1,0 +1,148 @@
+"""Real Chromium (Debian's ``chromium``, driven by Playwright for Python) against a real
+server on loopback, playing a game that is not a shipped demo (tests/blobs_game.py) in the
+generic browser view: the dashboard lists the room, /play draws entities that move, keys
+move our player, and no script error happens on the way. Screenshots go to the test's
+tmp dir. Skips, saying why, where chromium or playwright is missing (``make system-deps``
+installs chromium; ``pip install -e '.[dev]'`` installs playwright)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from serving import serving
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
+
+# A coarse fingerprint of the canvas: every 7th pixel's RGB, packed into one string in the
+# page (a long array of numbers takes the page's only thread for seconds, and a client that
+# cannot read its socket for 5 s times out).
+CANVAS_SAMPLE = """() => {
+  const c = document.getElementById("view"), g = c.getContext("2d");
+  const d = g.getImageData(0, 0, c.width, c.height).data, n = Math.floor(d.length / 28);
+  const out = new Uint8Array(3 * n);
+  for (let i = 0, j = 0; j < out.length; i += 28, j += 3) { out[j] = d[i]; out[j + 1] = d[i + 1]; out[j + 2] = d[i + 2]; }
+  let text = "";
+  for (let j = 0; j < out.length; j += 8192) text += String.fromCharCode.apply(null, out.subarray(j, j + 8192));
+  return btoa(text);
+}"""
+PIXEL = """([x, y]) => {
+  const c = document.getElementById("view"), r = devicePixelRatio || 1;
+  return Array.from(c.getContext("2d").getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data.slice(0, 3));
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no chromium on this machine (make system-deps installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, timeout=30_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def pixels(sample: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(sample), np.uint8).reshape(-1, 3)
+
+
+def differing(a: str, b: str) -> int:
+    """How many sampled pixels differ between two canvas samples."""
+    return int((pixels(a) != pixels(b)).any(axis=1).sum())
+
+
+def test_dashboard_lists_the_room_and_play_draws_and_moves_a_game_that_is_no_demo(browser, tmp_path):
+    with serving("blobs_game", "statesync", "--open-join", "--players", "8", log=tmp_path / "serve.log") as urls:
+        base = urls["dashboard"]
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(f"{msg.text} {msg.location.get('url', '')}") if msg.type == "error" and not msg.location.get("url", "").endswith("favicon.ico") else None)
+
+        page.goto(base, timeout=15_000)
+        page.wait_for_function("() => document.body.innerText.includes('blobs')", timeout=15_000)
+        assert "default" in page.inner_text("body"), "the dashboard lists the room"
+        page.screenshot(path=str(tmp_path / "dashboard.png"))
+
+        page.goto(base + "play", timeout=15_000)
+        page.wait_for_function("() => window.ticksync && window.ticksync.client.connected && window.ticksync.ownPosition()", timeout=20_000)
+        page.wait_for_timeout(500)  # a few snapshots: interpolation has two sides
+        hud = page.inner_text("#hud")
+        assert "blobs 0.1" in hud and "slot 0" in hud, hud
+        assert "click: grow" in page.inner_text("#help"), "the help line comes from the game's controls"
+
+        # Entities move on the canvas: the NPCs wander, so the picture changes over time.
+        first = page.evaluate(CANVAS_SAMPLE)
+        page.screenshot(path=str(tmp_path / "play-0.png"))
+        page.wait_for_timeout(700)
+        second = page.evaluate(CANVAS_SAMPLE)
+        assert differing(first, second) > 50, "nothing moved on the canvas"
+        assert len(np.unique(pixels(second), axis=0)) > 4, "the canvas holds more than a background"
+
+        # Our player: hold the right arrow and it moves right, on the server and on the canvas.
+        start = page.evaluate("() => window.ticksync.ownPosition()")
+        screen_before = page.evaluate("(p) => window.ticksync.toScreen(p)", start)
+        colour_before = page.evaluate(PIXEL, screen_before)
+        page.keyboard.down("ArrowRight")
+        deadline = time.monotonic() + 10
+        moved = start
+        while time.monotonic() < deadline and moved[0] - start[0] < 400:
+            page.wait_for_timeout(100)
+            moved = page.evaluate("() => window.ticksync.ownPosition()")
+        page.keyboard.up("ArrowRight")
+        page.wait_for_timeout(300)
+        end = page.evaluate("() => window.ticksync.ownPosition()")
+        page.screenshot(path=str(tmp_path / "play-moved.png"))
+        assert end[0] - start[0] >= 400, f"our player did not move right: {start} -> {end}"
+        assert abs(end[1] - start[1]) < 1, "only right was held"
+        screen_after = page.evaluate("(p) => window.ticksync.toScreen(p)", end)
+        assert screen_after[0] > screen_before[0] + 20, (screen_before, screen_after)
+        assert page.evaluate(PIXEL, screen_after) == colour_before, "our square is drawn where it now is"
+        assert page.evaluate(PIXEL, screen_before) != colour_before, "and no longer where it was"
+
+        # The dashboard, while we play: our row in the room's players, with a measured RTT.
+        board = browser.new_page(viewport={"width": 1280, "height": 800})
+        board.on("pageerror", lambda exc: errors.append(str(exc)))
+        board.goto(base, timeout=15_000)
+        board.wait_for_function(
+            "() => [...document.querySelectorAll('tbody tr')].some(r => r.cells.length > 3 && r.cells[0].innerText === '0'"
+            " && /^[0-9.]+$/.test(r.cells[2].innerText))",
+            timeout=15_000,
+        )
+        board.screenshot(path=str(tmp_path / "dashboard-playing.png"))
+        width = board.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 1280, f"the dashboard is {width} px wide at 1280"
+        board.close()
+        assert not errors, errors
+        page.close()
+    assert (tmp_path / "play-moved.png").stat().st_size > 1000
+
+
+def test_the_arena_keeps_its_own_renderer(browser, tmp_path):
+    """A game can name its own browser module: the arena's page runs arena.js, not render.js."""
+    with serving("demos.arena", "statesync", "--open-join", "--players", "2", log=tmp_path / "serve.log") as urls:
+        page = browser.new_page(viewport={"width": 800, "height": 600})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        loaded: list[str] = []
+        page.on("request", lambda req: loaded.append(req.url.rsplit("/", 1)[-1]))
+        page.goto(urls["dashboard"] + "play", timeout=15_000)
+        page.wait_for_function("() => window.ticksync && window.ticksync.client.connected", timeout=20_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "arena.png"))
+        assert "arena.js" in loaded and "render.js" not in loaded, loaded
+        assert "mouse: aim" in page.inner_text("#help")
+        assert not errors, errors
+        page.close()
