@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Replication"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Replication:
     """A game's state-sync spec: which state arrays are entity fields (and how each is
     quantized), which bool array says which entity rows exist, and what else is sent.
@@ -113,6 +113,23 @@ class Replication:
             if pos.shape[1:] != (2,):
                 found.append(f"position field {self.position!r} must be (entities, 2), not {pos.shape}")
         return found
+
+    def __repr__(self) -> str:
+        # What the handshake's game fingerprint hashes, so the same in every process: the
+        # predictor by its qualified name (a function's repr holds its address), and the
+        # coding options only when set (a spec without them reads as it always did).
+        out = (
+            f"Replication(alive={self.alive!r}, fields={self.fields!r}, position={self.position!r}, "
+            f"extras={self.extras!r}, continuous={self.continuous!r}"
+        )
+        if self.coding != "packed":
+            out += f", coding={self.coding!r}"
+        if self.groups:
+            out += f", groups={self.groups!r}"
+        if self.predictor is not None:
+            p = self.predictor
+            out += f", predictor={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}"
+        return out + ")"
 
     @property
     def smooth_fields(self) -> tuple[str, ...]:

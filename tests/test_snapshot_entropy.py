@@ -203,3 +203,15 @@ def test_spec_options_are_checked():
         Replication(alive="alive", fields=fields, groups=(("pos",), ("pos", "hp")))
     with pytest.raises(TypeError):
         Replication(alive="alive", fields=fields, predictor=3)
+
+
+def test_the_spec_reads_the_same_in_every_process():
+    """The handshake's game fingerprint hashes the spec's repr: a predictor appears by its
+    qualified name, not its address, and a spec without the coding options reads as
+    before they existed (its games' fingerprints do not change)."""
+    spec = make_schema(3).replication
+    text = repr(spec)
+    assert " at 0x" not in text and "predictor=test_snapshot_entropy.linear_hook" in text
+    assert "coding='entropy'" in text and "groups=(('pos', 'hp'),)" in text
+    plain = Replication(alive="alive", fields={"pos": Int(0, 9)}, position="pos")
+    assert repr(plain) == "Replication(alive='alive', fields={'pos': Int(low=0, high=9)}, position='pos', extras=(), continuous=())"
