@@ -116,7 +116,7 @@ def cube_replication(coding: str = "packed", physics: bool = False) -> Replicati
     )
 
 
-GRAVITY = 1  # 9.8 m/s^2 at 60 Hz in 1/512 m: about 1.4 units per tick per tick (1 fits best)
+GRAVITY = 1  # 9.8 m/s^2 at 60 Hz in 1/512 m: about 1.4 units per tick per tick (1 fitted better)
 FLOOR = 102  # the small cubes' resting height (z of a cube lying on the ground)
 
 
@@ -126,12 +126,15 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     the game's author, integers only (server and client compute it alike).
 
     * resting cubes (no motion) stay where they are: most of the scene, most of the time;
-    * sliding cubes keep most of their velocity (friction and drag take about a tenth
-      over the six ticks ahead);
-    * a moving cube's height falls under gravity, but not through the floor, and its
-      vertical velocity mostly dies on landing (six tenths kept);
+    * sliding cubes keep their velocity (taking a tenth off for friction measured worse);
+    * a cube moving up or down falls under gravity, but not through the floor, and its
+      vertical velocity mostly dies as it lands or bounces (six tenths kept); one that
+      slides along keeps its height (on the floor or on another cube);
     * the orientation is left as it was: a tumbling cube's turn is not worth guessing
-      in smallest-three codes, and its delta is coded against the rebased baseline."""
+      in smallest-three codes, and its delta is coded against the rebased baseline.
+
+    On seed 1 this measures within a byte of the default linear predictor (368.9 against
+    368.4 B/packet): the residuals are collisions, which no such rule foresees."""
     out = base.copy()
     c0 = columns["xy"][0]
     z = columns["z"][0]
@@ -142,9 +145,9 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
         return out
     bm = b[moving]
     v = bm - o[moving]  # per ``gap`` ticks
-    out[moving, c0:z] = bm[:, :2] + v[:, :2] * (9 * ahead) // (10 * gap)
+    out[moving, c0:z] = bm[:, :2] + v[:, :2] * ahead // gap
     fall = GRAVITY * ahead * (ahead + 1) // 2
-    h = bm[:, 2] + v[:, 2] * (6 * ahead) // (10 * gap) - fall
+    h = bm[:, 2] + v[:, 2] * (6 * ahead) // (10 * gap) - np.where(v[:, 2] != 0, fall, 0)
     out[moving, z] = np.maximum(h, np.minimum(FLOOR, bm[:, 2]))
     return out
 
