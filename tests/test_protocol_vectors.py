@@ -11,7 +11,10 @@ from netcode.lockstep.frames import decode_frame, encode_frame
 from netcode.session.handshake import ConnectRequest, GameIdentity, make_cookie, pack_accepted, pack_challenge, pack_denied, pack_request, parse_request
 from netcode.mode.inputs import pack_run, parse_run
 from netcode.lockstep.wire import LockstepInfo, pack_frames_header, pack_input, pack_run_header, parse_input
-from netcode.statesync.snapshot import apply_part, decode_part, encode_snapshot, predict
+from engine.quantize import Int
+from engine.replication import Replication
+from engine.state import State
+from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync.wire import pack_snapshot_prefix, pack_ss_input, parse_ss_input
 from netcode.session.connection import Connection, SessionConfig
 from netcode.session.crypto import handshake_proof, session_keys
@@ -38,6 +41,10 @@ VIEW = np.array([True, True, False, True])
 BASE = CODES.copy()
 BASE[1, 0] = 9
 BASE_VIEW = np.array([True, True, True, False])
+ENTROPY = SnapshotSchema(
+    Replication(alive="alive", fields={"a": Int(0, 100), "b": Int(0, 100)}, coding="entropy", groups=(("a", "b"),)),
+    State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
+)
 COOKIE = make_cookie(SECRET, ("127.0.0.1", 40000), NONCE, 1000, TOKEN)
 C2S, S2C = session_keys(KEYS[:32], KEYS[32:], NONCE, SESSION_ID)
 SS_INPUT = pack_ss_input(1, 200, 9, 210, RECORDS)
@@ -88,6 +95,9 @@ BUILT = {
         base_extras=b"\x05",
         predictor=(3, BASE - 1, np.ones(4, bool), np.array([True, False])),
     )[0],
+    "snapshot_entropy": encode_snapshot(
+        7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY.coding
+    )[0],
 }
 
 
@@ -126,6 +136,10 @@ def test_vectors_parse_back():
     assert (ss.slot, ss.ack, ss.view_delay, ss.first) == (1, 200, 9, 210)
     codes, view = BASE.copy(), BASE_VIEW.copy()
     apply_part(decode_part(bytes.fromhex(VECTORS["snapshot_delta"]), 4, 2, 1), codes, view)
+    assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
+    codes, view = BASE.copy(), BASE_VIEW.copy()
+    part = decode_part(bytes.fromhex(VECTORS["snapshot_entropy"]), 4, 2, 0, ENTROPY.coding)
+    apply_part(part, codes, view, ENTROPY.coding, ENTROPY.motion(BASE, BASE_VIEW))
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
     part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
     assert (part.base, part.predictor) == (5, 3)

@@ -187,7 +187,7 @@ class StateSyncServer(ModeServer):
                 return parts
             now_view = view(tick, cell, alive)
             if base < 0:
-                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET)
+                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET, coding=self.schema.coding)
             else:
                 i = history.index(base)
                 predictor = None
@@ -206,6 +206,7 @@ class StateSyncServer(ModeServer):
                     base_view=view(base, peer.cells.get(base), history.alive[i]),
                     base_extras=history.extras[i],
                     predictor=predictor,
+                    coding=self.schema.coding,
                 )
             encoded[key] = parts
             self.stats_counters["encodes"] += 1
@@ -281,6 +282,8 @@ class StateSyncServer(ModeServer):
                 base_extras=base_extras,
                 include=include,
                 also_destroy=holds & ~avail & ~view,
+                holds=holds,
+                coding=self.schema.coding,
             )
             self.stats_counters["encodes"] += 1
             vt = vt_base.copy()
