@@ -182,7 +182,8 @@ def test_no_state_and_no_amplification_before_a_valid_response(seed):
     assert server.datagrams_to_send() == [] and not server.connections
     assert server.counters.dropped["bad_cookie"] == 1
     # Without proof of the token's keys, the right address gets nowhere either.
-    server.receive_datagram(pack_request(ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie, bytes(16)), response=True), ("a", 1), net.now)
+    unproven = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie, bytes(16))
+    server.receive_datagram(pack_request(unproven, response=True), ("a", 1), net.now)
     assert server.datagrams_to_send() == [] and server.counters.dropped["bad_proof"] == 1
     # The real owner of the cookie and the keys gets in.
     server.receive_datagram(pack_request(stolen, response=True), ("a", 1), net.now)
