@@ -20,13 +20,17 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 	touch $(STAMP)
 
 # Debian packages the tests use: chromium for tests/test_browser.py (driven by Playwright
-# with executable_path; Playwright's own browser download is never used). Installed only
-# as root and only when missing; elsewhere the browser test skips and says why.
+# with executable_path; Playwright's own browser download is never used) and redis-server
+# for the cluster tests (tests/test_cluster.py starts its own on a free loopback port).
+# Installed only as root and only when missing; elsewhere those tests skip and say why.
+SYSTEM_PACKAGES := chromium redis-server
+
 system-deps:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@missing=""; for cmd in $(SYSTEM_PACKAGES); do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "note: chromium is missing and this is not root: tests/test_browser.py will skip"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "note:$$missing missing and this is not root: tests/test_browser.py / tests/test_cluster.py will skip"; fi
 
 demo: $(STAMP)
 	$(PY) -m demos.showcase

@@ -15,3 +15,20 @@ def seed(request) -> int:
     value = int(env) if env else random.SystemRandom().randrange(1 << 31)
     print(f"\n{request.node.nodeid}: seed={value} (rerun with TICKSYNC_SEED={value})")
     return value
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """A real redis-server of the test's own on a free loopback port (tests/redis_server.py);
+    skips, saying why, where Debian's redis-server or the redis package is missing."""
+    from redis_server import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server on this machine (make system-deps installs Debian's redis-server)")
+    pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]' or '.[cluster]')")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
