@@ -96,7 +96,10 @@ def _record_paths(record: str | None, rooms: list[str]) -> dict[str, str]:
     return {room: f"{root}-{re.sub(r'[^A-Za-z0-9_.-]', '_', room)}{ext}" for room in rooms}
 
 
-_SERVE_FLAGS = ("game", "mode", "host", "port", "ws_port", "players", "seed", "tick_rate", "record", "open_join", "admin_key_file", "duration", "status_every")
+_SERVE_FLAGS = (
+    "game", "mode", "host", "port", "ws_port", "players", "seed", "tick_rate", "record", "open_join", "admin_key_file",
+    "duration", "status_every", "redis",
+)
 
 
 def _serve_settings(args) -> dict:
@@ -122,7 +125,9 @@ def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
     """(game, import path, RoomConfig) for every room to make at start."""
     from netcode.server.tickserver import MODES, RoomConfig
 
-    rooms = settings["rooms"] or [{"name": "default"}]
+    # A cluster node makes no room of its own at start (each node's "default" would clash):
+    # its rooms come from matchmaking and the room API.
+    rooms = settings["rooms"] or ([] if settings["redis"] else [{"name": "default"}])
     names = [r["name"] for r in rooms]
     if len(set(names)) != len(names):
         raise CliError("each room name must be different")
@@ -182,7 +187,10 @@ def cmd_serve(args) -> int:
         if not 0 <= settings[name] <= 65535:
             raise CliError(f"--{name.replace('_', '-')} must be a port number (0 picks a free one)")
     plan = _room_plan(settings)
-    extra_games = [(load_game_or_fail(path), path) for path in settings["games"]]
+    games = settings["games"] if plan else [p for p in (settings["game"], *settings["games"]) if p]
+    if not plan and not games:
+        raise CliError("which game? (give GAME, or game = ... in the config file)")
+    extra_games = [(load_game_or_fail(path), path) for path in games]
     try:
         matchmaking = MatchmakingConfig(**settings["matchmaking"])
     except UsageError as exc:
@@ -192,13 +200,26 @@ def cmd_serve(args) -> int:
             check_record_path(os.fspath(config.record), args.force)
     secret, generated = _read_secret(args, generate=True)
     admin_key, key_generated = _admin_key(args, settings)
+    cluster = None
+    if settings["redis"]:
+        from netcode.server.cluster import ClusterConfig
+
+        if key_generated:  # nodes ask each other for seats with it
+            raise CliError(f"--redis: every node needs the same admin key: set ${args.admin_key_env} or --admin-key-file on each")
+        try:
+            cluster = ClusterConfig(settings["redis"])
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
     settings["secret_env"] = args.secret_env
     _setup_logging()
-    return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated))
+    return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated, cluster))
 
 
-async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, generated: bool, admin_key: str, key_generated: bool) -> int:
+async def _serve(
+    settings, plan, extra_games, matchmaking, secret: bytes, generated: bool, admin_key: str, key_generated: bool, cluster_config=None
+) -> int:
     from netcode.errors import UsageError
+    from netcode.server.cluster import Cluster, ClusterError
     from netcode.server.tickserver import TickServer
     from netcode.session.token import token_to_text
 
@@ -215,13 +236,22 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
         server.secret_origin = "generated for this run (tokens printed at start)"
     for game, path in extra_games:
         server.matchmaker.register_game(game, path)
+    cluster = None if cluster_config is None else Cluster(server, cluster_config)
     try:
         for game, path, config in plan:
             server.add_room(game, config)
             server.matchmaker.register_game(game, path)
+        if cluster is not None:
+            await cluster.connect()  # before the sockets open: no Redis, no node
         await server.start()
-    except (UsageError, GameError, ValueError, TypeError, OSError) as exc:
+        if cluster is not None:
+            await cluster.start()
+    except (UsageError, GameError, ValueError, TypeError, OSError, ClusterError) as exc:
+        if cluster is not None:
+            await cluster.stop()
         await server.stop()
+        if isinstance(exc, ClusterError):
+            raise CliError(str(exc)) from None
         if isinstance(exc, OSError) and exc.filename is None:  # a socket: the port says which
             raise CliError(f"cannot serve on {settings['host']}: {exc.strerror or exc}") from None
         if isinstance(exc, OSError):  # a file (a recording)
@@ -229,17 +259,24 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
         raise CliError(str(exc)) from None
     rooms = [config.name for _, _, config in plan]
     records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record}
-    first = server.rooms[rooms[0]]
-    print(
-        f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
-        f"in room(s): {', '.join(rooms)}"
-    )
+    if rooms:
+        first = server.rooms[rooms[0]]
+        game_name, game_path = first.game.name, plan[0][1]
+        print(
+            f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
+            f"in room(s): {', '.join(rooms)}"
+        )
+    else:
+        game_name, game_path = extra_games[0][0].name, extra_games[0][1]
+        print(f"serving {', '.join(g.describe() for g, _ in extra_games)}: rooms made by matchmaking and the room API")
     print(f"  game       {server.udp_url}")
     print(f"  websocket  {server.ws_url}")
     print(f"  dashboard  {server.http_url}")
+    if cluster is not None:
+        print(f"  cluster    node {cluster.node_id} on {cluster.config.url}: listings and matchmaking span every node")
     if server.http_url and matchmaking.access != "off":
-        print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{first.game.name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
-    print(f"  desktop    ticksync play {plan[0][1]} {server.udp_url}" + ("  --token T (one is printed below)" if generated else ""))
+        print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{game_name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
+    print(f"  desktop    ticksync play {game_path} {server.udp_url}" + ("  --token T (one is printed below)" if generated and rooms else ""))
     if settings["open_join"] and server.http_url:
         print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():
@@ -250,7 +287,7 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
             for slot in range(config.players):
                 token = server.mint_token(config.name, slot=slot, user=f"player{slot}", ttl=24 * 3600)
                 print(f"  room {config.name} slot {slot}: {token_to_text(token)}")
-    else:
+    elif rooms:
         print(f"  tokens     ticksync token --room {rooms[0]} --slot N   (same secret)")
     if key_generated:
         print(f"admin key: {admin_key}")
@@ -285,6 +322,8 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
         if status is not None:
             status.cancel()
         print(f"stopping ({why[0] if why else 'interrupted'}): closing sessions and recordings", flush=True)
+        if cluster is not None:
+            await cluster.stop()  # leave first: no joins routed here while rooms close
         await server.stop()
         for sig in handled:
             try:
@@ -546,6 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--matchmaking",
         choices=("open", "admin", "off"),
         help="who may call POST /api/matchmake: anyone (default), holders of the admin key, nobody",
+    )
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="join a cluster at redis://HOST:PORT: every node lists and matchmakes into every node's rooms "
+        "(needs the same admin key on each node; no room is made at start unless --room / [[rooms]] names one)",
     )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")

@@ -185,6 +185,7 @@ class Matchmaker:
         self.games: dict[str, GameEntry] = {}  # by game name and by import path
         self._reconnects: dict[str, tuple[str, int]] = {}  # reconnect token -> (room, slot)
         self._made = 0
+        self.name_tag = ""  # in fresh room names: a cluster node's id, so nodes never make the same name
 
     # -- games --------------------------------------------------------------------------------
     def register_game(self, game: Game, path: str = "") -> None:
@@ -244,7 +245,7 @@ class Matchmaker:
     def _fresh_name(self, game: str, mode: str) -> str:
         while True:
             self._made += 1
-            name = f"{game}-{mode}-{self._made}"
+            name = f"{game}-{mode}-{self.name_tag}{self._made}"
             if name not in self.server.rooms:
                 return name
 

@@ -383,6 +383,9 @@ class TickServer:
         self._state = "new"  # new, running, stopping, stopped
         self._stopped = asyncio.Event()  # binds to a loop on first wait, not here
         self.metrics = registry_for(self)  # this server's own Prometheus registry (GET /metrics)
+        #: Called as ``listener("room_created" | "room_closed", room)`` (the cluster announces them).
+        self.room_listeners: list[Callable[[str, Room], None]] = []
+        self.cluster = None  # netcode.server.cluster.Cluster when this server is a cluster node
 
     # -- rooms ------------------------------------------------------------------------------
     def add_room(self, game: Game, config: RoomConfig = RoomConfig()) -> Room:
@@ -431,7 +434,15 @@ class TickServer:
         self.router.add(name, mode)
         if self._state == "running":
             self._start_room(room)
+        self._tell("room_created", room)
         return room
+
+    def _tell(self, event: str, room: Room) -> None:
+        for listener in self.room_listeners:
+            try:
+                listener(event, room)
+            except Exception:
+                log.exception("a room listener failed on %s %r", event, room.name)
 
     def _start_room(self, room: Room) -> None:
         room.mode.session.wall_offset = self._wall_offset  # tokens expire on wall time
@@ -465,6 +476,7 @@ class TickServer:
         self.matchmaker.forget_room(name)
         if room.recorder is not None and not room.recorder.closed:
             room.recorder.close(final_state=getattr(room.mode, "state", None))
+        self._tell("room_closed", room)
         return room
 
     def mint_token(self, room: str, *, slot: int = -1, user: str = "", ttl: float = 3600.0, role: int = PLAYER) -> bytes:
