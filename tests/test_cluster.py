@@ -26,6 +26,7 @@ pytestmark = pytest.mark.network
 
 GAME = Arena()
 KEY = "cluster-admin-key-for-tests"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 TTL = 3.0  # ClusterConfig's default heartbeat expiry
 
 
@@ -122,6 +123,15 @@ def test_three_nodes_share_one_lobby_and_a_killed_node_leaves_it(redis_server, t
             # Asking again for a user who holds a seat on another node gives that seat.
             again = await _join(http, c, "u0")
             assert (again["room"], again["slot"]) == (tickets[0]["room"], 0)
+
+            # Names are the cluster's: a room name taken on one node is refused on another.
+            async with http.post(b["dashboard"] + "api/rooms", json={"game": "arena", "name": tickets[0]["room"]}, headers=AUTH) as r:
+                assert r.status == 409 and "on node" in (await r.json())["error"]
+            # Hostile joins get a 4xx with a reason from whichever node is asked.
+            for bad in ({"game": "arena", "user": 5}, {"game": "arena", "colour": 1}, {"game": "arena", "room": ["x"]},
+                        {"game": "chess"}, {"game": "arena", "mode": {}}):
+                async with http.post(b["dashboard"] + "api/matchmake", json=bad) as r:
+                    assert 400 <= r.status < 500 and (await r.json())["error"], bad
 
             # Real clients play over UDP with tokens the other nodes signed.
             players = [await _play(tickets[0], "u0"), await _play(tickets[2], "u2"), await _play(late, "u5")]

@@ -132,6 +132,7 @@ class Cluster:
         except _redis_errors() as exc:
             await self._close_redis()
             raise ClusterError(f"cannot reach Redis at {self.config.url}: {exc or type(exc).__name__}") from None
+        self.connected = True
         nodes = await self._live_nodes()
         for node in nodes or []:
             taken = {r["name"] for r in node["rooms"]} & set(self.server.rooms)
@@ -148,10 +149,12 @@ class Cluster:
 
         if self._redis is None:
             await self.connect()
+        try:
+            await self._beat()
+            await self._publish({"event": "node_joined", "node": self.node_id})
+        except _redis_errors() as exc:
+            raise ClusterError(f"lost Redis at {self.config.url} while joining: {exc or type(exc).__name__}") from None
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT))
-        await self._beat()
-        self.connected = True
-        await self._publish({"event": "node_joined", "node": self.node_id})
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._heartbeat(), name="ticksync-cluster-heartbeat"),
@@ -286,7 +289,10 @@ class Cluster:
 
     # -- the view -----------------------------------------------------------------------------
     async def _live_nodes(self) -> list[dict] | None:
-        """Every live node's record (this one's as it is now), or None when Redis does not answer."""
+        """Every live node's record (this one's as it is now), or None when Redis does not
+        answer (known lost: no wait on it until the heartbeat finds it again)."""
+        if not self.connected:
+            return None
         try:
             members = sorted(await self._redis.smembers(self._nodes_key))
             values = await self._redis.mget([self._node_key(m) for m in members]) if members else []
@@ -341,6 +347,7 @@ class Cluster:
         """Join-or-create across the cluster (see the module docstring)."""
         mm = self.server.matchmaker
         local = self.server.rooms
+        user, mode = mm.join_fields(body)
         nodes = await self._live_nodes()
         if nodes is None:
             return self._here(mm.join_or_create(body, now))  # Redis down: this node alone
@@ -351,9 +358,8 @@ class Cluster:
             if owner is None or not isinstance(name, str) or name in local:
                 return self._here(mm.join_or_create(body, now))
             return await self._ask(owner, body)
-        user = body.get("user") or "mm-" + secrets.token_hex(6)
-        body = {**body, "user": user}
-        game, mode = body.get("game"), body.get("mode")
+        body = {**body, "user": user}  # the same fresh id wherever the seat is asked
+        game = body.get("game")
         entry = mm.games.get(game) if isinstance(game, str) else None
         name = entry.game.name if entry else game
         # A seat this user already holds, on any node; else the fullest open room anywhere.
