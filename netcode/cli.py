@@ -4,6 +4,7 @@
     ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME                                        determinism check
     ticksync serve [GAME] [--config FILE] --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
+                   [--redis redis://HOST:PORT] [--workers N]   a cluster node / N nodes on this machine
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]   (URL http://: seats by matchmaking)
     ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
@@ -186,6 +187,8 @@ def cmd_serve(args) -> int:
     for name in ("port", "ws_port"):
         if not 0 <= settings[name] <= 65535:
             raise CliError(f"--{name.replace('_', '-')} must be a port number (0 picks a free one)")
+    if args.workers is not None:
+        return _serve_workers(args, settings)
     plan = _room_plan(settings)
     games = settings["games"] if plan else [p for p in (settings["game"], *settings["games"]) if p]
     if not plan and not games:
@@ -213,6 +216,32 @@ def cmd_serve(args) -> int:
     settings["secret_env"] = args.secret_env
     _setup_logging()
     return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated, cluster))
+
+
+def _serve_workers(args, settings: dict) -> int:
+    """``--workers N``: N cluster nodes in child processes (netcode/server/workers.py), one
+    secret and one admin key for all (made here when none is given)."""
+    from netcode.server.workers import run_workers, worker_args
+
+    if not 1 <= args.workers <= 256:
+        raise CliError("--workers must be 1..256")
+    if settings["rooms"]:
+        raise CliError("--workers: rooms come from matchmaking and the room API (each worker would make the same room): drop --room / [[rooms]]")
+    if not settings["game"] and not settings["games"]:
+        raise CliError("which game? (give GAME, or game = ... in the config file)")
+    for name in ("port", "ws_port"):
+        if settings[name] and settings[name] + args.workers - 1 > 65535:
+            raise CliError(f"--{name.replace('_', '-')}: worker ports run from {settings[name]} to {settings[name] + args.workers - 1}, past 65535")
+    env = dict(os.environ)
+    _, generated = _read_secret(args, generate=True)
+    if generated:  # one secret for every worker, as text (the way a child reads it)
+        env[args.secret_env] = secrets.token_urlsafe(32)
+    admin_key, key_generated = _admin_key(args, settings)
+    if key_generated:
+        env[args.admin_key_env] = admin_key
+        print(f"admin key: {admin_key}", flush=True)
+    serve_args = worker_args(args.argv[args.argv.index("serve") + 1 :])
+    return run_workers(serve_args, args.workers, redis_url=settings["redis"], port=settings["port"], ws_port=settings["ws_port"], env=env)
 
 
 async def _serve(
@@ -592,6 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="join a cluster at redis://HOST:PORT: every node lists and matchmakes into every node's rooms "
         "(needs the same admin key on each node; no room is made at start unless --room / [[rooms]] names one)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="N cluster nodes in N processes on this machine (ports PORT.. and WS_PORT..; a redis-server of their "
+        "own unless --redis is given); Ctrl-C stops them all",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")
     p.set_defaults(func=cmd_serve)
@@ -643,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--traceback"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # serve --workers hands its own arguments on to each worker
     for name in ("ticks", "players"):
         if getattr(args, name, 0) is not None and getattr(args, name, 0) < 0:
             parser.error(f"--{name} must not be negative")

@@ -19,15 +19,17 @@ def seed(request) -> int:
 
 @pytest.fixture
 def redis_server(tmp_path_factory):
-    """A real redis-server of the test's own on a free loopback port (tests/redis_server.py);
-    skips, saying why, where Debian's redis-server or the redis package is missing."""
-    from redis_server import REDIS_SERVER, RedisServer
+    """A real redis-server of the test's own on a free loopback port, nothing kept on disk
+    (netcode.server.workers.LocalRedis: ``.url``, ``.port``, ``.stop()``, ``.start()`` again on
+    the same port); skips, saying why, where Debian's redis-server or the redis package is missing."""
+    import shutil
 
-    if REDIS_SERVER is None:
+    from netcode.server.workers import LocalRedis
+
+    if shutil.which("redis-server") is None:
         pytest.skip("no redis-server on this machine (make system-deps installs Debian's redis-server)")
     pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]' or '.[cluster]')")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
+    server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
     try:
         yield server
     finally:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,10 +79,11 @@ async def _quit(client, stop_event, task) -> None:
 
 def test_redis_unreachable_at_start_is_one_line_and_a_nonzero_exit(tmp_path):
     pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]')")
-    from redis_server import free_port
-
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        nobody = s.getsockname()[1]
     cmd = [sys.executable, "-m", "netcode.cli", "serve", "demos.arena", "--port", "0", "--ws-port", "0",
-           "--redis", f"redis://127.0.0.1:{free_port()}"]
+           "--redis", f"redis://127.0.0.1:{nobody}"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(TICKSYNC_ADMIN_KEY=KEY), cwd=ROOT, timeout=30)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
@@ -244,3 +248,48 @@ def test_a_node_keeps_playing_without_redis_and_re_registers_when_it_returns(red
     finally:
         stop(proc)
     assert "lost Redis" in (tmp_path / "node0.log").read_text()
+
+
+def test_serve_workers_share_one_lobby_on_a_redis_of_their_own_and_stop_together_on_ctrl_c(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine (make system-deps installs Debian's redis-server)")
+    pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]')")
+    env = child_env()
+    env.pop("TICKSYNC_ADMIN_KEY", None)  # made by the command, one for both workers
+    log = tmp_path / "workers.log"
+    cmd = [sys.executable, "-m", "netcode.cli", "serve", "demos.arena", "--mode", "statesync", "--workers", "2",
+           "--port", "0", "--ws-port", "0", "--duration", "60"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        end = time.monotonic() + 30
+        while len(dashboards := re.findall(r"^\s+dashboard\s+(\S+)", log.read_text(), re.M)) < 2:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < end, log.read_text()
+            time.sleep(0.05)
+        redis_port = int(re.search(r"workers on redis://127\.0\.0\.1:(\d+) \(a redis-server of our own\)", log.read_text()).group(1))
+        assert re.search(r"^admin key: \S+", log.read_text(), re.M)
+
+        async def scenario():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                one, two = ({"dashboard": d} for d in dashboards)
+                alice = await _join(http, two, "alice")
+                bob = await _join(http, one, "bob")  # through the other worker: alice's room
+                assert alice["created"] and (bob["room"], bob["udp"], bob["created"]) == (alice["room"], alice["udp"], False)
+                listed = {r["name"]: r for r in (await _listing(http, one))["rooms"]}
+                assert listed[alice["room"]]["udp"] == alice["udp"]
+
+        run_bounded(scenario(), 30)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the command only; it stops the rest
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    text = log.read_text()
+    assert text.count("stopping (SIGTERM)") == 2, text
+    for url in dashboards:
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
