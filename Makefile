@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-readme clean venv system-deps
+.PHONY: demo demo-cluster test bench bench-readme clean venv system-deps
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ system-deps:
 
 demo: $(STAMP)
 	$(PY) -m demos.showcase
+
+# Two worker processes sharing one lobby over a redis-server of their own (about 15 s):
+# bots ask one worker for seats and land in rooms on both; the other lists them all.
+demo-cluster: $(STAMP) system-deps
+	$(PY) -m demos.cluster
 
 # The suite on the compiled build, then the protocol tests again with every compiled
 # module's source run as plain Python (what an install without a C compiler runs; the
