@@ -137,6 +137,28 @@ def test_three_nodes_share_one_lobby_and_a_killed_node_leaves_it(redis_server, t
                 async with http.post(b["dashboard"] + "api/matchmake", json=bad) as r:
                     assert 400 <= r.status < 500 and (await r.json())["error"], bad
 
+            # The room API spans the cluster too: a room made on one node is closed through another.
+            async with http.post(a["dashboard"] + "api/rooms", json={"game": "arena", "name": "spare"}, headers=AUTH) as r:
+                assert r.status == 201
+            async with http.delete(c["dashboard"] + "api/rooms/spare", headers=AUTH) as r:
+                closed = await r.json()
+                assert r.status == 200 and closed["closed"] == "spare" and closed["node"] != (await _listing(http, c))["cluster"]["node"]
+            assert "spare" not in {x["name"] for x in (await _listing(http, b))["rooms"]}
+            async with http.delete(c["dashboard"] + "api/rooms/nowhere", headers=AUTH) as r:
+                assert r.status == 404
+            async with http.delete(c["dashboard"] + "api/rooms/" + tickets[0]["room"]) as r:
+                assert r.status == 403  # no key, no routing
+            # Records in Redis that are not a node's are left out, not trusted.
+            import redis
+
+            direct = redis.Redis(port=redis_server.port, socket_timeout=2)
+            direct.sadd("ticksync:nodes", "bogus", "half")
+            direct.set("ticksync:node:bogus", b"\xff not json", px=60_000)
+            direct.set("ticksync:node:half", b'{"id": "half", "http": "http://127.0.0.1:1/", "rooms": [{"name": 5}]}', px=60_000)
+            assert len((await _listing(http, b))["cluster"]["nodes"]) == 3
+            assert (await _join(http, b, "u0"))["room"] == tickets[0]["room"]
+            direct.close()
+
             # Real clients play over UDP with tokens the other nodes signed.
             players = [await _play(tickets[0], "u0"), await _play(tickets[2], "u2"), await _play(late, "u5")]
             await eventually(lambda: all(p[0].tick > 10 for p in players), "three clients playing on three nodes", timeout=15)

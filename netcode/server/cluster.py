@@ -43,6 +43,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import quote
 
 import orjson
 
@@ -110,8 +111,16 @@ class Cluster:
         server.matchmaker.name_tag = f"{self.node_id}-"
         server.room_listeners.append(self._room_changed)
 
-    def _node_key(self, node_id: str) -> str:
-        return f"{self.config.prefix}:node:{node_id}"
+    def _node_key(self, node_id: str | bytes) -> bytes:
+        # Bytes throughout (no decode_responses): whatever else sits in Redis never fails a decode.
+        raw = node_id.encode() if isinstance(node_id, str) else node_id
+        return f"{self.config.prefix}:node:".encode() + raw
+
+    async def _members(self) -> list[tuple[bytes, bytes | None]]:
+        """(node id, its record or None once expired) for every member of the node set."""
+        members = sorted(await self._redis.smembers(self._nodes_key))
+        values = await self._redis.mget([self._node_key(m) for m in members]) if members else []
+        return list(zip(members, values))
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -123,7 +132,7 @@ class Cluster:
         t = self.config.timeout_s
         try:
             self._redis = aioredis.Redis.from_url(
-                self.config.url, socket_timeout=t, socket_connect_timeout=t, decode_responses=True
+                self.config.url, socket_timeout=t, socket_connect_timeout=t
             )
         except ValueError as exc:
             raise ClusterError(f"--redis {self.config.url}: {exc}") from None
@@ -214,14 +223,12 @@ class Cluster:
         ttl_ms = int(self.config.ttl_s * 1000)
         await redis.set(self._node_key(self.node_id), orjson.dumps(self.record()), px=ttl_ms)
         await redis.sadd(self._nodes_key, self.node_id)
-        members = sorted(await redis.smembers(self._nodes_key))
-        if not members:
-            return
-        values = await redis.mget([self._node_key(m) for m in members])
-        for member, value in zip(members, values):
-            if value is None and member != self.node_id and await redis.srem(self._nodes_key, member):
-                log.warning("node %s is gone (no heartbeat for %.1f s): its rooms left the listings", member, self.config.ttl_s)
-                await self._publish({"event": "node_gone", "node": member, "reason": "heartbeat expired"})
+        me = self.node_id.encode()
+        for member, value in await self._members():
+            if value is None and member != me and await redis.srem(self._nodes_key, member):
+                gone = member.decode(errors="replace")
+                log.warning("node %s is gone (no heartbeat for %.1f s): its rooms left the listings", gone, self.config.ttl_s)
+                await self._publish({"event": "node_gone", "node": gone, "reason": "heartbeat expired"})
 
     async def _heartbeat(self) -> None:
         while True:
@@ -294,20 +301,19 @@ class Cluster:
         if not self.connected:
             return None
         try:
-            members = sorted(await self._redis.smembers(self._nodes_key))
-            values = await self._redis.mget([self._node_key(m) for m in members]) if members else []
+            members = await self._members()
         except _redis_errors():
             return None
-        nodes = [self.record()]
-        for member, value in zip(members, values):
-            if value is None or member == self.node_id:
+        nodes, me = [self.record()], self.node_id.encode()
+        for member, value in members:
+            if value is None or member == me:
                 continue
             try:
-                node = orjson.loads(value)
-            except orjson.JSONDecodeError:
+                node = _checked_node(orjson.loads(value))
+            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+                log.debug("node %s: a record this version cannot read; left out", member)
                 continue
-            if isinstance(node, dict) and isinstance(node.get("rooms"), list) and node.get("http"):
-                nodes.append(node)
+            nodes.append(node)
         return nodes
 
     async def annotate(self, report: dict) -> dict:
@@ -412,21 +418,56 @@ class Cluster:
 
     async def _ask(self, node: dict, body: Mapping[str, Any]) -> dict:
         """A seat from another node's own matchmaking (its answer, its addresses, its token)."""
+        answer = await self._call(node, "POST", "/api/matchmake", body)
+        return {**answer, "node": node["id"], "http": node["http"]}
+
+    async def close_room(self, name: str) -> dict:
+        """``DELETE /api/rooms/NAME`` for a room on another node: asked of its node."""
+        for node in await self._live_nodes() or []:
+            if node["id"] != self.node_id and any(r["name"] == name for r in node["rooms"]):
+                answer = await self._call(node, "DELETE", "/api/rooms/" + quote(name, safe=""))
+                return {**answer, "node": node["id"]}
+        raise ApiError(404, f"no such room {name!r} (on any node of this cluster)")
+
+    async def _call(self, node: dict, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict:
+        """Another node's HTTP API, with the admin key and the forwarded mark; its refusal
+        as an ApiError with its status and reason (503 when it does not answer)."""
         import aiohttp
 
-        url = node["http"].rstrip("/") + "/api/matchmake"
+        url = node["http"].rstrip("/") + path
         headers = {"Authorization": f"Bearer {self.server.admin_key}", FORWARDED: "1"}
+        data = None if body is None else orjson.dumps(dict(body))
         try:
-            async with self._http.post(url, data=orjson.dumps(dict(body)), headers=headers) as r:
+            async with self._http.request(method, url, data=data, headers=headers) as r:
                 answer = await r.json(content_type=None)
                 status = r.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            log.warning("node %s did not answer a join (%s)", node["id"], exc or type(exc).__name__)
+            log.warning("node %s did not answer %s %s (%s)", node["id"], method, path, exc or type(exc).__name__)
             raise ApiError(503, f"node {node['id']} did not answer") from None
         if status != 200 or not isinstance(answer, dict):
             reason = answer.get("error") if isinstance(answer, dict) else None
             raise ApiError(status if 400 <= status < 600 else 502, reason or f"node {node['id']} answered {status}")
-        return {**answer, "node": node["id"], "http": node["http"]}
+        return answer
+
+
+_NODE_FIELDS = {"id": str, "http": str, "udp": (str, type(None)), "ws": (str, type(None)), "games": list, "max_rooms": int,
+                "players": int, "rooms": list}
+_ROOM_FIELDS = {"name": str, "game": str, "game_version": (int, str), "mode": str, "status": str, "players": int,
+                "slots": int, "seats": dict, "users": list}
+
+
+def _checked_node(node: Any) -> dict:
+    """A node record read from Redis, with the fields routing relies on (TypeError /
+    KeyError otherwise: another version's record, or not ours)."""
+    for fields, record in [(_NODE_FIELDS, node), *((_ROOM_FIELDS, room) for room in node["rooms"])]:
+        if not isinstance(record, dict):
+            raise TypeError("not an object")
+        for key, kind in fields.items():
+            if not isinstance(record[key], kind):
+                raise TypeError(f"{key}: {type(record[key]).__name__}")
+        if record is not node and not isinstance(record["seats"].get("free", 0), int):
+            raise TypeError("seats.free")
+    return node
 
 
 def _room_record(room: "Room") -> dict:

@@ -63,7 +63,12 @@ async def _close_room(request: web.Request) -> web.Response:
         return json_error(403, _ADMIN_ONLY)
     name = request.match_info["name"]
     if name not in server.rooms:
-        return json_error(404, f"no such room {name!r}")
+        if server.cluster is None or _forwarded(server, request):
+            return json_error(404, f"no such room {name!r}")
+        try:  # a room on another node: its node closes it
+            return json_response(await server.cluster.close_room(name))
+        except ApiError as exc:
+            return json_error(exc.status, exc.reason)
     room = await server.close_room(name, "room closed by the operator")
     return json_response({"closed": name, "ticks": room.mode.tick})
 
