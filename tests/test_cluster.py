@@ -262,6 +262,15 @@ def test_a_node_keeps_playing_without_redis_and_re_registers_when_it_returns(red
             record = direct.get(key)
             assert ticket["room"].encode() in record
             assert (await _listing(http, node))["cluster"]["redis"] == "connected"
+            # It hears the cluster's events again (its subscription came back with Redis).
+            deadline = time.monotonic() + 5
+            while True:
+                direct.publish("ticksync:events", b'{"event": "room_created", "node": "elsewhere", "room": "r-after"}')
+                events = (await _listing(http, node))["cluster"]["events"]
+                if any(e.get("room") == "r-after" for e in events):
+                    break
+                assert time.monotonic() < deadline, f"no event heard after Redis came back: {events}"
+                await asyncio.sleep(0.2)
             await _quit(*player)
             direct.close()
 
