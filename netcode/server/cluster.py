@@ -131,9 +131,7 @@ class Cluster:
             raise ClusterError("--redis needs the redis package: pip install 'ticksync[cluster]'") from None
         t = self.config.timeout_s
         try:
-            self._redis = aioredis.Redis.from_url(
-                self.config.url, socket_timeout=t, socket_connect_timeout=t
-            )
+            self._redis = aioredis.Redis.from_url(self.config.url, socket_timeout=t, socket_connect_timeout=t)
         except ValueError as exc:
             raise ClusterError(f"--redis {self.config.url}: {exc}") from None
         try:
@@ -156,6 +154,8 @@ class Cluster:
         and keep the heartbeat and the event listener running."""
         import aiohttp
 
+        if self.server.http_url is None:
+            raise ClusterError("a cluster node needs its HTTP port: the other nodes ask it for seats there")
         if self._redis is None:
             await self.connect()
         try:
