@@ -40,9 +40,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import orjson
+
 from engine.loop import RealClock, TickLoop
 from engine.model import Game
-from engine.replay import ReplayWriter
+from engine.replay import ReplayWriter, seek
 
 from netcode.mode.server import ModeServer
 from netcode.session.connection import SessionConfig
@@ -388,8 +390,10 @@ class TickServer:
         self.cluster = None  # netcode.server.cluster.Cluster when this server is a cluster node
 
     # -- rooms ------------------------------------------------------------------------------
-    def add_room(self, game: Game, config: RoomConfig = RoomConfig()) -> Room:
-        """Create a room (before or after :meth:`start`); it ticks while the server runs."""
+    def add_room(self, game: Game, config: RoomConfig = RoomConfig(), *, recorder: ReplayWriter | None = None) -> Room:
+        """Create a room (before or after :meth:`start`); it ticks while the server runs.
+        ``recorder``: an open recording to go on with (:meth:`resume_room`) instead of a
+        new file at ``config.record``."""
         if self._state in ("stopping", "stopped"):
             raise UsageError("add_room() on a stopped server")
         name = config.name
@@ -401,9 +405,10 @@ class TickServer:
         if factory is None:
             raise UsageError(f"unknown mode {config.mode!r} (available: {', '.join(sorted(MODES))})")
         game.check_players(config.players)
-        recorder = None
-        if config.record is not None:
+        if recorder is None and config.record is not None:
             meta = {"room": name, "game_path": config.game_path or type(game).__module__}
+            if _json_ok(config.options):  # what a resumed room needs to be built the same
+                meta["options"] = dict(config.options)
             tick_rate = config.tick_rate or game.tick_rate
             recorder = ReplayWriter(
                 config.record,
@@ -435,6 +440,35 @@ class TickServer:
         if self._state == "running":
             self._start_room(room)
         self._tell("room_created", room)
+        return room
+
+    def resume_room(self, game: Game, path: str | os.PathLike) -> Room:
+        """Restart a recorded match from its recording (the file a crashed or stopped server
+        left, on storage this node reaches): the room is built as it was (name, mode,
+        players, seed, tick rate, options from the file), its state is the recorded last
+        tick's, re-simulated from the nearest keyframe, and the recording goes on in the
+        same file (:meth:`ReplayWriter.resume`), so ``replay --verify`` checks the whole
+        match across the restart. Players connect with tokens for the room, as before."""
+        writer, reader = ReplayWriter.resume(path, game)
+        try:
+            state = seek(reader, game, reader.ticks)
+            meta = reader.meta
+            config = RoomConfig(
+                name=str(meta.get("room") or "default"),
+                mode=reader.mode,
+                players=reader.players,
+                seed=reader.seed,
+                tick_rate=reader.tick_rate,
+                record=path,
+                game_path=str(meta.get("game_path") or ""),
+                options=meta.get("options") if isinstance(meta.get("options"), dict) else {},
+            )
+            room = self.add_room(game, config, recorder=writer)
+        except BaseException:
+            writer.abort()
+            raise
+        room.mode.resume_at(reader.ticks, state)
+        log.info("room %r resumed from %s at tick %d", room.name, os.fspath(path), reader.ticks)
         return room
 
     def _tell(self, event: str, room: Room) -> None:
@@ -662,6 +696,14 @@ class TickServer:
             },
             "rooms": [room.report() for room in self.rooms.values()],
         }
+
+
+def _json_ok(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return False
+    return True
 
 
 def _show_host(host: str) -> str:
