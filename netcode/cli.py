@@ -117,6 +117,7 @@ def _serve_settings(args) -> dict:
     if args.room:
         flags["rooms"] = [{"name": name} for name in args.room]
     settings = merge(flags, config)
+    settings["resume"] = args.resume or []
     if args.matchmaking:
         settings["matchmaking"] = {**settings["matchmaking"], "access": args.matchmaking}
     return settings
@@ -128,7 +129,7 @@ def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
 
     # A cluster node makes no room of its own at start (each node's "default" would clash):
     # its rooms come from matchmaking and the room API.
-    rooms = settings["rooms"] or ([] if settings["redis"] else [{"name": "default"}])
+    rooms = settings["rooms"] or ([] if settings["redis"] or settings.get("resume") else [{"name": "default"}])
     names = [r["name"] for r in rooms]
     if len(set(names)) != len(names):
         raise CliError("each room name must be different")
@@ -155,6 +156,26 @@ def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
         )
         plan.append((game, path, config))
     return plan
+
+
+def _recorded_game_path(path: str) -> str:
+    try:
+        return str(ReplayReader(path).meta.get("game_path") or "")
+    except OSError as exc:
+        raise CliError(f"--resume {path}: {exc.strerror or exc}") from None
+    except ReplayError as exc:
+        raise CliError(f"--resume {path}: {exc}") from None
+
+
+def _resumable(paths: list[str]) -> list[tuple[str, Game]]:
+    """(game path, game) of each recording ``--resume`` restarts (the game it names)."""
+    out = []
+    for path in paths:
+        game_path = _recorded_game_path(path)
+        if not game_path:
+            raise CliError(f"--resume {path}: the recording names no game (not made by ticksync serve?)")
+        out.append((game_path, load_game_or_fail(game_path)))
+    return out
 
 
 def _admin_key(args, settings: dict) -> tuple[str, bool]:
@@ -191,7 +212,7 @@ def cmd_serve(args) -> int:
         return _serve_workers(args, settings)
     plan = _room_plan(settings)
     games = settings["games"] if plan else [p for p in (settings["game"], *settings["games"]) if p]
-    if not plan and not games:
+    if not plan and not games and not settings["resume"]:
         raise CliError("which game? (give GAME, or game = ... in the config file)")
     extra_games = [(load_game_or_fail(path), path) for path in games]
     try:
@@ -201,6 +222,8 @@ def cmd_serve(args) -> int:
     for _, _, config in plan:
         if config.record:
             check_record_path(os.fspath(config.record), args.force)
+    if args.workers is None:
+        extra_games += [(game, path) for path, game in _resumable(settings["resume"])]
     secret, generated = _read_secret(args, generate=True)
     admin_key, key_generated = _admin_key(args, settings)
     cluster = None
@@ -225,6 +248,8 @@ def _serve_workers(args, settings: dict) -> int:
 
     if not 1 <= args.workers <= 256:
         raise CliError("--workers must be 1..256")
+    if settings["resume"]:
+        raise CliError("--workers: resume a recording on one node (serve --redis URL --resume FILE), not on every worker")
     if settings["rooms"]:
         raise CliError("--workers: rooms come from matchmaking and the room API (each worker would make the same room): drop --room / [[rooms]]")
     if not settings["game"] and not settings["games"]:
@@ -266,31 +291,37 @@ async def _serve(
     for game, path in extra_games:
         server.matchmaker.register_game(game, path)
     cluster = None if cluster_config is None else Cluster(server, cluster_config)
+    resumed: dict[str, str] = {}
     try:
         for game, path, config in plan:
             server.add_room(game, config)
             server.matchmaker.register_game(game, path)
+        for path in settings["resume"]:
+            game = next(g for g, p in extra_games if p == _recorded_game_path(path))
+            room = server.resume_room(game, path)
+            resumed[room.name] = path
+            print(f"resumed room {room.name} ({room.config.mode}) from {path} at tick {room.mode.tick}", flush=True)
         if cluster is not None:
             await cluster.connect()  # before the sockets open: no Redis, no node
         await server.start()
         if cluster is not None:
             await cluster.start()
-    except (UsageError, GameError, ValueError, TypeError, OSError, ClusterError) as exc:
+    except (UsageError, GameError, ValueError, TypeError, OSError, ClusterError, ReplayError) as exc:
         if cluster is not None:
             await cluster.stop()
         await server.stop()
-        if isinstance(exc, ClusterError):
+        if isinstance(exc, (ClusterError, ReplayError)):
             raise CliError(str(exc)) from None
         if isinstance(exc, OSError) and exc.filename is None:  # a socket: the port says which
             raise CliError(f"cannot serve on {settings['host']}: {exc.strerror or exc}") from None
         if isinstance(exc, OSError):  # a file (a recording)
             raise CliError(_one_line(exc)) from None
         raise CliError(str(exc)) from None
-    rooms = [config.name for _, _, config in plan]
-    records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record}
+    rooms = [config.name for _, _, config in plan] + list(resumed)
+    records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record} | resumed
     if rooms:
         first = server.rooms[rooms[0]]
-        game_name, game_path = first.game.name, plan[0][1]
+        game_name, game_path = first.game.name, (plan[0][1] if plan else first.config.game_path)
         print(
             f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
             f"in room(s): {', '.join(rooms)}"
@@ -592,6 +623,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--room", action="append", metavar="NAME", help="room name (repeat for several rooms; default 'default')")
     p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM); its directory must exist")
     p.add_argument("--force", action="store_true", help="overwrite the --record file(s) if they exist")
+    p.add_argument(
+        "--resume",
+        action="append",
+        metavar="FILE",
+        help="restart the match recorded in FILE (a crashed or stopped serve's --record) from its last tick, "
+        "recording on in the same file; players come back with tokens for its room (repeat for several)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--tick-rate", type=int, help="ticks per second (default: the game's)")
     _secret_options(p)

@@ -324,3 +324,56 @@ def test_serve_workers_share_one_lobby_on_a_redis_of_their_own_and_stop_together
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+
+
+def test_a_recorded_match_killed_with_its_node_resumes_on_another_node_and_the_lobby_finds_it(redis_server, tmp_path):
+    from engine import ReplayReader
+    from engine.replay import replay
+
+    record = tmp_path / "duel.tsr"
+    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
+    common = ["--mode", "statesync", "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
+              "--redis", redis_server.url]
+    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
+                           log=tmp_path / "a.log", env=env)
+    procs = [first]
+    try:
+        other, b = start_serve(["demos.arena", *common], log=tmp_path / "b.log", env=env)
+        procs.append(other)
+
+        async def scenario():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                seat = await _join(http, b, "p0", room="duel")  # through b, a seat on a
+                assert seat["udp"] == a["game"]
+                player = await _play(seat, "p0")
+                await eventually(lambda: player[0].tick > 60, "p0 playing on a", timeout=10)
+                os.kill(first.pid, signal.SIGKILL)
+                first.wait(5)
+                await _quit(*player)
+                deadline = time.monotonic() + TTL + 2
+                while "duel" in {r["name"] for r in (await _listing(http, b))["rooms"]}:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.1)
+                at = ReplayReader(record).ticks
+
+                # Another node restarts the match from the recording; the lobby routes to it.
+                third, c = start_serve(["--resume", str(record), *common], log=tmp_path / "c.log", env=env)
+                procs.append(third)
+                assert f"resumed room duel (statesync) from {record} at tick {at}" in (tmp_path / "c.log").read_text()
+                seat = await _join(http, b, "p0", room="duel")
+                assert seat["udp"] == c["game"] and seat["slot"] == 0
+                player = await _play(seat, "p0")
+                await eventually(lambda: player[0].tick > at + 60, "p0 playing on where it stopped", timeout=10)
+                assert player[0].report.desyncs == 0
+                await _quit(*player)
+                return at
+
+        at = run_bounded(scenario(), 60)
+        stop(procs[-1])  # the resumed node closes the recording
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+    whole = ReplayReader(record)
+    assert whole.clean and whole.ticks > at + 30  # (a predicting client runs a few ticks ahead of its server)
+    assert replay(whole, GAME, verify=True).ok
