@@ -233,9 +233,11 @@ def cmd_serve(args) -> int:
         if key_generated:  # nodes ask each other for seats with it
             raise CliError(f"--redis: every node needs the same admin key: set ${args.admin_key_env} or --admin-key-file on each")
         try:
-            cluster = ClusterConfig(settings["redis"])
+            cluster = ClusterConfig(settings["redis"], adopt=args.adopt)
         except UsageError as exc:
             raise CliError(str(exc)) from None
+    elif args.adopt:
+        raise CliError("--adopt resumes the matches of a cluster's dead nodes: it needs --redis URL")
     settings["secret_env"] = args.secret_env
     _setup_logging()
     return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated, cluster))
@@ -658,6 +660,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="join a cluster at redis://HOST:PORT: every node lists and matchmakes into every node's rooms "
         "(needs the same admin key on each node; no room is made at start unless --room / [[rooms]] names one)",
+    )
+    p.add_argument(
+        "--adopt",
+        action="store_true",
+        help="with --redis: when a node dies, resume its recorded matches here (their --record files must be "
+        "readable here, at the same path: shared storage)",
     )
     p.add_argument(
         "--workers",

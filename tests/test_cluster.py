@@ -377,3 +377,54 @@ def test_a_recorded_match_killed_with_its_node_resumes_on_another_node_and_the_l
     whole = ReplayReader(record)
     assert whole.clean and whole.ticks > at + 30  # (a predicting client runs a few ticks ahead of its server)
     assert replay(whole, GAME, verify=True).ok
+
+
+def test_a_node_started_with_adopt_resumes_a_dead_nodes_recorded_match_by_itself(redis_server, tmp_path):
+    from engine import ReplayReader
+    from engine.replay import replay
+
+    record = tmp_path / "duel.tsr"
+    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
+    common = ["--mode", "statesync", "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
+              "--redis", redis_server.url]
+    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
+                           log=tmp_path / "a.log", env=env)
+    procs = [first]
+    try:
+        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
+        procs.append(other)
+
+        async def scenario():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                seat = await _join(http, b, "p1", room="duel")
+                assert seat["udp"] == a["game"]
+                player = await _play(seat, "p1")
+                await eventually(lambda: player[0].tick > 30, "p1 playing on a", timeout=10)
+                os.kill(first.pid, signal.SIGKILL)
+                first.wait(5)
+                await _quit(*player)
+                killed = time.monotonic()
+                while True:  # the room comes back, on b, without anyone asking
+                    listed = {r["name"]: r for r in (await _listing(http, b))["rooms"]}
+                    if "duel" in listed and listed["duel"]["udp"] == b["game"]:
+                        break
+                    assert time.monotonic() - killed < TTL + 3, "b did not adopt the dead node's match"
+                    await asyncio.sleep(0.1)
+                print(f"\nthe match was playing on b {time.monotonic() - killed:.2f} s after a was killed")
+                seat = await _join(http, b, "p1", room="duel")
+                assert seat["udp"] == b["game"]
+                player = await _play(seat, "p1")
+                start = listed["duel"]["tick"]
+                await eventually(lambda: player[0].tick > start + 60, "p1 playing on b", timeout=10)
+                assert player[0].report.desyncs == 0
+                await _quit(*player)
+
+        run_bounded(scenario(), 60)
+        stop(other)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
+    whole = ReplayReader(record)
+    assert whole.clean and replay(whole, GAME, verify=True).ok

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from collections import deque
@@ -76,6 +77,7 @@ class ClusterConfig:
     ttl_s: float = 3.0  # a node silent this long is gone, with its rooms
     timeout_s: float = 2.0  # bound on every Redis call
     prefix: str = "ticksync"
+    adopt: bool = False  # resume the recorded matches of nodes that die (recordings on shared storage)
 
     def __post_init__(self):
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
@@ -101,6 +103,7 @@ class Cluster:
         p = config.prefix
         self._nodes_key = f"{p}:nodes"
         self._channel = f"{p}:events"
+        self._recordings_key = f"{p}:recordings"  # room -> {"node", "path", "game_path"}: matches to resume
         self.events: deque[dict] = deque(maxlen=_EVENTS_KEPT)  # heard from the channel
         self.connected = False
         self._redis = None
@@ -189,6 +192,9 @@ class Cluster:
             self._http = None
 
     async def _leave(self) -> None:
+        recorded = list(self._recorded())
+        if recorded:  # a clean stop ends its matches (their recordings get END): nothing to resume
+            await self._redis.hdel(self._recordings_key, *recorded)
         await self._redis.delete(self._node_key(self.node_id))
         await self._redis.srem(self._nodes_key, self.node_id)
         await self._publish({"event": "node_gone", "node": self.node_id, "reason": "stopped"})
@@ -223,6 +229,9 @@ class Cluster:
         ttl_ms = int(self.config.ttl_s * 1000)
         await redis.set(self._node_key(self.node_id), orjson.dumps(self.record()), px=ttl_ms)
         await redis.sadd(self._nodes_key, self.node_id)
+        recorded = {name: orjson.dumps(entry) for name, entry in self._recorded().items()}
+        if recorded:
+            await redis.hset(self._recordings_key, mapping=recorded)
         me = self.node_id.encode()
         for member, value in await self._members():
             if value is None and member != me and await redis.srem(self._nodes_key, member):
@@ -255,16 +264,29 @@ class Cluster:
         except _redis_errors():
             pass  # the heartbeat reports the loss
 
+    def _recorded(self) -> dict[str, dict]:
+        """This node's recorded rooms still running: what another node could resume."""
+        return {
+            room.name: {"node": self.node_id, "path": os.path.abspath(room.config.record), "game_path": room.config.game_path}
+            for room in self.server.rooms.values()
+            if room.recorder is not None and not room.recorder.closed and room.config.game_path
+        }
+
     def _room_changed(self, event: str, room: "Room") -> None:
         """A room was made or closed here: tell the others now, not at the next beat."""
         if not self._tasks:
             return  # not started yet: the first record carries it
-        task = asyncio.get_running_loop().create_task(self._announce({"event": event, "node": self.node_id, "room": room.name}))
+        self._spawn(self._announce({"event": event, "node": self.node_id, "room": room.name}, ended=event == "room_closed"))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _announce(self, event: dict) -> None:
+    async def _announce(self, event: dict, ended: bool = False) -> None:
         try:
+            if ended:  # the match ended here: nobody resumes it
+                await self._redis.hdel(self._recordings_key, event["room"])
             await self._beat()
             await self._publish(event)
         except _redis_errors():
@@ -286,6 +308,8 @@ class Cluster:
                         continue  # not ours
                     if isinstance(event, dict) and event.get("node") != self.node_id:
                         self.events.append(event)
+                        if self.config.adopt and event.get("event") == "node_gone" and event.get("reason") != "stopped":
+                            self._spawn(self._adopt(str(event.get("node"))))
             except _redis_errors():
                 await asyncio.sleep(self.config.heartbeat_s)
             finally:
@@ -293,6 +317,36 @@ class Cluster:
                     await pubsub.aclose()
                 except _redis_errors():
                     pass
+
+    async def _adopt(self, gone: str) -> None:
+        """Resume here the recorded matches of node ``gone`` whose game this node hosts; a
+        lock per room in Redis makes one node take each."""
+        try:
+            entries = await self._redis.hgetall(self._recordings_key)
+        except _redis_errors():
+            return
+        for name, raw in entries.items():
+            try:
+                entry = orjson.loads(raw)
+                room, path, game_path = name.decode(), entry["path"], entry["game_path"]
+                if entry["node"] != gone:
+                    continue
+            except (orjson.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+                continue
+            hosted = self.server.matchmaker.games.get(game_path)
+            if hosted is None or room in self.server.rooms or not os.path.exists(path):
+                continue
+            try:
+                lock = f"{self.config.prefix}:adopt:{room}:{gone}"
+                if not await self._redis.set(lock, self.node_id, nx=True, px=60_000):
+                    continue  # another node took it
+                resumed = self.server.resume_room(hosted.game, path)
+            except _redis_errors():
+                return
+            except (TicksyncError, OSError, ValueError) as exc:
+                log.warning("could not resume room %r of node %s from %s: %s", room, gone, path, exc)
+                continue
+            log.warning("resumed room %r of node %s from %s at tick %d", resumed.name, gone, path, resumed.mode.tick)
 
     # -- the view -----------------------------------------------------------------------------
     async def _live_nodes(self) -> list[dict] | None:
