@@ -99,7 +99,7 @@ def _record_paths(record: str | None, rooms: list[str]) -> dict[str, str]:
 
 _SERVE_FLAGS = (
     "game", "mode", "host", "port", "ws_port", "players", "seed", "tick_rate", "record", "open_join", "admin_key_file",
-    "duration", "status_every", "redis",
+    "duration", "status_every", "redis", "advertise",
 )
 
 
@@ -287,6 +287,7 @@ async def _serve(
         admin_key=admin_key,
         open_join=settings["open_join"],
         matchmaking=matchmaking,
+        advertise=settings["advertise"],
     )
     if generated:
         server.secret_origin = "generated for this run (tokens printed at start)"
@@ -619,6 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML settings: these flags, [[rooms]], [matchmaking], games")
     p.add_argument("--mode", help="network mode: lockstep or statesync (default lockstep)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
+    p.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="the host name clients reach this server by, in the addresses it hands out (default: --host); "
+        "for a cluster node listening on 0.0.0.0 or behind NAT",
+    )
     p.add_argument("--port", type=int, help="UDP port (default 7777; 0 picks a free one)")
     p.add_argument("--ws-port", type=int, help="HTTP dashboard + API + WebSocket port (default 8080; 0 picks a free one)")
     p.add_argument("--players", type=int, help="player slots per room (default: min(8, the game's maximum))")

@@ -428,3 +428,20 @@ def test_a_node_started_with_adopt_resumes_a_dead_nodes_recorded_match_by_itself
     assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
     whole = ReplayReader(record)
     assert whole.clean and replay(whole, GAME, verify=True).ok
+
+
+def test_advertise_names_the_host_in_the_addresses_handed_out():
+    from helpers import SECRET
+    from netcode import TickServer
+
+    async def scenario():
+        server = TickServer(secret=SECRET, host="127.0.0.1", http_port=0, advertise="game1.example.net")
+        server.matchmaker.register_game(GAME, "demos.arena")
+        async with server, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            port = server.udp.local_address[1]
+            assert server.udp_url == f"udp://game1.example.net:{port}"
+            local = f"http://127.0.0.1:{server.http_port}/"
+            ticket = await _join(http, {"dashboard": local}, "ann")
+            assert ticket["udp"] == server.udp_url and ticket["ws"].startswith("ws://game1.example.net:")
+
+    run_bounded(scenario(), 20)

@@ -11,6 +11,7 @@
     games = ["demos.pong"]        # more games rooms may be made of at run time
     admin_key_file = "admin.key"  # else $TICKSYNC_ADMIN_KEY, else one is made and printed
     redis = "redis://127.0.0.1:6379"  # join a cluster (netcode/server/cluster.py)
+    advertise = "game1.example.net"  # the host in the addresses handed out (default: host)
 
     [matchmaking]
     access = "open"               # open, admin (needs the admin key) or off
@@ -56,6 +57,7 @@ SERVE_DEFAULTS: dict[str, Any] = {
     "rooms": [],
     "matchmaking": {},
     "redis": None,
+    "advertise": None,
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "game": (str,),
@@ -75,6 +77,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "rooms": (list,),
     "matchmaking": (dict,),
     "redis": (str,),
+    "advertise": (str,),
 }
 _ROOM_KEYS = {"name": (str,), "game": (str,), "mode": (str,), "players": (int,), "tick_rate": (int,), "seed": (int,), "record": (str,), "options": (dict,)}
 _MATCHMAKING_KEYS = {

@@ -334,7 +334,8 @@ class TickServer:
         ...
         await server.stop()
 
-    ``udp_port`` / ``http_port``: 0 picks a free port, None serves none. ``admin_key``
+    ``udp_port`` / ``http_port``: 0 picks a free port, None serves none. ``advertise``: the
+    host in the addresses handed out, when clients reach the server by another name. ``admin_key``
     enables ``POST /api/tokens`` for requests carrying ``Authorization: Bearer <key>``.
     ``open_join``: ``POST /api/join`` hands a connect token for a free slot (or a spectator
     token) to anyone who asks, so the browser page ``/play`` works without a matchmaker:
@@ -354,10 +355,14 @@ class TickServer:
         session_config: SessionConfig | None = None,
         open_join: bool = False,
         matchmaking: MatchmakingConfig = MatchmakingConfig(),
+        advertise: str | None = None,
     ):
         require_secret(secret)
         self.secret = secret
         self.host = host
+        #: The host name in the addresses this server hands out (matchmaking, the cluster's
+        #: listings): where clients reach it, when that is not where it listens (0.0.0.0, NAT).
+        self.advertise = advertise or None
         self.udp_port = udp_port
         self.http_port = http_port
         self.ws_path = ws_path
@@ -532,7 +537,7 @@ class TickServer:
                 with _naming_port("UDP", self.udp_port):
                     self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
                 host, port = self.udp.local_address
-                self.udp_url = f"udp://{_show_host(host)}:{port}"
+                self.udp_url = f"udp://{_show_host(self.advertise or host)}:{port}"
             if self.http_port is not None:
                 with _naming_port("HTTP/WebSocket", self.http_port):
                     await self._start_http()
@@ -571,7 +576,7 @@ class TickServer:
         site = web.TCPSite(runner, self.host, self.http_port)
         await site.start()
         host, port = runner.addresses[0][:2]
-        shown = _show_host(host)
+        shown = _show_host(self.advertise or host)
         self.http_port = port
         self.http_url = f"http://{shown}:{port}/"
         self.ws_url = f"ws://{shown}:{port}{self.ws_path}"
