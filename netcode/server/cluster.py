@@ -9,6 +9,8 @@ each ``heartbeat_s`` with a time to live of ``ttl_s``::
     ticksync:nodes       the set of node ids (a member whose record expired is a node gone)
     ticksync:events      pub/sub channel: {"event": node_joined | node_gone | room_created |
                          room_closed, "node", "room"?, "reason"?}
+    ticksync:recordings  hash: room -> {"node", "path", "game_path"} of every recorded match
+                         running (gone when it ends: a room closed, a node stopped cleanly)
 
 A node's rooms live inside its record, so when a node dies (kill -9, a lost machine) its
 rooms leave every listing the moment its record expires: nothing else to clean up. The
@@ -27,6 +29,12 @@ therefore share the admin key; tokens are always signed by the node that owns th
 Room names made at run time carry the node id, so two nodes never make the same name;
 rooms named by the operator are checked against the cluster at start and on
 ``POST /api/rooms``.
+
+Crash resume (``--adopt``): when a node is gone, each node that adopts and hosts the game
+tries to take that node's recorded matches, one ``SET NX`` lock per match, and the winner
+restarts the match from its recording (:meth:`TickServer.resume_room`; the file must be
+readable at the same path: shared storage). The room then lists on its new node and
+matchmaking finds it there.
 
 Redis unreachable at start: :class:`ClusterError` (the CLI prints one line). Redis lost
 while running: rooms keep playing (nothing in a tick touches Redis), listings and
@@ -329,10 +337,10 @@ class Cluster:
             try:
                 entry = orjson.loads(raw)
                 room, path, game_path = name.decode(), entry["path"], entry["game_path"]
-                if entry["node"] != gone:
+                if entry["node"] != gone or not isinstance(path, str) or not isinstance(game_path, str):
                     continue
             except (orjson.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                continue
+                continue  # not an entry this version wrote
             hosted = self.server.matchmaker.games.get(game_path)
             if hosted is None or room in self.server.rooms or not os.path.exists(path):
                 continue
