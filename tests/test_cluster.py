@@ -161,7 +161,9 @@ def test_three_nodes_share_one_lobby_and_a_killed_node_leaves_it(redis_server, t
 
             # Real clients play over UDP with tokens the other nodes signed.
             players = [await _play(tickets[0], "u0"), await _play(tickets[2], "u2"), await _play(late, "u5")]
-            await eventually(lambda: all(p[0].tick > 10 for p in players), "three clients playing on three nodes", timeout=15)
+            await eventually(lambda: all(p[0].report.connects == 1 for p in players), "three clients in on three nodes", timeout=15)
+            start = [p[0].tick for p in players]
+            await eventually(lambda: all(p[0].tick > s + 10 for p, s in zip(players, start)), "three clients playing", timeout=15)
             assert players[2][0].report.slot == 1
 
             # Every node lists every room, with its node's addresses and live player counts.

@@ -418,13 +418,13 @@ class Cluster:
         user, mode = mm.join_fields(body)
         nodes = await self._live_nodes()
         if nodes is None:
-            return self._here(mm.join_or_create(body, now))  # Redis down: this node alone
+            return await self._here(body, now)  # Redis down: this node alone
         others = [n for n in nodes if n["id"] != self.node_id]
         if "room" in body:
             name = body["room"]
             owner = next((n for n in others if any(r["name"] == name for r in n["rooms"])), None)
             if owner is None or not isinstance(name, str) or name in local:
-                return self._here(mm.join_or_create(body, now))
+                return await self._here(body, now)
             return await self._ask(owner, body)
         body = {**body, "user": user}  # the same fresh id wherever the seat is asked
         game = body.get("game")
@@ -445,7 +445,7 @@ class Cluster:
         candidates.sort(key=lambda c: (-c[0], c[1]["id"] != self.node_id))
         for _, node, room in candidates:
             if node["id"] == self.node_id:
-                return self._here(mm.join_or_create(body, now))
+                return await self._here(body, now)
             try:
                 return await self._ask(node, {**body, "room": room["name"]})
             except ApiError as exc:
@@ -463,20 +463,27 @@ class Cluster:
             except ApiError as exc:
                 if exc.status != 503:
                     raise
-        return self._here(mm.join_or_create(body, now))
+        return await self._here(body, now)
 
     async def answer_forwarded(self, body: Mapping[str, Any], now: float) -> dict:
-        """A join another node routed here: from this node's rooms, and the record rewritten
-        before the answer, so the asking node's next placement already counts this seat."""
-        ticket = self._here(self.server.matchmaker.join_or_create(body, now))
+        """A join another node routed here: answered from this node's rooms."""
+        return await self._here(body, now)
+
+    async def _here(self, body: Mapping[str, Any], now: float) -> dict:
+        """A seat in this node's rooms, with the record rewritten before the answer, so the
+        next placement anywhere already counts it (and sees a room it made)."""
+        ticket = self.server.matchmaker.join_or_create(body, now)
+        await self.refresh()
+        return {**ticket, "node": self.node_id, "http": self.server.http_url}
+
+    async def refresh(self) -> None:
+        """Rewrite this node's record now (a room made or a seat handed out), not at the next beat."""
+        if not self.connected:
+            return
         try:
             await self._beat()
         except _redis_errors():
             pass  # the heartbeat reports the loss
-        return ticket
-
-    def _here(self, ticket: dict) -> dict:
-        return {**ticket, "node": self.node_id, "http": self.server.http_url}
 
     async def _ask(self, node: dict, body: Mapping[str, Any]) -> dict:
         """A seat from another node's own matchmaking (its answer, its addresses, its token)."""

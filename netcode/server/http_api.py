@@ -52,6 +52,8 @@ async def _create_room(request: web.Request) -> web.Response:
         if server.cluster is not None:
             await server.cluster.check_name_free(body.get("name"))
         room = server.matchmaker.create_room(body)
+        if server.cluster is not None:
+            await server.cluster.refresh()  # listed cluster-wide before we answer
     except ApiError as exc:
         return json_error(exc.status, exc.reason)
     return json_response(room.report(), 201)
@@ -70,6 +72,8 @@ async def _close_room(request: web.Request) -> web.Response:
         except ApiError as exc:
             return json_error(exc.status, exc.reason)
     room = await server.close_room(name, "room closed by the operator")
+    if server.cluster is not None:
+        await server.cluster.refresh()  # gone from the cluster's listings before we answer
     return json_response({"closed": name, "ticks": room.mode.tick})
 
 
