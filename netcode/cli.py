@@ -4,7 +4,8 @@
     ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME                                        determinism check
     ticksync serve [GAME] [--config FILE] --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
-                   [--redis redis://HOST:PORT] [--workers N]   a cluster node / N nodes on this machine
+                   [--redis redis://HOST:PORT [--adopt]] [--workers N] [--resume FILE] [--advertise HOST]
+                   (a cluster node / N nodes on this machine / a killed node's recorded match, restarted)
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]   (URL http://: seats by matchmaking)
     ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
