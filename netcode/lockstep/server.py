@@ -109,6 +109,11 @@ class LockstepServer(ModeServer):
         peer.resyncing = True
         self._start_keyframe(peer)
 
+    def resume_at(self, tick: int, state) -> None:
+        super().resume_at(tick, state)
+        self.frames.first = self.frames.next = tick  # frames start here, against zero inputs
+        self._keyframe = (tick, state.pack())
+
     # -- keyframes --------------------------------------------------------------------------
     def _start_keyframe(self, peer: LockstepPeer) -> None:
         tick, blob = self._keyframe
