@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-readme clean venv system-deps
+.PHONY: demo demo-cluster test bench bench-readme clean venv system-deps
 
 venv: $(STAMP)
 
@@ -20,16 +20,25 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 	touch $(STAMP)
 
 # Debian packages the tests use: chromium for tests/test_browser.py (driven by Playwright
-# with executable_path; Playwright's own browser download is never used). Installed only
-# as root and only when missing; elsewhere the browser test skips and says why.
+# with executable_path; Playwright's own browser download is never used) and redis-server
+# for the cluster tests (tests/test_cluster.py starts its own on a free loopback port).
+# Installed only as root and only when missing; elsewhere those tests skip and say why.
+SYSTEM_PACKAGES := chromium redis-server
+
 system-deps:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@missing=""; for cmd in $(SYSTEM_PACKAGES); do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "note: chromium is missing and this is not root: tests/test_browser.py will skip"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "note:$$missing missing and this is not root: tests/test_browser.py / tests/test_cluster.py will skip"; fi
 
 demo: $(STAMP)
 	$(PY) -m demos.showcase
+
+# Two worker processes sharing one lobby over a redis-server of their own (about 15 s):
+# bots ask one worker for seats and land in rooms on both; the other lists them all.
+demo-cluster: $(STAMP) system-deps
+	$(PY) -m demos.cluster
 
 # The suite on the compiled build, then the protocol tests again with every compiled
 # module's source run as plain Python (what an install without a C compiler runs; the

@@ -36,6 +36,7 @@ COMPILED = [
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.bitpack",  # snapshot bit packing
+    "netcode.statesync.rangecoder",  # range coding of snapshot updates
     "netcode.transport.ratelimit",  # per-source token buckets (_mmsg cimports them)
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)
 ]

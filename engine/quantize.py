@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Quantizer", "Exact", "Int", "Fixed", "Angle"]
+__all__ = ["Quantizer", "Exact", "Int", "Fixed", "Angle", "SmallestThree"]
 
 
 class Quantizer:
@@ -33,6 +33,22 @@ class Quantizer:
     def tolerance(self) -> float:
         """Largest |dequantize(quantize(v)) - v| for an in-range value."""
         return 0.0
+
+    # Entropy-coded snapshots send ``delta(expected, codes)`` for changed entities (rows,
+    # this field's columns) and apply ``undelta``: a quantizer whose codes are not a
+    # number line (a rotation) overrides both so that a small change is a small delta.
+    has_delta = False
+
+    def contexts(self, width: int) -> list[int]:
+        """Which of this field's ``width`` columns share statistics (equal numbers share
+        an entropy coder's contexts): by default all of them (a position's axes)."""
+        return [0] * width
+
+    def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        return codes - base
+
+    def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+        return base + deltas
 
 
 @dataclass(frozen=True)
@@ -127,3 +143,99 @@ class Angle(Quantizer):
         n = 1 << self.bits
         signed = np.where(codes >= n // 2, codes - n, codes)
         return (signed * (2 * math.pi / n)).astype(dtype)
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+@dataclass(frozen=True)
+class SmallestThree(Quantizer):
+    """Unit quaternions (x, y, z, w) as *smallest three*: 4 codes per row, the index of the
+    largest component (dropped: it is the positive square root of what the others leave)
+    and the other three, each in [-1/sqrt(2), 1/sqrt(2)] at ``bits`` bits. ``q`` and
+    ``-q`` are one rotation, so the dropped component is made positive.
+
+    :meth:`delta` codes a rotation against a baseline's: when the largest index switched,
+    the baseline is first re-expressed with the new index dropped, so a small turn is a
+    small delta whichever component is largest."""
+
+    bits: int = 9
+    has_delta = True
+
+    def contexts(self, width: int) -> list[int]:
+        return [0, 1, 1, 1]  # the largest index's turn is not like the components' changes
+
+    def __post_init__(self):
+        if not 2 <= self.bits <= 30:
+            raise ValueError(f"SmallestThree(bits={self.bits}) needs 2..30 bits")
+
+    @property
+    def scale(self) -> int:
+        return (1 << self.bits) - 1
+
+    @property
+    def tolerance(self) -> float:
+        # Sent components are off by half a step at most; the dropped one, recomputed
+        # from them, by at most the sum of theirs (each no larger than it), plus rounding.
+        return 3.3 * _SQRT_HALF / self.scale
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        q = np.nan_to_num(np.asarray(values, dtype=np.float64).reshape(-1, 4))
+        largest = np.argmax(np.abs(q), axis=1)
+        return self._codes(q, largest)
+
+    def _codes(self, q: np.ndarray, largest: np.ndarray) -> np.ndarray:
+        """Codes of quaternions ``q`` with component ``largest`` dropped."""
+        rows = np.arange(len(q))
+        q = q * np.where(q[rows, largest] < 0, -1.0, 1.0)[:, None]
+        three = q[rows[:, None], _KEEP[largest]]  # the other components, in order
+        scaled = np.floor((three + _SQRT_HALF) / (2 * _SQRT_HALF) * self.scale + 0.5)
+        out = np.empty((len(q), 4), np.int64)
+        out[:, 0] = largest
+        out[:, 1:] = np.clip(scaled, 0, self.scale)
+        return out
+
+    def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return self._unit(codes.reshape(-1, 4)).astype(dtype)
+
+    def _unit(self, codes: np.ndarray) -> np.ndarray:
+        largest = codes[:, 0] & 3
+        three = codes[:, 1:] / self.scale * (2 * _SQRT_HALF) - _SQRT_HALF
+        q = np.empty((len(codes), 4), np.float64)
+        rows = np.arange(len(codes))
+        q[rows[:, None], _KEEP[largest]] = three
+        q[rows, largest] = np.sqrt(np.maximum(0.0, 1.0 - (three * three).sum(axis=1)))
+        return q
+
+    def rebase(self, base: np.ndarray, largest: np.ndarray) -> np.ndarray:
+        """The baseline codes ``base`` (rows, 4) re-expressed with component ``largest``
+        dropped (rows where it already is are returned as they are)."""
+        out = base.copy()
+        switch = base[:, 0] != largest
+        if switch.any():
+            out[switch] = self._codes(self._unit(base[switch]), largest[switch])
+        return out
+
+    def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """(rows, 4) signed deltas of ``codes`` against ``base``: the largest index's turn
+        (0..3 mod 4) and the three components against the rebased baseline."""
+        out = codes - base
+        out[:, 0] &= 3
+        switch = np.flatnonzero(out[:, 0])
+        if len(switch):
+            rebased = self._codes(self._unit(base[switch]), codes[switch, 0])
+            out[switch, 1:] = codes[switch, 1:] - rebased[:, 1:]
+        return out
+
+    def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`delta`."""
+        out = base + deltas
+        out[:, 0] &= 3
+        switch = np.flatnonzero(out[:, 0] != base[:, 0] & 3)  # as delta saw it
+        if len(switch):
+            rebased = self._codes(self._unit(base[switch]), out[switch, 0])
+            out[switch, 1:] = rebased[:, 1:] + deltas[switch, 1:]
+        return out
+
+
+_KEEP = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])  # components kept when one is dropped

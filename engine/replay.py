@@ -255,6 +255,41 @@ class ReplayWriter:
         self._file.write(prefix + _U32.pack(zlib.crc32(prefix)))
         self._file.flush()
 
+    @classmethod
+    def resume(cls, path: str | os.PathLike, game: Game, *, flush_every: int = 1) -> tuple["ReplayWriter", "ReplayReader"]:
+        """Go on recording a match in the file a stopped or crashed server left: the file is
+        cut after its last complete INPUTS record (a torn tail, the final HASH and END go)
+        and the writer appends from the next tick, so one file holds the whole match and
+        ``replay --verify`` reads it straight through. Also returns the reader of the file
+        as it was (``seek(reader, game, reader.ticks)`` is the state to go on from).
+        ReplayError when the file is not resumable (another game, damage mid-file, no tick)."""
+        reader = ReplayReader(path)
+        reader.check_game(game)
+        if reader.damage:
+            raise ReplayError(f"{os.fspath(path)} is not resumable: {reader.damage}")
+        if reader.ticks == 0:
+            raise ReplayError(f"{os.fspath(path)} holds no tick to resume from")
+        last = max(r.offset for r in reader if r.kind == _INPUTS and r.tick == reader.ticks - 1)
+        _, _, length = _REC.unpack_from(reader._buf, last)
+        cut = last + _REC.size + length + 4
+        file = open(path, "r+b")
+        file.truncate(cut)
+        file.seek(cut)
+        self = cls.__new__(cls)
+        self._players = reader.players
+        self._dtype = np.dtype(game.input_dtype)
+        self._hash_every = reader.hash_every
+        self._keyframe_every = reader.keyframe_every
+        self._state_nbytes = reader.state_nbytes
+        self._flush_every = flush_every
+        self._unflushed = 0
+        self._next = reader.ticks
+        self._last_inputs = reader.inputs(reader.ticks - 1).tobytes()
+        self._closed = False
+        self._file = file
+        self._owns_file = True
+        return self, reader
+
     @property
     def next_tick(self) -> int:
         """The tick :meth:`record` expects next (= ticks recorded so far)."""

@@ -7,12 +7,32 @@ slot becomes alive (or relevant) and disappears when it dies (or leaves relevanc
 ``position`` names the (entities, 2) field interest management measures distance with.
 ``continuous`` names fields that change smoothly (the position always counts): clients
 interpolate them between snapshots, and snapshots code them against their recent motion.
+
+Three options tune how snapshots code a game whose entities do not move in straight lines:
+
+* ``coding="entropy"`` range-codes updates with context models (see
+  :mod:`netcode.statesync.rangecoder`) instead of bit-packing each column at one width: fewer
+  bytes for physics-like motion, more CPU per snapshot. ``"packed"`` (the default) is the
+  older, cheaper format, and the one browser clients decode.
+* ``groups``: tuples of fields that change together (a position's axes and its height, a
+  rotation's components); with entropy coding one changed flag covers each group. Fields in
+  no group are a group each.
+* ``predictor``: a function that says where each entity should be at the snapshot's tick,
+  from the two snapshots the receiver holds before it; only entities elsewhere are sent
+  (default: the smooth fields keep the velocity they had, :func:`netcode.statesync.snapshot.predict`).
+  It is called as ``predictor(base, older, rows, ahead, gap, columns)`` with the baseline's
+  and the older snapshot's codes (entities, columns) int64, ``rows`` the bool mask of the
+  entities in both, ``ahead`` the ticks from the baseline to the snapshot, ``gap`` the ticks
+  from the older one to the baseline, and ``columns`` the field name -> (first, end) column
+  map; it returns the expected codes (entities, columns) int64 (the baseline's where it
+  has no better guess). It runs on server and client alike, row by row (the same rows in,
+  the same rows out), so it must be integer arithmetic that both compute identically.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
@@ -24,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Replication"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Replication:
     """A game's state-sync spec: which state arrays are entity fields (and how each is
     quantized), which bool array says which entity rows exist, and what else is sent.
@@ -41,6 +61,9 @@ class Replication:
     position: str | None = None
     extras: tuple[str, ...] = field(default=())
     continuous: tuple[str, ...] = field(default=())
+    coding: str = "packed"
+    groups: tuple[tuple[str, ...], ...] = field(default=())
+    predictor: Callable | None = None
 
     def __post_init__(self):
         if not self.fields:
@@ -53,6 +76,13 @@ class Replication:
         unknown = set(self.continuous) - set(self.fields)
         if unknown:
             raise ValueError(f"continuous fields {sorted(unknown)} are not replicated fields")
+        if self.coding not in ("packed", "entropy"):
+            raise ValueError(f"coding {self.coding!r}: 'packed' or 'entropy'")
+        grouped = [name for group in self.groups for name in group]
+        if set(grouped) - set(self.fields) or len(grouped) != len(set(grouped)) or not all(self.groups):
+            raise ValueError(f"groups {self.groups} must be non-empty tuples of distinct replicated fields")
+        if self.predictor is not None and not callable(self.predictor):
+            raise TypeError(f"predictor {self.predictor!r} is not callable")
 
     def problems(self, state: "State") -> list[str]:
         """What is wrong with this spec for ``state`` (a state the game created): arrays
@@ -83,6 +113,23 @@ class Replication:
             if pos.shape[1:] != (2,):
                 found.append(f"position field {self.position!r} must be (entities, 2), not {pos.shape}")
         return found
+
+    def __repr__(self) -> str:
+        # What the handshake's game fingerprint hashes, so the same in every process: the
+        # predictor by its qualified name (a function's repr holds its address), and the
+        # coding options only when set (a spec without them reads as it always did).
+        out = (
+            f"Replication(alive={self.alive!r}, fields={self.fields!r}, position={self.position!r}, "
+            f"extras={self.extras!r}, continuous={self.continuous!r}"
+        )
+        if self.coding != "packed":
+            out += f", coding={self.coding!r}"
+        if self.groups:
+            out += f", groups={self.groups!r}"
+        if self.predictor is not None:
+            p = self.predictor
+            out += f", predictor={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}"
+        return out + ")"
 
     @property
     def smooth_fields(self) -> tuple[str, ...]:

@@ -4,6 +4,8 @@
     ticksync replay FILE [--verify] [--seek T [--dump | --json]]         re-simulate a recording
     ticksync check GAME                                        determinism check
     ticksync serve [GAME] [--config FILE] --mode lockstep|statesync [--port P] [--ws-port P2] [--record FILE] [--open-join]
+                   [--redis redis://HOST:PORT [--adopt]] [--workers N] [--resume FILE] [--advertise HOST]
+                   (a cluster node / N nodes on this machine / a killed node's recorded match, restarted)
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
     ticksync bots URL --game GAME --count N [--duration S] [--mode auto]   (URL http://: seats by matchmaking)
     ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
@@ -97,7 +99,10 @@ def _record_paths(record: str | None, rooms: list[str]) -> dict[str, str]:
     return {room: f"{root}-{re.sub(r'[^A-Za-z0-9_.-]', '_', room)}{ext}" for room in rooms}
 
 
-_SERVE_FLAGS = ("game", "mode", "host", "port", "ws_port", "players", "seed", "tick_rate", "record", "open_join", "admin_key_file", "duration", "status_every")
+_SERVE_FLAGS = (
+    "game", "mode", "host", "port", "ws_port", "players", "seed", "tick_rate", "record", "open_join", "admin_key_file",
+    "duration", "status_every", "redis", "advertise",
+)
 
 
 def _serve_settings(args) -> dict:
@@ -114,6 +119,7 @@ def _serve_settings(args) -> dict:
     if args.room:
         flags["rooms"] = [{"name": name} for name in args.room]
     settings = merge(flags, config)
+    settings["resume"] = args.resume or []
     if args.matchmaking:
         settings["matchmaking"] = {**settings["matchmaking"], "access": args.matchmaking}
     return settings
@@ -123,7 +129,9 @@ def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
     """(game, import path, RoomConfig) for every room to make at start."""
     from netcode.server.tickserver import MODES, RoomConfig
 
-    rooms = settings["rooms"] or [{"name": "default"}]
+    # A cluster node makes no room of its own at start (each node's "default" would clash):
+    # its rooms come from matchmaking and the room API.
+    rooms = settings["rooms"] or ([] if settings["redis"] or settings.get("resume") else [{"name": "default"}])
     names = [r["name"] for r in rooms]
     if len(set(names)) != len(names):
         raise CliError("each room name must be different")
@@ -150,6 +158,26 @@ def _room_plan(settings: dict) -> list[tuple[Game, str, object]]:
         )
         plan.append((game, path, config))
     return plan
+
+
+def _recorded_game_path(path: str) -> str:
+    try:
+        return str(ReplayReader(path).meta.get("game_path") or "")
+    except OSError as exc:
+        raise CliError(f"--resume {path}: {exc.strerror or exc}") from None
+    except ReplayError as exc:
+        raise CliError(f"--resume {path}: {exc}") from None
+
+
+def _resumable(paths: list[str]) -> list[tuple[str, Game]]:
+    """(game path, game) of each recording ``--resume`` restarts (the game it names)."""
+    out = []
+    for path in paths:
+        game_path = _recorded_game_path(path)
+        if not game_path:
+            raise CliError(f"--resume {path}: the recording names no game (not made by ticksync serve?)")
+        out.append((game_path, load_game_or_fail(game_path)))
+    return out
 
 
 def _admin_key(args, settings: dict) -> tuple[str, bool]:
@@ -182,8 +210,13 @@ def cmd_serve(args) -> int:
     for name in ("port", "ws_port"):
         if not 0 <= settings[name] <= 65535:
             raise CliError(f"--{name.replace('_', '-')} must be a port number (0 picks a free one)")
+    if args.workers is not None:
+        return _serve_workers(args, settings)
     plan = _room_plan(settings)
-    extra_games = [(load_game_or_fail(path), path) for path in settings["games"]]
+    games = settings["games"] if plan else [p for p in (settings["game"], *settings["games"]) if p]
+    if not plan and not games and not settings["resume"]:
+        raise CliError("which game? (give GAME, or game = ... in the config file)")
+    extra_games = [(load_game_or_fail(path), path) for path in games]
     try:
         matchmaking = MatchmakingConfig(**settings["matchmaking"])
     except UsageError as exc:
@@ -191,19 +224,82 @@ def cmd_serve(args) -> int:
     for _, _, config in plan:
         if config.record:
             check_record_path(os.fspath(config.record), args.force)
+    if args.insecure_plaintext:
+        from netcode.session.crypto import is_loopback
+
+        if not is_loopback(settings["host"]):
+            raise CliError(f"--insecure-plaintext is for loopback only; --host {settings['host']} is not a loopback address")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CliError("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        from netcode.server.tickserver import tls_context
+
+        try:
+            settings["tls"] = tls_context(args.tls_cert, args.tls_key)
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
+    if args.workers is None:
+        extra_games += [(game, path) for path, game in _resumable(settings["resume"])]
     secret, generated = _read_secret(args, generate=True)
     admin_key, key_generated = _admin_key(args, settings)
+    cluster = None
+    if settings["redis"]:
+        from netcode.server.cluster import ClusterConfig
+
+        if key_generated:  # nodes ask each other for seats with it
+            raise CliError(f"--redis: every node needs the same admin key: set ${args.admin_key_env} or --admin-key-file on each")
+        try:
+            cluster = ClusterConfig(settings["redis"], adopt=args.adopt)
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
+    elif args.adopt:
+        raise CliError("--adopt resumes the matches of a cluster's dead nodes: it needs --redis URL")
     settings["secret_env"] = args.secret_env
+    settings["insecure_plaintext"] = args.insecure_plaintext
     _setup_logging()
-    return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated))
+    return run_async(_serve(settings, plan, extra_games, matchmaking, secret, generated, admin_key, key_generated, cluster))
 
 
-async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, generated: bool, admin_key: str, key_generated: bool) -> int:
+def _serve_workers(args, settings: dict) -> int:
+    """``--workers N``: N cluster nodes in child processes (netcode/server/workers.py), one
+    secret and one admin key for all (made here when none is given)."""
+    from netcode.server.workers import run_workers, worker_args
+
+    if not 1 <= args.workers <= 256:
+        raise CliError("--workers must be 1..256")
+    if settings["resume"]:
+        raise CliError("--workers: resume a recording on one node (serve --redis URL --resume FILE), not on every worker")
+    if settings["rooms"]:
+        raise CliError("--workers: rooms come from matchmaking and the room API (each worker would make the same room): drop --room / [[rooms]]")
+    if not settings["game"] and not settings["games"]:
+        raise CliError("which game? (give GAME, or game = ... in the config file)")
+    for name in ("port", "ws_port"):
+        if settings[name] and settings[name] + args.workers - 1 > 65535:
+            raise CliError(f"--{name.replace('_', '-')}: worker ports run from {settings[name]} to {settings[name] + args.workers - 1}, past 65535")
+    env = dict(os.environ)
+    _, generated = _read_secret(args, generate=True)
+    if generated:  # one secret for every worker, as text (the way a child reads it)
+        env[args.secret_env] = secrets.token_urlsafe(32)
+    admin_key, key_generated = _admin_key(args, settings)
+    if key_generated:
+        env[args.admin_key_env] = admin_key
+        print(f"admin key: {admin_key}", flush=True)
+    serve_args = worker_args(args.argv[args.argv.index("serve") + 1 :])
+    return run_workers(serve_args, args.workers, redis_url=settings["redis"], port=settings["port"], ws_port=settings["ws_port"], env=env)
+
+
+async def _serve(
+    settings, plan, extra_games, matchmaking, secret: bytes, generated: bool, admin_key: str, key_generated: bool, cluster_config=None
+) -> int:
     from netcode.errors import UsageError
+    from netcode.server.cluster import Cluster, ClusterError
     from netcode.server.tickserver import TickServer
+    from netcode.session.connection import SessionConfig
     from netcode.session.token import token_to_text
 
     server = TickServer(
+        session_config=SessionConfig(insecure_plaintext_loopback=True) if settings["insecure_plaintext"] else None,
+        tls=settings.get("tls"),
         secret=secret,
         host=settings["host"],
         udp_port=settings["port"],
@@ -211,36 +307,59 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
         admin_key=admin_key,
         open_join=settings["open_join"],
         matchmaking=matchmaking,
+        advertise=settings["advertise"],
     )
     if generated:
         server.secret_origin = "generated for this run (tokens printed at start)"
     for game, path in extra_games:
         server.matchmaker.register_game(game, path)
+    cluster = None if cluster_config is None else Cluster(server, cluster_config)
+    resumed: dict[str, str] = {}
     try:
         for game, path, config in plan:
             server.add_room(game, config)
             server.matchmaker.register_game(game, path)
+        for path in settings["resume"]:
+            game = next(g for g, p in extra_games if p == _recorded_game_path(path))
+            room = server.resume_room(game, path)
+            resumed[room.name] = path
+            print(f"resumed room {room.name} ({room.config.mode}) from {path} at tick {room.mode.tick}", flush=True)
+        if cluster is not None:
+            await cluster.connect()  # before the sockets open: no Redis, no node
         await server.start()
-    except (UsageError, GameError, ValueError, TypeError, OSError) as exc:
+        if cluster is not None:
+            await cluster.start()
+    except (UsageError, GameError, ValueError, TypeError, OSError, ClusterError, ReplayError) as exc:
+        if cluster is not None:
+            await cluster.stop()
         await server.stop()
+        if isinstance(exc, (ClusterError, ReplayError)):
+            raise CliError(str(exc)) from None
         if isinstance(exc, OSError) and exc.filename is None:  # a socket: the port says which
             raise CliError(f"cannot serve on {settings['host']}: {exc.strerror or exc}") from None
         if isinstance(exc, OSError):  # a file (a recording)
             raise CliError(_one_line(exc)) from None
         raise CliError(str(exc)) from None
-    rooms = [config.name for _, _, config in plan]
-    records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record}
-    first = server.rooms[rooms[0]]
-    print(
-        f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
-        f"in room(s): {', '.join(rooms)}"
-    )
+    rooms = [config.name for _, _, config in plan] + list(resumed)
+    records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record} | resumed
+    if rooms:
+        first = server.rooms[rooms[0]]
+        game_name, game_path = first.game.name, (plan[0][1] if plan else first.config.game_path)
+        print(
+            f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
+            f"in room(s): {', '.join(rooms)}"
+        )
+    else:
+        game_name, game_path = extra_games[0][0].name, extra_games[0][1]
+        print(f"serving {', '.join(g.describe() for g, _ in extra_games)}: rooms made by matchmaking and the room API")
     print(f"  game       {server.udp_url}")
     print(f"  websocket  {server.ws_url}")
     print(f"  dashboard  {server.http_url}")
+    if cluster is not None:
+        print(f"  cluster    node {cluster.node_id} on {cluster.config.url}: listings and matchmaking span every node")
     if server.http_url and matchmaking.access != "off":
-        print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{first.game.name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
-    print(f"  desktop    ticksync play {plan[0][1]} {server.udp_url}" + ("  --token T (one is printed below)" if generated else ""))
+        print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{game_name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
+    print(f"  desktop    ticksync play {game_path} {server.udp_url}" + ("  --token T (one is printed below)" if generated and rooms else ""))
     if settings["open_join"] and server.http_url:
         print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():
@@ -251,7 +370,7 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
             for slot in range(config.players):
                 token = server.mint_token(config.name, slot=slot, user=f"player{slot}", ttl=24 * 3600)
                 print(f"  room {config.name} slot {slot}: {token_to_text(token)}")
-    else:
+    elif rooms:
         print(f"  tokens     ticksync token --room {rooms[0]} --slot N   (same secret)")
     if key_generated:
         print(f"admin key: {admin_key}")
@@ -286,6 +405,8 @@ async def _serve(settings, plan, extra_games, matchmaking, secret: bytes, genera
         if status is not None:
             status.cancel()
         print(f"stopping ({why[0] if why else 'interrupted'}): closing sessions and recordings", flush=True)
+        if cluster is not None:
+            await cluster.stop()  # leave first: no joins routed here while rooms close
         await server.stop()
         for sig in handled:
             try:
@@ -548,12 +669,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML settings: these flags, [[rooms]], [matchmaking], games")
     p.add_argument("--mode", help="network mode: lockstep or statesync (default lockstep)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
+    p.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="the host name clients reach this server by, in the addresses it hands out (default: --host); "
+        "for a cluster node listening on 0.0.0.0 or behind NAT",
+    )
     p.add_argument("--port", type=int, help="UDP port (default 7777; 0 picks a free one)")
     p.add_argument("--ws-port", type=int, help="HTTP dashboard + API + WebSocket port (default 8080; 0 picks a free one)")
     p.add_argument("--players", type=int, help="player slots per room (default: min(8, the game's maximum))")
     p.add_argument("--room", action="append", metavar="NAME", help="room name (repeat for several rooms; default 'default')")
     p.add_argument("--record", metavar="FILE", help="record the match here (several rooms: FILE-ROOM); its directory must exist")
     p.add_argument("--force", action="store_true", help="overwrite the --record file(s) if they exist")
+    p.add_argument(
+        "--resume",
+        action="append",
+        metavar="FILE",
+        help="restart the match recorded in FILE (a crashed or stopped serve's --record) from its last tick, "
+        "recording on in the same file; players come back with tokens for its room (repeat for several)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--tick-rate", type=int, help="ticks per second (default: the game's)")
     _secret_options(p)
@@ -577,8 +711,35 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("open", "admin", "off"),
         help="who may call POST /api/matchmake: anyone (default), holders of the admin key, nobody",
     )
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="join a cluster at redis://HOST:PORT: every node lists and matchmakes into every node's rooms "
+        "(needs the same admin key on each node; no room is made at start unless --room / [[rooms]] names one)",
+    )
+    p.add_argument(
+        "--adopt",
+        action="store_true",
+        help="with --redis: when a node dies, resume its recorded matches here (their --record files must be "
+        "readable here, at the same path: shared storage)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="N cluster nodes in N processes on this machine (ports PORT.. and WS_PORT..; a redis-server of their "
+        "own unless --redis is given); Ctrl-C stops them all",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C / SIGTERM)")
     p.add_argument("--status-every", type=float, metavar="S", help="status table period (default 2; 0: none)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve the dashboard, API and WebSocket as HTTPS/WSS with this certificate (and --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="LABS ONLY: UDP sessions with clients on this machine are not encrypted (anyone who can reach them can "
+        "read, forge and end them); refused unless --host is a loopback address",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", help="mint a connect token with the server secret")
@@ -629,6 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--traceback"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # serve --workers hands its own arguments on to each worker
     for name in ("ticks", "players"):
         if getattr(args, name, 0) is not None and getattr(args, name, 0) < 0:
             parser.error(f"--{name} must not be negative")

@@ -15,3 +15,22 @@ def seed(request) -> int:
     value = int(env) if env else random.SystemRandom().randrange(1 << 31)
     print(f"\n{request.node.nodeid}: seed={value} (rerun with TICKSYNC_SEED={value})")
     return value
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """A real redis-server of the test's own on a free loopback port, nothing kept on disk
+    (netcode.server.workers.LocalRedis: ``.url``, ``.port``, ``.stop()``, ``.start()`` again on
+    the same port); skips, saying why, where Debian's redis-server or the redis package is missing."""
+    import shutil
+
+    from netcode.server.workers import LocalRedis
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine (make system-deps installs Debian's redis-server)")
+    pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]' or '.[cluster]')")
+    server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import random
 import sys
@@ -23,7 +24,10 @@ IDENTITY = GameIdentity.of(ARENA)
 
 
 def token(slot: int = -1, *, user: str = "", expires: float = 10_000.0, secret: bytes = SECRET, room: str = ROOM, role: int = 0) -> bytes:
-    return mint_token(secret, room, expires=expires, slot=slot, user=user, role=role, nonce=b"\0" * 8)
+    """A client token, the same bytes for the same arguments (runs on the simulator repeat
+    exactly); its nonce and keys come from the arguments, so no nonce seals two key sets."""
+    seed = hashlib.sha512(repr((slot, user, expires, secret, room, role)).encode()).digest()
+    return mint_token(secret, room, expires=expires, slot=slot, user=user, role=role, nonce=seed[:12], keys=seed)
 
 
 class SlotTable:

@@ -23,31 +23,42 @@ def child_env(**extra: str) -> dict:
     return env
 
 
+def start_serve(args: list[str], *, log: Path, timeout: float = 20.0, env: dict | None = None) -> tuple[subprocess.Popen, dict]:
+    """``ticksync serve ARGS`` in a child process, once it printed its URLs: (process,
+    {"game": udp://..., "websocket": ws://..., "dashboard": http://...}). Its output goes
+    to ``log`` (a file, not a pipe nobody drains). The caller stops it (:func:`stop`)."""
+    cmd = [sys.executable, "-m", "netcode.cli", "serve", *args]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env or child_env(), cwd=ROOT)
+    end = time.monotonic() + timeout
+    while True:
+        text = Path(log).read_text()
+        urls = {m.group(1): m.group(2) for m in _URL.finditer(text)}
+        if len(urls) == 3:
+            return proc, urls
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve ended before listening (exit {proc.returncode}):\n{text}")
+        if time.monotonic() > end:
+            stop(proc)
+            raise RuntimeError(f"serve printed no URLs in {timeout} s:\n{text}")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 @contextmanager
 def serving(game: str, mode: str = "statesync", *extra: str, log: Path, timeout: float = 20.0):
-    """Yields {"game": udp://..., "websocket": ws://..., "dashboard": http://...}. The
-    server's output goes to ``log`` (a file, not a pipe nobody drains)."""
-    cmd = [sys.executable, "-m", "netcode.cli", "serve", game, "--mode", mode, "--port", "0", "--ws-port", "0",
-           "--status-every", "0", "--duration", "120", *extra]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=child_env(), cwd=ROOT)
+    """Yields {"game": udp://..., "websocket": ws://..., "dashboard": http://...}."""
+    args = [game, "--mode", mode, "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "120", *extra]
+    proc, urls = start_serve(args, log=log, timeout=timeout)
     try:
-        end = time.monotonic() + timeout
-        while True:
-            text = Path(log).read_text()
-            urls = {m.group(1): m.group(2) for m in _URL.finditer(text)}
-            if len(urls) == 3:
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve ended before listening (exit {proc.returncode}):\n{text}")
-            if time.monotonic() > end:
-                raise RuntimeError(f"serve printed no URLs in {timeout} s:\n{text}")
-            time.sleep(0.05)
         yield urls
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)

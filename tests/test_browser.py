@@ -111,6 +111,20 @@ def test_dashboard_lists_the_room_and_play_draws_and_moves_a_game_that_is_no_dem
         assert screen_after[0] > screen_before[0] + 20, (screen_before, screen_after)
         assert page.evaluate(PIXEL, screen_after) == colour_before, "our square is drawn where it now is"
         assert page.evaluate(PIXEL, screen_before) != colour_before, "and no longer where it was"
+
+        # The dashboard, while we play: our row in the room's players, with a measured RTT.
+        board = browser.new_page(viewport={"width": 1280, "height": 800})
+        board.on("pageerror", lambda exc: errors.append(str(exc)))
+        board.goto(base, timeout=15_000)
+        board.wait_for_function(
+            "() => [...document.querySelectorAll('tbody tr')].some(r => r.cells.length > 3 && r.cells[0].innerText === '0'"
+            " && /^[0-9.]+$/.test(r.cells[2].innerText))",
+            timeout=15_000,
+        )
+        board.screenshot(path=str(tmp_path / "dashboard-playing.png"))
+        width = board.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 1280, f"the dashboard is {width} px wide at 1280"
+        board.close()
         assert not errors, errors
         page.close()
     assert (tmp_path / "play-moved.png").stat().st_size > 1000

@@ -85,6 +85,17 @@ CASES = [
         ["serve", "demos.pong", "--port", "0", "--ws-port", "0", "--duration", "1", "--record", "{dir}/nodir/m.tsr"],
         ["nodir", "does not exist"],
     ),
+    ("a certificate without its key", ["serve", "demos.pong", "--tls-cert", "{dir}/cert.pem", "--port", "0"], ["--tls-cert and --tls-key go together"]),
+    (
+        "a certificate that cannot be read",
+        ["serve", "demos.pong", "--tls-cert", "{dir}/missing.pem", "--tls-key", "{dir}/missing.key", "--port", "0"],
+        ["cannot load the TLS certificate", "missing.pem"],
+    ),
+    (
+        "plaintext sessions off loopback",
+        ["serve", "demos.pong", "--insecure-plaintext", "--host", "0.0.0.0", "--port", "0"],
+        ["--insecure-plaintext is for loopback only", "0.0.0.0"],
+    ),
     ("serve an unknown mode", ["serve", "demos.pong", "--mode", "telepathy", "--port", "0"], ["unknown mode 'telepathy'"]),
     ("UDP port out of range", ["bots", "udp://127.0.0.1:99999", "--game", "demos.pong", "--count", "1"], ["port 99999", "65535"]),
     ("URL of no known scheme", ["bots", "http2://x", "--game", "demos.pong", "--count", "1"], ["http2://x", "udp://host:port"]),

@@ -27,6 +27,7 @@ from netcode import compiled
 from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.sim.network import LinkConfig
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
+from netcode.session.crypto import InvalidTag, packet_nonce
 from netcode.session.wire import PacketType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +39,9 @@ INPUT = {"statesync": PacketType.SS_INPUT, "lockstep": PacketType.LS_INPUT}
 
 
 def _mutants(data: bytes, rng: random.Random) -> list[bytes]:
-    """Hostile variants of one client packet: bit flips in the payload, truncation,
-    trailing junk, other slots, absurd run lengths, a replay of the packet itself. (A flip
-    in the header's sequence number would be taken as a newer packet: packets are not
-    authenticated.)"""
+    """Hostile variants of one client packet (opened: the payload in clear): bit flips in
+    the payload, truncation, trailing junk, other slots, absurd run lengths, a replay of
+    the packet itself. (The header is left alone: it is authenticated.)"""
     out = [data]  # an exact duplicate
     for _ in range(3):
         b = bytearray(data)
@@ -70,12 +70,25 @@ def record(mode: str, seed: int) -> tuple[list, int]:
 
     def rx(data, addr, now):
         nonlocal inputs
-        if len(data) > 18 and data[3] & 0x7F == INPUT[mode]:
-            inputs += data[18] & 1  # carries input records (not only an ack)
-            if rng.random() < 0.3:
+        conn = server.session.connection_at(addr)
+        if len(data) > 18 and data[3] & 0x7F == INPUT[mode] and conn is not None:
+            # Open the packet with the server's key, so its variants can be sealed again
+            # (as the client would have sealed them) and reach the mode's rules.
+            head = data[:17]
+            nonce = packet_nonce(conn._counter_of(int.from_bytes(data[8:10], "little")))
+            try:
+                opened = head + conn._rx.decrypt(nonce, data[17:], head)
+            except InvalidTag:
+                opened = None  # a packet of the session before (reconnect): the server drops it
+            if opened is not None:
+                inputs += opened[18] & 1  # carries input records (not only an ack)
+            if opened is not None and rng.random() < 0.3:
                 # One variant goes first: it takes the sequence number, so the real packet
                 # that follows it is a duplicate. (Variants after it would all be duplicates.)
-                events.append(("rx", rng.choice(_mutants(data, rng)), addr, now))
+                variant = rng.choice(_mutants(opened, rng) + [data[:-1] + bytes([data[-1] ^ 1])])
+                if variant[:17] == head and len(variant) > 17:
+                    variant = head + conn._rx.encrypt(nonce, variant[17:], head)
+                events.append(("rx", variant, addr, now))
         events.append(("rx", data, addr, now))
         plain_rx(data, addr, now)
 

@@ -6,13 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from netcode.errors import ProtocolError
 from netcode.lockstep.frames import decode_frame, encode_frame
 from netcode.session.handshake import ConnectRequest, GameIdentity, make_cookie, pack_accepted, pack_challenge, pack_denied, pack_request, parse_request
 from netcode.mode.inputs import pack_run, parse_run
 from netcode.lockstep.wire import LockstepInfo, pack_frames_header, pack_input, pack_run_header, parse_input
-from netcode.statesync.snapshot import apply_part, decode_part, encode_snapshot, predict
+from engine.quantize import Int
+from engine.replication import Replication
+from engine.state import State
+from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync.wire import pack_snapshot_prefix, pack_ss_input, parse_ss_input
-from netcode.session.token import mint_token, verify_token
+from netcode.session.connection import Connection, SessionConfig
+from netcode.session.crypto import handshake_proof, session_keys
+from netcode.session.token import mint_token, split_token, verify_token
 from netcode.session.wire import PacketType, Reader, pack_session_header
 
 SPEC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
@@ -21,7 +27,10 @@ VECTORS = dict(re.findall(r"^vector (\w+)\s+([0-9a-f]+)$", SPEC.read_text(), re.
 SECRET = b"protocol-test-vector-secret!"
 NONCE = 0xAABBCCDDEEFF0011
 GAME = GameIdentity("arena", "1.0", 0x1122334455667788)
-TOKEN = mint_token(SECRET, "room1", expires=1_900_000_000, slot=2, user="ada", nonce=bytes(range(8)))
+KEYS = bytes(range(64))  # client-to-server key 00..1f, server-to-client key 20..3f
+CLIENT_TOKEN = mint_token(SECRET, "room1", expires=1_900_000_000, slot=2, user="ada", nonce=bytes(range(12)), keys=KEYS)
+TOKEN, _ = split_token(CLIENT_TOKEN)  # what the handshake carries
+SESSION_ID = 0x01020304
 RECORDS = np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [1, 2, 9, 4, 5]], np.uint8)
 PREV = np.zeros((4, 5), np.uint8)
 CUR = PREV.copy()
@@ -32,7 +41,18 @@ VIEW = np.array([True, True, False, True])
 BASE = CODES.copy()
 BASE[1, 0] = 9
 BASE_VIEW = np.array([True, True, True, False])
+ENTROPY = SnapshotSchema(
+    Replication(alive="alive", fields={"a": Int(0, 100), "b": Int(0, 100)}, coding="entropy", groups=(("a", "b"),)),
+    State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
+)
 COOKIE = make_cookie(SECRET, ("127.0.0.1", 40000), NONCE, 1000, TOKEN)
+C2S, S2C = session_keys(KEYS[:32], KEYS[32:], NONCE, SESSION_ID)
+SS_INPUT = pack_ss_input(1, 200, 9, 210, RECORDS)
+
+
+def client_connection() -> Connection:
+    """The client's end of the vectors' session: sends with C2S, opens with S2C."""
+    return Connection(0, "server", SESSION_ID, 1, 0.0, SessionConfig(), nonce=NONCE, keys=(C2S, S2C))
 
 BUILT = {
     "token": TOKEN,
@@ -40,6 +60,10 @@ BUILT = {
     "keepalive_noack": pack_session_header(PacketType.KEEPALIVE, 0x01020304, 0, None, 0),
     "request_start": pack_request(ConnectRequest(NONCE, GAME, TOKEN)),
     "cookie": COOKIE,
+    "proof": handshake_proof(KEYS[:32], NONCE, 1000, COOKIE),
+    "session_key_c2s": C2S,
+    "session_key_s2c": S2C,
+    "sealed_ss_input": client_connection().wrap(PacketType.SS_INPUT, SS_INPUT, 0.0),
     "challenge": pack_challenge(NONCE, 1000, COOKIE),
     "accepted": pack_accepted(NONCE, 0x01020304, 2, b"hi", epoch=0x1112131415161718),
     "denied": pack_denied(NONCE, "room_full", "all 8 player slots are taken"),
@@ -53,7 +77,7 @@ BUILT = {
     + encode_frame(PREV, CUR, np.zeros(4, bool))
     + encode_frame(CUR, CUR, np.zeros(4, bool)),
     "ls_info": LockstepInfo(8, 42, 60, 60, 0, 2, 240).pack(),
-    "ss_input": pack_ss_input(1, 200, 9, 210, RECORDS),
+    "ss_input": SS_INPUT,
     "ss_prefix": pack_snapshot_prefix(200, 203),
     "ss_prefix_tally": pack_snapshot_prefix(200, 203, (1000, 7)),
     "ls_frames_header_tally": pack_frames_header(99, 102, (1000, 7)),
@@ -73,6 +97,9 @@ BUILT = {
         base_extras=b"\x05",
         predictor=(3, BASE - 1, np.ones(4, bool), np.array([True, False])),
     )[0],
+    "snapshot_entropy": encode_snapshot(
+        7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY.coding
+    )[0],
 }
 
 
@@ -84,13 +111,21 @@ def test_every_vector_in_the_spec_is_checked():
 def test_vector(name):
     built, written = BUILT[name], bytes.fromhex(VECTORS[name])
     if name == "request_start":
-        assert len(built) == 300 and built.startswith(written) and not built[len(written) :].strip(b"\0")
+        assert len(built) == 400 and built.startswith(written) and not built[len(written) :].strip(b"\0")
     else:
         assert built == written, f"{name}: code {built.hex()} != spec {written.hex()}"
 
 
 def test_vectors_parse_back():
-    assert verify_token(SECRET, bytes.fromhex(VECTORS["token"]), now_wall=1.8e9).user == "ada"
+    claims = verify_token(SECRET, bytes.fromhex(VECTORS["token"]), now_wall=1.8e9)
+    assert claims.user == "ada" and claims.keys == KEYS
+    # The server's end opens the sealed packet (its keys the other way round); one bit off fails.
+    server = Connection(1, "client", SESSION_ID, 1, 0.0, SessionConfig(), nonce=NONCE, keys=(S2C, C2S))
+    sealed = bytes.fromhex(VECTORS["sealed_ss_input"])
+    assert len(sealed) == 17 + len(SS_INPUT) + 16
+    assert bytes(server.unwrap(sealed, 0.0)) == SS_INPUT
+    with pytest.raises(ProtocolError, match="bad_tag"):
+        server.unwrap(sealed[:-1] + bytes([sealed[-1] ^ 1]), 0.0)
     req = parse_request(BUILT["request_start"])
     assert (req.nonce, req.game, req.token) == (NONCE, GAME, TOKEN)
     cur, missing = decode_frame(Reader(bytes.fromhex(VECTORS["frame"])), PREV)
@@ -103,6 +138,10 @@ def test_vectors_parse_back():
     assert (ss.slot, ss.ack, ss.view_delay, ss.first) == (1, 200, 9, 210)
     codes, view = BASE.copy(), BASE_VIEW.copy()
     apply_part(decode_part(bytes.fromhex(VECTORS["snapshot_delta"]), 4, 2, 1), codes, view)
+    assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
+    codes, view = BASE.copy(), BASE_VIEW.copy()
+    part = decode_part(bytes.fromhex(VECTORS["snapshot_entropy"]), 4, 2, 0, ENTROPY.coding)
+    apply_part(part, codes, view, ENTROPY.coding, ENTROPY.motion(BASE, BASE_VIEW))
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
     part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
     assert (part.base, part.predictor) == (5, 3)

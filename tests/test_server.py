@@ -215,8 +215,8 @@ def test_router_logs_each_kind_of_room_error_once_in_bounded_memory(caplog):
 def test_peek_room_reads_the_claim_only():
     assert peek_room(token(3, room="lobby-7")) == "lobby-7"
     assert peek_room(b"") is None
-    assert peek_room(b"\x02" + token(3, room="x")[1:]) is None  # another token version
-    assert peek_room(token(3, room="abc")[:22]) is None  # cut inside the room name
+    assert peek_room(b"\x01" + token(3, room="x")[1:]) is None  # another token version (1: before sealed keys)
+    assert peek_room(token(3, room="abc")[:26]) is None  # cut inside the room name
 
 
 @pytest.mark.parametrize("polled", [False, True], ids=["per-datagram", "per-tick-batch"])
@@ -353,6 +353,10 @@ def test_clean_shutdown_says_goodbye_and_closes_the_recording(tmp_path):
         ws = GameClient(GAME, server.ws_url, server.mint_token("default", slot=1), bot=True, name="ws")
         runs = [asyncio.create_task(c.run(duration=30.0)) for c in (udp, ws)]
         await eventually(lambda: udp.tick > 60 and ws.tick > 60, "both clients playing")
+        # Both play sealed sessions, over UDP (loopback: no lab switch given) and WebSocket.
+        conns = list(server.rooms["default"].mode.session.connections.values())
+        assert len(conns) == 2 and all(c.encrypted for c in conns)
+        assert not any(c.counters.dropped.get("bad_tag") for c in conns)
         await asyncio.wait_for(server.stop(), 4.0)  # shutdown never hangs
         reports = await asyncio.wait_for(asyncio.gather(*runs), 5.0)
         for r in reports:
@@ -448,5 +452,101 @@ def test_client_reconnects_after_a_timeout_and_plays_on():
             assert report.status == "ok" and report.slot == 0 and report.desyncs == 0
             room = server.rooms["default"]
             await eventually(lambda: room.report()["players"] == 0, "the goodbye freeing the slot", 1.0)
+
+    run(scenario())
+
+
+def test_a_server_refuses_the_lab_switch_off_loopback():
+    from netcode.session.connection import SessionConfig
+
+    with pytest.raises(UsageError, match="loopback only"):
+        TickServer(secret=SECRET, host="0.0.0.0", session_config=SessionConfig(insecure_plaintext_loopback=True))
+    TickServer(secret=SECRET, host="127.0.0.1", session_config=SessionConfig(insecure_plaintext_loopback=True))
+
+
+@pytest.mark.network
+def test_the_lab_switch_plays_udp_in_plaintext_on_loopback_and_websocket_sealed():
+    from netcode.session.connection import SessionConfig
+
+    async def scenario():
+        server = TickServer(secret=SECRET, http_port=0, session_config=SessionConfig(insecure_plaintext_loopback=True))
+        server.add_room(GAME, RoomConfig("default", players=2))
+        await server.start()
+        udp = GameClient(GAME, server.udp_url, server.mint_token("default", slot=0), bot=True, name="udp")
+        ws = GameClient(GAME, server.ws_url, server.mint_token("default", slot=1), bot=True, name="ws")
+        runs = [asyncio.create_task(c.run(duration=30.0)) for c in (udp, ws)]
+        await eventually(lambda: udp.tick > 30 and ws.tick > 30, "both clients playing")
+        conns = {c.slot: c.encrypted for c in server.rooms["default"].mode.session.connections.values()}
+        await asyncio.wait_for(server.stop(), 4.0)
+        await asyncio.wait_for(asyncio.gather(*runs), 5.0)
+        for c in (udp, ws):
+            await c.close()
+        return conns
+
+    assert run(scenario()) == {0: False, 1: True}  # WebSocket peers are never "on loopback"
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 signed by its own key (PEM files): what a lab's TLS has."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.network
+def test_serve_speaks_https_and_wss_given_a_certificate(tmp_path):
+    import ssl
+
+    from netcode.server.tickserver import tls_context
+    from netcode.session import SessionClient
+    from netcode.session.handshake import GameIdentity
+    from netcode.transport.ws import open_ws_client
+
+    cert, key = _self_signed(tmp_path)
+    trust = ssl.create_default_context(cafile=cert)
+    with pytest.raises(UsageError, match="cannot load the TLS certificate"):
+        tls_context(key, cert)  # the two the wrong way round
+
+    async def scenario():
+        server = TickServer(secret=SECRET, udp_port=None, http_port=0, tls=tls_context(cert, key))
+        server.add_room(GAME, RoomConfig("default", players=2))
+        async with server:
+            assert server.http_url.startswith("https://127.0.0.1:") and server.ws_url.startswith("wss://127.0.0.1:")
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as http:
+                async with http.get(server.http_url + "api/rooms") as res:
+                    assert res.status == 200
+                token = server.mint_token("default", slot=0)
+                clients = []
+
+                def build(addr):
+                    clients.append(SessionClient(server=addr, token=token, game=GameIdentity.of(GAME)))
+                    return clients[0]
+
+                transport = await open_ws_client(build, server.ws_url, session=http)
+                clients[0].connect(transport.now())
+                transport.flush()
+                await eventually(lambda: clients[0].connected, "a session over WSS")
+                assert clients[0].connection.encrypted
+                await transport.close()
 
     run(scenario())

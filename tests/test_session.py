@@ -8,12 +8,13 @@ from hypothesis import strategies as st
 
 from helpers import IDENTITY, SECRET, SlotTable, session_pair, token
 from netcode.session.connection import Connection, SessionConfig
-from netcode.errors import ProtocolError
+from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Disconnected
 from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
 from netcode.sim.network import LinkConfig
-from netcode.session import ClientState, SessionServer
-from netcode.session.wire import PROTOCOL_ID, PacketType, pack_session_header, seq_delta, seq_newer
+from netcode.session import ClientState, SessionClient, SessionServer
+from netcode.session.crypto import handshake_proof
+from netcode.session.wire import PROTOCOL_ID, PROTOCOL_VERSION, PacketType, pack_session_header, seq_delta, seq_newer
 
 BAD_LINK = LinkConfig(latency=0.25, jitter=0.25, loss=0.05, duplicate=0.10)
 
@@ -104,7 +105,7 @@ def test_protocol_version_mismatch_is_refused(seed):
     server.receive_datagram(bytes(req), "old-client", net.now)
     [(reply, addr)] = server.datagrams_to_send()
     assert addr == "old-client" and reply[3] == PacketType.DENIED
-    assert b"protocol 2, you speak 9" in reply
+    assert b"protocol %d, you speak 9" % PROTOCOL_VERSION in reply
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_protocol_version_mismatch_is_refused(seed):
         (lambda: token(expires=50.0), "expired_token"),  # virtual time starts at 100
         (lambda: token(room="other-room"), "wrong_room"),
         (lambda: token(slot=40), "refused"),  # a slot this room does not have
-        (lambda: token()[:-1] + bytes([token()[-1] ^ 1]), "forged_token"),
+        (lambda: token()[:-65] + bytes([token()[-65] ^ 1]) + token()[-64:], "forged_token"),  # the seal's last byte
     ],
 )
 def test_bad_tokens_are_refused(make_token, code):
@@ -175,11 +176,16 @@ def test_no_state_and_no_amplification_before_a_valid_response(seed):
     from netcode.session.handshake import parse_challenge
 
     nonce, cookie_time, cookie = parse_challenge(challenge)
-    stolen = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie)
+    proof = handshake_proof(token()[-64:-32], nonce, cookie_time, cookie)
+    stolen = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie, proof)
     server.receive_datagram(pack_request(stolen, response=True), ("b", 2), net.now)
     assert server.datagrams_to_send() == [] and not server.connections
     assert server.counters.dropped["bad_cookie"] == 1
-    # The real owner of the cookie gets in.
+    # Without proof of the token's keys, the right address gets nowhere either.
+    unproven = ConnectRequest(nonce, IDENTITY, req.token, cookie_time, cookie, bytes(16))
+    server.receive_datagram(pack_request(unproven, response=True), ("a", 1), net.now)
+    assert server.datagrams_to_send() == [] and server.counters.dropped["bad_proof"] == 1
+    # The real owner of the cookie and the keys gets in.
     server.receive_datagram(pack_request(stolen, response=True), ("a", 1), net.now)
     assert len(server.connections) == 1
 
@@ -305,7 +311,7 @@ def test_every_drop_reason_is_a_protocol_error_reason():
         parse_prefix(b"\x00")
     assert info.value.reason == "truncated"
     assert PROTOCOL_ID == 0x5354
-    assert REQUEST_SIZE == 300
+    assert REQUEST_SIZE == 400
 
 
 def test_rtt_excludes_the_time_the_peer_held_its_ack():
@@ -320,6 +326,61 @@ def test_rtt_excludes_the_time_the_peer_held_its_ack():
         now += 0.05
     assert a.rtt.rtt == pytest.approx(0.010, abs=0.001)
     assert a.rtt.jitter < 0.001
+
+
+# -- the lab switch: plaintext on loopback only ---------------------------------------------
+
+
+def _handshake(server, client, client_addr, server_addr, now=100.0):
+    """Run the handshake by hand: ``client_addr`` is how the server sees the client,
+    ``server_addr`` how the client sees the server."""
+    client.connect(now)
+    for _ in range(4):
+        for data, _ in client.datagrams_to_send():
+            server.receive_datagram(data, client_addr, now)
+        for data, _ in server.datagrams_to_send():
+            client.receive_datagram(data, server_addr, now)
+
+
+def _lab_pair(client_addr, server_addr, insecure=True):
+    config = SessionConfig(insecure_plaintext_loopback=insecure)
+    got = []
+    server = SessionServer(game=IDENTITY, secret=SECRET, admit=SlotTable().admit, config=config, rng=random.Random(1),
+                           on_payload=lambda c, p, pl, n: got.append(bytes(pl)))
+    client = SessionClient(server=server_addr, token=token(), game=IDENTITY, rng=random.Random(2))
+    _handshake(server, client, client_addr, server_addr)
+    return server, client, got
+
+
+def test_plaintext_sessions_only_between_loopback_addresses():
+    server, client, got = _lab_pair(("127.0.0.1", 5000), ("127.0.0.1", 7777))
+    assert client.connected and not client.connection.encrypted
+    assert not server.connection_at(("127.0.0.1", 5000)).encrypted
+    client.send(PacketType.LS_INPUT, b"in the clear", 100.1)
+    [(packet, _)] = client.datagrams_to_send()
+    assert packet.endswith(b"in the clear")
+    server.receive_datagram(packet, ("127.0.0.1", 5000), 100.1)
+    assert got == [b"in the clear"]
+    # The same switch, a peer off loopback: sealed anyway.
+    server, client, got = _lab_pair(("10.0.0.5", 5000), ("10.0.0.1", 7777))
+    assert client.connected and client.connection.encrypted
+    client.send(PacketType.LS_INPUT, b"in the clear", 100.1)
+    [(packet, _)] = client.datagrams_to_send()
+    assert b"in the clear" not in packet and len(packet) == 17 + 12 + 16
+    server.receive_datagram(packet, ("10.0.0.5", 5000), 100.1)
+    assert got == [b"in the clear"]
+    # Default: sealed on loopback too.
+    server, client, _ = _lab_pair(("127.0.0.1", 5000), ("127.0.0.1", 7777), insecure=False)
+    assert client.connected and client.connection.encrypted
+
+
+def test_a_client_off_loopback_refuses_a_plaintext_session():
+    # The server sees a loopback peer (its rule allows plaintext); the client talks to an
+    # address off loopback, where a plaintext ACCEPTED can only be a downgrade attempt.
+    server, client, _ = _lab_pair(("127.0.0.1", 5000), ("10.0.0.1", 7777))
+    assert not client.connected and client.connection is None
+    assert client.counters.dropped["plaintext_refused"] >= 1
+
 
 
 def test_rtt_is_measured_from_when_packets_left_not_from_when_a_busy_tick_queued_them():

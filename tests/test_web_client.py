@@ -41,6 +41,7 @@ from netcode.statesync.snapshot import apply_extras, apply_part, decode_part, en
 from netcode.statesync.wire import StateSyncInfo
 from netcode.session.token import PLAYER, SPECTATOR, mint_token, token_from_text, token_to_text, verify_token
 from netcode.server.dashboard import room_schema
+from netcode.session.handshake import ConnectRequest, GameIdentity, pack_request
 from netcode.session.wire import PacketType, pack_session_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,12 +185,47 @@ def test_js_reads_and_builds_the_protocol_md_vectors():
     assert out[7] == "ff00ffffffff00"  # a spectator: no inputs, no snapshot yet
     assert out[8] == VECTORS["keepalive"] and out[9] == VECTORS["keepalive_noack"]
     request = bytes.fromhex(out[10])
-    assert len(request) == 300 and request.hex().startswith(VECTORS["request_start"]) and not request[len(VECTORS["request_start"]) // 2 :].strip(b"\0")
+    assert len(request) == 400 and request.hex().startswith(VECTORS["request_start"]) and not request[len(VECTORS["request_start"]) // 2 :].strip(b"\0")
     assert out[11] == {"nonce": str(0xAABBCCDDEEFF0011), "cookie_time": 1000, "cookie": VECTORS["cookie"]}
     assert out[12] == {"nonce": str(0xAABBCCDDEEFF0011), "session_id": 0x01020304, "slot": 2, "epoch": str(0x1112131415161718), "info": b"hi".hex()}
     assert out[13] == {"nonce": str(0xAABBCCDDEEFF0011), "code": "room_full", "message": "all 8 player slots are taken"}
     assert out[14] == {"players": 8, "seed": "42", "tickRate": 60, "snapshotEvery": 2, "serverTick": 1234, "maxAhead": 240}
     assert out[15] == VECTORS["token"]
+
+
+def test_js_seals_and_opens_as_the_protocol_md_vectors_say():
+    """The browser's WebCrypto side of version 2: the client token split, the handshake's
+    proof, the session keys, the client's first packet sealed, a server packet opened."""
+    wire, keys = bytes.fromhex(VECTORS["token"]), bytes(range(64))
+    c2s, s2c = VECTORS["session_key_c2s"], VECTORS["session_key_s2c"]
+    sealed = bytes.fromhex(VECTORS["sealed_ss_input"])
+    plain = sealed[:17].hex() + VECTORS["ss_input"]
+    # A server packet: the server's end seals with the server-to-client key.
+    server = Connection(1, "c", 0x01020304, 1, 0.0, SessionConfig(), keys=(bytes.fromhex(s2c), bytes.fromhex(c2s)))
+    snapshot = server.wrap(PacketType.SS_SNAPSHOT, bytes.fromhex(VECTORS["ss_prefix"]), 0.0)
+    nonce = str(0xAABBCCDDEEFF0011)
+    out = js(
+        {"op": "split_token", "hex": (wire + keys).hex()},
+        {"op": "split_token", "hex": wire.hex()},  # a wire token alone: no keys, no session
+        {"op": "proof", "c2s": keys[:32].hex(), "nonce": nonce, "cookie_time": 1000, "cookie": VECTORS["cookie"]},
+        {"op": "session_keys", "c2s": keys[:32].hex(), "s2c": keys[32:].hex(), "nonce": nonce, "session_id": 0x01020304},
+        {"op": "seal", "key": c2s, "counter": 0, "hex": plain},
+        {"op": "open", "key": s2c, "counter": 0, "hex": snapshot.hex()},
+        {"op": "open", "key": s2c, "counter": 0, "hex": (snapshot[:-1] + bytes([snapshot[-1] ^ 1])).hex()},
+        {"op": "open", "key": s2c, "counter": 1, "hex": snapshot.hex()},  # another counter: another nonce
+        {"op": "request", "nonce": nonce, "fingerprint": "1122334455667788", "name": "arena", "version": "1.0", "token": wire.hex(),
+         "cookie_time": 1000, "cookie": VECTORS["cookie"], "proof": VECTORS["proof"]},
+    )
+    assert out[0] == {"wire": wire.hex(), "c2s": keys[:32].hex(), "s2c": keys[32:].hex()}
+    assert out[1] == {"error": "bad_token"}
+    assert out[2] == VECTORS["proof"]
+    assert out[3] == {"c2s": c2s, "s2c": s2c}
+    assert out[4] == VECTORS["sealed_ss_input"]
+    assert out[5] == snapshot[:17].hex() + VECTORS["ss_prefix"]
+    assert out[6] == out[7] == {"error": "bad_tag"}
+    game = GameIdentity("arena", "1.0", 0x1122334455667788)
+    req = ConnectRequest(0xAABBCCDDEEFF0011, game, wire, 1000, bytes.fromhex(VECTORS["cookie"]), bytes.fromhex(VECTORS["proof"]))
+    assert out[8] == pack_request(req, response=True).hex()
 
 
 def test_js_bit_unpacker_matches_pack_uint(seed):
@@ -609,7 +645,7 @@ def test_js_client_shows_why_it_was_refused():
 
     forged, no_slot, lockstep = run(scenario())
     assert forged["status"] == "denied" and forged["events"][0]["code"] == "forged_token"
-    assert "signature" in forged["events"][0]["message"]
+    assert "this server's secret" in forged["events"][0]["message"]
     assert no_slot["status"] == "denied" and "slot 5 does not exist" in no_slot["events"][0]["text"]
     assert lockstep["status"] == "failed" and "runs lockstep" in lockstep["events"][0]["text"]
 

@@ -37,7 +37,7 @@ from netcode.session import Admission, SessionClient, SessionServer
 from netcode.session.token import mint_token
 from netcode.transport.hub import Limits
 from netcode.transport.udp import open_udp_server
-from netcode.session.wire import PROTOCOL_ID, PROTOCOL_VERSION, SESSION_HEADER, PacketType
+from netcode.session.wire import SESSION_OVERHEAD, PacketType
 
 SECRET = b"bench-udp-transport-secret-00000"
 IDENTITY = GameIdentity("bench", "1", 0)
@@ -87,7 +87,7 @@ def _handshake(server: tuple[str, int], n: int, timeout: float = 5.0) -> list[tu
     sel.close()
     for sock, _ in clients:
         sock.setblocking(True)  # loopback UDP never blocks for long; a full receiver drops instead
-    return [(sock, client.connection.session_id) for sock, client in clients]
+    return [(sock, client.connection) for sock, client in clients]
 
 
 def _blaster(server: tuple[str, int], n: int, duration: float, pipe, cpu: int | None) -> None:
@@ -95,22 +95,20 @@ def _blaster(server: tuple[str, int], n: int, duration: float, pipe, cpu: int | 
     sessions = _handshake(server, n)
     pipe.send("ready")
     pipe.recv()  # "go"
-    pack, pid, ver, ptype = SESSION_HEADER.pack, PROTOCOL_ID, PROTOCOL_VERSION, int(PacketType.LS_INPUT)
+    ptype = int(PacketType.LS_INPUT)
     sends = [sock.send for sock, _ in sessions]
-    sids = [sid for _, sid in sessions]
-    seqs = [0] * n
+    wraps = [conn.wrap for _, conn in sessions]  # sealed as a real client seals them
     sent = failed = 0
     end = time.perf_counter() + duration
     while time.perf_counter() < end:
         for _ in range(max(1, 256 // n)):  # check the clock every ~256 packets
             for i in range(n):
-                packet = pack(pid, ver, ptype, sids[i], seqs[i] & 0xFFFF, 0, 0, 0) + PAYLOAD
+                packet = wraps[i](ptype, PAYLOAD, 0.0)
                 try:
                     sends[i](packet)
                 except OSError:  # ENOBUFS and friends: the kernel is saturated
                     failed += 1
                     continue
-                seqs[i] += 1
                 sent += 1
     pipe.send((sent, failed))
     for sock, _ in sessions:
@@ -249,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     pinned = f"server pinned to CPU {server_cpu}, clients to CPU {client_cpu}" if server_cpu is not None else "not pinned"
     print(
         f"UDP transport on loopback: SessionServer on {'uvloop' if sys.platform != 'win32' else 'asyncio'}, "
-        f"{args.duration:g} s per row, {SESSION_HEADER.size + len(PAYLOAD)}-byte session packets, "
+        f"{args.duration:g} s per row, {SESSION_OVERHEAD + len(PAYLOAD)}-byte sealed session packets, "
         f"{os.cpu_count()} CPUs ({pinned}), Python {sys.version.split()[0]}"
     )
     print("offered: what the client process sent; received: datagrams the transport read;")

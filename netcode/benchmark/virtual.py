@@ -32,6 +32,7 @@ import argparse
 import copy
 import cProfile
 import gc
+import hashlib
 import io
 import pstats
 import random
@@ -304,7 +305,8 @@ class Match:
 def player_token(secret: bytes, slot: int, expires: float = 1e9) -> bytes:
     """Player ``slot``'s connect token. ``expires`` is the server's wall time: virtual time in
     the simulator (starts at 100)."""
-    return mint_token(secret, "default", expires=expires, slot=slot, user=f"p{slot}", nonce=slot.to_bytes(8, "little"))
+    return mint_token(secret, "default", expires=expires, slot=slot, user=f"p{slot}", nonce=slot.to_bytes(12, "little"),
+                      keys=hashlib.sha512(b"virtual-player-%d" % slot).digest())
 
 
 def network(probe: ServerProbe) -> VirtualNetwork:

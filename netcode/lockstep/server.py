@@ -33,12 +33,12 @@ from netcode.lockstep.wire import (
 )
 from netcode.lockstep.peer import InputGate, LockstepPeer
 from netcode.mode.server import ModeServer
-from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
+from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
 
 __all__ = ["LockstepConfig", "LockstepServer", "LockstepPeer"]
 
 # Room for frames in one packet: the budget less the session header and our own headers.
-_FRAME_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 28  # room for the frames header (with a tally)
+_FRAME_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 28  # room for the frames header (with a tally)
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,11 @@ class LockstepServer(ModeServer):
         self._events.put(DesyncDetected(tick, peer.slot, expected, value))
         peer.resyncing = True
         self._start_keyframe(peer)
+
+    def resume_at(self, tick: int, state) -> None:
+        super().resume_at(tick, state)
+        self.frames.first = self.frames.next = tick  # frames start here, against zero inputs
+        self._keyframe = (tick, state.pack())
 
     # -- keyframes --------------------------------------------------------------------------
     def _start_keyframe(self, peer: LockstepPeer) -> None:

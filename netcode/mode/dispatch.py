@@ -22,7 +22,7 @@ __all__ = ["HotPacket", "receive_many"]
 
 class HotPacket:
     """A mode's handler for one packet type, called with the packet its session accepted
-    (the payload at ``SESSION_HEADER_SIZE``). What the packet may not do raises
+    and opened (the payload in clear at ``SESSION_HEADER_SIZE``). What the packet may not do raises
     ProtocolError, a counted drop on its connection."""
 
     def __init__(self, ptype: int):
@@ -48,11 +48,11 @@ def receive_many(server, batch: list, on_error) -> None:
             if kind == hot_type:
                 conn = demux.conn
                 try:
-                    hot.take(peers[conn.id], conn, data, now)
+                    hot.take(peers[conn.id], conn, demux.data, now)
                 except ProtocolError as exc:
                     conn.counters.drop(exc.reason)
                 continue
-            got = session.finish(kind, data, addr, now)
+            got = session.finish(kind, demux.data if kind >= 0 else data, addr, now)
             # Most datagrams change nothing about who is connected (the hot packet never
             # does), and events are taken right after what made them.
             if session.has_events:

@@ -87,6 +87,12 @@ class ModeServer:
         self._events = EventQueue()
         self.view_field: str | None = getattr(game, "view_field", None)
 
+    def resume_at(self, tick: int, state: State) -> None:
+        """Go on from ``state`` at ``tick`` (a match restarted from its recording), before
+        anyone connects: joiners start from that state as from any late join."""
+        self.state = state
+        self.tick = tick
+
     # -- for subclasses -----------------------------------------------------------------
     def accept_info(self) -> bytes:
         raise NotImplementedError

@@ -10,6 +10,8 @@
     players = 8
     games = ["demos.pong"]        # more games rooms may be made of at run time
     admin_key_file = "admin.key"  # else $TICKSYNC_ADMIN_KEY, else one is made and printed
+    redis = "redis://127.0.0.1:6379"  # join a cluster (netcode/server/cluster.py)
+    advertise = "game1.example.net"  # the host in the addresses handed out (default: host)
 
     [matchmaking]
     access = "open"               # open, admin (needs the admin key) or off
@@ -54,6 +56,8 @@ SERVE_DEFAULTS: dict[str, Any] = {
     "games": [],
     "rooms": [],
     "matchmaking": {},
+    "redis": None,
+    "advertise": None,
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "game": (str,),
@@ -72,6 +76,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "games": (list,),
     "rooms": (list,),
     "matchmaking": (dict,),
+    "redis": (str,),
+    "advertise": (str,),
 }
 _ROOM_KEYS = {"name": (str,), "game": (str,), "mode": (str,), "players": (int,), "tick_rate": (int,), "seed": (int,), "record": (str,), "options": (dict,)}
 _MATCHMAKING_KEYS = {

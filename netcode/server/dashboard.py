@@ -3,7 +3,8 @@
 Routes (on the same aiohttp application as the WebSocket packet route)::
 
     GET  /                  the dashboard page (``web/dashboard.*``, no external assets)
-    GET  /api/rooms         {"server": {...}, "rooms": [{...}, ...]}
+    GET  /api/rooms         {"server": {...}, "rooms": [{...}, ...]} (a cluster node: every node's
+                            rooms, each with its "node" and addresses, and a "cluster" section)
     GET  /api/dashboard     the same, plus per room its players, chart history, spectate link
     GET  /api/rooms/{name}  one room, with its mode's full stats and recent events
     POST /api/tokens        {"room", "slot"?, "user"?, "ttl"?, "role"?} -> {"token", ...}
@@ -124,7 +125,11 @@ async def _dashboard(request: web.Request) -> web.Response:
 
 
 async def _rooms(request: web.Request) -> web.Response:
-    return json_response(request.app[SERVER_KEY].report())
+    server = request.app[SERVER_KEY]
+    report = server.report()
+    if server.cluster is not None:  # every node's rooms, each naming its node
+        report = await server.cluster.annotate(report)
+    return json_response(report)
 
 
 async def _room(request: web.Request) -> web.Response:

@@ -14,11 +14,11 @@ player token for a slot held by another user is refused (``seat_taken``), and a 
 names no slot gets the lowest slot nobody holds. Time is the caller's ``now`` (the server's
 loop clock), as everywhere below the transports.
 
-Tokens. Join-or-create returns a connect token (signed, naming the slot and a user id, so
-the client's own reconnects after a timeout keep working) and a reconnect token: an opaque
-random string this server keeps, good for as long as the seat is held. It is not a signed
-token on purpose: once the hold lapses and the seat goes to someone else, it must stop
-working, and only the server knows that.
+Tokens. Join-or-create returns a client token (sealed, naming the slot and a user id so
+the client's own reconnects after a timeout keep working, with its session keys beside it)
+and a reconnect token: an opaque random string this server keeps, good for as long as the
+seat is held. It is not a sealed token on purpose: once the hold lapses and the seat goes
+to someone else, it must stop working, and only the server knows that.
 
 Empty rooms that were made at run time (by the API or by matchmaking) close after
 ``empty_timeout`` seconds with no connection and no held seat; rooms the operator
@@ -185,6 +185,7 @@ class Matchmaker:
         self.games: dict[str, GameEntry] = {}  # by game name and by import path
         self._reconnects: dict[str, tuple[str, int]] = {}  # reconnect token -> (room, slot)
         self._made = 0
+        self.name_tag = ""  # in fresh room names: a cluster node's id, so nodes never make the same name
 
     # -- games --------------------------------------------------------------------------------
     def register_game(self, game: Game, path: str = "") -> None:
@@ -244,7 +245,7 @@ class Matchmaker:
     def _fresh_name(self, game: str, mode: str) -> str:
         while True:
             self._made += 1
-            name = f"{game}-{mode}-{self._made}"
+            name = f"{game}-{mode}-{self.name_tag}{self._made}"
             if name not in self.server.rooms:
                 return name
 
@@ -253,15 +254,7 @@ class Matchmaker:
         """A seat for ``body["user"]`` (or a fresh user id) in a room running ``body["game"]``
         in ``body["mode"]``: the room named by ``body["room"]``, else the fullest open room
         with a free seat, else a new room."""
-        extra = sorted(set(body) - {"game", "mode", "user", "room"})
-        if extra:
-            raise ApiError(400, f"unknown field(s) {', '.join(extra)} (join takes game, mode, user, room)")
-        user = body.get("user") or "mm-" + secrets.token_hex(6)
-        if not isinstance(user, str) or len(user.encode()) > _MAX_NAME:
-            raise ApiError(400, f"'user' must be a string of at most {_MAX_NAME} bytes")
-        mode = body.get("mode")
-        if mode is not None and not isinstance(mode, str):
-            raise ApiError(400, "'mode' must be a string")
+        user, mode = self.join_fields(body)
         if "room" in body:
             room = self.server.rooms.get(body["room"]) if isinstance(body["room"], str) else None
             if room is None:
@@ -293,6 +286,19 @@ class Matchmaker:
         spec = {"game": entry.path} if mode is None else {"game": entry.path, "mode": mode}
         room = self.create_room(spec)
         return self._ticket(room, 0, user, now, created=True)
+
+    def join_fields(self, body: Mapping[str, Any]) -> tuple[str, str | None]:
+        """A join request's user (a fresh id when it names none) and mode, checked."""
+        extra = sorted(set(body) - {"game", "mode", "user", "room"})
+        if extra:
+            raise ApiError(400, f"unknown field(s) {', '.join(extra)} (join takes game, mode, user, room)")
+        user = body.get("user") or "mm-" + secrets.token_hex(6)
+        if not isinstance(user, str) or len(user.encode()) > _MAX_NAME:
+            raise ApiError(400, f"'user' must be a string of at most {_MAX_NAME} bytes")
+        mode = body.get("mode")
+        if mode is not None and not isinstance(mode, str):
+            raise ApiError(400, "'mode' must be a string")
+        return user, mode
 
     def _seat_in(self, room: "Room", user: str, now: float) -> int | None:
         room.seats.sweep(now, room.mode.present)

@@ -32,7 +32,7 @@ from typing import Callable, Hashable, Protocol
 from netcode.endpoint import receive_batch
 from netcode.errors import ProtocolError
 from netcode.logs import log_once
-from netcode.session.handshake import REQUEST_SIZE, pack_denied, parse_request, request_nonce
+from netcode.session.handshake import pack_denied, parse_request, request_nonce, request_size
 from netcode.session.token import peek_room
 from netcode.session.wire import MAX_PACKET, PROTOCOL_ID, PROTOCOL_VERSION, PacketType, parse_prefix
 
@@ -185,7 +185,7 @@ class RoomRouter:
                     self._by_addr.pop(addr, None)
 
     def _handshake(self, data: bytes, addr: Address, now: float, version: int, ptype: PacketType) -> None:
-        if len(data) < REQUEST_SIZE:
+        if len(data) < request_size(version):
             # Unpadded: never answered, a reply could be bigger than what came in.
             self.dropped["short_request"] += 1
             return

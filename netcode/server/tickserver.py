@@ -35,17 +35,21 @@ import contextlib
 import dataclasses
 import logging
 import os
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import orjson
+
 from engine.loop import RealClock, TickLoop
 from engine.model import Game
-from engine.replay import ReplayWriter
+from engine.replay import ReplayWriter, seek
 
 from netcode.mode.server import ModeServer
 from netcode.session.connection import SessionConfig
+from netcode.session.crypto import is_loopback
 from netcode.errors import UsageError
 from netcode.events import DesyncDetected
 from netcode.lockstep.server import LockstepConfig, LockstepServer
@@ -56,7 +60,7 @@ from netcode.server.rooms import RoomRouter
 from netcode.session.token import PLAYER, mint_token, require_secret
 from netcode.transport.hub import Limits, TransportHub
 
-__all__ = ["MODES", "ModeContext", "Room", "RoomConfig", "TickServer"]
+__all__ = ["MODES", "ModeContext", "Room", "RoomConfig", "TickServer", "tls_context"]
 
 log = logging.getLogger("ticksync.server")
 
@@ -324,6 +328,17 @@ def _naming_port(kind: str, port: int):
         raise OSError(exc.errno, f"{kind} port {port}: {exc.strerror or exc}") from exc
 
 
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server TLS context from a PEM certificate (chain) and its private key; UsageError
+    naming the files when they cannot be loaded."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS certificate {cert} and key {key}: {exc}") from None
+    return ctx
+
+
 class TickServer:
     """Hosts rooms on one UDP port and one HTTP/WebSocket port (either may be off).
 
@@ -335,7 +350,8 @@ class TickServer:
         ...
         await server.stop()
 
-    ``udp_port`` / ``http_port``: 0 picks a free port, None serves none. ``admin_key``
+    ``udp_port`` / ``http_port``: 0 picks a free port, None serves none. ``advertise``: the
+    host in the addresses handed out, when clients reach the server by another name. ``admin_key``
     enables ``POST /api/tokens`` for requests carrying ``Authorization: Bearer <key>``.
     ``open_join``: ``POST /api/join`` hands a connect token for a free slot (or a spectator
     token) to anyone who asks, so the browser page ``/play`` works without a matchmaker:
@@ -355,10 +371,21 @@ class TickServer:
         session_config: SessionConfig | None = None,
         open_join: bool = False,
         matchmaking: MatchmakingConfig = MatchmakingConfig(),
+        tls: ssl.SSLContext | None = None,
+        advertise: str | None = None,
     ):
+        """``tls``: serve the dashboard, the HTTP API and the WebSocket as HTTPS and WSS
+        (:func:`tls_context` loads a certificate and key): the client tokens the API hands
+        out carry their session keys."""
         require_secret(secret)
+        if session_config is not None and session_config.insecure_plaintext_loopback and not is_loopback(host):
+            raise UsageError(f"insecure_plaintext_loopback is for loopback only; host {host} is not a loopback address")
         self.secret = secret
         self.host = host
+        self.tls = tls
+        #: The host name in the addresses this server hands out (matchmaking, the cluster's
+        #: listings): where clients reach it, when that is not where it listens (0.0.0.0, NAT).
+        self.advertise = advertise or None
         self.udp_port = udp_port
         self.http_port = http_port
         self.ws_path = ws_path
@@ -386,10 +413,15 @@ class TickServer:
         self._state = "new"  # new, running, stopping, stopped
         self._stopped = asyncio.Event()  # binds to a loop on first wait, not here
         self.metrics = registry_for(self)  # this server's own Prometheus registry (GET /metrics)
+        #: Called as ``listener("room_created" | "room_closed", room)`` (the cluster announces them).
+        self.room_listeners: list[Callable[[str, Room], None]] = []
+        self.cluster = None  # netcode.server.cluster.Cluster when this server is a cluster node
 
     # -- rooms ------------------------------------------------------------------------------
-    def add_room(self, game: Game, config: RoomConfig = RoomConfig()) -> Room:
-        """Create a room (before or after :meth:`start`); it ticks while the server runs."""
+    def add_room(self, game: Game, config: RoomConfig = RoomConfig(), *, recorder: ReplayWriter | None = None) -> Room:
+        """Create a room (before or after :meth:`start`); it ticks while the server runs.
+        ``recorder``: an open recording to go on with (:meth:`resume_room`) instead of a
+        new file at ``config.record``."""
         if self._state in ("stopping", "stopped"):
             raise UsageError("add_room() on a stopped server")
         name = config.name
@@ -401,9 +433,10 @@ class TickServer:
         if factory is None:
             raise UsageError(f"unknown mode {config.mode!r} (available: {', '.join(sorted(MODES))})")
         game.check_players(config.players)
-        recorder = None
-        if config.record is not None:
+        if recorder is None and config.record is not None:
             meta = {"room": name, "game_path": config.game_path or type(game).__module__}
+            if _json_ok(config.options):  # what a resumed room needs to be built the same
+                meta["options"] = dict(config.options)
             tick_rate = config.tick_rate or game.tick_rate
             recorder = ReplayWriter(
                 config.record,
@@ -434,7 +467,44 @@ class TickServer:
         self.router.add(name, mode)
         if self._state == "running":
             self._start_room(room)
+        self._tell("room_created", room)
         return room
+
+    def resume_room(self, game: Game, path: str | os.PathLike) -> Room:
+        """Restart a recorded match from its recording (the file a crashed or stopped server
+        left, on storage this node reaches): the room is built as it was (name, mode,
+        players, seed, tick rate, options from the file), its state is the recorded last
+        tick's, re-simulated from the nearest keyframe, and the recording goes on in the
+        same file (:meth:`ReplayWriter.resume`), so ``replay --verify`` checks the whole
+        match across the restart. Players connect with tokens for the room, as before."""
+        writer, reader = ReplayWriter.resume(path, game)
+        try:
+            state = seek(reader, game, reader.ticks)
+            meta = reader.meta
+            config = RoomConfig(
+                name=str(meta.get("room") or "default"),
+                mode=reader.mode,
+                players=reader.players,
+                seed=reader.seed,
+                tick_rate=reader.tick_rate,
+                record=path,
+                game_path=str(meta.get("game_path") or ""),
+                options=meta.get("options") if isinstance(meta.get("options"), dict) else {},
+            )
+            room = self.add_room(game, config, recorder=writer)
+        except BaseException:
+            writer.abort()
+            raise
+        room.mode.resume_at(reader.ticks, state)
+        log.info("room %r resumed from %s at tick %d", room.name, os.fspath(path), reader.ticks)
+        return room
+
+    def _tell(self, event: str, room: Room) -> None:
+        for listener in self.room_listeners:
+            try:
+                listener(event, room)
+            except Exception:
+                log.exception("a room listener failed on %s %r", event, room.name)
 
     def _start_room(self, room: Room) -> None:
         room.mode.session.wall_offset = self._wall_offset  # tokens expire on wall time
@@ -468,10 +538,12 @@ class TickServer:
         self.matchmaker.forget_room(name)
         if room.recorder is not None and not room.recorder.closed:
             room.recorder.close(final_state=getattr(room.mode, "state", None))
+        self._tell("room_closed", room)
         return room
 
     def mint_token(self, room: str, *, slot: int = -1, user: str = "", ttl: float = 3600.0, role: int = PLAYER) -> bytes:
-        """A connect token for ``room`` signed with this server's secret."""
+        """A client token for ``room`` sealed with this server's secret: the connect token
+        and, beside it, the session keys the client keeps (see netcode/session/token.py)."""
         return mint_token(self.secret, room, expires=time.time() + ttl, slot=slot, user=user, role=role)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -489,7 +561,7 @@ class TickServer:
                 with _naming_port("UDP", self.udp_port):
                     self.udp = await open_udp_server(self.hub, self.host, self.udp_port, limits=self.limits, polled=True)
                 host, port = self.udp.local_address
-                self.udp_url = f"udp://{_show_host(host)}:{port}"
+                self.udp_url = f"udp://{_show_host(self.advertise or host)}:{port}"
             if self.http_port is not None:
                 with _naming_port("HTTP/WebSocket", self.http_port):
                     await self._start_http()
@@ -525,13 +597,14 @@ class TickServer:
         runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, self.host, self.http_port)
+        site = web.TCPSite(runner, self.host, self.http_port, ssl_context=self.tls)
         await site.start()
         host, port = runner.addresses[0][:2]
-        shown = _show_host(host)
+        shown = _show_host(self.advertise or host)
         self.http_port = port
-        self.http_url = f"http://{shown}:{port}/"
-        self.ws_url = f"ws://{shown}:{port}{self.ws_path}"
+        secure = "s" if self.tls is not None else ""
+        self.http_url = f"http{secure}://{shown}:{port}/"
+        self.ws_url = f"ws{secure}://{shown}:{port}{self.ws_path}"
 
     async def stop(self, reason: str = "shutdown") -> None:
         """Clean shutdown (see the module docstring). Safe to call twice; never hangs."""
@@ -653,6 +726,14 @@ class TickServer:
             },
             "rooms": [room.report() for room in self.rooms.values()],
         }
+
+
+def _json_ok(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return False
+    return True
 
 
 def _show_host(host: str) -> str:

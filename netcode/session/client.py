@@ -1,5 +1,7 @@
 """The client half of a session, sans-IO: connect with a token (request, challenge,
-response, resent until answered or timed out), then keepalives and a timeout."""
+response with proof of the token's keys, resent until answered or timed out), then
+keepalives and a timeout. The client token's keys never leave the client: only the wire
+token goes out, and every session packet is sealed with keys derived from them."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Denied, Disconnected
 from netcode.session.base import PayloadHandler, Received, SessionEndpoint, parse_disconnect
 from netcode.session.connection import Connection, SessionConfig
+from netcode.session.crypto import KEY_SIZE, handshake_proof, is_loopback, session_keys
 from netcode.session.handshake import (
+    ACCEPTED_PLAINTEXT,
     ConnectRequest,
     GameIdentity,
     pack_request,
@@ -19,6 +23,7 @@ from netcode.session.handshake import (
     parse_challenge,
     parse_denied,
 )
+from netcode.session.token import split_token
 from netcode.session.wire import PROTOCOL_VERSION, PacketType, parse_prefix
 
 __all__ = ["ClientState", "SessionClient"]
@@ -49,7 +54,8 @@ class SessionClient(SessionEndpoint):
     ):
         super().__init__(config, on_payload, rng)
         self.server = server
-        self.token = token
+        self.token = token  # the client token: the wire token, then its keys
+        self._wire_token, self._keys = split_token(token)
         self.game = game
         self.state = ClientState.IDLE
         self.connection: Connection | None = None
@@ -68,7 +74,7 @@ class SessionClient(SessionEndpoint):
     def connect(self, now: float) -> None:
         if self.state in (ClientState.REQUESTING, ClientState.RESPONDING, ClientState.CONNECTED):
             raise UsageError(f"connect() while {self.state.value}")
-        self._req = ConnectRequest(self.rng.getrandbits(64), self.game, self.token)
+        self._req = ConnectRequest(self.rng.getrandbits(64), self.game, self._wire_token)
         self.connection = None
         self.denied = None
         self.state = ClientState.REQUESTING
@@ -114,7 +120,8 @@ class SessionClient(SessionEndpoint):
             nonce, cookie_time, cookie = parse_challenge(data)
             if self.state is not ClientState.REQUESTING or req is None or nonce != req.nonce:
                 raise ProtocolError("unexpected_challenge", "not waiting for this challenge")
-            self._req = ConnectRequest(req.nonce, req.game, req.token, cookie_time, cookie)
+            proof = handshake_proof(self._keys[:KEY_SIZE], req.nonce, cookie_time, cookie)
+            self._req = ConnectRequest(req.nonce, req.game, req.token, cookie_time, cookie, proof)
             self._challenged_at = now
             self.state = ClientState.RESPONDING
             self._send_handshake(now)
@@ -126,7 +133,15 @@ class SessionClient(SessionEndpoint):
                 return  # a duplicate of the one we took
             if self.state not in (ClientState.REQUESTING, ClientState.RESPONDING):
                 raise ProtocolError("unexpected_accept", f"ACCEPTED while {self.state.value}")
-            self.connection = Connection(0, self.server, session_id, slot, now, self.config, nonce=nonce)
+            if data[3] & ACCEPTED_PLAINTEXT:
+                # Only where the server's own rule allows it: a forged ACCEPTED must not
+                # talk a client out of encryption over a real network.
+                if not is_loopback(self.server):
+                    raise ProtocolError("plaintext_refused", "the server offered an unencrypted session off loopback")
+                keys = None
+            else:
+                keys = session_keys(self._keys[:KEY_SIZE], self._keys[KEY_SIZE:], nonce, session_id)
+            self.connection = Connection(0, self.server, session_id, slot, now, self.config, nonce=nonce, keys=keys)
             self.info = info
             self.epoch = epoch
             self.state = ClientState.CONNECTED

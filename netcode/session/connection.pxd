@@ -46,9 +46,10 @@ cdef class Connection:
     cdef readonly double _recv_latest_at
     cdef readonly long long _peer_ack
     cdef readonly unsigned long long _peer_win
+    cdef readonly object _tx, _rx
 
     @cython.locals(n=cython.longlong, latest=cython.longlong, wait=cython.double, delay=cython.int, acks=cython.ulonglong,
-                   size=cython.Py_ssize_t, ring=cython.Py_ssize_t, old=cython.longlong, c=Counters)
+                   size=cython.Py_ssize_t, ring=cython.Py_ssize_t, old=cython.longlong, c=Counters, packet=bytes, head=bytes)
     cpdef bytes wrap(self, int ptype, payload, double now)
 
     @cython.locals(n=cython.longlong, ring=cython.Py_ssize_t)
@@ -59,8 +60,11 @@ cdef class Connection:
 
     cpdef unwrap(self, data, double now)
 
-    @cython.locals(size=cython.Py_ssize_t, c=Counters)
+    @cython.locals(size=cython.Py_ssize_t, c=Counters, head=bytes)
     cpdef accept(self, data, double now)
+
+    @cython.locals(latest=cython.longlong, d=cython.longlong, counter=cython.longlong)
+    cpdef long long _counter_of(self, long long seq)
 
     @cython.locals(latest=cython.longlong, window=cython.Py_ssize_t, ext=cython.longlong, d=cython.longlong, bit=cython.ulonglong)
     cdef _accept_seq(self, long long seq, double now)

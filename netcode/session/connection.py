@@ -7,6 +7,13 @@ it wraps gets the next 16-bit sequence number and piggybacks acks for what it ha
 packets of its own. Every packet it unwraps is checked against the session id and a
 256-sequence replay window: duplicates, replays and packets from too far in the past are
 dropped and counted, never handed on.
+
+Unless the session runs in plaintext (a lab on loopback: ``insecure_plaintext_loopback``),
+every packet is sealed with AES-256-GCM (:mod:`netcode.session.crypto`): :meth:`wrap`
+seals the payload with the sender's key, the prefix and session header as associated data
+and the 64-bit send counter in the nonce; :meth:`accept` opens it before anything else is
+believed, so the replay window and the acks only ever see packets the peer really sent. A
+packet that fails is dropped (``bad_tag``) and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from netcode.errors import ProtocolError, UsageError
+from netcode.session.crypto import AESGCM, TAG_SIZE, InvalidTag, packet_nonce
 from netcode.session.wire import (
     ACK_DELAY_UNIT,
     ACK_VALID,
@@ -41,6 +49,10 @@ class SessionConfig:
     disconnect_copies: int = 3  # DISCONNECT is sent this many times: there is no retransmit
     replay_window: int = 256  # sequences behind the newest that may still arrive
     housekeeping_interval: float = 0.05  # server: how often idle connections are scanned
+    # Sessions in plaintext, for labs (packet captures, benchmarks of the bare protocol):
+    # anyone on the path can then read, forge and knock off sessions. Honoured only for
+    # peers on loopback; every other session is encrypted whatever this says.
+    insecure_plaintext_loopback: bool = False
 
 
 class Counters:
@@ -147,7 +159,9 @@ class Connection:
         user: str = "",
         role: int = 0,
         nonce: int = 0,
+        keys: tuple[bytes, bytes] | None = None,
     ):
+        """``keys``: (sending key, receiving key) of this end; None: a plaintext session."""
         window = config.replay_window
         if not 33 <= window <= MAX_REPLAY_WINDOW:
             raise UsageError(f"replay_window {window}: 33..{MAX_REPLAY_WINDOW} sequences")
@@ -180,10 +194,17 @@ class Connection:
         self._recv_latest_at = now  # when the newest arrived (ack delay is measured from it)
         self._peer_ack = -1  # newest of our sequences the peer acked (-1: none yet)
         self._peer_win = 0
+        self._tx = AESGCM(keys[0]) if keys is not None else None
+        self._rx = AESGCM(keys[1]) if keys is not None else None
+
+    @property
+    def encrypted(self) -> bool:
+        return self._tx is not None
 
     # -- sending --------------------------------------------------------------------------
     def wrap(self, ptype: int, payload: bytes, now: float) -> bytes:
-        """A packet with the session header, ready to send; registers it for acks."""
+        """A packet with the session header (and the payload sealed, unless the session is
+        plaintext), ready to send; registers it for acks."""
         n = self._sends
         self._sends = n + 1
         latest = self._recv_latest
@@ -194,7 +215,11 @@ class Connection:
             delay = 255 if wait >= 255.0 else (0 if wait <= 0.0 else int(wait))  # clamped before int()
             acks = (self._recv_acks >> 1) & 0xFFFFFFFF
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, latest & 0xFFFF, acks, delay)
-        packet = head + payload
+        tx = self._tx
+        if tx is not None:
+            packet = head + tx.encrypt(packet_nonce(n), payload, head)
+        else:
+            packet = head + payload
         size = len(packet)
         if size > MAX_PACKET:
             check_budget(packet, PacketType(ptype).name)
@@ -233,18 +258,27 @@ class Connection:
 
     def unwrap(self, data: bytes, now: float) -> memoryview:
         """Validate a session packet from the peer; returns its payload or raises."""
-        self.accept(data, now)
-        return memoryview(data)[SESSION_HEADER_SIZE:]
+        return memoryview(self.accept(data, now))[SESSION_HEADER_SIZE:]
 
-    def accept(self, data: bytes, now: float) -> None:
-        """:meth:`unwrap` for a caller that reads the payload in place (at
-        ``SESSION_HEADER_SIZE``): the checks and the bookkeeping, or ProtocolError."""
+    def accept(self, data: bytes, now: float) -> bytes:
+        """:meth:`unwrap` for a caller that reads the payload in place: the checks and the
+        bookkeeping, or ProtocolError. Returns the packet opened (the header, then the
+        payload in clear at ``SESSION_HEADER_SIZE``; ``data`` itself when plaintext)."""
         size = len(data)
         if size < SESSION_HEADER_SIZE:
             raise ProtocolError("truncated", "shorter than the session header")
         session_id, seq, ack, ack_bits, ack_delay = parse_session_header(data)
         if session_id != self.session_id:
             raise ProtocolError("bad_session", "session id does not match this address's session")
+        rx = self._rx
+        if rx is not None:
+            if size < SESSION_HEADER_SIZE + TAG_SIZE:
+                raise ProtocolError("truncated", "shorter than the session header and tag")
+            head = bytes(data[:SESSION_HEADER_SIZE])
+            try:
+                data = head + rx.decrypt(packet_nonce(self._counter_of(seq)), bytes(data[SESSION_HEADER_SIZE:]), head)
+            except InvalidTag:
+                raise ProtocolError("bad_tag", "not sealed with this session's key") from None
         self._accept_seq(seq, now)
         if data[3] & ACK_VALID:
             self._process_acks(ack, ack_bits, now - ack_delay * ACK_DELAY_UNIT)
@@ -252,6 +286,20 @@ class Connection:
         c.received += 1
         c.bytes_received += size
         self.last_recv = now
+        return data
+
+    def _counter_of(self, seq: int) -> int:
+        """The peer's 64-bit send counter of a packet with 16-bit sequence ``seq``: the
+        nearest to the newest received (the extension :meth:`_accept_seq` makes), or ``seq``
+        for the first packet. A guess too far off only fails the tag."""
+        latest = self._recv_latest
+        if latest < 0:
+            return seq
+        d = (seq - latest) & 0xFFFF
+        if d >= 0x8000:
+            d -= 0x10000
+        counter = latest - _EXTEND + d
+        return counter if counter >= 0 else 0
 
     def _accept_seq(self, seq: int, now: float) -> None:
         latest = self._recv_latest

@@ -8,6 +8,7 @@ cdef class Demux:
     cdef public dict by_addr
     cdef public Counters counters
     cdef public Connection conn
+    cdef public object data
 
     @cython.locals(counters=Counters, conn=Connection)
     cpdef int packet(self, data, addr, double now) except? -3

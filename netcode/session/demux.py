@@ -28,11 +28,12 @@ class Demux:
         self.by_addr: dict = {}  # address -> Connection
         self.counters = counters  # traffic that belongs to no session
         self.conn = None  # the connection of the packet :meth:`packet` last returned
+        self.data = b""  # that packet opened (payload in clear at SESSION_HEADER_SIZE)
 
     def packet(self, data: bytes, addr, now: float) -> int:
         """Count ``data`` and check it as far as its session goes: the packet type of a
         session packet its connection accepted (``self.conn``; the payload starts at
-        ``SESSION_HEADER_SIZE``), HANDSHAKE, or DROPPED (counted by reason on the
+        ``SESSION_HEADER_SIZE`` of ``self.data``, the packet opened), HANDSHAKE, or DROPPED (counted by reason on the
         connection, or on the server's counters when there is none)."""
         counters = self.counters
         counters.received += 1
@@ -41,6 +42,7 @@ class Demux:
         try:
             version, ptype = parse_prefix(data)
             if ptype < 0x10:
+                self.data = data
                 return HANDSHAKE
             if found is None:
                 raise ProtocolError("no_session", "session packet from an address without a session")
@@ -48,7 +50,7 @@ class Demux:
                 raise ProtocolError("bad_version", f"version {version}")
             conn = found
             counters = conn.counters
-            conn.accept(data, now)
+            self.data = conn.accept(data, now)
         except ProtocolError as exc:
             counters.drop(exc.reason)
             return DROPPED

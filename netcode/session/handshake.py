@@ -1,13 +1,15 @@
 """Handshake packet bodies and the stateless challenge cookie.
 
     client                                   server
-    CONNECT_REQUEST  (padded to 300 B)  ->   checks version, game, token; keeps no state
+    CONNECT_REQUEST  (padded to 400 B)  ->   checks version, game, token; keeps no state
                                         <-   CHALLENGE (32 B: cookie)   or DENIED (reason)
-    CHALLENGE_RESPONSE (cookie, 300 B)  ->   verifies the cookie it made, admits a slot
+    CHALLENGE_RESPONSE (cookie, 400 B)  ->   verifies the cookie it made, admits a slot
                                         <-   ACCEPTED (session id, slot, server epoch)  or DENIED
 
 The cookie is an HMAC over (address, client nonce, time, token digest) with the server's
-secret, so the server can check a response without remembering the request: an address
+secret, so the server can check a response without remembering the request. The response
+also carries a proof that its sender holds the token's client key (the token itself may
+have been sniffed), so only the token's owner is ever admitted. An address
 that never answers a challenge costs the server nothing, and every reply before acceptance
 is no bigger than the request that caused it (requests are padded; replies are short), so
 the handshake cannot be used to amplify traffic toward a spoofed address.
@@ -22,12 +24,13 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from netcode.errors import ProtocolError, UsageError
-from netcode.session.wire import MAX_PACKET, PREFIX, PacketType, Reader, check_budget, pack_prefix
+from netcode.session.wire import MAX_PACKET, PREFIX, PROTOCOL_VERSION, PacketType, Reader, check_budget, pack_prefix
 
 __all__ = [
     "GameIdentity",
     "ConnectRequest",
     "REQUEST_SIZE",
+    "request_size",
     "pack_request",
     "parse_request",
     "request_nonce",
@@ -42,11 +45,21 @@ __all__ = [
     "DENY_CODES",
     "MODES_BY_INFO",
     "info_mode",
+    "ACCEPTED_PLAINTEXT",
 ]
 
-REQUEST_SIZE = 300  # requests and responses are padded to this; replies must stay smaller
+REQUEST_SIZE = 400  # requests and responses are padded to this; replies must stay smaller
+MIN_REQUEST_SIZE = 300  # what every protocol version pads to: enough to answer any with DENIED
+
+
+def request_size(version: int) -> int:
+    """How long a request of protocol ``version`` must be to be answered at all (another
+    version's is answered with DENIED ``protocol_version``, no longer than it)."""
+    return REQUEST_SIZE if version == PROTOCOL_VERSION else MIN_REQUEST_SIZE
 COOKIE_MAC = 16
 MAX_INFO = 512
+#: A flag in ACCEPTED's type byte: this session is not encrypted (a lab on loopback only).
+ACCEPTED_PLAINTEXT = 0x80
 
 DENY_CODES = (
     "protocol_version",
@@ -102,10 +115,11 @@ class ConnectRequest:
     token: bytes
     cookie_time: int = 0
     cookie: bytes = b""
+    proof: bytes = b""  # CHALLENGE_RESPONSE: crypto.handshake_proof with the client key
 
 
 _NONCE = struct.Struct("<Q")  # first in every handshake body, so any version can echo it
-_COOKIE = struct.Struct("<I16s")
+_COOKIE = struct.Struct("<I16s16s")  # cookie time, cookie, proof
 _FP = struct.Struct("<Q")
 
 
@@ -129,7 +143,7 @@ def pack_request(req: ConnectRequest, response: bool = False) -> bytes:
     ptype = PacketType.CHALLENGE_RESPONSE if response else PacketType.CONNECT_REQUEST
     head = pack_prefix(ptype) + _NONCE.pack(req.nonce)
     if response:
-        head += _COOKIE.pack(req.cookie_time, req.cookie)
+        head += _COOKIE.pack(req.cookie_time, req.cookie, req.proof)
     packet = head + _request_body(req)
     if len(packet) > REQUEST_SIZE:
         raise UsageError(f"handshake of {len(packet)} bytes exceeds {REQUEST_SIZE}")
@@ -142,12 +156,12 @@ def parse_request(data: bytes, response: bool = False) -> ConnectRequest:
         raise ProtocolError("short_request", f"{len(data)} bytes, requests are padded to {REQUEST_SIZE}")
     r = Reader(data, PREFIX.size)
     nonce = r.u64()
-    cookie_time, cookie = _COOKIE.unpack_from(data, r.take(_COOKIE.size)) if response else (0, b"")
+    cookie_time, cookie, proof = _COOKIE.unpack_from(data, r.take(_COOKIE.size)) if response else (0, b"", b"")
     fingerprint = r.u64()
     name = r.str8()
     version = r.str8()
     token = r.bytes(r.u8())
-    return ConnectRequest(nonce, GameIdentity(name, version, fingerprint), token, cookie_time, cookie)
+    return ConnectRequest(nonce, GameIdentity(name, version, fingerprint), token, cookie_time, cookie, proof)
 
 
 def request_nonce(data: bytes) -> int:
@@ -185,12 +199,12 @@ def parse_challenge(data: bytes) -> tuple[int, int, bytes]:
 _ACCEPTED = struct.Struct("<QIhQH")
 
 
-def pack_accepted(nonce: int, session_id: int, slot: int, info: bytes, epoch: int = 0) -> bytes:
+def pack_accepted(nonce: int, session_id: int, slot: int, info: bytes, epoch: int = 0, *, plaintext: bool = False) -> bytes:
     """``epoch``: the server instance's id, so a client that reconnects can tell a restarted
     server (a new match) from the one it knew."""
     if len(info) > MAX_INFO:
         raise UsageError(f"accept info of {len(info)} bytes; {MAX_INFO} at most")
-    packet = pack_prefix(PacketType.ACCEPTED) + _ACCEPTED.pack(nonce, session_id, slot, epoch, len(info)) + info
+    packet = pack_prefix(PacketType.ACCEPTED | (ACCEPTED_PLAINTEXT if plaintext else 0)) + _ACCEPTED.pack(nonce, session_id, slot, epoch, len(info)) + info
     check_budget(packet, "ACCEPTED")
     return packet
 

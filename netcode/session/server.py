@@ -4,6 +4,7 @@ keepalives and timeouts in one housekeeping scan."""
 
 from __future__ import annotations
 
+import hmac
 import random
 from dataclasses import dataclass
 from typing import Callable, Hashable
@@ -12,9 +13,9 @@ from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Disconnected
 from netcode.session.base import PayloadHandler, Received, SessionEndpoint, parse_disconnect
 from netcode.session.connection import Connection, Counters, SessionConfig
+from netcode.session.crypto import KEY_SIZE, handshake_proof, is_loopback, session_keys
 from netcode.session.demux import HANDSHAKE, Demux
 from netcode.session.handshake import (
-    REQUEST_SIZE,
     ConnectRequest,
     GameIdentity,
     cookie_valid,
@@ -24,6 +25,7 @@ from netcode.session.handshake import (
     pack_denied,
     parse_request,
     request_nonce,
+    request_size,
 )
 from netcode.session.token import TokenClaims, require_secret, verify_token
 from netcode.session.wire import PROTOCOL_VERSION, SESSION_HEADER_SIZE, PacketType, packet_type, parse_prefix
@@ -93,11 +95,13 @@ class SessionServer(SessionEndpoint):
         """Handle one datagram: the handshake and session housekeeping here, a payload
         packet of an established session returned for the owner to handle. Anything
         malformed is dropped and counted (by reason) here, never raised."""
-        return self.finish(self.demux.packet(data, addr, now), data, addr, now)
+        kind = self.demux.packet(data, addr, now)
+        return self.finish(kind, self.demux.data if kind >= 0 else data, addr, now)
 
     def finish(self, kind: int, data: bytes, addr: Hashable, now: float) -> Received | None:
         """:meth:`receive` after ``kind = self.demux.packet(data, addr, now)`` (a mode's
-        compiled dispatch takes its commonest packets between the two)."""
+        compiled dispatch takes its commonest packets between the two); ``data`` is the
+        packet the demux opened (``demux.data``) when ``kind`` is a session packet's type."""
         if kind >= 0:
             conn = self.demux.conn
             if kind == PacketType.KEEPALIVE:
@@ -118,8 +122,8 @@ class SessionServer(SessionEndpoint):
     def _handshake(self, ptype, version, data, addr, now, conn) -> None:
         if ptype not in (PacketType.CONNECT_REQUEST, PacketType.CHALLENGE_RESPONSE):
             raise ProtocolError("unexpected_type", f"{ptype.name} sent to a server")
-        if len(data) < REQUEST_SIZE:
-            raise ProtocolError("short_request", f"{len(data)} bytes, requests are padded to {REQUEST_SIZE}")
+        if len(data) < request_size(version):
+            raise ProtocolError("short_request", f"{len(data)} bytes, requests are padded to {request_size(version)}")
         if version != PROTOCOL_VERSION:
             msg = f"server speaks ticksync protocol {PROTOCOL_VERSION}, you speak {version}: update one of them"
             self._deny(addr, request_nonce(data), "protocol_version", msg, len(data))
@@ -143,9 +147,13 @@ class SessionServer(SessionEndpoint):
             return
         if not cookie_valid(self.secret, addr, req, now, self.config.cookie_ttl):
             raise ProtocolError("bad_cookie", "challenge response with a cookie this server did not make")
+        if not hmac.compare_digest(req.proof, handshake_proof(claims.keys[:KEY_SIZE], req.nonce, req.cookie_time, req.cookie)):
+            # A sniffed token from someone without its keys: not answered, and the
+            # session of the token's owner is left alone.
+            raise ProtocolError("bad_proof", "challenge response without proof of the token's keys")
         if conn is not None and conn.nonce == req.nonce:
             # Our ACCEPTED was lost and the client asks again: same answer.
-            self._send_raw(pack_accepted(req.nonce, conn.session_id, conn.slot, self._info[conn.id], self.epoch), addr)
+            self._send_raw(pack_accepted(req.nonce, conn.session_id, conn.slot, self._info[conn.id], self.epoch, plaintext=not conn.encrypted), addr)
             return
         try:
             admission = self.admit(claims, addr, now)
@@ -166,14 +174,21 @@ class SessionServer(SessionEndpoint):
         conn_id = self._next_id
         self._next_id += 1
         session_id = self.rng.getrandbits(32)
+        plaintext = self.config.insecure_plaintext_loopback and is_loopback(addr)
+        if plaintext:
+            keys = None
+        else:
+            c2s, s2c = session_keys(claims.keys[:KEY_SIZE], claims.keys[KEY_SIZE:], req.nonce, session_id)
+            keys = (s2c, c2s)  # we send server-to-client, receive client-to-server
         conn = Connection(
-            conn_id, addr, session_id, admission.slot, now, self.config, user=claims.user, role=claims.role, nonce=req.nonce
+            conn_id, addr, session_id, admission.slot, now, self.config, user=claims.user, role=claims.role, nonce=req.nonce,
+            keys=keys,
         )
         self.connections[conn_id] = conn
         self.demux.by_addr[addr] = conn
         self._info[conn_id] = admission.info
         self.handshakes.received += 1
-        self._send_raw(pack_accepted(req.nonce, session_id, admission.slot, admission.info, self.epoch), addr)
+        self._send_raw(pack_accepted(req.nonce, session_id, admission.slot, admission.info, self.epoch, plaintext=plaintext), addr)
         self._events.put(Connected(conn_id, admission.slot, claims.user, addr, admission.info))
         if self._next_housekeeping is None:
             self._next_housekeeping = now + self.config.housekeeping_interval

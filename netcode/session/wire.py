@@ -29,6 +29,8 @@ __all__ = [
     "PREFIX",
     "SESSION_HEADER",
     "SESSION_HEADER_SIZE",
+    "SESSION_OVERHEAD",
+    "TAG_SIZE",
     "ACK_VALID",
     "ACK_DELAY_UNIT",
     "PacketType",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 PROTOCOL_ID = 0x5354  # b"TS" little-endian
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3  # 2: sealed tokens, proof of keys, AES-GCM session packets; 3: server epoch in ACCEPTED, input tallies
 MAX_PACKET = 1200  # UDP payload budget: fits any path MTU we care about, never fragmented
 UDP_IP_OVERHEAD = 28  # IPv4 + UDP headers, for bandwidth accounting
 
@@ -55,6 +57,8 @@ PREFIX = struct.Struct("<HBB")  # protocol id, version, packet type
 SESSION = struct.Struct("<IHHIB")  # session id, seq, ack, ack bits, ack delay
 SESSION_HEADER = struct.Struct("<HBBIHHIB")
 SESSION_HEADER_SIZE = SESSION_HEADER.size  # 17
+TAG_SIZE = 16  # the AES-GCM tag that ends every sealed session packet
+SESSION_OVERHEAD = SESSION_HEADER_SIZE + TAG_SIZE  # what a session adds to a payload
 ACK_DELAY_UNIT = 0.0005  # seconds per unit of the ack-delay byte (saturates at 127.5 ms)
 ACK_VALID = 0x80  # type-byte flag: the ack and ack bits of this session packet mean something
 

@@ -36,7 +36,7 @@ from netcode.mode.inputs import StampedInputs
 from netcode.statesync.interpolation import Sample, SnapshotBuffer
 from netcode.mode.client import ModeClient
 from netcode.session import ClientState
-from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, predict
+from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part
 from netcode.statesync.wire import StateSyncInfo, pack_ss_input, parse_snapshot_prefix
 from netcode.mode.timesync import ServerClock, input_lead, one_way
 from netcode.session.wire import PacketType, Reader
@@ -56,6 +56,7 @@ class _Recon:
     covered: np.ndarray | None = None
     base: int | None = None
     predictor: int | None = None
+    motion: np.ndarray | None = None  # entropy-coded parts' contexts (see SnapshotSchema.motion)
 
     @property
     def complete(self) -> bool:
@@ -173,14 +174,14 @@ class StateSyncClient(ModeClient):
         if tally is not None:
             self.input_tally = tally
         schema = self.schema
-        part = decode_part(r.view(r.remaining), schema.capacity, schema.columns, schema.extras_size)
+        part = decode_part(r.view(r.remaining), schema.capacity, schema.columns, schema.extras_size, schema.coding)
         tick = part.tick
         if applied is not None:
             self.applied = max(self.applied, tick + applied)
         self.clock.sample(tick - 1, now)
         recon = self._recons.get(tick)
         if recon is None:
-            extras = None
+            extras = motion = None
             if part.base is None:
                 self.counters["full_snapshots"] += 1
                 codes = np.zeros((schema.capacity, schema.columns), np.int64)
@@ -193,7 +194,10 @@ class StateSyncClient(ModeClient):
                     return  # the server used a baseline we dropped: its next snapshot won't
                 codes, view, extras = base.codes.copy(), base.view.copy(), base.extras
                 if part.predictor is not None:  # start from where things were heading
-                    codes = predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, schema.smooth)
+                    codes = schema.predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor)
+                    motion = schema.motion(base.codes, base.view, older.codes, older.view)
+                else:
+                    motion = schema.motion(base.codes, base.view)
             recon = _Recon(
                 codes,
                 view,
@@ -202,13 +206,14 @@ class StateSyncClient(ModeClient):
                 covered=np.zeros(schema.capacity, bool),
                 base=part.base,
                 predictor=part.predictor,
+                motion=motion,
             )
             self._recons[tick] = recon
         elif part.count != recon.parts or part.base != recon.base or part.predictor != recon.predictor:
             raise ProtocolError("bad_snapshot", "parts of one snapshot disagree on count or baselines")
         if part.index in recon.received:
             return
-        apply_part(part, recon.codes, recon.view)
+        apply_part(part, recon.codes, recon.view, schema.coding, recon.motion)
         recon.received.add(part.index)
         recon.covered[part.lo : part.hi] = True
         recon.extras = apply_extras(part, recon.extras)

@@ -39,11 +39,11 @@ from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_s
 from netcode.statesync.pacing import SendPacer, lagging
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix
-from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, PacketType
+from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
 
 __all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
-_PART_BUDGET = MAX_PACKET - SESSION_HEADER_SIZE - 20  # room for a part after the prefix (with a tally)
+_PART_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 20  # room for a part after the prefix (with a tally)
 _TALLY_EVERY = 8  # snapshots between the input tallies a client is sent
 
 
@@ -221,7 +221,7 @@ class StateSyncServer(ModeServer):
                 return parts
             now_view = view(tick, cell, alive)
             if base < 0:
-                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET)
+                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET, coding=self.schema.coding)
             else:
                 i = history.index(base)
                 predictor = None
@@ -240,6 +240,7 @@ class StateSyncServer(ModeServer):
                     base_view=view(base, peer.cells.get(base), history.alive[i]),
                     base_extras=history.extras[i],
                     predictor=predictor,
+                    coding=self.schema.coding,
                 )
             encoded[key] = parts
             self.stats_counters["encodes"] += 1
@@ -339,6 +340,8 @@ class StateSyncServer(ModeServer):
                 base_extras=base_extras,
                 include=include,
                 also_destroy=holds & ~avail & ~view,
+                holds=holds,
+                coding=self.schema.coding,
             )
             self.stats_counters["encodes"] += 1
             vt = vt_base.copy()

@@ -44,6 +44,7 @@ from netcode.statesync.bits import (
     zigzag_array,
 )
 from netcode.errors import ProtocolError, UsageError
+from netcode.statesync.coding import SnapshotCoding
 from netcode.session.wire import Reader, varint
 
 __all__ = [
@@ -94,6 +95,26 @@ class SnapshotSchema:
         for name in replication.smooth_fields:
             c0, c1 = self.columns_of[name]
             self.smooth[c0:c1] = True
+        # Groups, a game's predictor, entropy coding: None when the spec uses none of them,
+        # and snapshots take the packed path as they always did.
+        self.coding = None
+        if replication.coding != "packed" or replication.groups or replication.predictor is not None:
+            self.coding = SnapshotCoding(replication, self.fields, col, self.smooth)
+
+    def predict(self, base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: int, pred_tick: int) -> np.ndarray:
+        """Where the receiver expects the entities of ``tick``: the game's predictor, or
+        :func:`predict` over the smooth columns."""
+        if self.coding is not None:
+            return self.coding.expect(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, predict)
+        return predict(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, self.smooth)
+
+    def motion(self, base_codes, base_view, pred_codes=None, pred_view=None) -> np.ndarray | None:
+        """What :func:`apply_part` needs beside an entropy-coded part: each value's motion
+        code from the predictor snapshot (if any) to the baseline (None for packed coding)."""
+        if self.coding is None or not self.coding.entropy:
+            return None
+        rows = None if pred_codes is None else base_view & pred_view
+        return self.coding.motion(base_codes, pred_codes, rows)
 
     def quantize(self, state: State) -> tuple[np.ndarray, np.ndarray, bytes]:
         """(codes (capacity, columns) int64, alive (capacity,) bool, extras bytes)."""
@@ -217,7 +238,7 @@ def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:
     return delta if len(delta) < len(whole) else whole
 
 
-def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z) -> bytes:
+def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, create, create_codes, update, update_z, stats=None) -> bytes:
     sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(destroy) else 0)
     sections |= (CREATE if len(create) else 0) | (UPDATE if len(update) else 0)
     out = [_HEAD.pack(tick, base), varint(pred_gap), bytes([index, count]), varint(lo), varint(hi - lo), bytes([sections])]
@@ -231,7 +252,20 @@ def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, cr
     if len(update):
         out.append(_pack_ids(update, lo))
         out += [_update_bytes(col) for col in update_z.T]
+    if stats is not None:
+        _count_bytes(stats, out, extras is not None, len(destroy), len(create), create_codes.shape[1], len(update))
     return b"".join(out)
+
+
+def _count_bytes(stats: dict, pieces: list, extras: bool, destroy: int, create: int, columns: int, update: int) -> None:
+    """Add each piece of a part to ``stats`` (name -> bytes): where a snapshot's bytes go."""
+    names = ["header"] * 6 + ["extras"] * extras + ["destroy ids"] * bool(destroy)
+    if create:
+        names += ["create ids"] + [f"create col {c}" for c in range(columns)]
+    if update:
+        names += ["update ids"] + [f"update col {c}" for c in range(columns)]
+    for name, piece in zip(names, pieces):
+        stats[name] = stats.get(name, 0) + len(piece)
 
 
 def _within(whole: tuple, lo: int, hi: int, n: int) -> tuple:
@@ -277,6 +311,68 @@ def _cut_parts(destroy, create, create_codes, update, update_z, affected, room_b
     return cuts, ids
 
 
+def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_codes, table, coding, stats, parts) -> list[bytes]:
+    """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: the range
+    whole when it fits ``budget``, else each half on its own (the extras go in the first).
+
+    A part is a compact header (see :func:`read_part_header`), the packed format's
+    extras, destroys and creates, then (section UPDATE) the range-coded table of every
+    entity in the range the receiver holds, to the end of the part: a changed flag per
+    field group, and the changed groups' deltas."""
+    held, deltas, motion = table
+    a, b = np.searchsorted(held, [lo, hi])
+    d, m = deltas[a:b], motion[a:b]
+    dm, cm = (destroy >= lo) & (destroy < hi), (create >= lo) & (create < hi)
+    part_destroy, part_create, part_codes = destroy[dm], create[cm], create_codes[cm]
+    tick, base, pred_gap = head
+    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
+    sections |= (CREATE if len(part_create) else 0)
+    changed = bool(d.any())
+    sections |= UPDATE if changed else 0
+    # the header is written once every part is known (a single part omits its range)
+    out = [b"", varint(pred_gap), b"", b"", b"", bytes([sections])]
+    if extras is not None:
+        out.append(extras)
+    if len(part_destroy):
+        out.append(_pack_ids(part_destroy, lo))
+    if len(part_create):
+        out.append(_pack_ids(part_create, lo))
+        out += [pack_escaped(col) for col in part_codes.T]
+    if changed:
+        out.append(coding.encode_table(d, m))
+    size = sum(len(x) for x in out) + _COMPACT_MAX
+    if size > budget:
+        if hi - lo <= 1:
+            raise UsageError(f"one entity takes {size} bytes, over the {budget}-byte budget")
+        mid = (lo + hi) // 2
+        _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts)
+        _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts)
+    else:
+        parts.append(out + [(lo, hi)])  # the range, for the header
+        if stats is not None:
+            _count_bytes(stats, out, extras is not None, len(part_destroy), len(part_create), part_codes.shape[1], 0)
+            if changed:
+                stats["update table"] = stats.get("update table", 0) + len(out[-1])
+    if lo == 0 and hi == n:  # the top call: number the parts
+        if len(parts) > 255:
+            raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
+        if base != NO_BASE and not 0 < tick - base < 1 << 32:
+            raise UsageError(f"baseline {base} is not before tick {tick}")
+        head = struct.pack("<I", tick) + varint(0 if base == NO_BASE else tick - base)
+        count = len(parts)
+        for i, p in enumerate(parts):
+            p[0] = head
+            p[2] = varint(count - 1) + (varint(i) if count > 1 else b"")
+            if count > 1:
+                part_lo, part_hi = p[-1]
+                p[3], p[4] = varint(part_lo), varint(part_hi - part_lo)
+            del p[-1]
+        if stats is not None:
+            stats["header"] += sum(len(p[0]) + len(p[2]) + len(p[3]) + len(p[4]) for p in parts)
+        return [b"".join(p) for p in parts]
+    return parts
+
+
 def encode_snapshot(
     tick: int,
     codes: np.ndarray,
@@ -290,14 +386,22 @@ def encode_snapshot(
     base_extras: bytes | None = None,
     include: np.ndarray | None = None,
     also_destroy: np.ndarray | None = None,
+    holds: np.ndarray | None = None,
     predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    stats: dict | None = None,
+    coding: SnapshotCoding | None = None,
 ) -> list[bytes]:
     """Encode ``tick``'s snapshot (rows in ``view``) against a baseline, as parts of at most
     ``budget`` bytes. ``include`` (bool per entity) limits which creates and updates go now
     (a bandwidth budget's choice); destroys always go, ``also_destroy`` adds entities the
     receiver holds although they are not in ``base_view``. ``predictor`` (tick, codes,
     view, predicted columns) is an older snapshot the receiver holds: updates are then
-    coded against the motion it shows (see :func:`predict`), so steady movers cost a bit."""
+    coded against the motion it shows (see :func:`predict`), so steady movers cost a bit.
+    ``holds`` (bool per entity) says what the receiver holds when that is more than
+    ``base_view`` (per-client baselines: values too old to delta against).
+    ``stats`` (a dict), when given, gains the bytes each piece of the parts took.
+    ``coding`` (the schema's) applies the spec's predictor and, with entropy coding,
+    range-codes the updates (see :func:`_encode_entropy`)."""
     n = len(view)
     if base_view is None:
         base_view = np.zeros(n, bool)
@@ -325,7 +429,10 @@ def encode_snapshot(
     pred_gap = 0
     if predictor is not None:
         pred_tick, pred_codes, pred_view, columns = predictor
-        expected = predict(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, columns)
+        if coding is not None:
+            expected = coding.expect(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, predict)
+        else:
+            expected = predict(sub_base_codes, sub_base, pick(pred_codes), pick(pred_view), tick, base_tick, pred_tick, columns)
         pred_gap = base_tick - pred_tick
     create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
@@ -335,16 +442,37 @@ def encode_snapshot(
         create_m &= pick(include)
         update_m &= pick(include)
     local_create = np.flatnonzero(create_m)
-    local_update = np.flatnonzero(update_m)
     destroy = np.flatnonzero(destroy_m)
     create = rows[local_create]
-    update = rows[local_update]
     create_codes = sub_codes[local_create]
-    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
     send_extras = None
     if base_tick is None or extras != base_extras:
         send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
     base = NO_BASE if base_tick is None else base_tick
+    if coding is not None and coding.entropy:
+        # Every entity the receiver holds and keeps gets a row of the table (changed or
+        # not), as the receiver counts them: its view less this snapshot's destroys and
+        # creates. Those it holds beyond the baseline (values too old to delta) stay put.
+        holding = sub_base if holds is None else sub_base | pick(holds)
+        held = np.flatnonzero(holding & sub_view & ~create_m)
+        deltas = np.zeros((len(held), codes.shape[1]), np.int64)
+        changed = update_m[held]
+        deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
+        if len(deltas) and not _any_per_row(deltas[changed] != 0).all():
+            # A quantizer's delta read two different codes as the same (a predictor that
+            # returned codes the quantizer cannot make, such as a rotation's index 4).
+            raise UsageError("the predictor returned codes the quantizers cannot produce")
+        if pred_gap > 0:  # what the receiver's part header says: it holds the predictor
+            both = sub_base[held] & pick(pred_view)[held]
+            motion = coding.motion(sub_base_codes[held], pick(pred_codes)[held], both)
+        else:
+            motion = coding.motion(sub_base_codes[held], None, None)
+        table = (rows[held], deltas, motion)
+        head = (tick, base, pred_gap)
+        return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
+    local_update = np.flatnonzero(update_m)
+    update = rows[local_update]
+    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
 
     # Headers, per-section and per-column bytes, padding; the extras only in the first part.
     room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
@@ -363,6 +491,8 @@ def encode_snapshot(
         # where to cut, see whether the snapshot fits one part after all.
         part = _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole)
         if len(part) <= budget:
+            if stats is not None:
+                _encode_part(tick, base, pred_gap, 0, 1, 0, n, send_extras, *whole, stats)
             return [part]
         affected = destroy_m.copy()
         affected[create] = affected[update] = True
@@ -372,7 +502,7 @@ def encode_snapshot(
     parts = []
     for i, (lo, hi) in enumerate(ranges):
         first = send_extras if i == 0 else None
-        part = _encode_part(tick, base, pred_gap, i, len(ranges), lo, hi, first, *_within(whole, lo, hi, n))
+        part = _encode_part(tick, base, pred_gap, i, len(ranges), lo, hi, first, *_within(whole, lo, hi, n), stats)
         if len(part) > budget:  # cannot happen while the estimates are upper bounds
             raise UsageError(f"snapshot part of {len(part)} bytes over the {budget}-byte budget")
         parts.append(part)
@@ -396,6 +526,7 @@ class DecodedPart:
     create_codes: np.ndarray
     update: np.ndarray
     update_delta: np.ndarray
+    table: bytes | None = None  # entropy coding: the range-coded update table
 
 
 def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
@@ -410,22 +541,41 @@ def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
     return ids
 
 
-def read_part_header(r: Reader) -> tuple[int, int | None, int | None, int, int]:
+_COMPACT_MAX = 4 + 5 + 2 + 2 + 3 + 3  # the most a compact header can take beside the predictor gap
+
+
+def read_part_header(r: Reader, compact: bool = False) -> tuple[int, int | None, int | None, int, int]:
     """(tick, baseline, predictor, index, count) of a part, and nothing more: what a light
-    client needs to track which snapshots are complete."""
-    tick, base = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
-    pred_gap = r.varint(1 << 32)
-    index, count = r.u8(), r.u8()
+    client needs to track which snapshots are complete. ``compact``: an entropy-coded
+    spec's header (u32 tick, varint tick - baseline or 0, varint predictor gap, varint
+    count - 1, varint index when more than one part)."""
+    if compact:
+        tick = struct.unpack_from("<I", r.data, r.take(4))[0]
+        gap = r.varint(tick)
+        base = tick - gap if gap else NO_BASE
+        pred_gap = r.varint(1 << 32)
+        count = r.varint(254) + 1
+        index = r.varint(count - 1) if count > 1 else 0
+    else:
+        tick, base = _HEAD.unpack_from(r.data, r.take(_HEAD.size))
+        pred_gap = r.varint(1 << 32)
+        index, count = r.u8(), r.u8()
     if pred_gap and (base == NO_BASE or pred_gap > base):
         raise ProtocolError("bad_snapshot", f"predictor {pred_gap} ticks before baseline {base}")
     return tick, None if base == NO_BASE else base, base - pred_gap if pred_gap else None, index, count
 
 
-def decode_part(payload, capacity: int, columns: int, extras_size: int) -> DecodedPart:
+def decode_part(payload, capacity: int, columns: int, extras_size: int, coding: SnapshotCoding | None = None) -> DecodedPart:
+    """A part's contents. With entropy ``coding`` the update table stays coded until
+    :func:`apply_part` knows which entities the receiver holds."""
     r = Reader(payload)
-    tick, base, predictor, index, count = read_part_header(r)
-    lo = r.varint(capacity)
-    hi = lo + r.varint(capacity)
+    compact = coding is not None and coding.entropy
+    tick, base, predictor, index, count = read_part_header(r, compact)
+    if compact and count == 1:  # one part vouches for every entity
+        lo, hi = 0, capacity
+    else:
+        lo = r.varint(capacity)
+        hi = lo + r.varint(capacity)
     if count == 0 or index >= count or hi > capacity:
         raise ProtocolError("bad_snapshot", f"part {index}/{count} range [{lo}, {hi}) of {capacity}")
     sections = r.u8()
@@ -454,7 +604,10 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int) -> Decod
         create_codes = np.empty((len(create), columns), np.int64)
         for c in range(columns):
             create_codes[:, c] = unpack_escaped(r, len(create))
-    if sections & UPDATE:
+    table = None
+    if sections & UPDATE and coding is not None and coding.entropy:
+        table = r.bytes(r.remaining)
+    elif sections & UPDATE:
         update = _read_ids(r, lo, hi)
         k = len(update)
         update_delta = np.zeros((k, columns), np.int64)
@@ -486,16 +639,32 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int) -> Decod
         create_codes,
         update,
         update_delta,
+        table,
     )
 
 
-def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray) -> None:
+def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: SnapshotCoding | None = None, motion: np.ndarray | None = None) -> None:
     """Apply a part in place to (codes, view) that start as the baseline's view and the
     *expected* codes: the baseline's, or with a predictor the baseline moved on by
-    :func:`predict`; entities a part does not list stay there."""
+    :func:`predict` (or the game's predictor); entities a part does not list stay there.
+    An entropy-coded part also needs the ``coding`` and the ``motion`` codes
+    (:meth:`SnapshotSchema.motion`) of the baseline and predictor it was coded against."""
     if len(part.update) and not view[part.update].all():
         raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
     view[part.destroy] = False
+    if part.table is not None:
+        if coding is None or not coding.entropy:
+            raise UsageError("an entropy-coded part needs the schema's coding to apply")
+        # The table's rows: what the receiver holds in the range, less what this part
+        # creates anew (a value it held that the sender could no longer delta against).
+        mine = view[part.lo : part.hi].copy()
+        mine[part.create - part.lo] = False
+        held = part.lo + np.flatnonzero(mine)
+        m = np.zeros((len(held), codes.shape[1]), np.int32) if motion is None else motion[held]
+        deltas = coding.decode_table(part.table, m)
+        changed = _any_per_row(deltas != 0) if deltas.shape[1] else np.zeros(len(held), bool)
+        rows = held[changed]
+        codes[rows] = coding.undo(codes[rows], deltas[changed])
     view[part.create] = True
     codes[part.create] = part.create_codes
     codes[part.update] += part.update_delta

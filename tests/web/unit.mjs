@@ -6,8 +6,9 @@
 // two implementations of the protocol are checked against each other, not against a copy.
 
 import {
-  GameSchema, Session, applyExtras, applyPart, decodePart, predict, readColumn, packRequest, packRun, packSessionHeader, packSsInput, parseAccepted,
-  parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, tokenFromText, unpackUint, unzigzag,
+  GameSchema, Session, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, openPacket, predict, readColumn, packRequest, packRun,
+  packSessionHeader, packSsInput, parseAccepted, parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, sealPacket,
+  sessionKeys, splitToken, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
 
 const hex = (b) => Buffer.from(b).toString("hex");
@@ -16,6 +17,15 @@ const bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));
 function caught(fn) {
   try {
     return fn();
+  } catch (e) {
+    if (e instanceof ProtocolError) return { error: e.reason };
+    throw e;
+  }
+}
+
+async function caughtAsync(fn) {
+  try {
+    return await fn();
   } catch (e) {
     if (e instanceof ProtocolError) return { error: e.reason };
     throw e;
@@ -58,8 +68,15 @@ const OPS = {
   ss_input: (o) => hex(packSsInput(o.slot, o.ack, o.view_delay, o.first === undefined ? null : [o.first, o.records.map((r) => Uint8Array.from(r))])),
   request: (o) => hex(packRequest({
     nonce: BigInt(o.nonce), fingerprint: BigInt("0x" + o.fingerprint), name: o.name, version: o.version,
-    token: bytes(o.token), cookieTime: o.cookie_time, cookie: o.cookie ? bytes(o.cookie) : undefined,
+    token: bytes(o.token), cookieTime: o.cookie_time, cookie: o.cookie ? bytes(o.cookie) : undefined, proof: o.proof ? bytes(o.proof) : undefined,
   })),
+  // The sealing (WebCrypto): a client token's parts, the handshake proof, session keys,
+  // a packet sealed and opened with a raw AES-256 key.
+  split_token: (o) => caught(() => { const t = splitToken(bytes(o.hex)); return { wire: hex(t.wire), c2s: hex(t.c2s), s2c: hex(t.s2c) }; }),
+  proof: async (o) => hex(await handshakeProof(bytes(o.c2s), BigInt(o.nonce), o.cookie_time, bytes(o.cookie))),
+  session_keys: async (o) => { const k = await sessionKeys(bytes(o.c2s), bytes(o.s2c), BigInt(o.nonce), o.session_id); return { c2s: hex(k.c2s), s2c: hex(k.s2c) }; },
+  seal: async (o) => hex(await sealPacket(await aeadKey(bytes(o.key)), o.counter, bytes(o.hex))),
+  open: (o) => caughtAsync(async () => hex(await openPacket(await aeadKey(bytes(o.key)), o.counter, bytes(o.hex)))),
   session_header: (o) => hex(packSessionHeader(o.type, o.session_id, o.seq, o.ack, o.bits, o.delay)),
   challenge: (o) => { const c = parseChallenge(bytes(o.hex)); return { nonce: c.nonce, cookie_time: c.cookieTime, cookie: hex(c.cookie) }; },
   accepted: (o) => { const a = parseAccepted(bytes(o.hex)); return { nonce: a.nonce, session_id: a.sessionId, slot: a.slot, epoch: a.epoch, info: hex(a.info) }; },
@@ -84,9 +101,10 @@ const OPS = {
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const { ops } = JSON.parse(input);
-const results = ops.map((o) => {
+const results = [];
+for (const o of ops) {
   const fn = OPS[o.op];
   if (!fn) throw new Error(`unknown op ${o.op}`);
-  return fn(o);
-});
+  results.push(await fn(o));
+}
 process.stdout.write(JSON.stringify(results, (_, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");

@@ -18,9 +18,10 @@
 // this module re-exports: import everything from here.
 
 import {
-  ACK_DELAY_UNIT, ACK_VALID, MAX_PACKET, MAX_RUN, NO_TICK, PROTOCOL_VERSION, ProtocolError, Reader, SESSION_HEADER, Type,
-  applyExtras, applyPart, decodePart, packDisconnect, predict, packRequest, packSessionHeader, packSsInput, parseAccepted, parseChallenge,
-  parseDenied, parseDisconnect, parseSnapshotPrefix, parseStateSyncInfo, seqDelta, tokenFromText,
+  ACCEPTED_PLAINTEXT, ACK_DELAY_UNIT, ACK_VALID, MAX_PACKET, MAX_RUN, NO_TICK, PROTOCOL_VERSION, ProtocolError, Reader, SESSION_HEADER, Type,
+  aeadKey, applyExtras, applyPart, decodePart, handshakeProof, openPacket, packDisconnect, predict, packRequest, packSessionHeader,
+  packSsInput, parseAccepted, parseChallenge, parseDenied, parseDisconnect, parseSnapshotPrefix, parseStateSyncInfo, sealPacket, seqDelta, sessionKeys,
+  splitToken, tokenFromText,
 } from "./wire.js";
 
 export * from "./wire.js";
@@ -93,10 +94,12 @@ export class RttEstimator {
 
 const SENT_RING = 1024;
 
-/** One established session: sequence numbers out, acks and the replay window in, RTT. */
+/** One established session: sequence numbers out, acks and the replay window in, RTT; with
+ * ``keys`` ({tx, rx}: AES-GCM CryptoKeys), every packet sealed and opened (``seal``, ``open``). */
 export class Session {
-  constructor(sessionId, now) {
+  constructor(sessionId, now, keys = null) {
     this.sessionId = sessionId;
+    this.keys = keys;
     this.sends = 0; // our send counter; the wire carries its low 16 bits
     this.sentTime = new Float64Array(SENT_RING);
     this.sentNo = new Float64Array(SENT_RING).fill(-1);
@@ -133,7 +136,23 @@ export class Session {
     return packet;
   }
 
-  /** The payload of a session packet from the server, or a ProtocolError. */
+  /** ``wrap``, then sealed with our key (a Promise of the packet to send). */
+  seal(type, payload, now) {
+    const counter = this.sends, packet = this.wrap(type, payload, now);
+    return this.keys ? sealPacket(this.keys.tx, counter, packet) : Promise.resolve(packet);
+  }
+
+  /** A packet from the server opened (header, then the payload in clear), before ``unwrap``
+   * believes anything in it: the server's send counter is the one nearest our newest. */
+  async open(bytes) {
+    if (!this.keys) return bytes;
+    if (bytes.length < SESSION_HEADER) throw new ProtocolError("truncated", "shorter than the session header");
+    const seq = bytes[8] | (bytes[9] << 8);
+    const counter = this.latest === null ? seq : Math.max(0, this.latest + seqDelta(seq, this.latest & 0xffff));
+    return openPacket(this.keys.rx, counter, bytes);
+  }
+
+  /** The payload of a session packet from the server (opened), or a ProtocolError. */
   unwrap(bytes, now) {
     const r = new Reader(bytes, 4);
     if (bytes.length < SESSION_HEADER) throw new ProtocolError("truncated", "shorter than the session header");
@@ -345,7 +364,7 @@ export class GameSchema {
 export class StateSyncClient {
   constructor({ url, token, schema, onEvent = () => {}, now = () => performance.now() / 1000, interpDelay = null }) {
     this.url = url;
-    this.token = typeof token === "string" ? tokenFromText(token) : token;
+    this.token = splitToken(typeof token === "string" ? tokenFromText(token) : token); // {wire, c2s, s2c}
     this.schema = schema;
     this.onEvent = onEvent;
     this.now = now;
@@ -366,6 +385,10 @@ export class StateSyncClient {
     this.lastAckSent = -1;
     this.present = 0; // the tick our newest input is stamped for
     this.counters = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, parts: 0, deltaParts: 0, snapshots: 0, noBaseline: 0 };
+    // WebCrypto is asynchronous: packets in are handled one after another (each opened before
+    // the next), packets out leave in the order their sequence numbers were taken.
+    this._inbox = Promise.resolve();
+    this._outbox = Promise.resolve();
     this.drops = {};
     this._rates = { at: null, mark: null, snapshotHz: 0, bytesInPerS: 0, bytesOutPerS: 0 };
   }
@@ -389,7 +412,8 @@ export class StateSyncClient {
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data === "string") return this._drop("text_frame");
-      this._receive(new Uint8Array(ev.data), this.now());
+      const bytes = new Uint8Array(ev.data), now = this.now();
+      this._inbox = this._inbox.then(() => this._receive(bytes, now)).catch((e) => setTimeout(() => { throw e; }));
     };
     ws.onclose = (ev) => {
       if (["requesting", "responding", "connected"].includes(this.status)) {
@@ -412,7 +436,7 @@ export class StateSyncClient {
   }
 
   // -- receiving ---------------------------------------------------------------------------
-  _receive(bytes, now) {
+  async _receive(bytes, now) {
     this.counters.packetsIn++;
     this.counters.bytesIn += bytes.length;
     try {
@@ -421,9 +445,10 @@ export class StateSyncClient {
       if (bytes[0] !== 0x54 || bytes[1] !== 0x53) throw new ProtocolError("not_ticksync", "protocol id");
       if (bytes[2] !== PROTOCOL_VERSION) throw new ProtocolError("bad_version", `version ${bytes[2]}`);
       const type = bytes[3] & ~ACK_VALID;
-      if (type < 0x10) return this._handshake(type, bytes, now);
+      if (type < 0x10) return await this._handshake(type, bytes, now);
       if (this.status !== "connected") throw new ProtocolError("no_session", "session packet before ACCEPTED");
-      const payload = this.session.unwrap(bytes, now);
+      const payload = this.session.unwrap(await this.session.open(bytes), now);
+      if (this.status !== "connected") return; // ended while it was being opened
       if (type === Type.SS_SNAPSHOT) this._snapshot(payload, now);
       else if (type === Type.DISCONNECT) {
         this._end("disconnected", "server: " + (parseDisconnect(payload) || "disconnected"));
@@ -434,10 +459,12 @@ export class StateSyncClient {
     }
   }
 
-  _handshake(type, bytes, now) {
+  async _handshake(type, bytes, now) {
     if (type === Type.CHALLENGE) {
       const c = parseChallenge(bytes);
       if (this.status !== "requesting" || c.nonce !== this.nonce) throw new ProtocolError("unexpected_challenge", "not waiting for it");
+      c.proof = await handshakeProof(this.token.c2s, c.nonce, c.cookieTime, c.cookie);
+      if (this.status !== "requesting") return;
       this.cookie = c;
       this.challengedAt = now;
       this._setStatus("responding", "challenged");
@@ -447,13 +474,18 @@ export class StateSyncClient {
       if (a.nonce !== this.nonce) throw new ProtocolError("unexpected_accept", "another attempt's");
       if (this.status === "connected") return; // a duplicate of the one we took
       if (this.status !== "requesting" && this.status !== "responding") throw new ProtocolError("unexpected_accept", this.status);
+      // A browser's session is never in plaintext: a plaintext ACCEPTED is a downgrade attempt.
+      if (bytes[3] & ACCEPTED_PLAINTEXT) throw new ProtocolError("plaintext_refused", "the server offered an unencrypted session");
       try {
         this.info = parseStateSyncInfo(a.info);
       } catch (e) {
         this._end("failed", e.message.replace(/^bad_info: /, ""));
         return;
       }
-      this.session = new Session(a.sessionId, now);
+      const raw = await sessionKeys(this.token.c2s, this.token.s2c, a.nonce, a.sessionId);
+      const keys = { tx: await aeadKey(raw.c2s), rx: await aeadKey(raw.s2c) };
+      if (this.status !== "requesting" && this.status !== "responding") return;
+      this.session = new Session(a.sessionId, now, keys);
       this.slot = a.slot;
       this.clock = new ServerClock(this.info.tickRate);
       this.clock.seed(this.info.serverTick, now);
@@ -568,12 +600,15 @@ export class StateSyncClient {
     const g = this.schema.game;
     this._send(packRequest({
       nonce: this.nonce, fingerprint: BigInt("0x" + g.fingerprint), name: g.name, version: g.version,
-      token: this.token, cookieTime: c?.cookieTime, cookie: c?.cookie,
+      token: this.token.wire, cookieTime: c?.cookieTime, cookie: c?.cookie, proof: c?.proof,
     }));
     this.resendAt = now + HANDSHAKE_RESEND;
   }
 
-  _sendSession(type, payload, now) { this._send(this.session.wrap(type, payload, now)); }
+  _sendSession(type, payload, now) {
+    const sealed = this.session.seal(type, payload, now); // takes the sequence number now
+    this._outbox = this._outbox.then(() => sealed).then((packet) => this._send(packet));
+  }
 
   _send(packet) {
     if (this.ws.readyState !== 1) return; // not open (any more)
@@ -589,7 +624,8 @@ export class StateSyncClient {
   _end(status, text, extra = {}) {
     this._setStatus(status, text);
     clearInterval(this.timer);
-    if (this.ws && this.ws.readyState <= 1) this.ws.close(1000);
+    const ws = this.ws;
+    this._outbox.then(() => { if (ws && ws.readyState <= 1) ws.close(1000); }); // goodbyes sealed first
     this.onEvent({ type: status, text, ...extra });
   }
 

@@ -9,9 +9,9 @@
 // produces codes that wide); 64-bit fields (nonces, seeds, fingerprints) are BigInt.
 
 export const PROTOCOL_ID = 0x5354; // bytes 54 53, "TS"
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MAX_PACKET = 1200; // nothing is ever fragmented
-export const REQUEST_SIZE = 300; // handshake requests are padded: no reply is ever bigger
+export const REQUEST_SIZE = 400; // handshake requests are padded: no reply is ever bigger
 export const NO_TICK = 0xffffffff;
 
 export const Type = Object.freeze({
@@ -21,6 +21,8 @@ export const Type = Object.freeze({
 
 export const ACK_VALID = 0x80; // type-byte flag: this session packet's ack fields mean something
 export const SESSION_HEADER = 17; // prefix 4 + session id 4 + seq 2 + ack 2 + ack bits 4 + ack delay 1
+export const TAG_SIZE = 16; // the AES-GCM tag that ends every sealed session packet
+export const ACCEPTED_PLAINTEXT = 0x80; // ACCEPTED's type-byte flag: an unencrypted lab session (refused here)
 export const ACK_DELAY_UNIT = 0.0005; // seconds per unit of the ack-delay byte
 const MODE_STATESYNC = 2; // first byte of ACCEPTED's info
 export const MAX_RUN = 255; // inputs in one input run
@@ -338,14 +340,14 @@ export function packSsInput(slot, ack, viewDelay, run = null) {
 // -- handshake (netcode/session/handshake.py) -----------------------------------------------------------
 
 /**
- * CONNECT_REQUEST, or CHALLENGE_RESPONSE when ``cookie`` is given, zero-padded to 300 bytes:
- * client nonce u64, [cookie time u32, cookie 16], game fingerprint u64, game name str8,
- * game version str8, token (u8 length + bytes).
+ * CONNECT_REQUEST, or CHALLENGE_RESPONSE when ``cookie`` is given, zero-padded to 400 bytes:
+ * client nonce u64, [cookie time u32, cookie 16, proof 16], game fingerprint u64, game name
+ * str8, game version str8, token (u8 length + bytes: the wire token, never its keys).
  */
-export function packRequest({ nonce, fingerprint, name, version, token, cookieTime, cookie }) {
+export function packRequest({ nonce, fingerprint, name, version, token, cookieTime, cookie, proof }) {
   const w = new Writer(REQUEST_SIZE); // zero-filled: the padding comes free
   w.prefix(cookie ? Type.CHALLENGE_RESPONSE : Type.CONNECT_REQUEST).u64(nonce);
-  if (cookie) w.u32(cookieTime).bytes(cookie);
+  if (cookie) w.u32(cookieTime).bytes(cookie).bytes(proof);
   w.u64(fingerprint).str8(name).str8(version).u8(token.length).bytes(token);
   return w.b;
 }
@@ -393,6 +395,91 @@ export function tokenFromText(text) {
   const s = text.trim().replace(/-/g, "+").replace(/_/g, "/");
   const raw = atob(s + "=".repeat((4 - (s.length % 4)) % 4));
   return Uint8Array.from(raw, (ch) => ch.charCodeAt(0));
+}
+
+const TOKEN_VERSION = 2, TOKEN_FIXED = 24, KEY_SIZE = 32; // u8 version, u8 role, i16 slot, u64 expires, 12 nonce
+
+/**
+ * A client token (netcode/session/token.py): ``{wire, c2s, s2c}``, the wire token (what the
+ * handshake carries: public part, sealed keys, tag) and the two session keys that follow it.
+ */
+export function splitToken(token) {
+  let n = 0;
+  if (token.length > TOKEN_FIXED + 2 && token[0] === TOKEN_VERSION) {
+    const user = TOKEN_FIXED + 1 + token[TOKEN_FIXED];
+    if (user < token.length) n = user + 1 + token[user] + 2 * KEY_SIZE + TAG_SIZE;
+  }
+  if (!n || token.length !== n + 2 * KEY_SIZE) {
+    throw new ProtocolError("bad_token", "not a ticksync client token (version 2: the connect token and its session keys)");
+  }
+  return { wire: token.slice(0, n), c2s: token.slice(n, n + KEY_SIZE), s2c: token.slice(n + KEY_SIZE) };
+}
+
+// -- sealing (netcode/session/crypto.py): WebCrypto, so every function here is async -----------------
+
+const subtle = () => globalThis.crypto.subtle;
+const LATIN = new TextEncoder();
+
+/** HMAC-SHA256(key, label + "\0" + data): how every key and proof is derived. */
+async function derive(key, label, data) {
+  const k = await subtle().importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const msg = new Uint8Array(label.length + 1 + data.length);
+  msg.set(LATIN.encode(label));
+  msg.set(data, label.length + 1);
+  return new Uint8Array(await subtle().sign("HMAC", k, msg));
+}
+
+function nonceAndNumber(nonce, n, tail = new Uint8Array(0)) {
+  const w = new Writer(12 + tail.length).u64(nonce).u32(n);
+  return w.bytes(tail).b;
+}
+
+/** The 16 bytes CHALLENGE_RESPONSE carries to show we hold the token's client key. */
+export async function handshakeProof(c2s, nonce, cookieTime, cookie) {
+  return (await derive(c2s, "ticksync-proof", nonceAndNumber(nonce, cookieTime, cookie))).slice(0, 16);
+}
+
+/** ``{c2s, s2c}``: the raw packet keys of one session of a token. */
+export async function sessionKeys(c2s, s2c, nonce, sessionId) {
+  const salt = nonceAndNumber(nonce, sessionId);
+  return { c2s: await derive(c2s, "ticksync-session-c2s", salt), s2c: await derive(s2c, "ticksync-session-s2c", salt) };
+}
+
+/** An AES-256-GCM key for sealing (or opening) session packets. */
+export function aeadKey(raw) { return subtle().importKey("raw", raw, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]); }
+
+/** Four zero bytes, then the sender's 64-bit send counter. */
+export function packetNonce(counter) { return new Writer(12).u32(0).u64(counter).b; }
+
+/** A session packet (header, payload in clear) sealed as the ``counter``-th send: the header
+ * stays readable and is the associated data; the payload is encrypted and the tag appended. */
+export async function sealPacket(key, counter, packet) {
+  const head = packet.subarray(0, SESSION_HEADER);
+  const sealed = new Uint8Array(await subtle().encrypt(
+    { name: "AES-GCM", iv: packetNonce(counter), additionalData: head }, key, packet.subarray(SESSION_HEADER),
+  ));
+  const out = new Uint8Array(SESSION_HEADER + sealed.length);
+  out.set(head);
+  out.set(sealed, SESSION_HEADER);
+  return out;
+}
+
+/** The packet of :func:`sealPacket` opened (header, payload in clear), or ProtocolError bad_tag. */
+export async function openPacket(key, counter, packet) {
+  if (packet.length < SESSION_HEADER + TAG_SIZE) throw new ProtocolError("truncated", "shorter than the session header and tag");
+  const head = packet.subarray(0, SESSION_HEADER);
+  let plain;
+  try {
+    plain = new Uint8Array(await subtle().decrypt(
+      { name: "AES-GCM", iv: packetNonce(counter), additionalData: head }, key, packet.subarray(SESSION_HEADER),
+    ));
+  } catch {
+    throw new ProtocolError("bad_tag", "not sealed with this session's key");
+  }
+  const out = new Uint8Array(SESSION_HEADER + plain.length);
+  out.set(head);
+  out.set(plain, SESSION_HEADER);
+  return out;
 }
 
 // -- session packets: the header, DISCONNECT (netcode/session/wire.py, session.py) ------------------------

@@ -1,0 +1,104 @@
+"""How a replication spec's options shape snapshot coding: groups, prediction, entropy coding.
+
+:class:`SnapshotCoding` is built by :class:`~netcode.statesync.snapshot.SnapshotSchema` from a
+spec that uses ``coding="entropy"``, ``groups`` or a ``predictor`` (see
+:mod:`engine.replication`); a spec that uses none has no coding object and snapshots take
+the packed path unchanged. It holds what both ends derive from the spec: which group each
+column is in, the quantizers that code a change as something other than a difference
+(rotations), the game's predictor, and the range-coded update table's rows, deltas and
+motion classes (the table itself is :mod:`netcode.statesync.rangecoder`'s).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netcode.statesync import rangecoder
+
+__all__ = ["SnapshotCoding"]
+
+
+class SnapshotCoding:
+    def __init__(self, replication, fields, columns: int, smooth: np.ndarray):
+        self.entropy = replication.coding == "entropy"
+        self.hook = replication.predictor
+        self.smooth = smooth
+        self.columns_of = {name: (c, c + w) for name, _, c, w, _, _ in fields}
+        group_names = list(replication.groups)
+        grouped = {name for group in group_names for name in group}
+        group_names += [(name,) for name, *_ in fields if name not in grouped]
+        self.group_of = np.zeros(columns, np.int32)
+        for g, group in enumerate(group_names):
+            for name in group:
+                c0, c1 = self.columns_of[name]
+                self.group_of[c0:c1] = g
+        self.groups = len(group_names)
+        # The table takes columns group after group; each field's columns share contexts.
+        self.order = np.argsort(self.group_of, kind="stable")
+        self.in_order = bool((self.order == np.arange(columns)).all())
+        self.table_groups = self.group_of[self.order]
+        field_of = np.zeros(columns, np.int32)  # columns with equal numbers share contexts
+        used = 0
+        for _name, q, c, w, _, _ in fields:
+            ids = np.asarray(q.contexts(w), np.int32)
+            field_of[c : c + w] = used + ids
+            used += int(ids.max()) + 1 if w else 0
+        self.table_fields = field_of[self.order]
+        self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
+
+    # -- prediction --------------------------------------------------------------------
+    def expect(self, base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, default):
+        """Where the receiver expects each entity: the game's predictor, or ``default``
+        (the linear one) when the spec names none."""
+        if self.hook is None:
+            return default(base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, self.smooth)
+        rows = base_view & pred_view
+        if base_tick <= pred_tick or not rows.any():
+            return base_codes.copy()
+        out = self.hook(base_codes, pred_codes, rows, tick - base_tick, base_tick - pred_tick, self.columns_of)
+        out = np.asarray(out)
+        if out.shape != base_codes.shape or out.dtype != np.int64:
+            raise TypeError(f"the predictor returned {out.dtype} {out.shape}, not int64 {base_codes.shape}")
+        return out
+
+    # -- the update table --------------------------------------------------------------
+    def deltas(self, expected: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """What an update sends for rows ``codes`` the receiver expects at ``expected``."""
+        d = codes - expected
+        for c0, c1, q in self.transforms:
+            d[:, c0:c1] = q.delta(expected[:, c0:c1], codes[:, c0:c1])
+        return d
+
+    def undo(self, expected: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`deltas`."""
+        out = expected + deltas
+        for c0, c1, q in self.transforms:
+            out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
+        return out
+
+    def motion(self, base: np.ndarray, older: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
+        """Motion codes (rows, columns) int32: how much (bit length, at most 7) and which
+        way each value's code moved from the older snapshot to the baseline, for the rows
+        in ``rows``; 0 elsewhere and without an older snapshot. Both ends hold both
+        snapshots, so the coder may take its contexts from them: a value that moved moves
+        again, by about as much."""
+        if older is None:
+            return np.zeros(base.shape, np.int32)
+        return rangecoder.motion_codes(base, older, rows)
+
+    def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
+        """The range-coded table of ``deltas`` (rows, columns in spec order) with their
+        ``motion`` codes (the same shape); the table takes the columns in group order."""
+        if self.in_order:
+            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups)
+        o = self.order
+        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups)
+
+    def decode_table(self, data, motion: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`encode_table`."""
+        if self.in_order:
+            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups)
+        out = np.empty(motion.shape, np.int64)
+        o = self.order
+        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups)
+        return out

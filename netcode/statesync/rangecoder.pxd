@@ -1,0 +1,37 @@
+# C types for rangecoder.py when Cython compiles it (an "augmenting" .pxd): the source
+# stays plain Python and runs as such where there is no compiler.
+cimport cython
+
+@cython.final
+cdef class Encoder:
+    cdef object seen
+    cdef unsigned char[::1] n
+    cdef unsigned long long low
+    cdef unsigned int range, cache
+    cdef Py_ssize_t pending
+    cdef bint first
+    cdef bytearray out
+    cdef object probs
+    cdef unsigned int[::1] p
+
+    cdef void _shift(self) noexcept
+    cdef void bit(self, Py_ssize_t ctx, int b) noexcept
+    cdef void even(self, int b) noexcept
+
+
+@cython.final
+cdef class Decoder:
+    cdef object seen
+    cdef unsigned char[::1] n
+    cdef const unsigned char[:] data
+    cdef Py_ssize_t size, pos
+    cdef unsigned int range, code
+    cdef object probs
+    cdef unsigned int[::1] p
+
+    cdef unsigned int _byte(self) noexcept
+    cdef int bit(self, Py_ssize_t ctx) noexcept
+    cdef int even(self) noexcept
+
+cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP
+cdef Py_ssize_t _SLACK, _CLASSES, _ACTIVITY, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX

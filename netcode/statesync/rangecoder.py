@@ -1,0 +1,504 @@
+"""Adaptive binary range coding of integer tables: the entropy coder of snapshot updates.
+
+A snapshot update is a table: one row per entity the receiver holds, one column per field
+component, the difference between each value and where the receiver expects it. Most
+rows did not change; the rest change in a few field groups at once, by amounts whose size
+follows how much they moved last time. Packed at one width per column that costs several
+bits per value more than its entropy; here every decision is a binary event coded with an
+adaptive probability (LZMA's range coder, 12-bit probabilities), in a context that knows
+what predicts it:
+
+* per row and group, *changed*: context (group, the largest activity of its values,
+  whether the row before changed that group);
+* per changed value, its *magnitude class* (bit length of ``|delta|``, 0 for zero) in
+  unary: context (its context set, its activity folded to resting / slow / fast, whether it
+  is the group's first value, step); then its *sign* (per direction it last moved) and its
+  bits below the top one, the highest of them adaptive (per class), the others even.
+
+A value's *motion code* (activity, the bit length of how far it moved between the two
+snapshots the receiver predicts from, and the direction) is known to both ends. The model
+starts every packet from the same :func:`prior` and adapts only to what that packet
+carried, so each packet decodes on its own given its baseline, never needing one that may
+have been lost. Short packets teach few contexts: finer contexts measured worse.
+
+Written in Cython's pure-Python mode (typed by ``rangecoder.pxd``) like
+:mod:`netcode.statesync.bitpack`: compiled where the install built it, the same source
+runs as plain Python otherwise (slowly: for tests and ``TICKSYNC_PURE=1``).
+"""
+
+import cython
+import numpy as np
+
+from netcode.errors import ProtocolError
+
+compiled = cython.compiled
+
+_BITS = 12  # probability precision
+_ONE = 1 << _BITS
+_HALF = _ONE >> 1
+_LIMIT = 15  # events after which a context adapts at its slowest (see _adapt)
+_TOP = 1 << 24
+_SLACK = 4  # bytes a decoder may read past its input (the flush is trimmed of them)
+
+_CLASSES = 64  # magnitude classes: bit lengths 0..63 (deltas of codes >= 0 are shorter)
+_ACTIVITY = 8  # how much a value moved last time: bit length of the change, 0..7+
+_MOTIONS = _ACTIVITY * 3  # a value's motion code: activity * 3 + direction (0 none, 1 up, 2 down)
+_SPEEDS = 3  # activities folded for the values: resting (0), slow (1-3), fast (4+)
+_BEFORE = 2  # the group's first value, or a later one
+_FLAG_CTX = _ACTIVITY * 2  # per group: its largest activity, whether the row before changed
+_CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
+_VALUE_CTX = _CLASS_CTX + 3 + _CLASSES  # per context set: classes, sign by direction, top mantissa bits
+MOTIONS = _MOTIONS  # (the C constants above are not visible from Python)
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(k=cython.uint)
+def _adapt(p: cython.uint, b: cython.int, n: cython.uint) -> cython.uint:
+    """The probability of a 0 after seeing ``b``, the context's ``n``-th event: about the
+    running frequency at first (quick to learn in a short packet; steps of 1/2, 1/4, 1/8,
+    1/16 as events accumulate), then a 1/32 decay. Shifts, not divisions: cheap, and the
+    same in C and Python."""
+    s: cython.uint = 5
+    if n < 1:
+        s = 1
+    elif n < 3:
+        s = 2
+    elif n < 7:
+        s = 3
+    elif n < 15:
+        s = 4
+    if b:
+        return p - (p >> s)
+    return p + ((_ONE - p) >> s)
+
+
+def _plain(table):
+    """A model's table as Python ints, for the interpreted twin: numpy's small unsigned
+    scalars would make the range arithmetic wrap."""
+    return table.tolist()
+
+
+# Every index below is in range by construction (contexts are laid out for the largest
+# class, motion and field the checks let through), so the hot code skips the checks.
+@cython.cclass
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+class Encoder:
+    """Encodes binary decisions against adaptive probabilities, one per context."""
+
+    def __init__(self, prior):
+        self.low = 0
+        self.range = 0xFFFFFFFF
+        self.cache = 0
+        self.pending = 1
+        self.first = True
+        self.out = bytearray()
+        self.probs = prior.copy()  # uint32, one probability per context
+        self.p = self.probs if cython.compiled else _plain(prior)
+        self.seen = np.zeros(len(prior), np.uint8)
+        self.n = self.seen if cython.compiled else _plain(self.seen)
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    @cython.locals(carry=cython.uint, temp=cython.uint)
+    def _shift(self) -> cython.void:
+        if self.low < 0xFF000000 or self.low >= 0x100000000:
+            carry = cython.cast(cython.uint, self.low >> 32)
+            temp = self.cache
+            while True:
+                if self.first:  # the first byte is always 0: not sent
+                    self.first = False
+                else:
+                    self.out.append((temp + carry) & 0xFF)
+                temp = 0xFF
+                self.pending -= 1
+                if self.pending == 0:
+                    break
+            self.cache = cython.cast(cython.uint, (self.low >> 24) & 0xFF)
+        self.pending += 1
+        self.low = (self.low & 0x00FFFFFF) << 8
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    @cython.locals(p=cython.uint, bound=cython.uint, n=cython.uint)
+    def bit(self, ctx: cython.Py_ssize_t, b: cython.int) -> cython.void:
+        p = self.p[ctx]
+        n = self.n[ctx]
+        bound = (self.range >> _BITS) * p
+        if b:
+            self.low += bound
+            self.range -= bound
+        else:
+            self.range = bound
+        self.p[ctx] = _adapt(p, b, n)
+        if n < _LIMIT:
+            self.n[ctx] = n + 1
+        while self.range < _TOP:
+            self.range <<= 8
+            self._shift()
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    def even(self, b: cython.int) -> cython.void:
+        """A bit at even odds, no model."""
+        self.range >>= 1
+        if b:
+            self.low += self.range
+        while self.range < _TOP:
+            self.range <<= 8
+            self._shift()
+
+    @cython.locals(i=cython.int)
+    def finish(self) -> bytes:
+        for i in range(5):
+            self._shift()
+        out = self.out
+        # The decoder reads zeros past the end: trailing zeros of the flush need not go.
+        trim = 0
+        while trim < _SLACK and len(out) > trim and out[len(out) - 1 - trim] == 0:
+            trim += 1
+        return bytes(out[: len(out) - trim])
+
+
+@cython.cclass
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+class Decoder:
+    """Decodes what :class:`Encoder` wrote with the same contexts in the same order."""
+
+    def __init__(self, data, prior):
+        self.data = bytes(data)
+        self.size = len(data)
+        self.pos = 0
+        self.range = 0xFFFFFFFF
+        self.code = 0
+        for _ in range(4):
+            self.code = (self.code << 8) | self._byte()
+        self.probs = prior.copy()  # uint32, one probability per context
+        self.p = self.probs if cython.compiled else _plain(prior)
+        self.seen = np.zeros(len(prior), np.uint8)
+        self.n = self.seen if cython.compiled else _plain(self.seen)
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    def _byte(self) -> cython.uint:
+        self.pos += 1
+        if self.pos <= self.size:
+            return self.data[self.pos - 1]
+        return 0
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    @cython.locals(p=cython.uint, bound=cython.uint, b=cython.int, n=cython.uint)
+    def bit(self, ctx: cython.Py_ssize_t) -> cython.int:
+        p = self.p[ctx]
+        n = self.n[ctx]
+        bound = (self.range >> _BITS) * p
+        if self.code < bound:
+            self.range = bound
+            b = 0
+        else:
+            self.code -= bound
+            self.range -= bound
+            b = 1
+        self.p[ctx] = _adapt(p, b, n)
+        if n < _LIMIT:
+            self.n[ctx] = n + 1
+        while self.range < _TOP:
+            self.range <<= 8
+            self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
+        return b
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    @cython.locals(b=cython.int)
+    def even(self) -> cython.int:
+        self.range >>= 1
+        b = 0
+        if self.code >= self.range:
+            self.code -= self.range
+            b = 1
+        while self.range < _TOP:
+            self.range <<= 8
+            self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
+        return b
+
+    def check_end(self) -> None:
+        """Raise unless the decoding read the input to its end (and no further past it than
+        an encoder's trimmed flush allows): the payload was cut short, or runs on, or was
+        never ours."""
+        if self.pos > self.size + _SLACK:
+            raise ProtocolError("truncated", f"range-coded data ends {self.pos - self.size} bytes early")
+        if self.pos < self.size:
+            raise ProtocolError("bad_snapshot", f"{self.size - self.pos} bytes after the range-coded data")
+
+
+# -- integers ------------------------------------------------------------------------------
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(b=cython.int)
+def _bit_length(x: cython.ulonglong) -> cython.int:
+    b = 0
+    if x >> 32:
+        x >>= 32
+        b += 32
+    if x >> 16:
+        x >>= 16
+        b += 16
+    if x >> 8:
+        x >>= 8
+        b += 8
+    while x:
+        x >>= 1
+        b += 1
+    return b
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t)
+def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int, d: cython.longlong) -> cython.int:
+    """A signed value in the contexts of its set (from ``ctx``), ``cell`` (its activity,
+    whether it is its group's first) and its last ``direction`` (for the sign)."""
+    mag = cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d)
+    cls = _bit_length(mag)
+    base = ctx + cell * _CLASSES
+    for k in range(cls):
+        enc.bit(base + k, 1)
+    if cls < _CLASSES - 1:
+        enc.bit(base + cls, 0)
+    if cls == 0:
+        return 0
+    enc.bit(ctx + _CLASS_CTX + direction, 1 if d < 0 else 0)
+    if cls >= 2:
+        enc.bit(ctx + _CLASS_CTX + 3 + cls, cython.cast(cython.int, (mag >> (cls - 2)) & 1))
+    for k in range(cls - 3, -1, -1):
+        enc.even(cython.cast(cython.int, (mag >> k) & 1))
+    return cls
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t, negative=cython.int)
+def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int) -> cython.longlong:
+    """Inverse of :func:`_put_value`."""
+    base = ctx + cell * _CLASSES
+    cls = 0
+    while cls < _CLASSES - 1 and dec.bit(base + cls):
+        cls += 1
+    if cls == 0:
+        return 0
+    negative = dec.bit(ctx + _CLASS_CTX + direction)
+    mag = 1
+    if cls >= 2:
+        mag = (mag << 1) | cython.cast(cython.ulonglong, dec.bit(ctx + _CLASS_CTX + 3 + cls))
+    for k in range(cls - 3, -1, -1):
+        mag = (mag << 1) | cython.cast(cython.ulonglong, dec.even())
+    return -cython.cast(cython.longlong, mag) if negative else cython.cast(cython.longlong, mag)
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _cell(motion: cython.int, first: cython.int) -> cython.Py_ssize_t:
+    """The context cell of a value: how much it moved last time (its activity, folded
+    to 0..4 and 5+) and whether it is its group's first value. (Finer cells measured
+    worse: a packet is too short to teach many contexts.)"""
+    act: cython.int = motion // 3
+    return (2 if act >= 4 else (1 if act >= 1 else 0)) * _BEFORE + first
+
+
+def contexts(fields: int, groups: int) -> int:
+    """How many probabilities a table of ``fields`` in ``groups`` needs."""
+    return groups * _FLAG_CTX + fields * _VALUE_CTX
+
+
+_PRIORS: dict = {}
+
+
+def prior(fields: int, groups: int) -> np.ndarray:
+    """The probabilities every packet's model starts from (uint32, of a 0 bit), a mild
+    guess that the data soon corrects: a group that moved last time has changed again
+    (and one that rested has not), and a value changes by a few bits more than it moved
+    last time (classes below 2, 4, 7 for resting, slow and fast values are likely passed)."""
+    key = (fields, groups)
+    table = _PRIORS.get(key)
+    if table is None:
+        table = np.full(contexts(fields, groups), _HALF, np.uint32)
+        for g in range(groups):
+            flags = table[g * _FLAG_CTX : (g + 1) * _FLAG_CTX].reshape(_ACTIVITY, 2)
+            flags[0] = _ONE - _ONE // 8
+            flags[1:] = _ONE // 8
+        likely = (2, 4, 7)  # per speed: the class a value usually reaches
+        for f in range(fields):
+            base = groups * _FLAG_CTX + f * _VALUE_CTX
+            classes = table[base : base + _CLASS_CTX].reshape(_SPEEDS, _BEFORE, _CLASSES)
+            for speed in range(_SPEEDS):
+                classes[speed, :, : likely[speed]] = _ONE // 4  # a 0 (stop) unlikely yet
+        _PRIORS[key] = table
+    return table
+
+
+def _checked(group_of, field_of, motion, groups):
+    """The table's layout arrays, checked (they come from the schema, not the peer)."""
+    group_of = np.ascontiguousarray(group_of, np.int32)
+    field_of = np.ascontiguousarray(field_of, np.int32)
+    motion = np.ascontiguousarray(motion, np.int32)
+    cols = len(group_of)
+    if len(field_of) != cols or motion.ndim != 2 or motion.shape[1] != cols:
+        raise ValueError(f"{cols} columns, {len(field_of)} set ids, motion {motion.shape}")
+    if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
+        raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
+    if np.any(np.diff(group_of) < 0):
+        raise ValueError(f"columns must come group after group: {group_of}")
+    fields = int(field_of.max()) + 1 if cols else 0
+    return group_of, field_of, motion, fields
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(
+    rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+)
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) -> bytes:
+    """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
+    ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
+    with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
+    value's motion code 0..MOTIONS-1 (activity * 3 + direction: how much, and which way,
+    it moved last time). A row's group is sent as changed when any of its deltas is."""
+    group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    deltas = np.ascontiguousarray(deltas, np.int64)
+    if deltas.shape != motion.shape:
+        raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
+    d: cython.longlong[:, ::1] = deltas
+    gof: cython.int[:] = group_of
+    fof: cython.int[:] = field_of
+    mo: cython.int[:, ::1] = motion
+    rows, cols = d.shape[0], d.shape[1]
+    ngroups = groups
+    enc = Encoder(prior(fields, ngroups))
+    vbase = ngroups * _FLAG_CTX
+    flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
+    prev: cython.int[:] = flags
+    for r in range(rows):
+        c0 = 0
+        for g in range(ngroups):
+            changed = 0
+            top = 0
+            c = c0
+            while c < cols and gof[c] == g:
+                if d[r, c] != 0:
+                    changed = 1
+                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                    raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
+                mc = mo[r, c] // 3
+                if mc > top:
+                    top = mc
+                c += 1
+            enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
+            prev[g] = changed
+            if changed:
+                first = 0
+                for c in range(c0, cols):
+                    if gof[c] != g:
+                        break
+                    m = mo[r, c]
+                    _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3, d[r, c])
+                    first = 1
+            while c0 < cols and gof[c0] == g:
+                c0 += 1
+    return enc.finish()
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(
+    rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+)
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
+    """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
+    ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
+    garbage decodes to some table (the callers validate what it means)."""
+    group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    gof: cython.int[:] = group_of
+    fof: cython.int[:] = field_of
+    mo: cython.int[:, ::1] = motion
+    rows, cols = mo.shape[0], gof.shape[0]
+    ngroups = groups
+    out = np.zeros((rows, cols), np.int64)
+    d: cython.longlong[:, ::1] = out
+    dec = Decoder(data, prior(fields, ngroups))
+    vbase = ngroups * _FLAG_CTX
+    flags = np.zeros(ngroups, np.int32)
+    prev: cython.int[:] = flags
+    for r in range(rows):
+        c0 = 0
+        for g in range(ngroups):
+            top = 0
+            c = c0
+            while c < cols and gof[c] == g:
+                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                    raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
+                mc = mo[r, c] // 3
+                if mc > top:
+                    top = mc
+                c += 1
+            changed = dec.bit(g * _FLAG_CTX + top * 2 + prev[g])
+            prev[g] = changed
+            if changed:
+                first = 0
+                for c in range(c0, cols):
+                    if gof[c] != g:
+                        break
+                    m = mo[r, c]
+                    d[r, c] = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3)
+                    first = 1
+            while c0 < cols and gof[c0] == g:
+                c0 += 1
+    dec.check_end()
+    return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t, x=cython.longlong, act=cython.int)
+def motion_codes(base, older, both):
+    """Each value's motion code (rows, columns) int32 from the older snapshot's codes to
+    the baseline's (int64, same shape) for the rows where ``both`` (bool) holds, 0
+    elsewhere: ``activity * 3 + direction``, activity the bit length of the change (at
+    most 7), direction 0 none, 1 up, 2 down."""
+    base = np.ascontiguousarray(base, np.int64)
+    older = np.ascontiguousarray(older, np.int64)
+    mask = np.ascontiguousarray(both, np.uint8)
+    if base.ndim != 2 or older.shape != base.shape or mask.shape != (base.shape[0],):
+        raise ValueError(f"codes {base.shape} and {older.shape}, rows {mask.shape}")
+    b: cython.longlong[:, ::1] = base
+    o: cython.longlong[:, ::1] = older
+    m: cython.uchar[::1] = mask
+    rows, cols = b.shape[0], b.shape[1]
+    out = np.zeros((rows, cols), np.int32)
+    res: cython.int[:, ::1] = out
+    for r in range(rows):
+        if not m[r]:
+            continue
+        for c in range(cols):
+            x = b[r, c] - o[r, c]
+            if x == 0:
+                continue
+            act = _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x))
+            if act > 7:
+                act = 7
+            res[r, c] = act * 3 + (2 if x < 0 else 1)
+    return out

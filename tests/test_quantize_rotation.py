@@ -1,0 +1,68 @@
+"""Smallest-three quaternions (engine/quantize.py SmallestThree): within tolerance, and
+coded against a baseline rotation with the largest component's switch handled."""
+
+import numpy as np
+import pytest
+
+from engine.quantize import SmallestThree
+
+
+def _unit(rng, n):
+    q = rng.normal(size=(n, 4))
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("bits", [6, 9, 12])
+def test_quaternions_round_trip_within_tolerance(bits):
+    rng = np.random.default_rng(bits)
+    q = _unit(rng, 2000)
+    quant = SmallestThree(bits)
+    codes = quant.quantize(q)
+    assert codes.shape == (2000, 4) and codes.min() >= 0 and codes[:, 1:].max() <= quant.scale
+    back = quant.dequantize(codes, np.dtype(np.float64))
+    # q and -q are one rotation: compare up to sign.
+    err = np.minimum(np.abs(back - q).max(axis=1), np.abs(back + q).max(axis=1))
+    assert err.max() <= quant.tolerance
+    assert np.allclose(np.linalg.norm(back, axis=1), 1.0, atol=4 * quant.tolerance)
+
+
+def test_delta_is_exactly_inverted_for_any_codes():
+    rng = np.random.default_rng(1)
+    quant = SmallestThree(9)
+    base = np.column_stack([rng.integers(0, 4, 5000), rng.integers(0, 512, (5000, 3))])
+    codes = np.column_stack([rng.integers(0, 4, 5000), rng.integers(0, 512, (5000, 3))])
+    d = quant.delta(base, codes)
+    assert np.array_equal(quant.undelta(base, d), codes)
+    assert d[:, 0].min() >= 0 and d[:, 0].max() <= 3
+
+
+def test_a_small_turn_across_the_largest_switch_is_a_small_delta():
+    # Two components near the tie: a small turn moves which one is largest. Against the
+    # rebased baseline the delta is the turn's size; the raw codes' difference is not.
+    quant = SmallestThree(9)
+    angle = np.linspace(-np.pi / 2 - 0.02, -np.pi / 2 + 0.02, 9)
+    # turns about a tilted axis by about -90 degrees: the largest swaps between z (negative,
+    # so every sign flips when it is dropped) and w
+    q = np.column_stack([np.full(9, 0.2), np.full(9, 0.1), np.sin(angle / 2), np.cos(angle / 2)])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    codes = quant.quantize(q)
+    base, now = codes[:-1], codes[1:]
+    switched = base[:, 0] != now[:, 0]
+    assert switched.any()
+    d = quant.delta(base, now)
+    assert np.abs(d[:, 1:]).max() <= 4
+    assert np.abs((now - base)[switched, 1:]).max() > 100
+    assert np.array_equal(quant.undelta(base, d), now)
+
+
+def test_bits_out_of_range_are_refused():
+    with pytest.raises(ValueError):
+        SmallestThree(1)
+
+
+def test_delta_inverts_even_against_an_out_of_range_largest_index():
+    # A game's predictor may hand back any integers: the round trip must still hold.
+    quant = SmallestThree(9)
+    base = np.array([[4, 10, 20, 30], [7, 500, 0, 3], [-1, 1, 2, 3]])
+    codes = np.array([[0, 11, 20, 30], [1, 400, 9, 3], [2, 1, 2, 3]])
+    assert np.array_equal(quant.undelta(base, quant.delta(base, codes)), codes)
