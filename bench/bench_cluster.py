@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,22 +23,14 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from demos.cluster import start_workers
+
 
 def start(tmp: Path, rooms: int) -> tuple[subprocess.Popen, list[str]]:
     config = tmp / "bench.toml"
     config.write_text(f"[matchmaking]\nplayers = 1\nmax_rooms = {rooms}\nempty_timeout = 600\npending_s = 600\n")
-    log = tmp / "workers.log"
-    cmd = [sys.executable, "-m", "netcode.cli", "serve", "demos.pong", "--mode", "lockstep", "--workers", "2",
-           "--port", "0", "--ws-port", "0", "--config", str(config), "--tick-rate", "10"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    end = time.monotonic() + 30
-    while len(dashboards := re.findall(r"^\s+dashboard\s+(\S+)", log.read_text(), re.M)) < 2:
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            sys.exit(f"the workers did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return proc, dashboards
+    serve = ["demos.pong", "--mode", "lockstep", "--config", str(config), "--tick-rate", "10"]
+    return start_workers(tmp / "workers.log", serve)
 
 
 async def join(http, url: str, user: str) -> dict:

@@ -37,9 +37,14 @@ def banner(text: str) -> None:
     print(f"\n== {text} " + "=" * max(0, 74 - len(text)), flush=True)
 
 
-def start_workers(log: Path) -> tuple[subprocess.Popen, list[str]]:
-    cmd = [sys.executable, "-m", "netcode.cli", "serve", "demos.arena", "--mode", "statesync", "--workers", "2",
-           "--port", "0", "--ws-port", "0", "--duration", "120"]
+DEMO_SERVE = ["demos.arena", "--mode", "statesync", "--duration", "120"]
+
+
+def start_workers(log: Path, serve_args: list[str] = DEMO_SERVE) -> tuple[subprocess.Popen, list[str]]:
+    """``ticksync serve SERVE_ARGS --workers 2`` on free ports, its output in ``log``: the
+    process and the two workers' dashboard URLs once both are up (exits if they are not
+    within 30 s)."""
+    cmd = [sys.executable, "-m", "netcode.cli", "serve", *serve_args, "--workers", "2", "--port", "0", "--ws-port", "0"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     end = time.monotonic() + 30
