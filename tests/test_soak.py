@@ -96,6 +96,7 @@ def _stop(*procs: subprocess.Popen) -> None:
             p.wait(timeout=10)
 
 
+@pytest.mark.timeout(SOAK_SECONDS + 240)  # the default 120 s would cut the 3-minute soak short
 def test_many_bots_for_minutes_stay_on_deltas_with_bounded_output_and_ticks(tmp_path):
     server = bots = None
     try:
