@@ -507,3 +507,100 @@ def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed):
             assert (history.codes[history.index(t)][e] == recon.codes[e]).all(), (e, t)
             checked += 1
     assert checked > 50
+
+
+def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
+    """Many clients behind a jittery link (their acks scatter over several snapshots):
+    the encodings each snapshot needed, and the longest run of snapshots any client missed."""
+    game = Arena(npcs=300)
+    cfg = StateSyncConfig(players=clients, seed=1, encode_budget=budget)
+    match = StateSyncMatch(game, clients, seed=seed, link=LinkConfig(latency=0.04, jitter=0.08), config=cfg)
+    for i in range(clients):
+        match.add_client(f"c{i}", slot=i)
+    server = match.server
+    per_snapshot, longest_wait = [], [0]
+    original = server._snapshot
+
+    def counted(now):
+        before = server.stats_counters["encodes"]
+        original(now)
+        per_snapshot.append(server.stats_counters["encodes"] - before)
+        longest_wait[0] = max([longest_wait[0]] + [p.deferred for p in server.peers.values()])
+
+    server._snapshot = counted
+    match.run(seconds)
+    return match, per_snapshot[15:], longest_wait[0]
+
+
+def test_scattered_acks_are_encoded_within_the_budget_and_nobody_starves(seed):
+    """The encode budget bounds a snapshot's encodings when clients' acks scatter (the
+    soak's 64 clients needed up to 23); clients share baselines or wait a snapshot, the
+    longest waiter first, and every client keeps completing snapshots."""
+    match, per_snapshot, longest_wait = _scattered_acks_match(seed, budget=4)
+    assert max(per_snapshot) <= 4, per_snapshot
+    assert longest_wait <= 6, longest_wait
+    server = match.server
+    for i, c in enumerate(match.clients.values()):
+        assert c.acked >= server.tick - 30, (i, c.acked, server.tick)
+        assert c.counters["full_snapshots"] <= 2, c.counters
+    assert server.stats_counters["deferred"] < 0.5 * server.stats_counters["snapshots"] * len(match.clients)
+
+
+def test_without_a_budget_the_same_match_needs_more_encodings(seed):
+    """What the budget saves (and proof that the test above can fail): unbounded, the same
+    scattered acks ask for more encodings than the budget in some snapshots."""
+    _, per_snapshot, longest_wait = _scattered_acks_match(seed, budget=None)
+    assert max(per_snapshot) > 4, per_snapshot
+    assert longest_wait == 0
+
+
+def test_plan_encodings_shares_baselines_clients_hold_and_serves_waiters_first():
+    from netcode.statesync.baselines import plan_encodings
+
+    every = 2
+    # Clients 0-2 want (100, 98); client 3 acked 102 but also 100 and 98: it can share.
+    # Client 4 acked 104 only (no older acks known): it cannot. Client 5 waited 2 snapshots.
+    wants = [(100, 98)] * 3 + [(102, 100), (104, 102), (96, 94)]
+    acked = np.array([100, 100, 100, 102, 104, 96])
+    masks = np.array([0b11, 0b11, 0b11, 0b111, 0b1, 0b11], np.uint64)
+    waits = np.array([0, 0, 0, 0, 0, 2])
+    plan = plan_encodings(wants, acked, masks, waits, 2, every, reach=4)
+    assert plan[5] == (96, 94)  # the waiter is served whatever it costs
+    assert plan[:4] == [(100, 98)] * 4  # client 3 moved onto the shared pair
+    assert plan[4] is None  # does not fit: waits for the next snapshot
+    # A larger budget serves everybody, still sharing what can be shared.
+    plan = plan_encodings(wants, acked, masks, waits, 6, every, reach=4)
+    assert plan == [(100, 98)] * 4 + [(104, 102), (96, 94)]
+    # Beyond reach: a baseline more than ``reach`` snapshots behind the client's newest ack
+    # is not offered (client 3's 100 is one behind: reach 0 forbids it).
+    plan = plan_encodings(wants, acked, masks, waits, 2, every, reach=0)
+    assert plan[3] is None and plan[5] == (96, 94)
+    # Without sharing (interest management), only a client's own encoding.
+    plan = plan_encodings(wants, acked, masks, waits, 2, every, reach=4, share=False)
+    assert plan[3] is None and plan[:3] == [(100, 98)] * 3
+    # A full snapshot is never moved onto a delta.
+    plan = plan_encodings([(-1, -1), (100, 98), (102, 100)], np.array([-1, 100, 102]),
+                          np.array([0, 1, 0b111], np.uint64), np.zeros(3), 1, every, reach=4)
+    assert plan[0] is None and plan[1:] == [(100, 98)] * 2
+
+
+def test_the_server_learns_every_snapshot_a_client_acked_reordered_acks_included(seed):
+    game = Arena(npcs=50)
+    match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.01))
+    match.add_client("c", slot=0)
+    match.run(1.0)
+    server = match.server
+    every = server.snapshot_every
+    peer = next(iter(server.peers.values()))
+    newest = int(server.history.ticks.max())
+    peer.acked, peer.acked_before, peer.acked_mask = -1, -1, 0
+    gate = server.input_gate
+    gate.take_ack(peer, newest - 4 * every)
+    gate.take_ack(peer, newest - 2 * every)
+    assert (peer.acked, peer.acked_before, peer.acked_mask) == (newest - 2 * every, newest - 4 * every, 0b101)
+    gate.take_ack(peer, newest - 3 * every)  # late: known now, and does not move the newest
+    assert (peer.acked, peer.acked_mask) == (newest - 2 * every, 0b111)
+    gate.take_ack(peer, newest)
+    assert peer.acked_mask == 0b11101
+    gate.take_ack(peer, newest - 70 * every)  # older than the mask reaches: ignored
+    assert peer.acked_mask == 0b11101

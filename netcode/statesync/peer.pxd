@@ -6,10 +6,12 @@ from netcode.mode.inputs cimport InputBuffer, scan_run
 from netcode.session.connection cimport Connection
 
 cdef Py_ssize_t _HEAD
+cdef unsigned long long _MASK64
 
 
 cdef class StateSyncPeer:
-    cdef public long long conn_id, slot, acked, acked_before, view_limit, inputs_since_limit
+    cdef public long long conn_id, slot, acked, acked_before, view_limit, inputs_since_limit, deferred
+    cdef public unsigned long long acked_mask
     cdef public dict sent, cells, counters
     cdef public object cell, priority, pacer
     cdef public double tokens, last_input_at
@@ -22,11 +24,12 @@ cdef class InputGate(HotPacket):
     cdef public double rate, max_view_delay, tick_rate
     cdef public bint per_client
     cdef public Py_ssize_t itemsize
+    cdef public long long every
 
     @cython.locals(p=StateSyncPeer, d=bytes, tokens=cython.double, rate=cython.double, at=cython.Py_ssize_t, n=cython.Py_ssize_t,
                    slot=cython.longlong, flags=cython.int, top=cython.ulonglong, ack=cython.ulonglong, view=cython.longlong,
                    run=cython.Py_ssize_t, end=cython.Py_ssize_t, tick=cython.longlong, late=cython.longlong)
     cpdef take(self, peer, Connection conn, data, double now)
 
-    @cython.locals(p=StateSyncPeer, tick=cython.longlong)
+    @cython.locals(p=StateSyncPeer, tick=cython.longlong, bit=cython.ulonglong, back=cython.longlong, shift=cython.longlong)
     cpdef take_ack(self, peer, long long ack)

@@ -21,6 +21,7 @@ from netcode.statesync.wire import IN_INPUTS, NO_ACK
 __all__ = ["StateSyncPeer", "InputGate"]
 
 _HEAD = 7  # slot, flags, snapshot ack (u32), view delay
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
 class StateSyncPeer:
@@ -31,6 +32,10 @@ class StateSyncPeer:
         self.slot = slot  # -1: a spectator
         self.acked = -1  # newest complete snapshot the client acked
         self.acked_before = -1  # the one it acked before that (a predictor for the next deltas)
+        # Bit i: the client acked the snapshot i snapshots before ``acked`` (it holds that
+        # one too, so a delta against it, shared with other clients, decodes).
+        self.acked_mask = 0
+        self.deferred = 0  # snapshots in a row this client was not sent (the encode budget)
         self.sent: dict = {}  # snapshot tick -> per-entity value ticks (per-client mode)
         self.cell = None  # interest cell now (grid on, players only)
         self.cells: dict = {}  # snapshot tick -> the cell its view was for
@@ -40,12 +45,13 @@ class StateSyncPeer:
         self.view_limit = 0  # how far back this client's shots may be judged (from its RTT)
         self.inputs_since_limit = 0
         self.last_input_at = 0.0
-        self.counters: dict = {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0}
+        self.counters: dict = {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0, "deferred_snapshots": 0}
 
     def bookkeeping(self) -> dict:
         """Everything the record holds, as plain values (tests compare servers by it)."""
         return {
             "conn_id": self.conn_id, "slot": self.slot, "acked": self.acked, "acked_before": self.acked_before,
+            "acked_mask": self.acked_mask, "deferred": self.deferred,
             "sent": {t: v.tobytes() for t, v in self.sent.items()}, "cell": self.cell, "cells": dict(self.cells),
             "tokens": self.tokens, "view_limit": self.view_limit, "inputs_since_limit": self.inputs_since_limit,
             "last_input_at": self.last_input_at, "counters": dict(self.counters),
@@ -70,6 +76,7 @@ class InputGate(HotPacket):
         self.max_view_delay = float(config.max_view_delay)
         self.tick_rate = float(server.tick_rate)
         self.per_client = server.per_client
+        self.every = server.snapshot_every
         self.itemsize = server.itemsize
 
     def take(self, peer, conn, data: bytes, now: float) -> None:
@@ -128,14 +135,23 @@ class InputGate(HotPacket):
         tick = self.server.tick
         if ack > tick:
             raise ProtocolError("bad_ack", f"ack of snapshot {ack}, newest is {tick}")
-        if ack <= p.acked:
-            return  # reordered: we already know better
+        if ack == p.acked:
+            return
         if self.per_client:
-            if ack not in p.sent:
-                return  # not a snapshot we sent this client (or one we forgot): ignore
+            if ack < p.acked or ack not in p.sent:
+                return  # reordered, or not a snapshot we sent this client (or one we forgot)
             for t in [t for t in p.sent if t < ack]:
                 del p.sent[t]
         elif not self.history.has(ack):
             return
+        bit = 1
+        if ack < p.acked:
+            # Reordered: we already know a newer one, but the client holds this one too.
+            back = (p.acked - ack) // self.every
+            if back < 64:
+                p.acked_mask |= bit << back
+            return
+        shift = (ack - p.acked) // self.every if p.acked >= 0 else 64
+        p.acked_mask = (((p.acked_mask << shift) & _MASK64) | bit) if shift < 64 else bit
         p.acked_before = p.acked
         p.acked = ack

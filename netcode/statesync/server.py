@@ -37,6 +37,7 @@ from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from netcode.statesync.pacing import SendPacer, lagging
+from netcode.statesync.baselines import plan_encodings
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix
 from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
@@ -45,6 +46,7 @@ __all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
 _PART_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 20  # room for a part after the prefix (with a tally)
 _TALLY_EVERY = 8  # snapshots between the input tallies a client is sent
+SHARE_REACH = 2  # snapshots older than its newest ack a client's shared baseline may be
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,17 @@ class StateSyncConfig:
     max_view_delay: float = 0.5  # seconds a shot may be judged in the past, on top of RTT
     pace_max: float = 131_072.0  # bytes/s per client for full snapshots and sends to a lagging client
     pace_min: float = 8_192.0  # the floor the pacing backs off to
+    # Encodings of one snapshot at most (clients share baselines, the rest wait a snapshot:
+    # netcode/statesync/baselines.py); None: one per distinct baseline the clients need.
+    encode_budget: int | None = 12
 
     def __post_init__(self):
         if self.players < 1 or self.snapshot_rate < 1 or self.history < 4:
             raise UsageError("players, snapshot_rate must be >= 1 and history >= 4")
         if not 0 < self.pace_min <= self.pace_max:
             raise UsageError("pace_min must be > 0 and <= pace_max")
+        if self.encode_budget is not None and self.encode_budget < 1:
+            raise UsageError("encode_budget must be >= 1 (or None: no limit)")
 
 
 class StateSyncServer(ModeServer):
@@ -87,7 +94,7 @@ class StateSyncServer(ModeServer):
         self.per_client = config.bandwidth is not None
         self.applied = np.full(self.players, -1, np.int64)  # newest input tick applied, per slot
         self.view_delays = np.zeros(self.players, np.int64)  # per slot, from the clients' input packets
-        self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0}
+        self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0, "deferred": 0}
         self.input_gate = self.hot_packet = InputGate(self)  # SS_INPUT's rules, in one place
 
     def accept_info(self) -> bytes:
@@ -213,12 +220,12 @@ class StateSyncServer(ModeServer):
                 views[key] = self._view_of(t, cell, t_alive)
             return views[key]
 
-        def encode(peer: StateSyncPeer, base: int, pred: int, cell) -> list[bytes]:
+        def encode(key: tuple) -> list[bytes]:
             """The parts for this baseline, predictor and cells, encoded once."""
-            key = (base, pred, peer.cells.get(base), peer.cells.get(pred), cell)
             parts = encoded.get(key)
             if parts is not None:
                 return parts
+            base, pred, base_cell, pred_cell, cell = key
             now_view = view(tick, cell, alive)
             if base < 0:
                 parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET, coding=self.schema.coding)
@@ -227,7 +234,7 @@ class StateSyncServer(ModeServer):
                 predictor = None
                 if pred >= 0:
                     j = history.index(pred)
-                    pred_view = view(pred, peer.cells.get(pred), history.alive[j])
+                    pred_view = view(pred, pred_cell, history.alive[j])
                     predictor = (pred, history.codes[j], pred_view, self.schema.smooth)
                 parts = encode_snapshot(
                     tick,
@@ -237,7 +244,7 @@ class StateSyncServer(ModeServer):
                     budget=_PART_BUDGET,
                     base_tick=base,
                     base_codes=history.codes[i],
-                    base_view=view(base, peer.cells.get(base), history.alive[i]),
+                    base_view=view(base, base_cell, history.alive[i]),
                     base_extras=history.extras[i],
                     predictor=predictor,
                     coding=self.schema.coding,
@@ -246,13 +253,13 @@ class StateSyncServer(ModeServer):
             self.stats_counters["encodes"] += 1
             return parts
 
+        wants = []  # (peer, conn, cell, base, pred, paced)
         for peer in self.peers.values():
             conn = self.connection(peer)
             if conn is None:
                 continue
             cell = peer.cell if grid else None
             lag = self._pace(peer, conn, now)
-            pacer = peer.pacer
             base = peer.acked if history.has(peer.acked) and (not grid or peer.acked in peer.cells) else -1
             pred = peer.acked_before
             if base < 0 or not history.has(pred) or (grid and pred not in peer.cells):
@@ -262,19 +269,43 @@ class StateSyncServer(ModeServer):
                 if not history.has(base) or (grid and base not in peer.cells):
                     base = -1
             paced = base < 0 or lag
-            if paced and not pacer.allows():
+            if paced and not peer.pacer.allows():
                 continue
-            parts = encode(peer, base, pred, cell)
-            if base < 0:
+            wants.append((peer, conn, cell, base, pred, paced))
+        # One encoding per distinct key: (baseline, predictor, their cells, the cell now);
+        # the cells are None without interest management.
+        keys = [(base, pred, peer.cells.get(base), peer.cells.get(pred), cell) for peer, conn, cell, base, pred, paced in wants]
+        plan = keys
+        budget = self.config.encode_budget
+        if budget is not None and len(set(keys)) > budget:
+            plan = plan_encodings(
+                keys,
+                np.fromiter((w[0].acked for w in wants), np.int64, len(wants)),
+                np.fromiter((w[0].acked_mask for w in wants), np.uint64, len(wants)),
+                np.fromiter((w[0].deferred for w in wants), np.int64, len(wants)),
+                budget,
+                self.snapshot_every,
+                SHARE_REACH,
+                share=not grid,
+            )
+        for (peer, conn, cell, _, _, paced), key in zip(wants, plan):
+            if key is None:
+                peer.deferred += 1
+                peer.counters["deferred_snapshots"] += 1
+                self.stats_counters["deferred"] += 1
+                continue
+            peer.deferred = 0
+            parts = encode(key)
+            if key[0] < 0:
                 peer.counters["full_snapshots"] += 1
-                pacer.sent_full(tick, now)
+                peer.pacer.sent_full(tick, now)
             if grid:
                 peer.cells[tick] = cell
                 if len(peer.cells) > history.depth:
                     del peer.cells[min(peer.cells)]
             size = self._send_parts(peer, conn, tick, parts, now, payloads)
             if paced:
-                pacer.spend(size)
+                peer.pacer.spend(size)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """A byte budget sends each client part of its view: encode per client, tracking

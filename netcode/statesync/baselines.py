@@ -1,0 +1,99 @@
+"""Which baselines one snapshot is encoded against: at most ``budget`` encodings a snapshot.
+
+Each distinct (baseline, predictor) pair the clients need costs one encoding of the whole
+snapshot (0.15-0.7 ms for the 64-player arena). Clients on a quiet network ack the same
+snapshots and share two or three pairs; under jitter their acks scatter, and 64 clients
+asked for up to 23 pairs a snapshot, which put the snapshot ticks at 14-19 ms (the soak
+of issue 16). Two things bound it:
+
+- **Sharing.** A client decodes a delta against any snapshot it acked and still holds, not
+  only its newest ack, so a client can be moved onto a pair another client needs, when
+  it acked both of that pair's snapshots (the server learns which from the acks it gets,
+  reordered ones included: ``StateSyncPeer.acked_mask``) and the baseline is at most
+  ``reach`` snapshots older than its own newest (older ones make bigger deltas).
+- **Deferral.** What still does not fit waits for the next snapshot. A client that waited
+  comes first next time, so nobody waits more than a few snapshots; the interpolation
+  buffer of a client that misses one spans the gap.
+
+Pairs are chosen greedily: the pair that serves the most clients (a client that waited
+outweighs every client that did not), newest baseline first among equals, until every
+client is served or the budget is spent. The server plans only when the clients need more
+encodings than the budget: sharing moves clients onto older baselines, which costs bytes
+(about +10% for 64 clients at 100 ms jitter, ``python -m bench.bench_encode_budget``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plan_encodings"]
+
+_AGE_COST = 0.3  # a client served from a baseline k snapshots older counts 1 - 0.3 k (older: bigger deltas)
+
+
+def plan_encodings(
+    wants: list[tuple],
+    acked: np.ndarray,
+    masks: np.ndarray,
+    waits: np.ndarray,
+    budget: int,
+    every: int,
+    reach: int,
+    share: bool = True,
+) -> list[tuple | None]:
+    """For each client, the encoding its snapshot is sent from (as few as serve everybody,
+    at most ``budget``), or None when it waits for the next snapshot.
+
+    ``wants[i]``: the encoding client ``i`` would use on its own, a tuple that starts with
+    its (baseline, predictor) ticks ((-1, -1): a full snapshot) and may name more (cells);
+    ``acked[i]``/``masks[i]``: its newest ack and which earlier snapshots it acked (bit k:
+    ``acked - k * every``); ``waits[i]``: snapshots in a row it has waited. With ``share``
+    off (interest management, where an encoding also names the client's cells), clients
+    only ever get the encoding they want. A full snapshot counts as one encoding, like any other."""
+    keys: dict[tuple, int] = {}
+    for want in wants:
+        keys.setdefault(want, len(keys))
+    n = len(wants)
+    own = np.fromiter((keys[w] for w in wants), np.int64, n)
+    pairs = list(keys)
+    # value[k, i]: what serving client i from encoding k is worth (0: it cannot decode it).
+    value = (own[None, :] == np.arange(len(pairs))[:, None]).astype(np.float64)
+    if share:
+        full = np.fromiter((want[0] < 0 for want in wants), bool, n)  # nothing to share
+        acked = np.asarray(acked, np.int64)
+        masks = np.asarray(masks, np.uint64)
+        for k, (base, pred, *_) in enumerate(pairs):
+            if base < 0:
+                continue
+            ok = ~full & _holds(acked, masks, base, every, reach)
+            if pred >= 0:
+                ok &= _holds(acked, masks, pred, every, 63)
+            age = (acked - base) // every  # older baselines make bigger deltas
+            value[k] = np.maximum(value[k], np.where(ok, np.maximum(0.05, 1.0 - _AGE_COST * age), 0.0))
+    # A client that waited outweighs all that did not; waiting longer, more so.
+    weight = 1.0 + np.minimum(np.asarray(waits, np.float64), 8.0) * (n + 1)
+    newest = np.array([pair[0] for pair in pairs], np.float64)
+    tiebreak = (newest - newest.min() + 1.0) / (newest.max() - newest.min() + 2.0) * 1e-3  # newest first
+    plan: list[tuple | None] = [None] * n
+    open_ = np.ones(n, bool)
+    for _ in range(budget):
+        score = value @ (weight * open_)
+        k = int(np.argmax(score + tiebreak))
+        if score[k] <= 0:
+            break
+        served = (value[k] > 0) & open_
+        for i in np.flatnonzero(served):
+            plan[i] = pairs[k]
+        open_ &= ~served
+        if not open_.any():
+            break
+    return plan
+
+
+def _holds(acked: np.ndarray, masks: np.ndarray, tick: int, every: int, reach: int) -> np.ndarray:
+    """Which clients acked snapshot ``tick`` and hold it no more than ``reach`` snapshots
+    behind their newest ack."""
+    back = (acked - tick) // every
+    ok = (acked >= 0) & (back >= 0) & (back <= min(reach, 63))
+    bits = (masks >> np.clip(back, 0, 63).astype(np.uint64)) & np.uint64(1)
+    return ok & (bits == 1)
