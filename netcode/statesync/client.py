@@ -38,7 +38,7 @@ from netcode.mode.client import ModeClient
 from netcode.session import ClientState
 from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part
 from netcode.statesync.wire import StateSyncInfo, pack_ss_input, parse_snapshot_prefix
-from netcode.mode.timesync import ServerClock, input_lead, one_way
+from netcode.mode.timesync import ServerClock, input_lead
 from netcode.session.wire import PacketType, Reader
 
 __all__ = ["StateSyncClient", "RemoteView"]
@@ -243,8 +243,9 @@ class StateSyncClient(ModeClient):
             return
         rate = self.info.tick_rate
         rtt = self.session.connection.rtt
-        server_tick = self.clock.tick_at(now, one_way(rtt))
-        present = int(math.ceil(server_tick + input_lead(rtt, rate, self.send_every)))
+        ahead = self.clock.one_way(rtt, now)
+        server_tick = self.clock.tick_at(now, ahead)
+        present = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, self.send_every)))
         if not self.spectator:
             self._own.stamp(int(server_tick) + 1, present, self._input)
             self._predict(present)
