@@ -190,3 +190,40 @@ def pack_escaped(values):
     _put(buf2, 8, v, n, w, marker, False, 0)
     _put(buf2, (2 + small) * 8, v, n, top, 0, True, marker)
     return bytes(out)
+
+
+@cython.locals(
+    n=cython.Py_ssize_t, i=cython.Py_ssize_t, size=cython.Py_ssize_t, pos=cython.Py_ssize_t,
+    x=cython.ulonglong, got=cython.int, k=cython.int, off=cython.int,
+)
+def unpack_uint(data, count: cython.Py_ssize_t, width: cython.int):
+    """bits.unpack_uint: ``count`` values of ``width`` (1..64) bits from exactly their packed
+    bytes, as an int64 array; None for anything else, a wrong size or a padding bit set,
+    so that bits raises its own error. A client decodes a dozen short columns per snapshot
+    part, where numpy's fixed cost per call (unpack, copy, repack) is most of the work."""
+    if width < 1 or width > 64 or count < 0:
+        return None
+    raw = bytearray(data)
+    size = len(raw)
+    if size != (count * width + 7) // 8:
+        return None
+    buf: cython.p_uchar = raw
+    out = np.empty(count, np.int64)
+    o: cython.longlong[:] = out
+    n = count
+    pos = 0
+    for i in range(n):
+        x = 0
+        got = 0
+        while got < width:
+            off = pos & 7
+            k = 8 - off
+            if k > width - got:
+                k = width - got
+            x |= ((cython.cast(cython.ulonglong, buf[pos >> 3]) >> off) & ((cython.cast(cython.ulonglong, 1) << k) - 1)) << got
+            got += k
+            pos += k
+        o[i] = cython.cast(cython.longlong, x)
+    if pos & 7 and buf[size - 1] >> (pos & 7):
+        return None  # padding bits set
+    return out

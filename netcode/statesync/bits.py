@@ -6,7 +6,9 @@ per-snapshot width is a handful of numpy operations instead of a Python loop per
 Bits are little-endian within values and within bytes (value 0 bit 0 is byte 0 bit 0).
 
 Where the install compiled :mod:`netcode.statesync.bitpack`, the packing functions use its C loops
-for int64 columns (the encoder's), with the same bytes; numpy does the rest.
+for int64 columns (the encoder's), with the same bytes, and unpacking uses its C loop for
+well-formed input (malformed input falls through to numpy, which names the fault); numpy
+does the rest.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def unpack_uint(data, count: int, width: int) -> np.ndarray:
         return np.zeros(count, np.int64)
     if width > 64:
         raise ProtocolError("bad_width", f"{width}-bit values")
+    if _fast is not None:
+        out = _fast.unpack_uint(data, count, width)
+        if out is not None:
+            return out
     buf = np.frombuffer(data, np.uint8)
     if len(buf) != packed_size(count, width):
         raise ProtocolError("truncated", f"{len(buf)} bytes for {count} values of {width} bits")
