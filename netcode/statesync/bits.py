@@ -171,6 +171,11 @@ def escaped_cost_bits(values: np.ndarray) -> tuple[int, np.ndarray]:
 
 def unpack_escaped(r, count: int) -> np.ndarray:
     """Inverse of :func:`pack_escaped` from a ``netcode.session.wire.Reader``."""
+    if _fast is not None:
+        done = _fast.unpack_escaped(r.data, r.pos, r.end, count)
+        if done is not None:
+            r.pos = done[1]
+            return done[0]
     head = r.u8()
     w = head & 0x7F
     if w > 63:
