@@ -16,7 +16,12 @@ repeats with the same constants:
   them) lies above the floor by more than ``FLOOR_TOLERANCE_TICKS`` ticks, the path has
   changed (a queue that stays, a server that dropped ticks or restarted): the older samples
   are forgotten and the floor is the least of the last half of the new ones (the first
-  samples after a change mix the old path and the new).
+  samples after a change mix the old path and the new);
+* the clock's two floors forget together: when one does, the other drops its older
+  samples too if its own samples have started to rise. The offset and the RTT enter the
+  input target with opposite signs, so a path that slows down both ways (or a client
+  that stalls) moves neither the target nor the inputs, where one floor moving before the
+  other would swing the inputs early, then late, by the whole change.
 
 Why these figures: a floor within one tick of the truth costs at most a tick of lateness,
 which :func:`input_lead`'s margin (at least one tick) absorbs, so smaller moves are ignored
@@ -99,15 +104,24 @@ class RecentFloor:
             and now - self._above_since >= self.settle
             and self._above >= FLOOR_SETTLE_SAMPLES
         ):
-            # The run's first samples mix both paths (a packet out on the old one, back on the
-            # new one): the new floor comes from its second half.
-            cut = max(self._above_since, now - self.settle / 2)
-            while q[0][0] < cut:
-                q.popleft()
-            self._above_since = None
-            self._above = 0
-            self.forgets += 1
+            self.settle_now(now)
         return q[0][1]
+
+    def settle_now(self, now: float) -> bool:
+        """Forget the floor now if samples above it are under way (whether or not they have
+        lasted ``settle``); whether it did. A clock whose other floor just moved calls this,
+        so the two move together."""
+        if self._above_since is None:
+            return False
+        # The run's first samples mix both paths (a packet out on the old one, back on the
+        # new one): the new floor comes from its second half.
+        q, cut = self._q, max(self._above_since, now - self.settle / 2)
+        while q[0][0] < cut:
+            q.popleft()
+        self._above_since = None
+        self._above = 0
+        self.forgets += 1
+        return True
 
     def _run_above_floor(self) -> bool:
         """Whether the samples since ``_above_since`` all still lie above the floor."""
@@ -133,7 +147,10 @@ class ServerClock:
 
     def sample(self, server_tick: int, now: float) -> None:
         """``server_tick``: the newest frame the server had closed when it sent."""
+        forgets = self._delay.forgets
         self._offset = -self.rate * self._delay.add(now - (server_tick + 1) / self.rate, now)
+        if self._delay.forgets != forgets:
+            self._rtt.settle_now(now)  # the offset and the RTT move together, or inputs swing
 
     def seed(self, server_tick: int, now: float) -> None:
         if self._offset is None:
@@ -152,7 +169,10 @@ class ServerClock:
         """One-way latency: half the recent floor of the session's RTT samples."""
         if rtt.samples != self._rtt_seen:
             self._rtt_seen = rtt.samples
+            forgets = self._rtt.forgets
             self._rtt.add(rtt.last, now)
+            if self._rtt.forgets != forgets and self._delay.settle_now(now):
+                self._offset = -self.rate * self._delay.value
         return self._rtt.value / 2 if self._rtt.ready else one_way(rtt)
 
     def tick_at(self, now: float, one_way: float) -> float:

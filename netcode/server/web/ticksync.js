@@ -236,12 +236,18 @@ export class RecentFloor {
       while (q[this.head][0] < now - this.window) this.head++;
       if (this.aboveSince !== null && !this._runAboveFloor()) { this.aboveSince = null; this.above = 0; } // rose to meet the run
     } else if (this.aboveSince !== null && now - this.aboveSince >= this.settle && this.above >= FLOOR_SETTLE_SAMPLES) {
-      const cut = Math.max(this.aboveSince, now - this.settle / 2); // the run's second half: its start mixes both paths
-      while (q[this.head][0] < cut) this.head++;
-      this.aboveSince = null; this.above = 0; this.forgets++;
+      this.settleNow(now);
     }
     if (this.head > 64 && this.head * 2 > q.length) { q.splice(0, this.head); this.head = 0; }
     return q[this.head][1];
+  }
+  /** Forgets the floor now if samples above it are under way; whether it did. */
+  settleNow(now) {
+    if (this.aboveSince === null) return false;
+    const q = this.q, cut = Math.max(this.aboveSince, now - this.settle / 2); // the run's second half: its start mixes both paths
+    while (q[this.head][0] < cut) this.head++;
+    this.aboveSince = null; this.above = 0; this.forgets++;
+    return true;
   }
   /** Whether the samples since ``aboveSince`` all still lie above the floor. */
   _runAboveFloor() {
@@ -264,11 +270,20 @@ export class ServerClock {
   }
   seed(serverTick, now) { if (this.offset === null) this.offset = serverTick - now * this.rate; }
   /** ``serverTick``: the newest tick the server had run when it sent. */
-  sample(serverTick, now) { this.offset = -this.rate * this.delay.add(now - (serverTick + 1) / this.rate, now); }
+  sample(serverTick, now) {
+    const forgets = this.delay.forgets;
+    this.offset = -this.rate * this.delay.add(now - (serverTick + 1) / this.rate, now);
+    if (this.delay.forgets !== forgets) this.rttFloor.settleNow(now); // the two floors move together
+  }
   get forgets() { return this.delay.forgets + this.rttFloor.forgets; }
   /** One-way latency: half the recent floor of the session's RTT samples. */
   oneWay(rtt, now) {
-    if (rtt.samples !== this.rttSeen) { this.rttSeen = rtt.samples; this.rttFloor.add(rtt.last, now); }
+    if (rtt.samples !== this.rttSeen) {
+      this.rttSeen = rtt.samples;
+      const forgets = this.rttFloor.forgets;
+      this.rttFloor.add(rtt.last, now);
+      if (this.rttFloor.forgets !== forgets && this.delay.settleNow(now)) this.offset = -this.rate * this.delay.value;
+    }
     return this.rttFloor.ready ? this.rttFloor.value / 2 : rtt.oneWay;
   }
   tickAt(now, oneWay) { return now * this.rate + this.offset + oneWay * this.rate; }
