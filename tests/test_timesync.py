@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_the_browser_client_uses_the_same_constants():
 
 
 def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path):
-    node = pytest.importorskip("shutil").which("node")
+    node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is needed to run web/ticksync.js (Debian: apt-get install nodejs)", pytrace=False)
     rng = random.Random(11)
