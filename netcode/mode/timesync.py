@@ -27,8 +27,11 @@ Why these figures: a floor within one tick of the truth costs at most a tick of 
 which :func:`input_lead`'s margin (at least one tick) absorbs, so smaller moves are ignored
 and jitter never moves the estimate. Half a second is long enough that single spikes and
 short bursts (a lost packet's retransmission, a GC pause, a few late frames) never trigger
-a forget, and short enough that inputs are back on time within about half a second of a
-lasting change, instead of after the whole window. The window (2 s) bounds how long a
+a forget, and short enough that the estimate follows a lasting change about half a second
+after its first packets (on the simulator inputs are no longer late a second after a
+100 ms step, and back to their usual lead within two, as the RTT's jitter margin decays),
+where a window alone (the old rule) held a stale floor for its whole length, and the
+least RTT ever seen for good. The window (2 s) bounds how long a
 stale floor can survive a change smaller than the tolerance.
 """
 
