@@ -74,7 +74,9 @@ class RealClock:
 
 @dataclass
 class TickStats:
-    """Per-tick work time and lateness over the last ``window`` ticks, plus totals."""
+    """Per-tick work time (wall and this thread's CPU) and lateness over the last ``window``
+    ticks, plus totals. Wall time well above CPU time means the tick waited for a core
+    (contention, the process descheduled), not that it had more work."""
 
     window: int = 4096
     ticks: int = 0
@@ -82,15 +84,18 @@ class TickStats:
     late: int = 0  # ticks that started more than one dt after their deadline
     _durations: np.ndarray = field(init=False, repr=False)
     _lateness: np.ndarray = field(init=False, repr=False)
+    _cpu: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
         self._durations = np.zeros(self.window)
         self._lateness = np.zeros(self.window)
+        self._cpu = np.zeros(self.window)
 
-    def add(self, duration: float, lateness: float) -> None:
+    def add(self, duration: float, lateness: float, cpu: float = 0.0) -> None:
         i = self.ticks % self.window
         self._durations[i] = duration
         self._lateness[i] = lateness
+        self._cpu[i] = cpu
         self.ticks += 1
 
     def _recent(self, arr: np.ndarray) -> np.ndarray:
@@ -104,9 +109,15 @@ class TickStats:
         d = self._recent(self._lateness)
         return [float(np.percentile(d, q)) if len(d) else 0.0 for q in qs]
 
+    def cpu_percentiles(self, *qs: float) -> list[float]:
+        d = self._recent(self._cpu)
+        return [float(np.percentile(d, q)) if len(d) else 0.0 for q in qs]
+
     def summary(self) -> dict:
-        """Ticks run, dropped and late, and the recent ticks' duration and lateness percentiles (ms)."""
+        """Ticks run, dropped and late, and the recent ticks' duration (wall), CPU and lateness
+        percentiles (ms)."""
         p50, p99 = self.duration_percentiles(50, 99)
+        c50, c99 = self.cpu_percentiles(50, 99)
         l50, l99 = self.lateness_percentiles(50, 99)
         return {
             "ticks": self.ticks,
@@ -114,6 +125,8 @@ class TickStats:
             "late": self.late,
             "tick_ms_p50": p50 * 1e3,
             "tick_ms_p99": p99 * 1e3,
+            "cpu_ms_p50": c50 * 1e3,
+            "cpu_ms_p99": c99 * 1e3,
             "late_ms_p50": l50 * 1e3,
             "late_ms_p99": l99 * 1e3,
         }
@@ -124,7 +137,8 @@ class TickLoop:
 
     ``timer`` measures how long each tick's work took (for stats only); it defaults to
     ``time.perf_counter`` and is separate from the schedule's clock so that a manual clock
-    still yields real work durations.
+    still yields real work durations. ``cpu_timer`` (default ``time.thread_time``: this
+    thread's CPU, so other threads and processes do not count) measures the work itself.
     """
 
     def __init__(
@@ -135,6 +149,7 @@ class TickLoop:
         max_catchup: int = 5,
         start_tick: int = 0,
         timer: Callable[[], float] = time.perf_counter,
+        cpu_timer: Callable[[], float] = time.thread_time,
         stats_window: int = 4096,
     ):
         if rate <= 0 or not math.isfinite(rate):
@@ -149,6 +164,7 @@ class TickLoop:
         self._first_tick = start_tick
         self._epoch: float | None = None
         self._timer = timer
+        self._cpu_timer = cpu_timer
         self.stats = TickStats(window=stats_window)
         self._stopped = False
 
@@ -181,15 +197,15 @@ class TickLoop:
             due = self.max_catchup
         if limit is not None:
             due = min(due, limit)
-        timer, stats = self._timer, self.stats
+        timer, cpu_timer, stats = self._timer, self._cpu_timer, self.stats
         for _ in range(due):
             lateness = now - self.next_deadline()
             if lateness > self.dt:
                 stats.late += 1
-            t0 = timer()
+            t0, c0 = timer(), cpu_timer()
             self.on_tick(self.tick)
             self.tick += 1
-            stats.add(timer() - t0, lateness)
+            stats.add(timer() - t0, lateness, cpu_timer() - c0)
         return due
 
     def stop(self) -> None:

@@ -47,6 +47,7 @@ log = logging.getLogger("ticksync.client")
 
 _MAX_HASHES = 4096  # reported hashes kept in a report (the newest)
 _RECONNECT_DELAY = 0.5
+BOT_RECONCILE_EVERY = 8  # ticks between a state-sync bot's reconciliations (see run_bots)
 
 
 def parse_url(url: str) -> tuple[str, str, int | None]:
@@ -121,7 +122,8 @@ class GameClient:
         async with GameClient(GAME, "udp://127.0.0.1:7777", token, bot=True) as c:
             report = await c.run(duration=10)
 
-    ``token``: bytes, or the base64url text ``ticksync token`` prints. ``tick_rate``: the
+    ``token``: bytes, or the base64url text ``ticksync token`` prints. ``reconcile_every``:
+    state sync's spacing of reconciliations, in ticks (see StateSyncClient). ``tick_rate``: the
     update rate before the server says its own (default: the game's).
     """
 
@@ -141,6 +143,7 @@ class GameClient:
         reconnect_delay: float = _RECONNECT_DELAY,
         session_config: SessionConfig | None = None,
         tick_rate: float | None = None,
+        reconcile_every: int = 1,
     ):
         self.kind, self._target, self._port = parse_url(url)
         self.game = game
@@ -156,6 +159,7 @@ class GameClient:
         self.mode = "lockstep" if mode == "auto" else mode
         self._auto = mode == "auto"
         self._lockstep_options = dict(input_delay=input_delay, prediction_window=prediction_window)
+        self._statesync_options = dict(reconcile_every=reconcile_every)
         self._session_config = session_config
         self._server_addr = None
         self.client: LockstepClient | StateSyncClient | None = None
@@ -178,7 +182,9 @@ class GameClient:
     def _build(self, server_addr) -> LockstepClient | StateSyncClient:
         self._server_addr = server_addr
         if self.mode == "statesync":
-            self.client = StateSyncClient(self.game, server=server_addr, token=self.token, session_config=self._session_config)
+            self.client = StateSyncClient(
+                self.game, server=server_addr, token=self.token, session_config=self._session_config, **self._statesync_options
+            )
             self.runner = None
             return self.client
         client = LockstepClient(
@@ -523,6 +529,10 @@ async def run_bots(
     elif len(tokens) != count:
         raise UsageError(f"{count} bots need {count} tokens, got {len(tokens)}")
     options.setdefault("bot", True)
+    # A bot draws nothing, so it need not reconcile on every snapshot (each re-runs the
+    # ticks since it, most of a bot's CPU): every BOT_RECONCILE_EVERY ticks still tracks the
+    # server, and nothing a bot reports or checks depends on it.
+    options.setdefault("reconcile_every", BOT_RECONCILE_EVERY)
     clients = [
         GameClient(game, urls[i] if urls else url, tok, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
     ]

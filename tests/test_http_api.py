@@ -270,6 +270,8 @@ def test_metrics_parse_as_prometheus_text_and_move_while_bots_play():
             ):
                 assert val(before, name, **labels) < val(during, name, **labels) < val(after, name, **labels), name
             assert val(after, "ticksync_room_bytes_total", direction="out") > 1000
+            wall, cpu = val(after, "ticksync_room_tick_p99_seconds"), val(after, "ticksync_room_tick_cpu_p99_seconds")
+            assert ("ticksync_room_tick_cpu_p99_seconds", r) in after and 0 < cpu and 0 < wall
             count = val(after, "ticksync_room_tick_seconds_count")
             assert val(after, "ticksync_room_tick_seconds_bucket", le="+Inf") == count
             assert ("ticksync_room_late_ticks_total", r) in after and ("ticksync_room_dropped_ticks_total", r) in after
@@ -300,6 +302,7 @@ def test_dashboard_json_carries_per_player_stats_charts_and_a_spectate_link():
                 assert p["bytes_in"] > 0 and p["bytes_out"] > 0 and p["packets_out"] > 10
                 assert 0 <= p["loss_pct"] <= 100 and p["late_inputs"] >= 0 and p["input_lead_ticks"] is not None
             assert entry["history"] and len(entry["history"][-1]) == 5
+            assert 0 < entry["cpu_ms_p99"] and 0 < entry["tick_ms_p99"]  # CPU beside wall: contention vs work
             t, mean_ms, worst_ms, kbps_in, kbps_out = entry["history"][-1]
             assert 0 < mean_ms <= worst_ms and kbps_out > 0
             assert entry["spectate"] == f"play?room={room}&spectate=1"

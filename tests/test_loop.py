@@ -52,3 +52,30 @@ def test_catch_up_after_stall_is_bounded():
 def test_rate_must_be_positive():
     with pytest.raises(ValueError):
         TickLoop(0, lambda t: None)
+
+
+def test_cpu_time_per_tick_tells_waiting_from_working():
+    """A tick that sleeps (a stand-in for waiting on a busy core) takes wall time but no CPU;
+    a tick that computes takes CPU, never more than its wall time."""
+    import time
+
+    def waits(tick):
+        time.sleep(0.004)
+
+    def works(tick):
+        sum(i * i for i in range(20_000))
+
+    for fn in (waits, works):
+        loop = TickLoop(60, fn)
+        clock = ManualClock(100.0)
+        loop.start(clock.now())
+        for _ in range(20):
+            clock.advance(1 / 60)
+            loop.poll(clock.now())
+        s = loop.stats.summary()
+        assert s["cpu_ms_p50"] > 0.0 and s["cpu_ms_p99"] >= s["cpu_ms_p50"]
+        if fn is waits:
+            assert s["tick_ms_p50"] >= 4.0 and s["cpu_ms_p99"] < s["tick_ms_p50"] / 2, s
+        else:
+            # thread_time and perf_counter tick differently: allow their resolutions.
+            assert s["cpu_ms_p50"] <= s["tick_ms_p50"] * 1.05 + 0.1, s

@@ -83,7 +83,7 @@ from demos.swarm import Swarm
 from engine.model import Game
 from netcode.lockstep.server import LockstepConfig, LockstepServer
 from netcode.lockstep.client import LockstepClient, LockstepRunner
-from netcode.mode.timesync import input_lead, one_way
+from netcode.mode.timesync import input_lead
 from netcode.lockstep.wire import LockstepInfo, pack_input, parse_frames_header
 from netcode.session import ClientState
 from netcode.session.wire import PacketType
@@ -160,8 +160,9 @@ class FakeClient(FakeSession):
         info = self.info
         conn = self.session.connection
         rtt = conn.rtt
-        server_tick = self.clock.tick_at(now, one_way(rtt))
-        target = int(math.ceil(server_tick + input_lead(rtt, info.tick_rate, info.send_every))) + self.input_delay
+        ahead = self.clock.one_way(rtt, now)
+        server_tick = self.clock.tick_at(now, ahead)
+        target = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, info.tick_rate, info.send_every))) + self.input_delay
         self._own.stamp(int(server_tick) + 1, target, self.input)
         self._updates += 1
         if self._updates % info.send_every:

@@ -54,7 +54,7 @@ newest complete one is acked (what ``StateSyncClient`` acks). During the warm-up
 parts each client gets are also fully decoded with :func:`~netcode.statesync.snapshot.decode_part`
 and the header fields checked against it. Inputs are stamped as the real client stamps
 them (:class:`~netcode.mode.timesync.ServerClock`, :func:`~netcode.mode.timesync.input_lead`,
-:func:`~netcode.mode.timesync.one_way`, :class:`~netcode.mode.inputs.StampedInputs`) and sent with
+:meth:`~netcode.mode.timesync.ServerClock.one_way`, :class:`~netcode.mode.inputs.StampedInputs`) and sent with
 :func:`~netcode.statesync.wire.pack_ss_input` on every update (60 Hz), repeating what the
 server has not applied, with the view delay the real client reports (present minus its
 render tick). Bot controls come from ``game.bot_inputs`` on the *server's* state (the real
@@ -105,7 +105,7 @@ from netcode.statesync.snapshot import SnapshotSchema, decode_part, read_part_he
 from netcode.statesync.server import StateSyncServer, StateSyncConfig
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.wire import StateSyncInfo, pack_ss_input, parse_snapshot_prefix
-from netcode.mode.timesync import input_lead, one_way
+from netcode.mode.timesync import input_lead
 from netcode.session.wire import UDP_IP_OVERHEAD, PacketType, Reader
 
 SECRET = b"bench-statesync-secret-012345678"
@@ -269,8 +269,9 @@ class FakeClient(FakeSession):
             return
         rate = self.info.tick_rate
         rtt = self.session.connection.rtt
-        server_tick = self.clock.tick_at(now, one_way(rtt))
-        present = math.ceil(server_tick + input_lead(rtt, rate, 1))
+        ahead = self.clock.one_way(rtt, now)
+        server_tick = self.clock.tick_at(now, ahead)
+        present = math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, 1))
         self._own.stamp(int(server_tick) + 1, present, self.input)
         # The real client's render tick: two snapshot intervals plus jitter behind the
         # newest snapshots' arrival.

@@ -74,6 +74,11 @@ class ServerProbe:
         self.tick_ms: list[float] = []
         self.step_ms: list[float] = []
         self.recv_ms: list[float] = []  # per tick: receive_datagram time since the last tick
+        # The same two, as this thread's CPU time (time.thread_time): what a contended machine
+        # cannot inflate, so a lossy run's cost is told from the machine's load.
+        self.tick_cpu_ms: list[float] = []
+        self.recv_cpu_ms: list[float] = []
+        self._recv_cpu_acc = 0.0
         self.timer_s = 0.0
         self._recv_acc = 0.0
         self._step_acc = 0.0
@@ -96,13 +101,14 @@ class ServerProbe:
         prof = self.recv_prof if self.measuring else None
         if prof:
             prof.enable()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         self.server.receive_datagram(data, addr, now)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
         if prof:
             prof.disable()
         if self.measuring:
             self._recv_acc += dt
+            self._recv_cpu_acc += cpu
             c = self.up.get(addr)
             if c is None:
                 c = self.up[addr] = [0, 0]
@@ -135,9 +141,9 @@ class ServerProbe:
         self._step_acc = 0.0
         if prof:
             prof.enable()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         self.server.on_tick(now)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
         if prof:
             prof.disable()
         self.server.events()  # drain: a real room loop does
@@ -145,8 +151,10 @@ class ServerProbe:
             self.tick_ms.append(dt * 1e3)
             self.step_ms.append(self._step_acc * 1e3)
             self.recv_ms.append(self._recv_acc * 1e3)
+            self.tick_cpu_ms.append(cpu * 1e3)
+            self.recv_cpu_ms.append(self._recv_cpu_acc * 1e3)
         self.ticked()
-        self._recv_acc = 0.0
+        self._recv_acc = self._recv_cpu_acc = 0.0
 
     def ticked(self) -> None:
         """After every tick (measuring or not), outside the timed calls: a bench's own

@@ -45,7 +45,7 @@ from netcode.lockstep.wire import (
 )
 from netcode.mode.client import ModeClient
 from netcode.session import ClientState
-from netcode.mode.timesync import ServerClock, input_lead, one_way
+from netcode.mode.timesync import ServerClock, input_lead
 from netcode.session.wire import PacketType
 
 _HASH_REPEATS = 4  # packets that carry each hash report: survives 20% loss nearly always
@@ -129,6 +129,7 @@ class LockstepClient(ModeClient):
         self._history = baseline_history
         self.info: LockstepInfo | None = None
         self.clock: ServerClock | None = None
+        self._one_way = 0.0  # seconds, as the clock had it at this update
         self._requests: list = []
         self._updates = 0
         self.counters = {
@@ -279,10 +280,12 @@ class LockstepClient(ModeClient):
         return out
 
     def _lead(self) -> float:
-        return input_lead(self.session.connection.rtt, self.info.tick_rate, self.info.send_every)
+        rtt = self.session.connection.rtt
+        return input_lead(self._one_way, rtt.jitter, self.info.tick_rate, self.info.send_every)
 
     def _server_tick(self, now: float) -> float:
-        return self.clock.tick_at(now, one_way(self.session.connection.rtt))
+        self._one_way = self.clock.one_way(self.session.connection.rtt, now)
+        return self.clock.tick_at(now, self._one_way)
 
     def _stamp(self, server_tick: float) -> None:
         target = int(math.ceil(server_tick + self._lead())) + self.input_delay

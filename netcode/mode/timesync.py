@@ -3,6 +3,36 @@
 Both modes' clients stamp their inputs onto ticks the server has not closed yet, so each
 input arrives just before its tick runs: one-way latency plus a jitter margin plus the wait
 for our next packet ahead of the server's present.
+
+Two delays are estimated from their least recent samples (queues only ever add delay): how
+late the server's packets arrive after the tick they were sent at (the clock offset), and
+the round trip (added back: the arrival delay is inside the offset, the way back is not).
+Both use one :class:`RecentFloor`, whose rule the browser client (``web/ticksync.js``)
+repeats with the same constants:
+
+* a lower sample moves the floor at once (it is proof the path is that fast);
+* a floor is kept at most ``FLOOR_WINDOW`` seconds;
+* when every sample for ``FLOOR_SETTLE`` seconds (and at least ``FLOOR_SETTLE_SAMPLES`` of
+  them) lies above the floor by more than ``FLOOR_TOLERANCE_TICKS`` ticks, the path has
+  changed (a queue that stays, a server that dropped ticks or restarted): the older samples
+  are forgotten and the floor is the least of the last half of the new ones (the first
+  samples after a change mix the old path and the new);
+* the clock's two floors forget together: when one does, the other drops its older
+  samples too if its own samples have started to rise. The offset and the RTT enter the
+  input target with opposite signs, so a path that slows down both ways (or a client
+  that stalls) moves neither the target nor the inputs, where one floor moving before the
+  other would swing the inputs early, then late, by the whole change.
+
+Why these figures: a floor within one tick of the truth costs at most a tick of lateness,
+which :func:`input_lead`'s margin (at least one tick) absorbs, so smaller moves are ignored
+and jitter never moves the estimate. Half a second is long enough that single spikes and
+short bursts (a lost packet's retransmission, a GC pause, a few late frames) never trigger
+a forget, and short enough that the estimate follows a lasting change about half a second
+after its first packets (on the simulator inputs are no longer late a second after a
+100 ms step, and back to their usual lead within two, as the RTT's jitter margin decays),
+where a window alone (the old rule) held a stale floor for its whole length, and the
+least RTT ever seen for good. The window (2 s) bounds how long a
+stale floor can survive a change smaller than the tolerance.
 """
 
 from __future__ import annotations
@@ -11,22 +41,119 @@ from collections import deque
 
 from netcode.session.connection import RttEstimator
 
-__all__ = ["ServerClock", "one_way", "input_lead"]
+__all__ = [
+    "FLOOR_SETTLE",
+    "FLOOR_SETTLE_SAMPLES",
+    "FLOOR_TOLERANCE_TICKS",
+    "FLOOR_WINDOW",
+    "RecentFloor",
+    "ServerClock",
+    "input_lead",
+    "one_way",
+]
+
+FLOOR_WINDOW = 2.0  # seconds a floor is kept at most
+FLOOR_SETTLE = 0.5  # seconds of samples all above the floor that replace it
+FLOOR_SETTLE_SAMPLES = 4  # and at least this many, so a lone sample after a gap never does
+FLOOR_TOLERANCE_TICKS = 1.0  # "above" means by more than this: input_lead's margin covers it
+
+
+class RecentFloor:
+    """The least of recent samples of a delay, forgetting a floor the samples have left.
+
+    Kept as a monotonic queue (each entry the least of the samples from it on), so a sample
+    costs O(1) amortized: bots run thousands of these a second.
+    """
+
+    def __init__(self, tolerance: float, window: float = FLOOR_WINDOW, settle: float = FLOOR_SETTLE):
+        self.tolerance = tolerance
+        self.window = window
+        self.settle = settle
+        self._q: deque[tuple[float, float]] = deque()  # (time, value), both increasing
+        self._above_since: float | None = None  # first of the samples above the floor in a row
+        self._above = 0
+        self.forgets = 0  # how many times the floor was replaced by newer samples
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._q)
+
+    @property
+    def value(self) -> float:
+        """The floor; only meaningful when :attr:`ready`."""
+        return self._q[0][1]
+
+    def add(self, value: float, now: float) -> float:
+        """Take a sample at ``now`` (non-decreasing); returns the floor."""
+        q = self._q
+        if q and value > q[0][1] + self.tolerance:
+            if self._above_since is None:
+                self._above_since = now
+            self._above += 1
+        else:
+            self._above_since = None
+            self._above = 0
+        while q and q[-1][1] >= value:
+            q.pop()
+        q.append((now, value))
+        if q[0][0] < now - self.window:
+            while q[0][0] < now - self.window:
+                q.popleft()
+            if self._above_since is not None and not self._run_above_floor():
+                self._above_since = None  # the floor rose by itself to meet the run: count afresh
+                self._above = 0
+        elif (
+            self._above_since is not None
+            and now - self._above_since >= self.settle
+            and self._above >= FLOOR_SETTLE_SAMPLES
+        ):
+            self.settle_now(now)
+        return q[0][1]
+
+    def settle_now(self, now: float) -> bool:
+        """Forget the floor now if samples above it are under way (whether or not they have
+        lasted ``settle``); whether it did. A clock whose other floor just moved calls this,
+        so the two move together."""
+        if self._above_since is None:
+            return False
+        # The run's first samples mix both paths (a packet out on the old one, back on the
+        # new one): the new floor comes from its second half.
+        q, cut = self._q, max(self._above_since, now - self.settle / 2)
+        while q[0][0] < cut:
+            q.popleft()
+        self._above_since = None
+        self._above = 0
+        self.forgets += 1
+        return True
+
+    def _run_above_floor(self) -> bool:
+        """Whether the samples since ``_above_since`` all still lie above the floor."""
+        q, since = self._q, self._above_since
+        if q[0][0] >= since:
+            return False
+        for t, v in q:
+            if t >= since:
+                return v > q[0][1] + self.tolerance
+        return False
 
 
 class ServerClock:
-    """Estimates the server's tick from frame packets: the least-delayed arrivals of a
-    sliding window give the clock offset; half the minimum RTT is added back."""
+    """Estimates the server's tick from its packets: the recent floor of their arrival delay
+    gives the clock offset; half the recent floor of the RTT is added back."""
 
-    def __init__(self, rate: float, window: int = 96):
+    def __init__(self, rate: float):
         self.rate = rate
-        self._samples: deque[float] = deque(maxlen=window)
+        self._delay = RecentFloor(FLOOR_TOLERANCE_TICKS / rate)  # arrival minus the send tick's time
+        self._rtt = RecentFloor(FLOOR_TOLERANCE_TICKS / rate)
+        self._rtt_seen = 0
         self._offset: float | None = None
 
     def sample(self, server_tick: int, now: float) -> None:
         """``server_tick``: the newest frame the server had closed when it sent."""
-        self._samples.append(server_tick + 1 - now * self.rate)
-        self._offset = max(self._samples)
+        forgets = self._delay.forgets
+        self._offset = -self.rate * self._delay.add(now - (server_tick + 1) / self.rate, now)
+        if self._delay.forgets != forgets:
+            self._rtt.settle_now(now)  # the offset and the RTT move together, or inputs swing
 
     def seed(self, server_tick: int, now: float) -> None:
         if self._offset is None:
@@ -36,17 +163,32 @@ class ServerClock:
     def ready(self) -> bool:
         return self._offset is not None
 
+    @property
+    def forgets(self) -> int:
+        """How many times a changed path made the clock or the RTT forget older samples."""
+        return self._delay.forgets + self._rtt.forgets
+
+    def one_way(self, rtt: RttEstimator, now: float) -> float:
+        """One-way latency: half the recent floor of the session's RTT samples."""
+        if rtt.samples != self._rtt_seen:
+            self._rtt_seen = rtt.samples
+            forgets = self._rtt.forgets
+            self._rtt.add(rtt.last, now)
+            if self._rtt.forgets != forgets and self._delay.settle_now(now):
+                self._offset = -self.rate * self._delay.value
+        return self._rtt.value / 2 if self._rtt.ready else one_way(rtt)
+
     def tick_at(self, now: float, one_way: float) -> float:
         """The server's (fractional) tick count at ``now``."""
         return now * self.rate + self._offset + one_way * self.rate
 
 
 def one_way(rtt: RttEstimator) -> float:
-    """One-way latency estimate: half the least RTT seen (queues only ever add delay)."""
+    """One-way latency before a clock has RTT samples of its own: half the least RTT seen."""
     return (rtt.min_rtt if rtt.samples else rtt.rtt) / 2
 
 
-def input_lead(rtt: RttEstimator, rate: float, send_every: int) -> float:
+def input_lead(one_way: float, jitter: float, rate: float, send_every: int) -> float:
     """Ticks between the server's present and the tick an input sent now should be for."""
-    margin = max(2.0 * rtt.jitter, 1.0 / rate) + send_every / rate
-    return (one_way(rtt) + margin) * rate + 1
+    margin = max(2.0 * jitter, 1.0 / rate) + send_every / rate
+    return (one_way + margin) * rate + 1

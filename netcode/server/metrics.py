@@ -12,6 +12,8 @@ one, so several servers in one process (tests, an embedding app) do not clash.
 Per room (label ``room``; ``game`` and ``mode`` on ``ticksync_room_info``):
 ``ticksync_room_ticks_total``, ``ticksync_room_late_ticks_total``,
 ``ticksync_room_dropped_ticks_total``, ``ticksync_room_tick_seconds`` (histogram),
+``ticksync_room_tick_p99_seconds`` and ``ticksync_room_tick_cpu_p99_seconds`` (recent ticks'
+wall and CPU time: a wall p99 far above the CPU p99 is contention, not work),
 ``ticksync_room_packets_total`` / ``ticksync_room_bytes_total`` (``direction`` in/out),
 ``ticksync_room_drops_total`` (``reason``: malformed or unwanted packets, refused
 handshakes), ``ticksync_room_players``, ``ticksync_room_spectators``,
@@ -81,6 +83,12 @@ class ServerCollector(Collector):
             "ticksync_room_dropped_ticks", "Overdue ticks skipped after a stall (the schedule jumped ahead)", labels=["room"]
         )
         tick_time = HistogramMetricFamily("ticksync_room_tick_seconds", "Work time of one tick", labels=["room"])
+        p99 = GaugeMetricFamily("ticksync_room_tick_p99_seconds", "99th percentile of recent ticks' wall time", labels=["room"])
+        cpu_p99 = GaugeMetricFamily(
+            "ticksync_room_tick_cpu_p99_seconds",
+            "99th percentile of recent ticks' CPU time (the tick thread's): far below the wall p99 means contention",
+            labels=["room"],
+        )
         packets = CounterMetricFamily("ticksync_room_packets", "Datagrams to and from the room", labels=["room", "direction"])
         nbytes = CounterMetricFamily("ticksync_room_bytes", "Bytes to and from the room", labels=["room", "direction"])
         drops = CounterMetricFamily(
@@ -98,6 +106,8 @@ class ServerCollector(Collector):
             late.add_metric([name], stats.late)
             dropped.add_metric([name], stats.dropped)
             tick_time.add_metric([name], room.tick_times.buckets(), room.tick_times.total)
+            p99.add_metric([name], stats.duration_percentiles(99)[0])
+            cpu_p99.add_metric([name], stats.cpu_percentiles(99)[0])
             traffic = server.router.traffic.get(name)
             if traffic is not None:
                 packets.add_metric([name, "in"], traffic.packets_in)
@@ -113,7 +123,7 @@ class ServerCollector(Collector):
             for state, count in room.seat_report().items():
                 if state != "load":
                     seats.add_metric([name, state], count)
-        yield from (info, ticks, late, dropped, tick_time, packets, nbytes, drops, desyncs, players, spectators, seats)
+        yield from (info, ticks, late, dropped, tick_time, p99, cpu_p99, packets, nbytes, drops, desyncs, players, spectators, seats)
 
         yield GaugeMetricFamily("ticksync_rooms", "Rooms on this server", value=len(server.rooms))
         tpackets = CounterMetricFamily("ticksync_packets", "Datagrams through a transport", labels=["transport", "direction"])

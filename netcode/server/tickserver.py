@@ -294,6 +294,7 @@ class Room:
             "connections": session.get("connections", 0),
             "tick_ms_p50": loop["tick_ms_p50"],
             "tick_ms_p99": loop["tick_ms_p99"],
+            "cpu_ms_p99": loop["cpu_ms_p99"],  # beside the wall p99: far below it means contention
             "late_ms_p99": loop["late_ms_p99"],
             "late_ticks": loop["late"],
             "dropped_ticks": loop["dropped"],

@@ -16,7 +16,7 @@ cdef class Counters:
 
 
 cdef class RttEstimator:
-    cdef public double _srtt, rttvar, min_rtt
+    cdef public double _srtt, rttvar, min_rtt, last
     cdef public long long samples
 
     @cython.locals(srtt=cython.double)

@@ -96,18 +96,21 @@ class Counters:
 
 
 class RttEstimator:
-    """Smoothed RTT and its mean deviation (RFC 6298 gains), plus the minimum seen."""
+    """Smoothed RTT and its mean deviation (RFC 6298 gains), plus the minimum seen and the
+    newest sample (a client's clock keeps its own recent floor of them: timesync.ServerClock)."""
 
     def __init__(self):
         self._srtt = 0.0
         self.rttvar = 0.0
         self.min_rtt = float("inf")
+        self.last = 0.0
         self.samples = 0
 
     def sample(self, rtt: float) -> None:
         if rtt < 0:
             return
         self.samples += 1
+        self.last = rtt
         if rtt < self.min_rtt:
             self.min_rtt = rtt
         if self.samples == 1:

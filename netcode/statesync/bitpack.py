@@ -190,3 +190,99 @@ def pack_escaped(values):
     _put(buf2, 8, v, n, w, marker, False, 0)
     _put(buf2, (2 + small) * 8, v, n, top, 0, True, marker)
     return bytes(out)
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(x=cython.ulonglong, got=cython.int, k=cython.int, off=cython.int)
+def _get(buf: cython.p_uchar, pos: cython.Py_ssize_t, width: cython.int) -> cython.ulonglong:
+    """The ``width``-bit value at bit ``pos`` of ``buf``."""
+    x = 0
+    got = 0
+    while got < width:
+        off = pos & 7
+        k = 8 - off
+        if k > width - got:
+            k = width - got
+        x |= ((cython.cast(cython.ulonglong, buf[pos >> 3]) >> off) & ((cython.cast(cython.ulonglong, 1) << k) - 1)) << got
+        got += k
+        pos += k
+    return x
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _padding_clear(buf: cython.p_uchar, end: cython.Py_ssize_t) -> cython.bint:
+    """Whether the bits after bit ``end`` in its byte are all zero."""
+    return not (end & 7) or not (buf[end >> 3] >> (end & 7))
+
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, size=cython.Py_ssize_t)
+def unpack_uint(data, count: cython.Py_ssize_t, width: cython.int):
+    """bits.unpack_uint: ``count`` values of ``width`` (1..64) bits from exactly their packed
+    bytes, as an int64 array; None for anything else, a wrong size or a padding bit set,
+    so that bits raises its own error. A client decodes a dozen short columns per snapshot
+    part, where numpy's fixed cost per call (unpack, copy, repack) is most of the work."""
+    if width < 1 or width > 64 or count < 0:
+        return None
+    raw = bytearray(data)
+    size = len(raw)
+    if size != (count * width + 7) // 8:
+        return None
+    buf: cython.p_uchar = raw
+    if not _padding_clear(buf, count * width):
+        return None
+    out = np.empty(count, np.int64)
+    o: cython.longlong[:] = out
+    n = count
+    for i in range(n):
+        o[i] = cython.cast(cython.longlong, _get(buf, i * width, width))
+    return out
+
+
+@cython.locals(
+    n=cython.Py_ssize_t, i=cython.Py_ssize_t, size=cython.Py_ssize_t, at=cython.Py_ssize_t, head=cython.int,
+    w=cython.int, top=cython.int, k=cython.Py_ssize_t, marker=cython.ulonglong, x=cython.ulonglong,
+)
+def unpack_escaped(data, pos: cython.Py_ssize_t, end: cython.Py_ssize_t, count: cython.Py_ssize_t):
+    """bits.unpack_escaped on ``data[pos:end]``: ``(values, the position after them)``, or
+    None when the bytes are not well formed (bits then reads them again and names the fault)."""
+    if count < 0 or pos < 0 or end > len(data) or pos >= end:
+        return None
+    raw = bytearray(data[pos:end])
+    size = len(raw)
+    buf: cython.p_uchar = raw
+    head = buf[0]
+    w = head & 0x7F
+    if w > 63 or (w == 0 and head & _ESCAPED):
+        return None
+    at = 1 + (count * w + 7) // 8  # bytes used so far
+    if at > size or not _padding_clear(buf, 8 + count * w):
+        return None
+    out = np.empty(count, np.int64)
+    o: cython.longlong[:] = out
+    n = count
+    for i in range(n):
+        o[i] = cython.cast(cython.longlong, _get(buf, 8 + i * w, w))
+    if head & _ESCAPED:
+        marker = (cython.cast(cython.ulonglong, 1) << w) - 1
+        k = 0
+        for i in range(n):
+            if cython.cast(cython.ulonglong, o[i]) == marker:
+                k += 1
+        if at >= size:
+            return None
+        top = buf[at]
+        if top > 63 or top <= w or at + 1 + (k * top + 7) // 8 > size:
+            return None
+        if not _padding_clear(buf, (at + 1) * 8 + k * top):
+            return None
+        k = 0
+        for i in range(n):
+            if cython.cast(cython.ulonglong, o[i]) == marker:
+                o[i] = cython.cast(cython.longlong, _get(buf, (at + 1) * 8 + k * top, top))
+                k += 1
+        at += 1 + (k * top + 7) // 8
+    return out, pos + at

@@ -6,7 +6,9 @@ per-snapshot width is a handful of numpy operations instead of a Python loop per
 Bits are little-endian within values and within bytes (value 0 bit 0 is byte 0 bit 0).
 
 Where the install compiled :mod:`netcode.statesync.bitpack`, the packing functions use its C loops
-for int64 columns (the encoder's), with the same bytes; numpy does the rest.
+for int64 columns (the encoder's), with the same bytes, and unpacking uses its C loop for
+well-formed input (malformed input falls through to numpy, which names the fault); numpy
+does the rest.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def unpack_uint(data, count: int, width: int) -> np.ndarray:
         return np.zeros(count, np.int64)
     if width > 64:
         raise ProtocolError("bad_width", f"{width}-bit values")
+    if _fast is not None:
+        out = _fast.unpack_uint(data, count, width)
+        if out is not None:
+            return out
     buf = np.frombuffer(data, np.uint8)
     if len(buf) != packed_size(count, width):
         raise ProtocolError("truncated", f"{len(buf)} bytes for {count} values of {width} bits")
@@ -165,6 +171,11 @@ def escaped_cost_bits(values: np.ndarray) -> tuple[int, np.ndarray]:
 
 def unpack_escaped(r, count: int) -> np.ndarray:
     """Inverse of :func:`pack_escaped` from a ``netcode.session.wire.Reader``."""
+    if _fast is not None:
+        done = _fast.unpack_escaped(r.data, r.pos, r.end, count)
+        if done is not None:
+            r.pos = done[1]
+            return done[0]
     head = r.u8()
     w = head & 0x7F
     if w > 63:

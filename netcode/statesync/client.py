@@ -8,7 +8,9 @@ rest interpolated.
   client loads the server's state of tick s into its copy and re-applies its own inputs
   for ticks s.. up to the present. Where that lands differs from what was shown only when
   the server disagreed (a hit, a wall, a lost input); the difference is not snapped but
-  added to a display offset that decays over ``smoothing`` seconds.
+  added to a display offset that decays over ``smoothing`` seconds. ``reconcile_every``
+  (ticks, default 1: every snapshot) spaces reconciliations out: each costs a re-run of the
+  ticks since the snapshot, which is most of a headless bot's work.
 * **Interpolation**: everyone else is drawn at a render tick ``interp_delay`` behind the
   server, between the two snapshots around it (see :mod:`netcode.statesync.interpolation`).
 
@@ -38,7 +40,7 @@ from netcode.mode.client import ModeClient
 from netcode.session import ClientState
 from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part
 from netcode.statesync.wire import StateSyncInfo, pack_ss_input, parse_snapshot_prefix
-from netcode.mode.timesync import ServerClock, input_lead, one_way
+from netcode.mode.timesync import ServerClock, input_lead
 from netcode.session.wire import PacketType, Reader
 
 __all__ = ["StateSyncClient", "RemoteView"]
@@ -92,6 +94,7 @@ class StateSyncClient(ModeClient):
         max_extrapolation: float = 0.25,
         send_every: int = 1,
         max_ticks_per_update: int = 120,
+        reconcile_every: int = 1,
         session_config: SessionConfig | None = None,
         rng: random.Random | None = None,
     ):
@@ -104,6 +107,7 @@ class StateSyncClient(ModeClient):
         self.max_extrapolation = max_extrapolation
         self.send_every = send_every
         self.max_ticks_per_update = max_ticks_per_update
+        self.reconcile_every = max(1, reconcile_every)
         self.info: StateSyncInfo | None = None
         self.clock: ServerClock | None = None
         self.schema: SnapshotSchema | None = None
@@ -243,8 +247,9 @@ class StateSyncClient(ModeClient):
             return
         rate = self.info.tick_rate
         rtt = self.session.connection.rtt
-        server_tick = self.clock.tick_at(now, one_way(rtt))
-        present = int(math.ceil(server_tick + input_lead(rtt, rate, self.send_every)))
+        ahead = self.clock.one_way(rtt, now)
+        server_tick = self.clock.tick_at(now, ahead)
+        present = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, self.send_every)))
         if not self.spectator:
             self._own.stamp(int(server_tick) + 1, present, self._input)
             self._predict(present)
@@ -260,7 +265,7 @@ class StateSyncClient(ModeClient):
         own = self._own_entity()
         pos = self.schema.position
         before = None
-        if s > self._reconciled and s <= present:
+        if s >= self._reconciled + self.reconcile_every and s <= present:
             recon = self._recons[s]
             if pos is not None and self.predicted_tick > s:
                 before = (self.predicted_tick, np.array(self.predicted[pos][own], np.float64))

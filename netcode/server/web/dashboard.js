@@ -57,7 +57,7 @@ function makeCard(name) {
     tick: stat("tick", "The room's current tick"),
     players: stat("players", "Players connected / seats"),
     load: stat("load", "Seats taken, handed out or held for a player coming back"),
-    tickTime: stat("tick ms p50 / p99", "Work time per tick, median / 99th percentile"),
+    tickTime: stat("tick ms p50 / p99 / CPU p99", "Work time per tick (wall), median / 99th percentile; then the 99th percentile of the CPU it used. A wall p99 far above the CPU p99 means the tick waited for a core (contention), not that it had more work"),
     late: stat("late ticks", "Ticks started more than one period after they were due"),
     dropped: stat("dropped ticks", "Ticks skipped after a stall"),
     kbps: stat("kbps in / out", "Room bandwidth, last second"),
@@ -194,7 +194,7 @@ function drawRoom(room, now) {
   s.players.value.textContent = `${room.players}/${room.slots}` + (room.spectators ? ` +${room.spectators}` : "");
   s.load.value.textContent = seats.load === undefined ? "-" : Math.round(seats.load * 100) + "%";
   s.load.box.title = `playing ${seats.playing ?? 0}, handed out ${seats.pending ?? 0}, held for players coming back ${seats.reserved ?? 0}, free ${seats.free ?? 0}`;
-  s.tickTime.value.textContent = `${fmt(room.tick_ms_p50, 2)} / ${fmt(room.tick_ms_p99, 2)}`;
+  s.tickTime.value.textContent = `${fmt(room.tick_ms_p50, 2)} / ${fmt(room.tick_ms_p99, 2)} / ${fmt(room.cpu_ms_p99, 2)}`;
   s.late.value.textContent = room.late_ticks;
   s.dropped.value.textContent = room.dropped_ticks;
   s.dropped.value.className = room.dropped_ticks ? "warn" : "";

@@ -77,10 +77,11 @@ export class StampedInputs {
 
 /** Smoothed RTT and its mean deviation (RFC 6298 gains), plus the least seen. */
 export class RttEstimator {
-  constructor() { this.srtt = null; this.rttvar = 0; this.min = Infinity; this.samples = 0; }
+  constructor() { this.srtt = null; this.rttvar = 0; this.min = Infinity; this.last = 0; this.samples = 0; }
   sample(rtt) {
     if (rtt < 0) return;
     this.samples++;
+    this.last = rtt;
     this.min = Math.min(this.min, rtt);
     if (this.srtt === null) { this.srtt = rtt; this.rttvar = rtt / 2; return; }
     this.rttvar += 0.25 * (Math.abs(this.srtt - rtt) - this.rttvar);
@@ -203,25 +204,96 @@ export class Session {
 
 // -- time sync (netcode/mode/timesync.py) ------------------------------------------------------------
 
-/** The server's tick as seen from here: the least-delayed snapshot arrivals of a sliding
- * window give the clock offset; a one-way delay may be added back. */
+// The recent-floor rule and its constants are timesync.py's (its docstring says why these
+// figures); tests/test_timesync.py checks that both files hold the same numbers and that both
+// classes give the same estimates for the same samples.
+export const FLOOR_WINDOW = 2.0; // seconds a floor is kept at most
+export const FLOOR_SETTLE = 0.5; // seconds of samples all above the floor that replace it
+export const FLOOR_SETTLE_SAMPLES = 4; // and at least this many
+export const FLOOR_TOLERANCE_TICKS = 1.0; // "above" means by more than this
+
+/** The least of recent samples of a delay, forgetting a floor the samples have left: a
+ * monotonic queue of [time, value] (each entry the least of the samples from it on). */
+export class RecentFloor {
+  constructor(tolerance, window = FLOOR_WINDOW, settle = FLOOR_SETTLE) {
+    this.tolerance = tolerance; this.window = window; this.settle = settle;
+    this.q = []; this.head = 0; this.aboveSince = null; this.above = 0; this.forgets = 0;
+  }
+  get ready() { return this.q.length > this.head; }
+  get value() { return this.q[this.head][1]; }
+  /** Takes a sample at ``now`` (non-decreasing); returns the floor. */
+  add(value, now) {
+    const q = this.q;
+    if (this.ready && value > q[this.head][1] + this.tolerance) {
+      if (this.aboveSince === null) this.aboveSince = now;
+      this.above++;
+    } else {
+      this.aboveSince = null; this.above = 0;
+    }
+    while (q.length > this.head && q[q.length - 1][1] >= value) q.pop();
+    q.push([now, value]);
+    if (q[this.head][0] < now - this.window) {
+      while (q[this.head][0] < now - this.window) this.head++;
+      if (this.aboveSince !== null && !this._runAboveFloor()) { this.aboveSince = null; this.above = 0; } // rose to meet the run
+    } else if (this.aboveSince !== null && now - this.aboveSince >= this.settle && this.above >= FLOOR_SETTLE_SAMPLES) {
+      this.settleNow(now);
+    }
+    if (this.head > 64 && this.head * 2 > q.length) { q.splice(0, this.head); this.head = 0; }
+    return q[this.head][1];
+  }
+  /** Forgets the floor now if samples above it are under way; whether it did. */
+  settleNow(now) {
+    if (this.aboveSince === null) return false;
+    const q = this.q, cut = Math.max(this.aboveSince, now - this.settle / 2); // the run's second half: its start mixes both paths
+    while (q[this.head][0] < cut) this.head++;
+    this.aboveSince = null; this.above = 0; this.forgets++;
+    return true;
+  }
+  /** Whether the samples since ``aboveSince`` all still lie above the floor. */
+  _runAboveFloor() {
+    const q = this.q, since = this.aboveSince, floor = q[this.head];
+    if (floor[0] >= since) return false;
+    for (let i = this.head; i < q.length; i++) if (q[i][0] >= since) return q[i][1] > floor[1] + this.tolerance;
+    return false;
+  }
+}
+
+/** The server's tick as seen from here: the recent floor of the snapshots' arrival delay
+ * gives the clock offset; half the recent floor of the RTT is added back (``oneWay``). */
 export class ServerClock {
-  constructor(rate, window = 96) { this.rate = rate; this.window = window; this.samples = []; this.offset = null; }
+  constructor(rate) {
+    this.rate = rate;
+    this.delay = new RecentFloor(FLOOR_TOLERANCE_TICKS / rate);
+    this.rttFloor = new RecentFloor(FLOOR_TOLERANCE_TICKS / rate);
+    this.rttSeen = 0;
+    this.offset = null;
+  }
   seed(serverTick, now) { if (this.offset === null) this.offset = serverTick - now * this.rate; }
   /** ``serverTick``: the newest tick the server had run when it sent. */
   sample(serverTick, now) {
-    this.samples.push(serverTick + 1 - now * this.rate);
-    if (this.samples.length > this.window) this.samples.shift();
-    this.offset = Math.max(...this.samples);
+    const forgets = this.delay.forgets;
+    this.offset = -this.rate * this.delay.add(now - (serverTick + 1) / this.rate, now);
+    if (this.delay.forgets !== forgets) this.rttFloor.settleNow(now); // the two floors move together
+  }
+  get forgets() { return this.delay.forgets + this.rttFloor.forgets; }
+  /** One-way latency: half the recent floor of the session's RTT samples. */
+  oneWay(rtt, now) {
+    if (rtt.samples !== this.rttSeen) {
+      this.rttSeen = rtt.samples;
+      const forgets = this.rttFloor.forgets;
+      this.rttFloor.add(rtt.last, now);
+      if (this.rttFloor.forgets !== forgets && this.delay.settleNow(now)) this.offset = -this.rate * this.delay.value;
+    }
+    return this.rttFloor.ready ? this.rttFloor.value / 2 : rtt.oneWay;
   }
   tickAt(now, oneWay) { return now * this.rate + this.offset + oneWay * this.rate; }
 }
 
 /** Ticks between the server's present and the tick an input sent now should be for: one-way
  * latency plus a jitter margin plus one tick for our next packet, plus one. */
-export function inputLead(rtt, rate) {
-  const margin = Math.max(2 * rtt.jitter, 1 / rate) + 1 / rate;
-  return (rtt.oneWay + margin) * rate + 1;
+export function inputLead(oneWay, jitter, rate) {
+  const margin = Math.max(2 * jitter, 1 / rate) + 1 / rate;
+  return (oneWay + margin) * rate + 1;
 }
 
 // -- the room's schema: what the codes and input bytes mean -------------------------------------
@@ -575,8 +647,9 @@ export class StateSyncClient {
     if (now - this.session.lastRecv >= TIMEOUT) return this._end("disconnected", "timeout: nothing from the server for 5 s");
     this._rollRates(now);
     const rate = this.info.tickRate, rtt = this.session.rtt;
-    const serverTick = this.clock.tickAt(now, rtt.oneWay);
-    this.present = Math.ceil(serverTick + inputLead(rtt, rate));
+    const ahead = this.clock.oneWay(rtt, now);
+    const serverTick = this.clock.tickAt(now, ahead);
+    this.present = Math.ceil(serverTick + inputLead(ahead, rtt.jitter, rate));
     let run = null;
     if (!this.spectator) {
       this.inputs.stamp(Math.floor(serverTick) + 1, this.present, this.record);
