@@ -447,3 +447,134 @@ def test_advertise_names_the_host_in_the_addresses_handed_out():
             assert ticket["udp"] == server.udp_url and ticket["ws"].startswith("ws://game1.example.net:")
 
     run_bounded(scenario(), 20)
+
+
+def test_reconnect_on_any_node_answers_503_while_a_room_is_being_resumed_and_410_when_it_is_gone(redis_server):
+    """POST /api/reconnect's answers for a seat this node does not hold, read from Redis: the
+    room on another node (asked of it), the room's node dead and an adopting node in the
+    cluster (503 + Retry-After), nobody to resume it or no such token (410)."""
+    import orjson
+    import redis.asyncio as aioredis
+
+    from helpers import SECRET
+    from netcode import TickServer
+    from netcode.server.cluster import Cluster, ClusterConfig
+
+    async def node(adopt: bool):
+        server = TickServer(secret=SECRET, http_port=0, admin_key=KEY)
+        server.matchmaker.register_game(GAME, "demos.arena")
+        cluster = Cluster(server, ClusterConfig(redis_server.url, adopt=adopt, prefix="t503"))
+        await cluster.connect()
+        await server.start()
+        await cluster.start()
+        return server, cluster
+
+    async def reconnect(http, server, token):
+        async with http.post(server.http_url + "api/reconnect", json={"reconnect_token": token}) as r:
+            return r.status, r.headers.get("Retry-After"), await r.json()
+
+    async def scenario():
+        redis = aioredis.Redis.from_url(redis_server.url)
+        a, ca = await node(adopt=False)
+        b, cb = await node(adopt=False)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                seat = await _join(http, {"dashboard": a.http_url}, "ann")
+                # Asked of b, a seat on a: b asks a, the answer is a's.
+                status, _, answer = await reconnect(http, b, seat["reconnect_token"])
+                assert status == 200 and answer["udp"] == a.udp_url and answer["slot"] == seat["slot"], answer
+                assert answer["reconnect_token"] == seat["reconnect_token"] and answer["node"] == ca.node_id
+
+                # A recorded room whose node died (its record expired; the recording entry stays).
+                where = {"room": "ghost", "slot": 1, "user": "bob"}
+                await redis.set("t503:reconnect:tok-ghost", orjson.dumps(where))
+                await redis.hset("t503:recordings", "ghost", orjson.dumps({"node": "dead", "path": "/x.tsr", "game_path": "demos.arena"}))
+                status, _, answer = await reconnect(http, b, "tok-ghost")
+                assert status == 410 and "no node resumes it" in answer["error"]  # no node adopts
+                await cb.stop()
+                await b.stop()
+                b, cb = await node(adopt=True)  # now one does: come back later
+                status, retry, answer = await reconnect(http, a, "tok-ghost")
+                assert status == 503 and retry == "1" and answer["retry_after"] == 1 and "being resumed" in answer["error"]
+                # Never handed out, or not even a string: 410 and 400.
+                status, _, answer = await reconnect(http, a, "no-such-token")
+                assert status == 410 and "join again" in answer["error"]
+                async with http.post(a.http_url + "api/reconnect", json={"reconnect_token": 7}) as r:
+                    assert r.status == 400
+                # The room closed for good: its seats are gone with it.
+                await a.close_room(seat["room"])
+                await asyncio.sleep(0.2)
+                status, _, _ = await reconnect(http, b, seat["reconnect_token"])
+                assert status == 410
+        finally:
+            for cluster, server in ((cb, b), (ca, a)):
+                await cluster.stop()
+                await server.stop()
+            await redis.aclose()
+
+    run_bounded(scenario(), 30)
+
+
+@pytest.mark.parametrize("mode", ["statesync", "lockstep"])
+def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_that_adopts_it(mode, redis_server, tmp_path):
+    """kill -9 the node running a recorded match: its players' sessions time out (ServerGone),
+    they ask the cluster where the room went (503 while it is being resumed), rejoin it on the
+    adopting node in their old slots (RoomMoved) and play on in the same match, no desync."""
+    from engine import ReplayReader
+    from engine.replay import replay
+
+    from netcode.events import RoomMoved, ServerGone
+
+    record = tmp_path / "duel.tsr"
+    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
+    common = ["--mode", mode, "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
+              "--redis", redis_server.url]
+    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
+                           log=tmp_path / "a.log", env=env)
+    procs = [first]
+    try:
+        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
+        procs.append(other)
+
+        async def scenario():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                seats = [await _join(http, b, f"p{i}", room="duel") for i in range(2)]  # through b, seats on a
+            assert all(s["udp"] == a["game"] for s in seats)
+            clients = [GameClient.from_ticket(GAME, s, cluster=[b["dashboard"]], name=f"p{i}", bot=True) for i, s in enumerate(seats)]
+            stop_event = asyncio.Event()
+            runs = [asyncio.create_task(c.run(duration=40, stop=stop_event)) for c in clients]
+            await eventually(lambda: all(c.tick > 60 for c in clients), "both playing on a", timeout=10)
+            os.kill(first.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            resyncs = [c.report.resyncs for c in clients]
+            await eventually(lambda: all(c.report.relocations == 1 and c.connected for c in clients), "both rejoined on b", timeout=20)
+            moved = time.monotonic() - killed
+            at = max(c.tick for c in clients)
+            await eventually(lambda: all(c.tick > at + 90 for c in clients), "both playing on b", timeout=10)
+            stop_event.set()
+            reports = await asyncio.wait_for(asyncio.gather(*runs), 10)
+            seen = [c.events() for c in clients]
+            for c in clients:
+                await c.close()
+            return seats, reports, seen, moved, resyncs
+
+        seats, reports, seen, moved, resyncs = run_bounded(scenario(), 60)
+        print(f"\n{mode}: both players playing on the adopting node {moved:.1f} s after the kill (session timeout 5 s)")
+        for seat, report, events in zip(seats, reports, seen):
+            assert [type(e) for e in events] == [ServerGone, RoomMoved], events
+            gone, move = events
+            assert gone.relocating and gone.reason == "timeout" and gone.url == a["game"]
+            assert (move.room, move.url, move.old_url, move.slot) == ("duel", b["game"], a["game"], seat["slot"])
+            assert report.status == "ok" and report.slot == seat["slot"] and report.url == b["game"], report
+            assert report.relocations == 1 and report.servers_gone == 1 and report.desyncs == 0
+            assert report.server_restarts == 0  # the same match: the recording kept the server epoch
+        if mode == "lockstep":  # the frames they missed came from the recording, not a keyframe
+            assert [r.resyncs for r in reports] == resyncs, (resyncs, reports)
+        stop(other)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
+    whole = ReplayReader(record)
+    assert whole.clean and replay(whole, GAME, verify=True).ok
