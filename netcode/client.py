@@ -676,6 +676,8 @@ async def run_bots(
     first_slot: int = 0,
     ttl: float | None = None,
     urls: Sequence[str] | None = None,
+    tickets: Sequence[dict] | None = None,
+    cluster: Sequence[str] = (),
     progress: Callable[[list[ClientReport], float], None] | None = None,
     progress_every: float = 1.0,
     **options: Any,
@@ -684,11 +686,16 @@ async def run_bots(
 
     Tokens: given one per bot, or minted from ``secret`` for slots ``first_slot..``.
     ``urls``: one server address per bot (matchmaking may place bots in different rooms'
-    addresses), else ``url`` for all. ``progress(reports, elapsed)`` is called every
+    addresses), else ``url`` for all. ``tickets``: matchmaking's answers instead, one per
+    bot (:meth:`GameClient.from_ticket`): with ``cluster`` (HTTP addresses of cluster
+    nodes), bots whose server dies follow their room to the node that resumes it. ``progress(reports, elapsed)`` is called every
     ``progress_every`` seconds while they play, with their counters up to date. Extra
     ``options`` go to :class:`GameClient` (``input_delay``, ``prediction_window``, ...).
     """
-    if tokens is None:
+    if tickets is not None:
+        if len(tickets) != count:
+            raise UsageError(f"{count} bots need {count} tickets, got {len(tickets)}")
+    elif tokens is None:
         if secret is None:
             raise UsageError("run_bots needs tokens or the server secret to mint them")
         expires = time.time() + (ttl if ttl is not None else duration + 3600)
@@ -699,9 +706,15 @@ async def run_bots(
     elif len(tokens) != count:
         raise UsageError(f"{count} bots need {count} tokens, got {len(tokens)}")
     options.setdefault("bot", True)
-    clients = [
-        GameClient(game, urls[i] if urls else url, tok, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
-    ]
+    if tickets is not None:
+        clients = [
+            GameClient.from_ticket(game, t, cluster=cluster, transport="udp" if t.get("udp") else "ws", name=f"bot{i}", **options)
+            for i, t in enumerate(tickets)
+        ]
+    else:
+        clients = [
+            GameClient(game, urls[i] if urls else url, tok, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
+        ]
     runs = asyncio.gather(*(_play(c, duration) for c in clients))
     if progress is None:
         return list(await runs)

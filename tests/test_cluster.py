@@ -578,3 +578,49 @@ def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_t
     assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
     whole = ReplayReader(record)
     assert whole.clean and replay(whole, GAME, verify=True).ok
+
+
+def test_ticksync_bots_follow_their_room_when_its_node_is_killed_and_count_the_move(redis_server, tmp_path):
+    """``ticksync bots http://NODE``: bots seated by matchmaking on a node that is then
+    kill -9'd play on where a node with --adopt resumed the match, and the table says so."""
+    record = tmp_path / "duel.tsr"
+    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
+    common = ["--mode", "statesync", "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
+              "--redis", redis_server.url]
+    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
+                           log=tmp_path / "a.log", env=env)
+    procs = [first]
+    try:
+        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
+        procs.append(other)
+        bots = subprocess.Popen(
+            [sys.executable, "-m", "netcode.cli", "bots", b["dashboard"].rstrip("/"), "--game", "demos.arena", "--count", "2",
+             "--room", "duel", "--duration", "14"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+        procs.append(bots)
+
+        async def wait_playing():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                async def both():
+                    rooms = {r["name"]: r for r in (await _listing(http, b))["rooms"]}
+                    return "duel" in rooms and rooms["duel"]["players"] == 2
+                deadline = time.monotonic() + 15
+                while not await both():
+                    assert time.monotonic() < deadline, "the bots never played on a"
+                    await asyncio.sleep(0.2)
+
+        run_bounded(wait_playing(), 20)
+        time.sleep(1.0)
+        os.kill(first.pid, signal.SIGKILL)
+        out, _ = bots.communicate(timeout=40)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+    print(out)
+    assert bots.returncode == 0, out
+    header = next(line for line in out.splitlines() if line.startswith("bot "))
+    assert header.split()[-2:] == ["moved", "status"]
+    rows = [line.split() for line in out.splitlines() if re.match(r"bot\d", line)]
+    assert len(rows) == 2 and all(row[-2:] == ["1", "ok"] for row in rows), out  # moved once, and ok
+    assert "ok: 2 bot(s) played" in out
