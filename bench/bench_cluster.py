@@ -13,8 +13,9 @@ time:
 ``demos.arena`` in state sync at 60 Hz with ``--players`` seats a room; the bench steps the
 number of full rooms up (bots from matchmaking, placed by load on either worker), holds
 each step ``--step-s`` seconds, then reads every room's loop stats from its own worker. A
-step passes when no room dropped a tick in it and the worst room's p99 tick time and p99
-lateness are inside the tick (16.7 ms). The bots play in this process, on the same cores
+step passes when the worst room's p99 tick time is inside the tick (16.7 ms) and the rooms
+ran at 60 Hz: at most 1% of their ticks in the step dropped (the loop skips ticks it is
+too late for). The worst p99 lateness is shown beside them. The bots play in this process, on the same cores
 as the workers: the figure is a lower bound.
 """
 
@@ -98,7 +99,7 @@ async def capacity(dashboards: list[str], players: int, steps: list[int], step_s
     game = load_game("demos.arena")
     bots: list[asyncio.Task] = []
     held, best = 0, None
-    print(f"{'rooms':>5} {'players':>7} {'on nodes':>9} {'tick p99 ms':>11} {'late p99 ms':>11} {'dropped':>7}  verdict")
+    print(f"{'rooms':>5} {'players':>7} {'on nodes':>9} {'tick p99 ms':>11} {'late p99 ms':>11} {'dropped':>11}  verdict")
     async with aiohttp.ClientSession() as http:
         before = await room_stats(http, dashboards)
         try:
@@ -111,13 +112,16 @@ async def capacity(dashboards: list[str], players: int, steps: list[int], step_s
                 before = await room_stats(http, dashboards)
                 await asyncio.sleep(step_s)
                 after = await room_stats(http, dashboards)
-                dropped = sum(r["dropped_ticks"] - before.get(n, {"dropped_ticks": 0})["dropped_ticks"] for n, r in after.items())
+                def grew(key: str) -> int:
+                    return sum(r[key] - before.get(n, {key: 0})[key] for n, r in after.items())
+
+                dropped, ran = grew("dropped_ticks"), grew("tick")
                 tick99 = max(r["tick_ms_p99"] for r in after.values())
                 late99 = max(r["late_ms_p99"] for r in after.values())
                 playing = sum(r["players"] for r in after.values())
-                ok = dropped == 0 and tick99 < TICK_MS and late99 < TICK_MS
+                ok = tick99 < TICK_MS and dropped <= 0.01 * (ran + dropped)
                 per_node = "/".join(str(sum(1 for r in after.values() if r.get("http") == u)) for u in dashboards)
-                print(f"{len(after):>5} {playing:>7} {per_node:>9} {tick99:>11.2f} {late99:>11.2f} {dropped:>7}  "
+                print(f"{len(after):>5} {playing:>7} {per_node:>9} {tick99:>11.2f} {late99:>11.2f} {f'{dropped}/{ran + dropped}':>11}  "
                       f"{'inside the tick' if ok else 'over'}", flush=True)
                 if not ok:
                     break

@@ -77,6 +77,38 @@ async def _quit(client, stop_event, task) -> None:
     await client.close()
 
 
+def _recorded_match_and_adopter(redis_url: str, tmp_path, mode: str = "statesync"):
+    """Node a running the recorded 2-player room "duel" and node b started with --adopt:
+    (the processes started, a's and b's URLs, the recording). The caller stops the processes."""
+    record = tmp_path / "duel.tsr"
+    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
+    common = ["--mode", mode, "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60", "--redis", redis_url]
+    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
+                           log=tmp_path / "a.log", env=env)
+    try:
+        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
+    except BaseException:
+        stop(first)
+        raise
+    return [first, other], a, b, record
+
+
+def _stop_all(procs) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            stop(proc)
+
+
+def _check_adopted(tmp_path, record) -> None:
+    """Node b said it resumed "duel", and the recording verifies whole across the kill."""
+    from engine import ReplayReader
+    from engine.replay import replay
+
+    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
+    whole = ReplayReader(record)
+    assert whole.clean and replay(whole, GAME, verify=True).ok
+
+
 def test_redis_unreachable_at_start_is_one_line_and_a_nonzero_exit(tmp_path):
     pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]')")
     with socket.socket() as s:  # a port nobody listens on
@@ -382,19 +414,9 @@ def test_a_recorded_match_killed_with_its_node_resumes_on_another_node_and_the_l
 
 
 def test_a_node_started_with_adopt_resumes_a_dead_nodes_recorded_match_by_itself(redis_server, tmp_path):
-    from engine import ReplayReader
-    from engine.replay import replay
-
-    record = tmp_path / "duel.tsr"
-    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
-    common = ["--mode", "statesync", "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
-              "--redis", redis_server.url]
-    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
-                           log=tmp_path / "a.log", env=env)
-    procs = [first]
+    procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path)
+    first, other = procs
     try:
-        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
-        procs.append(other)
 
         async def scenario():
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -422,14 +444,10 @@ def test_a_node_started_with_adopt_resumes_a_dead_nodes_recorded_match_by_itself
                 await _quit(*player)
 
         run_bounded(scenario(), 60)
-        stop(other)
+        stop(other)  # the adopting node closes the recording
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                stop(proc)
-    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
-    whole = ReplayReader(record)
-    assert whole.clean and replay(whole, GAME, verify=True).ok
+        _stop_all(procs)
+    _check_adopted(tmp_path, record)
 
 
 def test_advertise_names_the_host_in_the_addresses_handed_out():
@@ -518,23 +536,13 @@ def test_reconnect_on_any_node_answers_503_while_a_room_is_being_resumed_and_410
 @pytest.mark.parametrize("mode", ["statesync", "lockstep"])
 def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_that_adopts_it(mode, redis_server, tmp_path):
     """kill -9 the node running a recorded match: its players' sessions time out (ServerGone),
-    they ask the cluster where the room went (503 while it is being resumed), rejoin it on the
+    they ask the cluster where the room went (by then adopted: the 503 is the test above), rejoin it on the
     adopting node in their old slots (RoomMoved) and play on in the same match, no desync."""
-    from engine import ReplayReader
-    from engine.replay import replay
-
     from netcode.events import RoomMoved, ServerGone
 
-    record = tmp_path / "duel.tsr"
-    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
-    common = ["--mode", mode, "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
-              "--redis", redis_server.url]
-    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
-                           log=tmp_path / "a.log", env=env)
-    procs = [first]
+    procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path, mode)
+    first, other = procs
     try:
-        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
-        procs.append(other)
 
         async def scenario():
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -570,33 +578,22 @@ def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_t
             assert report.server_restarts == 0  # the same match: the recording kept the server epoch
         if mode == "lockstep":  # the frames they missed came from the recording, not a keyframe
             assert [r.resyncs for r in reports] == resyncs, (resyncs, reports)
-        stop(other)
+        stop(other)  # the adopting node closes the recording
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                stop(proc)
-    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
-    whole = ReplayReader(record)
-    assert whole.clean and replay(whole, GAME, verify=True).ok
+        _stop_all(procs)
+    _check_adopted(tmp_path, record)
 
 
 def test_ticksync_bots_follow_their_room_when_its_node_is_killed_and_count_the_move(redis_server, tmp_path):
     """``ticksync bots http://NODE``: bots seated by matchmaking on a node that is then
     kill -9'd play on where a node with --adopt resumed the match, and the table says so."""
-    record = tmp_path / "duel.tsr"
-    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
-    common = ["--mode", "statesync", "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
-              "--redis", redis_server.url]
-    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
-                           log=tmp_path / "a.log", env=env)
-    procs = [first]
+    procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path)
+    first, other = procs
     try:
-        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
-        procs.append(other)
         bots = subprocess.Popen(
             [sys.executable, "-m", "netcode.cli", "bots", b["dashboard"].rstrip("/"), "--game", "demos.arena", "--count", "2",
              "--room", "duel", "--duration", "14"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(TICKSYNC_ADMIN_KEY=KEY), cwd=ROOT)
         procs.append(bots)
 
         async def wait_playing():
