@@ -592,7 +592,7 @@ def test_ticksync_bots_follow_their_room_when_its_node_is_killed_and_count_the_m
     try:
         bots = subprocess.Popen(
             [sys.executable, "-m", "netcode.cli", "bots", b["dashboard"].rstrip("/"), "--game", "demos.arena", "--count", "2",
-             "--room", "duel", "--duration", "14"],
+             "--room", "duel", "--duration", "11"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(TICKSYNC_ADMIN_KEY=KEY), cwd=ROOT)
         procs.append(bots)
 
