@@ -219,6 +219,7 @@ class Cluster:
         recorded = list(self._recorded())
         if recorded:  # a clean stop ends its matches (their recordings get END): nothing to resume
             await self._redis.hdel(self._recordings_key, *recorded)
+            await self._redis.delete(*(self._seats_prefix + name for name in recorded))
         await self._redis.delete(self._node_key(self.node_id))
         await self._redis.srem(self._nodes_key, self.node_id)
         await self._publish({"event": "node_gone", "node": self.node_id, "reason": "stopped"})
