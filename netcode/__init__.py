@@ -68,6 +68,8 @@ _LAZY = {
     "PlayerLeft": "netcode.events",
     "DesyncDetected": "netcode.events",
     "Resynced": "netcode.events",
+    "ServerGone": "netcode.events",
+    "RoomMoved": "netcode.events",
     # the seeded network simulator and its virtual-time driver
     "NetSim": "netcode.sim.network",
     "LinkConfig": "netcode.sim.network",
@@ -99,6 +101,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
         PlayerJoined,
         PlayerLeft,
         Resynced,
+        RoomMoved,
+        ServerGone,
     )
     from netcode.lockstep.client import AdvanceTick, LoadState, LockstepClient, LockstepRunner, ReportHash, SaveState, StartState
     from netcode.lockstep.server import LockstepConfig, LockstepServer

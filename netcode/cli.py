@@ -494,6 +494,8 @@ def cmd_bots(args) -> int:
     if args.max_rtt is not None and not args.max_rtt > 0:
         raise CliError("--max-rtt must be positive (milliseconds)")
     secret = None
+    if args.cluster and not http:
+        raise CliError("--cluster goes with the server's http:// URL (bots need reconnect tokens from matchmaking to follow a room)")
     if http:
         if tokens is not None:
             raise CliError("--token goes with a udp:// or ws:// URL; with http:// the bots get theirs from matchmaking")
@@ -526,7 +528,7 @@ def cmd_bots(args) -> int:
     redone = "full" if statesync else "rollbk"  # full snapshots received / rollbacks
     header = (
         f"{'bot':<8} {'slot':>4} {received:>9} {'ticks':>7} {'of':>7} {'inputs':>7} {'missed':>6} {'rtt ms':>7} {'loss %':>6} "
-        f"{'desync':>6} {'resync':>6} {redone:>6} {'reconn':>6} {'restrt':>6}  status"
+        f"{'desync':>6} {'resync':>6} {redone:>6} {'reconn':>6} {'restrt':>6} {'moved':>5}  status"
     )
     print(header)
     print("-" * len(header))
@@ -538,9 +540,10 @@ def cmd_bots(args) -> int:
         print(
             f"{r.name:<8} {slot!s:>4} {r.frames:>9} {r.ticks:>7} {r.ticks_expected:>7} {used!s:>7} {r.inputs_missed:>6} {rtt:>7} "
             f"{r.loss_pct:>6.1f} {r.desyncs:>6} {r.resyncs:>6} {r.full_snapshots if statesync else r.rollbacks:>6} "
-            f"{r.reconnects:>6} {r.server_restarts:>6}  {status}"
+            f"{r.reconnects:>6} {r.server_restarts:>6} {r.relocations:>5}  {status}"
         )
-    print("(ticks: simulated, of: what the time connected allows; inputs/missed: ticks the server ran with / without the bot's input)")
+    print("(ticks: simulated, of: what the time connected allows; inputs/missed: ticks the server ran with / without the bot's input;"
+          " moved: times its room was found on another node after its server died)")
     if problems:
         print(f"FAILED: {len(problems)} of {count} bot(s): " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
         return 1
@@ -583,13 +586,13 @@ async def _bots(args, game: Game, count: int, tokens, secret, http: bool):
 
     url, urls, room = args.url, None, args.room or "default"
     mode = None if args.mode == "auto" else args.mode
+    tickets = None
     if http:
         tickets = await matchmake(args.url, game, count, mode=mode, room=args.room)
-        tokens = [t["token"] for t in tickets]
-        urls = [t["udp"] or t["ws"] for t in tickets]
+        tokens = None
         placed = sorted({f"{t['room']} ({t['mode']})" for t in tickets})
         print(f"matchmaking placed {count} bot(s) in {', '.join(placed)}", flush=True)
-        url = urls[0]
+        url = tickets[0]["udp"] or tickets[0]["ws"]
     print(f"{count} bot(s) playing {game.describe()} at {url} for {args.duration:g} s", flush=True)
     return await run_bots(
         url,
@@ -600,6 +603,9 @@ async def _bots(args, game: Game, count: int, tokens, secret, http: bool):
         secret=secret,
         room=room,
         urls=urls,
+        tickets=tickets,
+        # Where to ask after a room whose server died: the node asked, and any others given.
+        cluster=[args.url, *(args.cluster or [])] if http else (),
         first_slot=args.first_slot,
         input_delay=args.input_delay,
         prediction_window=args.prediction_window,
@@ -758,6 +764,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=10.0, metavar="S")
     p.add_argument("--room", help="the room to join (default: with http://, any room matchmaking picks; else 'default')")
     p.add_argument("--first-slot", type=int, default=0)
+    p.add_argument(
+        "--cluster",
+        action="append",
+        metavar="URL",
+        help="with http://: another cluster node's HTTP address to ask where a room went when its server dies "
+        "(repeat; the node in URL is asked too)",
+    )
     p.add_argument("--min-ticks", type=int, help="fewer simulated ticks than this fails a bot (default: ~1 s of play)")
     p.add_argument("--max-rtt", type=float, metavar="MS", help="a bot whose measured RTT ends above this many ms fails")
     p.add_argument(

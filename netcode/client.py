@@ -14,7 +14,14 @@ or denies the token ends the run.
 What the client saw is kept in a :class:`ClientReport`: frames received and confirmed,
 ticks simulated, RTT and loss, resyncs (a ``Resynced`` event with reason ``"desync"`` is
 the client-side desync signal: the server found our hash wrong and sent its state), the
-hashes reported, and why the run ended. :func:`run_bots` plays N bots concurrently in one
+hashes reported, and why the run ended.
+
+A server that stops answering or says goodbye is a :class:`~netcode.events.ServerGone`
+(drain them with :meth:`GameClient.events`). A client given its cluster's HTTP addresses
+and its reconnect token (:meth:`GameClient.from_ticket`) then asks those nodes
+``POST /api/reconnect`` until one names where the room runs now (a 503 says "being resumed,
+ask again after Retry-After"; a 410 says the room is gone), and reconnects there into its
+old slot: a :class:`~netcode.events.RoomMoved`, counted in the report's ``relocations``. :func:`run_bots` plays N bots concurrently in one
 process and returns their reports.
 """
 
@@ -35,7 +42,7 @@ from engine.model import Game
 
 from netcode.session.connection import Counters, SessionConfig
 from netcode.errors import UsageError
-from netcode.events import Connected, Denied, Disconnected, Resynced
+from netcode.events import Connected, Denied, Disconnected, EventQueue, Resynced, RoomMoved, ServerGone
 from netcode.lockstep.client import AdvanceTick, LockstepClient, LockstepRunner
 from netcode.session import ClientState
 from netcode.statesync.client import StateSyncClient
@@ -48,6 +55,11 @@ log = logging.getLogger("ticksync.client")
 _MAX_HASHES = 4096  # reported hashes kept in a report (the newest)
 _RECONNECT_DELAY = 0.5
 BOT_RECONCILE_EVERY = 8  # ticks between a state-sync bot's reconciliations (see run_bots)
+_RELOCATE_TIMEOUT = 60.0  # how long a client asks its cluster where its room went
+_RELOCATE_RETRY = 1.0  # between rounds of asking, when no node said how long to wait
+# Session ends that mean the server itself went away (not that it ended our seat: a kick, a
+# closed room, another session of ours taking the slot).
+_SERVER_GONE = ("timeout", "transport closed", "peer: shutdown", "peer: room error")
 
 
 def parse_url(url: str) -> tuple[str, str, int | None]:
@@ -94,6 +106,8 @@ class ClientReport:
     rollbacks: int = 0  # lockstep: mispredictions rolled back
     full_snapshots: int = 0  # state sync: full (not delta) snapshots received
     server_restarts: int = 0  # reconnects that found a new server instance (a new match)
+    servers_gone: int = 0  # times the server stopped answering or said goodbye
+    relocations: int = 0  # times the room was found on another address and rejoined there
     # What the server said of our inputs, over all sessions: ticks it ran with them and
     # without them (lost, late or refused). None: it never said (a spectator, or no time).
     inputs_used: int | None = None
@@ -124,7 +138,9 @@ class GameClient:
 
     ``token``: bytes, or the base64url text ``ticksync token`` prints. ``reconcile_every``:
     state sync's spacing of reconciliations, in ticks (see StateSyncClient). ``tick_rate``: the
-    update rate before the server says its own (default: the game's).
+    update rate before the server says its own (default: the game's). ``cluster``: HTTP
+    addresses of cluster nodes to ask where the room went when its server is gone, with
+    ``reconnect_token`` (matchmaking's ticket has both: :meth:`from_ticket`).
     """
 
     def __init__(
@@ -144,8 +160,17 @@ class GameClient:
         session_config: SessionConfig | None = None,
         tick_rate: float | None = None,
         reconcile_every: int = 1,
+        cluster: Sequence[str] = (),
+        reconnect_token: str | None = None,
+        relocate_timeout: float = _RELOCATE_TIMEOUT,
     ):
         self.kind, self._target, self._port = parse_url(url)
+        self.cluster = [u.rstrip("/") + "/" for u in dict.fromkeys(cluster)]
+        self.reconnect_token = reconnect_token
+        self.relocate_timeout = relocate_timeout
+        self._events = EventQueue(256)  # ServerGone / RoomMoved, for events()
+        self._relocating: asyncio.Task | None = None
+        self.room: str | None = None  # the room's name, when the client knows it (from a ticket)
         self.game = game
         self.url = url
         self.token = token_from_text(token) if isinstance(token, str) else bytes(token)
@@ -177,6 +202,29 @@ class GameClient:
         self._connected_for = 0.0  # seconds spent connected in sessions that ended
         self._connected_at: float | None = None  # when the current session began
         self._slot_array: np.ndarray | None = None
+
+    @classmethod
+    def from_ticket(cls, game: Game, ticket: dict, *, cluster: Sequence[str] = (), transport: str = "udp", **options: Any) -> "GameClient":
+        """A client for a seat matchmaking handed out (``POST /api/matchmake``'s answer):
+        its address (``transport``: "udp" or "ws"), token and reconnect token. ``cluster``:
+        the nodes to ask where the room went if its server dies (the ticket's own node is
+        asked first)."""
+        if transport not in ("udp", "ws"):
+            raise UsageError(f"transport {transport!r}: expected udp or ws")
+        url = ticket.get(transport)
+        if not isinstance(url, str) or not isinstance(ticket.get("token"), str):
+            raise UsageError(f"the ticket names no {transport} address or token: {sorted(ticket)}")
+        nodes = [ticket["http"]] if isinstance(ticket.get("http"), str) else []
+        options.setdefault("mode", ticket.get("mode", "auto"))
+        client = cls(game, url, ticket["token"], cluster=[*nodes, *cluster], reconnect_token=ticket.get("reconnect_token"), **options)
+        client.report.slot = ticket.get("slot")
+        client.room = ticket.get("room")
+        return client
+
+    def events(self) -> list:
+        """What happened to the client's server since the last call: ServerGone and
+        RoomMoved events, oldest first."""
+        return self._events.drain()
 
     # -- connection ---------------------------------------------------------------------------
     def _build(self, server_addr) -> LockstepClient | StateSyncClient:
@@ -309,11 +357,20 @@ class GameClient:
         self._drain_events(now)
         if self._done is not None:
             return
+        if self._relocating is not None:
+            return  # asking the cluster where the room went
         if self._reconnect_at is not None and now >= self._reconnect_at and self._reconnecting is None:
             self._reconnect_at = None
             self._reconnecting = self._aloop.create_task(self._reconnect())
         elif self.transport.closed and self._reconnecting is None and self._reconnect_at is None:
-            self._lost("transport closed", now)  # a WebSocket closed under us
+            # A WebSocket closed under us: the server is gone, or will be back at this address.
+            self.report.servers_gone += 1
+            relocating = self._can_relocate()
+            self._events.put(ServerGone(self.url, "transport closed", relocating))
+            if relocating:
+                self._relocate("transport closed")
+            else:
+                self._lost("transport closed", now)
 
     def _drain_events(self, now: float) -> None:
         report = self.report
@@ -342,10 +399,18 @@ class GameClient:
                 self._done = report.status
             elif isinstance(ev, Disconnected):
                 self._session_ended(now)
-                if ev.reason.startswith("peer"):
+                if ev.reason == "local":
+                    continue
+                gone = ev.reason in _SERVER_GONE
+                if gone:
+                    report.servers_gone += 1
+                    self._events.put(ServerGone(self.url, ev.reason, self._can_relocate()))
+                if self._can_relocate() and (gone or not ev.reason.startswith("peer")):
+                    self._relocate(ev.reason)
+                elif ev.reason.startswith("peer"):
                     report.status = f"closed by the server ({ev.reason.removeprefix('peer: ')})"
                     self._done = report.status
-                elif ev.reason != "local":
+                else:
                     self._lost(ev.reason, now)
             elif isinstance(ev, Resynced):
                 report.resyncs += 1
@@ -373,6 +438,116 @@ class GameClient:
             return
         self.report.status = f"reconnecting ({reason})"
         self._reconnect_at = now + self.reconnect_delay
+
+    # -- relocation (a cluster's room resumed elsewhere) -----------------------------------------
+    def _can_relocate(self) -> bool:
+        return bool(self.cluster and self.reconnect_token and self.auto_reconnect and self._done is None)
+
+    def _relocate(self, reason: str) -> None:
+        if self._relocating is None:
+            self.report.status = f"relocating ({reason})"
+            self._reconnect_at = None
+            self._relocating = self._aloop.create_task(self._find_room(reason))
+
+    async def _find_room(self, reason: str) -> None:
+        """Ask the cluster's nodes where the room runs now, until one says (then rejoin
+        there), one says it is gone (410: the run ends), or ``relocate_timeout`` passes."""
+        import aiohttp
+
+        aloop = self._aloop
+        deadline = aloop.time() + self.relocate_timeout
+        body = {"reconnect_token": self.reconnect_token}
+        why = "no node answered"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+                while aloop.time() < deadline and self._done is None:
+                    wait = _RELOCATE_RETRY
+                    for node in self.cluster:
+                        try:
+                            async with http.post(node + "api/reconnect", json=body) as r:
+                                answer = await r.json(content_type=None)
+                                status, retry = r.status, r.headers.get("Retry-After")
+                        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                            why = f"{node} did not answer ({exc or type(exc).__name__})"
+                            continue
+                        error = answer.get("error") if isinstance(answer, dict) else None
+                        if status == 200 and isinstance(answer, dict):
+                            await self._move(answer)
+                            return
+                        if status == 410:
+                            self._end_run(f"server gone ({reason}; {error or 'the room is gone'})")
+                            return
+                        why = f"{node} answered {status}: {error}"
+                        if status == 503:
+                            try:
+                                wait = min(max(float(retry or wait), 0.1), 10.0)
+                            except ValueError:
+                                pass
+                            break  # the room is being resumed: ask again after the wait
+                    await asyncio.sleep(wait)
+            self._end_run(f"server gone ({reason}; {why})")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a ticket we cannot use: the run ends, saying why
+            self._end_run(f"server gone ({reason}; relocating failed: {exc})")
+        finally:
+            self._relocating = None
+
+    def _end_run(self, status: str) -> None:
+        self.report.status = status
+        self._done = status
+
+    async def _move(self, ticket: dict) -> None:
+        """Rejoin at the ticket's address with its fresh token, keeping what the client knows
+        of the match (the same server epoch continues it)."""
+        url = ticket.get("udp" if self.kind == "udp" else "ws")
+        token = ticket.get("token")
+        if not isinstance(url, str) or not isinstance(token, str):
+            raise UsageError(f"the reconnect answer names no {self.kind} address or token")
+        kind, target, port = parse_url(url)
+        old_url, client = self.url, self.client
+        self.token = token_from_text(token)
+        self.reconnect_token = ticket.get("reconnect_token") or self.reconnect_token
+        if isinstance(ticket.get("http"), str):
+            node = ticket["http"].rstrip("/") + "/"
+            self.cluster = [node] + [u for u in self.cluster if u != node]
+        if client.session.connection is not None:
+            self._ended_sessions.add(client.session.connection.counters)
+        if url != old_url or self.transport.closed:
+
+            def rebind(addr):
+                client.server = self._server_addr = addr
+                return client
+
+            old = self.transport
+            old.hub.detach(old)  # the client moves to the new transport's hub
+            if kind == "udp":
+                from netcode.transport.udp import open_udp_client
+
+                self.transport = await open_udp_client(rebind, target, port)
+            else:
+                from netcode.transport.ws import open_ws_client
+
+                self.transport = await open_ws_client(rebind, target)
+            self.kind, self._target, self._port, self.url = kind, target, port, url
+            if kind == "udp" or old.closed:
+                old.close()
+            else:
+                await old.close()
+        client.token = self.token
+        if client.session.state is ClientState.CONNECTED:
+            client.disconnect(self._aloop.time())
+            client.events()
+        client.reconnect(self._aloop.time())
+        self.transport.flush()
+        if url != old_url:
+            self.report.relocations += 1
+            self.report.url = url
+        self.report.status = "reconnecting (relocated)" if url != old_url else "reconnecting"
+        slot = ticket.get("slot")
+        self._events.put(RoomMoved(str(ticket.get("room", self.room or "")), url, old_url, slot if isinstance(slot, int) else -1,
+                                   str(ticket.get("node", ""))))
+        log.info("%s: room %s now at %s (was %s)", self.report.name, ticket.get("room"), url, old_url)
 
     async def _reconnect(self) -> None:
         try:
@@ -446,12 +621,13 @@ class GameClient:
 
     async def close(self) -> None:
         """Say goodbye (the server frees the slot at once) and close the transport."""
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-            try:
-                await self._reconnecting
-            except asyncio.CancelledError:
-                pass
+        for task in (self._reconnecting, self._relocating):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         if self.transport is None:
             return
         client = self.client
@@ -506,6 +682,8 @@ async def run_bots(
     first_slot: int = 0,
     ttl: float | None = None,
     urls: Sequence[str] | None = None,
+    tickets: Sequence[dict] | None = None,
+    cluster: Sequence[str] = (),
     progress: Callable[[list[ClientReport], float], None] | None = None,
     progress_every: float = 1.0,
     **options: Any,
@@ -514,11 +692,16 @@ async def run_bots(
 
     Tokens: given one per bot, or minted from ``secret`` for slots ``first_slot..``.
     ``urls``: one server address per bot (matchmaking may place bots in different rooms'
-    addresses), else ``url`` for all. ``progress(reports, elapsed)`` is called every
+    addresses), else ``url`` for all. ``tickets``: matchmaking's answers instead, one per
+    bot (:meth:`GameClient.from_ticket`): with ``cluster`` (HTTP addresses of cluster
+    nodes), bots whose server dies follow their room to the node that resumes it. ``progress(reports, elapsed)`` is called every
     ``progress_every`` seconds while they play, with their counters up to date. Extra
     ``options`` go to :class:`GameClient` (``input_delay``, ``prediction_window``, ...).
     """
-    if tokens is None:
+    if tickets is not None:
+        if len(tickets) != count:
+            raise UsageError(f"{count} bots need {count} tickets, got {len(tickets)}")
+    elif tokens is None:
         if secret is None:
             raise UsageError("run_bots needs tokens or the server secret to mint them")
         expires = time.time() + (ttl if ttl is not None else duration + 3600)
@@ -533,9 +716,15 @@ async def run_bots(
     # ticks since it, most of a bot's CPU): every BOT_RECONCILE_EVERY ticks still tracks the
     # server, and nothing a bot reports or checks depends on it.
     options.setdefault("reconcile_every", BOT_RECONCILE_EVERY)
-    clients = [
-        GameClient(game, urls[i] if urls else url, tok, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
-    ]
+    if tickets is not None:
+        clients = [
+            GameClient.from_ticket(game, t, cluster=cluster, transport="udp" if t.get("udp") else "ws", name=f"bot{i}", **options)
+            for i, t in enumerate(tickets)
+        ]
+    else:
+        clients = [
+            GameClient(game, urls[i] if urls else url, tok, name=f"bot{first_slot + i}", **options) for i, tok in enumerate(tokens)
+        ]
     runs = asyncio.gather(*(_play(c, duration) for c in clients))
     if progress is None:
         return list(await runs)

@@ -21,6 +21,8 @@ __all__ = [
     "Resynced",
     "PlayerJoined",
     "PlayerLeft",
+    "ServerGone",
+    "RoomMoved",
 ]
 
 
@@ -88,6 +90,31 @@ class Resynced(Event):
 
     tick: int
     reason: str
+
+
+@dataclass(frozen=True)
+class ServerGone(Event):
+    """Client side (:class:`netcode.client.GameClient`): the server stopped answering
+    (``reason`` "timeout") or said goodbye (``reason`` "peer: ..."). ``url``: the address it
+    had. ``relocating``: the client asks its cluster where the room went (a
+    :class:`RoomMoved` follows when it is found); False: the run ends or retries the same
+    address."""
+
+    url: str
+    reason: str
+    relocating: bool = False
+
+
+@dataclass(frozen=True)
+class RoomMoved(Event):
+    """Client side: the room now runs at ``url`` (a cluster node resumed it there, or it was
+    there all along) and the client reconnects into its old ``slot`` with a fresh token."""
+
+    room: str
+    url: str
+    old_url: str
+    slot: int
+    node: str = ""
 
 
 class EventQueue:

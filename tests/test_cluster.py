@@ -77,6 +77,38 @@ async def _quit(client, stop_event, task) -> None:
     await client.close()
 
 
+def _recorded_match_and_adopter(redis_url: str, tmp_path, mode: str = "statesync"):
+    """Node a running the recorded 2-player room "duel" and node b started with --adopt:
+    (the processes started, a's and b's URLs, the recording). The caller stops the processes."""
+    record = tmp_path / "duel.tsr"
+    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
+    common = ["--mode", mode, "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60", "--redis", redis_url]
+    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
+                           log=tmp_path / "a.log", env=env)
+    try:
+        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
+    except BaseException:
+        stop(first)
+        raise
+    return [first, other], a, b, record
+
+
+def _stop_all(procs) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            stop(proc)
+
+
+def _check_adopted(tmp_path, record) -> None:
+    """Node b said it resumed "duel", and the recording verifies whole across the kill."""
+    from engine import ReplayReader
+    from engine.replay import replay
+
+    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
+    whole = ReplayReader(record)
+    assert whole.clean and replay(whole, GAME, verify=True).ok
+
+
 def test_redis_unreachable_at_start_is_one_line_and_a_nonzero_exit(tmp_path):
     pytest.importorskip("redis", reason="the redis package is missing (pip install -e '.[dev]')")
     with socket.socket() as s:  # a port nobody listens on
@@ -382,19 +414,9 @@ def test_a_recorded_match_killed_with_its_node_resumes_on_another_node_and_the_l
 
 
 def test_a_node_started_with_adopt_resumes_a_dead_nodes_recorded_match_by_itself(redis_server, tmp_path):
-    from engine import ReplayReader
-    from engine.replay import replay
-
-    record = tmp_path / "duel.tsr"
-    env = child_env(TICKSYNC_ADMIN_KEY=KEY)
-    common = ["--mode", "statesync", "--port", "0", "--ws-port", "0", "--status-every", "0", "--duration", "60",
-              "--redis", redis_server.url]
-    first, a = start_serve(["demos.arena", "--room", "duel", "--players", "2", "--record", str(record), *common],
-                           log=tmp_path / "a.log", env=env)
-    procs = [first]
+    procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path)
+    first, other = procs
     try:
-        other, b = start_serve(["demos.arena", "--adopt", *common], log=tmp_path / "b.log", env=env)
-        procs.append(other)
 
         async def scenario():
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -422,14 +444,10 @@ def test_a_node_started_with_adopt_resumes_a_dead_nodes_recorded_match_by_itself
                 await _quit(*player)
 
         run_bounded(scenario(), 60)
-        stop(other)
+        stop(other)  # the adopting node closes the recording
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                stop(proc)
-    assert "resumed room 'duel' of node" in (tmp_path / "b.log").read_text()
-    whole = ReplayReader(record)
-    assert whole.clean and replay(whole, GAME, verify=True).ok
+        _stop_all(procs)
+    _check_adopted(tmp_path, record)
 
 
 def test_advertise_names_the_host_in_the_addresses_handed_out():
@@ -447,3 +465,159 @@ def test_advertise_names_the_host_in_the_addresses_handed_out():
             assert ticket["udp"] == server.udp_url and ticket["ws"].startswith("ws://game1.example.net:")
 
     run_bounded(scenario(), 20)
+
+
+def test_reconnect_on_any_node_answers_503_while_a_room_is_being_resumed_and_410_when_it_is_gone(redis_server):
+    """POST /api/reconnect's answers for a seat this node does not hold, read from Redis: the
+    room on another node (asked of it), the room's node dead and an adopting node in the
+    cluster (503 + Retry-After), nobody to resume it or no such token (410)."""
+    import orjson
+    import redis.asyncio as aioredis
+
+    from helpers import SECRET
+    from netcode import TickServer
+    from netcode.server.cluster import Cluster, ClusterConfig
+
+    async def node(adopt: bool):
+        server = TickServer(secret=SECRET, http_port=0, admin_key=KEY)
+        server.matchmaker.register_game(GAME, "demos.arena")
+        cluster = Cluster(server, ClusterConfig(redis_server.url, adopt=adopt, prefix="t503"))
+        await cluster.connect()
+        await server.start()
+        await cluster.start()
+        return server, cluster
+
+    async def reconnect(http, server, token):
+        async with http.post(server.http_url + "api/reconnect", json={"reconnect_token": token}) as r:
+            return r.status, r.headers.get("Retry-After"), await r.json()
+
+    async def scenario():
+        redis = aioredis.Redis.from_url(redis_server.url)
+        a, ca = await node(adopt=False)
+        b, cb = await node(adopt=False)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                seat = await _join(http, {"dashboard": a.http_url}, "ann")
+                # Asked of b, a seat on a: b asks a, the answer is a's.
+                status, _, answer = await reconnect(http, b, seat["reconnect_token"])
+                assert status == 200 and answer["udp"] == a.udp_url and answer["slot"] == seat["slot"], answer
+                assert answer["reconnect_token"] == seat["reconnect_token"] and answer["node"] == ca.node_id
+
+                # A recorded room whose node died (its record expired; the recording entry stays).
+                where = {"room": "ghost", "slot": 1, "user": "bob"}
+                await redis.set("t503:reconnect:tok-ghost", orjson.dumps(where))
+                await redis.hset("t503:recordings", "ghost", orjson.dumps({"node": "dead", "path": "/x.tsr", "game_path": "demos.arena"}))
+                status, _, answer = await reconnect(http, b, "tok-ghost")
+                assert status == 410 and "no node resumes it" in answer["error"]  # no node adopts
+                await cb.stop()
+                await b.stop()
+                b, cb = await node(adopt=True)  # now one does: come back later
+                status, retry, answer = await reconnect(http, a, "tok-ghost")
+                assert status == 503 and retry == "1" and answer["retry_after"] == 1 and "being resumed" in answer["error"]
+                # Never handed out, or not even a string: 410 and 400.
+                status, _, answer = await reconnect(http, a, "no-such-token")
+                assert status == 410 and "join again" in answer["error"]
+                async with http.post(a.http_url + "api/reconnect", json={"reconnect_token": 7}) as r:
+                    assert r.status == 400
+                # The room closed for good: its seats are gone with it.
+                await a.close_room(seat["room"])
+                await asyncio.sleep(0.2)
+                status, _, _ = await reconnect(http, b, seat["reconnect_token"])
+                assert status == 410
+        finally:
+            for cluster, server in ((cb, b), (ca, a)):
+                await cluster.stop()
+                await server.stop()
+            await redis.aclose()
+
+    run_bounded(scenario(), 30)
+
+
+@pytest.mark.parametrize("mode", ["statesync", "lockstep"])
+def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_that_adopts_it(mode, redis_server, tmp_path):
+    """kill -9 the node running a recorded match: its players' sessions time out (ServerGone),
+    they ask the cluster where the room went (by then adopted: the 503 is the test above), rejoin it on the
+    adopting node in their old slots (RoomMoved) and play on in the same match, no desync."""
+    from netcode.events import RoomMoved, ServerGone
+
+    procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path, mode)
+    first, other = procs
+    try:
+
+        async def scenario():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                seats = [await _join(http, b, f"p{i}", room="duel") for i in range(2)]  # through b, seats on a
+            assert all(s["udp"] == a["game"] for s in seats)
+            clients = [GameClient.from_ticket(GAME, s, cluster=[b["dashboard"]], name=f"p{i}", bot=True) for i, s in enumerate(seats)]
+            stop_event = asyncio.Event()
+            runs = [asyncio.create_task(c.run(duration=40, stop=stop_event)) for c in clients]
+            await eventually(lambda: all(c.tick > 60 for c in clients), "both playing on a", timeout=10)
+            os.kill(first.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            resyncs = [c.report.resyncs for c in clients]
+            await eventually(lambda: all(c.report.relocations == 1 and c.connected for c in clients), "both rejoined on b", timeout=20)
+            moved = time.monotonic() - killed
+            at = max(c.tick for c in clients)
+            await eventually(lambda: all(c.tick > at + 90 for c in clients), "both playing on b", timeout=10)
+            stop_event.set()
+            reports = await asyncio.wait_for(asyncio.gather(*runs), 10)
+            seen = [c.events() for c in clients]
+            for c in clients:
+                await c.close()
+            return seats, reports, seen, moved, resyncs
+
+        seats, reports, seen, moved, resyncs = run_bounded(scenario(), 60)
+        print(f"\n{mode}: both players playing on the adopting node {moved:.1f} s after the kill (session timeout 5 s)")
+        for seat, report, events in zip(seats, reports, seen):
+            assert [type(e) for e in events] == [ServerGone, RoomMoved], events
+            gone, move = events
+            assert gone.relocating and gone.reason == "timeout" and gone.url == a["game"]
+            assert (move.room, move.url, move.old_url, move.slot) == ("duel", b["game"], a["game"], seat["slot"])
+            assert report.status == "ok" and report.slot == seat["slot"] and report.url == b["game"], report
+            assert report.relocations == 1 and report.servers_gone == 1 and report.desyncs == 0
+            assert report.server_restarts == 0  # the same match: the recording kept the server epoch
+        if mode == "lockstep":  # the frames they missed came from the recording, not a keyframe
+            assert [r.resyncs for r in reports] == resyncs, (resyncs, reports)
+        stop(other)  # the adopting node closes the recording
+    finally:
+        _stop_all(procs)
+    _check_adopted(tmp_path, record)
+
+
+def test_ticksync_bots_follow_their_room_when_its_node_is_killed_and_count_the_move(redis_server, tmp_path):
+    """``ticksync bots http://NODE``: bots seated by matchmaking on a node that is then
+    kill -9'd play on where a node with --adopt resumed the match, and the table says so."""
+    procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path)
+    first, other = procs
+    try:
+        bots = subprocess.Popen(
+            [sys.executable, "-m", "netcode.cli", "bots", b["dashboard"].rstrip("/"), "--game", "demos.arena", "--count", "2",
+             "--room", "duel", "--duration", "11"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(TICKSYNC_ADMIN_KEY=KEY), cwd=ROOT)
+        procs.append(bots)
+
+        async def wait_playing():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                async def both():
+                    rooms = {r["name"]: r for r in (await _listing(http, b))["rooms"]}
+                    return "duel" in rooms and rooms["duel"]["players"] == 2
+                deadline = time.monotonic() + 15
+                while not await both():
+                    assert time.monotonic() < deadline, "the bots never played on a"
+                    await asyncio.sleep(0.2)
+
+        run_bounded(wait_playing(), 20)
+        time.sleep(1.0)
+        os.kill(first.pid, signal.SIGKILL)
+        out, _ = bots.communicate(timeout=40)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+    print(out)
+    assert bots.returncode == 0, out
+    header = next(line for line in out.splitlines() if line.startswith("bot "))
+    assert header.split()[-2:] == ["moved", "status"]
+    rows = [line.split() for line in out.splitlines() if re.match(r"bot\d", line)]
+    assert len(rows) == 2 and all(row[-2:] == ["1", "ok"] for row in rows), out  # moved once, and ok
+    assert "ok: 2 bot(s) played" in out

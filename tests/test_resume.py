@@ -89,6 +89,7 @@ def test_a_match_killed_with_its_server_resumes_on_another_from_its_recording(mo
         server = TickServer(secret=secret)
         room = server.resume_room(GAME, record)
         assert (room.name, room.config.mode, room.mode.tick) == ("duel", mode, at)
+        assert room.mode.session.epoch == crashed.meta["epoch"]  # the same server, to its clients
         async with server:
             reports = await play(server.udp_url, 2.0)
             await eventually(lambda: room.mode.tick > at + 60, "the resumed room ticking")

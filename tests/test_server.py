@@ -40,6 +40,7 @@ from netcode.server.rooms import RoomRouter
 from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, pack_request, parse_denied
 from netcode.session.token import peek_room
 from netcode.session.wire import PacketType, pack_session_header
+from netcode.events import ServerGone
 
 GAME = Arena(npcs=0)  # the routing is under test: a light game
 
@@ -361,16 +362,19 @@ def test_clean_shutdown_says_goodbye_and_closes_the_recording(tmp_path):
         reports = await asyncio.wait_for(asyncio.gather(*runs), 5.0)
         for r in reports:
             assert r.status == "closed by the server (shutdown)", r
-            assert r.desyncs == 0 and r.ticks > 60
-        for c in (udp, ws):
+            assert r.desyncs == 0 and r.ticks > 60 and r.servers_gone == 1 and r.relocations == 0
+        for c in (udp, ws):  # no cluster to ask: the client says the server is gone, and stops
+            assert c.events() == [ServerGone(c.url, "peer: shutdown", relocating=False)]
             await c.close()
         await server.stop()  # a second stop is harmless
-        return server.rooms["default"].mode.tick
+        room = server.rooms["default"]
+        return room.mode.tick, room.mode.session.epoch
 
-    ticks = run(scenario())
+    ticks, epoch = run(scenario())
     reader = ReplayReader(path)
     assert reader.clean and reader.ticks == ticks and reader.mode == "lockstep"
     assert reader.meta["room"] == "default"
+    assert reader.meta["epoch"] == epoch  # what a room resumed from it keeps
     result = replay(reader, Arena(npcs=0))
     assert result.ok and result.hashes_checked >= 2
 

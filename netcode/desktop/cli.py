@@ -51,6 +51,7 @@ def cmd_play(args, read_secret) -> int:
     _check_limits(args)
     game = load_game_or_fail(args.game)
     url = args.url
+    ticket = None
     try:
         token = token_from_text(args.token) if args.token else None
         if url.startswith(("http://", "https://")):
@@ -74,14 +75,18 @@ def cmd_play(args, read_secret) -> int:
         token = mint_token(secret, args.room or "default", expires=time.time() + 24 * 3600, slot=-1 if args.spectate else args.slot,
                            user=args.user, role=role)
     try:
-        result = run_async(play(game, url, token, mode=args.mode, size=args.size, seconds=args.seconds, max_frames=args.max_frames))
+        # With a matchmaking seat, the window follows the room if its server dies (asking the node it came from).
+        cluster = [args.url] if ticket is not None else []
+        result = run_async(play(game, url, token, mode=args.mode, size=args.size, seconds=args.seconds, max_frames=args.max_frames,
+                                ticket=ticket, cluster=cluster))
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:  # an unknown host, a network that is down
         raise CliError(f"cannot reach {args.url}: {exc.strerror or exc}") from None
     r = result.report
     rtt = f", rtt {r.rtt_ms:.1f} ms" if r.rtt_ms is not None else ""
-    print(f"{result.frames} frames drawn; slot {r.slot}; {result.why}; {r.status}{rtt}, loss {r.loss_pct:.1f}%")
+    moved = f"; moved {r.relocations} time(s), now at {r.url}" if r.relocations else ""
+    print(f"{result.frames} frames drawn; slot {r.slot}; {result.why}; {r.status}{rtt}, loss {r.loss_pct:.1f}%{moved}")
     return 0 if r.played else 1
 
 

@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from netcode.desktop import load_pygame
 from netcode.desktop.keys import Held
 from netcode.desktop.render import Frame, Renderer
 from netcode.errors import UsageError
+from netcode.events import RoomMoved, ServerGone
 
 __all__ = ["PlayResult", "play"]
 
@@ -106,6 +107,16 @@ def _hud(gc: GameClient, game: Game, rates: dict[str, _Rate], now: float, shown:
     return lines
 
 
+def _notice(ev) -> str:
+    """One line for the window (and the terminal) about where the server went."""
+    if isinstance(ev, ServerGone):
+        then = "asking the cluster where the room went" if ev.relocating else "the run ends or retries this address"
+        return f"server gone ({ev.reason}): {then}"
+    if isinstance(ev, RoomMoved):
+        return f"room {ev.room} moved to {ev.url}{f' (node {ev.node})' if ev.node else ''}: rejoined slot {ev.slot}"
+    return repr(ev)
+
+
 async def play(
     game: Game,
     url: str,
@@ -117,10 +128,14 @@ async def play(
     seconds: float | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[int, Renderer, GameClient], Any] | None = None,
+    ticket: dict | None = None,
+    cluster: Sequence[str] = (),
 ) -> PlayResult:
     """Play until the window closes (or Escape), ``seconds`` pass, ``max_frames`` are drawn,
     or the server ends the session. ``on_frame(n, renderer, client)`` runs after each frame
-    (tests post pygame events from it)."""
+    (tests post pygame events from it). ``ticket``: matchmaking's seat (then ``url`` and
+    ``token`` are its own): when the server dies, the window says so and follows the room
+    to the cluster node that resumes it (``cluster``: more nodes to ask)."""
     visuals = game_visuals(game)
     if visuals is None:
         raise UsageError(f"{game.describe()} declares no visuals and has no position field with a range to draw")
@@ -130,7 +145,12 @@ async def play(
     pg.display.set_caption(f"ticksync · {game.describe()}")
     renderer = Renderer(pg, surface, visuals, game.replication, game)
     held = Held(pg)
-    gc = GameClient(game, url, token, name="desktop", mode=mode)
+    if ticket is not None:
+        gc = GameClient.from_ticket(game, ticket, cluster=cluster, transport="udp" if url == ticket.get("udp") else "ws",
+                                    name="desktop", mode=mode)
+    else:
+        gc = GameClient(game, url, token, name="desktop", mode=mode)
+    notice = ""  # the newest "server gone" / "room moved", shown until the next one
     stop = asyncio.Event()
     result = PlayResult(report=gc.report)
     run = asyncio.create_task(gc.run(stop=stop))
@@ -147,6 +167,9 @@ async def play(
                 held.feed(ev)
             if result.why:
                 break
+            for ev in gc.events():
+                notice = _notice(ev)
+                print(notice, flush=True)
             now = aloop.time()
             frame = _frame(gc, game, visuals, now) if gc.connected else None
             client = gc.client
@@ -158,11 +181,12 @@ async def play(
                     aim = math.atan2(held.pointer[1] - sy, held.pointer[0] - sx)
                 client.set_input(controls.record(game.input_dtype, held.keys, pointer, aim))
             if frame is not None:
-                renderer.draw(frame, _hud(gc, game, rates, time.perf_counter(), int(frame.visible.sum())))
+                hud = _hud(gc, game, rates, time.perf_counter(), int(frame.visible.sum()))
+                renderer.draw(frame, hud + ([notice] if notice else []))
                 result.own_positions.append(None if frame.own_position is None else tuple(frame.own_position))
             else:
                 surface.fill((16, 19, 22))
-                renderer.panel([f"{game.describe()} · {url}", f"status   {gc.report.status}"], (8, 8))
+                renderer.panel([f"{game.describe()} · {gc.url}", f"status   {gc.report.status}", *([notice] if notice else [])], (8, 8))
             pg.display.flip()
             result.frames += 1
             if on_frame is not None:

@@ -169,8 +169,9 @@ class LockstepClient(ModeClient):
         if self.info is not None and (info.players, info.seed) != (self.info.players, self.info.seed):
             self._reset_timeline()  # a different match: start over
         self.info = info
-        if self.clock is None:
-            self.clock = ServerClock(info.tick_rate)
+        # A fresh estimate each session: the clock's offset is the best (latest) arrival
+        # seen, so an old session's samples would keep a server resumed behind them ahead.
+        self.clock = ServerClock(info.tick_rate)
         self.clock.seed(info.server_tick, now)
         if not self.started:
             self._requests.append(StartState(0, info.seed, info.players))

@@ -180,6 +180,18 @@ class FrameLog:
         del self._missing[:drop]
         self.first = first
 
+    def restart(self, first: int, prev: np.ndarray | None = None) -> None:
+        """Hold nothing, and take frames from tick ``first`` on (a match resumed there);
+        ``prev``: the inputs of tick ``first - 1``, which frame ``first`` is encoded against
+        (default: all zero), so a client holding that tick decodes it right."""
+        self.first = self.next = first
+        self._buf = bytearray()
+        self._offsets = [0]
+        self._raw, self._missing = [], []
+        self._prev = np.zeros((self.players, self.itemsize), np.uint8)
+        if prev is not None:
+            self._prev = np.frombuffer(prev.tobytes(), np.uint8).reshape(self.players, self.itemsize).copy()
+
     def holds(self, tick: int) -> bool:
         return self.first <= tick < self.next
 

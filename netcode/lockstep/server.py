@@ -109,9 +109,14 @@ class LockstepServer(ModeServer):
         peer.resyncing = True
         self._start_keyframe(peer)
 
-    def resume_at(self, tick: int, state) -> None:
-        super().resume_at(tick, state)
-        self.frames.first = self.frames.next = tick  # frames start here, against zero inputs
+    def resume_at(self, tick: int, state, recent=None) -> None:
+        super().resume_at(tick, state, recent)
+        # The frames before ``tick`` come back from the recording (the missing masks are
+        # not recorded: none), so clients that reconnect go on from the frame they need.
+        first = tick if recent is None else max(0, tick - self.config.retention)
+        self.frames.restart(first, recent(first - 1) if recent is not None and first > 0 else None)
+        for t in range(first, tick):
+            self.frames.append(recent(t), np.zeros(self.players, bool))
         self._keyframe = (tick, state.pack())
 
     # -- keyframes --------------------------------------------------------------------------

@@ -87,9 +87,10 @@ class ModeServer:
         self._events = EventQueue()
         self.view_field: str | None = getattr(game, "view_field", None)
 
-    def resume_at(self, tick: int, state: State) -> None:
+    def resume_at(self, tick: int, state: State, recent: Callable[[int], np.ndarray] | None = None) -> None:
         """Go on from ``state`` at ``tick`` (a match restarted from its recording), before
-        anyone connects: joiners start from that state as from any late join."""
+        anyone connects: joiners start from that state as from any late join. ``recent(t)``:
+        the recorded inputs of tick ``t < tick``, for a mode that resends past ticks."""
         self.state = state
         self.tick = tick
 

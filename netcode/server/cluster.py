@@ -11,6 +11,10 @@ each ``heartbeat_s`` with a time to live of ``ttl_s``::
                          room_closed, "node", "room"?, "reason"?}
     ticksync:recordings  hash: room -> {"node", "path", "game_path"} of every recorded match
                          running (gone when it ends: a room closed, a node stopped cleanly)
+    ticksync:seats:<room>        hash: slot -> {"user", "reconnect"}, the seat holds of a
+                         recorded room (rewritten each beat), which move with it when resumed
+    ticksync:reconnect:<token>   JSON {"room", "slot", "user"} of a seat handed out here
+                         (PX the token's lifetime): which room a reconnect token is for
 
 A node's rooms live inside its record, so when a node dies (kill -9, a lost machine) its
 rooms leave every listing the moment its record expires: nothing else to clean up. The
@@ -35,6 +39,12 @@ tries to take that node's recorded matches, one ``SET NX`` lock per match, and t
 restarts the match from its recording (:meth:`TickServer.resume_room`; the file must be
 readable at the same path: shared storage). The room then lists on its new node and
 matchmaking finds it there.
+
+Reconnects (``POST /api/reconnect``) work on any node: the node asked answers for its own
+seats, asks the room's node for a seat on another node, answers 503 with ``Retry-After``
+while the room's node is gone and a node that adopts is resuming it, and 410 when the room
+is gone for good. A resumed room takes its seat holds back from ``ticksync:seats:<room>``,
+so its players' reconnect tokens keep working on its new node.
 
 Redis unreachable at start: :class:`ClusterError` (the CLI prints one line). Redis lost
 while running: rooms keep playing (nothing in a tick touches Redis), listings and
@@ -71,6 +81,7 @@ log = logging.getLogger("ticksync.cluster")
 FORWARDED = "X-Ticksync-Forwarded"
 _EVENTS_KEPT = 50
 _FORWARD_TIMEOUT = 5.0
+_RESUMING_RETRY_S = 1.0  # Retry-After while a room is being resumed on another node
 
 
 class ClusterError(TicksyncError):
@@ -112,6 +123,8 @@ class Cluster:
         self._nodes_key = f"{p}:nodes"
         self._channel = f"{p}:events"
         self._recordings_key = f"{p}:recordings"  # room -> {"node", "path", "game_path"}: matches to resume
+        self._seats_prefix = f"{p}:seats:"  # + room: slot -> {"user", "reconnect"}
+        self._reconnect_prefix = f"{p}:reconnect:"  # + reconnect token: {"room", "slot", "user"}
         self.events: deque[dict] = deque(maxlen=_EVENTS_KEPT)  # heard from the channel
         self.connected = False
         self._redis = None
@@ -170,6 +183,9 @@ class Cluster:
         if self._redis is None:
             await self.connect()
         try:
+            for room in list(self.server.rooms.values()):
+                if room.resumed:  # serve --resume: its players' seats come with it
+                    await self._restore_seats(room)
             await self._beat()
             await self._publish({"event": "node_joined", "node": self.node_id})
         except _redis_errors() as exc:
@@ -203,6 +219,7 @@ class Cluster:
         recorded = list(self._recorded())
         if recorded:  # a clean stop ends its matches (their recordings get END): nothing to resume
             await self._redis.hdel(self._recordings_key, *recorded)
+            await self._redis.delete(*(self._seats_prefix + name for name in recorded))
         await self._redis.delete(self._node_key(self.node_id))
         await self._redis.srem(self._nodes_key, self.node_id)
         await self._publish({"event": "node_gone", "node": self.node_id, "reason": "stopped"})
@@ -227,6 +244,7 @@ class Cluster:
             "games": sorted({e.game.name for e in server.matchmaker.games.values()}),
             "max_rooms": server.matchmaker.config.max_rooms,
             "players": sum(r["players"] for r in rooms),
+            "adopt": self.config.adopt,
             "rooms": rooms,
             "beat": time.time(),
         }
@@ -240,12 +258,52 @@ class Cluster:
         recorded = {name: orjson.dumps(entry) for name, entry in self._recorded().items()}
         if recorded:
             await redis.hset(self._recordings_key, mapping=recorded)
+            await self._write_seats(recorded)
         me = self.node_id.encode()
         for member, value in await self._members():
             if value is None and member != me and await redis.srem(self._nodes_key, member):
                 gone = member.decode(errors="replace")
                 log.warning("node %s is gone (no heartbeat for %.1f s): its rooms left the listings", gone, self.config.ttl_s)
                 await self._publish({"event": "node_gone", "node": gone, "reason": "heartbeat expired"})
+
+    async def _write_seats(self, names) -> None:
+        """The seat holds of these rooms, as another node resuming them needs them."""
+        pipe = self._redis.pipeline(transaction=True)
+        ttl_ms = int(self.server.matchmaker.config.token_ttl * 1000)
+        for name in names:
+            room = self.server.rooms.get(name)
+            if room is None or room.seats is None:
+                continue
+            key = self._seats_prefix + name
+            pipe.delete(key)
+            held = {str(slot): orjson.dumps({"user": seat.user, "reconnect": seat.reconnect}) for slot, seat in room.seats.held.items()}
+            if held:
+                pipe.hset(key, mapping=held)
+                pipe.pexpire(key, ttl_ms)
+        await pipe.execute()
+
+    async def _remember_seat(self, ticket: Mapping[str, Any]) -> None:
+        """Which room and slot a reconnect token handed out here is for, where every node reads it."""
+        ttl_ms = int(self.server.matchmaker.config.token_ttl * 1000)
+        where = {"room": ticket["room"], "slot": ticket["slot"], "user": ticket["user"]}
+        await self._redis.set(self._reconnect_prefix + ticket["reconnect_token"], orjson.dumps(where), px=ttl_ms)
+        room = self.server.rooms.get(ticket["room"])
+        if room is not None and room.recorder is not None:
+            await self._write_seats([room.name])
+
+    async def _restore_seats(self, room: "Room") -> int:
+        """A resumed room's seat holds, as the node that ran it wrote them: held for their
+        players coming back. Returns how many."""
+        restored = 0
+        now = self.server.now()
+        for slot, raw in (await self._redis.hgetall(self._seats_prefix + room.name)).items():
+            try:
+                seat = orjson.loads(raw)
+                self.server.matchmaker.restore_seat(room, int(slot), str(seat["user"]), str(seat["reconnect"]), now)
+                restored += 1
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # not an entry this version wrote
+        return restored
 
     async def _heartbeat(self) -> None:
         while True:
@@ -295,6 +353,7 @@ class Cluster:
         try:
             if ended:  # the match ended here: nobody resumes it
                 await self._redis.hdel(self._recordings_key, event["room"])
+                await self._redis.delete(self._seats_prefix + event["room"])
             await self._beat()
             await self._publish(event)
         except _redis_errors():
@@ -349,12 +408,15 @@ class Cluster:
                 if not await self._redis.set(lock, self.node_id, nx=True, px=60_000):
                     continue  # another node took it
                 resumed = self.server.resume_room(hosted.game, path)
+                seats = await self._restore_seats(resumed)
+                await self.refresh()  # listed here now: reconnects find it
             except _redis_errors():
                 return
             except (TicksyncError, OSError, ValueError) as exc:
                 log.warning("could not resume room %r of node %s from %s: %s", room, gone, path, exc)
                 continue
-            log.warning("resumed room %r of node %s from %s at tick %d", resumed.name, gone, path, resumed.mode.tick)
+            log.warning("resumed room %r of node %s from %s at tick %d (%d seats held for their players)",
+                        resumed.name, gone, path, resumed.mode.tick, seats)
 
     # -- the view -----------------------------------------------------------------------------
     async def _live_nodes(self) -> list[dict] | None:
@@ -465,6 +527,50 @@ class Cluster:
                     raise
         return await self._here(body, now)
 
+    async def reconnect(self, body: Mapping[str, Any], now: float) -> dict:
+        """``POST /api/reconnect`` on any node (see the module docstring)."""
+        try:
+            ticket = self.server.matchmaker.reconnect(body, now)
+            return {**ticket, "node": self.node_id, "http": self.server.http_url}
+        except ApiError as exc:
+            if exc.status != 410:
+                raise
+            gone = exc
+        token = body["reconnect_token"]
+        nodes = await self._live_nodes()
+        if nodes is None:
+            raise ApiError(503, "the cluster's Redis does not answer: try again", _RESUMING_RETRY_S)
+        try:
+            raw = await self._redis.get(self._reconnect_prefix + token)
+            where = orjson.loads(raw) if raw is not None else None
+            name = where["room"] if isinstance(where, dict) else None
+            recording = await self._redis.hget(self._recordings_key, name) if isinstance(name, str) else None
+        except _redis_errors():
+            raise ApiError(503, "the cluster's Redis does not answer: try again", _RESUMING_RETRY_S) from None
+        except (orjson.JSONDecodeError, KeyError):
+            name = None
+        if not isinstance(name, str) or name in self.server.rooms:
+            raise gone  # no seat anywhere, or this node's room and its hold lapsed
+        owner = next((n for n in nodes if n["id"] != self.node_id and any(r["name"] == name for r in n["rooms"])), None)
+        if owner is not None:
+            try:
+                answer = await self._call(owner, "POST", "/api/reconnect", {"reconnect_token": token})
+            except ApiError as exc:
+                if exc.status == 503 and exc.retry_after is None:  # its node does not answer: dead, not yet expired
+                    raise ApiError(503, f"room {name!r} is on node {owner['id']}, which does not answer: try again",
+                                   _RESUMING_RETRY_S) from None
+                raise
+            return {**answer, "node": owner["id"], "http": owner["http"]}
+        game = None
+        try:
+            entry = orjson.loads(recording) if recording is not None else None
+            game = entry["game_path"] if isinstance(entry, dict) else None
+        except (orjson.JSONDecodeError, KeyError):
+            pass
+        if game is not None and any(n.get("adopt") for n in nodes):
+            raise ApiError(503, f"room {name!r} lost its node and is being resumed on another: try again", _RESUMING_RETRY_S)
+        raise ApiError(410, f"room {name!r} is gone (closed, or its node died and no node resumes it): join again")
+
     async def answer_forwarded(self, body: Mapping[str, Any], now: float) -> dict:
         """A join another node routed here: answered from this node's rooms."""
         return await self._here(body, now)
@@ -473,6 +579,11 @@ class Cluster:
         """A seat in this node's rooms, with the record rewritten before the answer, so the
         next placement anywhere already counts it (and sees a room it made)."""
         ticket = self.server.matchmaker.join_or_create(body, now)
+        if self.connected:
+            try:
+                await self._remember_seat(ticket)
+            except _redis_errors():
+                pass  # the heartbeat reports the loss; a reconnect then works on this node only
         await self.refresh()
         return {**ticket, "node": self.node_id, "http": self.server.http_url}
 
@@ -515,7 +626,9 @@ class Cluster:
             raise ApiError(503, f"node {node['id']} did not answer") from None
         if status != 200 or not isinstance(answer, dict):
             reason = answer.get("error") if isinstance(answer, dict) else None
-            raise ApiError(status if 400 <= status < 600 else 502, reason or f"node {node['id']} answered {status}")
+            retry = answer.get("retry_after") if isinstance(answer, dict) else None
+            raise ApiError(status if 400 <= status < 600 else 502, reason or f"node {node['id']} answered {status}",
+                           retry if isinstance(retry, (int, float)) and not isinstance(retry, bool) else None)
         return answer
 
 

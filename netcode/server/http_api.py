@@ -8,7 +8,9 @@
     POST   /api/matchmake       {"game", "mode"?, "user"?, "room"?} -> a seat: {"room", "slot",
                                 "token", "reconnect_token", "udp", "ws", "created", ...}
     POST   /api/reconnect       {"reconnect_token"} -> a fresh connect token for the same seat,
-                                while it is held (410 once it is not)
+                                while it is held (410 once it is not); on a cluster node, for a
+                                seat on any node (503 + Retry-After while its room is being
+                                resumed on another node)
     GET    /metrics             Prometheus text (:mod:`netcode.server.metrics`)
 
 Admin routes need ``Authorization: Bearer <admin key>`` (403 otherwise, and 403 on a server
@@ -106,9 +108,12 @@ async def _reconnect(request: web.Request) -> web.Response:
     server = server_of(request)
     try:
         body = await read_json(request)
-        ticket = server.matchmaker.reconnect(body, server.now())
+        if server.cluster is None or _forwarded(server, request):
+            ticket = server.matchmaker.reconnect(body, server.now())
+        else:
+            ticket = await server.cluster.reconnect(body, server.now())  # a seat on any node
     except ApiError as exc:
-        return json_error(exc.status, exc.reason)
+        return json_error(exc.status, exc.reason, exc.retry_after)
     return json_response(ticket)
 
 

@@ -26,17 +26,22 @@ def server_of(request: web.Request) -> "TickServer":
     return request.app[SERVER_KEY]
 
 
-def json_response(obj: Any, status: int = 200) -> web.Response:
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(obj, option=JSON_OPTIONS),
         status=status,
         content_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
-def json_error(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status)
+def json_error(status: int, message: str, retry_after: float | None = None) -> web.Response:
+    """``{"error": message}``; ``retry_after`` (seconds): a ``Retry-After`` header, for a
+    503 that will pass (a room being resumed elsewhere)."""
+    if retry_after is None:
+        return json_response({"error": message}, status)
+    seconds = max(1, round(retry_after))
+    return json_response({"error": message, "retry_after": seconds}, status, {"Retry-After": str(seconds)})
 
 
 def authorized(server: "TickServer", request: web.Request) -> bool:

@@ -49,10 +49,11 @@ _MAX_NAME = 64
 class ApiError(TicksyncError):
     """A request the server refuses (the HTTP client's fault): an HTTP status and a reason for the caller."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, retry_after: float | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after  # seconds, for a refusal that will pass (a 503)
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,14 @@ class Matchmaker:
                 return self._ticket(room, where[1], seat.user, now, created=False)
         self._reconnects.pop(token, None)
         raise ApiError(410, "that seat is no longer held (the hold lapsed or the room closed): join again")
+
+    def restore_seat(self, room: "Room", slot: int, user: str, reconnect: str, now: float) -> None:
+        """Hold ``slot`` of ``room`` for ``user`` coming back with ``reconnect`` (their
+        reconnect token from the node that ran the room before it was resumed here)."""
+        if not 0 <= slot < room.config.players or slot in room.seats.held:
+            return
+        room.seats.held[slot] = Seat(user, "reserved", now + self.config.reserve_s, reconnect)
+        self._reconnects[reconnect] = (room.name, slot)
 
     def _ticket(self, room: "Room", slot: int, user: str, now: float, *, created: bool) -> dict:
         seat = room.seats.hand_out(slot, user, now)

@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import ssl
 import time
 from collections import deque
@@ -164,6 +165,7 @@ class Room:
         self.seats: Seats | None = None  # set by TickServer.add_room
         self.temporary = False  # made at run time: closes when empty for a while
         self.empty_since: float | None = None
+        self.resumed = False  # restarted from a recording (resume_room)
 
     # -- the tick ---------------------------------------------------------------------------
     def _tick(self, tick: int) -> None:
@@ -419,10 +421,14 @@ class TickServer:
         self.cluster = None  # netcode.server.cluster.Cluster when this server is a cluster node
 
     # -- rooms ------------------------------------------------------------------------------
-    def add_room(self, game: Game, config: RoomConfig = RoomConfig(), *, recorder: ReplayWriter | None = None) -> Room:
+    def add_room(
+        self, game: Game, config: RoomConfig = RoomConfig(), *, recorder: ReplayWriter | None = None, epoch: int | None = None
+    ) -> Room:
         """Create a room (before or after :meth:`start`); it ticks while the server runs.
         ``recorder``: an open recording to go on with (:meth:`resume_room`) instead of a
-        new file at ``config.record``."""
+        new file at ``config.record``. ``epoch``: the room's server epoch (the id ACCEPTED
+        carries; default: a new random one), which a recording keeps so a resumed match is
+        the same server to its clients."""
         if self._state in ("stopping", "stopped"):
             raise UsageError("add_room() on a stopped server")
         name = config.name
@@ -434,8 +440,10 @@ class TickServer:
         if factory is None:
             raise UsageError(f"unknown mode {config.mode!r} (available: {', '.join(sorted(MODES))})")
         game.check_players(config.players)
+        if epoch is None:
+            epoch = secrets.randbits(64)
         if recorder is None and config.record is not None:
-            meta = {"room": name, "game_path": config.game_path or type(game).__module__}
+            meta = {"room": name, "game_path": config.game_path or type(game).__module__, "epoch": epoch}
             if _json_ok(config.options):  # what a resumed room needs to be built the same
                 meta["options"] = dict(config.options)
             tick_rate = config.tick_rate or game.tick_rate
@@ -457,6 +465,7 @@ class TickServer:
             if recorder is not None:
                 recorder.abort()  # no END: it never ran
             raise
+        mode.session.epoch = epoch
         room = Room(name, game, config, mode, recorder)
         room._server = self
         mm = self.matchmaker
@@ -477,7 +486,9 @@ class TickServer:
         players, seed, tick rate, options from the file), its state is the recorded last
         tick's, re-simulated from the nearest keyframe, and the recording goes on in the
         same file (:meth:`ReplayWriter.resume`), so ``replay --verify`` checks the whole
-        match across the restart. Players connect with tokens for the room, as before."""
+        match across the restart. The room keeps the server epoch the recording holds, so
+        its players reconnect into the match they knew (with tokens for the room, as
+        before): a lockstep room rebuilds its recent frames from the recorded inputs."""
         writer, reader = ReplayWriter.resume(path, game)
         try:
             state = seek(reader, game, reader.ticks)
@@ -492,11 +503,13 @@ class TickServer:
                 game_path=str(meta.get("game_path") or ""),
                 options=meta.get("options") if isinstance(meta.get("options"), dict) else {},
             )
-            room = self.add_room(game, config, recorder=writer)
+            epoch = meta.get("epoch")
+            room = self.add_room(game, config, recorder=writer, epoch=epoch if isinstance(epoch, int) and 0 <= epoch < 2**64 else None)
         except BaseException:
             writer.abort()
             raise
-        room.mode.resume_at(reader.ticks, state)
+        room.mode.resume_at(reader.ticks, state, recent=reader.inputs)
+        room.resumed = True
         log.info("room %r resumed from %s at tick %d", room.name, os.fspath(path), reader.ticks)
         return room
 

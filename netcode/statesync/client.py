@@ -149,8 +149,7 @@ class StateSyncClient(ModeClient):
 
     def on_connected(self, ev: Connected, now: float) -> None:
         self.info = StateSyncInfo.parse(ev.info)
-        if self.clock is None:
-            self.clock = ServerClock(self.info.tick_rate)
+        self.clock = ServerClock(self.info.tick_rate)  # a fresh estimate each session (see LockstepClient)
         self.clock.seed(self.info.server_tick, now)
         if self.predicted is None:
             self.predicted = self.game.create(self.info.seed, self.info.players)
