@@ -39,6 +39,10 @@ from netcode.errors import ProtocolError
 from netcode.server.tickserver import RoomConfig, TickServer
 from netcode.statesync.snapshot import apply_extras, apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync.wire import StateSyncInfo
+from netcode.statesync.snapshot import SnapshotSchema
+from engine.quantize import Int, SmallestThree
+from engine.replication import Replication
+from engine.state import State
 from netcode.session.token import PLAYER, SPECTATOR, mint_token, token_from_text, token_to_text, verify_token
 from netcode.server.dashboard import room_schema
 from netcode.session.handshake import ConnectRequest, GameIdentity, pack_request
@@ -340,6 +344,79 @@ def test_js_snapshot_decoder_matches_python_on_random_snapshots(seed):
             assert np.array_equal(got_view, view)
             assert np.array_equal(got_codes[view], codes[view])
             assert got["extras"] == extras.hex()
+
+
+def _entropy_schema(n):
+    """An entropy-coded spec as a physics game declares one: a rotation (smallest three),
+    a position and hit points in one group, a kind apart; the default (linear) predictor."""
+    spec = Replication(
+        alive="alive",
+        fields={"rot": SmallestThree(9), "pos": Int(0, 1 << 20), "kind": Int(0, 7), "hp": Int(0, 100)},
+        position="pos",
+        coding="entropy",
+        groups=(("pos", "hp"),),  # not side by side: the table reorders columns
+    )
+    template = State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
+                      "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64)})
+    return SnapshotSchema(spec, template)
+
+
+def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
+    """Entropy-coded parts (the PROTOCOL.md vector, then random worlds whose entities turn,
+    their largest rotation component switching, move and get hurt, cut into parts by small
+    budgets) rebuild in the browser's decoder exactly as netcode rebuilds them."""
+    vector = bytes.fromhex(VECTORS["snapshot_entropy"])
+    small = SnapshotSchema(
+        Replication(alive="alive", fields={"a": Int(0, 100), "b": Int(0, 100)}, coding="entropy", groups=(("a", "b"),)),
+        State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
+    )
+    ops = [{"op": "apply", "parts": [vector.hex()], "codes": BASE.ravel().tolist(), "view": BASE_VIEW.astype(int).tolist(),
+            "capacity": 4, "columns": 2, "extras_size": 0, "coding": small.coding.describe()}]
+    expected = [(CODES, VIEW)]
+    rng = np.random.default_rng(seed)
+    n = 300
+    schema = _entropy_schema(n)
+    rot = SmallestThree(9)
+    shape = {"capacity": n, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe()}
+    for case in range(4):
+        q = rng.normal(size=(n, 4))
+        older = np.column_stack([rot.quantize(q / np.linalg.norm(q, axis=1, keepdims=True)),
+                                 rng.integers(1000, 1 << 19, (n, 2)), rng.integers(0, 8, n), rng.integers(0, 101, n)])
+        base, codes = older.copy(), older.copy()
+        moving = rng.random(n) < 0.4
+        velocity = rng.integers(-30, 31, (int(moving.sum()), 2))
+        base[moving, 4:6] += velocity
+        codes[moving, 4:6] += 2 * velocity + rng.integers(-200, 201, (int(moving.sum()), 2))
+        turning = rng.random(n) < 0.3  # small turns: a largest index switches now and then
+        unit = rot.dequantize(base[turning, :4], np.dtype(np.float64)) + rng.normal(0, 0.2, (int(turning.sum()), 4))
+        codes[turning, :4] = rot.quantize(unit / np.linalg.norm(unit, axis=1, keepdims=True))
+        hurt = rng.random(n) < 0.1
+        codes[hurt, 7] = rng.integers(0, 101, int(hurt.sum()))
+        view, base_view = np.ones(n, bool), np.ones(n, bool)
+        view[rng.random(n) < 0.05] = False  # destroyed
+        base_view[rng.random(n) < 0.05] = False  # created (or held beyond the baseline)
+        budget = int(rng.choice([300, 600, 1150]))
+        predictor = (96, older, np.ones(n, bool), schema.smooth) if case % 2 else None
+        parts = encode_snapshot(100, codes, view, b"", budget=budget, base_tick=98, base_codes=base, base_view=base_view,
+                                base_extras=b"", predictor=predictor, coding=schema.coding)
+        op = {"op": "apply", "parts": [parts[i].hex() for i in rng.permutation(len(parts))], "codes": base.ravel().tolist(),
+              "view": base_view.astype(int).tolist(), **shape}
+        if predictor is not None:
+            op.update(pred={"tick": 96, "codes": older.ravel().tolist(), "view": [1] * n}, smooth=schema.smooth.astype(int).tolist())
+        ops.append(op)
+        expected.append((codes, view))
+    assert (rot.delta(base[:, :4], codes[:, :4])[:, 0] != 0).any(), "some largest index should switch"
+    # Hostile parts: cut short, or their table's bytes garbled: an error or some table, never a crash.
+    last = bytes.fromhex(ops[-1]["parts"][0])
+    hostile = [last[: len(last) // 2], last[:12] + bytes(rng.integers(0, 256, len(last) - 12, dtype=np.uint8)), last + b"\xff" * 9]
+    for raw in hostile:
+        got = js({**ops[-1], "parts": [raw.hex()]})[0]
+        assert got.get("error") in ("truncated", "bad_snapshot", "bad_varint") or len(got["codes"]) == n * schema.columns
+    for got, (codes, view) in zip(js(*ops), expected):
+        got_codes = np.array(got["codes"], np.int64).reshape(len(view), -1)
+        got_view = np.array(got["view"], bool)
+        assert np.array_equal(got_view, view)
+        assert np.array_equal(got_codes[view], codes[view])
 
 
 def test_js_replay_window_and_acks_match_connection(seed):

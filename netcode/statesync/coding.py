@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.quantize import SmallestThree
 from netcode.statesync import rangecoder
 
 __all__ = ["SnapshotCoding"]
@@ -45,6 +46,24 @@ class SnapshotCoding:
             used += int(ids.max()) + 1 if w else 0
         self.table_fields = field_of[self.order]
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
+
+    def describe(self) -> dict:
+        """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
+        EntropyCoding): per column its group and context set, the first column and bit depth
+        of each smallest-three rotation, and whether the game names its own predictor (which
+        only Python runs)."""
+        rotations = [[c0, q.bits] for c0, _c1, q in self.transforms if isinstance(q, SmallestThree)]
+        other = [type(q).__name__ for _c0, _c1, q in self.transforms if not isinstance(q, SmallestThree)]
+        if other:
+            raise ValueError(f"quantizers {other} code their own deltas: the browser decodes only SmallestThree's")
+        field_of = np.empty(len(self.order), np.int64)
+        field_of[self.order] = self.table_fields
+        return {
+            "groups": self.group_of.tolist(),
+            "sets": field_of.tolist(),
+            "rotations": rotations,
+            "predictor": self.hook is not None,
+        }
 
     # -- prediction --------------------------------------------------------------------
     def expect(self, base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, default):

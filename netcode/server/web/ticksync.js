@@ -25,6 +25,7 @@ import {
 } from "./wire.js";
 
 export * from "./wire.js";
+export * from "./entropy.js";
 
 const REPLAY_WINDOW = 256; // sequences behind the newest that may still arrive
 const KEEPALIVE_EVERY = 0.25; // seconds of silence before we send a KEEPALIVE
