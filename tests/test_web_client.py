@@ -17,6 +17,7 @@ saying so rather than skip, so a missing runtime is never mistaken for a passing
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import shutil
@@ -356,9 +357,12 @@ def _entropy_schema(n):
         coding="entropy",
         groups=(("pos", "hp"),),  # not side by side: the table reorders columns
     )
-    template = State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
-                      "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64)})
-    return SnapshotSchema(spec, template)
+    return SnapshotSchema(spec, _entropy_state(n))
+
+
+def _entropy_state(n):
+    return State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
+                  "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64)})
 
 
 def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
@@ -417,6 +421,18 @@ def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
         got_view = np.array(got["view"], bool)
         assert np.array_equal(got_view, view)
         assert np.array_equal(got_codes[view], codes[view])
+
+
+def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
+    from netcode.server.dashboard import _coding
+
+    schema = _entropy_schema(4)
+    described = _coding(schema)
+    assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False}
+    with_hook = SnapshotSchema(dataclasses.replace(schema.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
+    assert "only Python" in _coding(with_hook)["unsupported"]
+    packed = SnapshotSchema(dataclasses.replace(schema.replication, coding="packed", groups=()), _entropy_state(4))
+    assert _coding(packed) is None
 
 
 def test_js_replay_window_and_acks_match_connection(seed):
@@ -553,7 +569,7 @@ def test_schema_route_open_join_and_the_page():
                 page = await r.text()
                 assert r.status == 200 and r.content_type == "text/html"
                 assert "<canvas" in page and "web/arena.js" in page and not re.search(r"(https?:)?//[a-z]", page)  # no external assets
-            for name in ("ticksync.js", "wire.js", "arena.js"):
+            for name in ("ticksync.js", "wire.js", "entropy.js", "arena.js"):
                 async with http.get(base + "web/" + name) as r:
                     assert r.status == 200 and r.content_type == "text/javascript", name
                     assert "export" in await r.text() or name == "arena.js"
@@ -650,9 +666,13 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 
 
 @pytest.mark.network
-def test_js_client_plays_state_sync_over_a_real_websocket():
-    """A player holding "move right" and a spectator, side by side, for a few seconds."""
+@pytest.mark.parametrize("coding", ["packed", "entropy"])
+def test_js_client_plays_state_sync_over_a_real_websocket(coding):
+    """A player holding "move right" and a spectator, side by side, for a few seconds; with
+    the arena's spec as it ships (packed) and range-coded (position and aim in one group)."""
     game = Arena(npcs=300)
+    if coding == "entropy":
+        game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
     seconds = 3.0
 
     async def scenario():
