@@ -119,3 +119,16 @@ def test_motion_codes_say_how_far_and_which_way_each_value_moved(twin):
     assert codes.dtype == np.int32
     # (activity = bit length of the change, at most 7) * 3 + (1 up, 2 down); 0 unchanged or not in both
     assert codes.tolist() == [[0, 1 * 3 + 1, 2 * 3 + 2], [1 * 3 + 2, 0, 7 * 3 + 1], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_a_limit_gives_up_on_a_table_that_would_not_fit(twin):
+    """With a byte limit the coder returns None for a table longer than it (the snapshot
+    encoder then cuts the part without coding it whole), and the same bytes otherwise."""
+    rc = _TWINS[twin]
+    deltas, group_of, field_of, motion = _table(7, 200, 4, 2, 0.5, 300)
+    whole = rc.encode_table(deltas, group_of, field_of, motion, 2)
+    assert len(whole) > 100
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole)) == whole
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole) // 2) is None
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, 0) is None

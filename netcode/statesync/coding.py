@@ -105,13 +105,14 @@ class SnapshotCoding:
             return np.zeros(base.shape, np.int32)
         return rangecoder.motion_codes(base, older, rows)
 
-    def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
+    def encode_table(self, deltas: np.ndarray, motion: np.ndarray, limit: int = -1) -> bytes | None:
         """The range-coded table of ``deltas`` (rows, columns in spec order) with their
-        ``motion`` codes (the same shape); the table takes the columns in group order."""
+        ``motion`` codes (the same shape); the table takes the columns in group order.
+        None when a ``limit`` (bytes) is given and the table would be longer."""
         if self.in_order:
-            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups)
+            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit)
         o = self.order
-        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups)
+        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit)
 
     def decode_table(self, data, motion: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`encode_table`."""

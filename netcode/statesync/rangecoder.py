@@ -368,12 +368,14 @@ def _checked(group_of, field_of, motion, groups):
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
-def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) -> bytes:
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
     ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
     with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
     value's motion code 0..MOTIONS-1 (activity * 3 + direction: how much, and which way,
-    it moved last time). A row's group is sent as changed when any of its deltas is."""
+    it moved last time). A row's group is sent as changed when any of its deltas is.
+    With a ``limit`` (>= 0), None as soon as the table is sure to take more bytes: a part
+    that will not fit its budget is cut without coding it whole first."""
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
@@ -415,6 +417,8 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
                     first = 1
             while c0 < cols and gof[c0] == g:
                 c0 += 1
+        if limit >= 0 and len(enc.out) > limit:
+            return None
     return enc.finish()
 
 

@@ -338,9 +338,14 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     if len(part_create):
         out.append(_pack_ids(part_create, lo))
         out += [pack_escaped(col) for col in part_codes.T]
-    if changed:
-        out.append(coding.encode_table(d, m))
     size = sum(len(x) for x in out) + _COMPACT_MAX
+    if changed:
+        coded = coding.encode_table(d, m, max(budget - size, 0) if hi - lo > 1 else -1)
+        if coded is None:  # it would not fit: cut the range without finishing the table
+            size = budget + 1
+        else:
+            out.append(coded)
+            size += len(coded)
     if size > budget:
         if hi - lo <= 1:
             raise UsageError(f"one entity takes {size} bytes, over the {budget}-byte budget")
@@ -454,19 +459,25 @@ def encode_snapshot(
         # not), as the receiver counts them: its view less this snapshot's destroys and
         # creates. Those it holds beyond the baseline (values too old to delta) stay put.
         holding = sub_base if holds is None else sub_base | pick(holds)
-        held = np.flatnonzero(holding & sub_view & ~create_m)
+        held_m = holding & sub_view & ~create_m
+        held = np.flatnonzero(held_m)
+
+        def of_held(a):  # usually every row is held: then no gathering
+            return a if len(held) == len(held_m) else a[held]
+
         deltas = np.zeros((len(held), codes.shape[1]), np.int64)
-        changed = update_m[held]
-        deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
-        if len(deltas) and not _any_per_row(deltas[changed] != 0).all():
+        changed = np.flatnonzero(update_m[held_m]) if len(held) != len(held_m) else np.flatnonzero(update_m)
+        sent = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
+        if len(sent) and not _any_per_row(sent != 0).all():
             # A quantizer's delta read two different codes as the same (a predictor that
             # returned codes the quantizer cannot make, such as a rotation's index 4).
             raise UsageError("the predictor returned codes the quantizers cannot produce")
+        deltas[changed] = sent
         if pred_gap > 0:  # what the receiver's part header says: it holds the predictor
-            both = sub_base[held] & pick(pred_view)[held]
-            motion = coding.motion(sub_base_codes[held], pick(pred_codes)[held], both)
+            both = of_held(sub_base) & of_held(pick(pred_view))
+            motion = coding.motion(of_held(sub_base_codes), of_held(pick(pred_codes)), both)
         else:
-            motion = coding.motion(sub_base_codes[held], None, None)
+            motion = coding.motion(of_held(sub_base_codes), None, None)
         table = (rows[held], deltas, motion)
         head = (tick, base, pred_gap)
         return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
@@ -660,9 +671,12 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
         mine = view[part.lo : part.hi].copy()
         mine[part.create - part.lo] = False
         held = part.lo + np.flatnonzero(mine)
-        m = np.zeros((len(held), codes.shape[1]), np.int32) if motion is None else motion[held]
+        if motion is None:
+            m = np.zeros((len(held), codes.shape[1]), np.int32)
+        else:  # usually every row is held: then no gathering
+            m = motion if len(held) == len(motion) else motion[held]
         deltas = coding.decode_table(part.table, m)
-        changed = _any_per_row(deltas != 0) if deltas.shape[1] else np.zeros(len(held), bool)
+        changed = np.flatnonzero(_any_per_row(deltas != 0)) if deltas.shape[1] else np.zeros(0, np.int64)
         rows = held[changed]
         codes[rows] = coding.undo(codes[rows], deltas[changed])
     view[part.create] = True
