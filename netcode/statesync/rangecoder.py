@@ -344,19 +344,30 @@ def prior(fields: int, groups: int) -> np.ndarray:
     return table
 
 
+_LAYOUTS: dict = {}  # checked layouts by their bytes: a schema's are checked once, not per packet
+
+
 def _checked(group_of, field_of, motion, groups):
     """The table's layout arrays, checked (they come from the schema, not the peer)."""
-    group_of = np.ascontiguousarray(group_of, np.int32)
-    field_of = np.ascontiguousarray(field_of, np.int32)
     motion = np.ascontiguousarray(motion, np.int32)
-    cols = len(group_of)
-    if len(field_of) != cols or motion.ndim != 2 or motion.shape[1] != cols:
-        raise ValueError(f"{cols} columns, {len(field_of)} set ids, motion {motion.shape}")
-    if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
-        raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
-    if np.any(np.diff(group_of) < 0):
-        raise ValueError(f"columns must come group after group: {group_of}")
-    fields = int(field_of.max()) + 1 if cols else 0
+    key = (np.asarray(group_of, np.int32).tobytes(), np.asarray(field_of, np.int32).tobytes(), groups)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        group_of = np.ascontiguousarray(group_of, np.int32)
+        field_of = np.ascontiguousarray(field_of, np.int32)
+        cols = len(group_of)
+        if len(field_of) != cols:
+            raise ValueError(f"{cols} columns, {len(field_of)} set ids")
+        if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
+            raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
+        if np.any(np.diff(group_of) < 0):
+            raise ValueError(f"columns must come group after group: {group_of}")
+        layout = group_of, field_of, int(field_of.max()) + 1 if cols else 0
+        if len(_LAYOUTS) < 256:
+            _LAYOUTS[key] = layout
+    group_of, field_of, fields = layout
+    if motion.ndim != 2 or motion.shape[1] != len(group_of):
+        raise ValueError(f"{len(group_of)} columns, motion {motion.shape}")
     return group_of, field_of, motion, fields
 
 
