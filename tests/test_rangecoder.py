@@ -132,3 +132,16 @@ def test_a_limit_gives_up_on_a_table_that_would_not_fit(twin):
     assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole)) == whole
     assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole) // 2) is None
     assert rc.encode_table(deltas, group_of, field_of, motion, 2, 0) is None
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_the_decoder_says_which_rows_changed(twin):
+    rc = _TWINS[twin]
+    deltas, group_of, field_of, motion = _table(11, 120, 5, 2, 0.05, 40)
+    data = rc.encode_table(deltas, group_of, field_of, motion, 2)
+    touched = np.zeros(120, np.uint8)
+    assert np.array_equal(rc.decode_table(data, group_of, field_of, motion, 2, touched), deltas)
+    assert 0 < touched.sum() < 120
+    assert np.array_equal(touched.astype(bool), (deltas != 0).any(axis=1))
+    with pytest.raises(ValueError):
+        rc.decode_table(data, group_of, field_of, motion, 2, np.zeros(119, np.uint8))

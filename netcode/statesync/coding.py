@@ -114,11 +114,12 @@ class SnapshotCoding:
         o = self.order
         return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit)
 
-    def decode_table(self, data, motion: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`encode_table`."""
+    def decode_table(self, data, motion: np.ndarray, changed_rows: np.ndarray | None = None) -> np.ndarray:
+        """Inverse of :meth:`encode_table`; ``changed_rows`` (uint8 per row, optional) is
+        set to 1 for the rows the table changes."""
         if self.in_order:
-            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups)
+            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups, changed_rows)
         out = np.empty(motion.shape, np.int64)
         o = self.order
-        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups)
+        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups, changed_rows)
         return out

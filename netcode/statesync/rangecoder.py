@@ -441,11 +441,18 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
-def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
     ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
-    garbage decodes to some table (the callers validate what it means)."""
+    garbage decodes to some table (the callers validate what it means). ``changed_rows``
+    (uint8, one per row), when given, is set to 1 for each row with a group sent as
+    changed (so the caller need not search the table for them)."""
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    if changed_rows is None:
+        changed_rows = np.zeros(motion.shape[0], np.uint8)
+    elif changed_rows.shape != (motion.shape[0],) or changed_rows.dtype != np.uint8:
+        raise ValueError(f"changed_rows must be uint8 ({motion.shape[0]},), not {changed_rows.dtype} {changed_rows.shape}")
+    touched: cython.uchar[::1] = changed_rows
     gof: cython.int[:] = group_of
     fof: cython.int[:] = field_of
     mo: cython.int[:, ::1] = motion
@@ -472,6 +479,7 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
             changed = dec.bit(g * _FLAG_CTX + top * 2 + prev[g])
             prev[g] = changed
             if changed:
+                touched[r] = 1
                 first = 0
                 for c in range(c0, cols):
                     if gof[c] != g:

@@ -675,8 +675,9 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
             m = np.zeros((len(held), codes.shape[1]), np.int32)
         else:  # usually every row is held: then no gathering
             m = motion if len(held) == len(motion) else motion[held]
-        deltas = coding.decode_table(part.table, m)
-        changed = np.flatnonzero(_any_per_row(deltas != 0)) if deltas.shape[1] else np.zeros(0, np.int64)
+        touched = np.zeros(len(held), np.uint8)
+        deltas = coding.decode_table(part.table, m, touched)
+        changed = np.flatnonzero(touched)
         rows = held[changed]
         codes[rows] = coding.undo(codes[rows], deltas[changed])
     view[part.create] = True
