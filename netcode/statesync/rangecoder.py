@@ -318,6 +318,16 @@ def contexts(fields: int, groups: int) -> int:
     return groups * _FLAG_CTX + fields * _VALUE_CTX
 
 
+def context_kind(ctx: int, groups: int) -> tuple[str, int]:
+    """What probability ``ctx`` of a table with ``groups`` groups models, for diagnostics
+    (bench_cubes' breakdown of where the bits go): ("changed", group), or ("class" |
+    "sign" | "mantissa", context set)."""
+    if ctx < groups * _FLAG_CTX:
+        return "changed", ctx // _FLAG_CTX
+    field, at = divmod(ctx - groups * _FLAG_CTX, _VALUE_CTX)
+    return ("class" if at < _CLASS_CTX else "sign" if at < _CLASS_CTX + 3 else "mantissa"), field
+
+
 _PRIORS: dict = {}
 
 
