@@ -122,16 +122,20 @@ def test_motion_codes_say_how_far_and_which_way_each_value_moved(twin):
 
 
 @pytest.mark.parametrize("twin", sorted(_TWINS))
-def test_a_limit_gives_up_on_a_table_that_would_not_fit(twin):
-    """With a byte limit the coder returns None for a table longer than it (the snapshot
-    encoder then cuts the part without coding it whole), and the same bytes otherwise."""
+def test_a_limit_codes_the_rows_that_fit(twin):
+    """With a byte limit the coder codes the leading rows that fit in it (the snapshot
+    encoder ends a part there) and their table decodes as those rows alone; every row
+    when the limit allows, in the same bytes as without one."""
     rc = _TWINS[twin]
     deltas, group_of, field_of, motion = _table(7, 200, 4, 2, 0.5, 300)
     whole = rc.encode_table(deltas, group_of, field_of, motion, 2)
     assert len(whole) > 100
-    assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole)) == whole
-    assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole) // 2) is None
-    assert rc.encode_table(deltas, group_of, field_of, motion, 2, 0) is None
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole) + 8) == (whole, 200)
+    for limit in (len(whole) // 2, len(whole) - 3, 40, 6):
+        table, rows = rc.encode_table(deltas, group_of, field_of, motion, 2, limit)
+        assert 0 < rows < 200 and len(table) <= limit
+        assert np.array_equal(rc.decode_table(table, group_of, field_of, motion[:rows], 2), deltas[:rows])
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, 0)[1] == 0
 
 
 @pytest.mark.parametrize("twin", sorted(_TWINS))

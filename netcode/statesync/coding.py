@@ -105,10 +105,10 @@ class SnapshotCoding:
             return np.zeros(base.shape, np.int32)
         return rangecoder.motion_codes(base, older, rows)
 
-    def encode_table(self, deltas: np.ndarray, motion: np.ndarray, limit: int = -1) -> bytes | None:
+    def encode_table(self, deltas: np.ndarray, motion: np.ndarray, limit: int = -1):
         """The range-coded table of ``deltas`` (rows, columns in spec order) with their
         ``motion`` codes (the same shape); the table takes the columns in group order.
-        None when a ``limit`` (bytes) is given and the table would be longer."""
+        With a ``limit`` (bytes), ``(table, rows)``: the leading rows that fit."""
         if self.in_order:
             return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit)
         o = self.order

@@ -388,6 +388,8 @@ def _checked(group_of, field_of, motion, groups):
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+    low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
+    size=cython.Py_ssize_t,
 )
 def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
@@ -395,8 +397,10 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
     value's motion code 0..MOTIONS-1 (activity * 3 + direction: how much, and which way,
     it moved last time). A row's group is sent as changed when any of its deltas is.
-    With a ``limit`` (>= 0), None as soon as the table is sure to take more bytes: a part
-    that will not fit its budget is cut without coding it whole first."""
+    With a ``limit`` (>= 0): ``(table, rows)``, the table of as many leading rows as fit in
+    ``limit`` bytes (every row when they all do): the row that would overflow is unwritten
+    and the coder finishes before it, so a part is cut where its budget runs out, each
+    row coded once."""
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
@@ -412,6 +416,8 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
     prev: cython.int[:] = flags
     for r in range(rows):
+        if limit >= 0:  # where to rewind to should this row not fit
+            low, rng, cache, pending, first_byte, size = enc.low, enc.range, enc.cache, enc.pending, enc.first, len(enc.out)
         c0 = 0
         for g in range(ngroups):
             changed = 0
@@ -438,8 +444,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
                     first = 1
             while c0 < cols and gof[c0] == g:
                 c0 += 1
-        if limit >= 0 and len(enc.out) > limit:
-            return None
+        # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
+        if limit >= 0 and len(enc.out) + enc.pending + 4 > limit:
+            enc.low, enc.range, enc.cache, enc.pending, enc.first = low, rng, cache, pending, first_byte
+            del enc.out[size:]
+            return enc.finish(), r
+    if limit >= 0:
+        return enc.finish(), rows
     return enc.finish()
 
 

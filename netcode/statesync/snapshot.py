@@ -311,9 +311,31 @@ def _cut_parts(destroy, create, create_codes, update, update_z, affected, room_b
     return cuts, ids
 
 
+def _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, changed) -> tuple[list, int, int]:
+    """A part's pieces before its table (header placeholders, extras, the destroys and
+    creates in [lo, hi)), how many destroys and creates, and the pieces' size plus the
+    most the header can take."""
+    dm, cm = (destroy >= lo) & (destroy < hi), (create >= lo) & (create < hi)
+    part_destroy, part_create, part_codes = destroy[dm], create[cm], create_codes[cm]
+    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
+    sections |= (CREATE if len(part_create) else 0) | (UPDATE if changed else 0)
+    # the header is written once every part is known (a single part omits its range)
+    out = [b"", varint(head[2]), b"", b"", b"", bytes([sections])]
+    if extras is not None:
+        out.append(extras)
+    if len(part_destroy):
+        out.append(_pack_ids(part_destroy, lo))
+    if len(part_create):
+        out.append(_pack_ids(part_create, lo))
+        out += [pack_escaped(col) for col in part_codes.T]
+    return out, len(part_destroy), len(part_create), sum(len(x) for x in out) + _COMPACT_MAX
+
+
 def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_codes, table, coding, stats, parts) -> list[bytes]:
-    """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: the range
-    whole when it fits ``budget``, else each half on its own (the extras go in the first).
+    """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: a part
+    takes entities in id order while its table fits ``budget`` and the rest go on in the
+    next (the extras go in the first); where the destroys and creates alone do not fit,
+    each half of the range on its own.
 
     A part is a compact header (see :func:`read_part_header`), the packed format's
     extras, destroys and creates, then (section UPDATE) the range-coded table of every
@@ -322,28 +344,21 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     held, deltas, motion = table
     a, b = np.searchsorted(held, [lo, hi])
     d, m = deltas[a:b], motion[a:b]
-    dm, cm = (destroy >= lo) & (destroy < hi), (create >= lo) & (create < hi)
-    part_destroy, part_create, part_codes = destroy[dm], create[cm], create_codes[cm]
-    tick, base, pred_gap = head
-    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
-    sections |= (CREATE if len(part_create) else 0)
     changed = bool(d.any())
-    sections |= UPDATE if changed else 0
-    # the header is written once every part is known (a single part omits its range)
-    out = [b"", varint(pred_gap), b"", b"", b"", bytes([sections])]
-    if extras is not None:
-        out.append(extras)
-    if len(part_destroy):
-        out.append(_pack_ids(part_destroy, lo))
-    if len(part_create):
-        out.append(_pack_ids(part_create, lo))
-        out += [pack_escaped(col) for col in part_codes.T]
-    size = sum(len(x) for x in out) + _COMPACT_MAX
+    out, destroys, creates, size = _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, changed)
+    end = hi  # where this part ends: hi, or the first entity whose table row did not fit
     if changed:
-        coded = coding.encode_table(d, m, max(budget - size, 0) if hi - lo > 1 else -1)
-        if coded is None:  # it would not fit: cut the range without finishing the table
-            size = budget + 1
+        if hi - lo > 1:
+            coded, rows = coding.encode_table(d, m, max(budget - size, 0))
+            if 0 < rows < len(d):  # cut after the rows that fit (the sections only shrink)
+                end = int(held[a + rows])
+                changed = bool(d[:rows].any())
+                out, destroys, creates, size = _entropy_sections(head, lo, end, extras, destroy, create, create_codes, changed)
         else:
+            coded, rows = coding.encode_table(d, m), len(d)
+        if rows == 0 and hi - lo > 1:
+            size = budget + 1  # not one row fits beside the sections: halve the range
+        elif changed:
             out.append(coded)
             size += len(coded)
     if size > budget:
@@ -353,12 +368,15 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts)
         _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts)
     else:
-        parts.append(out + [(lo, hi)])  # the range, for the header
+        parts.append(out + [(lo, end)])  # the range, for the header
         if stats is not None:
-            _count_bytes(stats, out, extras is not None, len(part_destroy), len(part_create), part_codes.shape[1], 0)
+            _count_bytes(stats, out, extras is not None, destroys, creates, create_codes.shape[1], 0)
             if changed:
                 stats["update table"] = stats.get("update table", 0) + len(out[-1])
+        if end < hi:
+            _encode_entropy(head, budget, n, end, hi, None, destroy, create, create_codes, table, coding, stats, parts)
     if lo == 0 and hi == n:  # the top call: number the parts
+        tick, base, _ = head
         if len(parts) > 255:
             raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
         if base != NO_BASE and not 0 < tick - base < 1 << 32:
