@@ -426,12 +426,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
             while c < cols and gof[c] == g:
                 if d[r, c] != 0:
                     changed = 1
-                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                mc = mo[r, c]
+                if mc < 0 or mc >= _MOTIONS:
                     raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
-                mc = mo[r, c] // 3
                 if mc > top:
                     top = mc
                 c += 1
+            top //= 3  # the largest activity (motion // 3 grows with motion)
             enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
@@ -491,12 +492,13 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
             top = 0
             c = c0
             while c < cols and gof[c] == g:
-                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                mc = mo[r, c]
+                if mc < 0 or mc >= _MOTIONS:
                     raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
-                mc = mo[r, c] // 3
                 if mc > top:
                     top = mc
                 c += 1
+            top //= 3  # the largest activity (motion // 3 grows with motion)
             changed = dec.bit(g * _FLAG_CTX + top * 2 + prev[g])
             prev[g] = changed
             if changed:
