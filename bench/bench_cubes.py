@@ -21,12 +21,16 @@ packet (p50 / p99, this thread's CPU time) and where the bytes go.
 Run: ``python -m bench.bench_cubes [--file PATH] [--frames N] [--no-predictor]
 [--coding packed|entropy] [--predictor linear|physics]`` (defaults: entropy coding with the
 bench's physics-aware predictor; ``--coding packed --predictor linear`` is the older format).
+``TICKSYNC_PURE=1 python -m bench.bench_cubes --frames 300 --bits`` also says which fields
+and which decisions (changed flags, magnitude classes, signs, mantissas) the table's bytes
+go to, from the coder's source run as Python (slowly).
 """
 
 from __future__ import annotations
 
 import argparse
 import lzma
+import math
 import sys
 import time
 from pathlib import Path
@@ -37,6 +41,7 @@ from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
 from netcode import compiled
+from netcode.statesync import rangecoder
 from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
 
 
@@ -187,10 +192,55 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else 0.0
 
 
-def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", physics: bool = False) -> dict:
+class BitCounter:
+    """Where an entropy-coded table's bits go, by field and by kind of decision: wraps the
+    range coder's Encoder while the source runs as plain Python (``TICKSYNC_PURE=1``; the
+    compiled coder's methods are C and cannot be wrapped) and charges each decision
+    -log2 of the probability it was coded with (each even-odds bit one bit)."""
+
+    def __init__(self, schema: SnapshotSchema):
+        if rangecoder.compiled:
+            raise BenchInputError("--bits needs the coder's source run as Python: set TICKSYNC_PURE=1")
+        coding = schema.coding
+        self.groups = coding.groups
+        set_of = np.empty(schema.columns, np.int64)
+        set_of[coding.order] = coding.table_fields
+        self.names: dict[int, str] = {}  # context set -> the field (and components) using it
+        for name, (c0, c1) in coding.columns_of.items():
+            for k in np.unique(set_of[c0:c1]):
+                parts = np.flatnonzero(set_of[c0:c1] == k)
+                whole = len(parts) == c1 - c0
+                self.names[int(k)] = name if whole else f"{name}[{parts[0]}{'' if len(parts) == 1 else f'-{parts[-1]}'}]"
+        self.bits: dict[str, float] = {}
+        self.on = False
+        self.field = ""
+        counter, encoder = self, rangecoder.Encoder
+        bit, even = encoder.bit, encoder.even
+
+        def counted_bit(enc, ctx, b):
+            if counter.on:
+                p = enc.p[ctx] / (1 << 12)
+                kind, which = rangecoder.context_kind(ctx, counter.groups)
+                counter.field = "" if kind == "changed" else counter.names[which]
+                key = "changed flags" if kind == "changed" else f"{counter.field} {kind}"
+                counter.bits[key] = counter.bits.get(key, 0.0) - math.log2(p if b == 0 else 1.0 - p)
+            bit(enc, ctx, b)
+
+        def counted_even(enc, b):  # the low bits of the value whose top bits came just before
+            if counter.on:
+                key = f"{counter.field} low bits"
+                counter.bits[key] = counter.bits.get(key, 0.0) + 1.0
+            even(enc, b)
+
+        encoder.bit, encoder.even = counted_bit, counted_even
+
+
+def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", physics: bool = False, bits: bool = False) -> dict:
     """Encode every frame from the sixth on by the challenge's rules, decode each packet
-    on its own from its baseline (and predictor), and check it; the figures."""
+    on its own from its baseline (and predictor), and check it; the figures. ``bits``:
+    also where the entropy-coded table's bits go (see :class:`BitCounter`)."""
     schema = SnapshotSchema(cube_replication(coding, physics), cube_state(frames[0]))
+    counter = BitCounter(schema) if bits else None
     codes = quantize_frames(schema, frames)
     # The quantized codes must hold the recording exactly, or the round trip proves nothing.
     state = cube_state(frames[0])
@@ -226,10 +276,14 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
         enc_us.append((t1 - t0) / 1000)
         dec_us.append((t2 - t1) / 1000)
         # Where the bytes go: counted on a second encode, outside the timing.
+        if counter is not None:
+            counter.on = True
         encode_snapshot(
             i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
             base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding,
         )
+        if counter is not None:
+            counter.on = False
     packets = len(sizes)
     mean = sum(sizes) / packets
     return {
@@ -243,6 +297,7 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
         "decode_p50": pct(dec_us, 50),
         "decode_p99": pct(dec_us, 99),
         "where": {k: v / packets for k, v in sorted(stats.items(), key=lambda kv: -kv[1])},
+        "bits": None if counter is None else {k: v / 8 / packets for k, v in sorted(counter.bits.items(), key=lambda kv: -kv[1])},
     }
 
 
@@ -259,6 +314,10 @@ def report(res: dict, path: Path, args) -> None:
     print("  where the bytes go (B/packet):")
     for name, b in res["where"].items():
         print(f"    {name:<22} {b:8.1f}")
+    if res["bits"] is not None:
+        print("  the update table's bytes, by field and decision (B/packet; a part cut for its budget adds what was coded before the cut):")
+        for name, b in res["bits"].items():
+            print(f"    {name:<26} {b:8.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-predictor", action="store_true", help="code against the baseline alone")
     ap.add_argument("--coding", choices=("packed", "entropy"), default="entropy", help="the spec's snapshot coding")
     ap.add_argument("--predictor", choices=("linear", "physics"), default="physics", help="the default linear predictor or the game's")
+    ap.add_argument("--bits", action="store_true", help="where the table's bits go, by field (entropy coding; TICKSYNC_PURE=1, slow)")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
     try:
@@ -276,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchInputError(f"{args.file}: {len(frames)} frames, need more than {BASELINE_GAP}")
         compiled.load("netcode.statesync.bitpack")
         compiled.load("netcode.statesync.rangecoder")
-        res = run(frames, not args.no_predictor, args.coding, args.predictor == "physics")
+        if args.bits and args.coding != "entropy":
+            raise BenchInputError("--bits breaks down entropy-coded tables: use --coding entropy")
+        res = run(frames, not args.no_predictor, args.coding, args.predictor == "physics", args.bits)
     except BenchInputError as exc:
         print(f"bench_cubes: {exc}", file=sys.stderr)
         return 2

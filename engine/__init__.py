@@ -38,6 +38,7 @@ _LAZY = {
     "Int": "quantize",
     "Fixed": "quantize",
     "Angle": "quantize",
+    "SmallestThree": "quantize",
     # how a viewer draws it and which keys play it
     "Visuals": "visuals",
     "Sprite": "visuals",

@@ -186,13 +186,17 @@ class SmallestThree(Quantizer):
 
     def _codes(self, q: np.ndarray, largest: np.ndarray) -> np.ndarray:
         """Codes of quaternions ``q`` with component ``largest`` dropped."""
-        rows = np.arange(len(q))
-        q = q * np.where(q[rows, largest] < 0, -1.0, 1.0)[:, None]
-        three = q[rows[:, None], _KEEP[largest]]  # the other components, in order
+        # Flat indexes: each row's kept components in order, and its dropped one. (Few
+        # numpy calls: rebasing runs on a handful of rows per snapshot, where each call's
+        # overhead is the cost.)
+        at = np.arange(0, 4 * len(q), 4)
+        flat = q.ravel()
+        three = flat[at[:, None] + _KEEP[largest]]
+        three *= np.where(flat[at + largest] < 0, -1.0, 1.0)[:, None]
         scaled = np.floor((three + _SQRT_HALF) / (2 * _SQRT_HALF) * self.scale + 0.5)
         out = np.empty((len(q), 4), np.int64)
         out[:, 0] = largest
-        out[:, 1:] = np.clip(scaled, 0, self.scale)
+        out[:, 1:] = np.minimum(np.maximum(scaled, 0), self.scale)
         return out
 
     def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -201,11 +205,11 @@ class SmallestThree(Quantizer):
     def _unit(self, codes: np.ndarray) -> np.ndarray:
         largest = codes[:, 0] & 3
         three = codes[:, 1:] / self.scale * (2 * _SQRT_HALF) - _SQRT_HALF
-        q = np.empty((len(codes), 4), np.float64)
-        rows = np.arange(len(codes))
-        q[rows[:, None], _KEEP[largest]] = three
-        q[rows, largest] = np.sqrt(np.maximum(0.0, 1.0 - (three * three).sum(axis=1)))
-        return q
+        at = np.arange(0, 4 * len(codes), 4)
+        q = np.empty(4 * len(codes), np.float64)
+        q[at[:, None] + _KEEP[largest]] = three
+        q[at + largest] = np.sqrt(np.maximum(0.0, 1.0 - (three * three).sum(axis=1)))
+        return q.reshape(-1, 4)
 
     def rebase(self, base: np.ndarray, largest: np.ndarray) -> np.ndarray:
         """The baseline codes ``base`` (rows, 4) re-expressed with component ``largest``

@@ -13,7 +13,7 @@ Three options tune how snapshots code a game whose entities do not move in strai
 * ``coding="entropy"`` range-codes updates with context models (see
   :mod:`netcode.statesync.rangecoder`) instead of bit-packing each column at one width: fewer
   bytes for physics-like motion, more CPU per snapshot. ``"packed"`` (the default) is the
-  older, cheaper format, and the one browser clients decode.
+  older, cheaper format. Browser clients decode both, unless the spec names a ``predictor``.
 * ``groups``: tuples of fields that change together (a position's axes and its height, a
   rotation's components); with entropy coding one changed flag covers each group. Fields in
   no group are a group each.

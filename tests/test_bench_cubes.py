@@ -2,12 +2,15 @@
 every packet round-trips through the real codec, entropy coding beats packed, and a bad
 --file is a one-line usage error. Skips where ../shared/cubes is not on this machine."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench import bench_cubes
+from netcode.statesync import rangecoder
 
 FILE = bench_cubes.default_file()
 needs_recording = pytest.mark.skipif(not FILE.exists(), reason=f"no cube recording at {FILE} (see ../shared/cubes/README.md)")
@@ -31,3 +34,23 @@ def test_a_missing_or_malformed_recording_is_a_usage_error(tmp_path):
         out = subprocess.run([sys.executable, "-m", "bench.bench_cubes", "--file", str(path)], capture_output=True, text=True, timeout=60)
         assert out.returncode == 2
         assert out.stderr.count("\n") == 1 and str(path) in out.stderr
+
+
+@needs_recording
+def test_the_bits_breakdown_accounts_for_the_table():
+    """--bits (the coder's source run as Python) charges every decision to a field: the
+    charges add up to the table's bytes, give or take the range coder's flush. With the
+    compiled coder it is refused, saying how to run it."""
+    cmd = [sys.executable, "-m", "bench.bench_cubes", "--frames", "20", "--bits"]
+    root = Path(bench_cubes.__file__).resolve().parent.parent
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=root, env={**os.environ, "TICKSYNC_PURE": "1"})
+    assert out.returncode == 0, out.stderr
+    table = float(out.stdout.split("update table")[1].split()[0])
+    lines = out.stdout.split("by field and decision")[1].splitlines()[1:]
+    charged = {line.rsplit(None, 1)[0].strip(): float(line.rsplit(None, 1)[1]) for line in lines if line.strip()}
+    assert {"changed flags", "xy class", "orientation[1-3] class", "z low bits"} <= set(charged)
+    assert abs(sum(charged.values()) - table) < 6, (charged, table)
+    if rangecoder.compiled:
+        env = {k: v for k, v in os.environ.items() if k != "TICKSYNC_PURE"}
+        refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=root, env=env)
+        assert refused.returncode == 2 and "TICKSYNC_PURE=1" in refused.stderr

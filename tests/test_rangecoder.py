@@ -119,3 +119,33 @@ def test_motion_codes_say_how_far_and_which_way_each_value_moved(twin):
     assert codes.dtype == np.int32
     # (activity = bit length of the change, at most 7) * 3 + (1 up, 2 down); 0 unchanged or not in both
     assert codes.tolist() == [[0, 1 * 3 + 1, 2 * 3 + 2], [1 * 3 + 2, 0, 7 * 3 + 1], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_a_limit_codes_the_rows_that_fit(twin):
+    """With a byte limit the coder codes the leading rows that fit in it (the snapshot
+    encoder ends a part there) and their table decodes as those rows alone; every row
+    when the limit allows, in the same bytes as without one."""
+    rc = _TWINS[twin]
+    deltas, group_of, field_of, motion = _table(7, 200, 4, 2, 0.5, 300)
+    whole = rc.encode_table(deltas, group_of, field_of, motion, 2)
+    assert len(whole) > 100
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, len(whole) + 8) == (whole, 200)
+    for limit in (len(whole) // 2, len(whole) - 3, 40, 6):
+        table, rows = rc.encode_table(deltas, group_of, field_of, motion, 2, limit)
+        assert 0 < rows < 200 and len(table) <= limit
+        assert np.array_equal(rc.decode_table(table, group_of, field_of, motion[:rows], 2), deltas[:rows])
+    assert rc.encode_table(deltas, group_of, field_of, motion, 2, 0)[1] == 0
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_the_decoder_says_which_rows_changed(twin):
+    rc = _TWINS[twin]
+    deltas, group_of, field_of, motion = _table(11, 120, 5, 2, 0.05, 40)
+    data = rc.encode_table(deltas, group_of, field_of, motion, 2)
+    touched = np.zeros(120, np.uint8)
+    assert np.array_equal(rc.decode_table(data, group_of, field_of, motion, 2, touched), deltas)
+    assert 0 < touched.sum() < 120
+    assert np.array_equal(touched.astype(bool), (deltas != 0).any(axis=1))
+    with pytest.raises(ValueError):
+        rc.decode_table(data, group_of, field_of, motion, 2, np.zeros(119, np.uint8))

@@ -17,6 +17,7 @@ saying so rather than skip, so a missing runtime is never mistaken for a passing
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import shutil
@@ -39,6 +40,10 @@ from netcode.errors import ProtocolError
 from netcode.server.tickserver import RoomConfig, TickServer
 from netcode.statesync.snapshot import apply_extras, apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync.wire import StateSyncInfo
+from netcode.statesync.snapshot import SnapshotSchema
+from engine.quantize import Int, SmallestThree
+from engine.replication import Replication
+from engine.state import State
 from netcode.session.token import PLAYER, SPECTATOR, mint_token, token_from_text, token_to_text, verify_token
 from netcode.server.dashboard import room_schema
 from netcode.session.handshake import ConnectRequest, GameIdentity, pack_request
@@ -342,6 +347,94 @@ def test_js_snapshot_decoder_matches_python_on_random_snapshots(seed):
             assert got["extras"] == extras.hex()
 
 
+def _entropy_schema(n):
+    """An entropy-coded spec as a physics game declares one: a rotation (smallest three),
+    a position and hit points in one group, a kind apart; the default (linear) predictor."""
+    spec = Replication(
+        alive="alive",
+        fields={"rot": SmallestThree(9), "pos": Int(0, 1 << 20), "kind": Int(0, 7), "hp": Int(0, 100)},
+        position="pos",
+        coding="entropy",
+        groups=(("pos", "hp"),),  # not side by side: the table reorders columns
+    )
+    return SnapshotSchema(spec, _entropy_state(n))
+
+
+def _entropy_state(n):
+    return State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
+                  "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64)})
+
+
+def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
+    """Entropy-coded parts (the PROTOCOL.md vector, then random worlds whose entities turn,
+    their largest rotation component switching, move and get hurt, cut into parts by small
+    budgets) rebuild in the browser's decoder exactly as netcode rebuilds them."""
+    vector = bytes.fromhex(VECTORS["snapshot_entropy"])
+    small = SnapshotSchema(
+        Replication(alive="alive", fields={"a": Int(0, 100), "b": Int(0, 100)}, coding="entropy", groups=(("a", "b"),)),
+        State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
+    )
+    ops = [{"op": "apply", "parts": [vector.hex()], "codes": BASE.ravel().tolist(), "view": BASE_VIEW.astype(int).tolist(),
+            "capacity": 4, "columns": 2, "extras_size": 0, "coding": small.coding.describe()}]
+    expected = [(CODES, VIEW)]
+    rng = np.random.default_rng(seed)
+    n = 300
+    schema = _entropy_schema(n)
+    rot = SmallestThree(9)
+    shape = {"capacity": n, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe()}
+    for case in range(4):
+        q = rng.normal(size=(n, 4))
+        older = np.column_stack([rot.quantize(q / np.linalg.norm(q, axis=1, keepdims=True)),
+                                 rng.integers(1000, 1 << 19, (n, 2)), rng.integers(0, 8, n), rng.integers(0, 101, n)])
+        base, codes = older.copy(), older.copy()
+        moving = rng.random(n) < 0.4
+        velocity = rng.integers(-30, 31, (int(moving.sum()), 2))
+        base[moving, 4:6] += velocity
+        codes[moving, 4:6] += 2 * velocity + rng.integers(-200, 201, (int(moving.sum()), 2))
+        turning = rng.random(n) < 0.3  # small turns: a largest index switches now and then
+        unit = rot.dequantize(base[turning, :4], np.dtype(np.float64)) + rng.normal(0, 0.2, (int(turning.sum()), 4))
+        codes[turning, :4] = rot.quantize(unit / np.linalg.norm(unit, axis=1, keepdims=True))
+        hurt = rng.random(n) < 0.1
+        codes[hurt, 7] = rng.integers(0, 101, int(hurt.sum()))
+        view, base_view = np.ones(n, bool), np.ones(n, bool)
+        view[rng.random(n) < 0.05] = False  # destroyed
+        base_view[rng.random(n) < 0.05] = False  # created (or held beyond the baseline)
+        budget = int(rng.choice([300, 600, 1150]))
+        predictor = (96, older, np.ones(n, bool), schema.smooth) if case % 2 else None
+        parts = encode_snapshot(100, codes, view, b"", budget=budget, base_tick=98, base_codes=base, base_view=base_view,
+                                base_extras=b"", predictor=predictor, coding=schema.coding)
+        op = {"op": "apply", "parts": [parts[i].hex() for i in rng.permutation(len(parts))], "codes": base.ravel().tolist(),
+              "view": base_view.astype(int).tolist(), **shape}
+        if predictor is not None:
+            op.update(pred={"tick": 96, "codes": older.ravel().tolist(), "view": [1] * n}, smooth=schema.smooth.astype(int).tolist())
+        ops.append(op)
+        expected.append((codes, view))
+    assert (rot.delta(base[:, :4], codes[:, :4])[:, 0] != 0).any(), "some largest index should switch"
+    # Hostile parts: cut short, or their table's bytes garbled: an error or some table, never a crash.
+    last = bytes.fromhex(ops[-1]["parts"][0])
+    hostile = [last[: len(last) // 2], last + b"\xff" * 9]
+    hostile += [last[:k] + bytes(rng.integers(0, 256, len(last) - k, dtype=np.uint8)) for k in rng.integers(5, len(last), 12)]
+    for got in js(*({**ops[-1], "parts": [raw.hex()]} for raw in hostile)):
+        assert "error" in got or len(got["codes"]) == n * schema.columns, got  # errors are ProtocolErrors (unit.mjs)
+    for got, (codes, view) in zip(js(*ops), expected):
+        got_codes = np.array(got["codes"], np.int64).reshape(len(view), -1)
+        got_view = np.array(got["view"], bool)
+        assert np.array_equal(got_view, view)
+        assert np.array_equal(got_codes[view], codes[view])
+
+
+def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
+    from netcode.server.dashboard import _coding
+
+    schema = _entropy_schema(4)
+    described = _coding(schema)
+    assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False}
+    with_hook = SnapshotSchema(dataclasses.replace(schema.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
+    assert "only Python" in _coding(with_hook)["unsupported"]
+    packed = SnapshotSchema(dataclasses.replace(schema.replication, coding="packed", groups=()), _entropy_state(4))
+    assert _coding(packed) is None
+
+
 def test_js_replay_window_and_acks_match_connection(seed):
     """The same stream of session packets (in order, reordered, duplicated, far behind,
     across the 16-bit wrap) through Python's Connection and the module's Session."""
@@ -476,7 +569,7 @@ def test_schema_route_open_join_and_the_page():
                 page = await r.text()
                 assert r.status == 200 and r.content_type == "text/html"
                 assert "<canvas" in page and "web/arena.js" in page and not re.search(r"(https?:)?//[a-z]", page)  # no external assets
-            for name in ("ticksync.js", "wire.js", "arena.js"):
+            for name in ("ticksync.js", "wire.js", "entropy.js", "arena.js"):
                 async with http.get(base + "web/" + name) as r:
                     assert r.status == 200 and r.content_type == "text/javascript", name
                     assert "export" in await r.text() or name == "arena.js"
@@ -573,9 +666,13 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 
 
 @pytest.mark.network
-def test_js_client_plays_state_sync_over_a_real_websocket():
-    """A player holding "move right" and a spectator, side by side, for a few seconds."""
+@pytest.mark.parametrize("coding", ["packed", "entropy"])
+def test_js_client_plays_state_sync_over_a_real_websocket(coding):
+    """A player holding "move right" and a spectator, side by side, for a few seconds; with
+    the arena's spec as it ships (packed) and range-coded (position and aim in one group)."""
     game = Arena(npcs=300)
+    if coding == "entropy":
+        game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
     seconds = 3.0
 
     async def scenario():

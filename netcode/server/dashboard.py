@@ -11,7 +11,7 @@ Routes (on the same aiohttp application as the WebSocket packet route)::
     GET  /api/rooms/{name}/schema   what a client needs to decode the room's packets (below)
     POST /api/join          {"room"?, "spectator"?} -> {"token", ...}; only with open join
     GET  /play              the browser client page (state sync), from ``netcode/server/web/``
-    GET  /web/{file}        its scripts (``ticksync.js`` + ``wire.js``: the protocol; ``arena.js``: the game)
+    GET  /web/{file}        its scripts (``ticksync.js`` + ``wire.js`` + ``entropy.js``: the protocol; ``arena.js``: the game)
 
 Room creation and matchmaking (``POST /api/rooms``, ``POST /api/matchmake``, ...) are
 :mod:`netcode.server.http_api`, on the same application.
@@ -275,7 +275,23 @@ def room_schema(server: "TickServer", name: str) -> dict | None:
         "columns": columns,
         "extras": extras,
         "extras_size": schema.extras_size,
+        "coding": _coding(schema),
     }
+    return out
+
+
+def _coding(schema: SnapshotSchema) -> dict | None:
+    """How the browser decodes this room's entropy-coded snapshots (web/entropy.js), or
+    None for the packed format; ``{"unsupported": why}`` where it cannot."""
+    coding = getattr(schema, "coding", None)
+    if coding is None or not coding.entropy:
+        return None
+    try:
+        out = coding.describe()
+    except ValueError as exc:
+        return {"unsupported": str(exc)}
+    if out["predictor"]:
+        return {"unsupported": "the game predicts its snapshots with its own function, which only Python clients run"}
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.quantize import SmallestThree
 from netcode.statesync import rangecoder
 
 __all__ = ["SnapshotCoding"]
@@ -45,6 +46,24 @@ class SnapshotCoding:
             used += int(ids.max()) + 1 if w else 0
         self.table_fields = field_of[self.order]
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
+
+    def describe(self) -> dict:
+        """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
+        EntropyCoding): per column its group and context set, the first column and bit depth
+        of each smallest-three rotation, and whether the game names its own predictor (which
+        only Python runs)."""
+        rotations = [[c0, q.bits] for c0, _c1, q in self.transforms if isinstance(q, SmallestThree)]
+        other = [type(q).__name__ for _c0, _c1, q in self.transforms if not isinstance(q, SmallestThree)]
+        if other:
+            raise ValueError(f"quantizers {other} code their own deltas: the browser decodes only SmallestThree's")
+        field_of = np.empty(len(self.order), np.int64)
+        field_of[self.order] = self.table_fields
+        return {
+            "groups": self.group_of.tolist(),
+            "sets": field_of.tolist(),
+            "rotations": rotations,
+            "predictor": self.hook is not None,
+        }
 
     # -- prediction --------------------------------------------------------------------
     def expect(self, base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, default):
@@ -86,19 +105,21 @@ class SnapshotCoding:
             return np.zeros(base.shape, np.int32)
         return rangecoder.motion_codes(base, older, rows)
 
-    def encode_table(self, deltas: np.ndarray, motion: np.ndarray) -> bytes:
+    def encode_table(self, deltas: np.ndarray, motion: np.ndarray, limit: int = -1):
         """The range-coded table of ``deltas`` (rows, columns in spec order) with their
-        ``motion`` codes (the same shape); the table takes the columns in group order."""
+        ``motion`` codes (the same shape); the table takes the columns in group order.
+        With a ``limit`` (bytes), ``(table, rows)``: the leading rows that fit."""
         if self.in_order:
-            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups)
+            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit)
         o = self.order
-        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups)
+        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit)
 
-    def decode_table(self, data, motion: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`encode_table`."""
+    def decode_table(self, data, motion: np.ndarray, changed_rows: np.ndarray | None = None) -> np.ndarray:
+        """Inverse of :meth:`encode_table`; ``changed_rows`` (uint8 per row, optional) is
+        set to 1 for the rows the table changes."""
         if self.in_order:
-            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups)
+            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups, changed_rows)
         out = np.empty(motion.shape, np.int64)
         o = self.order
-        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups)
+        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups, changed_rows)
         return out

@@ -318,6 +318,16 @@ def contexts(fields: int, groups: int) -> int:
     return groups * _FLAG_CTX + fields * _VALUE_CTX
 
 
+def context_kind(ctx: int, groups: int) -> tuple[str, int]:
+    """What probability ``ctx`` of a table with ``groups`` groups models, for diagnostics
+    (bench_cubes' breakdown of where the bits go): ("changed", group), or ("class" |
+    "sign" | "mantissa", context set)."""
+    if ctx < groups * _FLAG_CTX:
+        return "changed", ctx // _FLAG_CTX
+    field, at = divmod(ctx - groups * _FLAG_CTX, _VALUE_CTX)
+    return ("class" if at < _CLASS_CTX else "sign" if at < _CLASS_CTX + 3 else "mantissa"), field
+
+
 _PRIORS: dict = {}
 
 
@@ -344,19 +354,30 @@ def prior(fields: int, groups: int) -> np.ndarray:
     return table
 
 
+_LAYOUTS: dict = {}  # checked layouts by their bytes: a schema's are checked once, not per packet
+
+
 def _checked(group_of, field_of, motion, groups):
     """The table's layout arrays, checked (they come from the schema, not the peer)."""
-    group_of = np.ascontiguousarray(group_of, np.int32)
-    field_of = np.ascontiguousarray(field_of, np.int32)
     motion = np.ascontiguousarray(motion, np.int32)
-    cols = len(group_of)
-    if len(field_of) != cols or motion.ndim != 2 or motion.shape[1] != cols:
-        raise ValueError(f"{cols} columns, {len(field_of)} set ids, motion {motion.shape}")
-    if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
-        raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
-    if np.any(np.diff(group_of) < 0):
-        raise ValueError(f"columns must come group after group: {group_of}")
-    fields = int(field_of.max()) + 1 if cols else 0
+    key = (np.asarray(group_of, np.int32).tobytes(), np.asarray(field_of, np.int32).tobytes(), groups)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        group_of = np.ascontiguousarray(group_of, np.int32)
+        field_of = np.ascontiguousarray(field_of, np.int32)
+        cols = len(group_of)
+        if len(field_of) != cols:
+            raise ValueError(f"{cols} columns, {len(field_of)} set ids")
+        if cols and (group_of.min() < 0 or group_of.max() >= groups or field_of.min() < 0):
+            raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
+        if np.any(np.diff(group_of) < 0):
+            raise ValueError(f"columns must come group after group: {group_of}")
+        layout = group_of, field_of, int(field_of.max()) + 1 if cols else 0
+        if len(_LAYOUTS) < 256:
+            _LAYOUTS[key] = layout
+    group_of, field_of, fields = layout
+    if motion.ndim != 2 or motion.shape[1] != len(group_of):
+        raise ValueError(f"{len(group_of)} columns, motion {motion.shape}")
     return group_of, field_of, motion, fields
 
 
@@ -367,13 +388,19 @@ def _checked(group_of, field_of, motion, groups):
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+    low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
+    size=cython.Py_ssize_t,
 )
-def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) -> bytes:
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
     ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
     with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
     value's motion code 0..MOTIONS-1 (activity * 3 + direction: how much, and which way,
-    it moved last time). A row's group is sent as changed when any of its deltas is."""
+    it moved last time). A row's group is sent as changed when any of its deltas is.
+    With a ``limit`` (>= 0): ``(table, rows)``, the table of as many leading rows as fit in
+    ``limit`` bytes (every row when they all do): the row that would overflow is unwritten
+    and the coder finishes before it, so a part is cut where its budget runs out, each
+    row coded once."""
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
@@ -389,6 +416,8 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
     prev: cython.int[:] = flags
     for r in range(rows):
+        if limit >= 0:  # where to rewind to should this row not fit
+            low, rng, cache, pending, first_byte, size = enc.low, enc.range, enc.cache, enc.pending, enc.first, len(enc.out)
         c0 = 0
         for g in range(ngroups):
             changed = 0
@@ -397,12 +426,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
             while c < cols and gof[c] == g:
                 if d[r, c] != 0:
                     changed = 1
-                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                mc = mo[r, c]
+                if mc < 0 or mc >= _MOTIONS:
                     raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
-                mc = mo[r, c] // 3
                 if mc > top:
                     top = mc
                 c += 1
+            top //= 3  # the largest activity (motion // 3 grows with motion)
             enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
@@ -415,6 +445,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
                     first = 1
             while c0 < cols and gof[c0] == g:
                 c0 += 1
+        # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
+        if limit >= 0 and len(enc.out) + enc.pending + 4 > limit:
+            enc.low, enc.range, enc.cache, enc.pending, enc.first = low, rng, cache, pending, first_byte
+            del enc.out[size:]
+            return enc.finish(), r
+    if limit >= 0:
+        return enc.finish(), rows
     return enc.finish()
 
 
@@ -426,11 +463,18 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t) 
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
-def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
     ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
-    garbage decodes to some table (the callers validate what it means)."""
+    garbage decodes to some table (the callers validate what it means). ``changed_rows``
+    (uint8, one per row), when given, is set to 1 for each row with a group sent as
+    changed (so the caller need not search the table for them)."""
     group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    if changed_rows is None:
+        changed_rows = np.zeros(motion.shape[0], np.uint8)
+    elif changed_rows.shape != (motion.shape[0],) or changed_rows.dtype != np.uint8:
+        raise ValueError(f"changed_rows must be uint8 ({motion.shape[0]},), not {changed_rows.dtype} {changed_rows.shape}")
+    touched: cython.uchar[::1] = changed_rows
     gof: cython.int[:] = group_of
     fof: cython.int[:] = field_of
     mo: cython.int[:, ::1] = motion
@@ -448,15 +492,17 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t):
             top = 0
             c = c0
             while c < cols and gof[c] == g:
-                if mo[r, c] < 0 or mo[r, c] >= _MOTIONS:
+                mc = mo[r, c]
+                if mc < 0 or mc >= _MOTIONS:
                     raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
-                mc = mo[r, c] // 3
                 if mc > top:
                     top = mc
                 c += 1
+            top //= 3  # the largest activity (motion // 3 grows with motion)
             changed = dec.bit(g * _FLAG_CTX + top * 2 + prev[g])
             prev[g] = changed
             if changed:
+                touched[r] = 1
                 first = 0
                 for c in range(c0, cols):
                     if gof[c] != g:

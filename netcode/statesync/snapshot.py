@@ -311,9 +311,31 @@ def _cut_parts(destroy, create, create_codes, update, update_z, affected, room_b
     return cuts, ids
 
 
+def _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, changed) -> tuple[list, int, int]:
+    """A part's pieces before its table (header placeholders, extras, the destroys and
+    creates in [lo, hi)), how many destroys and creates, and the pieces' size plus the
+    most the header can take."""
+    dm, cm = (destroy >= lo) & (destroy < hi), (create >= lo) & (create < hi)
+    part_destroy, part_create, part_codes = destroy[dm], create[cm], create_codes[cm]
+    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
+    sections |= (CREATE if len(part_create) else 0) | (UPDATE if changed else 0)
+    # the header is written once every part is known (a single part omits its range)
+    out = [b"", varint(head[2]), b"", b"", b"", bytes([sections])]
+    if extras is not None:
+        out.append(extras)
+    if len(part_destroy):
+        out.append(_pack_ids(part_destroy, lo))
+    if len(part_create):
+        out.append(_pack_ids(part_create, lo))
+        out += [pack_escaped(col) for col in part_codes.T]
+    return out, len(part_destroy), len(part_create), sum(len(x) for x in out) + _COMPACT_MAX
+
+
 def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_codes, table, coding, stats, parts) -> list[bytes]:
-    """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: the range
-    whole when it fits ``budget``, else each half on its own (the extras go in the first).
+    """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: a part
+    takes entities in id order while its table fits ``budget`` and the rest go on in the
+    next (the extras go in the first); where the destroys and creates alone do not fit,
+    each half of the range on its own.
 
     A part is a compact header (see :func:`read_part_header`), the packed format's
     extras, destroys and creates, then (section UPDATE) the range-coded table of every
@@ -322,25 +344,23 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     held, deltas, motion = table
     a, b = np.searchsorted(held, [lo, hi])
     d, m = deltas[a:b], motion[a:b]
-    dm, cm = (destroy >= lo) & (destroy < hi), (create >= lo) & (create < hi)
-    part_destroy, part_create, part_codes = destroy[dm], create[cm], create_codes[cm]
-    tick, base, pred_gap = head
-    sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
-    sections |= (CREATE if len(part_create) else 0)
     changed = bool(d.any())
-    sections |= UPDATE if changed else 0
-    # the header is written once every part is known (a single part omits its range)
-    out = [b"", varint(pred_gap), b"", b"", b"", bytes([sections])]
-    if extras is not None:
-        out.append(extras)
-    if len(part_destroy):
-        out.append(_pack_ids(part_destroy, lo))
-    if len(part_create):
-        out.append(_pack_ids(part_create, lo))
-        out += [pack_escaped(col) for col in part_codes.T]
+    out, destroys, creates, size = _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, changed)
+    end = hi  # where this part ends: hi, or the first entity whose table row did not fit
     if changed:
-        out.append(coding.encode_table(d, m))
-    size = sum(len(x) for x in out) + _COMPACT_MAX
+        if hi - lo > 1:
+            coded, rows = coding.encode_table(d, m, max(budget - size, 0))
+            if 0 < rows < len(d):  # cut after the rows that fit (the sections only shrink)
+                end = int(held[a + rows])
+                changed = bool(d[:rows].any())
+                out, destroys, creates, size = _entropy_sections(head, lo, end, extras, destroy, create, create_codes, changed)
+        else:
+            coded, rows = coding.encode_table(d, m), len(d)
+        if rows == 0 and hi - lo > 1:
+            size = budget + 1  # not one row fits beside the sections: halve the range
+        elif changed:
+            out.append(coded)
+            size += len(coded)
     if size > budget:
         if hi - lo <= 1:
             raise UsageError(f"one entity takes {size} bytes, over the {budget}-byte budget")
@@ -348,12 +368,15 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts)
         _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts)
     else:
-        parts.append(out + [(lo, hi)])  # the range, for the header
+        parts.append(out + [(lo, end)])  # the range, for the header
         if stats is not None:
-            _count_bytes(stats, out, extras is not None, len(part_destroy), len(part_create), part_codes.shape[1], 0)
+            _count_bytes(stats, out, extras is not None, destroys, creates, create_codes.shape[1], 0)
             if changed:
                 stats["update table"] = stats.get("update table", 0) + len(out[-1])
+        if end < hi:
+            _encode_entropy(head, budget, n, end, hi, None, destroy, create, create_codes, table, coding, stats, parts)
     if lo == 0 and hi == n:  # the top call: number the parts
+        tick, base, _ = head
         if len(parts) > 255:
             raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
         if base != NO_BASE and not 0 < tick - base < 1 << 32:
@@ -454,19 +477,25 @@ def encode_snapshot(
         # not), as the receiver counts them: its view less this snapshot's destroys and
         # creates. Those it holds beyond the baseline (values too old to delta) stay put.
         holding = sub_base if holds is None else sub_base | pick(holds)
-        held = np.flatnonzero(holding & sub_view & ~create_m)
+        held_m = holding & sub_view & ~create_m
+        held = np.flatnonzero(held_m)
+
+        def of_held(a):  # usually every row is held: then no gathering
+            return a if len(held) == len(held_m) else a[held]
+
         deltas = np.zeros((len(held), codes.shape[1]), np.int64)
-        changed = update_m[held]
-        deltas[changed] = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
-        if len(deltas) and not _any_per_row(deltas[changed] != 0).all():
+        changed = np.flatnonzero(update_m[held_m]) if len(held) != len(held_m) else np.flatnonzero(update_m)
+        sent = coding.deltas(expected[held[changed]], sub_codes[held[changed]])
+        if len(sent) and not _any_per_row(sent != 0).all():
             # A quantizer's delta read two different codes as the same (a predictor that
             # returned codes the quantizer cannot make, such as a rotation's index 4).
             raise UsageError("the predictor returned codes the quantizers cannot produce")
+        deltas[changed] = sent
         if pred_gap > 0:  # what the receiver's part header says: it holds the predictor
-            both = sub_base[held] & pick(pred_view)[held]
-            motion = coding.motion(sub_base_codes[held], pick(pred_codes)[held], both)
+            both = of_held(sub_base) & of_held(pick(pred_view))
+            motion = coding.motion(of_held(sub_base_codes), of_held(pick(pred_codes)), both)
         else:
-            motion = coding.motion(sub_base_codes[held], None, None)
+            motion = coding.motion(of_held(sub_base_codes), None, None)
         table = (rows[held], deltas, motion)
         head = (tick, base, pred_gap)
         return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
@@ -660,9 +689,13 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
         mine = view[part.lo : part.hi].copy()
         mine[part.create - part.lo] = False
         held = part.lo + np.flatnonzero(mine)
-        m = np.zeros((len(held), codes.shape[1]), np.int32) if motion is None else motion[held]
-        deltas = coding.decode_table(part.table, m)
-        changed = _any_per_row(deltas != 0) if deltas.shape[1] else np.zeros(len(held), bool)
+        if motion is None:
+            m = np.zeros((len(held), codes.shape[1]), np.int32)
+        else:  # usually every row is held: then no gathering
+            m = motion if len(held) == len(motion) else motion[held]
+        touched = np.zeros(len(held), np.uint8)
+        deltas = coding.decode_table(part.table, m, touched)
+        changed = np.flatnonzero(touched)
         rows = held[changed]
         codes[rows] = coding.undo(codes[rows], deltas[changed])
     view[part.create] = True

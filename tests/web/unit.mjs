@@ -6,7 +6,7 @@
 // two implementations of the protocol are checked against each other, not against a copy.
 
 import {
-  GameSchema, Session, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, openPacket, predict, readColumn, packRequest, packRun,
+  EntropyCoding, GameSchema, Session, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, motionCodes, openPacket, predict, readColumn, packRequest, packRun,
   packSessionHeader, packSsInput, parseAccepted, parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, sealPacket,
   sessionKeys, splitToken, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
@@ -49,16 +49,19 @@ const OPS = {
   // Parts applied one after another to a copy of (codes, view, extras): a snapshot rebuilt
   // from its baseline. With ``pred`` ({tick, codes, view}, ``smooth`` per column) and parts
   // that name a predictor, the codes start where predict() expects them, as the client's do.
+  // With ``coding`` (SnapshotCoding.describe()) the parts are entropy-coded.
   apply: (o) => caught(() => {
-    const parts = o.parts.map((h) => decodePart(bytes(h), o.capacity, o.columns, o.extras_size));
-    let codes = Float64Array.from(o.codes), extras = o.extras ? bytes(o.extras) : null;
+    const coding = o.coding ? new EntropyCoding(o.coding) : null;
+    const parts = o.parts.map((h) => decodePart(bytes(h), o.capacity, o.columns, o.extras_size, coding));
+    let codes = Float64Array.from(o.codes), extras = o.extras ? bytes(o.extras) : null, motion = null;
     const view = Uint8Array.from(o.view), first = parts[0];
     if (first.predictor !== null) {
-      codes = predict(codes, view, Float64Array.from(o.pred.codes), Uint8Array.from(o.pred.view), first.tick, first.base,
-        first.predictor, Uint8Array.from(o.smooth));
+      const predCodes = Float64Array.from(o.pred.codes), predView = Uint8Array.from(o.pred.view);
+      if (coding) motion = motionCodes(codes, view, predCodes, predView, o.columns);
+      codes = predict(codes, view, predCodes, predView, first.tick, first.base, first.predictor, Uint8Array.from(o.smooth));
     }
     for (const part of parts) {
-      applyPart(part, codes, view, o.columns);
+      applyPart(part, codes, view, o.columns, coding, motion);
       extras = applyExtras(part, extras);
     }
     return { codes: Array.from(codes), view: Array.from(view), extras: extras ? hex(extras) : null };

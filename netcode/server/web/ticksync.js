@@ -14,8 +14,9 @@
 // Nothing here knows a particular game: the column layout, the quantizers, the extras and
 // the input record come from the room's schema (GET /api/rooms/{room}/schema).
 //
-// The bytes themselves (packet layouts, snapshot parts, bit unpacking) are in wire.js, which
-// this module re-exports: import everything from here.
+// The bytes themselves (packet layouts, snapshot parts, bit unpacking) are in wire.js, and the
+// range-coded tables of entropy-coded parts in entropy.js; this module re-exports both:
+// import everything from here.
 
 import {
   ACCEPTED_PLAINTEXT, ACK_DELAY_UNIT, ACK_VALID, MAX_PACKET, MAX_RUN, NO_TICK, PROTOCOL_VERSION, ProtocolError, Reader, SESSION_HEADER, Type,
@@ -23,8 +24,10 @@ import {
   packSsInput, parseAccepted, parseChallenge, parseDenied, parseDisconnect, parseSnapshotPrefix, parseStateSyncInfo, sealPacket, seqDelta, sessionKeys,
   splitToken, tokenFromText,
 } from "./wire.js";
+import { EntropyCoding, motionCodes } from "./entropy.js";
 
 export * from "./wire.js";
+export * from "./entropy.js";
 
 const REPLAY_WINDOW = 256; // sequences behind the newest that may still arrive
 const KEEPALIVE_EVERY = 0.25; // seconds of silence before we send a KEEPALIVE
@@ -346,6 +349,9 @@ export class GameSchema {
     // Smooth columns (the position and the spec's continuous fields) are interpolated
     // between snapshots, and the server may code their deltas against their motion.
     this.smooth = Uint8Array.from(rep.columns, (c) => (c.smooth ? 1 : 0));
+    // Entropy-coded snapshots (a spec with coding="entropy"): how to decode their tables.
+    if (rep.coding?.unsupported) throw new Error(`${json.game.name}'s snapshots cannot be decoded here: ${rep.coding.unsupported}`);
+    this.coding = rep.coding ? new EntropyCoding(rep.coding) : null;
     this.wrap = new Float64Array(this.columns); // code range of circular columns (angles), 0 if none
     for (const f of this.fields) {
       for (let k = 0; k < f.columns; k++) {
@@ -580,13 +586,13 @@ export class StateSyncClient {
     const prefix = parseSnapshotPrefix(r);
     if (prefix.tally) this.inputTally = prefix.tally;
     const s = this.schema, C = s.columns;
-    const part = decodePart(payload.subarray(r.pos), s.capacity, C, s.extrasSize);
+    const part = decodePart(payload.subarray(r.pos), s.capacity, C, s.extrasSize, s.coding);
     const tick = part.tick;
     if (prefix.applied !== null) this.applied = Math.max(this.applied, tick + prefix.applied);
     this.clock.sample(tick - 1, now);
     let recon = this.recons.get(tick);
     if (!recon) {
-      let codes, view, extras = null;
+      let codes, view, extras = null, motion = null;
       if (part.base === null) {
         codes = new Float64Array(s.capacity * C);
         view = new Uint8Array(s.capacity);
@@ -597,7 +603,9 @@ export class StateSyncClient {
           this.counters.noBaseline++;
           return;
         }
-        // Start from where everything was expected: the baseline, or moved on by its motion.
+        // Start from where everything was expected: the baseline, or moved on by its motion
+        // (which an entropy-coded table also takes its contexts from).
+        if (s.coding && part.predictor !== null) motion = motionCodes(base.codes, base.view, older.codes, older.view, C);
         codes = part.predictor === null
           ? base.codes.slice()
           : predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, s.smooth);
@@ -605,7 +613,7 @@ export class StateSyncClient {
         extras = base.extras;
       }
       recon = {
-        tick, codes, view, extras, base: part.base, predictor: part.predictor,
+        tick, codes, view, extras, motion, base: part.base, predictor: part.predictor,
         covered: new Uint8Array(s.capacity), parts: part.count, received: new Set(), complete: false,
       };
       this.recons.set(tick, recon);
@@ -613,7 +621,7 @@ export class StateSyncClient {
       throw new ProtocolError("bad_snapshot", "parts of one snapshot disagree on their count or baselines");
     }
     if (recon.received.has(part.index)) return;
-    applyPart(part, recon.codes, recon.view, C);
+    applyPart(part, recon.codes, recon.view, C, s.coding, recon.motion);
     recon.received.add(part.index);
     recon.covered.fill(1, part.lo, part.hi); // the entities this part vouches for
     recon.extras = applyExtras(part, recon.extras);

@@ -190,11 +190,26 @@ function readIds(r, lo, hi) {
  * create[j], updateDelta[c][j] the signed change of column c of entity update[j] (from
  * the baseline, or from where it was expected when ``predictor`` is set: see predict()).
  */
-export function decodePart(bytes, capacity, columns, extrasSize) {
+export function decodePart(bytes, capacity, columns, extrasSize, coding = null) {
   const r = new Reader(bytes);
-  const tick = r.u32(), base = r.u32(), gap = r.varint(2 ** 32), index = r.u8(), count = r.u8();
-  const lo = r.varint(capacity);
-  const hi = lo + r.varint(capacity); // the ids this part vouches for: [lo, hi)
+  let tick, base, gap, index, count, lo, hi;
+  if (coding) { // entropy coding's compact header: u32 tick | varint tick - baseline (0: none) | varint
+    // predictor gap | varint count - 1 | varint index (if count > 1) | varint lo, hi - lo (if count > 1)
+    tick = r.u32();
+    const back = r.varint(tick);
+    base = back ? tick - back : NO_TICK;
+    gap = r.varint(2 ** 32);
+    count = r.varint(254) + 1;
+    index = count > 1 ? r.varint(count - 1) : 0;
+  } else {
+    tick = r.u32(); base = r.u32(); gap = r.varint(2 ** 32); index = r.u8(); count = r.u8();
+  }
+  if (coding && count === 1) { // one part vouches for every entity
+    lo = 0; hi = capacity;
+  } else {
+    lo = r.varint(capacity);
+    hi = lo + r.varint(capacity); // the ids this part vouches for: [lo, hi)
+  }
   if (count === 0 || index >= count || hi > capacity) {
     throw new ProtocolError("bad_snapshot", `part ${index}/${count} range [${lo}, ${hi}) of ${capacity}`);
   }
@@ -203,7 +218,7 @@ export function decodePart(bytes, capacity, columns, extrasSize) {
   if (sections & ~(EXTRAS | DESTROY | CREATE | UPDATE)) throw new ProtocolError("bad_snapshot", `sections ${sections}`);
   const part = {
     tick, base: base === NO_TICK ? null : base, predictor: gap ? base - gap : null, index, count, lo, hi,
-    extras: null, extrasDelta: null, destroy: [], create: [], createCodes: [], update: [], updateDelta: [],
+    extras: null, extrasDelta: null, destroy: [], create: [], createCodes: [], update: [], updateDelta: [], table: null,
   };
   if (sections & EXTRAS) {
     const mode = r.u8();
@@ -223,7 +238,9 @@ export function decodePart(bytes, capacity, columns, extrasSize) {
     part.create = readIds(r, lo, hi);
     for (let c = 0; c < columns; c++) part.createCodes.push(readColumn(r, part.create.length));
   }
-  if (sections & UPDATE) {
+  if (sections & UPDATE && coding) {
+    part.table = r.bytes(r.remaining).slice(); // decoded by applyPart, which knows the rows
+  } else if (sections & UPDATE) {
     part.update = readIds(r, lo, hi);
     const k = part.update.length;
     for (let c = 0; c < columns; c++) {
@@ -277,12 +294,30 @@ export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick
 }
 
 /** Apply a part in place to (codes, view) that start as a copy of the baseline's view and
- * its *expected* codes: the baseline's, or predict()'s when the part names a predictor. */
-export function applyPart(part, codes, view, columns) {
+ * its *expected* codes: the baseline's, or predict()'s when the part names a predictor. An
+ * entropy-coded part also needs the spec's ``coding`` (an EntropyCoding) and the ``motion``
+ * codes (motionCodes()) of the baseline and predictor it names (null without a predictor). */
+export function applyPart(part, codes, view, columns, coding = null, motion = null) {
   for (const id of part.update) {
     if (!view[id]) throw new ProtocolError("bad_snapshot", "update of an entity the baseline does not have");
   }
   for (const id of part.destroy) view[id] = 0;
+  if (part.table) {
+    if (!coding) throw new Error("an entropy-coded part needs the spec's coding to apply");
+    // The table's rows: what the receiver holds in the part's range, less what it creates.
+    const mine = view.slice(part.lo, part.hi);
+    for (const id of part.create) mine[id - part.lo] = 0;
+    const held = [];
+    mine.forEach((v, i) => { if (v) held.push(part.lo + i); });
+    const m = new Int32Array(held.length * columns);
+    if (motion) held.forEach((id, j) => m.set(motion.subarray(id * columns, (id + 1) * columns), j * columns));
+    const deltas = coding.decodeTable(part.table, m, held.length);
+    held.forEach((id, j) => {
+      for (let c = 0; c < columns; c++) {
+        if (deltas[j * columns + c] !== 0) { coding.undo(codes, id * columns, deltas, j * columns); break; }
+      }
+    });
+  }
   part.create.forEach((id, j) => {
     view[id] = 1;
     for (let c = 0; c < columns; c++) codes[id * columns + c] = part.createCodes[c][j];

@@ -1,0 +1,212 @@
+// entropy.js: the range-coded update table of entropy-coded snapshot parts, for browsers.
+// Part of ticksync.js. The Python side is netcode/statesync/rangecoder.py (the coder, the
+// contexts and their starting probabilities), coding.py (which columns form which groups
+// and context sets) and engine/quantize.py's SmallestThree (a rotation's delta); PROTOCOL.md
+// ("Entropy-coded updates") is the specification both follow.
+//
+// Decoding only: the browser never encodes snapshots. Every step is integer arithmetic
+// (or, for a rotation whose largest component switched, the IEEE +, -, *, / and sqrt the
+// Python side does, in the same order), so the codes come out exactly as the server's.
+
+import { ProtocolError } from "./wire.js";
+
+const BITS = 12, ONE = 1 << BITS, HALF = ONE >> 1; // 12-bit probabilities of a 0 bit
+const LIMIT = 15; // events after which a context adapts at its slowest
+const TOP = 1 << 24;
+const SLACK = 4; // bytes a decoder may read past its input (the encoder trims its flush)
+const CLASSES = 64, ACTIVITY = 8, MOTIONS = ACTIVITY * 3, SPEEDS = 3, BEFORE = 2;
+const FLAG_CTX = ACTIVITY * 2;
+const CLASS_CTX = SPEEDS * BEFORE * CLASSES;
+const VALUE_CTX = CLASS_CTX + 3 + CLASSES;
+
+/** Adaptive binary range decoder (LZMA's): one probability per context, reset per part. */
+class RangeDecoder {
+  constructor(data, prior) {
+    this.data = data;
+    this.pos = 0;
+    this.range = 0xffffffff;
+    this.code = 0;
+    for (let i = 0; i < 4; i++) this.code = ((this.code << 8) | this.byte()) >>> 0;
+    this.p = prior.slice();
+    this.n = new Uint8Array(prior.length);
+  }
+  byte() { return this.pos++ < this.data.length ? this.data[this.pos - 1] : 0; }
+  normalize() {
+    while (this.range < TOP) {
+      this.range = (this.range << 8) >>> 0;
+      this.code = ((this.code << 8) | this.byte()) >>> 0;
+    }
+  }
+  bit(ctx) {
+    const p = this.p[ctx], n = this.n[ctx], bound = (this.range >>> BITS) * p;
+    let b;
+    if (this.code < bound) {
+      this.range = bound;
+      b = 0;
+    } else {
+      this.code -= bound;
+      this.range -= bound;
+      b = 1;
+    }
+    // About the running frequency at first (steps of 1/2 .. 1/16), then a 1/32 decay.
+    const s = n < 1 ? 1 : n < 3 ? 2 : n < 7 ? 3 : n < 15 ? 4 : 5;
+    this.p[ctx] = b ? p - (p >>> s) : p + ((ONE - p) >>> s);
+    if (n < LIMIT) this.n[ctx] = n + 1;
+    this.normalize();
+    return b;
+  }
+  even() {
+    this.range = this.range >>> 1;
+    let b = 0;
+    if (this.code >= this.range) {
+      this.code -= this.range;
+      b = 1;
+    }
+    this.normalize();
+    return b;
+  }
+  checkEnd() {
+    if (this.pos > this.data.length + SLACK) throw new ProtocolError("truncated", `range-coded data ends ${this.pos - this.data.length} bytes early`);
+    if (this.pos < this.data.length) throw new ProtocolError("bad_snapshot", `${this.data.length - this.pos} bytes after the range-coded data`);
+  }
+}
+
+/** The probabilities every part's model starts from (rangecoder.prior). */
+function prior(fields, groups) {
+  const table = new Uint32Array(groups * FLAG_CTX + fields * VALUE_CTX).fill(HALF);
+  for (let g = 0; g < groups; g++) {
+    table[g * FLAG_CTX] = table[g * FLAG_CTX + 1] = ONE - ONE / 8; // resting: likely unchanged
+    for (let i = 2; i < FLAG_CTX; i++) table[g * FLAG_CTX + i] = ONE / 8;
+  }
+  const likely = [2, 4, 7]; // per speed: the class a value usually reaches
+  for (let f = 0; f < fields; f++) {
+    const base = groups * FLAG_CTX + f * VALUE_CTX;
+    for (let speed = 0; speed < SPEEDS; speed++) {
+      for (let first = 0; first < BEFORE; first++) {
+        const at = base + (speed * BEFORE + first) * CLASSES;
+        table.fill(ONE / 4, at, at + likely[speed]);
+      }
+    }
+  }
+  return table;
+}
+
+function bitLength(x) {
+  let b = 0;
+  while (x >= 1) { x = Math.floor(x / 2); b++; }
+  return b;
+}
+
+/** Each value's motion code (rows * columns, Int32Array): activity * 3 + direction of its
+ * change from the older snapshot to the baseline (activity its bit length, at most 7;
+ * direction 1 up, 2 down), for entities in view in both; 0 elsewhere (rangecoder.motion_codes). */
+export function motionCodes(baseCodes, baseView, olderCodes, olderView, columns) {
+  const rows = baseView.length, out = new Int32Array(rows * columns);
+  if (!olderCodes) return out;
+  for (let r = 0; r < rows; r++) {
+    if (!baseView[r] || !olderView[r]) continue;
+    for (let c = 0; c < columns; c++) {
+      const x = baseCodes[r * columns + c] - olderCodes[r * columns + c];
+      if (x !== 0) out[r * columns + c] = Math.min(bitLength(Math.abs(x)), 7) * 3 + (x < 0 ? 2 : 1);
+    }
+  }
+  return out;
+}
+
+function getValue(dec, ctx, cell, direction) {
+  const base = ctx + cell * CLASSES;
+  let cls = 0;
+  while (cls < CLASSES - 1 && dec.bit(base + cls)) cls++;
+  if (cls === 0) return 0;
+  const negative = dec.bit(ctx + CLASS_CTX + direction);
+  let mag = 1;
+  if (cls >= 2) mag = mag * 2 + dec.bit(ctx + CLASS_CTX + 3 + cls);
+  for (let k = cls - 3; k >= 0; k--) mag = mag * 2 + dec.even();
+  return negative ? -mag : mag;
+}
+
+/**
+ * A spec's entropy coding as the browser needs it (SnapshotCoding.describe() in Python):
+ * ``groups`` and ``sets``, per column, its field group and its context set; ``rotations``,
+ * [first column, bits] of each SmallestThree field (coded against the rebased baseline).
+ */
+export class EntropyCoding {
+  constructor({ groups, sets, rotations = [] }) {
+    if (groups.length !== sets.length) throw new Error("a group and a context set per column");
+    this.columns = groups.length;
+    this.groups = groups.length ? Math.max(...groups) + 1 : 0;
+    this.fields = sets.length ? Math.max(...sets) + 1 : 0;
+    // The table takes the columns group after group (stable within a group).
+    this.order = [...groups.keys()].sort((a, b) => groups[a] - groups[b] || a - b);
+    this.tableGroups = this.order.map((c) => groups[c]);
+    this.tableSets = this.order.map((c) => sets[c]);
+    this.rotations = rotations.map(([c0, bits]) => new SmallestThree(c0, bits));
+    this.prior = prior(this.fields, this.groups);
+  }
+
+  /** The (rows * columns) deltas in spec column order of a range-coded table whose
+   * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table). */
+  decodeTable(data, motion, rows) {
+    const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
+    const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, this.prior);
+    const vbase = this.groups * FLAG_CTX, prev = new Uint8Array(this.groups);
+    for (let r = 0; r < rows; r++) {
+      let c0 = 0;
+      for (let g = 0; g < this.groups; g++) {
+        let top = 0, c = c0;
+        for (; c < cols && gof[c] === g; c++) top = Math.max(top, Math.floor(motion[r * cols + order[c]] / 3));
+        const changed = dec.bit(g * FLAG_CTX + top * 2 + prev[g]);
+        prev[g] = changed;
+        if (changed) {
+          for (let k = c0; k < c; k++) {
+            const m = motion[r * cols + order[k]], act = Math.floor(m / 3);
+            const cell = (act >= 4 ? 2 : act >= 1 ? 1 : 0) * BEFORE + (k > c0 ? 1 : 0);
+            out[r * cols + order[k]] = getValue(dec, vbase + fof[k] * VALUE_CTX, cell, m % 3);
+          }
+        }
+        c0 = c;
+      }
+    }
+    dec.checkEnd();
+    return out;
+  }
+
+  /** Codes of a row expected at ``expected`` (columns, modified in place) after its deltas. */
+  undo(expected, at, deltas, dat) {
+    const base = expected.slice(at, at + this.columns);
+    for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c];
+    for (const q of this.rotations) q.undo(base, expected, at);
+  }
+}
+
+const SQRT_HALF = Math.sqrt(0.5);
+const KEEP = [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]; // components kept when one is dropped
+
+/** engine/quantize.py's SmallestThree at ``bits``, columns c0..c0+3 of a row: when the
+ * largest index turned, the components are deltas against the baseline re-expressed with
+ * the new index dropped. The float steps are Python's, in Python's order. */
+class SmallestThree {
+  constructor(c0, bits) {
+    this.c0 = c0;
+    this.scale = 2 ** bits - 1;
+  }
+  undo(base, row, at) {
+    const c0 = this.c0, old = base[c0] % 4, turned = (row[at + c0] % 4 + 4) % 4;
+    row[at + c0] = turned;
+    if (turned === old) return;
+    // the baseline's rotation, as a unit quaternion
+    const q = [0, 0, 0, 0], three = [0, 0, 0];
+    for (let i = 0; i < 3; i++) three[i] = base[c0 + 1 + i] / this.scale * (2 * SQRT_HALF) - SQRT_HALF;
+    KEEP[old].forEach((k, i) => { q[k] = three[i]; });
+    q[old] = Math.sqrt(Math.max(0, 1 - (three[0] * three[0] + three[1] * three[1] + three[2] * three[2])));
+    // ... re-expressed with ``turned`` dropped, plus the deltas
+    const sign = q[turned] < 0 ? -1 : 1;
+    KEEP[turned].forEach((k, i) => {
+      const scaled = Math.floor((q[k] * sign + SQRT_HALF) / (2 * SQRT_HALF) * this.scale + 0.5);
+      const rebased = Math.min(Math.max(scaled, 0), this.scale);
+      row[at + c0 + 1 + i] = rebased + (row[at + c0 + 1 + i] - base[c0 + 1 + i]);
+    });
+  }
+}
+
+export { MOTIONS };
