@@ -107,10 +107,10 @@ class RecentFloor:
             and now - self._above_since >= self.settle
             and self._above >= FLOOR_SETTLE_SAMPLES
         ):
-            self.settle_now(now)
+            self.settle_now()
         return q[0][1]
 
-    def settle_now(self, now: float) -> bool:
+    def settle_now(self) -> bool:
         """Forget the floor now if samples above it are under way (whether or not they have
         lasted ``settle``); whether it did. A clock whose other floor just moved calls this,
         so the two move together."""
@@ -118,8 +118,11 @@ class RecentFloor:
             return False
         # The run's first samples mix both paths (a packet out on the old one, back on the
         # new one): the new floor comes from its second half.
-        q, cut = self._q, max(self._above_since, now - self.settle / 2)
-        while q[0][0] < cut:
+        # Timed by this floor's newest sample, not the caller's clock: called from the other
+        # floor, that may be long after it (a stalled client), and the run must stay.
+        q = self._q
+        cut = max(self._above_since, q[-1][0] - self.settle / 2)
+        while len(q) > 1 and q[0][0] < cut:
             q.popleft()
         self._above_since = None
         self._above = 0
@@ -153,7 +156,7 @@ class ServerClock:
         forgets = self._delay.forgets
         self._offset = -self.rate * self._delay.add(now - (server_tick + 1) / self.rate, now)
         if self._delay.forgets != forgets:
-            self._rtt.settle_now(now)  # the offset and the RTT move together, or inputs swing
+            self._rtt.settle_now()  # the offset and the RTT move together, or inputs swing
 
     def seed(self, server_tick: int, now: float) -> None:
         if self._offset is None:
@@ -174,7 +177,7 @@ class ServerClock:
             self._rtt_seen = rtt.samples
             forgets = self._rtt.forgets
             self._rtt.add(rtt.last, now)
-            if self._rtt.forgets != forgets and self._delay.settle_now(now):
+            if self._rtt.forgets != forgets and self._delay.settle_now():
                 self._offset = -self.rate * self._delay.value
         return self._rtt.value / 2 if self._rtt.ready else one_way(rtt)
 

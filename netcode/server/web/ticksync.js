@@ -239,16 +239,17 @@ export class RecentFloor {
       while (q[this.head][0] < now - this.window) this.head++;
       if (this.aboveSince !== null && !this._runAboveFloor()) { this.aboveSince = null; this.above = 0; } // rose to meet the run
     } else if (this.aboveSince !== null && now - this.aboveSince >= this.settle && this.above >= FLOOR_SETTLE_SAMPLES) {
-      this.settleNow(now);
+      this.settleNow();
     }
     if (this.head > 64 && this.head * 2 > q.length) { q.splice(0, this.head); this.head = 0; }
     return q[this.head][1];
   }
   /** Forgets the floor now if samples above it are under way; whether it did. */
-  settleNow(now) {
+  settleNow() {
     if (this.aboveSince === null) return false;
-    const q = this.q, cut = Math.max(this.aboveSince, now - this.settle / 2); // the run's second half: its start mixes both paths
-    while (q[this.head][0] < cut) this.head++;
+    // The run's second half (its start mixes both paths), timed by this floor's newest sample.
+    const q = this.q, cut = Math.max(this.aboveSince, q[q.length - 1][0] - this.settle / 2);
+    while (q.length - this.head > 1 && q[this.head][0] < cut) this.head++; // the newest sample always stays
     this.aboveSince = null; this.above = 0; this.forgets++;
     return true;
   }
@@ -276,7 +277,7 @@ export class ServerClock {
   sample(serverTick, now) {
     const forgets = this.delay.forgets;
     this.offset = -this.rate * this.delay.add(now - (serverTick + 1) / this.rate, now);
-    if (this.delay.forgets !== forgets) this.rttFloor.settleNow(now); // the two floors move together
+    if (this.delay.forgets !== forgets) this.rttFloor.settleNow(); // the two floors move together
   }
   get forgets() { return this.delay.forgets + this.rttFloor.forgets; }
   /** One-way latency: half the recent floor of the session's RTT samples. */
@@ -285,7 +286,7 @@ export class ServerClock {
       this.rttSeen = rtt.samples;
       const forgets = this.rttFloor.forgets;
       this.rttFloor.add(rtt.last, now);
-      if (this.rttFloor.forgets !== forgets && this.delay.settleNow(now)) this.offset = -this.rate * this.delay.value;
+      if (this.rttFloor.forgets !== forgets && this.delay.settleNow()) this.offset = -this.rate * this.delay.value;
     }
     return this.rttFloor.ready ? this.rttFloor.value / 2 : rtt.oneWay;
   }
