@@ -513,7 +513,7 @@ class GameClient:
                 client.server = self._server_addr = addr
                 return client
 
-            old = self.transport
+            old, old_kind = self.transport, self.kind
             old.hub.detach(old)  # the client moves to the new transport's hub
             if kind == "udp":
                 from netcode.transport.udp import open_udp_client
@@ -524,7 +524,7 @@ class GameClient:
 
                 self.transport = await open_ws_client(rebind, target)
             self.kind, self._target, self._port, self.url = kind, target, port, url
-            if kind == "udp" or old.closed:
+            if old_kind == "udp":
                 old.close()
             else:
                 await old.close()
