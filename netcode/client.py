@@ -472,6 +472,7 @@ class GameClient:
                             self._end_run(f"server gone ({reason}; {error or 'the room is gone'})")
                             return
                         why = f"{node} answered {status}: {error}"
+                        log.info("%s: relocating: %s", self.report.name, why)
                         if status == 503:
                             try:
                                 wait = min(max(float(retry or wait), 0.1), 10.0)
