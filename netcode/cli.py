@@ -7,7 +7,8 @@
                    [--redis redis://HOST:PORT [--adopt]] [--workers N] [--resume FILE] [--advertise HOST]
                    (a cluster node / N nodes on this machine / a killed node's recorded match, restarted)
     ticksync token --room R [--slot N] [--user U] [--ttl S] [--spectator]
-    ticksync bots URL --game GAME --count N [--duration S] [--mode auto]   (URL http://: seats by matchmaking)
+    ticksync bots URL --game GAME --count N [--duration S] [--mode auto] [--cluster URL]
+                   (URL http://: seats by matchmaking; bots follow their room if its node dies)
     ticksync bench [GAME] [--quick] [--out DIR] [--compare OLD.json] [--readme [PATH]]
     ticksync play GAME URL [--token T] [--slot N] [--spectate]   a desktop window (pygame-ce)
     ticksync replay FILE --watch [--speed X] [--start T]        a recording in that window

@@ -21,7 +21,9 @@ A server that stops answering or says goodbye is a :class:`~netcode.events.Serve
 and its reconnect token (:meth:`GameClient.from_ticket`) then asks those nodes
 ``POST /api/reconnect`` until one names where the room runs now (a 503 says "being resumed,
 ask again after Retry-After"; a 410 says the room is gone), and reconnects there into its
-old slot: a :class:`~netcode.events.RoomMoved`, counted in the report's ``relocations``. :func:`run_bots` plays N bots concurrently in one
+old slot: a :class:`~netcode.events.RoomMoved`, counted in the report's ``relocations``.
+
+:func:`run_bots` plays N bots concurrently in one
 process and returns their reports.
 """
 
@@ -462,13 +464,15 @@ class GameClient:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
                 while aloop.time() < deadline and self._done is None:
                     wait = _RELOCATE_RETRY
-                    for node in self.cluster:
+                    for node in list(self.cluster):
                         try:
                             async with http.post(node + "api/reconnect", json=body) as r:
                                 answer = await r.json(content_type=None)
                                 status, retry = r.status, r.headers.get("Retry-After")
                         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
                             why = f"{node} did not answer ({exc or type(exc).__name__})"
+                            self.cluster.remove(node)  # asked last from now on (the dead node, likely)
+                            self.cluster.append(node)
                             continue
                         error = answer.get("error") if isinstance(answer, dict) else None
                         if status == 200 and isinstance(answer, dict):
@@ -478,6 +482,7 @@ class GameClient:
                             self._end_run(f"server gone ({reason}; {error or 'the room is gone'})")
                             return
                         why = f"{node} answered {status}: {error}"
+                        log.info("%s: relocating: %s", self.report.name, why)
                         if status == 503:
                             try:
                                 wait = min(max(float(retry or wait), 0.1), 10.0)
@@ -519,7 +524,7 @@ class GameClient:
                 client.server = self._server_addr = addr
                 return client
 
-            old = self.transport
+            old, old_kind = self.transport, self.kind
             old.hub.detach(old)  # the client moves to the new transport's hub
             if kind == "udp":
                 from netcode.transport.udp import open_udp_client
@@ -530,7 +535,7 @@ class GameClient:
 
                 self.transport = await open_ws_client(rebind, target)
             self.kind, self._target, self._port, self.url = kind, target, port, url
-            if kind == "udp" or old.closed:
+            if old_kind == "udp":
                 old.close()
             else:
                 await old.close()
@@ -694,7 +699,8 @@ async def run_bots(
     ``urls``: one server address per bot (matchmaking may place bots in different rooms'
     addresses), else ``url`` for all. ``tickets``: matchmaking's answers instead, one per
     bot (:meth:`GameClient.from_ticket`): with ``cluster`` (HTTP addresses of cluster
-    nodes), bots whose server dies follow their room to the node that resumes it. ``progress(reports, elapsed)`` is called every
+    nodes), bots whose server dies follow their room to the node that resumes it.
+    ``progress(reports, elapsed)`` is called every
     ``progress_every`` seconds while they play, with their counters up to date. Extra
     ``options`` go to :class:`GameClient` (``input_delay``, ``prediction_window``, ...).
     """

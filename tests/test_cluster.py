@@ -8,6 +8,7 @@ heartbeat's expiry, and a node that loses Redis keeps its rooms playing and re-r
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -534,12 +535,13 @@ def test_reconnect_on_any_node_answers_503_while_a_room_is_being_resumed_and_410
 
 
 @pytest.mark.parametrize("mode", ["statesync", "lockstep"])
-def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_that_adopts_it(mode, redis_server, tmp_path):
+def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_that_adopts_it(mode, redis_server, tmp_path, caplog):
     """kill -9 the node running a recorded match: its players' sessions time out (ServerGone),
     they ask the cluster where the room went (by then adopted: the 503 is the test above), rejoin it on the
     adopting node in their old slots (RoomMoved) and play on in the same match, no desync."""
     from netcode.events import RoomMoved, ServerGone
 
+    caplog.set_level(logging.INFO, logger="ticksync.client")
     procs, a, b, record = _recorded_match_and_adopter(redis_server.url, tmp_path, mode)
     first, other = procs
     try:
@@ -548,7 +550,10 @@ def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_t
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
                 seats = [await _join(http, b, f"p{i}", room="duel") for i in range(2)]  # through b, seats on a
             assert all(s["udp"] == a["game"] for s in seats)
-            clients = [GameClient.from_ticket(GAME, s, cluster=[b["dashboard"]], name=f"p{i}", bot=True) for i, s in enumerate(seats)]
+            # p0 over UDP (its session times out), p1 over a WebSocket (closed at once: it asks
+            # while the dead node is still listed, and hears 503 + Retry-After first).
+            clients = [GameClient.from_ticket(GAME, s, cluster=[b["dashboard"]], transport=kind, name=f"p{i}", bot=True)
+                       for i, (s, kind) in enumerate(zip(seats, ("udp", "ws")))]
             stop_event = asyncio.Event()
             runs = [asyncio.create_task(c.run(duration=40, stop=stop_event)) for c in clients]
             await eventually(lambda: all(c.tick > 60 for c in clients), "both playing on a", timeout=10)
@@ -568,14 +573,16 @@ def test_clients_with_the_cluster_list_follow_a_killed_nodes_match_to_the_node_t
 
         seats, reports, seen, moved, resyncs = run_bounded(scenario(), 60)
         print(f"\n{mode}: both players playing on the adopting node {moved:.1f} s after the kill (session timeout 5 s)")
-        for seat, report, events in zip(seats, reports, seen):
+        for seat, report, events, kind, reason in zip(seats, reports, seen, ("game", "websocket"), ("timeout", "transport closed")):
             assert [type(e) for e in events] == [ServerGone, RoomMoved], events
             gone, move = events
-            assert gone.relocating and gone.reason == "timeout" and gone.url == a["game"]
-            assert (move.room, move.url, move.old_url, move.slot) == ("duel", b["game"], a["game"], seat["slot"])
-            assert report.status == "ok" and report.slot == seat["slot"] and report.url == b["game"], report
+            assert gone.relocating and gone.reason == reason and gone.url == a[kind]
+            assert (move.room, move.url, move.old_url, move.slot) == ("duel", b[kind], a[kind], seat["slot"])
+            assert report.status == "ok" and report.slot == seat["slot"] and report.url == b[kind], report
             assert report.relocations == 1 and report.servers_gone == 1 and report.desyncs == 0
             assert report.server_restarts == 0  # the same match: the recording kept the server epoch
+        told = [r.getMessage() for r in caplog.records if r.name == "ticksync.client"]
+        assert any(m.startswith("p1: relocating: ") and " answered 503: " in m for m in told), told
         if mode == "lockstep":  # the frames they missed came from the recording, not a keyframe
             assert [r.resyncs for r in reports] == resyncs, (resyncs, reports)
         stop(other)  # the adopting node closes the recording

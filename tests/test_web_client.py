@@ -750,7 +750,8 @@ def test_js_client_shows_why_it_was_refused():
 @pytest.mark.network
 def test_the_arena_page_script_joins_draws_and_sends_keys_and_mouse():
     """arena.js (what play.html runs) under tests/web/page.mjs's minimal DOM: it joins,
-    connects, draws every entity, and the server receives its keys and mouse."""
+    connects, draws every entity, and the server receives its keys and mouse; when the
+    server stops, the page says "server gone"."""
     game = Arena(npcs=200)
 
     async def scenario():
@@ -767,7 +768,9 @@ def test_the_arena_page_script_joins_draws_and_sends_keys_and_mouse():
                 out = await asyncio.wait_for(proc.stdout.readline(), 30)
                 state = mode.state  # while the page still plays (a leaver's input is neutral)
                 seen = state.pos[0].copy(), int(state.aim[0]), int(state.ready_at[0])
-                proc.stdin.close()  # now it may leave
+                await server.stop()  # the page says the server is gone (the second stop, on exit, is harmless)
+                proc.stdin.close()  # now it may report and leave
+                after = await asyncio.wait_for(proc.stdout.readline(), 10)
                 await asyncio.wait_for(proc.wait(), 10)
             finally:
                 if proc.returncode is None:
@@ -775,9 +778,10 @@ def test_the_arena_page_script_joins_draws_and_sends_keys_and_mouse():
                     await proc.wait()
             err = (await proc.stderr.read()).decode()
             assert proc.returncode == 0 and out.strip(), f"page.mjs failed:\n{err}"
-            return json.loads(out), start, *seen
+            return json.loads(out), json.loads(after), start, *seen
 
-    page, start, end, aim, ready_at = run(scenario(), timeout=60)
+    page, after, start, end, aim, ready_at = run(scenario(), timeout=60)
+    assert after["message"].startswith("server gone (") and "reload to join again" in after["message"], after
     assert page["errors"] == [], page["errors"]
     assert page["message"] == "" and "playing slot 0" in page["hud"] and "entities 202" in page["hud"], page
     assert "slot 0" in page["scores"]

@@ -169,8 +169,8 @@ class LockstepClient(ModeClient):
         if self.info is not None and (info.players, info.seed) != (self.info.players, self.info.seed):
             self._reset_timeline()  # a different match: start over
         self.info = info
-        # A fresh estimate each session: the clock's offset is the best (latest) arrival
-        # seen, so an old session's samples would keep a server resumed behind them ahead.
+        # A fresh estimate each session: a new session may be another server (a room resumed
+        # elsewhere, behind where the old one stopped), which the old samples say nothing of.
         self.clock = ServerClock(info.tick_rate)
         self.clock.seed(info.server_tick, now)
         if not self.started:

@@ -57,6 +57,8 @@ process.stdout.write(JSON.stringify({
 // The test samples the server while we still play, then closes our stdin: only then leave
 // (a leaver's input is neutral, which would race the sample).
 await new Promise((ok) => { process.stdin.once("end", ok); process.stdin.resume(); });
+await sleep(0.3);
+process.stdout.write(JSON.stringify({ message: elements.message.textContent }) + "\n"); // (after a server stop: "server gone")
 fire(windowHandlers, "pagehide", {});
 await sleep(0.2);
 process.exit(0);

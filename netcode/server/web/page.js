@@ -30,6 +30,10 @@ export function keyName(code) {
 /** Mouse button (MouseEvent.button) as a key name: "mouse1" left, "mouse2" middle, "mouse3" right. */
 export const mouseName = (button) => ["mouse1", "mouse2", "mouse3"][button] ?? null;
 
+// Session ends that mean the server went away (stopped, crashed, unreachable), as the
+// client's texts say them: the page says "server gone", not just how the session ended.
+const SERVER_GONE = /^(server: (shutdown|room error)|timeout|connection closed)/;
+
 /** A token, the room's schema and a connected client (connecting; ``onEvent`` hears the rest). */
 export async function joinRoom({ onEvent } = {}) {
   let token = params.get("token");
@@ -51,6 +55,7 @@ export async function joinRoom({ onEvent } = {}) {
     onEvent: (ev) => {
       if (ev.type === "connected") message("");
       else if (ev.type === "denied") message(`denied: ${ev.text}` + (ev.code === "room_full" ? "\nadd ?spectate=1 to watch" : ""), true);
+      else if (ev.type === "disconnected" && SERVER_GONE.test(ev.text)) message(`server gone (${ev.text})\nreload to join again`, true);
       else message(`${ev.type}: ${ev.text}\nreload to join again`, true);
       if (onEvent) onEvent(ev);
     },
