@@ -37,7 +37,7 @@ cdef class Connection:
     cdef public Counters counters
     cdef public RttEstimator rtt
     cdef readonly Py_ssize_t _window
-    cdef readonly long long _sends
+    cdef readonly long long sends
     cdef double[::1] _sent_time
     cdef long long[::1] _sent_no
     cdef readonly long long _recv_latest
