@@ -1,4 +1,5 @@
 cimport cython
+from netcode.session.wire cimport pack_session_header, parse_session_header
 
 # C types for connection.py when Cython compiles it (an "augmenting" .pxd): the source
 # stays plain Python and runs as such where there is no compiler. Other compiled modules
