@@ -29,11 +29,14 @@ from pathlib import Path
 # name (a .py beside a .pxd is Cython's pure-Python mode: it also runs uncompiled).
 # Adding one is a line here and ``compiled.load("netcode.x.y")`` where it is used.
 COMPILED = [
+    "netcode.session.wire",  # the packet prefix and session header, packed and parsed
     "netcode.session.connection",  # a session's header, replay window, acks, RTT
+    "netcode.session.outbox",  # what a session end queues to send (cimports connection)
     "netcode.session.demux",  # which session a datagram is for (cimports connection)
     "netcode.mode.inputs",  # input buffers
     "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
+    "netcode.statesync.send",  # each client's snapshot parts, sealed and queued (cimports peer, outbox)
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.bitpack",  # snapshot bit packing
     "netcode.statesync.rangecoder",  # range coding of snapshot updates

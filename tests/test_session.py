@@ -403,4 +403,4 @@ def test_rtt_is_measured_from_when_packets_left_not_from_when_a_busy_tick_queued
         a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", 10.035), 10.050)
         assert a.rtt.samples == 1
         assert a.rtt.rtt == pytest.approx(0.030 if departing else 0.050, abs=1e-6)
-        assert server._waiting == {}  # drained with the packets
+        assert server.outbox.first == {}  # drained with the packets

@@ -169,12 +169,15 @@ class LockstepServer(ModeServer):
         newest = self.tick - 1
         budget = _FRAME_BUDGET
         cache: dict[tuple[int, int], bytes] = {}
-        session = self.session
+        headers: dict[int, bytes] = {}  # input ack -> the frames header without a tally, shared
+        outbox = self.session.outbox
+        connections = self.session.connections
         every = self.config.send_every
+        tallying = newest // 16 != (newest - every) // 16
         for peer in self.peers.values():
             if peer.conn_id % every != phase:
                 continue
-            conn = self.connection(peer)
+            conn = connections.get(peer.conn_id)
             if conn is None or peer.next_needed is None:
                 continue  # the client has not said what it holds yet
             if peer.keyframe is not None:
@@ -191,10 +194,16 @@ class LockstepServer(ModeServer):
                 run = self._build_run(start, newest, peer.origin, budget)
                 cache[key] = run
             # The input tally rides in one packet per 16 ticks, whatever the client's phase.
-            tally = self.input_tally(peer.slot) if newest // 16 != (newest - every) // 16 else None
-            payload = pack_frames_header(newest, peer.input_ack, tally) + run
+            tally = self.input_tally(peer.slot) if tallying else None
+            if tally is None:
+                head = headers.get(peer.input_ack)
+                if head is None:
+                    head = headers[peer.input_ack] = pack_frames_header(newest, peer.input_ack, None)
+            else:
+                head = pack_frames_header(newest, peer.input_ack, tally)
+            payload = head + run
             self.stats_counters["bytes_frames"] += len(payload)
-            session.send(conn, PacketType.LS_FRAMES, payload, now)
+            outbox.send(conn, PacketType.LS_FRAMES, payload, now)
 
     def _build_run(self, start: int, newest: int, origin: int, budget: int) -> bytes:
         """Run(s) of frames start..newest. When they do not all fit: the oldest that fit (so

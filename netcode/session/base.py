@@ -18,9 +18,9 @@ from __future__ import annotations
 import random
 from typing import Callable, Hashable, NamedTuple
 
-from netcode.errors import UsageError
 from netcode.events import EventQueue
 from netcode.session.connection import Connection, Counters, SessionConfig
+from netcode.session.outbox import Outbox
 from netcode.session.wire import PacketType
 
 __all__ = ["Received", "SessionEndpoint", "PayloadHandler", "pack_disconnect", "parse_disconnect"]
@@ -55,21 +55,16 @@ class SessionEndpoint:
         self.on_payload = on_payload or (lambda conn, ptype, payload, now: None)  # see receive_datagram
         self.rng = rng or random.SystemRandom()
         self.counters = Counters()  # traffic that belongs to no session
-        self._out: list[tuple[bytes, Hashable]] = []
-        self._waiting: dict[int, tuple[Connection, int]] = {}  # conn id -> (conn, first send queued in _out)
+        self.outbox = Outbox(self.counters)  # what is queued to send (compiled: netcode/session/outbox.py)
         self._events = EventQueue()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
-        out, self._out = self._out, []
-        self._waiting.clear()
-        return out
+        return self.outbox.drain()
 
     def departing(self, now: float) -> None:
         """The queued payload packets leave at ``now`` (a driver that knows its work since
         they were queued took a while says so before draining): their RTT is measured from then."""
-        for conn, first in self._waiting.values():
-            conn.departed(first, now)
-        self._waiting.clear()
+        self.outbox.departing(now)
 
     def events(self) -> list:
         return self._events.drain()
@@ -79,17 +74,11 @@ class SessionEndpoint:
         return bool(self._events)
 
     def _send_raw(self, packet: bytes, addr: Hashable) -> None:
-        self.counters.sent += 1
-        self.counters.bytes_sent += len(packet)
-        self._out.append((packet, addr))
+        self.outbox.raw(packet, addr)
 
     def send(self, conn: Connection, ptype: PacketType, payload: bytes | bytearray, now: float) -> None:
         """Queue a payload packet on an established session."""
-        if conn.closed:
-            raise UsageError(f"connection {conn.id} is closed")
-        if conn.id not in self._waiting:
-            self._waiting[conn.id] = (conn, conn._sends)
-        self._out.append((conn.wrap(ptype, payload, now), conn.addr))
+        self.outbox.send(conn, ptype, payload, now)
 
     def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
         """The endpoint interface: :meth:`receive`, with a payload packet handed to the
@@ -104,4 +93,4 @@ class SessionEndpoint:
     def _say_goodbye(self, conn: Connection, reason: str, now: float) -> None:
         body = pack_disconnect(reason)
         for _ in range(self.config.disconnect_copies):
-            self._out.append((conn.wrap(PacketType.DISCONNECT, body, now), conn.addr))
+            self.outbox.control(conn, PacketType.DISCONNECT, body, now)

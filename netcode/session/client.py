@@ -196,4 +196,4 @@ class SessionClient(SessionEndpoint):
             if conn.timed_out(now):
                 self._end(ClientState.DISCONNECTED, "timeout")
             elif conn.keepalive_due(now):
-                self._out.append((conn.wrap(PacketType.KEEPALIVE, b"", now), conn.addr))
+                self.outbox.control(conn, PacketType.KEEPALIVE, b"", now)

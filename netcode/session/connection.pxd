@@ -1,4 +1,5 @@
 cimport cython
+from netcode.session.wire cimport pack_session_header, parse_session_header
 
 # C types for connection.py when Cython compiles it (an "augmenting" .pxd): the source
 # stays plain Python and runs as such where there is no compiler. Other compiled modules
@@ -37,7 +38,7 @@ cdef class Connection:
     cdef public Counters counters
     cdef public RttEstimator rtt
     cdef readonly Py_ssize_t _window
-    cdef readonly long long _sends
+    cdef readonly long long sends
     cdef double[::1] _sent_time
     cdef long long[::1] _sent_no
     cdef readonly long long _recv_latest

@@ -183,7 +183,7 @@ class Connection:
         self.counters = Counters()
         self.rtt = RttEstimator()
         self._window = window
-        self._sends = 0  # 64-bit send counter; the wire carries its low 16 bits
+        self.sends = 0  # 64-bit send counter (the next send's number); the wire carries its low 16 bits
         # Flat arrays, not lists: a busy server holds hundreds of these rings, and a list of
         # 1024 boxed numbers each scatters every ack's reads across the heap.
         self._sent_time = array("d", [0.0]) * _RING
@@ -208,8 +208,8 @@ class Connection:
     def wrap(self, ptype: int, payload: bytes, now: float) -> bytes:
         """A packet with the session header (and the payload sealed, unless the session is
         plaintext), ready to send; registers it for acks."""
-        n = self._sends
-        self._sends = n + 1
+        n = self.sends
+        self.sends = n + 1
         latest = self._recv_latest
         if latest < 0:
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, -1, 0, 0)
@@ -243,8 +243,8 @@ class Connection:
         """Our sends ``first``.. left at ``now``, not when they were wrapped: a server
         whose tick took a while held them meanwhile, and RTT samples must not count that
         wait as the network's (nor a busy tick as a slow client)."""
-        n = first if first > self._sends - _LOSS_AFTER else self._sends - _LOSS_AFTER
-        while n < self._sends:
+        n = first if first > self.sends - _LOSS_AFTER else self.sends - _LOSS_AFTER
+        while n < self.sends:
             ring = n % _RING
             if self._sent_no[ring] == n and self._sent_time[ring] < now:
                 self._sent_time[ring] = now
@@ -339,9 +339,9 @@ class Connection:
         """``now`` is the arrival time less the peer's ack delay: when the ack would have
         arrived had the peer answered at once."""
         win = 1 | (ack_bits << 1)  # bit i: the peer has our send (ack - i)
-        if self._sends == 0 or (ack == self._peer_ack and win == self._peer_win):
+        if self.sends == 0 or (ack == self._peer_ack and win == self._peer_win):
             return  # nothing the previous packet did not already say
-        newest_sent = self._sends - 1
+        newest_sent = self.sends - 1
         # Map the 16-bit ack onto our send counter; acks of sends we never made are ignored.
         back = (newest_sent - ack) & 0xFFFF
         if back >= _RING:
@@ -386,7 +386,7 @@ class Connection:
         return {
             "id": self.id, "addr": self.addr, "session_id": self.session_id, "slot": self.slot,
             "closed": self.closed, "created": self.created, "last_recv": self.last_recv,
-            "last_send": self.last_send, "sends": self._sends, "recv_latest": self._recv_latest,
+            "last_send": self.last_send, "sends": self.sends, "recv_latest": self._recv_latest,
             "recv_acks": self._recv_acks, "recv_latest_at": self._recv_latest_at,
             "peer_ack": self._peer_ack, "peer_win": self._peer_win,
             "sent_time": bytes(memoryview(self._sent_time)), "sent_no": bytes(memoryview(self._sent_no)),

@@ -2,6 +2,7 @@
 # plain Python and runs as such where there is no compiler.
 cimport cython
 from netcode.session.connection cimport Connection, Counters
+from netcode.session.wire cimport parse_prefix
 
 
 cdef class Demux:

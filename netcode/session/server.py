@@ -237,7 +237,7 @@ class SessionServer(SessionEndpoint):
             if now - conn.last_recv >= timeout:
                 self._close(conn, "timeout", now, notify_peer=False)
             elif now - conn.last_send >= keepalive:
-                self._out.append((conn.wrap(PacketType.KEEPALIVE, b"", now), conn.addr))
+                self.outbox.control(conn, PacketType.KEEPALIVE, b"", now)
 
     def connection_at(self, addr: Hashable) -> Connection | None:
         return self.demux.by_addr.get(addr)

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Packet layout: the header every packet starts with, packet types, bounded readers.
 
 Every datagram starts with a 4-byte prefix: protocol id ``0x5354`` ("TS" on the wire),
@@ -102,10 +103,11 @@ def pack_prefix(ptype: PacketType) -> bytes:
 def parse_prefix(data: bytes) -> tuple[int, PacketType]:
     """(version, type) of a datagram, or ProtocolError. Version mismatches are returned,
     not raised, so the handshake can answer them with a reason."""
-    if len(data) < PREFIX.size:
-        raise ProtocolError("truncated", f"{len(data)} bytes is shorter than the packet prefix")
-    if len(data) > MAX_PACKET:
-        raise ProtocolError("oversized", f"{len(data)} bytes is over the {MAX_PACKET}-byte budget")
+    n = len(data)
+    if n < PREFIX.size:
+        raise ProtocolError("truncated", f"{n} bytes is shorter than the packet prefix")
+    if n > MAX_PACKET:
+        raise ProtocolError("oversized", f"{n} bytes is over the {MAX_PACKET}-byte budget")
     pid, version, ptype = PREFIX.unpack_from(data)
     if pid != PROTOCOL_ID:
         raise ProtocolError("not_ticksync", f"protocol id {pid:#06x}")

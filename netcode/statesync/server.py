@@ -39,13 +39,13 @@ from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_s
 from netcode.statesync.pacing import SendPacer, lagging
 from netcode.statesync.baselines import plan_encodings
 from netcode.statesync.peer import InputGate, StateSyncPeer
-from netcode.statesync.wire import StateSyncInfo, pack_snapshot_prefix
+from netcode.statesync.send import SnapshotSender
+from netcode.statesync.wire import StateSyncInfo
 from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
 
 __all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
 _PART_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 20  # room for a part after the prefix (with a tally)
-_TALLY_EVERY = 8  # snapshots between the input tallies a client is sent
 SHARE_REACH = 2  # snapshots older than its newest ack a client's shared baseline may be
 
 
@@ -96,6 +96,7 @@ class StateSyncServer(ModeServer):
         self.view_delays = np.zeros(self.players, np.int64)  # per slot, from the clients' input packets
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0, "deferred": 0}
         self.input_gate = self.hot_packet = InputGate(self)  # SS_INPUT's rules, in one place
+        self.sender = SnapshotSender(self)  # every snapshot's last step: prefix, seal, queue
 
     def accept_info(self) -> bytes:
         return StateSyncInfo(
@@ -147,36 +148,9 @@ class StateSyncServer(ModeServer):
             self._send_shared(tick, codes, alive, extras, now)
 
     def _send_parts(self, peer: StateSyncPeer, conn, tick: int, parts: list[bytes], now: float, cache: dict | None = None) -> int:
-        applied = int(self.applied[peer.slot]) if peer.slot >= 0 else -1
-        if (tick // self.snapshot_every) % _TALLY_EVERY == 0 and peer.slot >= 0:
-            # Now and then the prefix carries the client's input tally: its own bytes.
-            prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None, self.input_tally(peer.slot))
-            cache = None
-        else:
-            # Otherwise the prefix depends on the client only through ``applied``, and clients
-            # with the same baseline and the same input lag get the same payloads: both are
-            # built once per snapshot (``cache`` lives for one snapshot; its other keys are tuples).
-            prefix = cache.get(applied) if cache is not None else None
-            if prefix is None:
-                prefix = pack_snapshot_prefix(tick, applied if applied >= 0 else None)
-                if cache is not None:
-                    cache[applied] = prefix
-        key = (id(parts), prefix)
-        hit = cache.get(key) if cache is not None else None
-        if hit is None:
-            payloads = [prefix + part for part in parts]
-            hit = (payloads, sum(map(len, payloads)))
-            if cache is not None:
-                cache[key] = hit
-        payloads, size = hit
-        send, snapshot = self.session.send, PacketType.SS_SNAPSHOT
-        for payload in payloads:
-            send(conn, snapshot, payload, now)
-        counters = peer.counters
-        counters["snapshot_bytes"] += size
-        counters["parts"] += len(payloads)
-        self.stats_counters["bytes_snapshots"] += size
-        return size
+        """Queue ``parts`` for ``peer`` behind its prefix (compiled: :mod:`netcode.statesync.send`);
+        ``cache`` lives for one snapshot and keeps what clients share. Returns the bytes queued."""
+        return self.sender.send(peer, conn, tick, parts, now, cache)
 
     def _pace(self, peer: StateSyncPeer, conn, now: float) -> bool:
         """Refill and adjust the client's budget; whether its acks lag."""
