@@ -41,7 +41,7 @@ server received. Everything stays on 127.0.0.1 and every wait is bounded.
 
 Run: ``python -m bench.bench_statesync_loopback [colyseus] [--seconds 20] [--warmup 5] [--clients 100]
 [--npcs 1000] [--moving 1.0] [--loadgens 1] [--read tick|event] [--general-path] [--repeat 1] [--breakdown]
-[--profile]`` (about 30 s a run).
+[--profile] [--plaintext]`` (about 30 s a run).
 ``--profile`` runs cProfile inside the server process during the measurement (it slows the
 server, so its CPU figure is then not comparable) and prints the top functions.
 """
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> dict:
         general_path=args.general_path,
         breakdown=args.breakdown,
         profile=args.profile,
+        plaintext=args.plaintext,
     )
     return loopback.run(spec)
 
@@ -99,7 +100,7 @@ def report(args: argparse.Namespace, res: dict) -> None:
     pinned = f"server on CPU {server_cpu}, load generator on CPU {client_cpu}" if server_cpu is not None else "not pinned"
     print(f"{args.scenario} scenario over UDP on {HOST}: {s['players']} clients, {s['entities']} entities "
           f"({args.npcs} NPCs, {args.moving:.0%} moving, + {args.clients} players), 60 Hz, 30 Hz snapshots, "
-          f"inputs at 60 Hz; server socket read per {args.read}; "
+          f"inputs at 60 Hz; sessions {'in plaintext' if args.plaintext else 'sealed (AES-GCM)'}; server socket read per {args.read}; "
           f"{'one datagram per system call' if args.general_path else 'recvmmsg/sendmmsg'}; receive loop: {compiled.status}; {args.seconds:g} s measured after {args.warmup:g} s; {pinned}; "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print()
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown", action="store_true",
                     help="also time each input datagram (costs the server about half a point of CPU itself)")
     ap.add_argument("--profile", action="store_true", help="cProfile the server process during the measurement")
+    ap.add_argument("--plaintext", action="store_true",
+                    help="sessions unsealed (insecure_plaintext_loopback), as before sessions were sealed and as "
+                         "Colyseus over ws://; default: sealed with AES-GCM")
     args = ap.parse_args(argv)
     if not (0 < args.seconds <= 120 and 0 <= args.warmup <= 60 and 1 <= args.clients <= 256 and 1 <= args.loadgens <= 8
             and 1 <= args.repeat <= 20):

@@ -49,6 +49,7 @@ from netcode.benchmark.virtual import player_token
 from netcode.events import Resynced
 from netcode.lockstep.client import LockstepClient, LockstepRunner
 from netcode.lockstep.server import LockstepConfig, LockstepServer
+from netcode.session.connection import SessionConfig
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.server import StateSyncConfig, StateSyncServer
 from netcode.transport.udp import open_udp_server
@@ -67,7 +68,9 @@ class LoopbackSpec:
     importable by its module path). ``snapshot_rate`` (state sync): default half the tick
     rate. ``read``: the server reads its socket once per tick ("tick", as a room does) or
     per datagram ("event"). ``general_path``: one datagram per system call (no recvmmsg/sendmmsg);
-    ``breakdown`` times the parts of a tick; ``profile`` runs cProfile in the server."""
+    ``breakdown`` times the parts of a tick; ``profile`` runs cProfile in the server.
+    ``plaintext``: sessions unsealed (``insecure_plaintext_loopback``), as the protocol was
+    before sessions were sealed, for comparisons with such checkouts and with Colyseus over ws://."""
 
     game: Game
     mode: str = "statesync"
@@ -82,6 +85,7 @@ class LoopbackSpec:
     general_path: bool = False
     breakdown: bool = False
     profile: bool = False
+    plaintext: bool = False
 
     @property
     def rate(self) -> int:
@@ -108,13 +112,16 @@ def _server_main(pipe, spec: LoopbackSpec, cpu: int | None) -> None:
 
 
 def build_server(spec: LoopbackSpec, wall_offset: float):
+    session = {"secret": SECRET, "wall_offset": wall_offset, "rng": random.Random(1)}
+    if spec.plaintext:
+        session["session_config"] = SessionConfig(insecure_plaintext_loopback=True)
     if spec.mode == "statesync":
         snapshot_rate = spec.snapshot_rate or max(1, spec.rate // 2)
         config = StateSyncConfig(players=spec.clients, seed=1, tick_rate=spec.tick_rate, snapshot_rate=snapshot_rate)
-        return StateSyncServer(spec.game, config, secret=SECRET, wall_offset=wall_offset, rng=random.Random(1))
+        return StateSyncServer(spec.game, config, **session)
     if spec.mode == "lockstep":
         config = LockstepConfig(players=spec.clients, seed=1, tick_rate=spec.tick_rate)
-        return LockstepServer(spec.game, config, secret=SECRET, wall_offset=wall_offset, rng=random.Random(1))
+        return LockstepServer(spec.game, config, **session)
     raise ValueError(f"unknown mode {spec.mode!r} (available: {', '.join(MODES)})")
 
 

@@ -61,7 +61,7 @@ cdef class Connection:
 
     cpdef unwrap(self, data, double now)
 
-    @cython.locals(size=cython.Py_ssize_t, c=Counters, head=bytes)
+    @cython.locals(size=cython.Py_ssize_t, c=Counters, head=bytes, packet=bytes)
     cpdef accept(self, data, double now)
 
     @cython.locals(latest=cython.longlong, d=cython.longlong, counter=cython.longlong)

@@ -277,9 +277,10 @@ class Connection:
         if rx is not None:
             if size < SESSION_HEADER_SIZE + TAG_SIZE:
                 raise ProtocolError("truncated", "shorter than the session header and tag")
-            head = bytes(data[:SESSION_HEADER_SIZE])
+            packet = data if type(data) is bytes else bytes(data)  # slices of bytes are C copies
+            head = packet[:SESSION_HEADER_SIZE]
             try:
-                data = head + rx.decrypt(packet_nonce(self._counter_of(seq)), bytes(data[SESSION_HEADER_SIZE:]), head)
+                data = head + rx.decrypt(packet_nonce(self._counter_of(seq)), packet[SESSION_HEADER_SIZE:], head)
             except InvalidTag:
                 raise ProtocolError("bad_tag", "not sealed with this session's key") from None
         self._accept_seq(seq, now)
