@@ -181,7 +181,7 @@ class StateSyncClient(ModeClient):
         tick = part.tick
         if applied is not None:
             self.applied = max(self.applied, tick + applied)
-        self.clock.sample(tick - 1, now)
+        self.clock.sample(tick - 1, now, self.session.connection.rtt)
         recon = self._recons.get(tick)
         if recon is None:
             extras = motion = None
@@ -248,7 +248,7 @@ class StateSyncClient(ModeClient):
         rtt = self.session.connection.rtt
         ahead = self.clock.one_way(rtt, now)
         server_tick = self.clock.tick_at(now, ahead)
-        present = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, self.send_every)))
+        present = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, self.send_every, self.info.max_ahead)))
         if not self.spectator:
             self._own.stamp(int(server_tick) + 1, present, self._input)
             self._predict(present)
