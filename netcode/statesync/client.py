@@ -113,6 +113,11 @@ class StateSyncClient(ModeClient):
         self.schema: SnapshotSchema | None = None
         self.predicted: State | None = None  # our copy, at predicted_tick
         self.predicted_tick = 0
+        # Ticks the prediction has moved past the newest it reached before, this match: the
+        # client's progress. Ticks re-run after a reconciliation (or after the clock's estimate
+        # stepped back) are work, not progress, and count once.
+        self.progress = 0
+        self._newest_predicted = 0
         self.buffer: SnapshotBuffer | None = None
         self._recons: dict[int, _Recon] = {}
         self.acked = -1  # newest complete snapshot
@@ -153,7 +158,7 @@ class StateSyncClient(ModeClient):
         self.clock.seed(self.info.server_tick, now)
         if self.predicted is None:
             self.predicted = self.game.create(self.info.seed, self.info.players)
-            self.predicted_tick = self.info.server_tick
+            self.predicted_tick = self._newest_predicted = self.info.server_tick
             self.schema = SnapshotSchema(self.game.replication, self.predicted)
             self._make_buffer()
 
@@ -285,6 +290,9 @@ class StateSyncClient(ModeClient):
             if before is not None and self.predicted_tick == before[0]:
                 self._correct(before[1], np.array(self.predicted[pos][own], np.float64))
                 before = None
+        if self.predicted_tick > self._newest_predicted:
+            self.progress += self.predicted_tick - self._newest_predicted
+            self._newest_predicted = self.predicted_tick
 
     def _correct(self, shown: np.ndarray, now_predicted: np.ndarray) -> None:
         """The reconciled prediction moved our entity: fold the jump into the display offset."""
