@@ -686,3 +686,21 @@ def test_a_cpu_starved_client_predicts_no_further_ahead_than_its_lead(seed, step
     elapsed_ticks = (process.trace[-1][0] - process.trace[first - 1][0]) * rate
     assert 0.9 * elapsed_ticks <= progress <= elapsed_ticks + lead, (progress, elapsed_ticks)
     assert process.updates > 60  # no spiral: updates do not each predict a hundred ticks
+
+
+def test_a_client_that_reconnects_with_a_reconciliation_pending_plays_on(seed):
+    """A snapshot came in, then the session was lost before the update that would have
+    reconciled with it: the new session's first updates must not look for that snapshot's
+    reconstruction, which went with the old session."""
+    game = Arena(npcs=5)
+    match = StateSyncMatch(game, 1, seed=seed, config=StateSyncConfig(players=1, seed=3))
+    client = match.add_client("a", slot=0, reconcile_every=8)
+    match.run(2.0)
+    while client._pending_reconcile < client._reconciled + client.reconcile_every:
+        match.net.run_for(0.001)
+    now, before = match.net.now, client.counters["reconciliations"]
+    client.disconnect(now)
+    client.reconnect(now)
+    match.net.flush("a")
+    match.run(1.0)  # was: KeyError in the first update of the new session
+    assert client.connected and client.counters["reconciliations"] > before

@@ -141,6 +141,7 @@ class StateSyncClient(ModeClient):
     def reconnect(self, now: float) -> None:
         self._recons.clear()  # the new session starts from a full snapshot
         self.acked = -1
+        self._pending_reconcile = self._reconciled  # its reconstruction is gone with them
         super().reconnect(now)
 
     def on_server_restart(self, now: float) -> None:
