@@ -98,7 +98,7 @@ class ClientReport:
     mode: str = ""  # lockstep or statesync: what the room ran
     frames: int = 0  # lockstep: input frames received; state sync: complete snapshots
     confirmed: int = 0  # ticks whose frames it holds (the newest confirmed tick + 1)
-    ticks: int = 0  # game ticks simulated (progress: re-simulation after a rollback counts once)
+    ticks: int = 0  # game ticks simulated (progress: ticks re-run after a rollback or a reconciliation count once)
     rtt_ms: float | None = None
     loss_pct: float = 0.0
     packets_sent: int = 0
