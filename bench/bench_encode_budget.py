@@ -3,10 +3,12 @@ clients' acks scatter.
 
 The arena with N predicting clients on the seeded simulator (no sockets, so no contention
 with other processes), one-way latency 40 ms and jitter from 10 to 100 ms, with the budget
-off (one encoding per distinct baseline the clients need) and at the default. Per cell:
-encodings per snapshot (mean, max), the CPU of a snapshot tick (thread time: quantize,
-choose baselines, encode, send; p50, p99), client-snapshots deferred, and snapshot bytes
-per client per second. Usage: ``python -m bench.bench_encode_budget [--clients 64]
+off (one encoding per distinct baseline the clients need), at the default with all of a
+snapshot's encodings on its own tick ("6 1t") and at the default spread over that tick and
+the next ("6", ``spread_encodes``). Per cell: encodings per snapshot (mean, max), the CPU
+of a server tick, every tick counted (thread time: inputs, step, quantize, choose
+baselines, encode, send; p50, p99), client-snapshots deferred, and snapshot bytes per
+client per second. Usage: ``python -m bench.bench_encode_budget [--clients 64]
 [--seconds 8] [--jitter 0.01 0.05 0.1] [--budget 6]``.
 """
 
@@ -29,10 +31,10 @@ from netcode.statesync.server import StateSyncConfig, StateSyncServer
 SECRET = b"bench-encode-budget-secret-0123"
 
 
-def run_cell(clients: int, jitter: float, budget: int | None, seconds: float, warmup: float, seed: int = 1) -> dict:
+def run_cell(clients: int, jitter: float, budget: int | None, seconds: float, warmup: float, seed: int = 1, spread: bool = True) -> dict:
     game = Arena()
     net = VirtualNetwork(NetSim(seed, LinkConfig(latency=0.04, jitter=jitter)), start=100.0)
-    server = StateSyncServer(game, StateSyncConfig(players=clients, seed=1, encode_budget=budget), secret=SECRET, rng=random.Random(seed))
+    server = StateSyncServer(game, StateSyncConfig(players=clients, seed=1, encode_budget=budget, spread_encodes=spread), secret=SECRET, rng=random.Random(seed))
     net.add("server", server)
     players = []
     for slot in range(clients):
@@ -43,17 +45,16 @@ def run_cell(clients: int, jitter: float, budget: int | None, seconds: float, wa
         net.add(f"c{slot}", client)
         client.connect(net.now)
     dt = 1 / server.tick_rate
-    samples: list[tuple[int, float]] = []  # (encodings, CPU seconds) per snapshot tick
-    snapshot = server._snapshot
+    samples: list[tuple[int, int, float]] = []  # (tick, encodings, CPU seconds) per tick
+    on_tick = server.on_tick
     measuring = [False]
 
     def timed(now):
         before, t0 = server.stats_counters["encodes"], time.thread_time()
-        snapshot(now)
+        on_tick(now)
         if measuring[0]:
-            samples.append((server.stats_counters["encodes"] - before, time.thread_time() - t0))
+            samples.append((server.tick, server.stats_counters["encodes"] - before, time.thread_time() - t0))
 
-    server._snapshot = timed
     updates = [0]
 
     def update_all(now):
@@ -63,20 +64,23 @@ def run_cell(clients: int, jitter: float, budget: int | None, seconds: float, wa
                 c.set_input(game.bot_inputs(c.predicted, c.predicted_tick, np.array([c.slot]))[0])
             c.update(now)
 
-    net.every(dt, server.on_tick)
+    net.every(dt, timed)
     net.every(dt, update_all, start=net.now + dt / 2)
     net.run_for(warmup)
     start = dict(server.stats_counters)
     bytes0 = sum(p.counters["snapshot_bytes"] for p in server.peers.values())
     measuring[0] = True
     net.run_for(seconds)
-    encodes = np.array([e for e, _ in samples])
-    cpu_ms = np.array([c for _, c in samples]) * 1e3
+    per_snapshot: dict[int, int] = {}  # a snapshot's encodings: on its tick and the next (spread)
+    for tick, n, _ in samples:
+        per_snapshot[tick // server.snapshot_every] = per_snapshot.get(tick // server.snapshot_every, 0) + n
+    encodes = np.array(list(per_snapshot.values()))
+    cpu_ms = np.array([c for _, _, c in samples]) * 1e3
     snaps = server.stats_counters["snapshots"] - start["snapshots"]
     sent = sum(p.counters["snapshot_bytes"] for p in server.peers.values()) - bytes0
     return {
         "jitter_ms": round(jitter * 1e3),
-        "budget": "off" if budget is None else budget,
+        "budget": "off" if budget is None else f"{budget}{'' if spread else ' 1t'}",
         "encodes_mean": float(encodes.mean()),
         "encodes_max": int(encodes.max()),
         "cpu_p50_ms": float(np.percentile(cpu_ms, 50)),
@@ -95,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=StateSyncConfig(players=1).encode_budget)
     args = ap.parse_args(argv)
     print(f"arena, {args.clients} clients, 40 ms one-way + jitter, {args.seconds:g} s measured")
-    print(f"{'jitter':>7} {'budget':>6} {'enc/snap':>9} {'enc max':>8} {'cpu p50':>8} {'cpu p99':>8} {'deferred':>9} {'B/client/s':>11}")
+    print(f"{'jitter':>7} {'budget':>7} {'enc/snap':>9} {'enc max':>8} {'cpu p50':>8} {'cpu p99':>8} {'deferred':>9} {'B/client/s':>11}")
     for jitter in args.jitter:
-        for budget in (None, args.budget):
-            r = run_cell(args.clients, jitter, budget, args.seconds, args.warmup)
+        for budget, spread in ((None, True), (args.budget, False), (args.budget, True)):
+            r = run_cell(args.clients, jitter, budget, args.seconds, args.warmup, spread=spread)
             print(
-                f"{r['jitter_ms']:>5}ms {r['budget']!s:>6} {r['encodes_mean']:>9.1f} {r['encodes_max']:>8} "
+                f"{r['jitter_ms']:>5}ms {r['budget']!s:>7} {r['encodes_mean']:>9.1f} {r['encodes_max']:>8} "
                 f"{r['cpu_p50_ms']:>6.2f}ms {r['cpu_p99_ms']:>6.2f}ms {r['deferred_pct']:>8.1f}% {r['bytes_per_client_s']:>11.0f}"
             )
     return 0

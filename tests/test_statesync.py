@@ -579,26 +579,32 @@ def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
     for i in range(clients):
         match.add_client(f"c{i}", slot=i)
     server = match.server
-    per_snapshot, longest_wait = [], [0]
-    original = server._snapshot
+    per_tick, longest_wait = [], [0]
+    original = server.on_tick
 
     def counted(now):
         before = server.stats_counters["encodes"]
         original(now)
-        per_snapshot.append(server.stats_counters["encodes"] - before)
+        per_tick.append((server.tick, server.stats_counters["encodes"] - before))
         longest_wait[0] = max([longest_wait[0]] + [p.deferred for p in server.peers.values()])
 
-    server._snapshot = counted
+    server.on_tick = counted
     match.run(seconds)
-    return match, per_snapshot[15:], longest_wait[0]
+    # A snapshot's encodings: on its tick and the next (the second half: see second_half).
+    every = server.snapshot_every
+    per_snapshot = {}
+    for tick, n in per_tick:
+        per_snapshot[tick // every] = per_snapshot.get(tick // every, 0) + n
+    return match, [n for _, n in per_tick[30:]], list(per_snapshot.values())[15:], longest_wait[0]
 
 
 def test_scattered_acks_are_encoded_within_the_budget_and_nobody_starves(seed):
     """The encode budget bounds a snapshot's encodings when clients' acks scatter (the
     soak's 64 clients needed up to 23); clients share baselines or wait a snapshot, the
     longest waiter first, and every client keeps completing snapshots."""
-    match, per_snapshot, longest_wait = _scattered_acks_match(seed, budget=4)
+    match, per_tick, per_snapshot, longest_wait = _scattered_acks_match(seed, budget=4)
     assert max(per_snapshot) <= 4, per_snapshot
+    assert max(per_tick) <= 2, per_tick  # half on the snapshot's tick, half on the next
     assert longest_wait <= 6, longest_wait
     server = match.server
     for i, c in enumerate(match.clients.values()):
@@ -610,8 +616,9 @@ def test_scattered_acks_are_encoded_within_the_budget_and_nobody_starves(seed):
 def test_without_a_budget_the_same_match_needs_more_encodings(seed):
     """What the budget saves (and proof that the test above can fail): unbounded, the same
     scattered acks ask for more encodings than the budget in some snapshots."""
-    _, per_snapshot, longest_wait = _scattered_acks_match(seed, budget=None)
+    _, per_tick, per_snapshot, longest_wait = _scattered_acks_match(seed, budget=None)
     assert max(per_snapshot) > 4, per_snapshot
+    assert max(per_tick) > 2, per_tick
     assert longest_wait == 0
 
 
@@ -643,6 +650,15 @@ def test_plan_encodings_shares_baselines_clients_hold_and_serves_waiters_first()
     plan = plan_encodings([(-1, -1), (100, 98), (102, 100)], np.array([-1, 100, 102]),
                           np.array([0, 1, 0b111], np.uint64), np.zeros(3), 1, every, reach=4)
     assert plan[0] is None and plan[1:] == [(100, 98)] * 2
+
+
+def test_the_second_half_of_a_snapshots_encodings_is_the_ones_serving_fewest_clients():
+    from netcode.statesync.baselines import second_half
+
+    a, b, c, d = (100, 98), (102, 100), (96, 94), (-1, -1)
+    assert second_half([a, a, a, b, c, c]) == {b}  # 3 encodings: 2 now, 1 on the next tick
+    assert second_half([a, b, c, d]) == {c, d}  # equals: the first seen go first
+    assert second_half([a, a]) == set() and second_half([]) == set()
 
 
 def test_the_server_learns_every_snapshot_a_client_acked_reordered_acks_included(seed):

@@ -37,7 +37,7 @@ from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from netcode.statesync.pacing import SendPacer, lagging
-from netcode.statesync.baselines import plan_encodings
+from netcode.statesync.baselines import plan_encodings, second_half
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.send import SnapshotSender
 from netcode.statesync.wire import StateSyncInfo
@@ -67,6 +67,10 @@ class StateSyncConfig:
     # Encodings of one snapshot at most (clients share baselines, the rest wait a snapshot:
     # netcode/statesync/baselines.py); None: one per distinct baseline the clients need.
     encode_budget: int | None = 6
+    # Leave the encodings that serve the fewest clients for the tick after a snapshot's (it
+    # has none of its own while snapshot_rate < tick rate): the snapshot tick does half the
+    # work, for one tick of delay to some clients.
+    spread_encodes: bool = True
 
     def __post_init__(self):
         if self.players < 1 or self.snapshot_rate < 1 or self.history < 4:
@@ -97,6 +101,9 @@ class StateSyncServer(ModeServer):
         self.stats_counters = {"snapshots": 0, "encodes": 0, "missing_inputs": 0, "clamped_inputs": 0, "bytes_snapshots": 0, "deferred": 0}
         self.input_gate = self.hot_packet = InputGate(self)  # SS_INPUT's rules, in one place
         self.sender = SnapshotSender(self)  # every snapshot's last step: prefix, seal, queue
+        # The second half of the last snapshot's encodings, sent on the tick after it:
+        # (send function, [(peer, conn, cell, paced, key), ...]).
+        self._second_half: tuple | None = None
 
     def accept_info(self) -> bytes:
         return StateSyncInfo(
@@ -118,6 +125,8 @@ class StateSyncServer(ModeServer):
 
     # -- the tick ---------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
+        if self._second_half is not None:
+            self._send_second_half(now)
         t = self.tick
         inputs, missing, clamped = self.close_inputs()
         self.stats_counters["clamped_inputs"] += clamped
@@ -262,13 +271,8 @@ class StateSyncServer(ModeServer):
                 SHARE_REACH,
                 share=not grid,
             )
-        for (peer, conn, cell, _, _, paced), key in zip(wants, plan):
-            if key is None:
-                peer.deferred += 1
-                peer.counters["deferred_snapshots"] += 1
-                self.stats_counters["deferred"] += 1
-                continue
-            peer.deferred = 0
+
+        def send(peer, conn, cell, paced, key, now):
             parts = encode(key)
             if key[0] < 0:
                 peer.counters["full_snapshots"] += 1
@@ -281,6 +285,31 @@ class StateSyncServer(ModeServer):
             peer.pacer.sent(tick, now)
             if paced:
                 peer.pacer.spend(size)
+
+        jobs = []
+        for (peer, conn, cell, _, _, paced), key in zip(wants, plan):
+            if key is None:
+                peer.deferred += 1
+                peer.counters["deferred_snapshots"] += 1
+                self.stats_counters["deferred"] += 1
+                continue
+            peer.deferred = 0
+            jobs.append((peer, conn, cell, paced, key))
+        spread = self.snapshot_every > 1 and self.config.spread_encodes
+        later = second_half([job[4] for job in jobs]) if spread else set()
+        for job in jobs:
+            if job[4] not in later:
+                send(*job, now)
+        if later:
+            self._second_half = (send, [job for job in jobs if job[4] in later])
+
+    def _send_second_half(self, now: float) -> None:
+        """The encodings the last snapshot tick left for this one, to the clients still here."""
+        send, jobs = self._second_half
+        self._second_half = None
+        for peer, conn, cell, paced, key in jobs:
+            if self.peers.get(peer.conn_id) is peer and self.connection(peer) is conn:
+                send(peer, conn, cell, paced, key, now)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """A byte budget sends each client part of its view: encode per client, tracking
