@@ -441,6 +441,25 @@ def test_a_client_that_stops_acking_gets_few_full_snapshots_and_is_back_on_delta
     assert match.server.stats()["peers"][1]["full_snapshots"] == other_fulls
 
 
+def test_a_client_that_falls_behind_right_after_joining_gets_one_full_snapshot_not_a_resend_a_quarter_second(seed):
+    """A bot process busy starting up reads its packets 0.7 s late: the full snapshot it
+    joined with is not lost, only unread, and its session acks nothing sent after it. The
+    server waits for it (up to what the history can hold) instead of resending after the
+    usual quarter second; a full snapshot is resent early only when the client acked
+    packets sent after it, i.e. a part went missing (the 20% loss tests cover that).
+    Measured before: 64 bots joining at once on a loaded machine were sent 3.6 full
+    snapshots each in their first 20 s."""
+    match = StateSyncMatch(Arena(), 4, seed=seed, link=LinkConfig(latency=0.002, jitter=0.001), config=StateSyncConfig(players=4, seed=1))
+    c = match.add_client("c0", slot=0)
+    while not match.server.peers:
+        match.run(0.002)
+    match.net.sim.configure("server", "c0", LinkConfig(latency=0.7, jitter=0.001), both_ways=False)
+    match.run(3.0)
+    peer = match.server.stats()["peers"][0]
+    assert peer["full_snapshots"] == 1, peer
+    assert c.counters["snapshots_complete"] >= 60 and c.acked >= match.server.tick - 60, (c.counters, c.acked)
+
+
 def test_a_client_that_drains_slowly_is_paced_to_what_it_takes_on_deltas_with_its_queue_drained(seed):
     """A client process that cannot keep up (a saturated core behind deep socket buffers):
     its downlink drains 7.5 kB/s, less than the snapshots it is sent, into a 4 s queue. The

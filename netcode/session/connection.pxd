@@ -56,6 +56,9 @@ cdef class Connection:
     @cython.locals(n=cython.longlong, ring=cython.Py_ssize_t)
     cpdef departed(self, long long first, double now)
 
+    @cython.locals(newest=cython.longlong)
+    cpdef long long newest_acked(self)
+
     @cython.locals(d=cython.longlong)
     cpdef bint is_newer(self, long long seq)
 

@@ -250,6 +250,16 @@ class Connection:
                 self._sent_time[ring] = now
             n += 1
 
+    def newest_acked(self) -> int:
+        """The send counter of our newest send the peer has acked (-1: none yet): a peer
+        that acked a send processed everything that arrived before it, so what went
+        before and is still unanswered was lost, while a peer that acks nothing newer is
+        behind (or silent), not losing packets."""
+        if self._peer_ack < 0 or self.sends == 0:
+            return -1
+        newest = self.sends - 1
+        return newest - ((newest - self._peer_ack) & 0xFFFF)
+
     # -- receiving ------------------------------------------------------------------------
     def is_newer(self, seq: int) -> bool:
         """Whether 16-bit sequence ``seq`` is newer than every one received (a packet

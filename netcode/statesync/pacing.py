@@ -46,6 +46,7 @@ class SendPacer:
         self.cut_at = float("-inf")  # when the rate was last halved
         self.full_tick = -1  # the newest full snapshot sent and not yet acked (-1: none)
         self.full_at = 0.0
+        self.full_through = -1  # the session's send counter of the full snapshot's last packet
         self.unanswered = 0  # full snapshots in a row sent without an ack
         self._window = (0.0, 0, 0)  # (start, sent, lost) of the loss measurement
         self.loss = 0.0

@@ -174,7 +174,13 @@ class StateSyncServer(ModeServer):
         rtt = conn.rtt
         timeout = max(0.25, 2 * rtt.rtt + 4 * rtt.jitter)
         reach = 0.75 * self.history.span / self.tick_rate  # the candidate must still be held when acked
-        return peer.pacer.candidate(peer.acked, conn.last_recv, min(timeout, reach))
+        # Taken as lost after ``timeout`` only once the client's session has acked a packet
+        # sent after the full one's: then a part went missing. A client that acks nothing
+        # newer is behind (a busy process still reading its queue), and resending would only
+        # deepen the queue: that one gets the history's reach (measured: 64 bots joining at
+        # once on a loaded machine were sent 230 full snapshots, 3.6 each, in 20 s).
+        delivered = conn.newest_acked() > peer.pacer.full_through
+        return peer.pacer.candidate(peer.acked, conn.last_recv, min(timeout, reach) if delivered else reach)
 
     def _move_viewers(self, positions: np.ndarray) -> None:
         for peer in self.peers.values():
@@ -283,6 +289,8 @@ class StateSyncServer(ModeServer):
                     del peer.cells[min(peer.cells)]
             size = self._send_parts(peer, conn, tick, parts, now, payloads)
             peer.pacer.sent(tick, now)
+            if key[0] < 0:
+                peer.pacer.full_through = conn.sends - 1
             if paced:
                 peer.pacer.spend(size)
 
@@ -388,6 +396,8 @@ class StateSyncServer(ModeServer):
                 del peer.sent[min(peer.sent)]
             size = self._send_parts(peer, conn, tick, parts, now)
             pacer.sent(tick, now)
+            if base_tick is None:
+                pacer.full_through = conn.sends - 1
             if paced:
                 pacer.spend(size)
 
