@@ -210,20 +210,8 @@ class SmallestThree(Quantizer):
     def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """(rows, 4) signed deltas of ``codes`` against ``base``: the largest index's turn
         (0..3 mod 4) and the three components against the rebased baseline."""
-        out = codes - base
-        out[:, 0] &= 3
-        switch = np.flatnonzero(out[:, 0])
-        if len(switch):
-            out[switch, 1:] = codes[switch, 1:] - smallest_three.rebased(base[switch], codes[switch, 0], self.scale)
-        return out
+        return smallest_three.delta(base, codes, self.scale)
 
     def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`delta`."""
-        out = base + deltas
-        out[:, 0] &= 3
-        switch = np.flatnonzero(out[:, 0] != base[:, 0] & 3)  # as delta saw it
-        if len(switch):
-            out[switch, 1:] = smallest_three.rebased(base[switch], out[switch, 0], self.scale) + deltas[switch, 1:]
-        return out
-
-
+        return smallest_three.undelta(base, deltas, self.scale)

@@ -118,6 +118,69 @@ def rebased(codes, largest, scale: cython.double):
     return out
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, turn=cython.longlong)
+def delta(base, codes, scale: cython.double):
+    """(n, 4) int64 deltas of rotations ``codes`` against ``base`` (codes, (n, 4)): the
+    largest index's turn (0..3, mod 4), then the three components less the baseline's,
+    re-expressed first with the new index dropped where it turned."""
+    base, codes, out, quaternions = _prepared(base, codes)
+    n = base.shape[0]
+    b: cython.longlong[:, ::1] = base
+    c: cython.longlong[:, ::1] = codes
+    o: cython.longlong[:, ::1] = out
+    q: cython.double[:, ::1] = quaternions
+    for r in range(n):
+        turn = (c[r, 0] - b[r, 0]) & 3
+        o[r, 0] = turn
+        if turn:
+            _unit_row(b, r, scale, q)
+            _round_row(q, r, c[r, 0] & 3, scale, o, 1)
+            for i in range(1, 4):
+                o[r, i] = c[r, i] - o[r, i]
+        else:
+            for i in range(1, 4):
+                o[r, i] = c[r, i] - b[r, i]
+    return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, largest=cython.longlong)
+def undelta(base, deltas, scale: cython.double):
+    """Inverse of :func:`delta`, for any deltas (a hostile peer's: sums wrap as int64)."""
+    base, deltas, out, quaternions = _prepared(base, deltas)
+    n = base.shape[0]
+    b: cython.longlong[:, ::1] = base
+    d: cython.longlong[:, ::1] = deltas
+    o: cython.longlong[:, ::1] = out
+    q: cython.double[:, ::1] = quaternions
+    for r in range(n):
+        largest = (b[r, 0] + d[r, 0]) & 3
+        o[r, 0] = largest
+        if largest != b[r, 0] & 3:
+            _unit_row(b, r, scale, q)
+            _round_row(q, r, largest, scale, o, 1)
+            for i in range(1, 4):
+                o[r, i] = o[r, i] + d[r, i]
+        else:
+            for i in range(1, 4):
+                o[r, i] = b[r, i] + d[r, i]
+    return out
+
+
+def _prepared(a, b) -> tuple:
+    """Two (n, 4) tables of codes as contiguous int64, the (n, 4) int64 result and the
+    (n, 4) float64 quaternions to work in."""
+    a = np.ascontiguousarray(a, np.int64)
+    b = np.ascontiguousarray(b, np.int64)
+    n = _rows(a)
+    if a.shape != b.shape:
+        raise ValueError(f"rows of codes {a.shape} and {b.shape}")
+    return a, b, np.empty((n, 4), np.int64), np.empty((n, 4), np.float64)
+
+
 def _dropped(largest, rows: int) -> np.ndarray:
     """The component to drop per row, 0..3 (int64, contiguous)."""
     drop = np.ascontiguousarray(largest, np.int64) & 3
