@@ -142,18 +142,18 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     368.4 B/packet): the residuals are collisions, which no such rule foresees."""
     out = base.copy()
     c0 = columns["xy"][0]
-    z = columns["z"][0]
+    z = columns["z"][0]  # the column after the position's two (as the spec declares them)
     b, o = base[:, c0 : z + 1], older[:, c0 : z + 1]
-    moved = (b[:, 0] != o[:, 0]) | (b[:, 1] != o[:, 1]) | (b[:, 2] != o[:, 2])
-    moving = np.flatnonzero(moved & rows)
+    moving = np.flatnonzero(((b[:, 0] != o[:, 0]) | (b[:, 1] != o[:, 1]) | (b[:, 2] != o[:, 2])) & rows)
     if not len(moving):
         return out
-    bm = b[moving]
-    v = bm - o[moving]  # per ``gap`` ticks
-    out[moving, c0:z] = bm[:, :2] + v[:, :2] * ahead // gap
+    now = b[moving]
+    v = now - o[moving]  # per ``gap`` ticks
+    ahead_of = now + v * ahead // gap
     fall = GRAVITY * ahead * (ahead + 1) // 2
-    h = bm[:, 2] + v[:, 2] * (6 * ahead) // (10 * gap) - np.where(v[:, 2] != 0, fall, 0)
-    out[moving, z] = np.maximum(h, np.minimum(FLOOR, bm[:, 2]))
+    h = now[:, 2] + v[:, 2] * (6 * ahead) // (10 * gap) - (v[:, 2] != 0) * fall
+    ahead_of[:, 2] = np.maximum(h, np.minimum(FLOOR, now[:, 2]))
+    out[moving, c0 : z + 1] = ahead_of
     return out
 
 
