@@ -19,8 +19,9 @@ challenge's reference bit packer (421.6 B on seed 1), encode and decode microsec
 packet (p50 / p99, this thread's CPU time) and where the bytes go.
 
 Run: ``python -m bench.bench_cubes [--file PATH] [--frames N] [--no-predictor]
-[--coding packed|entropy] [--predictor linear|physics]`` (defaults: entropy coding with the
-bench's physics-aware predictor; ``--coding packed --predictor linear`` is the older format).
+[--coding packed|entropy] [--predictor linear|physics] [--repeat N]`` (defaults: entropy coding
+with the bench's physics-aware predictor; ``--coding packed --predictor linear`` is the older
+format; ``--repeat 3`` on a machine others share keeps each packet's least time of 3).
 ``TICKSYNC_PURE=1 python -m bench.bench_cubes --frames 300 --bits`` also says which fields
 and which decisions (changed flags, magnitude classes, signs, mantissas) the table's bytes
 go to, from the coder's source run as Python (slowly).
