@@ -13,9 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import netcode  # noqa: F401  (first: its import finder picks smallest_three's build or source)
-from engine import smallest_three
-
 __all__ = ["Quantizer", "Exact", "Int", "Fixed", "Angle", "SmallestThree"]
 
 
@@ -151,6 +148,16 @@ class Angle(Quantizer):
 _SQRT_HALF = math.sqrt(0.5)
 
 
+def _steps():
+    """engine.smallest_three (compiled where built), imported on first use rather than
+    with this module: by then whatever replicates state has imported netcode, whose
+    import finder picks the module's build or its source (TICKSYNC_PURE=1, a stale
+    build), and the game side imports nothing of netcode itself."""
+    from engine import smallest_three
+
+    return smallest_three
+
+
 @dataclass(frozen=True)
 class SmallestThree(Quantizer):
     """Unit quaternions (x, y, z, w) as *smallest three*: 4 codes per row, the index of the
@@ -189,13 +196,13 @@ class SmallestThree(Quantizer):
 
     def _codes(self, q: np.ndarray, largest: np.ndarray) -> np.ndarray:
         """Codes of quaternions ``q`` with component ``largest`` dropped."""
-        return smallest_three.to_codes(q, largest, self.scale)
+        return _steps().to_codes(q, largest, self.scale)
 
     def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return self._unit(codes.reshape(-1, 4)).astype(dtype)
 
     def _unit(self, codes: np.ndarray) -> np.ndarray:
-        return smallest_three.unit(codes, self.scale)
+        return _steps().unit(codes, self.scale)
 
     def rebase(self, base: np.ndarray, largest: np.ndarray) -> np.ndarray:
         """The baseline codes ``base`` (rows, 4) re-expressed with component ``largest``
@@ -204,14 +211,14 @@ class SmallestThree(Quantizer):
         switch = base[:, 0] != largest
         if switch.any():
             out[switch, 0] = largest[switch]
-            out[switch, 1:] = smallest_three.rebased(base[switch], largest[switch], self.scale)
+            out[switch, 1:] = _steps().rebased(base[switch], largest[switch], self.scale)
         return out
 
     def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """(rows, 4) signed deltas of ``codes`` against ``base``: the largest index's turn
         (0..3 mod 4) and the three components against the rebased baseline."""
-        return smallest_three.delta(base, codes, self.scale)
+        return _steps().delta(base, codes, self.scale)
 
     def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`delta`."""
-        return smallest_three.undelta(base, deltas, self.scale)
+        return _steps().undelta(base, deltas, self.scale)
