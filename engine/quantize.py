@@ -148,6 +148,16 @@ class Angle(Quantizer):
 _SQRT_HALF = math.sqrt(0.5)
 
 
+def _steps():
+    """engine.smallest_three (compiled where built), imported on first use rather than
+    with this module: by then whatever replicates state has imported netcode, whose
+    import finder picks the module's build or its source (TICKSYNC_PURE=1, a stale
+    build), and the game side imports nothing of netcode itself."""
+    from engine import smallest_three
+
+    return smallest_three
+
+
 @dataclass(frozen=True)
 class SmallestThree(Quantizer):
     """Unit quaternions (x, y, z, w) as *smallest three*: 4 codes per row, the index of the
@@ -186,30 +196,13 @@ class SmallestThree(Quantizer):
 
     def _codes(self, q: np.ndarray, largest: np.ndarray) -> np.ndarray:
         """Codes of quaternions ``q`` with component ``largest`` dropped."""
-        # Flat indexes: each row's kept components in order, and its dropped one. (Few
-        # numpy calls: rebasing runs on a handful of rows per snapshot, where each call's
-        # overhead is the cost.)
-        at = np.arange(0, 4 * len(q), 4)
-        flat = q.ravel()
-        three = flat[at[:, None] + _KEEP[largest]]
-        three *= np.where(flat[at + largest] < 0, -1.0, 1.0)[:, None]
-        scaled = np.floor((three + _SQRT_HALF) / (2 * _SQRT_HALF) * self.scale + 0.5)
-        out = np.empty((len(q), 4), np.int64)
-        out[:, 0] = largest
-        out[:, 1:] = np.minimum(np.maximum(scaled, 0), self.scale)
-        return out
+        return _steps().to_codes(q, largest, self.scale)
 
     def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return self._unit(codes.reshape(-1, 4)).astype(dtype)
 
     def _unit(self, codes: np.ndarray) -> np.ndarray:
-        largest = codes[:, 0] & 3
-        three = codes[:, 1:] / self.scale * (2 * _SQRT_HALF) - _SQRT_HALF
-        at = np.arange(0, 4 * len(codes), 4)
-        q = np.empty(4 * len(codes), np.float64)
-        q[at[:, None] + _KEEP[largest]] = three
-        q[at + largest] = np.sqrt(np.maximum(0.0, 1.0 - (three * three).sum(axis=1)))
-        return q.reshape(-1, 4)
+        return _steps().unit(codes, self.scale)
 
     def rebase(self, base: np.ndarray, largest: np.ndarray) -> np.ndarray:
         """The baseline codes ``base`` (rows, 4) re-expressed with component ``largest``
@@ -217,29 +210,15 @@ class SmallestThree(Quantizer):
         out = base.copy()
         switch = base[:, 0] != largest
         if switch.any():
-            out[switch] = self._codes(self._unit(base[switch]), largest[switch])
+            out[switch, 0] = largest[switch]
+            out[switch, 1:] = _steps().rebased(base[switch], largest[switch], self.scale)
         return out
 
     def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """(rows, 4) signed deltas of ``codes`` against ``base``: the largest index's turn
         (0..3 mod 4) and the three components against the rebased baseline."""
-        out = codes - base
-        out[:, 0] &= 3
-        switch = np.flatnonzero(out[:, 0])
-        if len(switch):
-            rebased = self._codes(self._unit(base[switch]), codes[switch, 0])
-            out[switch, 1:] = codes[switch, 1:] - rebased[:, 1:]
-        return out
+        return _steps().delta(base, codes, self.scale)
 
     def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`delta`."""
-        out = base + deltas
-        out[:, 0] &= 3
-        switch = np.flatnonzero(out[:, 0] != base[:, 0] & 3)  # as delta saw it
-        if len(switch):
-            rebased = self._codes(self._unit(base[switch]), out[switch, 0])
-            out[switch, 1:] = rebased[:, 1:] + deltas[switch, 1:]
-        return out
-
-
-_KEEP = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])  # components kept when one is dropped
+        return _steps().undelta(base, deltas, self.scale)

@@ -66,3 +66,30 @@ def test_delta_inverts_even_against_an_out_of_range_largest_index():
     base = np.array([[4, 10, 20, 30], [7, 500, 0, 3], [-1, 1, 2, 3]])
     codes = np.array([[0, 11, 20, 30], [1, 400, 9, 3], [2, 1, 2, 3]])
     assert np.array_equal(quant.undelta(base, quant.delta(base, codes)), codes)
+
+
+def test_the_rotation_steps_are_the_same_compiled_and_interpreted():
+    """engine/smallest_three.py's float steps, built and run as Python, on rotations and
+    on codes no quantizer makes (what a hostile baseline could hold): the same floats
+    and codes, bit for bit, as the browser's decoder relies on."""
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    source = source_twin("engine.smallest_three")
+    rng = np.random.default_rng(3)
+    q = np.concatenate([_unit(rng, 500), [[1e300, -1e300, 0, 0], [0.5, 0.5, -0.5, 0.5]]])
+    largest = np.concatenate([np.argmax(np.abs(q), axis=1)[:-2], [0, 3]])
+    codes = np.column_stack([rng.integers(-9, 9, 502), rng.integers(-(1 << 40), 1 << 40, (502, 3))])
+    codes[:250, 1:] &= 511
+    wild = rng.integers(-(1 << 62), 1 << 62, (502, 4)) * 2 + 1  # sums past int64 wrap
+    for scale in (511, 4095):
+        made = smallest_three.to_codes(q, largest, scale)
+        for module in (smallest_three, source):
+            assert np.array_equal(module.to_codes(q, largest, scale), smallest_three.to_codes(q, largest, scale))
+            assert np.array_equal(module.unit(codes, scale), smallest_three.unit(codes, scale))
+            assert np.array_equal(module.rebased(codes, largest, scale), smallest_three.rebased(codes, largest, scale))
+            assert np.array_equal(module.delta(codes, made, scale), smallest_three.delta(codes, made, scale))
+            with np.errstate(over="ignore"):  # the source's int64 scalars wrap as the build's do
+                assert np.array_equal(module.undelta(codes, wild, scale), smallest_three.undelta(codes, wild, scale))
+        assert made[:, 1:].min() >= 0 and made[:, 1:].max() <= scale and np.array_equal(made[:, 0], largest)
