@@ -38,6 +38,7 @@ COMPILED = [
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.send",  # each client's snapshot parts, sealed and queued (cimports peer, outbox)
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
+    "netcode.lockstep.broadcast",  # each due client's frames packet, sealed and queued (cimports peer, outbox)
     "netcode.statesync.bitpack",  # snapshot bit packing
     "netcode.statesync.rangecoder",  # range coding of snapshot updates
     "engine.smallest_three",  # rotation codes' float steps (rebasing, per snapshot)

@@ -238,3 +238,29 @@ def test_a_frame_log_restarted_from_recorded_inputs_encodes_as_the_one_that_died
     for t in range(40, 60):
         prev, _ = decode_frame(r, prev)
         assert prev.tobytes() == recorded[t].tobytes()
+
+
+def test_players_who_joined_together_send_on_different_ticks(seed):
+    """Input packets go on ticks of the player's slot phase (slot % send_every), as frames do
+    on the server's side: four players who joined at once give each tick two packets, not
+    four every other tick."""
+    match = LockstepMatch(GAME, 4, seed=seed, link=LinkConfig(latency=0.005))
+    for slot in range(4):
+        match.add_client(f"p{slot}", slot=slot)
+    server = match.server
+    arrivals: dict[int, list[int]] = {}  # server tick -> slots whose packet arrived
+    receive = server.receive_datagram
+
+    def counting(data, addr, now):
+        if data[3] & 0x7F == int(PacketType.LS_INPUT) and addr.startswith("p"):
+            arrivals.setdefault(server.tick, []).append(int(addr[1:]))
+        receive(data, addr, now)
+
+    match.run(3.0)
+    server.receive_datagram = counting
+    match.run(2.0)
+    per_tick = [len(slots) for slots in arrivals.values()]
+    assert sum(per_tick) > 100
+    assert max(per_tick) <= 3 and min(per_tick) >= 1, arrivals  # spread, within a tick of jitter
+    for slots in arrivals.values():  # two players of one phase, two of the other
+        assert sorted(slots) in ([0, 2], [1, 3]) or len(slots) != 2, arrivals

@@ -271,9 +271,11 @@ def test_hostile_clients_are_clamped_or_dropped_and_the_room_plays_on(seed):
     match.run(2.0)
     del match.clients["evil"]
     t = match.server.tick
+    late = match.server.stats()["peers"][1]["late_inputs"]
     nan = np.frombuffer(np.array([(np.nan, 9.0)] * 3, game.input_dtype).tobytes(), np.uint8).reshape(3, -1)
     evil.session.send(PacketType.SS_INPUT, pack_ss_input(1, None, 0, t + 3, nan), match.net.now)
     evil.session.send(PacketType.SS_INPUT, pack_ss_input(0, None, 0, t + 3, nan), match.net.now)  # other slot
+    evil.session.send(PacketType.SS_INPUT, pack_ss_input(1, None, 0, t + 100_000, nan[:1]), match.net.now)  # far ahead
     for _ in range(400):  # a flood
         evil.session.send(PacketType.SS_INPUT, pack_ss_input(1, None, 0), match.net.now)
     match.net.flush("evil")
@@ -281,6 +283,7 @@ def test_hostile_clients_are_clamped_or_dropped_and_the_room_plays_on(seed):
     stats = match.server.stats()
     dropped = stats["session"]["dropped"]
     assert dropped.get("wrong_slot", 0) == 1
+    assert dropped.get("future_input", 0) == 1 and stats["peers"][1]["late_inputs"] == late  # a drop, not a count
     assert dropped.get("flood", 0) > 200
     assert stats["clamped_inputs"] >= 1
     assert np.isfinite(match.server.state.pos).all()

@@ -131,7 +131,7 @@ class LockstepClient(ModeClient):
         self.clock: ServerClock | None = None
         self._one_way = 0.0  # seconds, as the clock had it at this update
         self._requests: list = []
-        self._updates = 0
+        self._next_send = 0  # the server tick (as estimated) of our next input packet
         self.counters = {
             "rollbacks": 0,
             "rolled_back_ticks": 0,
@@ -274,9 +274,15 @@ class LockstepClient(ModeClient):
             self._rollback_if_mispredicted()
             self._report_confirmed_hashes()
             self._advance(server_tick)
-            self._updates += 1
-            if self._updates % self.info.send_every == 0 or self._keyframe is not None:
+            tick = int(server_tick)
+            every = self.info.send_every
+            # (A due tick further than send_every ahead: the server's clock went back.)
+            if not tick < self._next_send <= tick + every or self._keyframe is not None:
                 self._send(now)
+                # The next packet goes on a tick of our slot's phase: players spread their
+                # packets over the send_every ticks as the server spreads its frames, so a
+                # room whose players all joined at once does not land every packet on one tick.
+                self._next_send = tick + every - (tick - self.slot) % every
         out, self._requests = self._requests, []
         return out
 

@@ -6,7 +6,8 @@ from netcode.mode.inputs cimport InputBuffer, scan_run
 from netcode.session.connection cimport Connection
 
 cdef Py_ssize_t _HEAD
-cdef int _FLAGS
+cdef int _FLAGS, _INPUTS, _HASH, _KEYFRAME
+cdef long long _TOO_FAR
 
 
 cdef class LockstepPeer:
@@ -25,7 +26,7 @@ cdef class InputGate(HotPacket):
     cdef public InputBuffer inputs
     cdef public Py_ssize_t itemsize
 
-    @cython.locals(p=LockstepPeer, d=bytes, at=cython.Py_ssize_t, n=cython.Py_ssize_t, slot=cython.longlong,
+    @cython.locals(p=LockstepPeer, d=bytes, view="const unsigned char[:]", at=cython.Py_ssize_t, n=cython.Py_ssize_t, slot=cython.longlong,
                    flags=cython.int, needed=cython.longlong, origin=cython.longlong, pos=cython.Py_ssize_t,
                    run=cython.Py_ssize_t, first=cython.longlong, count=cython.longlong, hash_at=cython.Py_ssize_t,
                    keyframe_at=cython.Py_ssize_t, parts=cython.Py_ssize_t, tick=cython.longlong, late=cython.longlong)

@@ -15,12 +15,13 @@ import numpy as np
 from netcode.errors import ProtocolError
 from netcode.lockstep.wire import IN_HASH, IN_INPUTS, IN_KEYFRAME, NO_ACK, SPECTATOR_SLOT
 from netcode.mode.dispatch import HotPacket
-from netcode.mode.inputs import scan_run
+from netcode.mode.inputs import TOO_FAR, scan_run
 from netcode.session.wire import SESSION_HEADER_SIZE, PacketType
 
 __all__ = ["LockstepPeer", "InputGate"]
 
 _HEAD = 10  # slot, flags, next needed frame (u32), origin (u32)
+_INPUTS, _HASH, _KEYFRAME, _TOO_FAR = IN_INPUTS, IN_HASH, IN_KEYFRAME, TOO_FAR  # C ints when compiled
 _FLAGS = IN_INPUTS | IN_HASH | IN_KEYFRAME
 
 
@@ -70,6 +71,7 @@ class InputGate(HotPacket):
     def take(self, peer, conn, data: bytes, now: float) -> None:
         p = peer
         d = data if type(data) is bytes else bytes(data)
+        view = d  # the packet's buffer, taken once for the run's readers (a C view when compiled)
         # The packet's shape, whole, before anything is taken from it.
         at = SESSION_HEADER_SIZE
         n = len(d)
@@ -86,14 +88,14 @@ class InputGate(HotPacket):
         pos = at + _HEAD
         run = pos
         first = count = 0
-        if flags & IN_INPUTS:
-            first, count, pos = scan_run(d, run, self.itemsize)
+        if flags & _INPUTS:
+            first, count, pos = scan_run(view, run, self.itemsize)
         hash_at = pos
-        if flags & IN_HASH:
+        if flags & _HASH:
             pos += 12  # tick (u32), hash (u64)
         keyframe_at = pos
         parts = 0
-        if flags & IN_KEYFRAME:
+        if flags & _KEYFRAME:
             if pos + 6 > n:
                 raise ProtocolError("truncated", "keyframe status past the packet")
             parts = d[pos + 4] | (d[pos + 5] << 8)
@@ -116,17 +118,20 @@ class InputGate(HotPacket):
             if p.next_needed is None or needed > p.next_needed or origin > p.origin:
                 p.next_needed = needed
             p.origin = max(p.origin, min(origin, needed))
-        if flags & IN_INPUTS:
+        if flags & _INPUTS:
             if p.slot < 0:
                 raise ProtocolError("spectator_input", "spectators send no inputs")
-            late = self.inputs.put_run(p.slot, d, run, tick, hash_at)
+            late = self.inputs.put_run(p.slot, view, run, tick, hash_at)
+            if late == _TOO_FAR:
+                conn.counters.drop("future_input")  # what follows is dropped with it
+                return
             if late:
                 p.counters["late_inputs"] += late
             if first + count - 1 > p.input_ack:
                 p.input_ack = first + count - 1
-        if flags & IN_KEYFRAME:
+        if flags & _KEYFRAME:
             have = np.unpackbits(np.frombuffer(d, np.uint8, (parts + 7) // 8, keyframe_at + 6), bitorder="little")
             server._keyframe_status(p, _u32(d, keyframe_at), have[:parts].astype(bool))
-        if flags & IN_HASH:
+        if flags & _HASH:
             value = _u32(d, hash_at + 4) | (_u32(d, hash_at + 8) << 32)
             server._check_hash(p, _u32(d, hash_at), value)

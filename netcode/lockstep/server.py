@@ -23,11 +23,11 @@ from engine.model import Game
 
 from netcode.errors import ProtocolError, UsageError
 from netcode.events import DesyncDetected
+from netcode.lockstep.broadcast import FrameSender
 from netcode.lockstep.frames import FrameLog
 from netcode.lockstep.wire import (
     KEYFRAME_CHUNK,
     LockstepInfo,
-    pack_frames_header,
     pack_keyframe_part,
     pack_run_header,
 )
@@ -81,6 +81,7 @@ class LockstepServer(ModeServer):
         self._keyframe: tuple[int, bytes] = (0, self.state.pack())
         self.stats_counters = {"frames": 0, "missing_inputs": 0, "desyncs": 0, "bytes_frames": 0, "clamped_inputs": 0}
         self.input_gate = self.hot_packet = InputGate(self)  # LS_INPUT's rules, in one place
+        self.frame_sender = FrameSender(self, _FRAME_BUDGET)  # the frame broadcast loop
 
     def accept_info(self) -> bytes:
         cfg = self.config
@@ -161,49 +162,7 @@ class LockstepServer(ModeServer):
         self.game.step(self.state, inputs, t)
         self.tick = t + 1
         self.stats_counters["frames"] += 1
-        self._send_frames(now, self.tick % self.config.send_every)
-
-    def _send_frames(self, now: float, phase: int) -> None:
-        """Frames to the clients whose turn it is: each gets a packet every ``send_every``
-        ticks, and the clients are spread over those ticks so no tick sends to all."""
-        newest = self.tick - 1
-        budget = _FRAME_BUDGET
-        cache: dict[tuple[int, int], bytes] = {}
-        headers: dict[int, bytes] = {}  # input ack -> the frames header without a tally, shared
-        outbox = self.session.outbox
-        connections = self.session.connections
-        every = self.config.send_every
-        tallying = newest // 16 != (newest - every) // 16
-        for peer in self.peers.values():
-            if peer.conn_id % every != phase:
-                continue
-            conn = connections.get(peer.conn_id)
-            if conn is None or peer.next_needed is None:
-                continue  # the client has not said what it holds yet
-            if peer.keyframe is not None:
-                if self._send_keyframe_parts(peer, conn, now):
-                    continue
-            if peer.next_needed < self.frames.first:
-                self._start_keyframe(peer)
-                self._send_keyframe_parts(peer, conn, now)
-                continue
-            start = max(min(peer.next_needed, newest - self.config.min_redundancy), peer.origin, self.frames.first)
-            key = (start, peer.origin)
-            run = cache.get(key)
-            if run is None:
-                run = self._build_run(start, newest, peer.origin, budget)
-                cache[key] = run
-            # The input tally rides in one packet per 16 ticks, whatever the client's phase.
-            tally = self.input_tally(peer.slot) if tallying else None
-            if tally is None:
-                head = headers.get(peer.input_ack)
-                if head is None:
-                    head = headers[peer.input_ack] = pack_frames_header(newest, peer.input_ack, None)
-            else:
-                head = pack_frames_header(newest, peer.input_ack, tally)
-            payload = head + run
-            self.stats_counters["bytes_frames"] += len(payload)
-            outbox.send(conn, PacketType.LS_FRAMES, payload, now)
+        self.frame_sender.send(t, self.frames.first, self.tick % self.config.send_every, now)
 
     def _build_run(self, start: int, newest: int, origin: int, budget: int) -> bytes:
         """Run(s) of frames start..newest. When they do not all fit: the oldest that fit (so

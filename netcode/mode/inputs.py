@@ -17,9 +17,13 @@ import numpy as np
 from netcode.errors import ProtocolError, UsageError
 from netcode.session.wire import Reader
 
-__all__ = ["MAX_RUN", "pack_run", "parse_run", "scan_run", "decode_run", "InputBuffer", "StampedInputs"]
+__all__ = ["MAX_RUN", "TOO_FAR", "pack_run", "parse_run", "scan_run", "decode_run", "InputBuffer", "StampedInputs"]
 
 MAX_RUN = 255  # inputs in one packet
+# What InputBuffer.put_run returns for a run reaching past ``current + max_ahead`` (a client
+# whose clock ran ahead: common after a stall, so a status, not an exception). Not -1,
+# which the compiled build keeps for errors.
+TOO_FAR = -2
 _RUN = struct.Struct("<IB")  # first tick, count
 _RUN_HEAD = 5
 
@@ -131,18 +135,18 @@ class InputBuffer:
 
     def put(self, slot: int, first: int, records: np.ndarray, current: int) -> int:
         """Store inputs for ticks >= ``current`` (the next tick to close). Returns how many
-        of them arrived too late for their tick and were new to us (resends are not late).
-        Ticks already received are not taken again: clients never restamp a tick, so a
-        resend can only repeat them (or, from a hostile client, try to change the past).
-        Raises ProtocolError for ticks beyond ``current + max_ahead``."""
+        of them arrived too late for their tick and were new to us (resends are not late),
+        or TOO_FAR (nothing stored) for ticks beyond ``current + max_ahead``. Ticks already
+        received are not taken again: clients never restamp a tick, so a resend can only
+        repeat them (or, from a hostile client, try to change the past)."""
         flat = np.ascontiguousarray(records, np.uint8).reshape(-1)
         return self._store(slot, first, len(records), flat, current)
 
     def put_run(self, slot: int, data, pos: int, current: int, until: int = -1) -> int:
         """:meth:`put` of the packed run at ``data[pos:]``, decoded straight from the
         packet's bytes; the run must end at ``until`` (-1: the packet's end). Raises
-        ProtocolError (and stores nothing) for a malformed run or one reaching past
-        ``current + max_ahead``."""
+        ProtocolError (and stores nothing) for a malformed run; TOO_FAR for one reaching
+        past ``current + max_ahead``."""
         first, count, end = scan_run(data, pos, self.itemsize)
         if until < 0:
             until = len(data)
@@ -154,7 +158,7 @@ class InputBuffer:
     def _store(self, slot: int, first: int, count: int, records, current: int) -> int:
         last = first + count - 1
         if last > current + self.max_ahead:
-            raise ProtocolError("future_input", f"input for tick {last}, server is at {current}")
+            return TOO_FAR
         newest = self._newest[slot]
         if last > newest:
             self._newest[slot] = last

@@ -6,6 +6,7 @@ from netcode.mode.inputs cimport InputBuffer, scan_run
 from netcode.session.connection cimport Connection
 
 cdef Py_ssize_t _HEAD
+cdef long long _TOO_FAR
 cdef unsigned long long _MASK64
 
 

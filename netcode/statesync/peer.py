@@ -14,13 +14,14 @@ import math
 
 from netcode.errors import ProtocolError
 from netcode.mode.dispatch import HotPacket
-from netcode.mode.inputs import scan_run
+from netcode.mode.inputs import TOO_FAR, scan_run
 from netcode.session.wire import SESSION_HEADER_SIZE, PacketType
 from netcode.statesync.wire import IN_INPUTS, NO_ACK
 
 __all__ = ["StateSyncPeer", "InputGate"]
 
 _HEAD = 7  # slot, flags, snapshot ack (u32), view delay
+_TOO_FAR = TOO_FAR  # a C constant when compiled
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -118,6 +119,9 @@ class InputGate(HotPacket):
             raise ProtocolError("spectator_input", "spectators send no inputs")
         tick = self.server.tick
         late = self.inputs.put_run(p.slot, d, run, tick)
+        if late == _TOO_FAR:
+            conn.counters.drop("future_input")
+            return
         if late:
             p.counters["late_inputs"] += late
         # Lag compensation may look back as far as the client's screen, but no further
