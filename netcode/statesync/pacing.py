@@ -114,17 +114,20 @@ class SendPacer:
         self.tokens -= size
 
     # -- the full snapshot as a baseline candidate ----------------------------------------
-    def candidate(self, acked: int, heard_at: float, timeout: float) -> int:
+    def candidate(self, acked: int, heard_at: float, timeout: float, backoff: bool = True) -> int:
         """The full snapshot to send deltas against while the client's ack of it is on its
         way (-1: none, send a full). The full is taken as lost only when the client has kept
         talking (``heard_at``: when it was last heard from) for ``timeout`` after it was sent
-        without acking it (the timeout doubles after each unanswered one): a silent client
-        (a stopped process, a dead link) is sent no more fulls it cannot ack anyway."""
+        without acking it. With ``backoff`` the timeout doubles after each unanswered one: a
+        silent or lagging client is sent no more fulls it cannot ack anyway. Without it (the
+        client acked packets sent after the full: a part of it was lost) each resend waits
+        the timeout alone, and the pacing's budget bounds what a lossy link costs."""
         if self.full_tick < 0 or acked >= self.full_tick:
             if acked >= self.full_tick >= 0:
                 self.full_tick, self.unanswered = -1, 0
             return -1
-        if heard_at - self.full_at >= timeout * (1 << min(self.unanswered - 1, 4)):
+        wait = timeout * (1 << min(self.unanswered - 1, 4)) if backoff else timeout
+        if heard_at - self.full_at >= wait:
             return -1
         return self.full_tick
 

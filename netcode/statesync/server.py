@@ -180,7 +180,9 @@ class StateSyncServer(ModeServer):
         # deepen the queue: that one gets the history's reach (measured: 64 bots joining at
         # once on a loaded machine were sent 230 full snapshots, 3.6 each, in 20 s).
         delivered = conn.newest_acked() > peer.pacer.full_through
-        return peer.pacer.candidate(peer.acked, conn.last_recv, min(timeout, reach) if delivered else reach)
+        if delivered:
+            return peer.pacer.candidate(peer.acked, conn.last_recv, min(timeout, reach), False)
+        return peer.pacer.candidate(peer.acked, conn.last_recv, reach)
 
     def _move_viewers(self, positions: np.ndarray) -> None:
         for peer in self.peers.values():
