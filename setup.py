@@ -30,6 +30,7 @@ from pathlib import Path
 # Adding one is a line here and ``compiled.load("netcode.x.y")`` where it is used.
 COMPILED = [
     "netcode.session.wire",  # the packet prefix and session header, packed and parsed
+    "netcode.session.aead",  # a session key's AES-256-GCM, one OpenSSL context kept (links libcrypto)
     "netcode.session.connection",  # a session's header, replay window, acks, RTT
     "netcode.session.outbox",  # what a session end queues to send (cimports connection)
     "netcode.session.demux",  # which session a datagram is for (cimports connection)
