@@ -7,7 +7,7 @@ off (one encoding per distinct baseline the clients need) and at the default. Pe
 encodings per snapshot (mean, max), the CPU of a snapshot tick (thread time: quantize,
 choose baselines, encode, send; p50, p99), client-snapshots deferred, and snapshot bytes
 per client per second. Usage: ``python -m bench.bench_encode_budget [--clients 64]
-[--seconds 8] [--jitter 0.01 0.05 0.1] [--budget 12]``.
+[--seconds 8] [--jitter 0.01 0.05 0.1] [--budget 6]``.
 """
 
 from __future__ import annotations

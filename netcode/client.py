@@ -98,7 +98,7 @@ class ClientReport:
     mode: str = ""  # lockstep or statesync: what the room ran
     frames: int = 0  # lockstep: input frames received; state sync: complete snapshots
     confirmed: int = 0  # ticks whose frames it holds (the newest confirmed tick + 1)
-    ticks: int = 0  # game ticks simulated (progress: re-simulation after a rollback counts once)
+    ticks: int = 0  # game ticks simulated (progress: ticks re-run after a rollback or a reconciliation count once)
     rtt_ms: float | None = None
     loss_pct: float = 0.0
     packets_sent: int = 0
@@ -352,9 +352,12 @@ class GameClient:
                 self.report.ticks += sum(1 for r in requests if type(r) is AdvanceTick) - (client.counters["rolled_back_ticks"] - rolled)
                 runner.execute(requests)
         else:
-            before = client.predicted_tick
+            before = client.progress
             client.update(now)
-            self.report.ticks += max(0, client.predicted_tick - before)  # progress, not re-simulation
+            self.report.ticks += client.progress - before  # progress, not re-simulation
+        # What we queued leaves now, not at ``now``: a starved process may have taken a while
+        # to predict, and RTT samples (so the input lead) must not count that as the network.
+        client.session.departing(self._aloop.time())
         self.transport.flush()
         self._drain_events(now)
         if self._done is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import importlib.util
 import random
 import sys
@@ -224,6 +225,89 @@ class StateSyncMatch:
 
     def run(self, seconds):
         self.net.run_for(seconds)
+
+
+class StarvedProcess:
+    """A state-sync client in a CPU-starved process, as GameClient runs it on a real loop.
+
+    The process gets ``share`` of a core and each tick it predicts costs ``step_cost`` of
+    CPU, so its updates take ``(base + steps * step_cost) / share`` seconds of wall time.
+    Its tick loop works like engine.loop.TickLoop: when it wakes late it runs the overdue
+    updates (at most ``catchup``, dropping the rest) back to back, each at its own ``now``,
+    without reading its socket; datagrams wait (in the kernel) until the burst is over.
+    What an update queues leaves when the update ends (GameClient says so with
+    ``session.departing``)."""
+
+    def __init__(self, client, rate, step_cost, share, *, base=0.0005, catchup=5, departing=True):
+        self.c, self.dt, self.step_cost, self.share = client, 1.0 / rate, step_cost, share
+        self.base, self.catchup, self.departing = base, catchup, departing
+        self.inbox, self.outbox = [], []
+        self.free_at = 0.0
+        self.next_due = None
+        self.burst = 0
+        self.now = 0.0
+        self.updates = 0
+        self.trace = []  # (now, predicted tick, progress) after each update
+
+    # the endpoint interface, for the simulator's driver
+    def receive_datagram(self, data, addr, now):
+        self.inbox.append((data, addr))
+
+    def datagrams_to_send(self):
+        out = [(d, a) for t, d, a in self.outbox if t <= self.now]
+        self.outbox = [x for x in self.outbox if x[0] > self.now]
+        return out
+
+    def next_deadline(self):
+        times = [t for t, _, _ in self.outbox]
+        if self.burst:
+            times.append(self.free_at)
+        else:
+            due = self.c.next_deadline()
+            if self.next_due is not None:
+                due = self.next_due if due is None else min(due, self.next_due)
+            if due is not None:
+                times.append(max(due, self.free_at))
+        return min(times) if times else None
+
+    def handle_timer(self, now):
+        self.now = now
+        if now < self.free_at:
+            return
+        if not self.burst:
+            inbox, self.inbox = self.inbox, []
+            for data, addr in inbox:  # the loop reads its socket between bursts only
+                self.c.receive_datagram(data, addr, now)
+            self.c.handle_timer(now)
+            self._queue(now)
+            if self.next_due is None:
+                self.next_due = now
+            due = math.floor((now - self.next_due) / self.dt + 1e-9) + 1
+            if due <= 0:
+                return
+            if due > self.catchup:
+                self.next_due += (due - self.catchup) * self.dt
+                due = self.catchup
+            self.burst = due
+        self._update(now)
+
+    def _update(self, now):
+        c = self.c
+        self.burst -= 1
+        self.next_due += self.dt
+        self.updates += 1
+        if c.predicted is not None and c.slot is not None and self.updates % 4 == 0:
+            c.set_input(c.game.bot_inputs(c.predicted, c.predicted_tick, [c.slot])[0])
+        steps = c.counters["predicted_ticks"]
+        c.update(now)
+        self.free_at = now + (self.base + self.step_cost * (c.counters["predicted_ticks"] - steps)) / self.share
+        if self.departing:
+            c.session.departing(self.free_at)
+        self._queue(self.free_at)
+        self.trace.append((now, c.predicted_tick, c.progress))
+
+    def _queue(self, leave):
+        self.outbox += [(leave, d, a) for d, a in self.c.datagrams_to_send()]
 
 
 # -- real-socket tests ------------------------------------------------------------------

@@ -628,3 +628,79 @@ def test_the_server_learns_every_snapshot_a_client_acked_reordered_acks_included
     assert peer.acked_mask == 0b11101
     gate.take_ack(peer, newest - 70 * every)  # older than the mask reaches: ignored
     assert peer.acked_mask == 0b11101
+
+
+# -- a client in a CPU-starved process -----------------------------------------------------
+
+
+def _starved_run(seed, step_cost, share, seconds=20.0):
+    """A bot (reconciling every 8 ticks, as run_bots' do) in a process that gets ``share`` of
+    a core, whose predicted ticks cost ``step_cost`` each, against a loopback server.
+    Returns (process, client, the server's tick by time, start and end time)."""
+    from helpers import StarvedProcess, token
+
+    game = Arena(npcs=20)
+    loopback = LinkConfig(latency=0.001, jitter=0.0005, in_order=True)
+    match = StateSyncMatch(game, 2, seed=seed, link=loopback, config=StateSyncConfig(players=2, seed=3))
+    client = StateSyncClient(game, server="server", token=token(0, user="starved"), reconcile_every=8)
+    process = StarvedProcess(client, match.server.tick_rate, step_cost, share)
+    match.net.add("starved", process)
+    client.connect(match.net.now)
+    match.net.flush("starved")
+    match.run(2.0)
+    server_ticks = []
+    on_tick = match.server.on_tick
+
+    def logged(now):
+        on_tick(now)
+        server_ticks.append((now, match.server.tick))
+
+    match.server.on_tick = logged
+    start = match.net.now
+    match.run(seconds)
+    return process, client, server_ticks, start
+
+
+@pytest.mark.parametrize("step_cost, share", [(0.004, 0.3), (0.002, 0.15)], ids=["30%-of-a-core", "15%-of-a-core"])
+def test_a_cpu_starved_client_predicts_no_further_ahead_than_its_lead(seed, step_cost, share):
+    """Its updates come late and in bursts and its packets wait in its socket, so the round
+    trip it measures is mostly its own stalls. It may fall behind and catch up, but its
+    predicted tick stays within its input lead of the server's (measured at the same time),
+    and its progress counts each tick once. Before the clock counted its stalls as latency
+    and jitter: 204-215 ticks (3.5 s) ahead, updates predicting up to 120 ticks each."""
+    import bisect
+
+    from netcode.mode.timesync import MAX_JITTER_MARGIN
+
+    process, client, server_ticks, start = _starved_run(seed, step_cost, share)
+    rate = client.info.tick_rate
+    times = [t for t, _ in server_ticks]
+    first = next(i for i, (now, _, _) in enumerate(process.trace) if now >= start)
+    worst = max(tick - server_ticks[max(0, bisect.bisect_right(times, now) - 1)][1] for now, tick, _ in process.trace[first:])
+    # Its lead: the capped jitter margin, a tick for our next packet, and one-way latency twice
+    # (to the server's present, then for the input to get there) at up to 100 ms: the path is
+    # 1 ms, the rest is what its stalls still add to the round trips it measures.
+    lead = (MAX_JITTER_MARGIN + 1 / rate + 2 * 0.1) * rate + 2
+    assert worst <= lead, (worst, lead)
+    progress = process.trace[-1][2] - process.trace[first - 1][2]
+    elapsed_ticks = (process.trace[-1][0] - process.trace[first - 1][0]) * rate
+    assert 0.9 * elapsed_ticks <= progress <= elapsed_ticks + lead, (progress, elapsed_ticks)
+    assert process.updates > 60  # no spiral: updates do not each predict a hundred ticks
+
+
+def test_a_client_that_reconnects_with_a_reconciliation_pending_plays_on(seed):
+    """A snapshot came in, then the session was lost before the update that would have
+    reconciled with it: the new session's first updates must not look for that snapshot's
+    reconstruction, which went with the old session."""
+    game = Arena(npcs=5)
+    match = StateSyncMatch(game, 1, seed=seed, config=StateSyncConfig(players=1, seed=3))
+    client = match.add_client("a", slot=0, reconcile_every=8)
+    match.run(2.0)
+    while client._pending_reconcile < client._reconciled + client.reconcile_every:
+        match.net.run_for(0.001)
+    now, before = match.net.now, client.counters["reconciliations"]
+    client.disconnect(now)
+    client.reconnect(now)
+    match.net.flush("a")
+    match.run(1.0)  # was: KeyError in the first update of the new session
+    assert client.connected and client.counters["reconciliations"] > before

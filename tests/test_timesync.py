@@ -98,6 +98,41 @@ def test_a_lone_late_sample_after_a_gap_does_not_replace_the_floor():
     assert f.value == 0.02 and f.forgets == 0
 
 
+def test_the_jitter_margin_is_capped_and_the_lead_stays_within_half_the_servers_limit():
+    rate = 60
+    capped = timesync.input_lead(0.02, timesync.MAX_JITTER_MARGIN / 2, rate, 1)
+    assert timesync.input_lead(0.02, 3.0, rate, 1) == capped  # seconds of "jitter": our own stalls
+    assert timesync.input_lead(0.02, 0.01, rate, 1) < capped  # a network's jitter counts whole
+    assert timesync.input_lead(10.0, 0.0, rate, 1, max_ahead=240) == 120  # never refused as from the future
+
+
+def test_a_client_that_reads_its_socket_late_does_not_count_the_wait_as_latency():
+    """A starved client reads its socket every half second, every packet since at once; its
+    acks come back in the oldest of them. The round trip it measures is mostly that wait, which
+    the packets' own lateness shows: one-way latency stays the path's (20 ms), where counting
+    the wait put the clock and the inputs a quarter of a second ahead."""
+    from netcode.session.connection import RttEstimator
+
+    rate, path = 60, 0.02
+    clock, rtt = timesync.ServerClock(rate), RttEstimator()
+    sent_at = read = 100.0
+    for _ in range(40):  # 20 s
+        read += 0.5
+        # The server's snapshots since the last read (every other tick); the first one after
+        # our send came back acked it.
+        ticks = range(int((read - 0.5) * rate) // 2 * 2 + 2, int((read - path) * rate), 2)
+        for i, tick in enumerate(ticks):
+            if i == 0:
+                rtt.sample(read - sent_at)  # what the session measures: ~0.5 s
+            clock.sample(tick - 1, read, rtt)
+        ahead = clock.one_way(rtt, read)
+        sent_at = read  # our packet leaves after the read
+    assert rtt.min_rtt > 0.4  # the raw samples hold the wait
+    assert ahead < path + 2 / rate, ahead
+    server_tick = read * rate  # the server's tick at `read` (it runs tick t at t / rate)
+    assert abs(clock.tick_at(read, ahead) - server_tick) <= 3
+
+
 # -- a state-sync client on the simulator -------------------------------------------------
 
 
@@ -179,7 +214,7 @@ def test_single_jitter_spikes_do_not_move_the_clock(seed):
 
 def test_the_browser_client_uses_the_same_constants():
     text = TICKSYNC_JS.read_text()
-    names = [n for n in timesync.__all__ if n.startswith("FLOOR_")]
+    names = [n for n in timesync.__all__ if n.startswith(("FLOOR_", "MAX_"))]
     assert names
     for name in names:
         m = re.search(rf"export const {name} = ([0-9.]+);", text)
@@ -187,7 +222,10 @@ def test_the_browser_client_uses_the_same_constants():
         assert float(m.group(1)) == getattr(timesync, name), name
 
 
-def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path):
+@pytest.mark.parametrize("acks_in_samples", [False, True], ids=["rtt-apart", "rtt-with-snapshot"])
+def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path, acks_in_samples):
+    """``acks_in_samples``: RTT samples come in the snapshots' packets (the clients' way, so
+    the sample is taken less the packet's lateness), else on their own."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is needed to run web/ticksync.js (Debian: apt-get install nodejs)", pytrace=False)
@@ -213,9 +251,14 @@ def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path):
 
     clock, rtt, expect = ServerClock(rate), RttEstimator(), []
     for e in events:
-        clock.sample(e["tick"], e["now"])
-        if e["rtt"] is not None:
-            rtt.sample(e["rtt"])
+        if acks_in_samples:
+            if e["rtt"] is not None:
+                rtt.sample(e["rtt"])
+            clock.sample(e["tick"], e["now"], rtt)
+        else:
+            clock.sample(e["tick"], e["now"])
+            if e["rtt"] is not None:
+                rtt.sample(e["rtt"])
         ahead = clock.one_way(rtt, e["now"])
         expect.append([clock.tick_at(e["now"], ahead), ahead])
     script = tmp_path / "clock.mjs"
@@ -224,8 +267,9 @@ def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path):
         f"const events = {json.dumps(events)};\n"
         f"const clock = new ServerClock({rate}), rtt = new RttEstimator(), out = [];\n"
         "for (const e of events) {\n"
-        "  clock.sample(e.tick, e.now); if (e.rtt !== null) rtt.sample(e.rtt);\n"
-        "  const ahead = clock.oneWay(rtt, e.now);\n"
+        + ("  if (e.rtt !== null) rtt.sample(e.rtt); clock.sample(e.tick, e.now, rtt);\n" if acks_in_samples else
+           "  clock.sample(e.tick, e.now); if (e.rtt !== null) rtt.sample(e.rtt);\n")
+        + "  const ahead = clock.oneWay(rtt, e.now);\n"
         "  out.push([clock.tickAt(e.now, ahead), ahead]);\n"
         "}\n"
         "process.stdout.write(JSON.stringify({out, forgets: clock.forgets}));\n"

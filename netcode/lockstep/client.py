@@ -199,7 +199,7 @@ class LockstepClient(ModeClient):
         newest, input_ack, runs, r, tally = parse_frames_header(payload)
         if tally is not None:
             self.input_tally = tally
-        self.clock.sample(newest, now)
+        self.clock.sample(newest, now, self.session.connection.rtt)
         self._input_ack = max(self._input_ack, input_ack)
         players = self.info.players
         for _ in range(runs):
@@ -233,7 +233,7 @@ class LockstepClient(ModeClient):
     def _on_keyframe_part(self, payload, now: float) -> None:
         max_total = 64 << 20
         part = parse_keyframe_part(payload, max_total)
-        self.clock.sample(part.server_tick - 1, now)
+        self.clock.sample(part.server_tick - 1, now, self.session.connection.rtt)
         if part.tick <= self._kf_loaded:
             return  # already loaded: a late copy
         kf = self._keyframe
@@ -282,7 +282,7 @@ class LockstepClient(ModeClient):
 
     def _lead(self) -> float:
         rtt = self.session.connection.rtt
-        return input_lead(self._one_way, rtt.jitter, self.info.tick_rate, self.info.send_every)
+        return input_lead(self._one_way, rtt.jitter, self.info.tick_rate, self.info.send_every, self.info.max_ahead)
 
     def _server_tick(self, now: float) -> float:
         self._one_way = self.clock.one_way(self.session.connection.rtt, now)

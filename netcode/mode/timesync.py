@@ -33,6 +33,15 @@ after its first packets (on the simulator inputs are no longer late a second aft
 where a window alone (the old rule) held a stale floor for its whole length, and the
 least RTT ever seen for good. The window (2 s) bounds how long a
 stale floor can survive a change smaller than the tolerance.
+
+A CPU-starved client (its updates late and in bursts, its packets waiting in its own socket)
+must not read its stalls as the network's: the round trip it measures is mostly that wait,
+and its RTT's deviation is seconds. So an RTT sample is taken with the snapshot that carried
+its ack, less the time that packet waited beyond the fastest path down when the wait began
+with that read (:meth:`ServerClock.sample`); the jitter margin is capped
+(``MAX_JITTER_MARGIN``); and the lead stays within half the server's ``max_ahead``. Without
+these, one starved bot process stamped and predicted seconds ahead of the server, and each
+update predicted that much further, which starved it more.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ __all__ = [
     "FLOOR_SETTLE_SAMPLES",
     "FLOOR_TOLERANCE_TICKS",
     "FLOOR_WINDOW",
+    "MAX_JITTER_MARGIN",
     "RecentFloor",
     "ServerClock",
     "input_lead",
@@ -56,6 +66,13 @@ FLOOR_WINDOW = 2.0  # seconds a floor is kept at most
 FLOOR_SETTLE = 0.5  # seconds of samples all above the floor that replace it
 FLOOR_SETTLE_SAMPLES = 4  # and at least this many, so a lone sample after a gap never does
 FLOOR_TOLERANCE_TICKS = 1.0  # "above" means by more than this: input_lead's margin covers it
+# Seconds of jitter margin at most. The RTT's mean deviation is the network's jitter only
+# while the client reads its socket on time: a CPU-starved client (its packets wait in the
+# kernel, its updates come late and in bursts) measures its own stalls, seconds of them, and
+# a lead that followed would stamp and predict seconds ahead of the server, and each update
+# would predict that much further (more CPU: a spiral). Inputs that miss their tick instead
+# are counted by the server and reported.
+MAX_JITTER_MARGIN = 0.25
 
 
 class RecentFloor:
@@ -110,6 +127,11 @@ class RecentFloor:
             self.settle_now()
         return q[0][1]
 
+    @property
+    def above_since(self) -> float | None:
+        """When the run of samples above the floor began (None: the newest is not above)."""
+        return self._above_since
+
     def settle_now(self) -> bool:
         """Forget the floor now if samples above it are under way (whether or not they have
         lasted ``settle``); whether it did. A clock whose other floor just moved calls this,
@@ -151,12 +173,34 @@ class ServerClock:
         self._rtt_seen = 0
         self._offset: float | None = None
 
-    def sample(self, server_tick: int, now: float) -> None:
-        """``server_tick``: the newest frame the server had closed when it sent."""
+    def sample(self, server_tick: int, now: float, rtt: RttEstimator | None = None) -> None:
+        """``server_tick``: the newest frame the server had closed when it sent. ``rtt``: the
+        session's estimator, when this packet may have carried an ack (its RTT sample is
+        then taken here, see :meth:`_rtt_sample`)."""
         forgets = self._delay.forgets
-        self._offset = -self.rate * self._delay.add(now - (server_tick + 1) / self.rate, now)
+        delay = now - (server_tick + 1) / self.rate
+        floor = self._delay.add(delay, now)
+        self._offset = -self.rate * floor
         if self._delay.forgets != forgets:
             self._rtt.settle_now()  # the offset and the RTT move together, or inputs swing
+        if rtt is not None and rtt.samples != self._rtt_seen:
+            # The packet that acked our send came in ``delay - floor`` later than the fastest
+            # path down brings one. When its lateness began with this read (packets read
+            # together at one ``now``: a starved client reads late, in bursts, the newest
+            # on time), it waited in our own socket: not the path, which the round trip
+            # must not count, or our stalls become "one-way latency" and push the clock and
+            # the inputs ahead by half of them. Lateness under way since earlier reads is
+            # the path's (a queue that stays): the sample counts whole, so both floors move.
+            self._rtt_seen = rtt.samples
+            since = self._delay.above_since
+            late = delay - floor if since is None or since >= now else 0.0
+            self._rtt_sample(rtt.last - max(0.0, late), now)
+
+    def _rtt_sample(self, value: float, now: float) -> None:
+        forgets = self._rtt.forgets
+        self._rtt.add(value, now)
+        if self._rtt.forgets != forgets and self._delay.settle_now():
+            self._offset = -self.rate * self._delay.value
 
     def seed(self, server_tick: int, now: float) -> None:
         if self._offset is None:
@@ -173,12 +217,9 @@ class ServerClock:
 
     def one_way(self, rtt: RttEstimator, now: float) -> float:
         """One-way latency: half the recent floor of the session's RTT samples."""
-        if rtt.samples != self._rtt_seen:
+        if rtt.samples != self._rtt_seen:  # a sample no clock sample came with
             self._rtt_seen = rtt.samples
-            forgets = self._rtt.forgets
-            self._rtt.add(rtt.last, now)
-            if self._rtt.forgets != forgets and self._delay.settle_now():
-                self._offset = -self.rate * self._delay.value
+            self._rtt_sample(rtt.last, now)
         return self._rtt.value / 2 if self._rtt.ready else one_way(rtt)
 
     def tick_at(self, now: float, one_way: float) -> float:
@@ -191,7 +232,12 @@ def one_way(rtt: RttEstimator) -> float:
     return (rtt.min_rtt if rtt.samples else rtt.rtt) / 2
 
 
-def input_lead(one_way: float, jitter: float, rate: float, send_every: int) -> float:
-    """Ticks between the server's present and the tick an input sent now should be for."""
-    margin = max(2.0 * jitter, 1.0 / rate) + send_every / rate
-    return (one_way + margin) * rate + 1
+def input_lead(one_way: float, jitter: float, rate: float, send_every: int, max_ahead: int | None = None) -> float:
+    """Ticks between the server's present and the tick an input sent now should be for.
+
+    ``max_ahead``: the server's limit (its ACCEPTED info); the lead stays within half of it,
+    so a one-way estimate inflated by our own stalls never has the server refuse our
+    packets as from the future (the whole packet, every input in it)."""
+    margin = max(min(2.0 * jitter, MAX_JITTER_MARGIN), 1.0 / rate) + send_every / rate
+    lead = (one_way + margin) * rate + 1
+    return lead if max_ahead is None else min(lead, max_ahead / 2)

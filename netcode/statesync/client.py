@@ -113,6 +113,11 @@ class StateSyncClient(ModeClient):
         self.schema: SnapshotSchema | None = None
         self.predicted: State | None = None  # our copy, at predicted_tick
         self.predicted_tick = 0
+        # Ticks the prediction has moved past the newest it reached before, this match: the
+        # client's progress. Ticks re-run after a reconciliation (or after the clock's estimate
+        # stepped back) are work, not progress, and count once.
+        self.progress = 0
+        self._newest_predicted = 0
         self.buffer: SnapshotBuffer | None = None
         self._recons: dict[int, _Recon] = {}
         self.acked = -1  # newest complete snapshot
@@ -136,6 +141,7 @@ class StateSyncClient(ModeClient):
     def reconnect(self, now: float) -> None:
         self._recons.clear()  # the new session starts from a full snapshot
         self.acked = -1
+        self._pending_reconcile = self._reconciled  # its reconstruction is gone with them
         super().reconnect(now)
 
     def on_server_restart(self, now: float) -> None:
@@ -153,7 +159,7 @@ class StateSyncClient(ModeClient):
         self.clock.seed(self.info.server_tick, now)
         if self.predicted is None:
             self.predicted = self.game.create(self.info.seed, self.info.players)
-            self.predicted_tick = self.info.server_tick
+            self.predicted_tick = self._newest_predicted = self.info.server_tick
             self.schema = SnapshotSchema(self.game.replication, self.predicted)
             self._make_buffer()
 
@@ -181,7 +187,7 @@ class StateSyncClient(ModeClient):
         tick = part.tick
         if applied is not None:
             self.applied = max(self.applied, tick + applied)
-        self.clock.sample(tick - 1, now)
+        self.clock.sample(tick - 1, now, self.session.connection.rtt)
         recon = self._recons.get(tick)
         if recon is None:
             extras = motion = None
@@ -248,7 +254,7 @@ class StateSyncClient(ModeClient):
         rtt = self.session.connection.rtt
         ahead = self.clock.one_way(rtt, now)
         server_tick = self.clock.tick_at(now, ahead)
-        present = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, self.send_every)))
+        present = int(math.ceil(server_tick + input_lead(ahead, rtt.jitter, rate, self.send_every, self.info.max_ahead)))
         if not self.spectator:
             self._own.stamp(int(server_tick) + 1, present, self._input)
             self._predict(present)
@@ -285,6 +291,9 @@ class StateSyncClient(ModeClient):
             if before is not None and self.predicted_tick == before[0]:
                 self._correct(before[1], np.array(self.predicted[pos][own], np.float64))
                 before = None
+        if self.predicted_tick > self._newest_predicted:
+            self.progress += self.predicted_tick - self._newest_predicted
+            self._newest_predicted = self.predicted_tick
 
     def _correct(self, shown: np.ndarray, now_predicted: np.ndarray) -> None:
         """The reconciled prediction moved our entity: fold the jump into the display offset."""

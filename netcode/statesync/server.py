@@ -46,7 +46,7 @@ from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHE
 __all__ = ["StateSyncConfig", "StateSyncServer", "StateSyncPeer"]
 
 _PART_BUDGET = MAX_PACKET - SESSION_OVERHEAD - 20  # room for a part after the prefix (with a tally)
-SHARE_REACH = 2  # snapshots older than its newest ack a client's shared baseline may be
+SHARE_REACH = 8  # snapshots older than its newest ack a shared baseline may be (older: deferral wins)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class StateSyncConfig:
     pace_min: float = 8_192.0  # the floor the pacing backs off to
     # Encodings of one snapshot at most (clients share baselines, the rest wait a snapshot:
     # netcode/statesync/baselines.py); None: one per distinct baseline the clients need.
-    encode_budget: int | None = 12
+    encode_budget: int | None = 6
 
     def __post_init__(self):
         if self.players < 1 or self.snapshot_rate < 1 or self.history < 4:

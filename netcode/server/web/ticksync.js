@@ -214,6 +214,7 @@ export const FLOOR_WINDOW = 2.0; // seconds a floor is kept at most
 export const FLOOR_SETTLE = 0.5; // seconds of samples all above the floor that replace it
 export const FLOOR_SETTLE_SAMPLES = 4; // and at least this many
 export const FLOOR_TOLERANCE_TICKS = 1.0; // "above" means by more than this
+export const MAX_JITTER_MARGIN = 0.25; // seconds of jitter margin at most: beyond, it measures our own stalls
 
 /** The least of recent samples of a delay, forgetting a floor the samples have left: a
  * monotonic queue of [time, value] (each entry the least of the samples from it on). */
@@ -273,20 +274,35 @@ export class ServerClock {
     this.offset = null;
   }
   seed(serverTick, now) { if (this.offset === null) this.offset = serverTick - now * this.rate; }
-  /** ``serverTick``: the newest tick the server had run when it sent. */
-  sample(serverTick, now) {
+  /** ``serverTick``: the newest tick the server had run when it sent. ``rtt``: the session's
+   * estimator, when this packet may have carried an ack: its RTT sample is taken here, less
+   * the time the packet came in later than the fastest path down when that lateness began
+   * with this read (our own late reads: a starved page's stalls are not the network's), as
+   * timesync.py does. */
+  sample(serverTick, now, rtt) {
     const forgets = this.delay.forgets;
-    this.offset = -this.rate * this.delay.add(now - (serverTick + 1) / this.rate, now);
+    const delay = now - (serverTick + 1) / this.rate;
+    const floor = this.delay.add(delay, now);
+    this.offset = -this.rate * floor;
     if (this.delay.forgets !== forgets) this.rttFloor.settleNow(); // the two floors move together
+    if (rtt !== undefined && rtt.samples !== this.rttSeen) {
+      this.rttSeen = rtt.samples;
+      const since = this.delay.aboveSince;
+      const late = since === null || since >= now ? delay - floor : 0;
+      this._rttSample(rtt.last - Math.max(0, late), now);
+    }
+  }
+  _rttSample(value, now) {
+    const forgets = this.rttFloor.forgets;
+    this.rttFloor.add(value, now);
+    if (this.rttFloor.forgets !== forgets && this.delay.settleNow()) this.offset = -this.rate * this.delay.value;
   }
   get forgets() { return this.delay.forgets + this.rttFloor.forgets; }
   /** One-way latency: half the recent floor of the session's RTT samples. */
   oneWay(rtt, now) {
-    if (rtt.samples !== this.rttSeen) {
+    if (rtt.samples !== this.rttSeen) { // a sample no clock sample came with
       this.rttSeen = rtt.samples;
-      const forgets = this.rttFloor.forgets;
-      this.rttFloor.add(rtt.last, now);
-      if (this.rttFloor.forgets !== forgets && this.delay.settleNow()) this.offset = -this.rate * this.delay.value;
+      this._rttSample(rtt.last, now);
     }
     return this.rttFloor.ready ? this.rttFloor.value / 2 : rtt.oneWay;
   }
@@ -294,10 +310,12 @@ export class ServerClock {
 }
 
 /** Ticks between the server's present and the tick an input sent now should be for: one-way
- * latency plus a jitter margin plus one tick for our next packet, plus one. */
-export function inputLead(oneWay, jitter, rate) {
-  const margin = Math.max(2 * jitter, 1 / rate) + 1 / rate;
-  return (oneWay + margin) * rate + 1;
+ * latency plus a jitter margin (capped: see timesync.py) plus one tick for our next packet,
+ * plus one; within half the server's ``maxAhead``, past which it refuses inputs. */
+export function inputLead(oneWay, jitter, rate, maxAhead) {
+  const margin = Math.max(Math.min(2 * jitter, MAX_JITTER_MARGIN), 1 / rate) + 1 / rate;
+  const lead = (oneWay + margin) * rate + 1;
+  return maxAhead === undefined ? lead : Math.min(lead, maxAhead / 2);
 }
 
 // -- the room's schema: what the codes and input bytes mean -------------------------------------
@@ -590,7 +608,7 @@ export class StateSyncClient {
     const part = decodePart(payload.subarray(r.pos), s.capacity, C, s.extrasSize, s.coding);
     const tick = part.tick;
     if (prefix.applied !== null) this.applied = Math.max(this.applied, tick + prefix.applied);
-    this.clock.sample(tick - 1, now);
+    this.clock.sample(tick - 1, now, this.session.rtt);
     let recon = this.recons.get(tick);
     if (!recon) {
       let codes, view, extras = null, motion = null;
@@ -658,7 +676,7 @@ export class StateSyncClient {
     const rate = this.info.tickRate, rtt = this.session.rtt;
     const ahead = this.clock.oneWay(rtt, now);
     const serverTick = this.clock.tickAt(now, ahead);
-    this.present = Math.ceil(serverTick + inputLead(ahead, rtt.jitter, rate));
+    this.present = Math.ceil(serverTick + inputLead(ahead, rtt.jitter, rate, this.info.maxAhead));
     let run = null;
     if (!this.spectator) {
       this.inputs.stamp(Math.floor(serverTick) + 1, this.present, this.record);
