@@ -38,6 +38,7 @@ COMPILED = [
     "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.send",  # each client's snapshot parts, sealed and queued (cimports peer, outbox)
+    "netcode.statesync.pacing",  # each client's send budget, asked every snapshot
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.bitpack",  # snapshot bit packing
     "netcode.statesync.rangecoder",  # range coding of snapshot updates

@@ -142,8 +142,13 @@ def test_baselines_are_acked_or_sent_full_and_lost_acks_fall_back(seed, monkeypa
     from netcode.statesync.pacing import SendPacer
 
     fulls_sent = []
-    original = SendPacer.sent_full
-    monkeypatch.setattr(SendPacer, "sent_full", lambda self, tick, now: (fulls_sent.append(tick), original(self, tick, now)))
+
+    class Recording(SendPacer):  # the compiled SendPacer's methods cannot be patched; a subclass's override runs
+        def sent_full(self, tick, now):
+            fulls_sent.append(tick)
+            super().sent_full(tick, now)
+
+    monkeypatch.setattr("netcode.statesync.server.SendPacer", Recording)
     game = Arena(npcs=200)
     cfg = StateSyncConfig(players=1, seed=1, history=16)
     match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.03, loss=0.1), config=cfg)

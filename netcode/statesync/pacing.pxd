@@ -1,0 +1,28 @@
+# C types for pacing.py when Cython compiles it (an "augmenting" .pxd): the source stays
+# plain Python and runs as such where there is no compiler.
+cimport cython
+
+cdef double LOSS_WINDOW, LOSS_CONGESTED, ACK_SLACK, NEVER
+
+
+cdef class SendPacer:
+    cdef public double max_rate, min_rate, rate, tokens, last, cut_at, full_at, loss, _since
+    cdef public long long full_tick, unanswered, _sent, _lost
+    cdef public dict counters
+
+    @cython.locals(lag=bint)
+    cpdef bint pace(self, double now, double ack_age, conn) except -1
+
+    @cython.locals(dt=cython.double)
+    cpdef update(self, double now, bint lagging, long long sent, long long lost, double rtt)
+
+    cpdef bint allows(self) except -1
+
+    cpdef spend(self, double size)
+
+    cpdef long long candidate(self, long long acked, double heard_at, double timeout) except? -2
+
+    cpdef sent_full(self, long long tick, double now)
+
+
+cpdef bint lagging(double ack_age, double min_rtt) noexcept
