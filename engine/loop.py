@@ -113,9 +113,21 @@ class TickStats:
         d = self._recent(self._cpu)
         return [float(np.percentile(d, q)) if len(d) else 0.0 for q in qs]
 
-    def summary(self) -> dict:
+    def last_percentile(self, count: int, q: float, cpu: bool = False) -> float:
+        """The ``q`` percentile of the last ``count`` ticks' wall (or CPU) time: what a
+        monitor sampling every few seconds needs, where the whole window would still hold
+        the start of the match a minute later."""
+        n = min(self.ticks, self.window, count)
+        if n == 0:
+            return 0.0
+        arr = self._cpu if cpu else self._durations
+        end = self.ticks % self.window
+        idx = np.arange(end - n, end) % self.window
+        return float(np.percentile(arr[idx], q))
+
+    def summary(self, last: int = 300) -> dict:
         """Ticks run, dropped and late, and the recent ticks' duration (wall), CPU and lateness
-        percentiles (ms)."""
+        percentiles (ms); ``*_last`` figures cover only the ``last`` ticks (5 s at 60 Hz)."""
         p50, p99 = self.duration_percentiles(50, 99)
         c50, c99 = self.cpu_percentiles(50, 99)
         l50, l99 = self.lateness_percentiles(50, 99)
@@ -129,6 +141,8 @@ class TickStats:
             "cpu_ms_p99": c99 * 1e3,
             "late_ms_p50": l50 * 1e3,
             "late_ms_p99": l99 * 1e3,
+            "tick_ms_p99_last": self.last_percentile(last, 99) * 1e3,
+            "cpu_ms_p99_last": self.last_percentile(last, 99, cpu=True) * 1e3,
         }
 
 

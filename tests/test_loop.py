@@ -79,3 +79,19 @@ def test_cpu_time_per_tick_tells_waiting_from_working():
         else:
             # thread_time and perf_counter tick differently: allow their resolutions.
             assert s["cpu_ms_p50"] <= s["tick_ms_p50"] * 1.05 + 0.1, s
+
+
+def test_the_last_ticks_percentile_forgets_the_start_and_wraps_around_the_window():
+    from engine.loop import TickStats
+
+    stats = TickStats(window=16)
+    for _ in range(10):
+        stats.add(0.050, 0.0, 0.040)  # a slow start: 50 ms wall, 40 ms CPU
+    for _ in range(10):  # wraps the 16-tick ring
+        stats.add(0.002, 0.0, 0.001)
+    summary = stats.summary(last=8)
+    assert summary["tick_ms_p99"] > 40  # the whole window still holds six slow ticks
+    assert summary["tick_ms_p99_last"] == pytest.approx(2.0) and summary["cpu_ms_p99_last"] == pytest.approx(1.0)
+    stats.add(0.030, 0.0, 0.020)  # the newest tick is in the last 8
+    assert stats.last_percentile(8, 100) == pytest.approx(0.030) and stats.last_percentile(8, 100, cpu=True) == pytest.approx(0.020)
+    assert TickStats().summary()["tick_ms_p99_last"] == 0.0

@@ -5,7 +5,9 @@ bounds its time.
 * 64 bots for 3 minutes against a state-sync server (``TICKSYNC_SOAK_SECONDS`` and
   ``TICKSYNC_SOAK_BOTS`` shorten it for a smoke run): full snapshots stay within a few per
   client per minute after the start, the server's output within 1.5x its first-period mean,
-  its tick p99 under 8 ms, and every bot ends ``ok`` (inputs used, clock in step, RTT bounded).
+  its tick p99 (over each 5 s) under 8 ms after the joins, and every bot ends ``ok`` (inputs
+  used, clock in step, RTT bounded). Run it on a machine it has to itself: wall-clock tick
+  times measure contention too (the output prints the CPU p99 beside them).
 * A bot process stopped with SIGSTOP for 2 s and resumed: its clients get few full snapshots
   and are back on deltas within 3 s.
 * The server killed (-9) and restarted on the same port under its bots, in both modes: the
@@ -103,20 +105,25 @@ def test_many_bots_for_minutes_stay_on_deltas_with_bounded_output_and_ticks(tmp_
         server, udp, http = _serve(tmp_path, "statesync", SOAK_BOTS, 0, "serve")
         bots = _bots(udp, SOAK_BOTS, SOAK_SECONDS, "--mode", "statesync", "--max-rtt", "250")
         start = time.monotonic()
-        samples = []  # (seconds, full snapshots in all, bytes out, tick p99 ms, tick CPU p99 ms, load average)
+        # (seconds, full snapshots in all, bytes out, tick p99 ms and tick CPU p99 ms over the
+        # last 300 ticks (5 s: the room's whole-window p99 would still hold the joins a minute
+        # later), load average)
+        samples = []
         while bots.poll() is None and time.monotonic() - start < SOAK_SECONDS + 60:
             time.sleep(5)
             room = _room(http)
             samples.append(
-                (time.monotonic() - start, sum(_fulls(room).values()), room["bytes_out"], room["tick_ms_p99"], room["cpu_ms_p99"], os.getloadavg()[0])
+                (time.monotonic() - start, sum(_fulls(room).values()), room["bytes_out"], room["tick_ms_p99_last"], room["cpu_ms_p99_last"], os.getloadavg()[0])
             )
         stdout, stderr = bots.communicate(timeout=60)
+        last = (0.0, 0, 0)
         for t, fulls, out, p99, cpu99, load in samples:  # the figures, for the record (pytest -s)
             # Wall p99 well above CPU p99 means the tick waited for a core (contention), not more work.
             print(
-                f"soak {t:6.1f} s  full snapshots {fulls:6d}  out {out * 8 / 1e6 / t:6.2f} Mbit/s (mean)  "
-                f"tick p99 {p99:.2f} ms  CPU p99 {cpu99:.2f} ms  load {load:.2f}"
+                f"soak {t:6.1f} s  full snapshots {fulls:6d}  out {out * 8 / 1e6 / t:6.2f} Mbit/s (mean), "
+                f"{(out - last[2]) * 8 / 1e6 / (t - last[0]):6.2f} (last 5 s)  tick p99 {p99:.2f} ms  CPU p99 {cpu99:.2f} ms  load {load:.2f}"
             )
+            last = (t, fulls, out)
         assert bots.returncode == 0, stdout[-3000:] + stderr[-2000:]
         first = max(20.0, min(60.0, SOAK_SECONDS / 3))  # the first minute (a third of a short run)
         early = [s for s in samples if s[0] <= first]

@@ -446,6 +446,36 @@ def test_a_client_that_stops_acking_gets_few_full_snapshots_and_is_back_on_delta
     assert match.server.stats()["peers"][1]["full_snapshots"] == other_fulls
 
 
+def test_a_client_that_drains_slowly_is_paced_to_what_it_takes_on_deltas_with_its_queue_drained(seed):
+    """A client process that cannot keep up (a saturated core behind deep socket buffers):
+    its downlink drains 7.5 kB/s, less than the snapshots it is sent, into a 4 s queue. The
+    server must find that rate: its queue drains (RTT back from seconds to a fraction of
+    one), it keeps completing snapshots, and it gets deltas, not a full snapshot every time
+    its baseline ages out of the history. Before, the pacing's floor sat above what the
+    client drained and its own skipped sends read as lag: the queue stayed 4 s deep, a full
+    snapshot went every 2 s and the client completed none."""
+    game = Arena()
+    match = StateSyncMatch(game, 4, seed=seed, link=LinkConfig(latency=0.002, jitter=0.001), config=StateSyncConfig(players=4, seed=1))
+    slow = match.add_client("c0", slot=0)
+    others = [match.add_client(f"c{i}", slot=i) for i in range(1, 4)]
+    match.run(2.0)
+    match.net.sim.configure("server", "c0", LinkConfig(latency=0.002, bandwidth=60_000, queue_limit=4.0), both_ways=False)
+    match.run(12.0)  # the queue builds, the server backs off, the queue drains
+    peer = match.server.stats()["peers"][0]
+    fulls, complete = peer["full_snapshots"], slow.counters["snapshots_complete"]
+    rtts = []
+    for _ in range(10):
+        match.run(1.0)
+        rtts.append(match.server.stats()["peers"][0]["rtt_ms"])
+    peer = match.server.stats()["peers"][0]
+    assert peer["full_snapshots"] - fulls <= 1, peer
+    assert max(rtts) < 600, rtts  # seconds of queue before
+    assert slow.counters["snapshots_complete"] - complete >= 8, (slow.counters, peer)
+    assert slow.acked >= match.server.tick - 3 * match.server.tick_rate
+    for c in others:  # the healthy clients never noticed
+        assert c.acked >= match.server.tick - 12
+
+
 def test_the_pacing_budget_halves_under_congestion_and_grows_back():
     from netcode.statesync.pacing import SendPacer
 
@@ -460,16 +490,23 @@ def test_the_pacing_budget_halves_under_congestion_and_grows_back():
         pacer.update(now, True, sent, 0, 0.05)
     assert pacer.rate == 5_000.0 and pacer.counters["rate_cuts"] >= 4
     assert not pacer.allows()  # 20 kB of debt at about 5 kB/s: still waiting
-    for _ in range(240):  # 8 s healthy: additive growth back to the maximum
+    assert pacer.recovering()  # the acks lagged: until the rate is back, deltas are paced too
+    for _ in range(90):  # 3 s healthy: a quarter more each second (at least the floor), not the maximum at once
         now += 1 / 30
         sent += 3
         pacer.update(now, False, sent, 0, 0.05)
-    assert pacer.rate == 100_000.0 and pacer.allows()
+    assert 10_000.0 < pacer.rate < 30_000.0 and pacer.recovering()
+    for _ in range(600):  # 20 s healthy: back to the maximum
+        now += 1 / 30
+        sent += 3
+        pacer.update(now, False, sent, 0, 0.05)
+    assert pacer.rate == 100_000.0 and pacer.allows() and not pacer.recovering()
     for _ in range(30):  # a third of the packets lost: congestion again
         now += 1 / 30
         sent += 3
         pacer.update(now, False, sent, sent // 3, 0.05)
     assert pacer.rate < 50_000.0
+    assert not pacer.recovering()  # loss alone is not a queue: the deltas go unpaced
 
 
 class EntropyArena(Arena):

@@ -297,6 +297,8 @@ class Room:
             "tick_ms_p50": loop["tick_ms_p50"],
             "tick_ms_p99": loop["tick_ms_p99"],
             "cpu_ms_p99": loop["cpu_ms_p99"],  # beside the wall p99: far below it means contention
+            "tick_ms_p99_last": loop["tick_ms_p99_last"],  # the last 300 ticks only
+            "cpu_ms_p99_last": loop["cpu_ms_p99_last"],
             "late_ms_p99": loop["late_ms_p99"],
             "late_ticks": loop["late"],
             "dropped_ticks": loop["dropped"],

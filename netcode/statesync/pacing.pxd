@@ -2,19 +2,28 @@
 # plain Python and runs as such where there is no compiler.
 cimport cython
 
-cdef double LOSS_WINDOW, LOSS_CONGESTED, ACK_SLACK, NEVER
+cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
 
 
 cdef class SendPacer:
-    cdef public double max_rate, min_rate, rate, tokens, last, cut_at, full_at, loss, _since
-    cdef public long long full_tick, unanswered, _sent, _lost
+    cdef public double max_rate, min_rate, rate, tokens, last, cut_at, full_at, loss, _loss_since
+    cdef public long long full_tick, unanswered, _loss_sent, _loss_lost
     cdef public dict counters
+    cdef public bint queued
+    cdef public object _unacked
+
+    cpdef sent(self, long long tick, double now)
+
+    @cython.locals(q=object)
+    cpdef double waiting(self, long long acked, double now) except? -1.0
 
     @cython.locals(lag=bint)
-    cpdef bint pace(self, double now, double ack_age, conn) except -1
+    cpdef bint pace(self, double now, long long acked, conn) except -1
 
     @cython.locals(dt=cython.double)
     cpdef update(self, double now, bint lagging, long long sent, long long lost, double rtt)
+
+    cpdef bint recovering(self) except -1
 
     cpdef bint allows(self) except -1
 

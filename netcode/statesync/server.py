@@ -63,7 +63,7 @@ class StateSyncConfig:
     input_packets_per_second: float = 180.0  # flood guard per client
     max_view_delay: float = 0.5  # seconds a shot may be judged in the past, on top of RTT
     pace_max: float = 131_072.0  # bytes/s per client for full snapshots and sends to a lagging client
-    pace_min: float = 8_192.0  # the floor the pacing backs off to
+    pace_min: float = 2_048.0  # the floor the pacing backs off to (below what a saturated client process drains)
     # Encodings of one snapshot at most (clients share baselines, the rest wait a snapshot:
     # netcode/statesync/baselines.py); None: one per distinct baseline the clients need.
     encode_budget: int | None = 6
@@ -154,8 +154,7 @@ class StateSyncServer(ModeServer):
 
     def _pace(self, peer: StateSyncPeer, conn, now: float) -> bool:
         """Refill and adjust the client's budget; whether its acks lag."""
-        acked = peer.acked
-        return peer.pacer.pace(now, (self.tick - acked) / self.tick_rate if acked >= 0 else -1.0, conn)
+        return peer.pacer.pace(now, peer.acked, conn)
 
     def _full_candidate(self, peer: StateSyncPeer, conn) -> int:
         """The full snapshot this client was sent and has not acked yet, to send deltas
@@ -240,7 +239,7 @@ class StateSyncServer(ModeServer):
                 base = self._full_candidate(peer, conn)
                 if not history.has(base) or (grid and base not in peer.cells):
                     base = -1
-            paced = base < 0 or lag
+            paced = base < 0 or lag or peer.pacer.recovering()
             if paced and not peer.pacer.allows():
                 continue
             wants.append((peer, conn, cell, base, pred, paced))
@@ -276,6 +275,7 @@ class StateSyncServer(ModeServer):
                 if len(peer.cells) > history.depth:
                     del peer.cells[min(peer.cells)]
             size = self._send_parts(peer, conn, tick, parts, now, payloads)
+            peer.pacer.sent(tick, now)
             if paced:
                 peer.pacer.spend(size)
 
@@ -305,7 +305,7 @@ class StateSyncServer(ModeServer):
             if vt_base is None:
                 base_tick = self._full_candidate(peer, conn)
                 vt_base = peer.sent.get(base_tick)
-            paced = vt_base is None or lag
+            paced = vt_base is None or lag or pacer.recovering()
             if paced and not pacer.allows():
                 continue
             base_extras = None
@@ -355,6 +355,7 @@ class StateSyncServer(ModeServer):
             if len(peer.sent) > cfg.history:
                 del peer.sent[min(peer.sent)]
             size = self._send_parts(peer, conn, tick, parts, now)
+            pacer.sent(tick, now)
             if paced:
                 pacer.spend(size)
 
