@@ -3,6 +3,7 @@
 cimport cython
 
 cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
+cdef Py_ssize_t UNACKED
 
 
 cdef class SendPacer:
@@ -10,11 +11,13 @@ cdef class SendPacer:
     cdef public long long full_tick, unanswered, _loss_sent, _loss_lost
     cdef public dict counters
     cdef public bint queued
-    cdef public object _unacked
+    cdef long long[::1] _unacked_tick
+    cdef double[::1] _unacked_at
+    cdef Py_ssize_t _head, _count
 
+    @cython.locals(i=cython.Py_ssize_t)
     cpdef sent(self, long long tick, double now)
 
-    @cython.locals(q=object)
     cpdef double waiting(self, long long acked, double now) except? -1.0
 
     @cython.locals(lag=bint)

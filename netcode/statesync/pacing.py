@@ -27,7 +27,7 @@ per snapshot, 3000 snapshots a second, so it is compiled (Cython's pure-Python m
 
 from __future__ import annotations
 
-from collections import deque
+import numpy as np
 
 __all__ = ["SendPacer"]
 
@@ -36,6 +36,7 @@ LOSS_CONGESTED = 0.1  # a loss rate above this is treated as congestion
 GROWTH = 0.25  # the rate's growth per second while the client keeps up, as a share of itself
 ACK_SLACK = 0.25  # seconds an ack may lag beyond two minimum round trips before it counts as lagging
 NEVER = float("-inf")  # the time of what has not happened yet
+UNACKED = 256  # snapshots sent since the newest ack that are remembered (the oldest go first)
 
 
 class SendPacer:
@@ -57,11 +58,22 @@ class SendPacer:
         self.loss = 0.0
         self.counters = {"paced_skips": 0, "rate_cuts": 0}
         self.queued = False  # the rate was cut because a queue built up, and has not grown back
-        self._unacked: deque = deque(maxlen=256)  # (tick, when sent) of the snapshots sent since the newest ack
+        # The snapshots sent since the newest ack, oldest first: a ring of (tick, when sent)
+        # from ``_head``, ``_count`` long (typed arrays: compiled, no tuple per send).
+        self._unacked_tick = np.zeros(UNACKED, np.int64)
+        self._unacked_at = np.zeros(UNACKED, np.float64)
+        self._head = 0
+        self._count = 0
 
     def sent(self, tick: int, now: float) -> None:
         """A snapshot went to the client (whole, paced or not)."""
-        self._unacked.append((tick, now))
+        i = (self._head + self._count) % UNACKED
+        self._unacked_tick[i] = tick
+        self._unacked_at[i] = now
+        if self._count < UNACKED:
+            self._count += 1
+        else:
+            self._head = (self._head + 1) % UNACKED  # full: that overwrote the oldest
 
     def waiting(self, acked: int, now: float) -> float:
         """How long the oldest snapshot sent after the client's newest ack (``acked``) has gone
@@ -69,10 +81,10 @@ class SendPacer:
         encode budget deferred were never sent, so they do not count: measuring the newest
         ack's age instead would read the pacing's own gaps as lag and keep the rate at its
         floor (measured: a client draining 7.5 kB/s got one full snapshot every 2.6 s)."""
-        q = self._unacked
-        while q and q[0][0] <= acked:
-            q.popleft()
-        return now - q[0][1] if q else 0.0
+        while self._count and self._unacked_tick[self._head] <= acked:
+            self._head = (self._head + 1) % UNACKED
+            self._count -= 1
+        return float(now - self._unacked_at[self._head]) if self._count else 0.0
 
     def pace(self, now: float, acked: int, conn) -> bool:
         """:meth:`update` for a client whose newest ack is snapshot ``acked`` (-1: none yet),
