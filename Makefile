@@ -23,21 +23,25 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 # with executable_path; Playwright's own browser download is never used) and redis-server
 # for the cluster tests (tests/test_cluster.py starts its own on a free loopback port).
 # Installed only as root and only when missing; elsewhere those tests skip and say why.
+# libssl-dev: the headers the compiled session sealing (session/aead.py) builds against; the
+# build without them runs that module from its source (python -m netcode.compiled says so).
 SYSTEM_PACKAGES := chromium redis-server
+SYSTEM_HEADERS := openssl/evp.h=libssl-dev
 
 system-deps:
 	@missing=""; for cmd in $(SYSTEM_PACKAGES); do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	for pair in $(SYSTEM_HEADERS); do echo "#include <$${pair%%=*}>" | cc -E -x c - >/dev/null 2>&1 || missing="$$missing $${pair#*=}"; done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	else echo "note:$$missing missing and this is not root: tests/test_browser.py / tests/test_cluster.py will skip"; fi
+	else echo "note:$$missing missing and this is not root: tests/test_browser.py / tests/test_cluster.py skip, session/aead.py runs from source"; fi
 
 demo: $(STAMP)
 	$(PY) -m demos.showcase
 
 # Two worker processes sharing one lobby over a redis-server of their own (about 15 s):
 # bots ask one worker for seats and land in rooms on both; the other lists them all.
-demo-cluster: $(STAMP) system-deps
+demo-cluster: system-deps $(STAMP)
 	$(PY) -m demos.cluster
 
 # The suite on the compiled build, then the protocol tests again with every compiled
@@ -46,7 +50,7 @@ demo-cluster: $(STAMP) system-deps
 PURE_TESTS := tests/test_session.py tests/test_statesync.py tests/test_lockstep.py \
 	tests/test_protocol_vectors.py tests/test_compiled.py tests/test_bits.py
 
-test: $(STAMP) system-deps
+test: system-deps $(STAMP)
 	$(PY) -m pytest
 	TICKSYNC_PURE=1 $(PY) -m pytest $(PURE_TESTS) -k "not ten_minutes and not minute_five"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 # Adding one is a line here and ``compiled.load("netcode.x.y")`` where it is used.
 COMPILED = [
     "netcode.session.wire",  # the packet prefix and session header, packed and parsed
+    "netcode.session.aead",  # a session key's AES-256-GCM, one OpenSSL context kept (links libcrypto)
     "netcode.session.connection",  # a session's header, replay window, acks, RTT
     "netcode.session.outbox",  # what a session end queues to send (cimports connection)
     "netcode.session.demux",  # which session a datagram is for (cimports connection)
@@ -37,6 +38,7 @@ COMPILED = [
     "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.statesync.send",  # each client's snapshot parts, sealed and queued (cimports peer, outbox)
+    "netcode.statesync.pacing",  # each client's send budget, asked every snapshot
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.lockstep.broadcast",  # each due client's frames packet, sealed and queued (cimports peer, outbox)
     "netcode.statesync.bitpack",  # snapshot bit packing
@@ -46,6 +48,11 @@ COMPILED = [
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)
 ]
 LINUX_ONLY = {"netcode.transport._mmsg"}  # recvmmsg / sendmmsg are Linux's
+# Modules that link a system C library: a probe (header, a function, the library) compiled
+# first, so a machine without it builds the rest and records a reason that says what to install.
+SYSTEM_LIBRARIES = {
+    "netcode.session.aead": ("openssl/evp.h", "EVP_aes_256_gcm", "crypto", "OpenSSL's libcrypto headers (Debian: libssl-dev)"),
+}
 
 MANIFEST = "_build_manifest.json"  # written into the top package ("netcode") of every build
 HERE = Path(__file__).resolve().parent
@@ -197,7 +204,30 @@ class OptionalBuildExt(build_ext):
                     print(f"ticksync: removing {path} (an earlier build of {module})", file=sys.stderr)
                     os.remove(path)
 
+    def _probe(self, module) -> str | None:
+        """Why ``module``'s system library cannot be built against here, or None if it can."""
+        if module not in SYSTEM_LIBRARIES:
+            return None
+        import tempfile
+
+        header, function, library, what = SYSTEM_LIBRARIES[module]
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = os.path.join(tmp, "probe.c")
+            with open(probe, "w") as f:
+                f.write(f"#include <{header}>\nint main(void) {{ return {function}() == 0; }}\n")
+            try:
+                objects = self.compiler.compile([probe], output_dir=tmp)
+                self.compiler.link_executable(objects, "probe", output_dir=tmp, libraries=[library])
+            except Exception:
+                return f"{what} not found"
+        return None
+
     def build_extension(self, ext):
+        missing = self._probe(ext.name)
+        if missing:
+            print(f"ticksync: not compiling {ext.name} ({missing}); it runs from its source", file=sys.stderr)
+            self._failed[ext.name] = missing
+            return
         try:
             super().build_extension(ext)
         except Exception as exc:

@@ -13,6 +13,11 @@ Each checkout must have its compiled parts built in place first::
     .venv/bin/python -m bench.compare_checkouts /tmp/before . --runs 5 -- --seconds 15 --warmup 4
 
 Arguments after ``--`` go to the loopback bench. Every run is bounded in time.
+
+``--plaintext`` (sessions unsealed) goes only to checkouts whose bench knows it: a checkout
+from before sealed sessions (before b0007de, such as 3aaeb46, issue 10's "today's main") has
+no sealing to switch off, so its plain run already is the plaintext protocol, and both sides
+compare the same work. The script says which checkouts ran without the flag.
 """
 
 from __future__ import annotations
@@ -25,6 +30,25 @@ import sys
 from pathlib import Path
 
 _CPU = re.compile(r"server CPU, % of one core\s+([\d.]+)")
+PLAINTEXT = "--plaintext"
+
+
+def _knows(checkout: Path, flag: str) -> bool:
+    """Whether ``checkout``'s loopback bench accepts ``flag`` (asked through its --help)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_statesync_loopback", "--help"],
+        cwd=checkout, capture_output=True, text=True, timeout=60,
+    )
+    return flag in out.stdout
+
+
+def _args_for(checkout: Path, bench_args: list[str]) -> list[str]:
+    """The bench arguments ``checkout`` runs with: ``--plaintext`` left out where its bench
+    predates sealed sessions (its sessions are plaintext anyway)."""
+    if PLAINTEXT in bench_args and not _knows(checkout, PLAINTEXT):
+        print(f"{checkout}: its bench has no {PLAINTEXT} (sessions from before sealing are unsealed): run without it")
+        return [a for a in bench_args if a != PLAINTEXT]
+    return bench_args
 
 
 def _run(checkout: Path, bench_args: list[str], timeout: float) -> float | None:
@@ -52,9 +76,10 @@ def main(argv: list[str] | None = None) -> None:
         if not (c / "bench" / "bench_statesync_loopback.py").exists():
             p.error(f"{c} is not a ticksync checkout")
     figures: dict[Path, list[float]] = {c: [] for c in args.checkouts}
+    run_args = {c: _args_for(c, bench_args) for c in args.checkouts}
     for k in range(args.runs):
         for c in args.checkouts if k % 2 == 0 else args.checkouts[::-1]:
-            cpu = _run(c, bench_args, args.timeout)
+            cpu = _run(c, run_args[c], args.timeout)
             if cpu is not None:
                 figures[c].append(cpu)
             print(f"run {k + 1}: {c}: {cpu if cpu is not None else 'failed'}", flush=True)

@@ -77,7 +77,7 @@ def record(mode: str, seed: int) -> tuple[list, int]:
             head = data[:17]
             nonce = packet_nonce(conn._counter_of(int.from_bytes(data[8:10], "little")))
             try:
-                opened = head + conn._rx.decrypt(nonce, data[17:], head)
+                opened = head + conn._rx.aead.decrypt(nonce, data[17:], head)
             except InvalidTag:
                 opened = None  # a packet of the session before (reconnect): the server drops it
             if opened is not None:
@@ -87,7 +87,7 @@ def record(mode: str, seed: int) -> tuple[list, int]:
                 # that follows it is a duplicate. (Variants after it would all be duplicates.)
                 variant = rng.choice(_mutants(opened, rng) + [data[:-1] + bytes([data[-1] ^ 1])])
                 if variant[:17] == head and len(variant) > 17:
-                    variant = head + conn._rx.encrypt(nonce, variant[17:], head)
+                    variant = head + conn._rx.aead.encrypt(nonce, variant[17:], head)
                 events.append(("rx", variant, addr, now))
         events.append(("rx", data, addr, now))
         plain_rx(data, addr, now)

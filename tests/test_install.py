@@ -61,15 +61,14 @@ class Installed:
         return self.site.joinpath(*module.split(".")[:-1], name)
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Installed:
+def _install(tmp: Path, cflags: str = "") -> Installed:
+    """The checkout's wheel, built with ``cflags`` added, installed into a fresh venv in ``tmp``."""
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: nothing to compile")
-    tmp = tmp_path_factory.mktemp("install")
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=_IGNORE, symlinks=True)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TICKSYNC_PURE")}
-    env["CFLAGS"] = "-O0 -g0"  # the last -O wins: compiles in seconds
+    env["CFLAGS"] = f"-O0 -g0 {cflags}"  # the last -O wins: compiles in seconds
     _run(
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "--no-cache-dir",
          "-w", tmp / "dist"],
@@ -88,6 +87,11 @@ def installed(tmp_path_factory) -> Installed:
     ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     (installed.site / "_ticksync_test_deps.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
     return installed
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Installed:
+    return _install(tmp_path_factory.mktemp("install"))
 
 
 def _planned() -> list:
@@ -170,3 +174,24 @@ def test_the_install_runs_ticksync_bench_without_the_checkout(installed):
     )
     no_bench, module = where.stdout.split()
     assert no_bench == "True" and Path(module).is_relative_to(installed.site), where.stdout
+
+
+def test_a_machine_without_openssl_headers_installs_and_seals_from_source(tmp_path):
+    """session/aead.py links the system libcrypto; where its headers are missing (no
+    libssl-dev) the install still succeeds, says what to install, runs that one module from
+    its source (cryptography's AESGCM) and every other module compiled."""
+    missing = tmp_path / "no-openssl"
+    (missing / "openssl").mkdir(parents=True)
+    (missing / "openssl" / "evp.h").write_text('#error "this machine has no OpenSSL headers"\n')  # found first (-I)
+    installed = _install(tmp_path, f"-I{missing}")
+    assert "libssl-dev" in installed.build["netcode.session.aead"]["error"]
+    statuses, _ = installed.compiled_statuses()
+    assert statuses["netcode.session.aead"].startswith("not built (") and "libssl-dev" in statuses["netcode.session.aead"]
+    assert all(what.startswith("compiled (") for module, what in statuses.items() if module != "netcode.session.aead")
+    done = _run(
+        [installed.python, "-c", "from netcode.session.aead import PacketAead; import netcode.session.connection as c; "
+         "k = bytes(range(32)); p = PacketAead(k, True).seal(bytes(17), b'move', 5); "
+         "print(PacketAead(k, False).open(p, 17, 5)[17:].decode(), c.__file__.endswith('.py'))"],
+        30, cwd=installed.elsewhere, env=installed.env,
+    )
+    assert done.stdout.split() == ["move", "False"], done.stdout

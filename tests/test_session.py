@@ -404,3 +404,26 @@ def test_rtt_is_measured_from_when_packets_left_not_from_when_a_busy_tick_queued
         assert a.rtt.samples == 1
         assert a.rtt.rtt == pytest.approx(0.030 if departing else 0.050, abs=1e-6)
         assert server.outbox.first == {}  # drained with the packets
+
+
+@given(st.binary(max_size=1200), st.integers(0, 2**64 - 1), st.integers(0, 1200 + 16 + 16))
+@settings(max_examples=150, deadline=None)
+def test_packet_aead_is_the_specified_aes_gcm_and_rejects_any_change(payload, counter, flip):
+    """A session key's sealing (compiled: its own OpenSSL context; interpreted: cryptography)
+    gives exactly AESGCM(key).encrypt(nonce, payload, header) behind the header, opens what it
+    sealed, and refuses a packet with any bit changed or opened as another send."""
+    from netcode.session.aead import PacketAead
+    from netcode.session.crypto import AESGCM, InvalidTag, packet_nonce
+
+    key = bytes(range(32))
+    head = bytes(range(100, 117))
+    tx, rx = PacketAead(key, True), PacketAead(key, False)
+    packet = tx.seal(head, payload, counter)
+    assert packet == head + AESGCM(key).encrypt(packet_nonce(counter), payload, head)
+    assert rx.open(packet, 17, counter) == head + payload
+    changed = bytearray(packet)
+    changed[flip % len(packet)] ^= 1 << (counter % 8)
+    for forged, as_send in ((bytes(changed), counter), (packet, counter ^ 1), (packet[:16 + 17 - 1], counter)):
+        with pytest.raises(InvalidTag):
+            rx.open(forged, 17, as_send)
+    assert rx.open(packet, 17, counter) == head + payload  # a failed open leaves the context usable

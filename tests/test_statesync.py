@@ -142,8 +142,13 @@ def test_baselines_are_acked_or_sent_full_and_lost_acks_fall_back(seed, monkeypa
     from netcode.statesync.pacing import SendPacer
 
     fulls_sent = []
-    original = SendPacer.sent_full
-    monkeypatch.setattr(SendPacer, "sent_full", lambda self, tick, now: (fulls_sent.append(tick), original(self, tick, now)))
+
+    class Recording(SendPacer):  # the compiled SendPacer's methods cannot be patched; a subclass's override runs
+        def sent_full(self, tick, now):
+            fulls_sent.append(tick)
+            super().sent_full(tick, now)
+
+    monkeypatch.setattr("netcode.statesync.server.SendPacer", Recording)
     game = Arena(npcs=200)
     cfg = StateSyncConfig(players=1, seed=1, history=16)
     match = StateSyncMatch(game, 1, seed=seed, link=LinkConfig(latency=0.03, loss=0.1), config=cfg)
@@ -491,6 +496,25 @@ def test_a_client_that_drains_slowly_is_paced_to_what_it_takes_on_deltas_with_it
     assert slow.acked >= match.server.tick - 3 * match.server.tick_rate
     for c in others:  # the healthy clients never noticed
         assert c.acked >= match.server.tick - 12
+
+
+def test_the_pacing_waits_on_the_oldest_unacked_send_and_remembers_the_newest_256():
+    """``waiting`` is the age of the oldest snapshot sent after the client's newest ack; the
+    pacer remembers the last 256 sends (older ones are forgotten first), across its ring's wrap."""
+    from netcode.statesync.pacing import SendPacer
+
+    UNACKED = 256  # (pacing.UNACKED; compiled, a C constant)
+    pacer = SendPacer(max_rate=100_000.0, min_rate=5_000.0)
+    assert pacer.waiting(-1, 10.0) == 0.0  # nothing sent
+    for k in range(UNACKED + 44):  # snapshot 2k sent at 100 + k / 30
+        pacer.sent(2 * k, 100.0 + k / 30)
+    now = 120.0
+    assert pacer.waiting(-1, now) == pytest.approx(now - (100.0 + 44 / 30))  # the first 44 forgotten
+    assert pacer.waiting(2 * 100, now) == pytest.approx(now - (100.0 + 101 / 30))
+    assert pacer.waiting(2 * 100 + 1, now) == pytest.approx(now - (100.0 + 101 / 30))  # no snapshot 201: the next
+    assert pacer.waiting(2 * (UNACKED + 43), now) == 0.0  # all acked
+    pacer.sent(1000, 130.0)
+    assert pacer.waiting(2 * (UNACKED + 43), 131.0) == pytest.approx(1.0)
 
 
 def test_the_pacing_budget_halves_under_congestion_and_grows_back():

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from netcode.errors import ProtocolError, UsageError
-from netcode.session.crypto import AESGCM, TAG_SIZE, InvalidTag, packet_nonce
+from netcode.session.aead import PacketAead
+from netcode.session.crypto import TAG_SIZE, InvalidTag
 from netcode.session.wire import (
     ACK_DELAY_UNIT,
     ACK_VALID,
@@ -197,8 +198,9 @@ class Connection:
         self._recv_latest_at = now  # when the newest arrived (ack delay is measured from it)
         self._peer_ack = -1  # newest of our sequences the peer acked (-1: none yet)
         self._peer_win = 0
-        self._tx = AESGCM(keys[0]) if keys is not None else None
-        self._rx = AESGCM(keys[1]) if keys is not None else None
+        # One cipher each way for the session's life: compiled, each keeps its OpenSSL context.
+        self._tx = PacketAead(keys[0], True) if keys is not None else None
+        self._rx = PacketAead(keys[1], False) if keys is not None else None
 
     @property
     def encrypted(self) -> bool:
@@ -220,7 +222,7 @@ class Connection:
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, latest & 0xFFFF, acks, delay)
         tx = self._tx
         if tx is not None:
-            packet = head + tx.encrypt(packet_nonce(n), payload, head)
+            packet = tx.seal(head, payload if type(payload) is bytes else bytes(payload), n)
         else:
             packet = head + payload
         size = len(packet)
@@ -287,10 +289,8 @@ class Connection:
         if rx is not None:
             if size < SESSION_HEADER_SIZE + TAG_SIZE:
                 raise ProtocolError("truncated", "shorter than the session header and tag")
-            packet = data if type(data) is bytes else bytes(data)  # slices of bytes are C copies
-            head = packet[:SESSION_HEADER_SIZE]
             try:
-                data = head + rx.decrypt(packet_nonce(self._counter_of(seq)), packet[SESSION_HEADER_SIZE:], head)
+                data = rx.open(data if type(data) is bytes else bytes(data), SESSION_HEADER_SIZE, self._counter_of(seq))
             except InvalidTag:
                 raise ProtocolError("bad_tag", "not sealed with this session's key") from None
         self._accept_seq(seq, now)

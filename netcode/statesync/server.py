@@ -36,7 +36,7 @@ from netcode.errors import ProtocolError, UsageError
 from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
-from netcode.statesync.pacing import SendPacer, lagging
+from netcode.statesync.pacing import SendPacer
 from netcode.statesync.baselines import plan_encodings, second_half
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.send import SnapshotSender
@@ -163,10 +163,7 @@ class StateSyncServer(ModeServer):
 
     def _pace(self, peer: StateSyncPeer, conn, now: float) -> bool:
         """Refill and adjust the client's budget; whether its acks lag."""
-        lag = peer.acked >= 0 and lagging(peer.pacer.waiting(peer.acked, now), conn.rtt.min_rtt)
-        counters = conn.counters
-        peer.pacer.update(now, lag, counters.sent, counters.lost, conn.rtt.rtt)
-        return lag
+        return peer.pacer.pace(now, peer.acked, conn)
 
     def _full_candidate(self, peer: StateSyncPeer, conn) -> int:
         """The full snapshot this client was sent and has not acked yet, to send deltas

@@ -1,0 +1,41 @@
+# C types for pacing.py when Cython compiles it (an "augmenting" .pxd): the source stays
+# plain Python and runs as such where there is no compiler.
+cimport cython
+
+cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
+cdef Py_ssize_t UNACKED
+
+
+cdef class SendPacer:
+    cdef public double max_rate, min_rate, rate, tokens, last, cut_at, full_at, loss, _loss_since
+    cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost
+    cdef public dict counters
+    cdef public bint queued
+    cdef long long[::1] _unacked_tick
+    cdef double[::1] _unacked_at
+    cdef Py_ssize_t _head, _count
+
+    @cython.locals(i=cython.Py_ssize_t)
+    cpdef sent(self, long long tick, double now)
+
+    cpdef double waiting(self, long long acked, double now) except? -1.0
+
+    @cython.locals(lag=bint)
+    cpdef bint pace(self, double now, long long acked, conn) except -1
+
+    @cython.locals(dt=cython.double)
+    cpdef update(self, double now, bint lagging, long long sent, long long lost, double rtt)
+
+    cpdef bint recovering(self) except -1
+
+    cpdef bint allows(self) except -1
+
+    cpdef spend(self, double size)
+
+    @cython.locals(wait=cython.double)
+    cpdef long long candidate(self, long long acked, double heard_at, double timeout, bint backoff=*) except? -2
+
+    cpdef sent_full(self, long long tick, double now)
+
+
+cpdef bint lagging(double ack_age, double min_rtt) noexcept
