@@ -427,3 +427,31 @@ def test_packet_aead_is_the_specified_aes_gcm_and_rejects_any_change(payload, co
         with pytest.raises(InvalidTag):
             rx.open(forged, 17, as_send)
     assert rx.open(packet, 17, counter) == head + payload  # a failed open leaves the context usable
+
+
+def test_a_late_peer_is_late_not_lossy_and_real_loss_is_counted_from_its_acks():
+    """Loss is judged by the peer's acks: a peer a whole second behind at 80 packets/s (a busy
+    process still reading its queue) has lost nothing and yields RTT samples; sends its acks
+    skip are counted lost, once each."""
+    cfg = SessionConfig()
+    for delay, drop_every in ((1.0, 0), (0.02, 10)):
+        a = Connection(1, "b", 7, 0, 0.0, cfg)
+        b = Connection(1, "a", 7, 0, 0.0, cfg)
+        in_flight = []
+        now = 0.0
+        for i in range(800):  # 10 s at 80 packets/s
+            now = i / 80
+            packet = a.wrap(PacketType.KEEPALIVE, b"", now)
+            if not (drop_every and i % drop_every == 0):
+                in_flight.append((now + delay, packet))
+            while in_flight and in_flight[0][0] <= now:
+                at, p = in_flight.pop(0)
+                b.unwrap(p, at)
+                a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", at), at)
+        if drop_every:
+            # Every 10th send lost; those the acks can still name (the newest 33) are not judged yet.
+            assert 800 // drop_every - 4 <= a.counters.lost <= 800 // drop_every
+        else:
+            assert a.counters.lost == 0
+            assert a.rtt.samples > 500 and a.rtt.rtt == pytest.approx(delay, abs=0.02)
+        assert a.counters.acked + a.counters.lost <= a.sends

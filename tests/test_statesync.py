@@ -550,6 +550,21 @@ def test_the_pacing_budget_halves_under_congestion_and_grows_back():
     assert not pacer.recovering()  # loss alone is not a queue: the deltas go unpaced
 
 
+def test_a_client_too_far_behind_to_have_an_rtt_sample_reads_as_lagging():
+    """Before a client's first RTT sample its floor is the default RTT, not an infinite
+    minimum: a client whose acks stopped coming is paced from the start."""
+    from netcode.session.connection import Connection, SessionConfig
+    from netcode.statesync.pacing import SendPacer
+
+    conn = Connection(1, "client", 7, 0, 0.0, SessionConfig())
+    assert conn.rtt.samples == 0
+    pacer = SendPacer(max_rate=100_000.0, min_rate=5_000.0)
+    for k in range(60):  # 2 s of snapshots, only the first acked
+        pacer.sent(2 * k, k / 30)
+    assert pacer.pace(2.0, 0, conn)
+    assert not SendPacer(max_rate=100_000.0, min_rate=5_000.0).pace(2.0, -1, conn)  # nothing acked yet: joining
+
+
 class EntropyArena(Arena):
     """The arena with entropy-coded snapshots: position and aim as one group, a game's
     predictor (the linear one, written as a game author would)."""

@@ -5,7 +5,7 @@ from netcode.session.wire cimport pack_session_header, parse_session_header
 # stays plain Python and runs as such where there is no compiler. Other compiled modules
 # may cimport these classes and call their cpdef methods as C functions.
 
-cdef Py_ssize_t _RING, _LOSS_AFTER, _EXTEND, MAX_REPLAY_WINDOW
+cdef Py_ssize_t _RING, _DEPART_SCAN, _ACK_REACH, _EXTEND, MAX_REPLAY_WINDOW
 cdef unsigned long long _ACK_MASK, _U64
 
 
@@ -47,10 +47,11 @@ cdef class Connection:
     cdef readonly double _recv_latest_at
     cdef readonly long long _peer_ack
     cdef readonly unsigned long long _peer_win
+    cdef readonly long long _loss_from
     cdef readonly object _tx, _rx
 
     @cython.locals(n=cython.longlong, latest=cython.longlong, wait=cython.double, delay=cython.int, acks=cython.ulonglong,
-                   size=cython.Py_ssize_t, ring=cython.Py_ssize_t, old=cython.longlong, c=Counters, packet=bytes, head=bytes)
+                   size=cython.Py_ssize_t, ring=cython.Py_ssize_t, c=Counters, packet=bytes, head=bytes)
     cpdef bytes wrap(self, int ptype, payload, double now)
 
     @cython.locals(n=cython.longlong, ring=cython.Py_ssize_t)
@@ -74,5 +75,6 @@ cdef class Connection:
     cdef _accept_seq(self, long long seq, double now)
 
     @cython.locals(win=cython.ulonglong, fresh=cython.ulonglong, newest_sent=cython.longlong, back=cython.longlong,
-                   prev=cython.longlong, d=cython.longlong, base=cython.longlong, acked=cython.longlong, i=cython.longlong, n=cython.longlong)
+                   prev=cython.longlong, d=cython.longlong, base=cython.longlong, acked=cython.longlong, i=cython.longlong, n=cython.longlong,
+                   end=cython.longlong, lost=cython.longlong)
     cdef _process_acks(self, long long ack, unsigned long long ack_bits, double now)

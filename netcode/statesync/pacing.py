@@ -91,7 +91,10 @@ class SendPacer:
         """:meth:`update` for a client whose newest ack is snapshot ``acked`` (-1: none yet),
         from its session ``conn``'s counts and RTT; whether its acks lag."""
         rtt = conn.rtt
-        lag = acked >= 0 and lagging(self.waiting(acked, now), rtt.min_rtt)
+        # Before its first RTT sample a client's floor is the default RTT: an infinite
+        # minimum would never read as lagging, and a client too far behind to have been
+        # sampled yet is the one that most needs pacing.
+        lag = acked >= 0 and lagging(self.waiting(acked, now), rtt.min_rtt if rtt.samples else rtt.rtt)
         counters = conn.counters
         self.update(now, lag, counters.sent, counters.lost, rtt.rtt)
         return lag
