@@ -691,17 +691,23 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
     :func:`predict` (or the game's predictor); entities a part does not list stay there.
     An entropy-coded part also needs the ``coding`` and the ``motion`` codes
     (:meth:`SnapshotSchema.motion`) of the baseline and predictor it was coded against."""
+    # (Each list is usually empty: numpy's indexing costs microseconds even then.)
     if len(part.update) and not view[part.update].all():
         raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
-    view[part.destroy] = False
+    if len(part.destroy):
+        view[part.destroy] = False
     if part.table is not None:
         if coding is None or not coding.entropy:
             raise UsageError("an entropy-coded part needs the schema's coding to apply")
         # The table's rows: what the receiver holds in the range, less what this part
         # creates anew (a value it held that the sender could no longer delta against).
-        mine = view[part.lo : part.hi].copy()
-        mine[part.create - part.lo] = False
-        held = part.lo + np.flatnonzero(mine)
+        mine = view[part.lo : part.hi]
+        if len(part.create):
+            mine = mine.copy()
+            mine[part.create - part.lo] = False
+        held = np.flatnonzero(mine)
+        if part.lo:
+            held += part.lo
         if motion is None:
             m = np.zeros((len(held), codes.shape[1]), np.int32)
         else:  # usually every row is held: then no gathering
@@ -711,9 +717,11 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
         changed = np.flatnonzero(touched)
         rows = held[changed]
         codes[rows] = coding.undo(codes[rows], deltas[changed])
-    view[part.create] = True
-    codes[part.create] = part.create_codes
-    codes[part.update] += part.update_delta
+    if len(part.create):
+        view[part.create] = True
+        codes[part.create] = part.create_codes
+    if len(part.update):
+        codes[part.update] += part.update_delta
 
 
 def apply_extras(part: DecodedPart, base: bytes | None) -> bytes | None:
