@@ -527,7 +527,8 @@ def motion_codes(base, older, both):
     most 7), direction 0 none, 1 up, 2 down."""
     base = np.ascontiguousarray(base, np.int64)
     older = np.ascontiguousarray(older, np.int64)
-    mask = np.ascontiguousarray(both, np.uint8)
+    mask = np.ascontiguousarray(both)
+    mask = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)  # a bool mask as is
     if base.ndim != 2 or older.shape != base.shape or mask.shape != (base.shape[0],):
         raise ValueError(f"codes {base.shape} and {older.shape}, rows {mask.shape}")
     b: cython.longlong[:, ::1] = base

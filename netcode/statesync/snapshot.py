@@ -202,6 +202,9 @@ def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: 
     return out
 
 
+_WORDS = {8: np.dtype(np.uint64), 4: np.dtype(np.uint32), 2: np.dtype(np.uint16)}  # by bytes
+
+
 def _any_per_row(mask: np.ndarray) -> np.ndarray:
     """``mask.any(axis=1)`` for a (rows, columns) mask: an OR per column is several times
     cheaper than numpy's row reduction over a few columns, and a contiguous mask is read
@@ -209,7 +212,7 @@ def _any_per_row(mask: np.ndarray) -> np.ndarray:
     cols = mask.shape[1]
     width = 8 if cols % 8 == 0 else 4 if cols % 4 == 0 else 2 if cols % 2 == 0 else 1
     if width > 1 and mask.flags.c_contiguous and mask.dtype == np.bool_:
-        mask = mask.view(f"u{width}")  # a word is nonzero when any of its columns is
+        mask = mask.view(_WORDS[width])  # a word is nonzero when any of its columns is
     out = mask[:, 0].copy()
     for c in range(1, mask.shape[1]):
         out |= mask[:, c]
