@@ -713,8 +713,10 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
             held += part.lo
         if motion is None:
             m = np.zeros((len(held), codes.shape[1]), np.int32)
-        else:  # usually every row is held: then no gathering
-            m = motion if len(held) == len(motion) else motion[held]
+        elif len(held) == part.hi - part.lo:  # usually every row of the range is held: no gathering
+            m = motion[part.lo : part.hi]
+        else:
+            m = motion[held]
         touched = np.zeros(len(held), np.uint8)
         deltas = coding.decode_table(part.table, m, touched)
         changed = np.flatnonzero(touched)
