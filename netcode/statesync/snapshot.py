@@ -451,13 +451,15 @@ def encode_snapshot(
     # few (a client's interest cells usually hold a fraction of the world). When they are
     # most of the rows, whole arrays cost less than gathering them (the masks below keep
     # every other row out).
-    rows = np.flatnonzero(view | destroy_m)
-    if 2 * len(rows) >= n:
+    listed = view | destroy_m
+    if 2 * np.count_nonzero(listed) >= n:  # (a count: the ids are not needed then)
         rows = np.arange(n)
 
         def pick(a):
             return a
     else:
+        rows = np.flatnonzero(listed)
+
         def pick(a):
             return a[rows]
     sub_view, sub_base = pick(view), pick(base_view)
