@@ -372,13 +372,14 @@ def _checked(group_of, field_of, motion, groups):
             raise ValueError(f"groups {group_of} of {groups}, fields {field_of}")
         if np.any(np.diff(group_of) < 0):
             raise ValueError(f"columns must come group after group: {group_of}")
-        layout = group_of, field_of, int(field_of.max()) + 1 if cols else 0
+        ends = np.searchsorted(group_of, np.arange(groups), side="right").astype(np.intp)  # past each group's columns
+        layout = group_of, field_of, int(field_of.max()) + 1 if cols else 0, ends
         if len(_LAYOUTS) < 256:
             _LAYOUTS[key] = layout
-    group_of, field_of, fields = layout
+    group_of, field_of, fields, ends = layout
     if motion.ndim != 2 or motion.shape[1] != len(group_of):
         raise ValueError(f"{len(group_of)} columns, motion {motion.shape}")
-    return group_of, field_of, motion, fields
+    return group_of, field_of, motion, fields, ends
 
 
 @cython.boundscheck(False)
@@ -386,7 +387,7 @@ def _checked(group_of, field_of, motion, groups):
 @cython.initializedcheck(False)
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
-    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
     size=cython.Py_ssize_t,
@@ -401,13 +402,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     ``limit`` bytes (every row when they all do): the row that would overflow is unwritten
     and the coder finishes before it, so a part is cut where its budget runs out, each
     row coded once."""
-    group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
         raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
     d: cython.longlong[:, ::1] = deltas
-    gof: cython.int[:] = group_of
     fof: cython.int[:] = field_of
+    end: cython.Py_ssize_t[::1] = ends
     mo: cython.int[:, ::1] = motion
     rows, cols = d.shape[0], d.shape[1]
     ngroups = groups
@@ -419,11 +420,11 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
         if limit >= 0:  # where to rewind to should this row not fit
             low, rng, cache, pending, first_byte, size = enc.low, enc.range, enc.cache, enc.pending, enc.first, len(enc.out)
         c0 = 0
-        for g in range(ngroups):
+        for g in range(ngroups):  # group g's columns are c0 up to end[g]
+            c1 = end[g]
             changed = 0
             top = 0
-            c = c0
-            while c < cols and gof[c] == g:
+            for c in range(c0, c1):
                 if d[r, c] != 0:
                     changed = 1
                 mc = mo[r, c]
@@ -431,20 +432,16 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
                     raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
                 if mc > top:
                     top = mc
-                c += 1
             top //= 3  # the largest activity (motion // 3 grows with motion)
             enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
                 first = 0
-                for c in range(c0, cols):
-                    if gof[c] != g:
-                        break
+                for c in range(c0, c1):
                     m = mo[r, c]
                     _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3, d[r, c])
                     first = 1
-            while c0 < cols and gof[c0] == g:
-                c0 += 1
+            c0 = c1
         # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
         if limit >= 0 and len(enc.out) + enc.pending + 4 > limit:
             enc.low, enc.range, enc.cache, enc.pending, enc.first = low, rng, cache, pending, first_byte
@@ -460,7 +457,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
 @cython.initializedcheck(False)
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
-    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
 def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None):
@@ -469,16 +466,16 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     garbage decodes to some table (the callers validate what it means). ``changed_rows``
     (uint8, one per row), when given, is set to 1 for each row with a group sent as
     changed (so the caller need not search the table for them)."""
-    group_of, field_of, motion, fields = _checked(group_of, field_of, motion, groups)
+    group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
     if changed_rows is None:
         changed_rows = np.zeros(motion.shape[0], np.uint8)
     elif changed_rows.shape != (motion.shape[0],) or changed_rows.dtype != np.uint8:
         raise ValueError(f"changed_rows must be uint8 ({motion.shape[0]},), not {changed_rows.dtype} {changed_rows.shape}")
     touched: cython.uchar[::1] = changed_rows
-    gof: cython.int[:] = group_of
     fof: cython.int[:] = field_of
+    end: cython.Py_ssize_t[::1] = ends
     mo: cython.int[:, ::1] = motion
-    rows, cols = mo.shape[0], gof.shape[0]
+    rows, cols = mo.shape[0], len(group_of)
     ngroups = groups
     out = np.zeros((rows, cols), np.int64)
     d: cython.longlong[:, ::1] = out
@@ -488,30 +485,26 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     prev: cython.int[:] = flags
     for r in range(rows):
         c0 = 0
-        for g in range(ngroups):
+        for g in range(ngroups):  # group g's columns are c0 up to end[g]
+            c1 = end[g]
             top = 0
-            c = c0
-            while c < cols and gof[c] == g:
+            for c in range(c0, c1):
                 mc = mo[r, c]
                 if mc < 0 or mc >= _MOTIONS:
                     raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
                 if mc > top:
                     top = mc
-                c += 1
             top //= 3  # the largest activity (motion // 3 grows with motion)
             changed = dec.bit(g * _FLAG_CTX + top * 2 + prev[g])
             prev[g] = changed
             if changed:
                 touched[r] = 1
                 first = 0
-                for c in range(c0, cols):
-                    if gof[c] != g:
-                        break
+                for c in range(c0, c1):
                     m = mo[r, c]
                     d[r, c] = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3)
                     first = 1
-            while c0 < cols and gof[c0] == g:
-                c0 += 1
+            c0 = c1
     dec.check_end()
     return out
 
@@ -527,7 +520,8 @@ def motion_codes(base, older, both):
     most 7), direction 0 none, 1 up, 2 down."""
     base = np.ascontiguousarray(base, np.int64)
     older = np.ascontiguousarray(older, np.int64)
-    mask = np.ascontiguousarray(both, np.uint8)
+    mask = np.ascontiguousarray(both)
+    mask = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)  # a bool mask as is
     if base.ndim != 2 or older.shape != base.shape or mask.shape != (base.shape[0],):
         raise ValueError(f"codes {base.shape} and {older.shape}, rows {mask.shape}")
     b: cython.longlong[:, ::1] = base
