@@ -129,7 +129,9 @@ class Game:
         """``input_limits`` as (field, low, high), without the fields whose integer type
         cannot hold a value outside them (swarm's (0, 255) on a byte): nothing to test.
         Cached per dtype."""
-        cache = self.__dict__.setdefault("_limits_cache", {})
+        cache = self.__dict__.get("_limits_cache")
+        if cache is None:
+            cache = self.__dict__["_limits_cache"] = {}
         hit = cache.get(dtype)
         if hit is None:
             hit = cache[dtype] = []
