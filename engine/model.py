@@ -111,7 +111,7 @@ class Game:
         # test is made cheap: on a contiguous copy of the field (comparisons through a
         # record array's strides cost twice as much) and with np.count_nonzero (a tenth of
         # what ndarray.any() costs on small arrays).
-        for field, (low, high) in self.input_limits.items():
+        for field, low, high in self._limits_to_test(inputs.dtype):
             col = inputs[field]  # (n,) or (n, k) for sub-array fields
             if col.dtype.kind == "f":
                 nan = np.isnan(col)
@@ -124,6 +124,23 @@ class Game:
                 bad |= out.reshape(n, -1).any(axis=1)
                 np.clip(col, low, high, out=col)
         return int(np.count_nonzero(bad))
+
+    def _limits_to_test(self, dtype: np.dtype) -> list[tuple[str, float, float]]:
+        """``input_limits`` as (field, low, high), without the fields whose integer type
+        cannot hold a value outside them (swarm's (0, 255) on a byte): nothing to test.
+        Cached per dtype."""
+        cache = self.__dict__.get("_limits_cache")
+        if cache is None:
+            cache = self.__dict__["_limits_cache"] = {}
+        hit = cache.get(dtype)
+        if hit is None:
+            hit = cache[dtype] = []
+            for field, (low, high) in self.input_limits.items():
+                base = dtype[field].base
+                if base.kind in "iu" and low <= np.iinfo(base).min and high >= np.iinfo(base).max:
+                    continue
+                hit.append((field, low, high))
+        return hit
 
     def fingerprint(self) -> int:
         """64-bit schema fingerprint: changes when the name, version, input dtype, state

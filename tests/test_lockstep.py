@@ -264,3 +264,15 @@ def test_players_who_joined_together_send_on_different_ticks(seed):
     assert max(per_tick) <= 3 and min(per_tick) >= 1, arrivals  # spread, within a tick of jitter
     for slots in arrivals.values():  # two players of one phase, two of the other
         assert sorted(slots) in ([0, 2], [1, 3]) or len(slots) != 2, arrivals
+
+
+def test_sparse_slot_lists_are_a_count_then_gaps():
+    from netcode.lockstep.frames import decode_slots, encode_slots
+    from netcode.session.wire import Reader
+
+    slots = np.array([3, 4, 200, 255])
+    data, sparse = encode_slots(slots, 256)
+    assert sparse and data == bytes([4, 3, 0]) + bytes([195, 1]) + bytes([54])  # 195 is a two-byte varint
+    assert decode_slots(Reader(data), True, 256).tolist() == slots.tolist()
+    data, sparse = encode_slots(np.arange(0, 256, 2), 256)  # many: the bitmask is shorter
+    assert not sparse and data == bytes([0x55]) * 32

@@ -71,3 +71,15 @@ def test_sanitize_handles_sub_array_fields():
     inputs["move"][1] = (-128, 5)
     assert g.sanitize_inputs(inputs) == 1
     assert list(inputs["move"][1]) == [-127, 5]
+
+
+def test_sanitize_skips_only_limits_the_type_cannot_exceed():
+    class Bytes(Game):
+        name, version = "bytes", "1"
+        input_dtype = np.dtype([("any", "u1"), ("most", "u1"), ("signed", "i1")])
+        input_limits = {"any": (0, 255), "most": (0, 254), "signed": (-128, 127)}
+
+    inputs = np.array([(255, 255, -128), (0, 3, 127)], Bytes.input_dtype)
+    assert [f for f, _, _ in Bytes()._limits_to_test(Bytes.input_dtype)] == ["most"]
+    assert Bytes().sanitize_inputs(inputs) == 1
+    assert inputs.tolist() == [(255, 254, -128), (0, 3, 127)]

@@ -178,6 +178,8 @@ class ServerProbe:
             tick_ms=tick_ms,
             step_ms=np.array(self.step_ms),
             recv_ms=recv_ms,
+            tick_cpu_ms=np.array(self.tick_cpu_ms),
+            recv_cpu_ms=np.array(self.recv_cpu_ms),
             cpu_ms_per_s=cpu * 1e3 / seconds,
             down_bytes=float(np.mean([b for _, b in down])),
             down_dgrams=float(np.mean([d for d, _ in down])),
@@ -199,6 +201,8 @@ class Figures:
     tick_ms: np.ndarray  # per tick: server.on_tick
     step_ms: np.ndarray  # per tick: the game step inside it
     recv_ms: np.ndarray  # per tick: server.receive_datagram since the previous tick
+    tick_cpu_ms: np.ndarray  # the same two as this thread's CPU time (contention does not inflate it)
+    recv_cpu_ms: np.ndarray
     cpu_ms_per_s: float  # ticks + datagrams + timers; 1000 = one core busy
     down_bytes: float  # per client, server -> client, over the measurement
     down_dgrams: float

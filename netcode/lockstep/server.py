@@ -100,10 +100,9 @@ class LockstepServer(ModeServer):
         # ``hot_packet`` was switched off. The gate reads the payload after a session header.
         self.input_gate.take(peer, conn, bytes(SESSION_HEADER_SIZE) + bytes(payload), now)
 
-    def _check_hash(self, peer: LockstepPeer, tick: int, value: int) -> None:
-        expected = self.hashes.get(tick)
-        if expected is None or peer.resyncing or value == expected:
-            return
+    def _desync(self, peer: LockstepPeer, tick: int, expected: int, value: int) -> None:
+        """``peer`` reported ``value`` for ``tick``, whose state hashed to ``expected`` here
+        (the input gate compares): count it, say so, and resync the peer from a keyframe."""
         peer.counters["desyncs"] += 1
         self.stats_counters["desyncs"] += 1
         self._events.put(DesyncDetected(tick, peer.slot, expected, value))
