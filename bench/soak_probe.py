@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, TICKSYNC_SECRET=os.environ.get("TICKSYNC_SECRET", "soak-probe-secret-0123456789abcdef"),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cli = [sys.executable, "-m", "netcode.cli"]
-    log = ROOT / ".soak_probe_serve.out"
+    log = Path(tempfile.mkstemp(prefix="soak_probe_serve_", suffix=".out")[1])  # not in the checkout: it may be read-only
     with open(log, "w") as sink:
         server = subprocess.Popen(cli + ["serve", "demos.arena", "--mode", "statesync", "--port", "0", "--ws-port", "0",
                                          "--players", str(args.bots), "--status-every", "0", "--duration", str(args.seconds + 30)],
