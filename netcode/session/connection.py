@@ -143,8 +143,8 @@ _DEPART_SCAN = 64  # sends back that departed() re-times (a tick queues far fewe
 # send count: a peer that is behind (a busy process still reading its queue) acks nothing
 # newer, and is late, not lossy. (Counting a send lost 64 sends later read a client 0.8 s
 # behind at 80 packets/s as 100% loss, and took it no RTT samples at all.)
-_ACK_REACH = 33
-_ACK_MASK = (1 << 33) - 1
+_ACK_REACH = 33  # the newest ack plus its 32-bit field
+_ACK_MASK = (1 << _ACK_REACH) - 1
 _U64 = 0xFFFFFFFFFFFFFFFF
 _EXTEND = 0x10000  # received sequences are extended to 64 bits from here, so never negative
 MAX_REPLAY_WINDOW = 4096
