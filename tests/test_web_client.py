@@ -468,6 +468,19 @@ def test_js_replay_window_and_acks_match_connection(seed):
     assert got["header"] == header.hex()
 
 
+def test_js_input_runs_start_after_ticks_never_stamped():
+    """A page that stalled while the server's clock moved on stamps past a gap: the run it
+    resends starts after the gap (it once sent null records there, and packing threw)."""
+    plain, gap, acked = js(
+        {"op": "unacked", "stamps": [[10, 12, 1], [13, 15, 2]], "applied": 11},
+        {"op": "unacked", "stamps": [[10, 12, 1], [20, 22, 2]], "applied": 9},
+        {"op": "unacked", "stamps": [[10, 12, 1]], "applied": 12},
+    )
+    assert plain == [12, [1, 2, 2, 2]]
+    assert gap == [20, [2, 2, 2]]
+    assert acked is None
+
+
 def test_js_schema_helpers_encode_inputs_and_decode_values():
     server = TickServer(secret=SECRET, udp_port=None)
     server.add_room(Arena(npcs=10), RoomConfig("r", mode="statesync", players=3))

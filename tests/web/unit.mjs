@@ -6,7 +6,7 @@
 // two implementations of the protocol are checked against each other, not against a copy.
 
 import {
-  EntropyCoding, GameSchema, Session, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, motionCodes, openPacket, predict, readColumn, packRequest, packRun,
+  EntropyCoding, GameSchema, Session, StampedInputs, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, motionCodes, openPacket, predict, readColumn, packRequest, packRun,
   packSessionHeader, packSsInput, parseAccepted, parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, sealPacket,
   sessionKeys, splitToken, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
@@ -91,6 +91,13 @@ const OPS = {
     const s = new Session(o.session_id, 100.0);
     const accepted = o.packets.map((h) => caught(() => (s.unwrap(bytes(h), 100.0), true)));
     return { accepted, header: hex(s.wrap(0x10, new Uint8Array(0), 100.0)) };
+  },
+  // Stamps (first, last, record byte) in order, then the run unacked after ``applied``.
+  unacked: (o) => {
+    const inputs = new StampedInputs(1, 64);
+    for (const [first, last, value] of o.stamps) inputs.stamp(first, last, new Uint8Array([value]));
+    const run = inputs.unacked(o.applied);
+    return run && [run[0], run[1].map((r) => r[0])];
   },
   encode_input: (o) => hex(new GameSchema(o.schema).encodeInput(o.values)),
   decode_input: (o) => new GameSchema(o.schema).decodeInput(bytes(o.hex)),

@@ -66,13 +66,19 @@ export class StampedInputs {
     const i = tick % this.size;
     return tick >= 0 && this.ticks[i] === tick ? this.data.subarray(i * this.itemsize, (i + 1) * this.itemsize) : null;
   }
-  /** [first tick, records] of everything after ``applied`` (at most 255), or null. */
+  /** [first tick, records] of everything after ``applied`` (at most 255), or null. The run
+   * starts after the newest tick never stamped: a page that stalled while the server's clock
+   * moved on skips ticks (nothing was decided for them, and a run has no holes). */
   unacked(applied) {
-    const first = Math.max(applied + 1, this.newest - (MAX_RUN - 1), this.oldest);
+    let first = Math.max(applied + 1, this.newest - (MAX_RUN - 1), this.oldest);
     if (this.newest < 0 || first > this.newest) return null;
     const records = [];
-    for (let t = first; t <= this.newest; t++) records.push(this.get(t));
-    return [first, records];
+    for (let t = this.newest; t >= first; t--) {
+      const rec = this.get(t);
+      if (!rec) { first = t + 1; break; }
+      records.push(rec);
+    }
+    return records.length ? [first, records.reverse()] : null;
   }
 }
 
