@@ -468,17 +468,33 @@ def test_js_replay_window_and_acks_match_connection(seed):
     assert got["header"] == header.hex()
 
 
+UNACKED_CASES = [  # (stamps (first, last, record byte) in order, applied, the run resent)
+    ([[10, 12, 1], [13, 15, 2]], 11, [12, [1, 2, 2, 2]]),
+    ([[10, 12, 1], [20, 22, 2]], 9, [20, [2, 2, 2]]),
+    ([[10, 12, 1]], 12, None),
+    # A stamp after a long stall: the ring's rows between hold ticks 1024 earlier.
+    ([[0, 1023, 7], [1100, 1101, 3]], 1050, [1100, [3, 3]]),
+]
+
+
 def test_js_input_runs_start_after_ticks_never_stamped():
     """A page that stalled while the server's clock moved on stamps past a gap: the run it
     resends starts after the gap (it once sent null records there, and packing threw)."""
-    plain, gap, acked = js(
-        {"op": "unacked", "stamps": [[10, 12, 1], [13, 15, 2]], "applied": 11},
-        {"op": "unacked", "stamps": [[10, 12, 1], [20, 22, 2]], "applied": 9},
-        {"op": "unacked", "stamps": [[10, 12, 1]], "applied": 12},
-    )
-    assert plain == [12, [1, 2, 2, 2]]
-    assert gap == [20, [2, 2, 2]]
-    assert acked is None
+    got = js(*({"op": "unacked", "stamps": stamps, "applied": applied} for stamps, applied, _ in UNACKED_CASES))
+    assert got == [want for _, _, want in UNACKED_CASES]
+
+
+def test_python_input_runs_start_after_ticks_never_stamped():
+    """The same rule in the Python clients: a run over a gap resent stale ring rows as the
+    gap's inputs (another tick's input, applied by the server as this one's)."""
+    from netcode.mode.inputs import StampedInputs
+
+    for stamps, applied, want in UNACKED_CASES:
+        inputs = StampedInputs(1)
+        for first, last, value in stamps:
+            inputs.stamp(first, last, np.array([value], np.uint8))
+        first, records = inputs.unacked(applied)
+        assert (None if records is None else [first, records[:, 0].tolist()]) == want, stamps
 
 
 def test_js_schema_helpers_encode_inputs_and_decode_values():

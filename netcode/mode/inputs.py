@@ -222,8 +222,18 @@ class StampedInputs:
         return self._data[i] if self._tick[i] == tick else None
 
     def unacked(self, acked: int) -> tuple[int, np.ndarray | None]:
-        """(first tick, records) of what to resend: everything after ``acked`` (at most 255)."""
+        """(first tick, records) of what to resend: everything after ``acked`` (at most 255),
+        starting after the newest tick never stamped. A client that stalled while the
+        server's clock moved on stamps past a gap, and the ring's rows there hold older
+        ticks' inputs: a run over them would send those as this tick's (the browser client
+        keeps the same rule)."""
         first = max(acked + 1, self.newest - (MAX_RUN - 1))
         if first > self.newest:
             return first, None
+        ticks = np.arange(first, self.newest + 1)
+        gaps = np.flatnonzero(self._tick[ticks % self.SIZE] != ticks)
+        if len(gaps):
+            first = int(ticks[gaps[-1]]) + 1
+            if first > self.newest:
+                return first, None
         return first, self._data[np.arange(first, self.newest + 1) % self.SIZE]
