@@ -4,9 +4,10 @@ loopback, separate processes), to find where output spikes come from.
 
 One line per second from the room's HTTP report: snapshots, encodes per snapshot (1 when
 every client shares one baseline), client-snapshots deferred by the encode budget, output
-Mbit/s, bytes per client per snapshot, paced skips, full snapshots, RTT p50/max, loss
-p50/max and the tick's wall p99 over the last 5 s. ``--procs`` splits the bots over that
-many processes (a stall of one bots process delays all its clients' acks together).
+Mbit/s, bytes per client per snapshot, paced skips, deltas held from stalled clients, full
+snapshots, RTT p50/max, loss p50/max, the age of the newest snapshot acked (p50/max, in
+ticks) and the tick's wall p99 over the last 5 s. ``--procs`` splits the bots over that many
+processes (a stall of one bots process delays all its clients' acks together).
 The pass/fail version of this run is ``pytest -m soak tests/test_soak.py``.
 """
 
@@ -64,15 +65,17 @@ def main(argv: list[str] | None = None) -> int:
             m = room["mode_stats"]
             peers = [v for k, v in m["peers"].items() if not str(k).startswith("spect")]
             now = (m["snapshots"], m["encodes"], m["deferred"], room["bytes_out"],
-                   sum(p.get("paced_skips", 0) for p in peers), sum(p.get("full_snapshots", 0) for p in peers))
+                   sum(p.get("paced_skips", 0) for p in peers), sum(p.get("held", 0) for p in peers),
+                   sum(p.get("full_snapshots", 0) for p in peers))
             if prev is not None and peers:
-                snaps, enc, deferred, out, paced, fulls = (a - b for a, b in zip(now, prev))
+                snaps, enc, deferred, out, paced, held, fulls = (a - b for a, b in zip(now, prev))
                 rtt = sorted(p.get("rtt_ms", 0) for p in peers)
                 loss = sorted(p.get("loss_pct", 0) for p in peers)
+                age = sorted(p.get("ack_age_ticks") or 0 for p in peers)
                 print(f"{time.monotonic() - start:5.0f} s  snapshots {snaps:3d}  encodes/snapshot {enc / max(snaps, 1):5.2f}  deferred {deferred:4d}  "
-                      f"out {out * 8 / 1e6:6.2f} Mbit/s  {out / max(snaps, 1) / len(peers):6.0f} B/client/snapshot  paced {paced:4d}  "
+                      f"out {out * 8 / 1e6:6.2f} Mbit/s  {out / max(snaps, 1) / len(peers):6.0f} B/client/snapshot  paced {paced:4d}  held {held:4d}  "
                       f"fulls {fulls:3d}  RTT p50/max {rtt[len(rtt) // 2]:.0f}/{rtt[-1]:.0f} ms  loss p50/max {loss[len(loss) // 2]}/{loss[-1]}%  "
-                      f"tick p99 {room['tick_ms_p99_last']:.1f} ms", flush=True)
+                      f"ack age p50/max {age[len(age) // 2]}/{age[-1]} ticks  tick p99 {room['tick_ms_p99_last']:.1f} ms", flush=True)
             prev = now
     finally:
         for p in [*bots, server]:

@@ -449,6 +449,74 @@ def test_a_client_that_stops_acking_gets_few_full_snapshots_and_is_back_on_delta
     assert match.server.stats()["peers"][1]["full_snapshots"] == other_fulls
 
 
+def test_clients_whose_process_stalls_are_sent_a_delta_now_and_then_not_every_snapshot(seed):
+    """Bots in one process stall together (a busy core): for 0.4 s their acks wait 120 ms.
+    Each delta sent meanwhile repeats every change since their old baseline, growing as it
+    ages; the server holds their deltas instead (one now and then), so that second's output
+    stays near the calm seconds' (measured before: 3.4 times), and once the acks flow again
+    every client is back to acking the newest snapshots."""
+    n = 8
+    calm = LinkConfig(latency=0.004, jitter=0.002, in_order=True)
+    stalled = LinkConfig(latency=0.124, jitter=0.002, in_order=True)
+    match = StateSyncMatch(Arena(), n, seed=seed, link=calm, config=StateSyncConfig(players=n, seed=1))
+    clients = [match.add_client(f"c{i}", slot=i) for i in range(n)]
+    match.run(4.0)
+
+    def second(stall):
+        before = match.server.stats()["bytes_snapshots"]
+        for k in range(10):
+            for i in range(n):
+                match.net.sim.configure(f"c{i}", "server", stalled if stall and 2 <= k < 6 else calm)
+            match.run(0.1)
+        return match.server.stats()["bytes_snapshots"] - before
+
+    quiet = [second(False) for _ in range(2)]
+    spikes = [second(True), second(False), second(True)]
+    assert max(spikes) <= 1.8 * max(quiet), (quiet, spikes)
+    peers = match.server.stats()["peers"]
+    assert all(peers[i]["held"] > 0 for i in range(n)), peers
+    assert all(p["full_snapshots"] == 1 for p in peers.values()), peers  # the join's only
+    match.run(1.0)
+    for c in clients:
+        assert c.acked >= match.server.tick - 6
+
+
+def test_the_held_deltas_follow_a_recent_rtt_floor_so_a_slower_path_is_not_held_for_good():
+    """Holding starts once the oldest unacked send waited two snapshot intervals beyond two
+    recent minimum RTTs, sends one delta per twice that wait; a path that got slower for
+    good becomes the new floor within a second or so."""
+    from netcode.session.connection import Connection, SessionConfig
+    from netcode.statesync.pacing import SendPacer
+
+    conn = Connection(1, "client", 7, 0, 0.0, SessionConfig())
+    pacer = SendPacer(max_rate=100_000.0, min_rate=5_000.0, hold=0.06)
+    now, tick = 10.0, 0
+
+    def snapshot(acked, rtt_sample=None):
+        nonlocal now, tick
+        now += 1 / 30
+        tick += 2
+        if rtt_sample is not None:
+            conn.rtt.sample(rtt_sample)
+        pacer.pace(now, acked, conn)
+        held = pacer.holds()
+        if not held:
+            pacer.sent(tick, now)
+        return held
+
+    for _ in range(60):  # healthy: 10 ms round trips, each snapshot acked before the next
+        assert not snapshot(tick, 0.01)
+    acked = tick
+    held = [snapshot(acked) for _ in range(12)]  # the acks stop (no samples either)
+    # Waits of 1/30, 2/30, 3/30 s are within 2 * 0.01 + 0.06; from the 4th on the sends
+    # wait, one going each time the last is 2 * 0.08 s old.
+    assert held[:3] == [False] * 3 and all(held[3:7]) and not held[7] and held.count(False) == 4, held
+    assert pacer.counters["held"] == held.count(True)
+    for _ in range(90):  # the path is 200 ms slower for good; acks flow, 0.2 s late
+        snapshot(tick - 6, 0.21)
+    assert not any(snapshot(tick - 6, 0.21) for _ in range(30))
+
+
 def test_a_client_that_falls_behind_right_after_joining_gets_one_full_snapshot_not_a_resend_a_quarter_second(seed):
     """A bot process busy starting up reads its packets 0.7 s late: the full snapshot it
     joined with is not lost, only unread, and its session acks nothing sent after it. The

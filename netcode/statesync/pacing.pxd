@@ -4,13 +4,15 @@ cimport cython
 
 cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
 cdef Py_ssize_t UNACKED
+cdef double FLOOR_WINDOW
 
 
 cdef class SendPacer:
-    cdef public double max_rate, min_rate, rate, tokens, last, cut_at, full_at, loss, _loss_since
+    cdef public double max_rate, min_rate, hold, rate, tokens, last, cut_at, full_at, loss, _loss_since, last_sent
+    cdef double _floor, _floor_before, _floor_since
     cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost
     cdef public dict counters
-    cdef public bint queued
+    cdef public bint queued, holding
     cdef long long[::1] _unacked_tick
     cdef double[::1] _unacked_at
     cdef Py_ssize_t _head, _count
@@ -20,7 +22,7 @@ cdef class SendPacer:
 
     cpdef double waiting(self, long long acked, double now) except? -1.0
 
-    @cython.locals(lag=bint)
+    @cython.locals(lag=bint, sample=cython.double, wait=cython.double, stalled=cython.double)
     cpdef bint pace(self, double now, long long acked, conn) except -1
 
     @cython.locals(dt=cython.double)
@@ -29,6 +31,8 @@ cdef class SendPacer:
     cpdef bint recovering(self) except -1
 
     cpdef bint allows(self) except -1
+
+    cpdef bint holds(self) except -1
 
     cpdef spend(self, double size)
 

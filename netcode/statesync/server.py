@@ -113,7 +113,7 @@ class StateSyncServer(ModeServer):
     def make_peer(self, conn_id: int, slot: int) -> StateSyncPeer:
         priority = PriorityAccumulator(self.schema.capacity) if self.per_client and self.config.bandwidth is not None else None
         peer = StateSyncPeer(conn_id, slot, self.config.input_packets_per_second, priority)
-        peer.pacer = SendPacer(self.config.pace_max, self.config.pace_min)
+        peer.pacer = SendPacer(self.config.pace_max, self.config.pace_min, hold=2 * self.snapshot_every / self.tick_rate)
         return peer
 
     def on_payload(self, conn, peer: StateSyncPeer, ptype: PacketType, payload: memoryview, now: float) -> None:
@@ -256,6 +256,8 @@ class StateSyncServer(ModeServer):
                 base = self._full_candidate(peer, conn)
                 if not history.has(base) or (grid and base not in peer.cells):
                     base = -1
+            if base >= 0 and peer.pacer.holds():
+                continue  # its process stalled or its path queues: the next delta would repeat this one
             paced = base < 0 or lag or peer.pacer.recovering()
             if paced and not peer.pacer.allows():
                 continue
@@ -344,6 +346,8 @@ class StateSyncServer(ModeServer):
             if vt_base is None:
                 base_tick = self._full_candidate(peer, conn)
                 vt_base = peer.sent.get(base_tick)
+            if vt_base is not None and pacer.holds():
+                continue
             paced = vt_base is None or lag or pacer.recovering()
             if paced and not pacer.allows():
                 continue
@@ -417,5 +421,8 @@ class StateSyncServer(ModeServer):
         for p in self.peers.values():
             key = p.slot if p.slot >= 0 else f"spectator-{p.conn_id}"
             if key in out and p.pacer is not None:
-                out[key].update(p.pacer.counters, pace_rate=round(p.pacer.rate))
+                # How many ticks old the newest snapshot it acked is: the baseline its next
+                # delta is coded against (None before its first ack).
+                ack_age = self.tick - p.acked if p.acked >= 0 else None
+                out[key].update(p.pacer.counters, pace_rate=round(p.pacer.rate), ack_age_ticks=ack_age)
         return out
