@@ -3,6 +3,7 @@
 cimport cython
 from netcode.session.connection cimport Connection
 from netcode.session.outbox cimport Outbox
+from netcode.statesync.pacing cimport SendPacer
 from netcode.statesync.peer cimport StateSyncPeer
 
 cdef long long _TALLY_EVERY
@@ -10,11 +11,27 @@ cdef int _SNAPSHOT
 
 
 cdef class SnapshotSender:
-    cdef public object server
+    cdef public object server, history
     cdef public Outbox outbox
     cdef long long[::1] applied
     cdef public long long snapshot_every
     cdef public dict stats
+    cdef public bint grid
+    cdef public double reach
+
+    @cython.locals(peer=StateSyncPeer, conn=Connection, pacer=SendPacer, connections=dict, cells=dict, out=list,
+                   acked=cython.longlong, base=cython.longlong, pred=cython.longlong, lag=bint, paced=bint, grid=bint)
+    cpdef list wants(self, double now)
+
+    @cython.locals(pacer=SendPacer, timeout=cython.double)
+    cpdef long long full_candidate(self, StateSyncPeer peer, Connection conn) except? -2
+
+    @cython.locals(out=list, stats=dict, n=cython.Py_ssize_t, i=cython.Py_ssize_t, want=tuple, peer=StateSyncPeer)
+    cpdef list jobs(self, list wants, plan)
+
+    @cython.locals(grid=bint, depth=cython.Py_ssize_t, job=tuple, peer=StateSyncPeer, conn=Connection, key=tuple,
+                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t)
+    cpdef deliver(self, long long tick, list jobs, encode, dict payloads, double now)
 
     @cython.locals(slot=cython.longlong, applied=cython.longlong, prefix=bytes, payloads=list, size=cython.Py_ssize_t,
                    payload=bytes, outbox=Outbox, counters=dict)

@@ -102,7 +102,7 @@ class StateSyncServer(ModeServer):
         self.input_gate = self.hot_packet = InputGate(self)  # SS_INPUT's rules, in one place
         self.sender = SnapshotSender(self)  # every snapshot's last step: prefix, seal, queue
         # The second half of the last snapshot's encodings, sent on the tick after it:
-        # (send function, [(peer, conn, cell, paced, key), ...]).
+        # (tick, encode function, payload cache, [(peer, conn, cell, paced, key), ...]).
         self._second_half: tuple | None = None
 
     def accept_info(self) -> bytes:
@@ -165,22 +165,6 @@ class StateSyncServer(ModeServer):
         """Refill and adjust the client's budget; whether its acks lag."""
         return peer.pacer.pace(now, peer.acked, conn)
 
-    def _full_candidate(self, peer: StateSyncPeer, conn) -> int:
-        """The full snapshot this client was sent and has not acked yet, to send deltas
-        against while its ack is on the way (-1: none, or waited long enough: resend)."""
-        rtt = conn.rtt
-        timeout = max(0.25, 2 * rtt.rtt + 4 * rtt.jitter)
-        reach = 0.75 * self.history.span / self.tick_rate  # the candidate must still be held when acked
-        # Taken as lost after ``timeout`` only once the client's session has acked a packet
-        # sent after the full one's: then a part went missing. A client that acks nothing
-        # newer is behind (a busy process still reading its queue), and resending would only
-        # deepen the queue: that one gets the history's reach (measured: 64 bots joining at
-        # once on a loaded machine were sent 230 full snapshots, 3.6 each, in 20 s).
-        delivered = conn.newest_acked() > peer.pacer.full_through
-        if delivered:
-            return peer.pacer.candidate(peer.acked, conn.last_recv, min(timeout, reach), False)
-        return peer.pacer.candidate(peer.acked, conn.last_recv, reach)
-
     def _move_viewers(self, positions: np.ndarray) -> None:
         for peer in self.peers.values():
             if peer.slot >= 0:
@@ -241,35 +225,16 @@ class StateSyncServer(ModeServer):
             self.stats_counters["encodes"] += 1
             return parts
 
-        wants = []  # (peer, conn, cell, base, pred, paced)
-        for peer in self.peers.values():
-            conn = self.connection(peer)
-            if conn is None:
-                continue
-            cell = peer.cell if grid else None
-            lag = self._pace(peer, conn, now)
-            base = peer.acked if history.has(peer.acked) and (not grid or peer.acked in peer.cells) else -1
-            pred = peer.acked_before
-            if base < 0 or not history.has(pred) or (grid and pred not in peer.cells):
-                pred = -1
-            if base < 0:
-                base = self._full_candidate(peer, conn)
-                if not history.has(base) or (grid and base not in peer.cells):
-                    base = -1
-            if base >= 0 and peer.pacer.holds():
-                continue  # its process stalled or its path queues: the next delta would repeat this one
-            paced = base < 0 or lag or peer.pacer.recovering()
-            if paced and not peer.pacer.allows():
-                continue
-            wants.append((peer, conn, cell, base, pred, paced))
-        # One encoding per distinct key: (baseline, predictor, their cells, the cell now);
-        # the cells are None without interest management.
-        keys = [(base, pred, peer.cells.get(base), peer.cells.get(pred), cell) for peer, conn, cell, base, pred, paced in wants]
-        plan = keys
+        # Each client's pacing and baseline (compiled: :mod:`netcode.statesync.send`): one
+        # encoding per distinct key, (baseline, predictor, their cells, the cell now); the
+        # cells are None without interest management.
+        sender = self.sender
+        wants = sender.wants(now)
+        plan = None
         budget = self.config.encode_budget
-        if budget is not None and len(set(keys)) > budget:
+        if budget is not None and len({w[4] for w in wants}) > budget:
             plan = plan_encodings(
-                keys,
+                [w[4] for w in wants],
                 np.fromiter((w[0].acked for w in wants), np.int64, len(wants)),
                 np.fromiter((w[0].acked_mask for w in wants), np.uint64, len(wants)),
                 np.fromiter((w[0].deferred for w in wants), np.int64, len(wants)),
@@ -278,47 +243,21 @@ class StateSyncServer(ModeServer):
                 SHARE_REACH,
                 share=not grid,
             )
-
-        def send(peer, conn, cell, paced, key, now):
-            parts = encode(key)
-            if key[0] < 0:
-                peer.counters["full_snapshots"] += 1
-                peer.pacer.sent_full(tick, now)
-            if grid:
-                peer.cells[tick] = cell
-                if len(peer.cells) > history.depth:
-                    del peer.cells[min(peer.cells)]
-            size = self._send_parts(peer, conn, tick, parts, now, payloads)
-            peer.pacer.sent(tick, now)
-            if key[0] < 0:
-                peer.pacer.full_through = conn.sends - 1
-            if paced:
-                peer.pacer.spend(size)
-
-        jobs = []
-        for (peer, conn, cell, _, _, paced), key in zip(wants, plan):
-            if key is None:
-                peer.deferred += 1
-                peer.counters["deferred_snapshots"] += 1
-                self.stats_counters["deferred"] += 1
-                continue
-            peer.deferred = 0
-            jobs.append((peer, conn, cell, paced, key))
+        jobs = sender.jobs(wants, plan)
         spread = self.snapshot_every > 1 and self.config.spread_encodes
         later = second_half([job[4] for job in jobs]) if spread else set()
-        for job in jobs:
-            if job[4] not in later:
-                send(*job, now)
         if later:
-            self._second_half = (send, [job for job in jobs if job[4] in later])
+            sender.deliver(tick, [job for job in jobs if job[4] not in later], encode, payloads, now)
+            self._second_half = (tick, encode, payloads, [job for job in jobs if job[4] in later])
+        else:
+            sender.deliver(tick, jobs, encode, payloads, now)
 
     def _send_second_half(self, now: float) -> None:
         """The encodings the last snapshot tick left for this one, to the clients still here."""
-        send, jobs = self._second_half
+        tick, encode, payloads, jobs = self._second_half
         self._second_half = None
-        for peer, conn, cell, paced, key in jobs:
-            if self.peers.get(peer.conn_id) is peer and self.connection(peer) is conn:
-                send(peer, conn, cell, paced, key, now)
+        jobs = [job for job in jobs if self.peers.get(job[0].conn_id) is job[0] and self.connection(job[0]) is job[1]]
+        self.sender.deliver(tick, jobs, encode, payloads, now)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """A byte budget sends each client part of its view: encode per client, tracking
@@ -344,7 +283,7 @@ class StateSyncServer(ModeServer):
             base_tick = peer.acked
             vt_base = peer.sent.get(base_tick)
             if vt_base is None:
-                base_tick = self._full_candidate(peer, conn)
+                base_tick = self.sender.full_candidate(peer, conn)
                 vt_base = peer.sent.get(base_tick)
             if vt_base is not None and pacer.holds():
                 continue
