@@ -36,8 +36,9 @@ COMPILED = [
     "netcode.session.demux",  # which session a datagram is for (cimports connection)
     "netcode.mode.inputs",  # input buffers
     "netcode.mode.dispatch",  # a mode server's receive loop (cimports demux, connection)
-    "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs)
-    "netcode.statesync.send",  # each client's baseline, pacing, and snapshot parts sealed and queued (cimports peer, pacing, outbox)
+    "netcode.statesync.history",  # the snapshots kept as baselines (has() per client and per ack)
+    "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs, history)
+    "netcode.statesync.send",  # each client's baseline, pacing, and snapshot parts sealed and queued (cimports peer, pacing, history, outbox)
     "netcode.statesync.pacing",  # each client's send budget, asked every snapshot
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.lockstep.broadcast",  # each due client's frames packet, sealed and queued (cimports peer, outbox)

@@ -4,6 +4,7 @@ cimport cython
 from netcode.mode.dispatch cimport HotPacket
 from netcode.mode.inputs cimport InputBuffer, scan_run
 from netcode.session.connection cimport Connection
+from netcode.statesync.history cimport SnapshotHistory
 
 cdef Py_ssize_t _HEAD
 cdef long long _TOO_FAR
@@ -19,7 +20,8 @@ cdef class StateSyncPeer:
 
 
 cdef class InputGate(HotPacket):
-    cdef public object server, history
+    cdef public object server
+    cdef public SnapshotHistory history
     cdef public InputBuffer inputs
     cdef long long[::1] view_delays
     cdef public double rate, max_view_delay, tick_rate

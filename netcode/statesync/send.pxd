@@ -2,6 +2,7 @@
 # plain Python and runs as such where there is no compiler.
 cimport cython
 from netcode.session.connection cimport Connection
+from netcode.statesync.history cimport SnapshotHistory
 from netcode.session.outbox cimport Outbox
 from netcode.statesync.pacing cimport SendPacer
 from netcode.statesync.peer cimport StateSyncPeer
@@ -11,7 +12,8 @@ cdef int _SNAPSHOT
 
 
 cdef class SnapshotSender:
-    cdef public object server, history
+    cdef public object server
+    cdef public SnapshotHistory history
     cdef public Outbox outbox
     cdef long long[::1] applied
     cdef public long long snapshot_every
@@ -31,7 +33,7 @@ cdef class SnapshotSender:
 
     @cython.locals(grid=bint, depth=cython.Py_ssize_t, job=tuple, peer=StateSyncPeer, conn=Connection, key=tuple,
                    parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t)
-    cpdef deliver(self, long long tick, list jobs, encode, dict payloads, double now)
+    cpdef deliver(self, long long tick, list jobs, encode, dict encoded, dict payloads, double now)
 
     @cython.locals(slot=cython.longlong, applied=cython.longlong, prefix=bytes, payloads=list, size=cython.Py_ssize_t,
                    payload=bytes, outbox=Outbox, counters=dict)

@@ -106,17 +106,19 @@ class SnapshotSender:
             out.append(want if key is want[4] else (peer, want[1], want[2], want[3], key))
         return out
 
-    def deliver(self, tick: int, jobs: list, encode, payloads, now: float) -> None:
-        """Send snapshot ``tick`` for each job ``(peer, conn, cell, paced, key)``:
-        ``encode(key)`` gives its parts (encoded once per key by the server), ``payloads``
-        is :meth:`send`'s cache for this snapshot."""
+    def deliver(self, tick: int, jobs: list, encode, encoded, payloads, now: float) -> None:
+        """Send snapshot ``tick`` for each job ``(peer, conn, cell, paced, key)``: its parts
+        are ``encoded[key]``, or ``encode(key)`` the first time (which keeps them there);
+        ``payloads`` is :meth:`send`'s cache for this snapshot."""
         grid = self.grid
         depth = self.history.depth
         for job in jobs:
             peer = job[0]
             conn = job[1]
             key = job[4]
-            parts = encode(key)
+            parts = encoded.get(key)
+            if parts is None:
+                parts = encode(key)
             pacer = peer.pacer
             full = key[0] < 0
             if full:

@@ -102,7 +102,7 @@ class StateSyncServer(ModeServer):
         self.input_gate = self.hot_packet = InputGate(self)  # SS_INPUT's rules, in one place
         self.sender = SnapshotSender(self)  # every snapshot's last step: prefix, seal, queue
         # The second half of the last snapshot's encodings, sent on the tick after it:
-        # (tick, encode function, payload cache, [(peer, conn, cell, paced, key), ...]).
+        # (tick, encode function, its encodings, payload cache, [(peer, conn, cell, paced, key), ...]).
         self._second_half: tuple | None = None
 
     def accept_info(self) -> bytes:
@@ -247,17 +247,17 @@ class StateSyncServer(ModeServer):
         spread = self.snapshot_every > 1 and self.config.spread_encodes
         later = second_half([job[4] for job in jobs]) if spread else set()
         if later:
-            sender.deliver(tick, [job for job in jobs if job[4] not in later], encode, payloads, now)
-            self._second_half = (tick, encode, payloads, [job for job in jobs if job[4] in later])
+            sender.deliver(tick, [job for job in jobs if job[4] not in later], encode, encoded, payloads, now)
+            self._second_half = (tick, encode, encoded, payloads, [job for job in jobs if job[4] in later])
         else:
-            sender.deliver(tick, jobs, encode, payloads, now)
+            sender.deliver(tick, jobs, encode, encoded, payloads, now)
 
     def _send_second_half(self, now: float) -> None:
         """The encodings the last snapshot tick left for this one, to the clients still here."""
-        tick, encode, payloads, jobs = self._second_half
+        tick, encode, encoded, payloads, jobs = self._second_half
         self._second_half = None
         jobs = [job for job in jobs if self.peers.get(job[0].conn_id) is job[0] and self.connection(job[0]) is job[1]]
-        self.sender.deliver(tick, jobs, encode, payloads, now)
+        self.sender.deliver(tick, jobs, encode, encoded, payloads, now)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """A byte budget sends each client part of its view: encode per client, tracking
