@@ -1,6 +1,7 @@
 # C types for pacing.py when Cython compiles it (an "augmenting" .pxd): the source stays
 # plain Python and runs as such where there is no compiler.
 cimport cython
+from netcode.session.connection cimport Connection, Counters, RttEstimator
 
 cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
 cdef Py_ssize_t UNACKED
@@ -22,8 +23,8 @@ cdef class SendPacer:
 
     cpdef double waiting(self, long long acked, double now) except? -1.0
 
-    @cython.locals(lag=bint, sample=cython.double, wait=cython.double, stalled=cython.double)
-    cpdef bint pace(self, double now, long long acked, conn) except -1
+    @cython.locals(lag=bint, sample=cython.double, wait=cython.double, stalled=cython.double, rtt=RttEstimator, counters=Counters)
+    cpdef bint pace(self, double now, long long acked, Connection conn) except -1
 
     @cython.locals(dt=cython.double)
     cpdef update(self, double now, bint lagging, long long sent, long long lost, double rtt)
