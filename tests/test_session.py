@@ -1,6 +1,7 @@
 """Session layer on the seeded simulator: handshake, tokens, liveness, hostile input."""
 
 import random
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,16 @@ from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity
 from netcode.sim.network import LinkConfig
 from netcode.session import ClientState, SessionClient, SessionServer
 from netcode.session.crypto import handshake_proof
-from netcode.session.wire import PROTOCOL_ID, PROTOCOL_VERSION, PacketType, pack_session_header, seq_delta, seq_newer
+from netcode.session.wire import (
+    PROTOCOL_ID,
+    PROTOCOL_VERSION,
+    PacketType,
+    pack_session_header,
+    parse_session_header,
+    prefix_codes,
+    seq_delta,
+    seq_newer,
+)
 
 BAD_LINK = LinkConfig(latency=0.25, jitter=0.25, loss=0.05, duplicate=0.10)
 
@@ -241,6 +251,35 @@ def test_replayed_and_stale_packets_are_dropped_and_counted():
     server.receive_datagram(forged, "client", net.now)
     assert conn.counters.dropped["bad_session"] == 1
     assert len(received["server"]) == 1
+
+
+@given(st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFF), st.integers(-1, 0xFFFF), st.integers(0, 0xFFFFFFFF),
+       st.integers(0, 0xFF), st.sampled_from(list(PacketType)))
+def test_session_header_is_the_specified_layout_and_reads_back(session_id, seq, ack, ack_bits, delay, ptype):
+    """The header is written and read byte by byte (no struct): the layout must stay
+    PROTOCOL.md's, whole 32-bit fields included (a top byte shifted as a C int went negative)."""
+    head = pack_session_header(ptype, session_id, seq, ack, ack_bits, delay)
+    if ack < 0:
+        assert head == struct.pack("<HBBIHHIB", PROTOCOL_ID, PROTOCOL_VERSION, ptype, session_id, seq, 0, 0, 0)
+        assert parse_session_header(head + b"x") == (session_id, seq, 0, 0, 0)
+    else:
+        assert head == struct.pack("<HBBIHHIB", PROTOCOL_ID, PROTOCOL_VERSION, ptype | 0x80, session_id, seq, ack, ack_bits, delay)
+        assert parse_session_header(head + b"x") == (session_id, seq, ack, ack_bits, delay)
+    assert prefix_codes(head) == (PROTOCOL_VERSION, int(ptype))  # the ack flag is not part of the type
+    assert prefix_codes(memoryview(bytearray(head))) == (PROTOCOL_VERSION, int(ptype))
+
+
+def test_session_header_fields_out_of_range_are_refused():
+    with pytest.raises(UsageError):
+        pack_session_header(PacketType.KEEPALIVE, 1 << 32, 0, None, 0)
+    with pytest.raises(UsageError):
+        pack_session_header(PacketType.KEEPALIVE, 1, 0x10000, None, 0)
+    with pytest.raises(UsageError):
+        pack_session_header(PacketType.KEEPALIVE, 1, 0, 5, 0, 256)
+    with pytest.raises(ProtocolError):
+        parse_session_header(b"TS\x03\x10" + bytes(12))  # one byte short
+    with pytest.raises(ProtocolError):
+        prefix_codes(b"TS\x03\x7f")  # no such packet type
 
 
 def test_sequence_comparison_wraps():

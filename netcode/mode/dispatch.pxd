@@ -12,5 +12,11 @@ cdef class HotPacket:
     cpdef take(self, peer, Connection conn, data, double now)
 
 
-@cython.locals(demux=Demux, hot=HotPacket, hot_type=cython.int, kind=cython.int, conn=Connection, peers=dict)
+@cython.locals(hot=HotPacket)
+cpdef receive_one(server, data, addr, double now)
+
+@cython.locals(demux=Demux, hot=HotPacket, hot_type=cython.int, peers=dict, now=cython.double)
 cpdef receive_many(server, list batch, on_error)
+
+@cython.locals(kind=cython.int, conn=Connection)
+cdef _receive(server, session, Demux demux, HotPacket hot, int hot_type, dict peers, data, addr, double now)

@@ -17,7 +17,7 @@ from netcode.errors import ProtocolError
 from netcode.session.connection import Connection
 from netcode.session.demux import Demux
 
-__all__ = ["HotPacket", "receive_many"]
+__all__ = ["HotPacket", "receive_many", "receive_one"]
 
 
 class HotPacket:
@@ -32,6 +32,15 @@ class HotPacket:
         raise NotImplementedError
 
 
+def receive_one(server, data: bytes, addr, now: float) -> None:
+    """``server.receive_datagram`` (bound as that method): one datagram, handled as by
+    :func:`receive_many`. Compiled, a datagram crosses from Python into C once, with no
+    batch built around it; a bug's exception propagates."""
+    session = server.session
+    hot = server.hot_packet
+    _receive(server, session, session.demux, hot, hot.ptype if hot is not None else 0, server.peers, data, addr, now)
+
+
 def receive_many(server, batch: list, on_error) -> None:
     """``server.receive_many``: ``(data, addr, now)`` datagrams in arrival order. A datagram
     whose handling raises (a bug) goes to ``on_error``, and the rest still go; without
@@ -44,22 +53,27 @@ def receive_many(server, batch: list, on_error) -> None:
     for item in batch:
         data, addr, now = item
         try:
-            kind = demux.packet(data, addr, now)
-            if kind == hot_type:
-                conn = demux.conn
-                try:
-                    hot.take(peers[conn.id], conn, demux.data, now)
-                except ProtocolError as exc:
-                    conn.counters.drop(exc.reason)
-                continue
-            got = session.finish(kind, demux.data if kind >= 0 else data, addr, now)
-            # Most datagrams change nothing about who is connected (the hot packet never
-            # does), and events are taken right after what made them.
-            if session.has_events:
-                server._lifecycle()
-            if got is not None:
-                server._payload(got.conn, got.ptype, got.payload, now)
+            _receive(server, session, demux, hot, hot_type, peers, data, addr, now)
         except Exception as exc:
             if on_error is None:
                 raise
             on_error(exc)
+
+
+def _receive(server, session, demux, hot, hot_type: int, peers: dict, data, addr, now: float) -> None:
+    """One datagram: the session's demux, then the mode's hot packet or the general way."""
+    kind = demux.packet(data, addr, now)
+    if kind == hot_type:
+        conn = demux.conn
+        try:
+            hot.take(peers[conn.id], conn, demux.data, now)
+        except ProtocolError as exc:
+            conn.counters.drop(exc.reason)
+        return
+    got = session.finish(kind, demux.data if kind >= 0 else data, addr, now)
+    # Most datagrams change nothing about who is connected (the hot packet never
+    # does), and events are taken right after what made them.
+    if session.has_events:
+        server._lifecycle()
+    if got is not None:
+        server._payload(got.conn, got.ptype, got.payload, now)

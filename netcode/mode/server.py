@@ -27,7 +27,7 @@ from netcode.session.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError
 from netcode.events import Connected, Disconnected, EventQueue, PlayerJoined, PlayerLeft
 from netcode.session.handshake import GameIdentity
-from netcode.mode.dispatch import HotPacket, receive_many
+from netcode.mode.dispatch import HotPacket, receive_many, receive_one
 from netcode.mode.inputs import InputBuffer
 from netcode.session import Admission, Refused, SessionServer
 from netcode.session.token import TokenClaims
@@ -112,8 +112,9 @@ class ModeServer:
     # netcode/mode/dispatch.py), or None: every packet goes to on_payload.
     hot_packet: HotPacket | None = None
 
-    def receive_datagram(self, data: bytes, addr: Hashable, now: float) -> None:
-        receive_many(self, [(data, addr, now)], None)
+    # receive_datagram(data, addr, now): the dispatch's function itself, so a datagram
+    # enters the compiled receive path in one call.
+    receive_datagram = receive_one
 
     def receive_many(self, batch, on_error: Callable[[Exception], None] | None = None) -> None:
         """``(data, addr, now)`` datagrams in arrival order (a polled transport's read), each

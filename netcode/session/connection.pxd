@@ -65,7 +65,8 @@ cdef class Connection:
 
     cpdef unwrap(self, data, double now)
 
-    @cython.locals(size=cython.Py_ssize_t, c=Counters, head=bytes, packet=bytes)
+    @cython.locals(size=cython.Py_ssize_t, c=Counters, head=bytes, packet=bytes, session_id=cython.ulonglong, seq=cython.longlong,
+                   ack=cython.longlong, ack_bits=cython.ulonglong, ack_delay=cython.int)
     cpdef accept(self, data, double now)
 
     @cython.locals(latest=cython.longlong, d=cython.longlong, counter=cython.longlong)

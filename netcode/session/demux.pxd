@@ -2,7 +2,7 @@
 # plain Python and runs as such where there is no compiler.
 cimport cython
 from netcode.session.connection cimport Connection, Counters
-from netcode.session.wire cimport parse_prefix
+from netcode.session.wire cimport prefix_codes
 
 
 cdef class Demux:
@@ -11,5 +11,5 @@ cdef class Demux:
     cdef public Connection conn
     cdef public object data
 
-    @cython.locals(counters=Counters, conn=Connection)
+    @cython.locals(counters=Counters, conn=Connection, version=cython.int, ptype=cython.int)
     cpdef int packet(self, data, addr, double now) except? -3

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from netcode.errors import ProtocolError
 from netcode.session.connection import Connection, Counters
-from netcode.session.wire import PROTOCOL_VERSION, parse_prefix
+from netcode.session.wire import PROTOCOL_VERSION, prefix_codes
 
 __all__ = ["Demux", "HANDSHAKE", "DROPPED"]
 
@@ -40,7 +40,7 @@ class Demux:
         counters.bytes_received += len(data)
         found = self.by_addr.get(addr)
         try:
-            version, ptype = parse_prefix(data)
+            version, ptype = prefix_codes(data)
             if ptype < 0x10:
                 self.data = data
                 return HANDSHAKE

@@ -3,11 +3,17 @@
 # cimport the header functions and call them as C functions, once or twice a packet.
 cimport cython
 
+cdef bytes _KNOWN
 
-@cython.locals(n=cython.Py_ssize_t, pid=cython.int, version=cython.int, ptype=cython.int)
+
 cpdef tuple parse_prefix(data)
 
-cpdef bytes pack_session_header(int ptype, unsigned long long session_id, long long seq, ack, unsigned long long ack_bits,
+@cython.locals(d=bytes, n=cython.Py_ssize_t, pid=cython.int, ptype=cython.int, code=cython.int)
+cpdef (int, int) prefix_codes(data) except *
+
+@cython.locals(a=cython.longlong, bits=cython.longlong, delay=cython.longlong, out=bytearray, i=cython.int)
+cpdef bytes pack_session_header(int ptype, long long session_id, long long seq, ack, long long ack_bits,
                                 long long ack_delay=*)
 
-cpdef tuple parse_session_header(data)
+@cython.locals(d=bytes, session_id=cython.ulonglong, bits=cython.ulonglong, top=cython.ulonglong)
+cpdef (unsigned long long, int, int, unsigned long long, int) parse_session_header(data) except *

@@ -88,6 +88,7 @@ class PacketType(IntEnum):
 
 
 _TYPES = {int(t): t for t in PacketType}
+_KNOWN = bytes(1 if code in _TYPES else 0 for code in range(128))  # by type code: a PacketType?
 
 
 def packet_type(code: int) -> PacketType:
@@ -103,18 +104,27 @@ def pack_prefix(ptype: PacketType) -> bytes:
 def parse_prefix(data: bytes) -> tuple[int, PacketType]:
     """(version, type) of a datagram, or ProtocolError. Version mismatches are returned,
     not raised, so the handshake can answer them with a reason."""
-    n = len(data)
-    if n < PREFIX.size:
+    version, code = prefix_codes(data)
+    return version, _TYPES[code]
+
+
+def prefix_codes(data) -> tuple[int, int]:
+    """:func:`parse_prefix` as two numbers, (version, type code without ACK_VALID): what a
+    receive path compares, with no enum looked up (C ints when compiled)."""
+    d = data if type(data) is bytes else bytes(data)
+    n = len(d)
+    if n < 4:  # PREFIX.size
         raise ProtocolError("truncated", f"{n} bytes is shorter than the packet prefix")
     if n > MAX_PACKET:
         raise ProtocolError("oversized", f"{n} bytes is over the {MAX_PACKET}-byte budget")
-    pid, version, ptype = PREFIX.unpack_from(data)
+    pid = d[0] | (d[1] << 8)
     if pid != PROTOCOL_ID:
         raise ProtocolError("not_ticksync", f"protocol id {pid:#06x}")
-    t = _TYPES.get(ptype & ~ACK_VALID)
-    if t is None:
+    ptype = d[3]
+    code = ptype & 0x7F  # ~ACK_VALID
+    if not _KNOWN[code]:
         raise ProtocolError("unknown_type", f"packet type {ptype:#04x}")
-    return version, t
+    return d[2], code
 
 
 def pack_session_header(ptype: int, session_id: int, seq: int, ack: int | None, ack_bits: int, ack_delay: int = 0) -> bytes:
@@ -122,14 +132,44 @@ def pack_session_header(ptype: int, session_id: int, seq: int, ack: int | None, 
     yet (the ack fields are then zero and the type byte says so). ``ack_delay``: how long
     the newest acked packet waited here, in ACK_DELAY_UNITs."""
     if ack is None or ack < 0:
-        return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype, session_id, seq, 0, 0, 0)
-    return SESSION_HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, ptype | ACK_VALID, session_id, seq, ack, ack_bits, ack_delay)
+        a = bits = delay = 0
+    else:
+        ptype |= ACK_VALID
+        a = ack
+        bits = ack_bits
+        delay = ack_delay
+    # Byte by byte rather than SESSION_HEADER.pack: compiled, no number is boxed. The
+    # ranges struct would check, checked here.
+    if not (0 <= ptype <= 0xFF and 0 <= session_id <= 0xFFFFFFFF and 0 <= seq <= 0xFFFF and 0 <= a <= 0xFFFF
+            and 0 <= bits <= 0xFFFFFFFF and 0 <= delay <= 0xFF):
+        raise UsageError(f"session header field out of range: {(ptype, session_id, seq, a, bits, delay)}")
+    out = bytearray(SESSION_HEADER_SIZE)
+    out[0] = PROTOCOL_ID & 0xFF
+    out[1] = PROTOCOL_ID >> 8
+    out[2] = PROTOCOL_VERSION
+    out[3] = ptype
+    for i in range(4):
+        out[4 + i] = (session_id >> (8 * i)) & 0xFF
+        out[12 + i] = (bits >> (8 * i)) & 0xFF
+    out[8] = seq & 0xFF
+    out[9] = seq >> 8
+    out[10] = a & 0xFF
+    out[11] = a >> 8
+    out[16] = delay
+    return bytes(out)
 
 
 def parse_session_header(data) -> tuple[int, int, int, int, int]:
     """(session id, sequence, ack, ack bits, ack delay) of a session packet of at least
     SESSION_HEADER_SIZE bytes (the caller checks the length and the prefix)."""
-    return SESSION.unpack_from(data, 4)
+    d = data if type(data) is bytes else bytes(data)
+    if len(d) < SESSION_HEADER_SIZE:
+        raise ProtocolError("truncated", "shorter than the session header")
+    top = d[7]  # (64-bit variables when compiled: shifted by 24 a byte would overflow a C int)
+    session_id = d[4] | (d[5] << 8) | (d[6] << 16) | (top << 24)
+    top = d[15]
+    bits = d[12] | (d[13] << 8) | (d[14] << 16) | (top << 24)
+    return session_id, d[8] | (d[9] << 8), d[10] | (d[11] << 8), bits, d[16]
 
 
 def check_budget(packet: bytes | bytearray, what: str = "packet") -> None:
