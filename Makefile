@@ -46,7 +46,7 @@ demo-cluster: system-deps $(STAMP)
 
 # The suite on the compiled build, then the protocol tests again with every compiled
 # module's source run as plain Python (what an install without a C compiler runs; the
-# two ten-minute simulations are left to the first run).
+# long simulations are left to the first run).
 PURE_TESTS := tests/test_session.py tests/test_statesync.py tests/test_lockstep.py \
 	tests/test_protocol_vectors.py tests/test_compiled.py tests/test_bits.py
 
