@@ -1,4 +1,4 @@
-"""Before/after CPU of the loopback Colyseus bench: two (or more) checkouts, run alternately.
+"""Before/after figures of a bench in two (or more) checkouts, run alternately.
 
 This VM's speed drifts by 15-20% between sittings and by a point or two between runs, so a
 before/after figure only means something when both sides run in the same minutes. This
@@ -12,7 +12,14 @@ Each checkout must have its compiled parts built in place first::
     (cd /tmp/before && ../path/to/.venv/bin/python setup.py build_ext --inplace)
     .venv/bin/python -m bench.compare_checkouts /tmp/before . --runs 5 -- --seconds 15 --warmup 4
 
-Arguments after ``--`` go to the loopback bench. Every run is bounded in time.
+Arguments after ``--`` go to the bench. Every run is bounded in time.
+
+``--bench loopback`` (the default) is the loopback Colyseus bench and its server CPU line;
+``--bench lockstep`` is ``python -m bench.bench_lockstep`` and, from its first 256-client
+row, the p99 of a tick's work with its input packets (``t+r``), the same in CPU time and
+the server CPU per simulated second::
+
+    .venv/bin/python -m bench.compare_checkouts /tmp/before . --bench lockstep --runs 5 -- --rows swarm256f
 
 ``--plaintext`` (sessions unsealed) goes only to checkouts whose bench knows it: a checkout
 from before sealed sessions (before b0007de, such as 3aaeb46, issue 10's "today's main") has
@@ -51,17 +58,43 @@ def _args_for(checkout: Path, bench_args: list[str]) -> list[str]:
     return bench_args
 
 
-def _run(checkout: Path, bench_args: list[str], timeout: float) -> float | None:
+def _loopback_figures(stdout: str) -> dict[str, float] | None:
+    m = _CPU.search(stdout)
+    return None if m is None else {"server CPU, % of one core": float(m.group(1))}
+
+
+def _lockstep_figures(stdout: str) -> dict[str, float] | None:
+    """From the first table row of 256 clients: its t+r p99, cpu p99 and cpu ms/s columns."""
+    for line in stdout.splitlines():
+        label = line[:15]
+        if " 256 " in f" {label} ":
+            cols = line[15:].split()  # s, tick p50 p99 max, step p50 p99, recv p50 p99 max, t+r p99, cpu, cpu ms/s, ...
+            try:
+                return {f"{label.strip()} t+r p99 ms": float(cols[9]), "cpu p99 ms": float(cols[10]),
+                        "cpu ms/s": float(cols[11])}
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+# --bench NAME -> (module run in each checkout, what to read from its output)
+BENCHES = {
+    "loopback": ("bench.bench_statesync_loopback", _loopback_figures),
+    "lockstep": ("bench.bench_lockstep", _lockstep_figures),
+}
+
+
+def _run(checkout: Path, bench: str, bench_args: list[str], timeout: float) -> dict[str, float] | None:
+    module, read = BENCHES[bench]
     # The checkout's directory comes first on sys.path with -m, so its code is what runs.
     out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_statesync_loopback", *bench_args],
+        [sys.executable, "-m", module, *bench_args],
         cwd=checkout, capture_output=True, text=True, timeout=timeout,
     )
-    m = _CPU.search(out.stdout)
-    if m is None:
-        print(f"{checkout}: no CPU figure (exit {out.returncode}): {out.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    return float(m.group(1))
+    figures = read(out.stdout)
+    if figures is None:
+        print(f"{checkout}: no figures (exit {out.returncode}): {out.stderr.strip()[-300:]}", file=sys.stderr)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,22 +104,37 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("checkouts", nargs="+", type=Path)
     p.add_argument("--runs", type=int, default=5, help="runs per checkout")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one run may take")
+    p.add_argument("--bench", choices=sorted(BENCHES), default="loopback", help="which bench (default: loopback)")
     args = p.parse_args(ours)
     for c in args.checkouts:
         if not (c / "bench" / "bench_statesync_loopback.py").exists():
             p.error(f"{c} is not a ticksync checkout")
-    figures: dict[Path, list[float]] = {c: [] for c in args.checkouts}
-    run_args = {c: _args_for(c, bench_args) for c in args.checkouts}
+    figures: dict[Path, list[dict[str, float]]] = {c: [] for c in args.checkouts}
+    if args.bench == "loopback":
+        run_args = {c: _args_for(c, bench_args) for c in args.checkouts}
+    else:
+        run_args = dict.fromkeys(args.checkouts, bench_args)
     for k in range(args.runs):
         for c in args.checkouts if k % 2 == 0 else args.checkouts[::-1]:
-            cpu = _run(c, run_args[c], args.timeout)
-            if cpu is not None:
-                figures[c].append(cpu)
-            print(f"run {k + 1}: {c}: {cpu if cpu is not None else 'failed'}", flush=True)
-    print(f"\nserver CPU, % of one core ({' '.join(bench_args) or 'bench defaults'}):")
-    for c, runs in figures.items():
-        median = f"{statistics.median(runs):.1f}" if runs else "-"
-        print(f"  {str(c):40s} median {median:>5s}  runs {runs}")
+            got = _run(c, args.bench, run_args[c], args.timeout)
+            if got is not None:
+                figures[c].append(got)
+            shown = ", ".join(f"{name} {value:g}" for name, value in got.items()) if got else "failed"
+            print(f"run {k + 1}: {c}: {shown}", flush=True)
+    print(f"\nmedians ({BENCHES[args.bench][0]} {' '.join(bench_args) or 'with its defaults'}):")
+    names = [name for runs in figures.values() for got in runs for name in got]
+    for name in dict.fromkeys(names):
+        print(f"  {name}:")
+        medians = {}
+        for c, runs in figures.items():
+            values = [got[name] for got in runs if name in got]
+            medians[c] = statistics.median(values) if values else None
+            median = f"{medians[c]:.3f}" if values else "-"
+            print(f"    {str(c):40s} median {median:>8s}  runs {values}")
+        first = medians[args.checkouts[0]]
+        for c in args.checkouts[1:]:
+            if first and medians[c] is not None:
+                print(f"    {str(c):40s} / {args.checkouts[0]}: {medians[c] / first:.3f}x")
 
 
 if __name__ == "__main__":

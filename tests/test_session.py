@@ -442,7 +442,7 @@ def test_rtt_is_measured_from_when_packets_left_not_from_when_a_busy_tick_queued
         a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", 10.035), 10.050)
         assert a.rtt.samples == 1
         assert a.rtt.rtt == pytest.approx(0.030 if departing else 0.050, abs=1e-6)
-        assert server.outbox.first == {}  # drained with the packets
+        assert server.outbox.timed == [] and a.first_queued == -1  # drained with the packets
 
 
 @given(st.binary(max_size=1200), st.integers(0, 2**64 - 1), st.integers(0, 1200 + 16 + 16))
@@ -466,6 +466,44 @@ def test_packet_aead_is_the_specified_aes_gcm_and_rejects_any_change(payload, co
         with pytest.raises(InvalidTag):
             rx.open(forged, 17, as_send)
     assert rx.open(packet, 17, counter) == head + payload  # a failed open leaves the context usable
+    # A lead kept apart (a caller's header before a shared payload) seals the same bytes.
+    cut = flip % (len(payload) + 1)
+    assert tx.seal(head, payload[cut:], counter, payload[:cut]) == packet
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_a_lead_wrapped_before_a_payload_is_the_packet_of_the_two_joined(sealed):
+    """Connection.wrap(..., lead) and Outbox.send(..., lead) put the caller's header in front of
+    a payload in the packet's one copy: the bytes are those of wrapping lead + payload, and the
+    send is registered once (same sequence, counters, RTT timing)."""
+    from netcode.session.connection import Counters
+    from netcode.session.outbox import Outbox
+
+    cfg = SessionConfig()
+    keys = (bytes(range(32)), bytes(range(1, 33))) if sealed else None
+    joined, apart = (Connection(3, "peer", 7, 0, 0.0, cfg, keys=keys) for _ in range(2))
+    peer = Connection(3, "here", 7, 0, 0.0, cfg, keys=keys[::-1] if keys else None)
+    # Some acks to piggyback, so the header is not all zeros.
+    for i in range(3):
+        packet = peer.wrap(PacketType.KEEPALIVE, b"", 0.5 + i)
+        joined.unwrap(packet, 1.0 + i)
+        apart.unwrap(packet, 1.0 + i)
+    rng = random.Random(5)
+    for i in range(40):
+        lead = rng.randbytes(rng.randrange(0, 12))
+        payload = rng.randbytes(rng.randrange(0, 300))
+        now = 4.0 + i / 60
+        assert apart.wrap(PacketType.LS_FRAMES, payload, now, lead) == joined.wrap(PacketType.LS_FRAMES, lead + payload, now)
+    outboxes = Outbox(Counters()), Outbox(Counters())
+    for i in range(5):
+        outboxes[0].send(joined, PacketType.LS_FRAMES, b"head" + b"run" * i, 6.0)
+        outboxes[1].send(apart, PacketType.LS_FRAMES, b"run" * i, 6.0, b"head")
+    assert apart.first_queued == joined.first_queued == joined.sends - 5
+    outboxes[0].departing(6.5)
+    outboxes[1].departing(6.5)
+    assert outboxes[0].drain() == outboxes[1].drain()
+    assert apart.first_queued == joined.first_queued == -1
+    assert apart.bookkeeping() == joined.bookkeeping()
 
 
 def test_a_late_peer_is_late_not_lossy_and_real_loss_is_counted_from_its_acks():

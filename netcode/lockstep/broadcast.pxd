@@ -18,5 +18,5 @@ cdef class FrameSender:
     @cython.locals(every=cython.longlong, floor=cython.longlong, outbox=Outbox, connections=dict, runs=dict, heads=dict,
                    run_start=cython.longlong, run_origin=cython.longlong, head_ack=cython.longlong, run=bytes, head=bytes,
                    total=cython.longlong, peer=LockstepPeer, conn=Connection, needed=cython.longlong,
-                   origin=cython.longlong, start=cython.longlong, t=cython.longlong, ack=cython.longlong, payload=bytes)
+                   origin=cython.longlong, start=cython.longlong, t=cython.longlong, ack=cython.longlong, lead=bytes)
     cpdef send(self, long long newest, long long first, long long phase, double now)

@@ -78,7 +78,7 @@ class FrameSender:
             # staggered by connection so no tick packs all of them.
             t = newest + peer.conn_id % TALLY_EVERY
             if peer.slot >= 0 and t // TALLY_EVERY != (t - every) // TALLY_EVERY:
-                payload = pack_frames_header(newest, peer.input_ack, server.input_tally(peer.slot)) + run
+                lead = pack_frames_header(newest, peer.input_ack, server.input_tally(peer.slot))
             else:
                 ack = peer.input_ack
                 if ack != head_ack:
@@ -86,7 +86,9 @@ class FrameSender:
                     head = heads.get(ack)
                     if head is None:
                         head = heads[ack] = pack_frames_header(newest, ack, None)
-                payload = head + run
-            total += len(payload)
-            outbox.send(conn, _FRAMES, payload, now)
+                lead = head
+            total += len(lead) + len(run)
+            # The header goes in front of the shared run as the packet is sealed: no
+            # joined copy of the two per client.
+            outbox.send(conn, _FRAMES, run, now, lead)
         self.stats["bytes_frames"] += total

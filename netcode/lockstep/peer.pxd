@@ -27,7 +27,7 @@ cdef class InputGate(HotPacket):
     cdef public Py_ssize_t itemsize
     cdef public dict hashes
 
-    @cython.locals(p=LockstepPeer, d=bytes, view="const unsigned char[:]", at=cython.Py_ssize_t, n=cython.Py_ssize_t, slot=cython.longlong,
+    @cython.locals(p=LockstepPeer, d=bytes, at=cython.Py_ssize_t, n=cython.Py_ssize_t, slot=cython.longlong,
                    flags=cython.int, needed=cython.longlong, origin=cython.longlong, pos=cython.Py_ssize_t,
                    run=cython.Py_ssize_t, first=cython.longlong, count=cython.longlong, hash_at=cython.Py_ssize_t,
                    keyframe_at=cython.Py_ssize_t, parts=cython.Py_ssize_t, tick=cython.longlong, late=cython.longlong,

@@ -72,7 +72,6 @@ class InputGate(HotPacket):
     def take(self, peer, conn, data: bytes, now: float) -> None:
         p = peer
         d = data if type(data) is bytes else bytes(data)
-        view = d  # the packet's buffer, taken once for the run's readers (a C view when compiled)
         # The packet's shape, whole, before anything is taken from it.
         at = SESSION_HEADER_SIZE
         n = len(d)
@@ -90,7 +89,7 @@ class InputGate(HotPacket):
         run = pos
         first = count = 0
         if flags & _INPUTS:
-            first, count, pos = scan_run(view, run, self.itemsize)
+            first, count, pos = scan_run(d, run, self.itemsize)
         hash_at = pos
         if flags & _HASH:
             pos += 12  # tick (u32), hash (u64)
@@ -122,7 +121,7 @@ class InputGate(HotPacket):
         if flags & _INPUTS:
             if p.slot < 0:
                 raise ProtocolError("spectator_input", "spectators send no inputs")
-            late = self.inputs.put_run(p.slot, view, run, tick, hash_at)
+            late = self.inputs.put_run(p.slot, d, run, tick, hash_at)
             if late == _TOO_FAR:
                 conn.counters.drop("future_input")  # what follows is dropped with it
                 return

@@ -12,11 +12,20 @@ cdef class HotPacket:
     cpdef take(self, peer, Connection conn, data, double now)
 
 
-@cython.locals(hot=HotPacket)
-cpdef receive_one(server, data, addr, double now)
+cdef class Receiver:
+    cdef public object server, session
+    cdef public Demux demux
+    cdef public dict peers
+    cdef public HotPacket hot
+    cdef public int hot_type
 
-@cython.locals(demux=Demux, hot=HotPacket, hot_type=cython.int, peers=dict, now=cython.double)
-cpdef receive_many(server, list batch, on_error)
+    cpdef use(self, hot)
+
+    cpdef datagram(self, data, addr, double now)
+
+    @cython.locals(demux=Demux, hot=HotPacket, hot_type=cython.int, peers=dict, now=cython.double)
+    cpdef many(self, list batch, on_error)
+
 
 @cython.locals(kind=cython.int, conn=Connection)
 cdef _receive(server, session, Demux demux, HotPacket hot, int hot_type, dict peers, data, addr, double now)

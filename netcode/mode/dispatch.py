@@ -17,7 +17,7 @@ from netcode.errors import ProtocolError
 from netcode.session.connection import Connection
 from netcode.session.demux import Demux
 
-__all__ = ["HotPacket", "receive_many", "receive_one"]
+__all__ = ["HotPacket", "Receiver"]
 
 
 class HotPacket:
@@ -32,32 +32,47 @@ class HotPacket:
         raise NotImplementedError
 
 
-def receive_one(server, data: bytes, addr, now: float) -> None:
-    """``server.receive_datagram`` (bound as that method): one datagram, handled as by
-    :func:`receive_many`. Compiled, a datagram crosses from Python into C once, with no
-    batch built around it; a bug's exception propagates."""
-    session = server.session
-    hot = server.hot_packet
-    _receive(server, session, session.demux, hot, hot.ptype if hot is not None else 0, server.peers, data, addr, now)
+class Receiver:
+    """A mode server's receive path, holding what every datagram needs: the server's
+    session, its demux, the peer records and the mode's hot packet (C fields when compiled,
+    so a datagram costs no attribute lookup). The server hands out :meth:`datagram` as its
+    ``receive_datagram``: compiled, a datagram crosses from Python into C once."""
 
+    def __init__(self, server):
+        self.server = server
+        self.session = server.session
+        self.demux = server.session.demux
+        self.peers = server.peers  # connection id -> peer record (the server never replaces the dict)
+        self.hot = None  # the mode's HotPacket, or None: every packet the general way
+        self.hot_type = 0  # its packet type; 0: none (the demux's codes are < 0 or >= 0x10)
 
-def receive_many(server, batch: list, on_error) -> None:
-    """``server.receive_many``: ``(data, addr, now)`` datagrams in arrival order. A datagram
-    whose handling raises (a bug) goes to ``on_error``, and the rest still go; without
-    ``on_error`` the exception propagates."""
-    session = server.session
-    demux = session.demux
-    hot = server.hot_packet
-    hot_type = hot.ptype if hot is not None else 0  # 0: no packet type (the demux's codes are < 0 or >= 0x10)
-    peers = server.peers
-    for item in batch:
-        data, addr, now = item
-        try:
-            _receive(server, session, demux, hot, hot_type, peers, data, addr, now)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            on_error(exc)
+    def use(self, hot) -> None:
+        """Hand the hot packet type to ``hot`` (None: take every packet the general way)."""
+        self.hot = hot
+        self.hot_type = hot.ptype if hot is not None else 0
+
+    def datagram(self, data: bytes, addr, now: float) -> None:
+        """One datagram, handled as by :meth:`many`; a bug's exception propagates."""
+        _receive(self.server, self.session, self.demux, self.hot, self.hot_type, self.peers, data, addr, now)
+
+    def many(self, batch: list, on_error) -> None:
+        """``(data, addr, now)`` datagrams in arrival order. A datagram whose handling
+        raises (a bug) goes to ``on_error``, and the rest still go; without ``on_error``
+        the exception propagates."""
+        server = self.server
+        session = self.session
+        demux = self.demux
+        hot = self.hot
+        hot_type = self.hot_type
+        peers = self.peers
+        for item in batch:
+            data, addr, now = item
+            try:
+                _receive(server, session, demux, hot, hot_type, peers, data, addr, now)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
 
 
 def _receive(server, session, demux, hot, hot_type: int, peers: dict, data, addr, now: float) -> None:

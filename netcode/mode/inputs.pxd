@@ -8,11 +8,11 @@ cdef Py_ssize_t _RUN_HEAD, MAX_RUN
 @cython.locals(size=Py_ssize_t, first=cython.longlong, count=Py_ssize_t, width=Py_ssize_t, masks_at=Py_ssize_t,
                changed_at=Py_ssize_t, top=cython.int, changed=Py_ssize_t, k=Py_ssize_t, b=Py_ssize_t,
                m=cython.uint, end=Py_ssize_t)
-cpdef (long long, Py_ssize_t, Py_ssize_t) scan_run(const unsigned char[:] data, Py_ssize_t pos, Py_ssize_t itemsize) except *
+cpdef (long long, Py_ssize_t, Py_ssize_t) scan_run(bytes data, Py_ssize_t pos, Py_ssize_t itemsize) except *
 
 @cython.locals(width=Py_ssize_t, head=Py_ssize_t, i=Py_ssize_t, mask_at=Py_ssize_t, k=Py_ssize_t,
                j=Py_ssize_t, row=Py_ssize_t, b=Py_ssize_t, m=cython.uint)
-cpdef decode_run(const unsigned char[:] data, Py_ssize_t pos, Py_ssize_t itemsize, Py_ssize_t count,
+cpdef decode_run(bytes data, Py_ssize_t pos, Py_ssize_t itemsize, Py_ssize_t count,
                       unsigned char[::1] out)
 
 
@@ -25,7 +25,7 @@ cdef class InputBuffer:
     cdef unsigned char[::1] _scratch
 
     @cython.locals(first=cython.longlong, count=Py_ssize_t, end=Py_ssize_t)
-    cpdef long long put_run(self, Py_ssize_t slot, const unsigned char[:] data, Py_ssize_t pos, long long current,
+    cpdef long long put_run(self, Py_ssize_t slot, bytes data, Py_ssize_t pos, long long current,
                             Py_ssize_t until=*) except -1
 
     @cython.locals(last=cython.longlong, newest=cython.longlong, itemsize=Py_ssize_t, late=cython.longlong,

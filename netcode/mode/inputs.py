@@ -39,9 +39,12 @@ def pack_run(first: int, records: np.ndarray) -> bytes:
     )
 
 
-def scan_run(data, pos: int, itemsize: int) -> tuple[int, int, int]:
+def scan_run(data: bytes, pos: int, itemsize: int) -> tuple[int, int, int]:
     """Check the packed run at ``data[pos:]`` without decoding it: (first tick, count, the
-    offset just past it). Raises ProtocolError for a truncated or malformed run."""
+    offset just past it). Raises ProtocolError for a truncated or malformed run.
+
+    ``data`` is bytes (as the run's readers here take it: compiled, its bytes are read in
+    place, where a typed buffer view would cost an acquisition per packet)."""
     size = len(data)
     if pos < 0 or pos + _RUN_HEAD + itemsize > size:
         raise ProtocolError("truncated", f"input run at offset {pos} of a {size}-byte packet")
@@ -72,7 +75,7 @@ def scan_run(data, pos: int, itemsize: int) -> tuple[int, int, int]:
     return first, count, end
 
 
-def decode_run(data, pos: int, itemsize: int, count: int, out) -> None:
+def decode_run(data: bytes, pos: int, itemsize: int, count: int, out) -> None:
     """Rebuild the ``count`` records of the run at ``data[pos:]`` (already checked by
     :func:`scan_run`) into ``out``, a flat uint8 buffer of at least count * itemsize:
     record 0 whole, then each record from the one before, with its changed bytes."""
@@ -100,9 +103,10 @@ def decode_run(data, pos: int, itemsize: int, count: int, out) -> None:
 
 def parse_run(r: Reader, itemsize: int) -> tuple[int, np.ndarray]:
     """(first tick, (n, itemsize) uint8 records) from a reader at a packed run."""
-    first, count, end = scan_run(r.data, r.pos, itemsize)
+    data = r.data if type(r.data) is bytes else bytes(r.data)
+    first, count, end = scan_run(data, r.pos, itemsize)
     records = np.empty(count * itemsize, np.uint8)
-    decode_run(r.data, r.pos, itemsize, count, records)
+    decode_run(data, r.pos, itemsize, count, records)
     r.take(end - r.pos)
     return first, records.reshape(count, itemsize)
 
@@ -142,9 +146,9 @@ class InputBuffer:
         flat = np.ascontiguousarray(records, np.uint8).reshape(-1)
         return self._store(slot, first, len(records), flat, current)
 
-    def put_run(self, slot: int, data, pos: int, current: int, until: int = -1) -> int:
+    def put_run(self, slot: int, data: bytes, pos: int, current: int, until: int = -1) -> int:
         """:meth:`put` of the packed run at ``data[pos:]``, decoded straight from the
-        packet's bytes; the run must end at ``until`` (-1: the packet's end). Raises
+        packet (bytes); the run must end at ``until`` (-1: the packet's end). Raises
         ProtocolError (and stores nothing) for a malformed run; TOO_FAR for one reaching
         past ``current + max_ahead``."""
         first, count, end = scan_run(data, pos, self.itemsize)

@@ -27,7 +27,7 @@ from netcode.session.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError
 from netcode.events import Connected, Disconnected, EventQueue, PlayerJoined, PlayerLeft
 from netcode.session.handshake import GameIdentity
-from netcode.mode.dispatch import HotPacket, receive_many, receive_one
+from netcode.mode.dispatch import HotPacket, Receiver
 from netcode.mode.inputs import InputBuffer
 from netcode.session import Admission, Refused, SessionServer
 from netcode.session.token import TokenClaims
@@ -86,6 +86,10 @@ class ModeServer:
         self._user_slot: dict[str, int] = {}
         self._events = EventQueue()
         self.view_field: str | None = getattr(game, "view_field", None)
+        self._receiver = Receiver(self)
+        # receive_datagram(data, addr, now): the receiver's method itself, bound once, so a
+        # datagram enters the compiled receive path in one call.
+        self.receive_datagram = self._receiver.datagram
 
     def resume_at(self, tick: int, state: State, recent: Callable[[int], np.ndarray] | None = None) -> None:
         """Go on from ``state`` at ``tick`` (a match restarted from its recording), before
@@ -108,20 +112,22 @@ class ModeServer:
         raise NotImplementedError
 
     # -- endpoint interface (the session, then our own bookkeeping) ------------------------
-    # The mode's handler for its commonest packet type (a compiled HotPacket, see
-    # netcode/mode/dispatch.py), or None: every packet goes to on_payload.
-    hot_packet: HotPacket | None = None
+    @property
+    def hot_packet(self) -> HotPacket | None:
+        """The mode's handler for its commonest packet type (a compiled HotPacket, see
+        netcode/mode/dispatch.py), or None: every packet goes to on_payload."""
+        return self._receiver.hot
 
-    # receive_datagram(data, addr, now): the dispatch's function itself, so a datagram
-    # enters the compiled receive path in one call.
-    receive_datagram = receive_one
+    @hot_packet.setter
+    def hot_packet(self, hot: HotPacket | None) -> None:
+        self._receiver.use(hot)
 
     def receive_many(self, batch, on_error: Callable[[Exception], None] | None = None) -> None:
         """``(data, addr, now)`` datagrams in arrival order (a polled transport's read), each
         handled as :meth:`receive_datagram` would, in one call. A datagram whose handling
         raises (a bug) is reported to ``on_error`` and the rest still go; without
         ``on_error`` the exception propagates."""
-        receive_many(self, batch if type(batch) is list else list(batch), on_error)
+        self._receiver.many(batch if type(batch) is list else list(batch), on_error)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         return self.session.datagrams_to_send()

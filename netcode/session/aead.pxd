@@ -26,8 +26,8 @@ cdef class PacketAead:
     cdef unsigned char _iv[12]
     cdef unsigned char _tag[16]
 
-    @cython.locals(h=cython.Py_ssize_t, p=cython.Py_ssize_t, n=cython.int, out=cython.p_uchar, packet=bytes)
-    cpdef bytes seal(self, bytes head, bytes payload, unsigned long long counter)
+    @cython.locals(h=cython.Py_ssize_t, k=cython.Py_ssize_t, p=cython.Py_ssize_t, n=cython.int, out=cython.p_uchar, packet=bytes)
+    cpdef bytes seal(self, bytes head, bytes payload, unsigned long long counter, bytes lead=*)
 
     @cython.locals(p=cython.Py_ssize_t, n=cython.int, src=cython.p_uchar, out=cython.p_uchar, opened=bytes)
     cpdef bytes open(self, bytes packet, Py_ssize_t h, unsigned long long counter)

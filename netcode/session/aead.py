@@ -37,21 +37,28 @@ class PacketAead:
         if self._ctx != cython.NULL:
             EVP_CIPHER_CTX_free(self._ctx)
 
-    def seal(self, head: bytes, payload: bytes, counter: int) -> bytes:
-        """``head``, then ``payload`` sealed as the ``counter``-th send, then the tag."""
+    def seal(self, head: bytes, payload: bytes, counter: int, lead: bytes = b"") -> bytes:
+        """``head``, then ``lead + payload`` sealed as the ``counter``-th send, then the tag.
+        ``lead``: a header of the caller's kept apart from a payload many packets share
+        (compiled, the packet is assembled in one buffer and sealed in place, so the two are
+        never joined first)."""
         if not cython.compiled:
-            return head + self.aead.encrypt(packet_nonce(counter), payload, head)
+            return head + self.aead.encrypt(packet_nonce(counter), lead + payload, head)
         if not self.encrypt:
             raise TypeError("this PacketAead opens packets")
         h = len(head)
-        p = len(payload)
+        k = len(lead)
+        p = k + len(payload)
         packet = PyBytes_FromStringAndSize(cython.NULL, h + p + TAG_SIZE)
         out = cython.cast(cython.p_uchar, PyBytes_AS_STRING(packet))
         memcpy(out, PyBytes_AS_STRING(head), h)
+        memcpy(out + h, PyBytes_AS_STRING(lead), k)
+        memcpy(out + h + k, PyBytes_AS_STRING(payload), p - k)
         _nonce(self._iv, counter)
+        # The plaintext is encrypted in place (GCM allows an output that is exactly its input).
         if not (EVP_CipherInit_ex(self._ctx, cython.NULL, cython.NULL, cython.NULL, self._iv, 1)
                 and EVP_CipherUpdate(self._ctx, cython.NULL, cython.address(n), out, h)
-                and EVP_CipherUpdate(self._ctx, out + h, cython.address(n), cython.cast(cython.p_uchar, PyBytes_AS_STRING(payload)), p)
+                and EVP_CipherUpdate(self._ctx, out + h, cython.address(n), out + h, p)
                 and EVP_CipherFinal_ex(self._ctx, out + h + p, cython.address(n))
                 and EVP_CIPHER_CTX_ctrl(self._ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, out + h + p)):
             raise RuntimeError("OpenSSL failed to seal a packet")

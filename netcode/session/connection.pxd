@@ -39,6 +39,7 @@ cdef class Connection:
     cdef public RttEstimator rtt
     cdef readonly Py_ssize_t _window
     cdef readonly long long sends
+    cdef public long long first_queued
     cdef double[::1] _sent_time
     cdef long long[::1] _sent_no
     cdef readonly long long _recv_latest
@@ -52,7 +53,7 @@ cdef class Connection:
 
     @cython.locals(n=cython.longlong, latest=cython.longlong, wait=cython.double, delay=cython.int, acks=cython.ulonglong,
                    size=cython.Py_ssize_t, ring=cython.Py_ssize_t, c=Counters, packet=bytes, head=bytes)
-    cpdef bytes wrap(self, int ptype, payload, double now)
+    cpdef bytes wrap(self, int ptype, payload, double now, bytes lead=*)
 
     @cython.locals(n=cython.longlong, ring=cython.Py_ssize_t)
     cpdef departed(self, long long first, double now)

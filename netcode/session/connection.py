@@ -191,6 +191,9 @@ class Connection:
         self.rtt = RttEstimator()
         self._window = window
         self.sends = 0  # 64-bit send counter (the next send's number); the wire carries its low 16 bits
+        # The first of its payload sends waiting in the outbox (-1: none): the outbox's
+        # record, kept here so queuing a packet needs no lookup (Outbox.send, departing).
+        self.first_queued = -1
         # Flat arrays, not lists: a busy server holds hundreds of these rings, and a list of
         # 1024 boxed numbers each scatters every ack's reads across the heap.
         self._sent_time = array("d", [0.0]) * _RING
@@ -214,9 +217,11 @@ class Connection:
         return self._tx is not None
 
     # -- sending --------------------------------------------------------------------------
-    def wrap(self, ptype: int, payload: bytes, now: float) -> bytes:
+    def wrap(self, ptype: int, payload: bytes, now: float, lead: bytes = b"") -> bytes:
         """A packet with the session header (and the payload sealed, unless the session is
-        plaintext), ready to send; registers it for acks."""
+        plaintext), ready to send; registers it for acks. ``lead``: bytes of the caller's
+        that go before ``payload`` (its own header, kept apart from a payload many packets
+        share): joined in the packet's one copy instead of before it."""
         n = self.sends
         self.sends = n + 1
         latest = self._recv_latest
@@ -229,9 +234,9 @@ class Connection:
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, latest & 0xFFFF, acks, delay)
         tx = self._tx
         if tx is not None:
-            packet = tx.seal(head, payload if type(payload) is bytes else bytes(payload), n)
+            packet = tx.seal(head, payload if type(payload) is bytes else bytes(payload), n, lead)
         else:
-            packet = head + payload
+            packet = head + lead + payload
         size = len(packet)
         if size > MAX_PACKET:
             check_budget(packet, PacketType(ptype).name)

@@ -8,16 +8,19 @@ from netcode.session.connection cimport Connection, Counters
 cdef class Outbox:
     cdef public list datagrams
     cdef public Counters counters
-    cdef public dict first
+    cdef public list timed
 
     @cython.locals(c=Counters)
     cpdef raw(self, packet, addr)
 
-    cpdef send(self, Connection conn, int ptype, payload, double now)
+    cpdef send(self, Connection conn, int ptype, payload, double now, bytes lead=*)
 
     cpdef control(self, Connection conn, int ptype, payload, double now)
 
     cpdef list drain(self)
 
-    @cython.locals(conn=Connection, first=cython.longlong)
+    @cython.locals(conn=Connection)
     cpdef departing(self, double now)
+
+    @cython.locals(conn=Connection)
+    cdef _untime(self)

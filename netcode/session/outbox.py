@@ -23,9 +23,10 @@ class Outbox:
     def __init__(self, counters: Counters):
         self.datagrams: list = []
         self.counters = counters  # traffic that belongs to no session (the raw sends)
-        # conn id -> (conn, its first payload send in the queue), so the driver can say when
-        # they left (:meth:`departing`) and RTT samples do not count the wait.
-        self.first: dict = {}
+        # The connections with payload sends in the queue, each holding its first one
+        # (``Connection.first_queued``), so the driver can say when they left
+        # (:meth:`departing`) and RTT samples do not count the wait.
+        self.timed: list = []
 
     def raw(self, packet: bytes, addr) -> None:
         """A packet outside any session (the handshake's)."""
@@ -34,13 +35,15 @@ class Outbox:
         c.bytes_sent += len(packet)
         self.datagrams.append((packet, addr))
 
-    def send(self, conn: Connection, ptype: int, payload, now: float) -> None:
-        """A payload packet on an established session: wrapped (sealed) now, queued."""
+    def send(self, conn: Connection, ptype: int, payload, now: float, lead: bytes = b"") -> None:
+        """A payload packet on an established session: wrapped (sealed) now, queued.
+        ``lead``: a header of the caller's that goes before ``payload`` (see :meth:`Connection.wrap`)."""
         if conn.closed:
             raise UsageError(f"connection {conn.id} is closed")
-        if conn.id not in self.first:
-            self.first[conn.id] = (conn, conn.sends)
-        self.datagrams.append((conn.wrap(ptype, payload, now), conn.addr))
+        if conn.first_queued < 0:
+            conn.first_queued = conn.sends
+            self.timed.append(conn)
+        self.datagrams.append((conn.wrap(ptype, payload, now, lead), conn.addr))
 
     def control(self, conn: Connection, ptype: int, payload, now: float) -> None:
         """A session's own packet (keepalive, disconnect): queued, not timed by :meth:`departing`."""
@@ -50,11 +53,17 @@ class Outbox:
         """Everything queued, in order; the queue starts over."""
         out = self.datagrams
         self.datagrams = []
-        self.first.clear()
+        self._untime()
         return out
 
     def departing(self, now: float) -> None:
         """The queued payload packets leave at ``now``: their RTT is measured from then."""
-        for conn, first in self.first.values():
-            conn.departed(first, now)
-        self.first.clear()
+        for conn in self.timed:
+            conn.departed(conn.first_queued, now)
+        self._untime()
+
+    def _untime(self) -> None:
+        if self.timed:
+            for conn in self.timed:
+                conn.first_queued = -1
+            self.timed = []
