@@ -11,7 +11,7 @@ from helpers import IDENTITY, SECRET, SlotTable, session_pair, token
 from netcode.session.connection import Connection, SessionConfig
 from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Disconnected
-from netcode.session.handshake import REQUEST_SIZE, ConnectRequest, GameIdentity, pack_request
+from netcode.session.handshake import ConnectRequest, GameIdentity, pack_request
 from netcode.sim.network import LinkConfig
 from netcode.session import ClientState, SessionClient, SessionServer
 from netcode.session.crypto import handshake_proof
@@ -344,13 +344,22 @@ def test_fuzz_mutated_valid_packets(data):
 
 
 def test_every_drop_reason_is_a_protocol_error_reason():
-    with pytest.raises(ProtocolError) as info:
-        from netcode.session.wire import parse_prefix
+    """Each way a datagram's prefix can be wrong is refused with its own reason, and a
+    handshake packet has the bytes PROTOCOL.md gives (id ``54 53``, padded to 400 bytes)."""
+    from netcode.session.wire import parse_prefix
 
-        parse_prefix(b"\x00")
-    assert info.value.reason == "truncated"
-    assert PROTOCOL_ID == 0x5354
-    assert REQUEST_SIZE == 400
+    request = pack_request(ConnectRequest(1, IDENTITY, token()))
+    assert request[:2] == bytes([0x54, 0x53]) and len(request) == 400
+    assert parse_prefix(request)[1] is PacketType.CONNECT_REQUEST
+    for bad, reason in (
+        (request[:3], "truncated"),
+        (b"\x00\x00" + request[2:], "not_ticksync"),
+        (request[:3] + b"\x7f" + request[4:], "unknown_type"),
+        (request + bytes(2000), "oversized"),
+    ):
+        with pytest.raises(ProtocolError) as info:
+            parse_prefix(bad)
+        assert info.value.reason == reason
 
 
 def test_rtt_excludes_the_time_the_peer_held_its_ack():
