@@ -162,6 +162,7 @@ export class EntropyCoding {
     const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, this.prior);
     const vbase = this.groups * FLAG_CTX, prev = new Uint8Array(this.groups);
     let changedRows = 0;
+    const most = new Int32Array(Math.max(this.fields, 1));
     for (let r = 0; r < rows; r++) {
       let c0 = 0;
       for (let g = 0; g < this.groups; g++) {
@@ -171,10 +172,14 @@ export class EntropyCoding {
         prev[g] = changed;
         if (changed) {
           changedRows++;
-          let surprised = 0; // a value before, in this row's group, more than a class above its activity
+          // Each set's most active value in the row: a value's activity is at least one less.
+          for (let k = c0; k < c; k++) most[fof[k]] = 0;
+          for (let k = c0; k < c; k++) most[fof[k]] = Math.max(most[fof[k]], Math.floor(motion[r * cols + order[k]] / 3));
+          let surprised = 0; // a value before, in this row's group, more than a class above its own activity
           for (let k = c0; k < c; k++) {
             const m = motion[r * cols + order[k]], act = Math.floor(m / 3);
-            const v = getValue(dec, vbase + fof[k] * VALUE_CTX, act * BEFORE + surprised, m % 3);
+            const cell = Math.max(act, most[fof[k]] - 1) * BEFORE + surprised;
+            const v = getValue(dec, vbase + fof[k] * VALUE_CTX, cell, m % 3);
             out[r * cols + order[k]] = v;
             if (bitLength(Math.abs(v)) > act + 1) surprised = 1;
           }
