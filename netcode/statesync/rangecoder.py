@@ -11,15 +11,18 @@ what predicts it:
 * per row and group, *changed*: context (group, the largest activity of its values,
   whether the row before changed that group);
 * per changed value, its *magnitude class* (bit length of ``|delta|``, 0 for zero) in
-  unary: context (its context set, its activity folded to resting / slow / fast, whether it
-  is the group's first value, step); then its *sign* (per direction it last moved) and its
-  bits below the top one, the highest of them adaptive (per class), the others even.
+  unary: context (its context set, its activity (at least one less than the most of its
+  set's values in the row), whether a value before it in the row's
+  group was *surprised*: its class more than one above its activity, as in a collision,
+  step); then its *sign* (per direction it last moved) and its bits below the top one,
+  the highest of them adaptive (per class), the others even.
 
 A value's *motion code* (activity, the bit length of how far it moved between the two
 snapshots the receiver predicts from, and the direction) is known to both ends. The model
 starts every packet from the same :func:`prior` and adapts only to what that packet
 carried, so each packet decodes on its own given its baseline, never needing one that may
-have been lost. Short packets teach few contexts: finer contexts measured worse.
+have been lost. Short packets teach few contexts, so the prior carries what physics
+says (a value's class is about its activity) and counts as a few events.
 
 Written in Cython's pure-Python mode (typed by ``rangecoder.pxd``) like
 :mod:`netcode.statesync.bitpack`: compiled where the install built it, the same source
@@ -43,8 +46,8 @@ _SLACK = 4  # bytes a decoder may read past its input (the flush is trimmed of t
 _CLASSES = 64  # magnitude classes: bit lengths 0..63 (deltas of codes >= 0 are shorter)
 _ACTIVITY = 8  # how much a value moved last time: bit length of the change, 0..7+
 _MOTIONS = _ACTIVITY * 3  # a value's motion code: activity * 3 + direction (0 none, 1 up, 2 down)
-_SPEEDS = 3  # activities folded for the values: resting (0), slow (1-3), fast (4+)
-_BEFORE = 2  # the group's first value, or a later one
+_SPEEDS = _ACTIVITY  # a value's class contexts per activity (the prior makes them cheap to learn)
+_BEFORE = 2  # whether a value before it in its row's group was surprised
 _FLAG_CTX = _ACTIVITY * 2  # per group: its largest activity, whether the row before changed
 _CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
 _VALUE_CTX = _CLASS_CTX + 3 + _CLASSES  # per context set: classes, sign by direction, top mantissa bits
@@ -56,16 +59,12 @@ MOTIONS = _MOTIONS  # (the C constants above are not visible from Python)
 @cython.exceptval(check=False)
 @cython.locals(k=cython.uint)
 def _adapt(p: cython.uint, b: cython.int, n: cython.uint) -> cython.uint:
-    """The probability of a 0 after seeing ``b``, the context's ``n``-th event: about the
-    running frequency at first (quick to learn in a short packet; steps of 1/2, 1/4, 1/8,
-    1/16 as events accumulate), then a 1/32 decay. Shifts, not divisions: cheap, and the
-    same in C and Python."""
+    """The probability of a 0 after seeing ``b``, the context's ``n``-th event: steps of
+    1/8 for the first four events (the prior is worth a few: a quicker start measured
+    worse), 1/16 up to the fifteenth, then a 1/32 decay. Shifts, not divisions: cheap,
+    and the same in C and Python."""
     s: cython.uint = 5
-    if n < 1:
-        s = 1
-    elif n < 3:
-        s = 2
-    elif n < 7:
+    if n < 4:
         s = 3
     elif n < 15:
         s = 4
@@ -264,7 +263,7 @@ def _bit_length(x: cython.ulonglong) -> cython.int:
 @cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t)
 def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int, d: cython.longlong) -> cython.int:
     """A signed value in the contexts of its set (from ``ctx``), ``cell`` (its activity,
-    whether it is its group's first) and its last ``direction`` (for the sign)."""
+    whether its row was surprised) and its last ``direction`` (for the sign); its class."""
     mag = cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d)
     cls = _bit_length(mag)
     base = ctx + cell * _CLASSES
@@ -305,12 +304,44 @@ def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, di
 @cython.cfunc
 @cython.inline
 @cython.exceptval(check=False)
-def _cell(motion: cython.int, first: cython.int) -> cython.Py_ssize_t:
-    """The context cell of a value: how much it moved last time (its activity, folded
-    to 0..4 and 5+) and whether it is its group's first value. (Finer cells measured
-    worse: a packet is too short to teach many contexts.)"""
+def _cell(act: cython.int, surprised: cython.int) -> cython.Py_ssize_t:
+    """The context cell of a value: how much it moved last time (its activity, see
+    :func:`_activity`) and whether a value before it in its row's group was surprised."""
+    return act * _BEFORE + surprised
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(c=cython.Py_ssize_t, a=cython.int)
+def _set_activity(mo: cython.int[:, ::1], fof: cython.int[:], r: cython.Py_ssize_t, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, most: cython.int[:]) -> cython.void:
+    """``most[set]``: the largest activity among row ``r``'s columns c0..c1-1 of each set."""
+    for c in range(c0, c1):
+        most[fof[c]] = 0
+    for c in range(c0, c1):
+        a = mo[r, c] // 3
+        if a > most[fof[c]]:
+            most[fof[c]] = a
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _activity(motion: cython.int, most: cython.int) -> cython.int:
+    """A value's activity for its contexts: its own, or one less than the most of its
+    set's values in the row, if more (a rotation turns all its components; measured 0.4%
+    smaller)."""
     act: cython.int = motion // 3
-    return (2 if act >= 4 else (1 if act >= 1 else 0)) * _BEFORE + first
+    return most - 1 if most - 1 > act else act
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _surprised(motion: cython.int, cls: cython.int) -> cython.int:
+    """Whether a value of class ``cls`` surprised: more than one class above its
+    activity (a collision moves all of a row's values; measured 1% smaller than the
+    group's first value or not)."""
+    return 1 if cls > motion // 3 + 1 else 0
 
 
 def contexts(fields: int, groups: int) -> int:
@@ -330,26 +361,45 @@ def context_kind(ctx: int, groups: int) -> tuple[str, int]:
 
 _PRIORS: dict = {}
 
+# How likely a value's magnitude class passes class k, by how far k is above its activity
+# (the bit length of its last move): a value passes the classes below what it moved
+# (15/16), then the chance falls off over a few classes (physics residuals spread about
+# two classes around the move's size). Values that did not move spread widely.
+_PAST = (15 * _ONE // 16, 13 * _ONE // 16, 9 * _ONE // 16, 5 * _ONE // 16, 3 * _ONE // 16)
+_REST = (_ONE // 2, 5 * _ONE // 8, 5 * _ONE // 8, 5 * _ONE // 8, _ONE // 2, 3 * _ONE // 8, _ONE // 4)
+
+
+def _passes(act: int, k: int) -> int:
+    """The prior chance (in 1/_ONE) that a value of activity ``act`` passes class ``k``."""
+    if act == 0:
+        return _REST[k] if k < len(_REST) else _ONE // 8
+    step = k - act + 1  # 0 below the activity
+    if step < 0:
+        return _PAST[0]
+    return _PAST[step] if step < len(_PAST) else _ONE // 16
+
 
 def prior(fields: int, groups: int) -> np.ndarray:
-    """The probabilities every packet's model starts from (uint32, of a 0 bit), a mild
-    guess that the data soon corrects: a group that moved last time has changed again
-    (and one that rested has not), and a value changes by a few bits more than it moved
-    last time (classes below 2, 4, 7 for resting, slow and fast values are likely passed)."""
+    """The probabilities every packet's model starts from (uint32, of a 0 bit): a
+    group whose values rested has likely not changed, one that moved likely has (an
+    expectation that is rarely exact after several ticks); a value's magnitude class is
+    about its activity, give or take two (:func:`_passes`)."""
     key = (fields, groups)
     table = _PRIORS.get(key)
     if table is None:
         table = np.full(contexts(fields, groups), _HALF, np.uint32)
         for g in range(groups):
             flags = table[g * _FLAG_CTX : (g + 1) * _FLAG_CTX].reshape(_ACTIVITY, 2)
-            flags[0] = _ONE - _ONE // 8
-            flags[1:] = _ONE // 8
-        likely = (2, 4, 7)  # per speed: the class a value usually reaches
+            flags[0, 0] = _ONE - _ONE // 64  # resting, and so was the row before
+            flags[0, 1] = _ONE - _ONE // 4
+            flags[1:] = _ONE // 16
         for f in range(fields):
             base = groups * _FLAG_CTX + f * _VALUE_CTX
             classes = table[base : base + _CLASS_CTX].reshape(_SPEEDS, _BEFORE, _CLASSES)
-            for speed in range(_SPEEDS):
-                classes[speed, :, : likely[speed]] = _ONE // 4  # a 0 (stop) unlikely yet
+            for act in range(_SPEEDS):
+                for k in range(_CLASSES):
+                    classes[act, 0, k] = _ONE - _passes(act, k)
+                    classes[act, 1, k] = _ONE - _passes(act + 1 if act else 0, k)  # surprised: a class more
         _PRIORS[key] = table
     return table
 
@@ -416,6 +466,8 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
     prev: cython.int[:] = flags
+    sets = np.zeros(max(fields, 1), np.int32)
+    most: cython.int[:] = sets
     for r in range(rows):
         if limit >= 0:  # where to rewind to should this row not fit
             low, rng, cache, pending, first_byte, size = enc.low, enc.range, enc.cache, enc.pending, enc.first, len(enc.out)
@@ -436,11 +488,12 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
             enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
-                first = 0
+                first = 0  # (whether the row surprised)
+                _set_activity(mo, fof, r, c0, c1, most)
                 for c in range(c0, c1):
                     m = mo[r, c]
-                    _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3, d[r, c])
-                    first = 1
+                    mc = _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), first), m % 3, d[r, c])
+                    first |= _surprised(m, mc)
             c0 = c1
         # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
         if limit >= 0 and len(enc.out) + enc.pending + 4 > limit:
@@ -483,6 +536,8 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)
     prev: cython.int[:] = flags
+    sets = np.zeros(max(fields, 1), np.int32)
+    most: cython.int[:] = sets
     for r in range(rows):
         c0 = 0
         for g in range(ngroups):  # group g's columns are c0 up to end[g]
@@ -499,11 +554,13 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
             prev[g] = changed
             if changed:
                 touched[r] = 1
-                first = 0
+                first = 0  # (whether the row surprised)
+                _set_activity(mo, fof, r, c0, c1, most)
                 for c in range(c0, c1):
                     m = mo[r, c]
-                    d[r, c] = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(m, first), m % 3)
-                    first = 1
+                    x = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), first), m % 3)
+                    d[r, c] = x
+                    first |= _surprised(m, _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x)))
             c0 = c1
     dec.check_end()
     return out

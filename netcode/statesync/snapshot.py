@@ -685,6 +685,8 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
         touched = np.zeros(len(held), np.uint8)
         deltas = coding.decode_table(part.table, m, touched)
         changed = np.flatnonzero(touched)
+        if not len(changed):  # (a part cut short after its sections can decode to this)
+            raise ProtocolError("bad_snapshot", "an update table that changes nothing: encoders leave it out")
         rows = held[changed]
         codes[rows] = coding.undo(codes[rows], deltas[changed])
     if len(part.create):

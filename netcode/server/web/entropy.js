@@ -14,7 +14,7 @@ const BITS = 12, ONE = 1 << BITS, HALF = ONE >> 1; // 12-bit probabilities of a 
 const LIMIT = 15; // events after which a context adapts at its slowest
 const TOP = 1 << 24;
 const SLACK = 4; // bytes a decoder may read past its input (the encoder trims its flush)
-const CLASSES = 64, ACTIVITY = 8, MOTIONS = ACTIVITY * 3, SPEEDS = 3, BEFORE = 2;
+const CLASSES = 64, ACTIVITY = 8, MOTIONS = ACTIVITY * 3, SPEEDS = ACTIVITY, BEFORE = 2;
 const FLAG_CTX = ACTIVITY * 2;
 const CLASS_CTX = SPEEDS * BEFORE * CLASSES;
 const VALUE_CTX = CLASS_CTX + 3 + CLASSES;
@@ -48,8 +48,8 @@ class RangeDecoder {
       this.range -= bound;
       b = 1;
     }
-    // About the running frequency at first (steps of 1/2 .. 1/16), then a 1/32 decay.
-    const s = n < 1 ? 1 : n < 3 ? 2 : n < 7 ? 3 : n < 15 ? 4 : 5;
+    // Steps of 1/8 for four events (the prior is worth a few), 1/16 to the fifteenth, then 1/32.
+    const s = n < 4 ? 3 : n < 15 ? 4 : 5;
     this.p[ctx] = b ? p - (p >>> s) : p + ((ONE - p) >>> s);
     if (n < LIMIT) this.n[ctx] = n + 1;
     this.normalize();
@@ -71,20 +71,31 @@ class RangeDecoder {
   }
 }
 
+// The chance (in 1/ONE) that a value passes class k: by how far k is above its activity
+// (PAST), or for a value that did not move (REST) (rangecoder._passes).
+const PAST = [15, 13, 9, 5, 3].map((x) => x * ONE / 16);
+const REST = [ONE / 2, 5 * ONE / 8, 5 * ONE / 8, 5 * ONE / 8, ONE / 2, 3 * ONE / 8, ONE / 4];
+function passes(act, k) {
+  if (act === 0) return k < REST.length ? REST[k] : ONE / 8;
+  const step = k - act + 1;
+  if (step < 0) return PAST[0];
+  return step < PAST.length ? PAST[step] : ONE / 16;
+}
+
 /** The probabilities every part's model starts from (rangecoder.prior). */
 function prior(fields, groups) {
   const table = new Uint32Array(groups * FLAG_CTX + fields * VALUE_CTX).fill(HALF);
   for (let g = 0; g < groups; g++) {
-    table[g * FLAG_CTX] = table[g * FLAG_CTX + 1] = ONE - ONE / 8; // resting: likely unchanged
-    for (let i = 2; i < FLAG_CTX; i++) table[g * FLAG_CTX + i] = ONE / 8;
+    table[g * FLAG_CTX] = ONE - ONE / 64; // resting, and so was the row before
+    table[g * FLAG_CTX + 1] = ONE - ONE / 4;
+    for (let i = 2; i < FLAG_CTX; i++) table[g * FLAG_CTX + i] = ONE / 16;
   }
-  const likely = [2, 4, 7]; // per speed: the class a value usually reaches
   for (let f = 0; f < fields; f++) {
     const base = groups * FLAG_CTX + f * VALUE_CTX;
-    for (let speed = 0; speed < SPEEDS; speed++) {
-      for (let first = 0; first < BEFORE; first++) {
-        const at = base + (speed * BEFORE + first) * CLASSES;
-        table.fill(ONE / 4, at, at + likely[speed]);
+    for (let act = 0; act < SPEEDS; act++) {
+      for (let k = 0; k < CLASSES; k++) {
+        table[base + (act * BEFORE) * CLASSES + k] = ONE - passes(act, k);
+        table[base + (act * BEFORE + 1) * CLASSES + k] = ONE - passes(act ? act + 1 : 0, k); // surprised
       }
     }
   }
@@ -150,6 +161,8 @@ export class EntropyCoding {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
     const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, this.prior);
     const vbase = this.groups * FLAG_CTX, prev = new Uint8Array(this.groups);
+    let changedRows = 0;
+    const most = new Int32Array(Math.max(this.fields, 1));
     for (let r = 0; r < rows; r++) {
       let c0 = 0;
       for (let g = 0; g < this.groups; g++) {
@@ -158,16 +171,25 @@ export class EntropyCoding {
         const changed = dec.bit(g * FLAG_CTX + top * 2 + prev[g]);
         prev[g] = changed;
         if (changed) {
+          changedRows++;
+          // Each set's most active value in the row: a value's activity is at least one less.
+          for (let k = c0; k < c; k++) most[fof[k]] = 0;
+          for (let k = c0; k < c; k++) most[fof[k]] = Math.max(most[fof[k]], Math.floor(motion[r * cols + order[k]] / 3));
+          let surprised = 0; // a value before, in this row's group, more than a class above its own activity
           for (let k = c0; k < c; k++) {
             const m = motion[r * cols + order[k]], act = Math.floor(m / 3);
-            const cell = (act >= 4 ? 2 : act >= 1 ? 1 : 0) * BEFORE + (k > c0 ? 1 : 0);
-            out[r * cols + order[k]] = getValue(dec, vbase + fof[k] * VALUE_CTX, cell, m % 3);
+            const cell = Math.max(act, most[fof[k]] - 1) * BEFORE + surprised;
+            const v = getValue(dec, vbase + fof[k] * VALUE_CTX, cell, m % 3);
+            out[r * cols + order[k]] = v;
+            if (bitLength(Math.abs(v)) > act + 1) surprised = 1;
           }
         }
         c0 = c;
       }
     }
     dec.checkEnd();
+    // (a part cut short after its sections can decode to this; snapshot.apply_part's check)
+    if (!changedRows) throw new ProtocolError("bad_snapshot", "an update table that changes nothing: encoders leave it out");
     return out;
   }
 
