@@ -152,15 +152,25 @@ class Arena(Game):
         # Targets where the shooter saw them: ``view`` ticks ago, from the history ring.
         # int32 is enough: |offset| < 2**16 and |trig| <= 2**10, so products stay < 2**27.
         rows = (tick - np.minimum(view[shooters], HISTORY - 1).astype(np.intp)) % HISTORY
-        d = np.subtract(s.history[rows], s.pos[shooters][:, None, :], dtype=np.int32)  # (shooters, entities, 2)
-        dx, dy = d[..., 0], d[..., 1]
+        # x and y each as its own contiguous (shooters, entities) block: arithmetic on the
+        # interleaved (.., 2) pairs reads with a stride and cost 3.5x as much (measured).
+        seen = s.history[rows]
+        origin = s.pos[shooters]
+        dx = np.subtract(seen[..., 0], origin[:, :1], dtype=np.int32)
+        dy = np.subtract(seen[..., 1], origin[:, 1:], dtype=np.int32)
         aim = s.aim[shooters]
         c, sn = COS[aim][:, None], SIN[aim][:, None]
-        along = dx * c + dy * sn
-        across = dy * c - dx * sn
-        # 0 < along < RANGE and |across| < RADIUS, each as one unsigned compare.
-        hit = (along - 1).view(np.uint32) < RANGE * TRIG_ONE - 1
-        hit &= (across + (RADIUS * TRIG_ONE - 1)).view(np.uint32) < 2 * RADIUS * TRIG_ONE - 1
+        along = dx * c
+        along += dy * sn
+        across = dy * c
+        across -= dx * sn
+        # 0 < along < RANGE and |across| < RADIUS, each as one unsigned compare (in place,
+        # undone for along, which picks the nearest target below).
+        along -= 1
+        hit = along.view(np.uint32) < RANGE * TRIG_ONE - 1
+        along += 1
+        across += RADIUS * TRIG_ONE - 1
+        hit &= across.view(np.uint32) < 2 * RADIUS * TRIG_ONE - 1
         hit &= s.alive
         hit[np.arange(len(shooters)), shooters] = False  # nobody shoots themselves
         landed = hit.any(axis=1)
