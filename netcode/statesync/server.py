@@ -128,10 +128,9 @@ class StateSyncServer(ModeServer):
         if self._second_half is not None:
             self._send_second_half(now)
         t = self.tick
-        inputs, missing, clamped = self.close_inputs()
+        inputs, _have, missing, clamped = self.close_inputs(self.applied)  # (which stamps applied)
         self.stats_counters["clamped_inputs"] += clamped
-        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
-        self.applied[~missing & self.present] = t
+        self.stats_counters["missing_inputs"] += missing
         if self.view_field:
             inputs[self.view_field] = np.where(self.present, self.view_delays, 0)
         if self.recorder is not None:
