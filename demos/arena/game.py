@@ -164,11 +164,10 @@ class Arena(Game):
         along += dy * sn
         across = dy * c
         across -= dx * sn
-        # 0 < along < RANGE and |across| < RADIUS, each as one unsigned compare (in place,
-        # undone for along, which picks the nearest target below).
+        # 0 < along < RANGE and |across| < RADIUS, each as one unsigned compare, in place
+        # (along stays one less: the nearest target below is the same).
         along -= 1
         hit = along.view(np.uint32) < RANGE * TRIG_ONE - 1
-        along += 1
         across += RADIUS * TRIG_ONE - 1
         hit &= across.view(np.uint32) < 2 * RADIUS * TRIG_ONE - 1
         hit &= s.alive
