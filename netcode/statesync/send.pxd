@@ -20,6 +20,10 @@ cdef class SnapshotSender:
     cdef public dict stats
     cdef public bint grid
     cdef public double reach
+    cdef object _memo_cache, _memo_parts
+    cdef long long _memo_applied
+    cdef bytes _memo_prefix
+    cdef tuple _memo_hit
 
     @cython.locals(peer=StateSyncPeer, conn=Connection, pacer=SendPacer, connections=dict, cells=dict, out=list,
                    acked=cython.longlong, base=cython.longlong, pred=cython.longlong, lag=bint, paced=bint, grid=bint)
@@ -36,5 +40,5 @@ cdef class SnapshotSender:
     cpdef deliver(self, long long tick, list jobs, encode, dict encoded, dict payloads, double now)
 
     @cython.locals(slot=cython.longlong, applied=cython.longlong, prefix=bytes, payloads=list, size=cython.Py_ssize_t,
-                   payload=bytes, outbox=Outbox, counters=dict)
+                   payload=bytes, outbox=Outbox, counters=dict, hit=tuple)
     cpdef Py_ssize_t send(self, StateSyncPeer peer, Connection conn, long long tick, list parts, double now, dict cache) except -1

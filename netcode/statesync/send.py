@@ -34,6 +34,15 @@ class SnapshotSender:
         self.history = server.history
         self.grid = server.grid is not None
         self.reach = 0.75 * server.history.span / server.tick_rate  # a full candidate must still be held when acked
+        # The last client's prefix and payloads in :meth:`send`'s cache: the next client
+        # usually has the same input lag and encoding, and then reuses them without building
+        # and hashing the cache's keys (``cache`` is one snapshot's dict, held here until
+        # the next, so a new one is never taken for it).
+        self._memo_cache = None
+        self._memo_applied = -2
+        self._memo_prefix = b""
+        self._memo_parts = None
+        self._memo_hit = None
 
     def wants(self, now: float) -> list:
         """Every client a snapshot may go to now, as ``(peer, conn, cell, paced, key)``:
@@ -68,7 +77,10 @@ class SnapshotSender:
             paced = base < 0 or lag or pacer.recovering()
             if paced and not pacer.allows():
                 continue
-            out.append((peer, conn, cell, paced, (base, pred, cells.get(base), cells.get(pred), cell)))
+            if grid:
+                out.append((peer, conn, cell, paced, (base, pred, cells.get(base), cells.get(pred), cell)))
+            else:  # no cells to look up (the dict stays empty without a grid)
+                out.append((peer, conn, None, paced, (base, pred, None, None, None)))
         return out
 
     def full_candidate(self, peer, conn) -> int:
@@ -150,6 +162,8 @@ class SnapshotSender:
             cache = None
         elif cache is None:
             prefix = pack_snapshot_prefix(tick, last)
+        elif cache is self._memo_cache and applied == self._memo_applied:
+            prefix = self._memo_prefix
         else:
             # Otherwise the prefix depends on the client only through ``applied`` (an int
             # key; the payloads' keys are tuples).
@@ -157,16 +171,25 @@ class SnapshotSender:
             if prefix is None:
                 prefix = pack_snapshot_prefix(tick, last)
                 cache[applied] = prefix
-        key = (id(parts), prefix)
-        hit = cache.get(key) if cache is not None else None
-        if hit is None:
-            payloads = [prefix + part for part in parts]
-            size = 0
-            for payload in payloads:
-                size += len(payload)
-            hit = (payloads, size)
+        if cache is not None and cache is self._memo_cache and parts is self._memo_parts and prefix is self._memo_prefix:
+            hit = self._memo_hit
+        else:
+            key = (id(parts), prefix)
+            hit = cache.get(key) if cache is not None else None
+            if hit is None:
+                payloads = [prefix + part for part in parts]
+                size = 0
+                for payload in payloads:
+                    size += len(payload)
+                hit = (payloads, size)
+                if cache is not None:
+                    cache[key] = hit
             if cache is not None:
-                cache[key] = hit
+                self._memo_cache = cache
+                self._memo_applied = applied
+                self._memo_prefix = prefix
+                self._memo_parts = parts
+                self._memo_hit = hit
         payloads, size = hit
         outbox = self.outbox
         for payload in payloads:
