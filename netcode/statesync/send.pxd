@@ -26,7 +26,8 @@ cdef class SnapshotSender:
     cdef tuple _memo_hit
 
     @cython.locals(peer=StateSyncPeer, conn=Connection, pacer=SendPacer, connections=dict, cells=dict, out=list,
-                   acked=cython.longlong, base=cython.longlong, pred=cython.longlong, lag=bint, paced=bint, grid=bint)
+                   acked=cython.longlong, base=cython.longlong, pred=cython.longlong, lag=bint, paced=bint, grid=bint,
+                   last=tuple)
     cpdef list wants(self, double now)
 
     @cython.locals(pacer=SendPacer, timeout=cython.double)
@@ -36,7 +37,7 @@ cdef class SnapshotSender:
     cpdef list jobs(self, list wants, plan)
 
     @cython.locals(grid=bint, depth=cython.Py_ssize_t, job=tuple, peer=StateSyncPeer, conn=Connection, key=tuple,
-                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t)
+                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t, last_key=tuple)
     cpdef deliver(self, long long tick, list jobs, encode, dict encoded, dict payloads, double now)
 
     @cython.locals(slot=cython.longlong, applied=cython.longlong, prefix=bytes, payloads=list, size=cython.Py_ssize_t,

@@ -55,6 +55,7 @@ class SnapshotSender:
         grid = self.grid
         connections = self.server.session.connections
         out = []
+        last = None
         for peer in self.server.peers.values():
             conn = connections.get(peer.conn_id)
             if conn is None:
@@ -79,8 +80,13 @@ class SnapshotSender:
                 continue
             if grid:
                 out.append((peer, conn, cell, paced, (base, pred, cells.get(base), cells.get(pred), cell)))
-            else:  # no cells to look up (the dict stays empty without a grid)
-                out.append((peer, conn, None, paced, (base, pred, None, None, None)))
+                continue
+            # No cells to look up (the dict stays empty without a grid); clients with the
+            # same baseline and predictor share one key object, which :meth:`deliver`
+            # then matches by identity.
+            if last is None or last[0] != base or last[1] != pred:
+                last = (base, pred, None, None, None)
+            out.append((peer, conn, None, paced, last))
         return out
 
     def full_candidate(self, peer, conn) -> int:
@@ -124,13 +130,17 @@ class SnapshotSender:
         ``payloads`` is :meth:`send`'s cache for this snapshot."""
         grid = self.grid
         depth = self.history.depth
+        last_key = None
+        parts = None
         for job in jobs:
             peer = job[0]
             conn = job[1]
             key = job[4]
-            parts = encoded.get(key)
-            if parts is None:
-                parts = encode(key)
+            if key is not last_key:  # (consecutive clients usually share the key object)
+                parts = encoded.get(key)
+                if parts is None:
+                    parts = encode(key)
+                last_key = key
             pacer = peer.pacer
             full = key[0] < 0
             if full:
