@@ -129,9 +129,9 @@ class Arena(Game):
             np.minimum(pos, WORLD, out=pos)
             np.maximum(pos, 0, out=pos)
         s.history[tick % HISTORY] = pos
-        buttons = inputs["buttons"]
-        if (buttons & FIRE).any():
-            self._shoot(s, buttons, inputs["view"], tick)
+        firing = np.flatnonzero(inputs["buttons"] & FIRE)
+        if len(firing):
+            self._shoot(s, firing, inputs["view"], tick)
         if s.pending:
             self._respawn(s, tick)
 
@@ -143,9 +143,10 @@ class Arena(Game):
         s.vel[who, 0] = ((r >> np.uint64(32)) % span).astype(np.int32) - NPC_SPEED
         s.vel[who, 1] = ((r >> np.uint64(48)) % span).astype(np.int32) - NPC_SPEED
 
-    def _shoot(self, s: State, buttons: np.ndarray, view: np.ndarray, tick: int) -> None:
+    def _shoot(self, s: State, firing: np.ndarray, view: np.ndarray, tick: int) -> None:
+        """``firing``: the players holding the trigger (slots, ascending)."""
         ready = s.ready_at
-        shooters = np.flatnonzero(((buttons & FIRE) != 0) & (ready <= tick) & s.alive[: len(buttons)])
+        shooters = firing[(ready[firing] <= tick) & s.alive[firing]]
         if not len(shooters):
             return
         ready[shooters] = tick + COOLDOWN
