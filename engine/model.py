@@ -106,6 +106,14 @@ class Game:
         if not self.input_limits or len(inputs) == 0:
             return 0
         n = len(inputs)
+        table = self._byte_limits(inputs.dtype)
+        if table is not None and inputs.flags.c_contiguous:
+            # Every tested field is one-byte integers: one lookup of every byte in a table
+            # of the values out of range (3 numpy calls instead of 4 a field); the
+            # clamping below runs only when one is.
+            raw = inputs.view(np.uint8).reshape(n, -1)
+            if not np.count_nonzero(table[0].take(raw + table[1])):
+                return 0
         bad = np.zeros(n, dtype=bool)
         # A server runs this every tick on inputs that are almost always in range, so the
         # test is made cheap: on a contiguous copy of the field (comparisons through a
@@ -140,6 +148,29 @@ class Game:
                 if base.kind in "iu" and low <= np.iinfo(base).min and high >= np.iinfo(base).max:
                     continue
                 hit.append((field, low, high))
+        return hit
+
+    def _byte_limits(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+        """(table, offsets) when every field :meth:`_limits_to_test` lists is made of
+        one-byte integers: ``table[offsets[j] + b]`` says byte value ``b`` at byte ``j`` of
+        a record is out of its field's range. None otherwise. Cached per dtype."""
+        cache = self.__dict__.get("_byte_limits_cache")
+        if cache is None:
+            cache = self.__dict__["_byte_limits_cache"] = {}
+        if dtype in cache:
+            return cache[dtype]
+        table = np.zeros((dtype.itemsize, 256), bool)
+        for field, low, high in self._limits_to_test(dtype):
+            sub, offset = dtype.fields[field][:2]
+            base = sub.base
+            if base.kind not in "iu" or base.itemsize != 1:
+                table = None
+                break
+            values = np.arange(256, dtype=np.uint8).view(base).astype(np.int64)
+            out = (values < low) | (values > high)
+            table[offset : offset + sub.itemsize] = out
+        hit = None if table is None else (table.reshape(-1), np.arange(dtype.itemsize, dtype=np.intp) * 256)
+        cache[dtype] = hit
         return hit
 
     def fingerprint(self) -> int:

@@ -70,6 +70,18 @@ class Exact(Quantizer):
         return codes.astype(dtype)
 
 
+_INT_RANGES: dict = {}
+
+
+def _int_range(dt: np.dtype) -> tuple[int, int]:
+    """(min, max) of an integer or bool dtype, cached (np.iinfo builds an object a call)."""
+    hit = _INT_RANGES.get(dt)
+    if hit is None:
+        info = np.iinfo(dt) if dt.kind != "b" else None
+        hit = _INT_RANGES[dt] = (0, 1) if info is None else (int(info.min), int(info.max))
+    return hit
+
+
 @dataclass(frozen=True)
 class Int(Quantizer):
     """Integers in [low, high]; out-of-range values are clamped."""
@@ -86,6 +98,20 @@ class Int(Quantizer):
         return max(1, (self.high - self.low).bit_length())
 
     def quantize(self, values: np.ndarray) -> np.ndarray:
+        dt = values.dtype
+        if dt.kind in "ib" or (dt.kind == "u" and dt.itemsize < 8):
+            # Integers (the usual case, once per field per snapshot): widened first, then
+            # clamped in place with two ufuncs, skipped where the type cannot leave the
+            # range. np.clip's Python wrapper alone cost more than the whole of this.
+            codes = values.astype(np.int64)
+            lo, hi = _int_range(dt)
+            if lo < self.low:
+                np.maximum(codes, self.low, out=codes)
+            if hi > self.high:
+                np.minimum(codes, self.high, out=codes)
+            if self.low:
+                codes -= self.low
+            return codes
         return np.clip(values, self.low, self.high).astype(np.int64) - self.low
 
     def dequantize(self, codes: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -145,11 +145,12 @@ class LockstepServer(ModeServer):
     def on_tick(self, now: float) -> None:
         """Close the next frame, step the game, and send frames when due."""
         t = self.tick
-        inputs, missing, clamped = self.close_inputs()
+        inputs, have, missing_here, clamped = self.close_inputs()
+        missing = ~have
         self.stats_counters["clamped_inputs"] += clamped
         if self.view_field:
             inputs[self.view_field] = 0  # lockstep peers all see the present
-        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
+        self.stats_counters["missing_inputs"] += missing_here
         if t % self.config.hash_every == 0:
             self.hashes[t] = self.state.hash()
             self.hashes.pop(t - 64 * self.config.hash_every, None)

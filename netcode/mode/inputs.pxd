@@ -32,3 +32,12 @@ cdef class InputBuffer:
                    j=Py_ssize_t, t=cython.longlong, row=Py_ssize_t, i=Py_ssize_t)
     cdef long long _store(self, Py_ssize_t slot, long long first, Py_ssize_t count, const unsigned char[::1] records,
                           long long current) except -1
+
+    @cython.locals(stamp=bint, missing=Py_ssize_t)
+    cpdef tuple close(self, long long tick, present, used, missed, applied=*)
+
+    @cython.locals(players=Py_ssize_t, itemsize=Py_ssize_t, first=Py_ssize_t, missing=Py_ssize_t, slot=Py_ssize_t,
+                   at=Py_ssize_t, src=Py_ssize_t, i=Py_ssize_t, got=bint)
+    cdef Py_ssize_t _close_into(self, long long tick, const unsigned char[::1] here, unsigned char[::1] out,
+                                const unsigned char[::1] last, unsigned char[::1] have, long long[::1] used,
+                                long long[::1] missed, long long[::1] applied, bint stamp) except -1

@@ -186,15 +186,48 @@ class InputBuffer:
         self._tick[:, slot] = -1
         self.newest[slot] = -1
 
-    def close(self, tick: int, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs for ``tick``: (raw (players, itemsize) uint8, have mask). Absent slots get
-        the neutral (zero) input; present ones without an input repeat their last."""
-        row = tick % self._size
-        have = self._tick[row] == tick
-        raw = np.where(have[:, None], self._data[row], self.last)
-        raw[~present] = 0
+    def close(self, tick: int, present: np.ndarray, used: np.ndarray, missed: np.ndarray, applied=None) -> tuple:
+        """Inputs for ``tick``: (raw (players, itemsize) uint8, have mask, present slots
+        without an input). Absent slots get the neutral (zero) input; present ones without
+        an input repeat their last. Per present slot, ``used`` / ``missed`` (int64) count
+        the ticks closed with its input and without, and ``applied`` (int64, or None) takes
+        ``tick`` where its input was there. One pass over the slots: the server closes a
+        tick 60 times a second, and as numpy calls this was a dozen small-array operations."""
+        raw = np.empty((self.players, self.itemsize), np.uint8)
+        have = np.zeros(self.players, np.uint8)
+        stamp = applied is not None
+        missing = self._close_into(
+            tick, present.view(np.uint8), raw.reshape(-1), self.last.reshape(-1), have, used, missed, applied if stamp else used, stamp
+        )
         self.last = raw
-        return raw, have
+        return raw, have.view(bool), missing
+
+    def _close_into(self, tick: int, here, out, last, have, used, missed, applied, stamp: bool) -> int:
+        players = self.players
+        itemsize = self.itemsize
+        first = (tick % self._size) * players
+        missing = 0
+        for slot in range(players):
+            at = slot * itemsize
+            got = self._flat_tick[first + slot] == tick
+            if got:
+                have[slot] = 1
+            if not here[slot]:
+                for i in range(itemsize):
+                    out[at + i] = 0
+            elif got:
+                src = (first + slot) * itemsize
+                for i in range(itemsize):
+                    out[at + i] = self._flat_data[src + i]
+                used[slot] += 1
+                if stamp:
+                    applied[slot] = tick
+            else:
+                for i in range(itemsize):
+                    out[at + i] = last[at + i]
+                missed[slot] += 1
+                missing += 1
+        return missing
 
 
 class StampedInputs:

@@ -201,14 +201,14 @@ class ModeServer:
             self._events.put(ev)
 
     # -- the tick's common part ---------------------------------------------------------
-    def close_inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """This tick's inputs: (records, missing mask, records clamped by validation)."""
-        raw, have = self.inputs.close(self.tick, self.present)
-        self.inputs_used += have & self.present
-        self.inputs_missed += ~have & self.present
+    def close_inputs(self, applied: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """This tick's inputs: (records, have mask, present players without their input,
+        records clamped by validation). ``applied`` (int64 per slot) takes the tick for
+        each present player whose input was there."""
+        raw, have, missing = self.inputs.close(self.tick, self.present, self.inputs_used, self.inputs_missed, applied)
         inputs = raw.view(self.game.input_dtype).reshape(self.players)
         clamped = self.game.sanitize_inputs(inputs)
-        return inputs, ~have, clamped
+        return inputs, have, missing, clamped
 
     def input_tally(self, slot: int) -> tuple[int, int] | None:
         """(ticks run with ``slot``'s input, ticks run without it); None for spectators."""

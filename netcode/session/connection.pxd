@@ -80,3 +80,7 @@ cdef class Connection:
                    prev=cython.longlong, d=cython.longlong, base=cython.longlong, acked=cython.longlong, i=cython.longlong, n=cython.longlong,
                    end=cython.longlong, lost=cython.longlong)
     cdef _process_acks(self, long long ack, unsigned long long ack_bits, double now)
+
+
+@cython.locals(out=list, conn=Connection)
+cpdef list housekeeping(list conns, double now, double timeout, double keepalive)

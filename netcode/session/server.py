@@ -12,7 +12,7 @@ from typing import Callable, Hashable
 from netcode.errors import ProtocolError, UsageError
 from netcode.events import Connected, Disconnected
 from netcode.session.base import PayloadHandler, Received, SessionEndpoint, parse_disconnect
-from netcode.session.connection import Connection, Counters, SessionConfig
+from netcode.session.connection import Connection, Counters, SessionConfig, housekeeping
 from netcode.session.crypto import KEY_SIZE, handshake_proof, is_loopback, session_keys
 from netcode.session.demux import HANDSHAKE, Demux
 from netcode.session.handshake import (
@@ -230,10 +230,11 @@ class SessionServer(SessionEndpoint):
             return
         config = self.config
         self._next_housekeeping = now + config.housekeeping_interval
-        # Connection.timed_out / keepalive_due, inlined: this scans every connection 20
-        # times a second and almost always finds nothing to do.
+        # Connection.timed_out / keepalive_due with the one config: this scans every
+        # connection 20 times a second and almost always finds nothing to do, so the scan
+        # is compiled (connection.housekeeping) and only what it finds is handled here.
         timeout, keepalive = config.timeout, config.keepalive_interval
-        for conn in list(self.connections.values()):
+        for conn in housekeeping(list(self.connections.values()), now, timeout, keepalive):
             if now - conn.last_recv >= timeout:
                 self._close(conn, "timeout", now, notify_peer=False)
             elif now - conn.last_send >= keepalive:

@@ -106,6 +106,8 @@ def second_half(keys: list[tuple]) -> set[tuple]:
     clients, well inside their interpolation delay. ``keys``: each client's encoding.
     With ``k`` distinct encodings, the ``k // 2`` that serve the fewest clients are left
     (first seen first among equals): most clients get the snapshot on time."""
+    if not keys or keys.count(keys[0]) == len(keys):
+        return set()  # one encoding for everyone (the usual case): counted in C, not per key here
     count: dict[tuple, int] = {}
     for key in keys:
         count[key] = count.get(key, 0) + 1

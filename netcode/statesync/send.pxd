@@ -20,9 +20,14 @@ cdef class SnapshotSender:
     cdef public dict stats
     cdef public bint grid
     cdef public double reach
+    cdef object _memo_cache, _memo_parts
+    cdef long long _memo_applied
+    cdef bytes _memo_prefix
+    cdef tuple _memo_hit
 
     @cython.locals(peer=StateSyncPeer, conn=Connection, pacer=SendPacer, connections=dict, cells=dict, out=list,
-                   acked=cython.longlong, base=cython.longlong, pred=cython.longlong, lag=bint, paced=bint, grid=bint)
+                   acked=cython.longlong, base=cython.longlong, pred=cython.longlong, lag=bint, paced=bint, grid=bint,
+                   last=tuple)
     cpdef list wants(self, double now)
 
     @cython.locals(pacer=SendPacer, timeout=cython.double)
@@ -32,9 +37,9 @@ cdef class SnapshotSender:
     cpdef list jobs(self, list wants, plan)
 
     @cython.locals(grid=bint, depth=cython.Py_ssize_t, job=tuple, peer=StateSyncPeer, conn=Connection, key=tuple,
-                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t)
+                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t, last_key=tuple)
     cpdef deliver(self, long long tick, list jobs, encode, dict encoded, dict payloads, double now)
 
     @cython.locals(slot=cython.longlong, applied=cython.longlong, prefix=bytes, payloads=list, size=cython.Py_ssize_t,
-                   payload=bytes, outbox=Outbox, counters=dict)
+                   payload=bytes, outbox=Outbox, counters=dict, hit=tuple)
     cpdef Py_ssize_t send(self, StateSyncPeer peer, Connection conn, long long tick, list parts, double now, dict cache) except -1

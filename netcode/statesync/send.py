@@ -34,6 +34,15 @@ class SnapshotSender:
         self.history = server.history
         self.grid = server.grid is not None
         self.reach = 0.75 * server.history.span / server.tick_rate  # a full candidate must still be held when acked
+        # The last client's prefix and payloads in :meth:`send`'s cache: the next client
+        # usually has the same input lag and encoding, and then reuses them without building
+        # and hashing the cache's keys (``cache`` is one snapshot's dict, held here until
+        # the next, so a new one is never taken for it).
+        self._memo_cache = None
+        self._memo_applied = -2
+        self._memo_prefix = b""
+        self._memo_parts = None
+        self._memo_hit = None
 
     def wants(self, now: float) -> list:
         """Every client a snapshot may go to now, as ``(peer, conn, cell, paced, key)``:
@@ -46,6 +55,7 @@ class SnapshotSender:
         grid = self.grid
         connections = self.server.session.connections
         out = []
+        last = None
         for peer in self.server.peers.values():
             conn = connections.get(peer.conn_id)
             if conn is None:
@@ -68,7 +78,15 @@ class SnapshotSender:
             paced = base < 0 or lag or pacer.recovering()
             if paced and not pacer.allows():
                 continue
-            out.append((peer, conn, cell, paced, (base, pred, cells.get(base), cells.get(pred), cell)))
+            if grid:
+                out.append((peer, conn, cell, paced, (base, pred, cells.get(base), cells.get(pred), cell)))
+                continue
+            # No cells to look up (the dict stays empty without a grid); clients with the
+            # same baseline and predictor share one key object, which :meth:`deliver`
+            # then matches by identity.
+            if last is None or last[0] != base or last[1] != pred:
+                last = (base, pred, None, None, None)
+            out.append((peer, conn, None, paced, last))
         return out
 
     def full_candidate(self, peer, conn) -> int:
@@ -112,13 +130,17 @@ class SnapshotSender:
         ``payloads`` is :meth:`send`'s cache for this snapshot."""
         grid = self.grid
         depth = self.history.depth
+        last_key = None
+        parts = None
         for job in jobs:
             peer = job[0]
             conn = job[1]
             key = job[4]
-            parts = encoded.get(key)
-            if parts is None:
-                parts = encode(key)
+            if key is not last_key:  # (consecutive clients usually share the key object)
+                parts = encoded.get(key)
+                if parts is None:
+                    parts = encode(key)
+                last_key = key
             pacer = peer.pacer
             full = key[0] < 0
             if full:
@@ -150,6 +172,8 @@ class SnapshotSender:
             cache = None
         elif cache is None:
             prefix = pack_snapshot_prefix(tick, last)
+        elif cache is self._memo_cache and applied == self._memo_applied:
+            prefix = self._memo_prefix
         else:
             # Otherwise the prefix depends on the client only through ``applied`` (an int
             # key; the payloads' keys are tuples).
@@ -157,16 +181,25 @@ class SnapshotSender:
             if prefix is None:
                 prefix = pack_snapshot_prefix(tick, last)
                 cache[applied] = prefix
-        key = (id(parts), prefix)
-        hit = cache.get(key) if cache is not None else None
-        if hit is None:
-            payloads = [prefix + part for part in parts]
-            size = 0
-            for payload in payloads:
-                size += len(payload)
-            hit = (payloads, size)
+        if cache is not None and cache is self._memo_cache and parts is self._memo_parts and prefix is self._memo_prefix:
+            hit = self._memo_hit
+        else:
+            key = (id(parts), prefix)
+            hit = cache.get(key) if cache is not None else None
+            if hit is None:
+                payloads = [prefix + part for part in parts]
+                size = 0
+                for payload in payloads:
+                    size += len(payload)
+                hit = (payloads, size)
+                if cache is not None:
+                    cache[key] = hit
             if cache is not None:
-                cache[key] = hit
+                self._memo_cache = cache
+                self._memo_applied = applied
+                self._memo_prefix = prefix
+                self._memo_parts = parts
+                self._memo_hit = hit
         payloads, size = hit
         outbox = self.outbox
         for payload in payloads:

@@ -128,10 +128,9 @@ class StateSyncServer(ModeServer):
         if self._second_half is not None:
             self._send_second_half(now)
         t = self.tick
-        inputs, missing, clamped = self.close_inputs()
+        inputs, _have, missing, clamped = self.close_inputs(self.applied)  # (which stamps applied)
         self.stats_counters["clamped_inputs"] += clamped
-        self.stats_counters["missing_inputs"] += int(np.count_nonzero(missing & self.present))
-        self.applied[~missing & self.present] = t
+        self.stats_counters["missing_inputs"] += missing
         if self.view_field:
             inputs[self.view_field] = np.where(self.present, self.view_delays, 0)
         if self.recorder is not None:
@@ -232,9 +231,11 @@ class StateSyncServer(ModeServer):
         wants = sender.wants(now)
         plan = None
         budget = self.config.encode_budget
-        if budget is not None and len({w[4] for w in wants}) > budget:
+        keys = [w[4] for w in wants]
+        # (one key for all, the usual case, is told by a count in C before any hashing)
+        if budget is not None and keys and keys.count(keys[0]) != len(keys) and len(set(keys)) > budget:
             plan = plan_encodings(
-                [w[4] for w in wants],
+                keys,
                 np.fromiter((w[0].acked for w in wants), np.int64, len(wants)),
                 np.fromiter((w[0].acked_mask for w in wants), np.uint64, len(wants)),
                 np.fromiter((w[0].deferred for w in wants), np.int64, len(wants)),
@@ -245,7 +246,7 @@ class StateSyncServer(ModeServer):
             )
         jobs = sender.jobs(wants, plan)
         spread = self.snapshot_every > 1 and self.config.spread_encodes
-        later = second_half([job[4] for job in jobs]) if spread else set()
+        later = second_half(keys if plan is None else [job[4] for job in jobs]) if spread else set()
         if later:
             sender.deliver(tick, [job for job in jobs if job[4] not in later], encode, encoded, payloads, now)
             self._second_half = (tick, encode, encoded, payloads, [job for job in jobs if job[4] in later])

@@ -252,11 +252,12 @@ class TransportHub:
             (self._loop or self._adopt_loop()).call_soon(self._flush_batch)
 
     def _flush_batch(self) -> None:
-        self._flush_soon = False
-        self.flush()
+        if self._flush_soon:  # (not when a flush came first: a polled server's tick flushes)
+            self.flush()
 
     def flush(self) -> None:
         """Send what the endpoint queued, then re-arm its timer."""
+        self._flush_soon = False  # the flush a receive scheduled has nothing left to do
         self._send_queued()
         self._rearm(False)
 

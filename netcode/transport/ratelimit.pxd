@@ -3,11 +3,15 @@
 cimport cython
 
 
+cdef class Bucket:
+    cdef public double tokens, last
+
+
 cdef class RateLimiter:
     cdef public double rate, burst
     cdef public Py_ssize_t max_tracked
     cdef public dict _buckets
     cdef public long long evicted
 
-    @cython.locals(b=list, held=cython.double, last=cython.double, tokens=cython.double)
+    @cython.locals(b=Bucket, tokens=cython.double)
     cpdef bint allow(self, key, double now) except -1

@@ -13,6 +13,18 @@ from typing import Hashable
 __all__ = ["RateLimiter"]
 
 
+class Bucket:
+    """One key's tokens and when they were last counted (a C struct's worth when compiled:
+    taking a token allocates nothing; a list of two floats boxed both every datagram)."""
+
+    def __init__(self, tokens: float, last: float):
+        self.tokens = tokens
+        self.last = last
+
+    def __repr__(self) -> str:
+        return f"Bucket({self.tokens!r}, {self.last!r})"
+
+
 class RateLimiter:
     """Per-key token buckets in a bounded table.
 
@@ -28,7 +40,7 @@ class RateLimiter:
         self.rate = float(rate)
         self.burst = float(burst)
         self.max_tracked = max_tracked
-        self._buckets: dict = {}  # key -> [tokens, last update]
+        self._buckets: dict = {}  # key -> Bucket
         self.evicted = 0
 
     def allow(self, key: Hashable, now: float) -> bool:
@@ -37,19 +49,17 @@ class RateLimiter:
         if found is None:
             if len(self._buckets) >= self.max_tracked:
                 self._sweep(now)
-            self._buckets[key] = [self.burst - 1.0, now]
+            self._buckets[key] = Bucket(self.burst - 1.0, now)
             return True
         b = found
-        held = b[0]
-        last = b[1]
-        tokens = held + (now - last) * self.rate
+        tokens = b.tokens + (now - b.last) * self.rate
         if tokens > self.burst:
             tokens = self.burst
-        b[1] = now
+        b.last = now
         if tokens < 1.0:
-            b[0] = tokens
+            b.tokens = tokens
             return False
-        b[0] = tokens - 1.0
+        b.tokens = tokens - 1.0
         return True
 
     def forget(self, key: Hashable) -> None:
@@ -60,7 +70,7 @@ class RateLimiter:
 
     def _sweep(self, now: float) -> None:
         buckets, rate, burst = self._buckets, self.rate, self.burst
-        full = [k for k, (tokens, last) in buckets.items() if tokens + (now - last) * rate >= burst]
+        full = [k for k, b in buckets.items() if b.tokens + (now - b.last) * rate >= burst]
         for k in full:
             del buckets[k]
         target = (self.max_tracked * 3) // 4
