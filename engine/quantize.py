@@ -240,11 +240,12 @@ class SmallestThree(Quantizer):
             out[switch, 1:] = _steps().rebased(base[switch], largest[switch], self.scale)
         return out
 
-    def delta(self, base: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    def delta(self, base: np.ndarray, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(rows, 4) signed deltas of ``codes`` against ``base``: the largest index's turn
-        (0..3 mod 4) and the three components against the rebased baseline."""
-        return _steps().delta(base, codes, self.scale)
+        (0..3 mod 4) and the three components against the rebased baseline; written to
+        ``out`` (rows, 4) int64 when given (a table's columns: no copy back)."""
+        return _steps().delta(base, codes, self.scale, out)
 
-    def undelta(self, base: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    def undelta(self, base: np.ndarray, deltas: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`delta`."""
-        return _steps().undelta(base, deltas, self.scale)
+        return _steps().undelta(base, deltas, self.scale, out)

@@ -36,7 +36,7 @@ def _kept(drop: cython.Py_ssize_t, i: cython.Py_ssize_t) -> cython.Py_ssize_t:
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(old=cython.Py_ssize_t, i=cython.Py_ssize_t, t=cython.double, s=cython.double)
-def _unit_row(codes: cython.longlong[:, ::1], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1]) -> cython.void:
+def _unit_row(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1]) -> cython.void:
     """Row ``r`` of ``codes`` as a unit quaternion into row ``r`` of ``q``: the dropped
     component is what the other three leave, positive."""
     old = codes[r, 0] & 3
@@ -51,7 +51,7 @@ def _unit_row(codes: cython.longlong[:, ::1], r: cython.Py_ssize_t, scale: cytho
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(sign=cython.double, i=cython.Py_ssize_t, x=cython.double)
-def _round_row(q: cython.double[:, ::1], r: cython.Py_ssize_t, drop: cython.Py_ssize_t, scale: cython.double, out: cython.longlong[:, ::1], at: cython.Py_ssize_t) -> cython.void:
+def _round_row(q: cython.double[:, ::1], r: cython.Py_ssize_t, drop: cython.Py_ssize_t, scale: cython.double, out: cython.longlong[:, :], at: cython.Py_ssize_t) -> cython.void:
     """The three kept components of quaternion row ``r`` with ``drop`` dropped (made
     positive) as codes, into ``out[r, at:at + 3]``."""
     sign = -1.0 if q[r, drop] < 0 else 1.0
@@ -121,15 +121,16 @@ def rebased(codes, largest, scale: cython.double):
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, turn=cython.longlong)
-def delta(base, codes, scale: cython.double):
+def delta(base, codes, scale: cython.double, out=None):
     """(n, 4) int64 deltas of rotations ``codes`` against ``base`` (codes, (n, 4)): the
     largest index's turn (0..3, mod 4), then the three components less the baseline's,
-    re-expressed first with the new index dropped where it turned."""
-    base, codes, out, quaternions = _prepared(base, codes)
+    re-expressed first with the new index dropped where it turned. ``out``: an (n, 4)
+    int64 array (a view into a wider table will do) to write them to."""
+    base, codes, out, quaternions = _prepared(base, codes, out)
     n = base.shape[0]
-    b: cython.longlong[:, ::1] = base
-    c: cython.longlong[:, ::1] = codes
-    o: cython.longlong[:, ::1] = out
+    b: cython.longlong[:, :] = base
+    c: cython.longlong[:, :] = codes
+    o: cython.longlong[:, :] = out
     q: cython.double[:, ::1] = quaternions
     for r in range(n):
         turn = (c[r, 0] - b[r, 0]) & 3
@@ -148,13 +149,13 @@ def delta(base, codes, scale: cython.double):
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, largest=cython.longlong)
-def undelta(base, deltas, scale: cython.double):
+def undelta(base, deltas, scale: cython.double, out=None):
     """Inverse of :func:`delta`, for any deltas (a hostile peer's: sums wrap as int64)."""
-    base, deltas, out, quaternions = _prepared(base, deltas)
+    base, deltas, out, quaternions = _prepared(base, deltas, out)
     n = base.shape[0]
-    b: cython.longlong[:, ::1] = base
-    d: cython.longlong[:, ::1] = deltas
-    o: cython.longlong[:, ::1] = out
+    b: cython.longlong[:, :] = base
+    d: cython.longlong[:, :] = deltas
+    o: cython.longlong[:, :] = out
     q: cython.double[:, ::1] = quaternions
     for r in range(n):
         largest = (b[r, 0] + d[r, 0]) & 3
@@ -170,15 +171,20 @@ def undelta(base, deltas, scale: cython.double):
     return out
 
 
-def _prepared(a, b) -> tuple:
-    """Two (n, 4) tables of codes as contiguous int64, the (n, 4) int64 result and the
-    (n, 4) float64 quaternions to work in."""
-    a = np.ascontiguousarray(a, np.int64)
-    b = np.ascontiguousarray(b, np.int64)
+def _prepared(a, b, out=None) -> tuple:
+    """Two (n, 4) tables of codes as int64 (views of wider tables as they are: copying
+    them cost more than the rows' work), the (n, 4) int64 result (``out``, or new) and
+    the (n, 4) float64 quaternions to work in."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
     n = _rows(a)
     if a.shape != b.shape:
         raise ValueError(f"rows of codes {a.shape} and {b.shape}")
-    return a, b, np.empty((n, 4), np.int64), np.empty((n, 4), np.float64)
+    if out is None:
+        out = np.empty((n, 4), np.int64)
+    elif out.shape != a.shape or out.dtype != np.int64:
+        raise ValueError(f"out {out.dtype} {out.shape} for rows of codes {a.shape}")
+    return a, b, out, np.empty((n, 4), np.float64)
 
 
 def _dropped(largest, rows: int) -> np.ndarray:

@@ -55,6 +55,24 @@ def test_a_small_turn_across_the_largest_switch_is_a_small_delta():
     assert np.array_equal(quant.undelta(base, d), now)
 
 
+def test_deltas_written_into_a_wider_tables_columns_match_and_leave_the_rest():
+    # SnapshotCoding writes a rotation's deltas straight into its columns of the update
+    # table (strided views, no copies): the same codes as a fresh array, nothing else touched.
+    rng = np.random.default_rng(3)
+    quant = SmallestThree(9)
+    base = np.column_stack([rng.integers(0, 4, 300), rng.integers(0, 512, (300, 3)), rng.integers(-9, 9, (300, 4))])
+    codes = np.column_stack([rng.integers(0, 4, 300), rng.integers(0, 512, (300, 3)), rng.integers(-9, 9, (300, 4))])
+    table = np.full((300, 8), 77, np.int64)
+    quant.delta(base[:, :4], codes[:, :4], table[:, 2:6])
+    assert np.array_equal(table[:, 2:6], quant.delta(base[:, :4].copy(), codes[:, :4].copy()))
+    assert (table[:, :2] == 77).all() and (table[:, 6:] == 77).all()
+    back = np.full((300, 8), 77, np.int64)
+    quant.undelta(base[:, :4], table[:, 2:6], back[:, 4:])
+    assert np.array_equal(back[:, 4:], codes[:, :4]) and (back[:, :4] == 77).all()
+    with pytest.raises(ValueError):
+        quant.delta(base[:, :4], codes[:, :4], np.empty((300, 3), np.int64))
+
+
 def test_bits_out_of_range_are_refused():
     with pytest.raises(ValueError):
         SmallestThree(1)

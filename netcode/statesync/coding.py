@@ -85,14 +85,20 @@ class SnapshotCoding:
         """What an update sends for rows ``codes`` the receiver expects at ``expected``."""
         d = codes - expected
         for c0, c1, q in self.transforms:
-            d[:, c0:c1] = q.delta(expected[:, c0:c1], codes[:, c0:c1])
+            if isinstance(q, SmallestThree):  # written in place: no copies of the columns
+                q.delta(expected[:, c0:c1], codes[:, c0:c1], d[:, c0:c1])
+            else:
+                d[:, c0:c1] = q.delta(expected[:, c0:c1], codes[:, c0:c1])
         return d
 
     def undo(self, expected: np.ndarray, deltas: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`deltas`."""
         out = expected + deltas
         for c0, c1, q in self.transforms:
-            out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
+            if isinstance(q, SmallestThree):
+                q.undelta(expected[:, c0:c1], deltas[:, c0:c1], out[:, c0:c1])
+            else:
+                out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
         return out
 
     def motion(self, base: np.ndarray, older: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:

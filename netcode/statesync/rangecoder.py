@@ -569,7 +569,7 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.initializedcheck(False)
-@cython.locals(rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t, x=cython.longlong, act=cython.int)
+@cython.locals(rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t, x=cython.longlong, act=cython.int, mag=cython.ulonglong)
 def motion_codes(base, older, both):
     """Each value's motion code (rows, columns) int32 from the older snapshot's codes to
     the baseline's (int64, same shape) for the rows where ``both`` (bool) holds, 0
@@ -594,8 +594,8 @@ def motion_codes(base, older, both):
             x = b[r, c] - o[r, c]
             if x == 0:
                 continue
-            act = _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x))
-            if act > 7:
-                act = 7
+            mag = cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x)
+            # the bit length, at most 7, by comparisons: no branch to mispredict per bit
+            act = 1 + (mag >= 2) + (mag >= 4) + (mag >= 8) + (mag >= 16) + (mag >= 32) + (mag >= 64)
             res[r, c] = act * 3 + (2 if x < 0 else 1)
     return out

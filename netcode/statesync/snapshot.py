@@ -477,7 +477,7 @@ def encode_snapshot(
             motion = coding.motion(of_held(sub_base_codes), of_held(pick(pred_codes)), both)
         else:
             motion = coding.motion(of_held(sub_base_codes), None, None)
-        table = (rows[held], deltas, motion, touched)
+        table = (of_held(rows), deltas, motion, touched)
         head = (tick, base, pred_gap)
         return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
     local_update = np.flatnonzero(update_m)
