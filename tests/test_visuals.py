@@ -114,4 +114,6 @@ def test_controls_make_the_record_the_game_expects():
 def test_palette_is_stable_and_distinct():
     colours = [palette(v) for v in range(8)]
     assert len(set(colours)) == 8 and all(c.startswith("#") and len(c) == 7 for c in colours)
-    assert palette(3) == palette(3)
+    # The browser's rule (web/render.js): hsl(value * 67 % 360, 80%, 60%); CSS gives
+    # hsl(0 80% 60%) as rgb(235, 71, 71), and the hue wraps at 360 as there.
+    assert palette(0) == "#eb4747" and palette(360) == palette(0) and palette(-1) == palette(359)
