@@ -233,11 +233,11 @@ class SessionServer(SessionEndpoint):
         # Connection.timed_out / keepalive_due with the one config: this scans every
         # connection 20 times a second and almost always finds nothing to do, so the scan
         # is compiled (connection.housekeeping) and only what it finds is handled here.
-        timeout, keepalive = config.timeout, config.keepalive_interval
-        for conn in housekeeping(list(self.connections.values()), now, timeout, keepalive):
-            if now - conn.last_recv >= timeout:
+        due = housekeeping(list(self.connections.values()), now, config.timeout, config.keepalive_interval)
+        for conn in due:  # (few: what each needs is asked of the connection itself)
+            if conn.timed_out(now):
                 self._close(conn, "timeout", now, notify_peer=False)
-            elif now - conn.last_send >= keepalive:
+            elif conn.keepalive_due(now):
                 self.outbox.control(conn, PacketType.KEEPALIVE, b"", now)
 
     def connection_at(self, addr: Hashable) -> Connection | None:

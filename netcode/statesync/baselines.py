@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plan_encodings", "second_half"]
+__all__ = ["one_encoding", "plan_encodings", "second_half"]
 
 _AGE_COST = 0.1  # a client served from a baseline k snapshots older counts 1 - 0.1 k (older: bigger deltas)
 
@@ -99,6 +99,12 @@ def _holds(acked: np.ndarray, masks: np.ndarray, tick: int, every: int, reach: i
     return ok & (bits == 1)
 
 
+def one_encoding(keys: list) -> bool:
+    """Whether every client's encoding key is the same (the usual case): told by one
+    ``list.count`` in C, before any key is hashed."""
+    return not keys or keys.count(keys[0]) == len(keys)
+
+
 def second_half(keys: list[tuple]) -> set[tuple]:
     """Which of a snapshot's encodings to leave for the next tick, so that no tick does more
     than about half of them: snapshots go every ``every`` ticks and the ticks between do
@@ -106,8 +112,8 @@ def second_half(keys: list[tuple]) -> set[tuple]:
     clients, well inside their interpolation delay. ``keys``: each client's encoding.
     With ``k`` distinct encodings, the ``k // 2`` that serve the fewest clients are left
     (first seen first among equals): most clients get the snapshot on time."""
-    if not keys or keys.count(keys[0]) == len(keys):
-        return set()  # one encoding for everyone (the usual case): counted in C, not per key here
+    if one_encoding(keys):
+        return set()
     count: dict[tuple, int] = {}
     for key in keys:
         count[key] = count.get(key, 0) + 1

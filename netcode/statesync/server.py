@@ -37,7 +37,7 @@ from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from netcode.statesync.pacing import SendPacer
-from netcode.statesync.baselines import plan_encodings, second_half
+from netcode.statesync.baselines import one_encoding, plan_encodings, second_half
 from netcode.statesync.peer import InputGate, StateSyncPeer
 from netcode.statesync.send import SnapshotSender
 from netcode.statesync.wire import StateSyncInfo
@@ -232,8 +232,7 @@ class StateSyncServer(ModeServer):
         plan = None
         budget = self.config.encode_budget
         keys = [w[4] for w in wants]
-        # (one key for all, the usual case, is told by a count in C before any hashing)
-        if budget is not None and keys and keys.count(keys[0]) != len(keys) and len(set(keys)) > budget:
+        if budget is not None and not one_encoding(keys) and len(set(keys)) > budget:
             plan = plan_encodings(
                 keys,
                 np.fromiter((w[0].acked for w in wants), np.int64, len(wants)),
