@@ -438,7 +438,7 @@ def _checked(group_of, field_of, motion, groups):
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
-    vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+    vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
     size=cython.Py_ssize_t,
 )
@@ -488,12 +488,12 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
             enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
             if changed:
-                first = 0  # (whether the row surprised)
+                surprised = 0  # whether a value before, in this row's group, surprised
                 _set_activity(mo, fof, r, c0, c1, most)
                 for c in range(c0, c1):
                     m = mo[r, c]
-                    mc = _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), first), m % 3, d[r, c])
-                    first |= _surprised(m, mc)
+                    mc = _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), surprised), m % 3, d[r, c])
+                    surprised |= _surprised(m, mc)
             c0 = c1
         # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
         if limit >= 0 and len(enc.out) + enc.pending + 4 > limit:
@@ -511,7 +511,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
-    vbase=cython.Py_ssize_t, first=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+    vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
 def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
@@ -554,13 +554,13 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
             prev[g] = changed
             if changed:
                 touched[r] = 1
-                first = 0  # (whether the row surprised)
+                surprised = 0  # whether a value before, in this row's group, surprised
                 _set_activity(mo, fof, r, c0, c1, most)
                 for c in range(c0, c1):
                     m = mo[r, c]
-                    x = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), first), m % 3)
+                    x = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), surprised), m % 3)
                     d[r, c] = x
-                    first |= _surprised(m, _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x)))
+                    surprised |= _surprised(m, _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x)))
             c0 = c1
     dec.check_end()
     return out
