@@ -98,6 +98,35 @@ def test_a_lone_late_sample_after_a_gap_does_not_replace_the_floor():
     assert f.value == 0.02 and f.forgets == 0
 
 
+def test_a_stall_longer_than_the_window_does_not_make_the_burst_after_it_the_floor():
+    """A client whose process stalled for longer than the window reads every packet of the
+    stall at once, each late by up to the stall. A silence is no evidence the path changed:
+    the floor stays, and the next on-time samples confirm it. (Aged by wall time, the floor
+    expired whole and the least late of the burst became the floor: a starved client's
+    one-way estimate went to 134 ms on a 1 ms path.)"""
+    f = RecentFloor(tolerance=0.01)
+    for i in range(30):
+        f.add(0.02, 100.0 + i / 30)
+    stall = 101.0 + FLOOR_WINDOW + 0.5
+    for late in (2.4, 1.5, 0.9, 0.3):
+        assert f.add(0.02 + late, stall) == 0.02
+    assert f.add(0.021, stall + 1 / 30) == 0.02 and f.forgets == 0
+
+
+def test_after_a_silence_a_lasting_change_is_still_followed_within_the_settle_time():
+    """The same silence, then a path that really is slower (a server that restarted, a
+    route that changed): every sample after it lies above the floor, so it is replaced a
+    settle time later, as without the silence."""
+    f = RecentFloor(tolerance=0.01)
+    for i in range(30):
+        f.add(0.02, 100.0 + i / 30)
+    t = 101.0 + FLOOR_WINDOW + 0.5
+    while t < 101.0 + FLOOR_WINDOW + 0.5 + FLOOR_SETTLE + 2 / 30:
+        f.add(0.15, t)
+        t += 1 / 30
+    assert f.value == 0.15 and f.forgets == 1
+
+
 def test_the_jitter_margin_is_capped_and_the_lead_stays_within_half_the_servers_limit():
     rate = 60
     capped = timesync.input_lead(0.02, timesync.MAX_JITTER_MARGIN / 2, rate, 1)
@@ -245,6 +274,17 @@ def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path, 
         rtt = 2 * delay + rng.uniform(0, 0.01) if i % 3 == 0 and not 300 <= i < 330 else None
         events.append({"tick": tick + int(t * rate) - 6000, "now": t, "delay": delay, "rtt": rtt})
         events[-1]["tick"] -= int(delay * rate)
+    # Then the client stalls for longer than the floors' window and reads what came meanwhile
+    # at once (late by up to the stall, the RTT samples with it), and plays on.
+    stall = t + FLOOR_WINDOW + 0.5
+    for k in range(10):
+        sent = t + 0.25 * k
+        events.append({"tick": tick + int(sent * rate) - 6000 - int(delay * rate), "now": stall, "delay": delay,
+                       "rtt": stall - sent + delay if k % 2 else None})
+    for i in range(60):
+        t = stall + (i + 1) / 30
+        events.append({"tick": tick + int(t * rate) - 6000 - int(delay * rate), "now": t, "delay": delay,
+                       "rtt": 2 * delay + rng.uniform(0, 0.01) if i % 3 == 0 else None})
 
     from netcode.mode.timesync import ServerClock
     from netcode.session.connection import RttEstimator

@@ -11,7 +11,10 @@ Both use one :class:`RecentFloor`, whose rule the browser client (``web/ticksync
 repeats with the same constants:
 
 * a lower sample moves the floor at once (it is proof the path is that fast);
-* a floor is kept at most ``FLOOR_WINDOW`` seconds;
+* a floor is kept at most ``FLOOR_WINDOW`` seconds of samples: a silence (no packets read,
+  as when the client's process stalls) counts as at most ``FLOOR_SETTLE``, so a stall
+  longer than the window does not expire the floor and make the burst read after it (every
+  packet late by the stall) the new floor;
 * when every sample for ``FLOOR_SETTLE`` seconds (and at least ``FLOOR_SETTLE_SAMPLES`` of
   them) lies above the floor by more than ``FLOOR_TOLERANCE_TICKS`` ticks, the path has
   changed (a queue that stays, a server that dropped ticks or restarted): the older samples
@@ -62,7 +65,7 @@ __all__ = [
     "one_way",
 ]
 
-FLOOR_WINDOW = 2.0  # seconds a floor is kept at most
+FLOOR_WINDOW = 2.0  # seconds of samples a floor is kept at most (a silence counts as FLOOR_SETTLE at most)
 FLOOR_SETTLE = 0.5  # seconds of samples all above the floor that replace it
 FLOOR_SETTLE_SAMPLES = 4  # and at least this many, so a lone sample after a gap never does
 FLOOR_TOLERANCE_TICKS = 1.0  # "above" means by more than this: input_lead's margin covers it
@@ -86,6 +89,13 @@ class RecentFloor:
         self.tolerance = tolerance
         self.window = window
         self.settle = settle
+        # Times here are on the floor's own clock: it runs with the samples and counts a
+        # silence (no samples: our process stalled, or the peer did) as at most ``settle``.
+        # A silence is evidence of nothing; aged by it, a floor would expire whole during
+        # a stall longer than the window, and the samples read in the burst after it, all
+        # late by the stall, would become the floor.
+        self._t = 0.0
+        self._last: float | None = None  # the caller's ``now`` of the newest sample
         self._q: deque[tuple[float, float]] = deque()  # (time, value), both increasing
         self._above_since: float | None = None  # first of the samples above the floor in a row
         self._above = 0
@@ -102,6 +112,10 @@ class RecentFloor:
 
     def add(self, value: float, now: float) -> float:
         """Take a sample at ``now`` (non-decreasing); returns the floor."""
+        if self._last is not None:
+            self._t += min(now - self._last, self.settle)
+        self._last = now
+        now = self._t
         q = self._q
         if q and value > q[0][1] + self.tolerance:
             if self._above_since is None:
@@ -128,9 +142,10 @@ class RecentFloor:
         return q[0][1]
 
     @property
-    def above_since(self) -> float | None:
-        """When the run of samples above the floor began (None: the newest is not above)."""
-        return self._above_since
+    def run_began_now(self) -> bool:
+        """Whether the newest sample is not part of a run above the floor that began with
+        an earlier read (a read: the samples taken at one ``now``)."""
+        return self._above_since is None or self._above_since >= self._t
 
     def settle_now(self) -> bool:
         """Forget the floor now if samples above it are under way (whether or not they have
@@ -192,8 +207,7 @@ class ServerClock:
             # the inputs ahead by half of them. Lateness under way since earlier reads is
             # the path's (a queue that stays): the sample counts whole, so both floors move.
             self._rtt_seen = rtt.samples
-            since = self._delay.above_since
-            late = delay - floor if since is None or since >= now else 0.0
+            late = delay - floor if self._delay.run_began_now else 0.0
             self._rtt_sample(rtt.last - max(0.0, late), now)
 
     def _rtt_sample(self, value: float, now: float) -> None:

@@ -216,7 +216,7 @@ export class Session {
 // The recent-floor rule and its constants are timesync.py's (its docstring says why these
 // figures); tests/test_timesync.py checks that both files hold the same numbers and that both
 // classes give the same estimates for the same samples.
-export const FLOOR_WINDOW = 2.0; // seconds a floor is kept at most
+export const FLOOR_WINDOW = 2.0; // seconds of samples a floor is kept at most (a silence counts as FLOOR_SETTLE at most)
 export const FLOOR_SETTLE = 0.5; // seconds of samples all above the floor that replace it
 export const FLOOR_SETTLE_SAMPLES = 4; // and at least this many
 export const FLOOR_TOLERANCE_TICKS = 1.0; // "above" means by more than this
@@ -228,11 +228,16 @@ export class RecentFloor {
   constructor(tolerance, window = FLOOR_WINDOW, settle = FLOOR_SETTLE) {
     this.tolerance = tolerance; this.window = window; this.settle = settle;
     this.q = []; this.head = 0; this.aboveSince = null; this.above = 0; this.forgets = 0;
+    // The floor's own clock (timesync.py): runs with the samples, a silence counts as at
+    // most ``settle``, so a stall longer than the window cannot expire the floor whole.
+    this.t = 0; this.last = null;
   }
   get ready() { return this.q.length > this.head; }
   get value() { return this.q[this.head][1]; }
   /** Takes a sample at ``now`` (non-decreasing); returns the floor. */
   add(value, now) {
+    if (this.last !== null) this.t += Math.min(now - this.last, this.settle);
+    this.last = now; now = this.t;
     const q = this.q;
     if (this.ready && value > q[this.head][1] + this.tolerance) {
       if (this.aboveSince === null) this.aboveSince = now;
@@ -251,6 +256,8 @@ export class RecentFloor {
     if (this.head > 64 && this.head * 2 > q.length) { q.splice(0, this.head); this.head = 0; }
     return q[this.head][1];
   }
+  /** Whether the newest sample is not part of a run above the floor begun by an earlier read. */
+  get runBeganNow() { return this.aboveSince === null || this.aboveSince >= this.t; }
   /** Forgets the floor now if samples above it are under way; whether it did. */
   settleNow() {
     if (this.aboveSince === null) return false;
@@ -293,8 +300,7 @@ export class ServerClock {
     if (this.delay.forgets !== forgets) this.rttFloor.settleNow(); // the two floors move together
     if (rtt !== undefined && rtt.samples !== this.rttSeen) {
       this.rttSeen = rtt.samples;
-      const since = this.delay.aboveSince;
-      const late = since === null || since >= now ? delay - floor : 0;
+      const late = this.delay.runBeganNow ? delay - floor : 0;
       this._rttSample(rtt.last - Math.max(0, late), now);
     }
   }
