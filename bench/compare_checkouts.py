@@ -4,7 +4,9 @@ This VM's speed drifts by 15-20% between sittings and by a point or two between 
 before/after figure only means something when both sides run in the same minutes. This
 script runs ``python -m bench.bench_statesync_loopback`` from each checkout in turn (ABBA
 order, so a drift does not favour one side), reads the server CPU line of each run and
-prints every run and the medians.
+prints every run, the medians, and each round's ratio (the two runs of a round are next
+to each other in time, so drift between rounds cancels: their median and range say more
+than the ratio of medians when single runs spread by a third).
 
 Each checkout must have its compiled parts built in place first::
 
@@ -97,6 +99,13 @@ def _run(checkout: Path, bench: str, bench_args: list[str], timeout: float) -> d
     return figures
 
 
+def paired_ratios(first: list[float | None], other: list[float | None]) -> list[float]:
+    """``other``'s figure over ``first``'s, round by round (the two runs of a round are
+    next to each other in time, so the machine's drift between rounds cancels out of each
+    ratio); rounds where either run failed are left out."""
+    return [o / f for f, o in zip(first, other) if f and o is not None]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     ours, bench_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     for c in args.checkouts:
         if not (c / "bench" / "bench_statesync_loopback.py").exists():
             p.error(f"{c} is not a ticksync checkout")
-    figures: dict[Path, list[dict[str, float]]] = {c: [] for c in args.checkouts}
+    figures: dict[Path, list[dict[str, float] | None]] = {c: [] for c in args.checkouts}  # a run per round
     if args.bench == "loopback":
         run_args = {c: _args_for(c, bench_args) for c in args.checkouts}
     else:
@@ -117,17 +126,17 @@ def main(argv: list[str] | None = None) -> None:
     for k in range(args.runs):
         for c in args.checkouts if k % 2 == 0 else args.checkouts[::-1]:
             got = _run(c, args.bench, run_args[c], args.timeout)
-            if got is not None:
-                figures[c].append(got)
+            figures[c].append(got)
             shown = ", ".join(f"{name} {value:g}" for name, value in got.items()) if got else "failed"
             print(f"run {k + 1}: {c}: {shown}", flush=True)
     print(f"\nmedians ({BENCHES[args.bench][0]} {' '.join(bench_args) or 'with its defaults'}):")
-    names = [name for runs in figures.values() for got in runs for name in got]
+    names = [name for runs in figures.values() for got in runs if got for name in got]
     for name in dict.fromkeys(names):
         print(f"  {name}:")
         medians = {}
-        for c, runs in figures.items():
-            values = [got[name] for got in runs if name in got]
+        rounds = {c: [got.get(name) if got else None for got in runs] for c, runs in figures.items()}
+        for c in args.checkouts:
+            values = [v for v in rounds[c] if v is not None]
             medians[c] = statistics.median(values) if values else None
             median = f"{medians[c]:.3f}" if values else "-"
             print(f"    {str(c):40s} median {median:>8s}  runs {values}")
@@ -135,6 +144,11 @@ def main(argv: list[str] | None = None) -> None:
         for c in args.checkouts[1:]:
             if first and medians[c] is not None:
                 print(f"    {str(c):40s} / {args.checkouts[0]}: {medians[c] / first:.3f}x")
+            paired = paired_ratios(rounds[args.checkouts[0]], rounds[c])
+            if paired:
+                print(f"    {'':40s}   round by round: median {statistics.median(paired):.3f}x, "
+                      f"{min(paired):.3f}-{max(paired):.3f}x over {len(paired)} rounds "
+                      f"({', '.join(f'{r:.3f}' for r in paired)})")
 
 
 if __name__ == "__main__":
