@@ -36,6 +36,8 @@ from engine.state import State
 from netcode.statesync.bits import (
     escaped_cost_bits,
     pack_escaped,
+    pack_gaps,
+    pack_nonzero,
     packed_size,
     unpack_escaped,
     unpack_uint,
@@ -183,19 +185,26 @@ def _any_per_row(mask: np.ndarray) -> np.ndarray:
 
 
 def _pack_ids(ids: np.ndarray, lo: int) -> bytes:
-    return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_escaped(np.diff(ids) - 1)
+    return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_gaps(ids)
 
 
-def _update_bytes(z: np.ndarray) -> bytes:
-    """One column of zigzagged deltas: which changed, and by how much."""
-    changed = z != 0
-    n = int(np.count_nonzero(changed))
-    if n == 0:
-        return bytes([MODE_NONE])
-    if n == len(z):
-        return bytes([MODE_ALL]) + pack_escaped(z)
-    # The mask is pack_uint(changed, 1): one bit per entity, little-endian.
-    return bytes([MODE_MASK]) + np.packbits(changed, bitorder="little").tobytes() + pack_escaped(z[changed])
+_MODE_NONE, _MODE_ALL, _MODE_MASK = bytes([MODE_NONE]), bytes([MODE_ALL]), bytes([MODE_MASK])
+
+
+def _update_bytes(update_z: np.ndarray) -> list[bytes]:
+    """Each column of zigzagged deltas (rows: the updated entities): which changed, and by
+    how much. The mask is pack_uint(changed, 1): one bit per entity, little-endian."""
+    rows = len(update_z)
+    out = []
+    for col in update_z.T:
+        n, mask, packed = pack_nonzero(col)
+        if n == 0:
+            out.append(_MODE_NONE)
+        elif n == rows:
+            out.append(_MODE_ALL + packed)  # (every value: pack_escaped of the whole column)
+        else:
+            out.append(_MODE_MASK + mask + packed)
+    return out
 
 
 def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:
@@ -222,7 +231,7 @@ def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, cr
         out += [pack_escaped(col) for col in create_codes.T]
     if len(update):
         out.append(_pack_ids(update, lo))
-        out += [_update_bytes(col) for col in update_z.T]
+        out += _update_bytes(update_z)
     if stats is not None:
         _count_bytes(stats, out, extras is not None, len(destroy), len(create), create_codes.shape[1], len(update))
     return b"".join(out)
