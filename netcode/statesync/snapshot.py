@@ -152,12 +152,12 @@ def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: 
     from the predictor snapshot to the baseline (integer, identical on both ends); the
     baseline itself for columns not predicted and entities not in both."""
     out = base_codes.copy()
-    rows = base_view & pred_view
-    if rows.any() and columns.any() and base_tick > pred_tick:
+    if base_tick > pred_tick:
+        rows = base_view & pred_view
         ahead, gap = tick - base_tick, base_tick - pred_tick
         # Column by column over every row (the few predicted columns, whole): much cheaper
         # than gathering and scattering the (rows x columns) block; rows outside the mask
-        # keep the baseline.
+        # keep the baseline (all of them when none is in both snapshots).
         for c in np.flatnonzero(columns):
             b = base_codes[:, c]
             step = b - pred_codes[:, c]
@@ -448,7 +448,8 @@ def encode_snapshot(
     create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
-    update_m = sub_view & sub_base & _any_per_row(sub_codes != expected)
+    diff = sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
+    update_m = sub_view & sub_base & _any_per_row(diff != 0)
     if include is not None:
         create_m &= pick(include)
         update_m &= pick(include)
@@ -491,7 +492,7 @@ def encode_snapshot(
         return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
     local_update = np.flatnonzero(update_m)
     update = rows[local_update]
-    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
+    update_z = zigzag_array(diff[local_update])
 
     # Headers, per-section and per-column bytes, padding; the extras only in the first part.
     room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
@@ -500,9 +501,14 @@ def encode_snapshot(
         raise UsageError(f"snapshot budget {budget} is too small for this schema")
     # A quick upper bound first (every value at its column's widest, every id gap at the
     # widest an escaped gap can take): most snapshots fit one part, and then nothing is cut.
+    # (Its terms in order of cost, each only while the sum is still in budget: a snapshot
+    # listing many entities is over it on the ids alone, without a width taken.)
     listed = len(destroy) + len(create) + len(update)
-    quick = listed * 2 * n.bit_length() + sum(width_of(c) for c in create_codes.T) * len(create)
-    quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
+    quick = listed * 2 * n.bit_length()
+    if quick <= first_room and len(create):
+        quick += sum(width_of(c) for c in create_codes.T) * len(create)
+    if quick <= first_room and len(update):
+        quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
     whole = (destroy, create, create_codes, update, update_z)
     ranges = [(0, n)]
     if quick > first_room:
