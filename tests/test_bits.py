@@ -62,6 +62,51 @@ def test_the_compiled_packer_matches_numpy(twin, values, strided, extra):
 
 
 @pytest.mark.parametrize("twin", list(_TWINS))
+@given(values=columns, strided=st.booleans(), zeros=st.lists(st.booleans(), max_size=300))
+def test_the_compiled_nonzero_packer_matches_numpy(twin, values, strided, zeros):
+    """A snapshot's update column: the count, mask and packed values of the deltas that
+    are not 0, as numpy's mask, packbits and gather give them (zeros mixed in)."""
+    fast = _TWINS[twin]
+    values = [0 if z else x for x, z in zip(values, zeros + [False] * len(values))]
+    v = _as_column(values, strided)
+    with numpy_path() as reference:
+        expected = reference.pack_nonzero(v)
+    changed = v != 0
+    assert expected == (int(changed.sum()), np.packbits(changed, bitorder="little").tobytes(), bits.pack_escaped(v[changed]))
+    assert fast.pack_nonzero(v) == expected
+    assert bits.pack_nonzero(v) == expected
+
+
+@pytest.mark.parametrize("twin", list(_TWINS))
+@given(gaps=columns, first=st.integers(0, 1000), strided=st.booleans())
+def test_the_compiled_gap_packer_matches_numpy(twin, gaps, first, strided):
+    """Entity ids after the first as their gaps less one (np.diff(ids) - 1), packed."""
+    fast = _TWINS[twin]
+    gaps = [g % 5000 for g in gaps]
+    ids = _as_column(list(np.cumsum([first] + [g + 1 for g in gaps])), strided)
+    with numpy_path() as reference:
+        expected = reference.pack_gaps(ids)
+    assert expected == bits.pack_escaped(np.diff(ids) - 1)
+    assert fast.pack_gaps(ids) == expected
+    assert bits.pack_gaps(ids) == expected
+
+
+def test_the_compiled_packers_decline_what_they_do_not_take():
+    """Negative values, ids out of order, other dtypes and shapes: None, and bits' numpy
+    path answers (the same bytes as before for valid int32 input)."""
+    for fast in _TWINS.values():
+        assert fast.pack_nonzero(np.array([1, -2, 0], np.int64)) is None
+        assert fast.pack_nonzero(np.array([1, 2, 0], np.int32)) is None
+        assert fast.pack_nonzero(np.zeros((2, 2), np.int64)) is None
+        assert fast.pack_gaps(np.array([3, 3], np.int64)) is None
+        assert fast.pack_gaps(np.array([4, 2], np.int64)) is None
+        assert fast.pack_gaps(np.array([], np.int64)) is None
+        assert fast.pack_gaps(np.array([1, 2], np.int32)) is None
+    assert bits.pack_gaps(np.array([1, 5, 6], np.int32)) == bits.pack_escaped(np.array([3, 0], np.int64))
+    assert bits.pack_nonzero(np.array([0, 7, 0], np.int32))[:2] == (1, bytes([2]))
+
+
+@pytest.mark.parametrize("twin", list(_TWINS))
 @given(values=columns, extra=st.integers(0, 5))
 def test_the_compiled_unpacker_matches_numpy(twin, values, extra):
     fast = _TWINS[twin]

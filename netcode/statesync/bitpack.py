@@ -286,3 +286,54 @@ def unpack_escaped(data, pos: cython.Py_ssize_t, end: cython.Py_ssize_t, count: 
                 k += 1
         at += 1 + (k * top + 7) // 8
     return out, pos + at
+
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.Py_ssize_t, x=cython.longlong)
+def pack_nonzero(values):
+    """bits.pack_nonzero: ``(how many values are not 0, their mask as pack_uint(values != 0,
+    1), pack_escaped of those values)`` in one pass, without numpy's mask and gather; None
+    for a negative value or anything but a 1-d int64 array."""
+    if _column(values) is None:
+        return None
+    v: cython.longlong[:] = values
+    n = v.shape[0]
+    mask = bytearray((n + 7) // 8)
+    m: cython.p_uchar = mask
+    k = 0
+    for i in range(n):
+        x = v[i]
+        if x < 0:
+            return None
+        if x != 0:
+            m[i >> 3] |= cython.cast(cython.uchar, 1 << (i & 7))
+            k += 1
+    if k == n:
+        return k, bytes(mask), pack_escaped(values)
+    kept = np.empty(k, np.int64)
+    o: cython.longlong[:] = kept
+    k = 0
+    for i in range(n):
+        if v[i] != 0:
+            o[k] = v[i]
+            k += 1
+    return k, bytes(mask), pack_escaped(kept)
+
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, x=cython.longlong)
+def pack_gaps(ids):
+    """bits.pack_gaps: pack_escaped of ``ids[1:] - ids[:-1] - 1`` without numpy's two array
+    operations; None for ids not strictly ascending or anything but a 1-d int64 array."""
+    if _column(ids) is None:
+        return None
+    v: cython.longlong[:] = ids
+    n = v.shape[0]
+    if n == 0:
+        return None
+    gaps = np.empty(n - 1, np.int64)
+    g: cython.longlong[:] = gaps
+    for i in range(n - 1):
+        x = v[i + 1] - v[i] - 1
+        if x < 0:
+            return None
+        g[i] = x
+    return pack_escaped(gaps)

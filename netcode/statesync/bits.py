@@ -28,6 +28,8 @@ __all__ = [
     "pack_escaped",
     "unpack_escaped",
     "escaped_cost_bits",
+    "pack_nonzero",
+    "pack_gaps",
     "zigzag_array",
     "unzigzag_array",
 ]
@@ -158,6 +160,30 @@ def pack_escaped(values: np.ndarray) -> bytes:
     escaped = values >= marker
     small = np.where(escaped, marker, values)
     return bytes([w | _ESCAPED]) + pack_uint(small, w) + bytes([top]) + pack_uint(values[escaped], top)
+
+
+def pack_nonzero(values: np.ndarray) -> tuple[int, bytes, bytes]:
+    """(how many of ``values`` (>= 0) are not 0, ``pack_uint(values != 0, 1)``, and
+    ``pack_escaped`` of the values that are not 0): a column of deltas as a snapshot's
+    update section sends it."""
+    if _fast is not None:
+        out = _fast.pack_nonzero(values)
+        if out is not None:
+            return out
+    changed = values != 0
+    return int(np.count_nonzero(changed)), np.packbits(changed, bitorder="little").tobytes(), pack_escaped(values[changed])
+
+
+def pack_gaps(ids: np.ndarray) -> bytes:
+    """``pack_escaped`` of the gaps between strictly ascending ``ids`` (at least one)
+    less one: how a snapshot lists entity ids after the first."""
+    if _fast is not None:
+        out = _fast.pack_gaps(ids)
+        if out is not None:
+            return out
+    gaps = ids[1:] - ids[:-1]
+    gaps -= 1
+    return pack_escaped(gaps)
 
 
 def escaped_cost_bits(values: np.ndarray) -> tuple[int, np.ndarray]:

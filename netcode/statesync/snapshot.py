@@ -36,6 +36,8 @@ from engine.state import State
 from netcode.statesync.bits import (
     escaped_cost_bits,
     pack_escaped,
+    pack_gaps,
+    pack_nonzero,
     packed_size,
     unpack_escaped,
     unpack_uint,
@@ -150,12 +152,12 @@ def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: 
     from the predictor snapshot to the baseline (integer, identical on both ends); the
     baseline itself for columns not predicted and entities not in both."""
     out = base_codes.copy()
-    rows = base_view & pred_view
-    if rows.any() and columns.any() and base_tick > pred_tick:
+    if base_tick > pred_tick:
+        rows = base_view & pred_view
         ahead, gap = tick - base_tick, base_tick - pred_tick
         # Column by column over every row (the few predicted columns, whole): much cheaper
         # than gathering and scattering the (rows x columns) block; rows outside the mask
-        # keep the baseline.
+        # keep the baseline (all of them when none is in both snapshots).
         for c in np.flatnonzero(columns):
             b = base_codes[:, c]
             step = b - pred_codes[:, c]
@@ -183,19 +185,26 @@ def _any_per_row(mask: np.ndarray) -> np.ndarray:
 
 
 def _pack_ids(ids: np.ndarray, lo: int) -> bytes:
-    return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_escaped(np.diff(ids) - 1)
+    return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_gaps(ids)
 
 
-def _update_bytes(z: np.ndarray) -> bytes:
-    """One column of zigzagged deltas: which changed, and by how much."""
-    changed = z != 0
-    n = int(np.count_nonzero(changed))
-    if n == 0:
-        return bytes([MODE_NONE])
-    if n == len(z):
-        return bytes([MODE_ALL]) + pack_escaped(z)
-    # The mask is pack_uint(changed, 1): one bit per entity, little-endian.
-    return bytes([MODE_MASK]) + np.packbits(changed, bitorder="little").tobytes() + pack_escaped(z[changed])
+_MODE_NONE, _MODE_ALL, _MODE_MASK = bytes([MODE_NONE]), bytes([MODE_ALL]), bytes([MODE_MASK])
+
+
+def _update_bytes(update_z: np.ndarray) -> list[bytes]:
+    """Each column of zigzagged deltas (rows: the updated entities): which changed, and by
+    how much. The mask is pack_uint(changed, 1): one bit per entity, little-endian."""
+    rows = len(update_z)
+    out = []
+    for col in update_z.T:
+        n, mask, packed = pack_nonzero(col)
+        if n == 0:
+            out.append(_MODE_NONE)
+        elif n == rows:
+            out.append(_MODE_ALL + packed)  # (every value: pack_escaped of the whole column)
+        else:
+            out.append(_MODE_MASK + mask + packed)
+    return out
 
 
 def _extras_bytes(extras: bytes, base: bytes | None) -> bytes:
@@ -222,7 +231,7 @@ def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, cr
         out += [pack_escaped(col) for col in create_codes.T]
     if len(update):
         out.append(_pack_ids(update, lo))
-        out += [_update_bytes(col) for col in update_z.T]
+        out += _update_bytes(update_z)
     if stats is not None:
         _count_bytes(stats, out, extras is not None, len(destroy), len(create), create_codes.shape[1], len(update))
     return b"".join(out)
@@ -439,7 +448,8 @@ def encode_snapshot(
     create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
-    update_m = sub_view & sub_base & _any_per_row(sub_codes != expected)
+    diff = sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
+    update_m = sub_view & sub_base & _any_per_row(diff != 0)
     if include is not None:
         create_m &= pick(include)
         update_m &= pick(include)
@@ -482,7 +492,7 @@ def encode_snapshot(
         return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
     local_update = np.flatnonzero(update_m)
     update = rows[local_update]
-    update_z = zigzag_array(sub_codes[local_update] - expected[local_update])
+    update_z = zigzag_array(diff[local_update])
 
     # Headers, per-section and per-column bytes, padding; the extras only in the first part.
     room_bits = (budget - 48 - 4 * (codes.shape[1] + 3)) * 8
@@ -491,9 +501,14 @@ def encode_snapshot(
         raise UsageError(f"snapshot budget {budget} is too small for this schema")
     # A quick upper bound first (every value at its column's widest, every id gap at the
     # widest an escaped gap can take): most snapshots fit one part, and then nothing is cut.
+    # (Its terms in order of cost, each only while the sum is still in budget: a snapshot
+    # listing many entities is over it on the ids alone, without a width taken.)
     listed = len(destroy) + len(create) + len(update)
-    quick = listed * 2 * n.bit_length() + sum(width_of(c) for c in create_codes.T) * len(create)
-    quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
+    quick = listed * 2 * n.bit_length()
+    if quick <= first_room and len(create):
+        quick += sum(width_of(c) for c in create_codes.T) * len(create)
+    if quick <= first_room and len(update):
+        quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
     whole = (destroy, create, create_codes, update, update_z)
     ranges = [(0, n)]
     if quick > first_room:
