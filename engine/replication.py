@@ -26,7 +26,9 @@ Three options tune how snapshots code a game whose entities do not move in strai
   from the older one to the baseline, and ``columns`` the field name -> (first, end) column
   map; it returns the expected codes (entities, columns) int64 (the baseline's where it
   has no better guess). It runs on server and client alike, row by row (the same rows in,
-  the same rows out), so it must be integer arithmetic that both compute identically.
+  the same rows out), so it must be integer arithmetic that both compute identically (or
+  steps that are, such as :meth:`engine.quantize.SmallestThree.extrapolate`'s, which turns
+  a spinning body's rotation codes on in fixed IEEE steps, the same compiled or not).
 """
 
 from __future__ import annotations
