@@ -258,3 +258,9 @@ class SmallestThree(Quantizer):
         spin), and rows outside the bool mask ``rows`` (when given), keep the baseline's
         codes; written to ``out`` (rows, 4) int64 when given (a table's columns)."""
         return _steps().extrapolated(base, older, turns, still, self.scale, rows, out)
+
+    def uprightness(self, codes: np.ndarray) -> np.ndarray:
+        """Per rotation (codes (rows, 4)), float64: how many half-sizes a cube so turned
+        reaches below its centre (1 lying flat, sqrt(2) on an edge, sqrt(3) on a corner),
+        so how high it stands on the ground."""
+        return _steps().uprightness(codes, self.scale)

@@ -165,3 +165,24 @@ def test_extrapolate_is_the_same_compiled_and_interpreted():
         want = smallest_three.extrapolated(base, older, turns, still, 511.0, rows)
         assert np.array_equal(source.extrapolated(base, older, turns, still, 511.0, rows), want)
         assert want[:, 0].min() >= 0 and want[:, 0].max() <= 3 and want[:, 1:].min() >= 0 and want[:, 1:].max() <= 511
+
+
+def test_uprightness_is_how_high_a_cube_stands_and_the_same_compiled_and_interpreted():
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    quant = SmallestThree(9)
+    h = np.sqrt(0.5)
+    flat = [0, 0, np.sin(0.3), np.cos(0.3)]  # any yaw: lying on a face
+    edge = [np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]  # tipped 45 degrees about x: on an edge
+    tip = np.array([0.3250576, -0.3250576, 0.0, 0.8880738])  # about (1, -1, 0) by acos(1/sqrt(3)): on a corner
+    codes = quant.quantize(np.array([flat, edge, tip, [h, 0, 0, h]]))
+    got = quant.uprightness(codes)
+    assert np.allclose(got, [1, np.sqrt(2), np.sqrt(3), 1], atol=0.02), got
+    rng = np.random.default_rng(5)
+    wild = np.column_stack([rng.integers(-9, 9, 300), rng.integers(-(1 << 40), 1 << 40, (300, 3))])
+    wild[:150, 1:] &= 511
+    source = source_twin("engine.smallest_three")
+    want = smallest_three.uprightness(wild, 511.0)
+    assert np.array_equal(source.uprightness(wild, 511.0), want) and np.isfinite(want).all()
