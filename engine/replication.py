@@ -8,7 +8,7 @@ slot becomes alive (or relevant) and disappears when it dies (or leaves relevanc
 ``continuous`` names fields that change smoothly (the position always counts): clients
 interpolate them between snapshots, and snapshots code them against their recent motion.
 
-Three options tune how snapshots code a game whose entities do not move in straight lines:
+These options tune how snapshots code a game whose entities do not move in straight lines:
 
 * ``coding="entropy"`` range-codes updates with context models (see
   :mod:`netcode.statesync.rangecoder`) instead of bit-packing each column at one width: fewer
