@@ -249,3 +249,18 @@ class SmallestThree(Quantizer):
     def undelta(self, base: np.ndarray, deltas: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`delta`."""
         return _steps().undelta(base, deltas, self.scale, out)
+
+    def extrapolate(self, base: np.ndarray, older: np.ndarray, turns: int, still: float = 1.0,
+                    rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Codes (rows, 4) of rotations ``base`` turned ``turns`` more times by the turn
+        each made since ``older`` (codes, (rows, 4)), for a game's predictor: a spinning
+        body keeps spinning. Turns whose quaternion's w is ``still`` or more (jitter, not
+        spin), and rows outside the bool mask ``rows`` (when given), keep the baseline's
+        codes; written to ``out`` (rows, 4) int64 when given (a table's columns)."""
+        return _steps().extrapolated(base, older, turns, still, self.scale, rows, out)
+
+    def uprightness(self, codes: np.ndarray) -> np.ndarray:
+        """Per rotation (codes (rows, 4)), float64: how many half-sizes a cube so turned
+        reaches below its centre (1 lying flat, sqrt(2) on an edge, sqrt(3) on a corner),
+        so how high it stands on the ground."""
+        return _steps().uprightness(codes, self.scale)

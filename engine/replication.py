@@ -8,7 +8,7 @@ slot becomes alive (or relevant) and disappears when it dies (or leaves relevanc
 ``continuous`` names fields that change smoothly (the position always counts): clients
 interpolate them between snapshots, and snapshots code them against their recent motion.
 
-Three options tune how snapshots code a game whose entities do not move in straight lines:
+These options tune how snapshots code a game whose entities do not move in straight lines:
 
 * ``coding="entropy"`` range-codes updates with context models (see
   :mod:`netcode.statesync.rangecoder`) instead of bit-packing each column at one width: fewer
@@ -26,7 +26,19 @@ Three options tune how snapshots code a game whose entities do not move in strai
   from the older one to the baseline, and ``columns`` the field name -> (first, end) column
   map; it returns the expected codes (entities, columns) int64 (the baseline's where it
   has no better guess). It runs on server and client alike, row by row (the same rows in,
-  the same rows out), so it must be integer arithmetic that both compute identically.
+  the same rows out), so it must be integer arithmetic that both compute identically (or
+  steps that are, such as :meth:`engine.quantize.SmallestThree.extrapolate`'s, which turns
+  a spinning body's rotation codes on in fixed IEEE steps, the same compiled or not).
+* ``refine`` with ``refined`` (field names; entropy coding only): a second guess for the
+  ``refined`` fields of the entities an update changes, made once the update's other fields
+  are known, as a body's height follows from how it lies on the ground. Called as
+  ``refine(expected, known, columns)`` with the expected codes (rows, columns) int64 of
+  those entities and their codes as the update sends them, the refined fields' columns
+  holding the expected values; it returns codes (rows, columns) int64 of which the refined
+  fields' columns are taken. A row whose other fields came as expected must keep its
+  expected refined values (as an entity the update leaves out does; the encoder refuses a
+  guess that leaves a changed row nothing to send). It runs on what a peer sent: any
+  integers must give integers, never an error. Python clients only.
 """
 
 from __future__ import annotations
@@ -64,6 +76,8 @@ class Replication:
     coding: str = "packed"
     groups: tuple[tuple[str, ...], ...] = field(default=())
     predictor: Callable | None = None
+    refine: Callable | None = None
+    refined: tuple[str, ...] = field(default=())
 
     def __post_init__(self):
         if not self.fields:
@@ -83,6 +97,18 @@ class Replication:
             raise ValueError(f"groups {self.groups} must be non-empty tuples of distinct replicated fields")
         if self.predictor is not None and not callable(self.predictor):
             raise TypeError(f"predictor {self.predictor!r} is not callable")
+        if (self.refine is None) != (not self.refined):
+            raise ValueError("refine and refined go together: the function and the fields it refines")
+        if self.refine is not None:
+            if not callable(self.refine):
+                raise TypeError(f"refine {self.refine!r} is not callable")
+            if self.coding != "entropy":
+                raise ValueError("refine needs coding='entropy'")
+            if set(self.refined) - set(self.fields) or len(set(self.refined)) != len(self.refined) or len(self.refined) == len(self.fields):
+                raise ValueError(f"refined {self.refined} must be distinct replicated fields, not all of them")
+            turned = [name for name in self.refined if self.fields[name].has_delta]
+            if turned:
+                raise ValueError(f"refined fields {turned} code their own deltas: only plain differences can be refined")
 
     def problems(self, state: "State") -> list[str]:
         """What is wrong with this spec for ``state`` (a state the game created): arrays
@@ -129,6 +155,9 @@ class Replication:
         if self.predictor is not None:
             p = self.predictor
             out += f", predictor={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}"
+        if self.refine is not None:
+            p = self.refine
+            out += f", refine={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}, refined={self.refined!r}"
         return out + ")"
 
     @property

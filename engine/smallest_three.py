@@ -23,6 +23,7 @@ compiled = cython.compiled
 
 _SQRT_HALF = math.sqrt(0.5)
 _SPAN = 2 * _SQRT_HALF
+MAX_TURNS = 64  # the most turns extrapolated() takes
 
 
 @cython.cfunc
@@ -36,27 +37,27 @@ def _kept(drop: cython.Py_ssize_t, i: cython.Py_ssize_t) -> cython.Py_ssize_t:
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(old=cython.Py_ssize_t, i=cython.Py_ssize_t, t=cython.double, s=cython.double)
-def _unit_row(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1]) -> cython.void:
-    """Row ``r`` of ``codes`` as a unit quaternion into row ``r`` of ``q``: the dropped
+def _unit_row(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1], at: cython.Py_ssize_t) -> cython.void:
+    """Row ``r`` of ``codes`` as a unit quaternion into row ``at`` of ``q``: the dropped
     component is what the other three leave, positive."""
     old = codes[r, 0] & 3
     s = 0.0
     for i in range(3):
         t = codes[r, 1 + i] / scale * _SPAN - _SQRT_HALF
-        q[r, _kept(old, i)] = t
+        q[at, _kept(old, i)] = t
         s += t * t
-    q[r, old] = sqrt(max(0.0, 1.0 - s))
+    q[at, old] = sqrt(max(0.0, 1.0 - s))
 
 
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(sign=cython.double, i=cython.Py_ssize_t, x=cython.double)
-def _round_row(q: cython.double[:, ::1], r: cython.Py_ssize_t, drop: cython.Py_ssize_t, scale: cython.double, out: cython.longlong[:, :], at: cython.Py_ssize_t) -> cython.void:
-    """The three kept components of quaternion row ``r`` with ``drop`` dropped (made
+def _round_row(q: cython.double[:, ::1], qr: cython.Py_ssize_t, drop: cython.Py_ssize_t, scale: cython.double, out: cython.longlong[:, :], r: cython.Py_ssize_t, at: cython.Py_ssize_t) -> cython.void:
+    """The three kept components of quaternion row ``qr`` with ``drop`` dropped (made
     positive) as codes, into ``out[r, at:at + 3]``."""
-    sign = -1.0 if q[r, drop] < 0 else 1.0
+    sign = -1.0 if q[qr, drop] < 0 else 1.0
     for i in range(3):
-        x = (q[r, _kept(drop, i)] * sign + _SQRT_HALF) / _SPAN * scale + 0.5
+        x = (q[qr, _kept(drop, i)] * sign + _SQRT_HALF) / _SPAN * scale + 0.5
         # Clipped before the floor (the same codes as after it, scale being whole), which
         # on what is left, never negative, is the conversion to an integer.
         out[r, at + i] = cython.cast(cython.longlong, min(max(x, 0.0), scale))
@@ -73,7 +74,7 @@ def unit(codes, scale: cython.double):
     c: cython.longlong[:, ::1] = codes
     q: cython.double[:, ::1] = out
     for r in range(n):
-        _unit_row(c, r, scale, q)
+        _unit_row(c, r, scale, q, r)
     return out
 
 
@@ -92,7 +93,7 @@ def to_codes(quaternions, largest, scale: cython.double):
     o: cython.longlong[:, ::1] = out
     for r in range(n):
         o[r, 0] = d[r]
-        _round_row(q, r, d[r], scale, o, 1)
+        _round_row(q, r, d[r], scale, o, r, 1)
     return out
 
 
@@ -113,8 +114,8 @@ def rebased(codes, largest, scale: cython.double):
     d: cython.longlong[::1] = drop
     o: cython.longlong[:, ::1] = out
     for r in range(n):
-        _unit_row(c, r, scale, q)
-        _round_row(q, r, d[r], scale, o, 0)
+        _unit_row(c, r, scale, q, r)
+        _round_row(q, r, d[r], scale, o, r, 0)
     return out
 
 
@@ -136,8 +137,8 @@ def delta(base, codes, scale: cython.double, out=None):
         turn = (c[r, 0] - b[r, 0]) & 3
         o[r, 0] = turn
         if turn:
-            _unit_row(b, r, scale, q)
-            _round_row(q, r, c[r, 0] & 3, scale, o, 1)
+            _unit_row(b, r, scale, q, r)
+            _round_row(q, r, c[r, 0] & 3, scale, o, r, 1)
             for i in range(1, 4):
                 o[r, i] = c[r, i] - o[r, i]
         else:
@@ -161,8 +162,8 @@ def undelta(base, deltas, scale: cython.double, out=None):
         largest = (b[r, 0] + d[r, 0]) & 3
         o[r, 0] = largest
         if largest != b[r, 0] & 3:
-            _unit_row(b, r, scale, q)
-            _round_row(q, r, largest, scale, o, 1)
+            _unit_row(b, r, scale, q, r)
+            _round_row(q, r, largest, scale, o, r, 1)
             for i in range(1, 4):
                 o[r, i] = o[r, i] + d[r, i]
         else:
@@ -171,10 +172,125 @@ def undelta(base, deltas, scale: cython.double, out=None):
     return out
 
 
-def _prepared(a, b, out=None) -> tuple:
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _in_range(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double) -> cython.bint:
+    """Whether row ``r``'s codes are a quantizer's: index 0..3, components 0..scale."""
+    return (0 <= codes[r, 0] <= 3 and 0 <= codes[r, 1] <= scale and 0 <= codes[r, 2] <= scale
+            and 0 <= codes[r, 3] <= scale)
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(x=cython.double, y=cython.double, z=cython.double, w=cython.double)
+def _turn_row(a: cython.double[:, ::1], r: cython.Py_ssize_t, b: cython.double[:, ::1], s: cython.Py_ssize_t, o: cython.double[:, ::1], t: cython.Py_ssize_t) -> cython.void:
+    """Quaternion row ``r`` of ``a`` after row ``s`` of ``b`` (a * b, x y z w) into row
+    ``t`` of ``o`` (which may be either: the products are taken before the write)."""
+    x = a[r, 3] * b[s, 0] + a[r, 0] * b[s, 3] + a[r, 1] * b[s, 2] - a[r, 2] * b[s, 1]
+    y = a[r, 3] * b[s, 1] - a[r, 0] * b[s, 2] + a[r, 1] * b[s, 3] + a[r, 2] * b[s, 0]
+    z = a[r, 3] * b[s, 2] + a[r, 0] * b[s, 1] - a[r, 1] * b[s, 0] + a[r, 2] * b[s, 3]
+    w = a[r, 3] * b[s, 3] - a[r, 0] * b[s, 0] - a[r, 1] * b[s, 1] - a[r, 2] * b[s, 2]
+    o[t, 0] = x
+    o[t, 1] = y
+    o[t, 2] = z
+    o[t, 3] = w
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.Py_ssize_t, drop=cython.Py_ssize_t, big=cython.double, times=cython.Py_ssize_t)
+def extrapolated(base, older, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, rows=None, out=None):
+    """Rotations ``base`` (codes, (n, 4)) turned on ``turns`` more times by the turn
+    each made since ``older`` (codes, (n, 4)): the codes (n, 4) int64 a predictor may
+    expect. A turn whose quaternion's w is ``still`` or more (a jitter of the codes, not
+    a spin), and a row outside ``rows`` (bool (n,), when given), keep the baseline's
+    codes. The turn is taken the short way round, and only +, -, * and sqrt are used:
+    server and client compute the same codes. At most :data:`MAX_TURNS` turns are taken
+    (the ticks ahead come from a peer's packet: a huge count must not stall the loop, and
+    a spin guessed that far ahead is no guess). ``out``: an (n, 4) int64 array (a view
+    into a wider table will do) to write them to. One pass over every row in C: a
+    predictor need not gather the few that turned first (numpy's per-call overhead was
+    most of the work)."""
+    base, older, out = _prepared(base, older, out, False)
+    n = base.shape[0]
+    turns = min(turns, MAX_TURNS)
+    if rows is None:
+        mask = np.ones(n, np.uint8)
+    else:
+        mask = np.ascontiguousarray(rows)
+        mask = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+        if mask.shape != (n,):
+            raise ValueError(f"{n} rows of codes, a mask of {mask.shape}")
+    scratch = np.empty((3, 4), np.float64)  # rows: the baseline's turned on, the older's, the turn
+    b: cython.longlong[:, :] = base
+    c: cython.longlong[:, :] = older
+    o: cython.longlong[:, :] = out
+    m: cython.uchar[::1] = mask
+    q: cython.double[:, ::1] = scratch
+    for r in range(n):
+        for i in range(4):
+            o[r, i] = b[r, i]
+        if turns <= 0 or not m[r] or (b[r, 0] == c[r, 0] and b[r, 1] == c[r, 1] and b[r, 2] == c[r, 2] and b[r, 3] == c[r, 3]):
+            continue
+        if not (_in_range(b, r, scale) and _in_range(c, r, scale)):
+            continue  # codes no quantizer makes (a hostile baseline's): no turn to take
+        _unit_row(b, r, scale, q, 0)
+        _unit_row(c, r, scale, q, 1)
+        for i in range(3):  # the older rotation undone: its conjugate
+            q[1, i] = -q[1, i]
+        _turn_row(q, 0, q, 1, q, 2)  # the turn from older to base
+        if q[2, 3] < 0:
+            for i in range(4):
+                q[2, i] = -q[2, i]
+        if q[2, 3] >= still:
+            continue
+        for times in range(turns):
+            _turn_row(q, 2, q, 0, q, 0)
+        drop = 0
+        big = abs(q[0, 0])
+        for k in range(1, 4):
+            if abs(q[0, k]) > big:
+                big = abs(q[0, k])
+                drop = k
+        o[r, 0] = drop
+        _round_row(q, 0, drop, scale, o, r, 1)
+    return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, x=cython.double, y=cython.double, z=cython.double, w=cython.double)
+def uprightness(codes, scale: cython.double):
+    """Per rotation (codes, (n, 4)): how far a unit cube turned by it reaches below its
+    centre, the sum of the vertical parts of its three axes (1 lying flat, sqrt(2) on an
+    edge, sqrt(3) on a corner; a box resting on the ground stands that many half-sizes
+    high). float64 (n,), in fixed IEEE steps (the same compiled or not); codes no
+    quantizer makes give some finite number."""
+    codes = np.asarray(codes, np.int64)
+    n = _rows(codes)
+    out = np.empty(n, np.float64)
+    scratch = np.empty((1, 4), np.float64)
+    c: cython.longlong[:, :] = codes
+    o: cython.double[::1] = out
+    q: cython.double[:, ::1] = scratch
+    for r in range(n):
+        _unit_row(c, r, scale, q, 0)
+        x = q[0, 0]
+        y = q[0, 1]
+        z = q[0, 2]
+        w = q[0, 3]
+        # the rotation matrix's bottom row: each axis's vertical part
+        o[r] = abs(2.0 * (x * z - w * y)) + abs(2.0 * (y * z + w * x)) + abs(1.0 - 2.0 * (x * x + y * y))
+    return out
+
+
+def _prepared(a, b, out=None, quaternions=True) -> tuple:
     """Two (n, 4) tables of codes as int64 (views of wider tables as they are: copying
-    them cost more than the rows' work), the (n, 4) int64 result (``out``, or new) and
-    the (n, 4) float64 quaternions to work in."""
+    them cost more than the rows' work), the (n, 4) int64 result (``out``, or new) and,
+    with ``quaternions``, the (n, 4) float64 quaternions to work in."""
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
     n = _rows(a)
@@ -184,6 +300,8 @@ def _prepared(a, b, out=None) -> tuple:
         out = np.empty((n, 4), np.int64)
     elif out.shape != a.shape or out.dtype != np.int64:
         raise ValueError(f"out {out.dtype} {out.shape} for rows of codes {a.shape}")
+    if not quaternions:
+        return a, b, out
     return a, b, out, np.empty((n, 4), np.float64)
 
 

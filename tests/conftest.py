@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+from pathlib import Path
 
 import pytest
+
+# The checkout these tests belong to comes first: the venv's editable install maps
+# engine/ and netcode/ to the main checkout, so a git worktree's tests run by its pytest
+# would otherwise import main's code (and its builds), not the worktree's.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if sys.path[:1] != [_ROOT]:
+    sys.path.insert(0, _ROOT)
 
 
 @pytest.fixture

@@ -111,3 +111,78 @@ def test_the_rotation_steps_are_the_same_compiled_and_interpreted():
             with np.errstate(over="ignore"):  # the source's int64 scalars wrap as the build's do
                 assert np.array_equal(module.undelta(codes, wild, scale), smallest_three.undelta(codes, wild, scale))
         assert made[:, 1:].min() >= 0 and made[:, 1:].max() <= scale and np.array_equal(made[:, 0], largest)
+
+
+def _about_z(angles):
+    return np.column_stack([np.zeros(len(angles)), np.zeros(len(angles)), np.sin(angles / 2), np.cos(angles / 2)])
+
+
+def test_extrapolate_keeps_a_spin_turning_and_leaves_jitter_masked_and_wild_rows():
+    quant = SmallestThree(9)
+    step = 0.05  # radians a tick: a spin, well above the codes' jitter
+    start = np.linspace(0.0, 2 * np.pi, 40)
+    older, base, later = (quant.quantize(_about_z(start + k * step)) for k in (0, 1, 4))
+    guess = quant.extrapolate(base, older, 3, 0.9999)
+    # three more turns of the last one land where the spin goes, give or take the codes'
+    # rounding (a code's half step in the measured turn, tripled); the baseline is far off
+    assert np.abs(quant.delta(later, guess)[:, 1:]).max() <= 4
+    assert (np.abs(quant.delta(later, base)[:, 1:]).max(axis=1) > 4).all()
+    # a turn below the jitter threshold, a row outside the mask, codes no quantizer makes: as they were
+    assert np.array_equal(quant.extrapolate(base, older, 3, 0.5), base)
+    rows = np.arange(40) % 2 == 0
+    masked = quant.extrapolate(base, older, 3, 0.9999, rows)
+    assert np.array_equal(masked[~rows], base[~rows]) and np.array_equal(masked[rows], guess[rows])
+    wild = base.copy()
+    wild[:, 1] += 1 << 40
+    assert np.array_equal(quant.extrapolate(wild, older, 3, 0.9999), wild)
+    # a turn count from a hostile packet's tick gap is capped, not looped through
+    far = quant.extrapolate(base, older, 1 << 62, 0.9999)
+    assert np.array_equal(far, quant.extrapolate(base, older, 64, 0.9999))
+    # written into a wider table's columns, nothing else touched
+    table = np.full((40, 7), -5, np.int64)
+    quant.extrapolate(base, older, 3, 0.9999, None, table[:, 2:6])
+    assert np.array_equal(table[:, 2:6], guess) and (table[:, [0, 1, 6]] == -5).all()
+
+
+def test_extrapolate_is_the_same_compiled_and_interpreted():
+    """A game's predictor runs on server and client alike: the turned codes must not
+    depend on which build of engine/smallest_three.py computed them, for rotations and
+    for codes a hostile baseline could hold."""
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    source = source_twin("engine.smallest_three")
+    rng = np.random.default_rng(4)
+    quant = SmallestThree(9)
+    base = quant.quantize(_unit(rng, 400))
+    older = base.copy()
+    older[:, 1:] = np.clip(older[:, 1:] + rng.integers(-30, 31, (400, 3)), 0, 511)
+    older[::7, 0] = (older[::7, 0] + 1) & 3
+    older[::11] = rng.integers(-(1 << 40), 1 << 40, (len(older[::11]), 4))
+    rows = rng.random(400) < 0.9
+    for turns, still in ((1, 1.0), (3, 0.9999), (6, 0.99)):
+        want = smallest_three.extrapolated(base, older, turns, still, 511.0, rows)
+        assert np.array_equal(source.extrapolated(base, older, turns, still, 511.0, rows), want)
+        assert want[:, 0].min() >= 0 and want[:, 0].max() <= 3 and want[:, 1:].min() >= 0 and want[:, 1:].max() <= 511
+
+
+def test_uprightness_is_how_high_a_cube_stands_and_the_same_compiled_and_interpreted():
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    quant = SmallestThree(9)
+    h = np.sqrt(0.5)
+    flat = [0, 0, np.sin(0.3), np.cos(0.3)]  # any yaw: lying on a face
+    edge = [np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]  # tipped 45 degrees about x: on an edge
+    tip = np.array([0.3250576, -0.3250576, 0.0, 0.8880738])  # about (1, -1, 0) by acos(1/sqrt(3)): on a corner
+    codes = quant.quantize(np.array([flat, edge, tip, [h, 0, 0, h]]))
+    got = quant.uprightness(codes)
+    assert np.allclose(got, [1, np.sqrt(2), np.sqrt(3), 1], atol=0.02), got
+    rng = np.random.default_rng(5)
+    wild = np.column_stack([rng.integers(-9, 9, 300), rng.integers(-(1 << 40), 1 << 40, (300, 3))])
+    wild[:150, 1:] &= 511
+    source = source_twin("engine.smallest_three")
+    want = smallest_three.uprightness(wild, 511.0)
+    assert np.array_equal(source.uprightness(wild, 511.0), want) and np.isfinite(want).all()

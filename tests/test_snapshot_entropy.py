@@ -215,3 +215,89 @@ def test_the_spec_reads_the_same_in_every_process():
     assert "coding='entropy'" in text and "groups=(('pos', 'hp'),)" in text
     plain = Replication(alive="alive", fields={"pos": Int(0, 9)}, position="pos")
     assert repr(plain) == "Replication(alive='alive', fields={'pos': Int(low=0, high=9)}, position='pos', extras=(), continuous=())"
+
+
+def hp_from_kind(expected, known, columns):
+    """A game's second guess: an entity whose kind changed has ten times its kind in hp
+    (any kind a peer sends gives an hp); the others keep the expected hp."""
+    out = expected.copy()
+    k, h = columns["kind"][0], columns["hp"][0]
+    changed = known[:, k] != expected[:, k]
+    out[changed, h] = np.clip(known[changed, k], 0, 10) * 10
+    return out
+
+
+def make_refined_schema(n, refine=hp_from_kind):
+    spec = Replication(
+        alive="alive",
+        fields={"rot": SmallestThree(9), "pos": Int(0, 1 << 30), "kind": Int(0, 7), "hp": Int(0, 100)},
+        position="pos", coding="entropy", groups=(("pos", "hp"),), predictor=linear_hook,
+        refine=refine, refined=("hp",),
+    )
+    template = State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
+                      "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64)})
+    return SnapshotSchema(spec, template)
+
+
+def test_refine_guesses_a_field_again_from_the_updates_others():
+    """Entities whose kind changes take the hp the game's refine says: the update costs
+    their kind, not their hp too; entities whose kind came as expected keep the expected
+    hp; every part decodes back, also cut small."""
+    n = 400
+    rng = np.random.default_rng(7)
+    older = world(rng, n)
+    base = older.copy()
+    codes = base.copy()
+    changed = rng.random(n) < 0.3
+    codes[changed, 6] = (codes[changed, 6] + 1) % 8
+    codes[changed, 7] = codes[changed, 6] * 10  # as refine guesses
+    hurt = ~changed & (rng.random(n) < 0.2)
+    codes[hurt, 7] = (codes[hurt, 7] + 7) % 101  # kind as expected: hp sent against the expected hp
+    view = np.ones(n, bool)
+    sizes = {}
+    for name, schema in (("refined", make_refined_schema(n)), ("plain", make_schema(n))):
+        extras = b"" if name == "refined" else bytes(16)  # the plain schema's score: unchanged
+
+        def encode(budget):
+            return encode_snapshot(3, codes, view, extras, budget=budget, base_tick=2, base_codes=base, base_view=view,
+                                   base_extras=extras, predictor=(1, older, view, schema.smooth), coding=schema.coding)
+
+        sizes[name] = sum(map(len, encode(1 << 20)))
+        for budget in (1150, 120):
+            got, _, _ = receive(schema, encode(budget), base, view, older, view, ticks=(3, 2, 1), base_extras=extras)
+            assert np.array_equal(got, codes)
+    assert sizes["refined"] < sizes["plain"] - 60, sizes  # about 120 hp values not sent
+
+
+def test_refine_runs_on_hostile_parts_without_crashing_and_is_checked():
+    n = 200
+    rng = np.random.default_rng(8)
+    schema = make_refined_schema(n)
+    base = world(rng, n)
+    codes = turn(rng, base, 0.4)
+    codes[:, 6] = rng.integers(0, 8, n)
+    view = np.ones(n, bool)
+    [part] = encode_snapshot(2, codes, view, b"", budget=1150, base_tick=1, base_codes=base, base_view=view, base_extras=b"", coding=schema.coding)
+    motion = schema.motion(base, view)
+    for _ in range(100):
+        garbage = bytearray(part)
+        for i in rng.integers(14, len(part), 4):
+            garbage[i] = rng.integers(0, 256)
+        try:
+            p = decode_part(bytes(garbage), n, schema.columns, schema.extras_size, schema.coding)
+            apply_part(p, base.copy(), view.copy(), schema.coding, motion)
+        except ProtocolError:
+            pass
+    bad = make_refined_schema(n, refine=lambda expected, known, columns: expected.astype(np.int32))
+    with pytest.raises(TypeError):
+        encode_snapshot(2, codes, view, b"", budget=1150, base_tick=1, base_codes=base, base_view=view, base_extras=b"", coding=bad.coding)
+    assert schema.coding.describe()["predictor"]  # the browser does not run the game's functions
+    fields = {"pos": Int(0, 10), "hp": Int(0, 10), "rot": SmallestThree(9)}
+    for options in ({"refine": hp_from_kind}, {"refined": ("hp",)}, {"refine": hp_from_kind, "refined": ("hp",)},
+                    {"refine": hp_from_kind, "refined": ("nope",), "coding": "entropy"},
+                    {"refine": hp_from_kind, "refined": ("rot",), "coding": "entropy"},
+                    {"refine": hp_from_kind, "refined": ("pos", "hp", "rot"), "coding": "entropy"}):
+        with pytest.raises(ValueError):
+            Replication(alive="alive", fields=fields, **options)
+    spec = make_refined_schema(3).replication
+    assert "refine=test_snapshot_entropy.hp_from_kind, refined=('hp',)" in repr(spec)

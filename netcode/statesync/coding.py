@@ -46,6 +46,11 @@ class SnapshotCoding:
             used += int(ids.max()) + 1 if w else 0
         self.table_fields = field_of[self.order]
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
+        self.refine = replication.refine
+        self.refined = np.zeros(columns, bool)  # the columns refine() guesses again
+        for name in replication.refined:
+            c0, c1 = self.columns_of[name]
+            self.refined[c0:c1] = True
 
     def describe(self) -> dict:
         """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
@@ -62,7 +67,7 @@ class SnapshotCoding:
             "groups": self.group_of.tolist(),
             "sets": field_of.tolist(),
             "rotations": rotations,
-            "predictor": self.hook is not None,
+            "predictor": self.hook is not None or self.refine is not None,
         }
 
     # -- prediction --------------------------------------------------------------------
@@ -89,6 +94,9 @@ class SnapshotCoding:
                 q.delta(expected[:, c0:c1], codes[:, c0:c1], d[:, c0:c1])
             else:
                 d[:, c0:c1] = q.delta(expected[:, c0:c1], codes[:, c0:c1])
+        if self.refine is not None and len(d):
+            r = self.refined
+            d[:, r] = codes[:, r] - self.second_guess(expected, codes)[:, r]
         return d
 
     def undo(self, expected: np.ndarray, deltas: np.ndarray) -> np.ndarray:
@@ -99,6 +107,23 @@ class SnapshotCoding:
                 q.undelta(expected[:, c0:c1], deltas[:, c0:c1], out[:, c0:c1])
             else:
                 out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
+        if self.refine is not None and len(out):
+            r = self.refined
+            out[:, r] = self.second_guess(expected, out)[:, r] + deltas[:, r]
+        return out
+
+    def second_guess(self, expected: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The spec's ``refine`` over the rows of an update: the expected codes with the
+        refined columns guessed again from the other columns of ``codes`` (the sent or
+        decoded ones). Both ends call it on the same rows with the same codes, so any
+        guess decodes; one that moves a row whose other fields came as expected leaves
+        that row nothing to send, which the encoder refuses (UsageError)."""
+        r = self.refined
+        known = codes.copy()
+        known[:, r] = expected[:, r]  # refine sees no refined value but the expected one
+        out = np.asarray(self.refine(expected, known, self.columns_of))
+        if out.shape != expected.shape or out.dtype != np.int64:
+            raise TypeError(f"refine returned {out.dtype} {out.shape}, not int64 {expected.shape}")
         return out
 
     def motion(self, base: np.ndarray, older: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
