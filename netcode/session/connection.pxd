@@ -7,6 +7,8 @@ from netcode.session.wire cimport pack_session_header, parse_session_header
 
 cdef Py_ssize_t _RING, _DEPART_SCAN, _ACK_REACH, _EXTEND, MAX_REPLAY_WINDOW
 cdef unsigned long long _ACK_MASK, _U64
+cdef double _ACK_DELAY_UNIT
+cdef Py_ssize_t _MAX_PACKET
 
 
 cdef class Counters:

@@ -148,6 +148,9 @@ _ACK_MASK = (1 << _ACK_REACH) - 1
 _U64 = 0xFFFFFFFFFFFFFFFF
 _EXTEND = 0x10000  # received sequences are extended to 64 bits from here, so never negative
 MAX_REPLAY_WINDOW = 4096
+# Connection.wrap's own copies (C numbers when compiled: no name lookup, no boxing a packet)
+_ACK_DELAY_UNIT = ACK_DELAY_UNIT
+_MAX_PACKET = MAX_PACKET
 
 
 class Connection:
@@ -228,7 +231,7 @@ class Connection:
         if latest < 0:
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, -1, 0, 0)
         else:
-            wait = (now - self._recv_latest_at) / ACK_DELAY_UNIT
+            wait = (now - self._recv_latest_at) / _ACK_DELAY_UNIT
             delay = 255 if wait >= 255.0 else (0 if wait <= 0.0 else int(wait))  # clamped before int()
             acks = (self._recv_acks >> 1) & 0xFFFFFFFF
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, latest & 0xFFFF, acks, delay)
@@ -236,9 +239,9 @@ class Connection:
         if tx is not None:
             packet = tx.seal(head, payload if type(payload) is bytes else bytes(payload), n, lead)
         else:
-            packet = head + lead + payload
+            packet = head + lead + payload if lead else head + payload
         size = len(packet)
-        if size > MAX_PACKET:
+        if size > _MAX_PACKET:
             check_budget(packet, PacketType(ptype).name)
         ring = n % _RING
         self._sent_no[ring] = n

@@ -4,6 +4,8 @@
 cimport cython
 
 cdef bytes _KNOWN
+cdef object _PACK_HEADER, _PROTOCOL_ID, _PROTOCOL_VERSION
+cdef int _ACK_VALID
 
 
 cpdef tuple parse_prefix(data)
@@ -11,7 +13,7 @@ cpdef tuple parse_prefix(data)
 @cython.locals(d=bytes, n=cython.Py_ssize_t, pid=cython.int, ptype=cython.int, code=cython.int)
 cpdef (int, int) prefix_codes(data) except *
 
-@cython.locals(a=cython.longlong, bits=cython.longlong, delay=cython.longlong, out=bytearray, i=cython.int)
+@cython.locals(a=cython.longlong, bits=cython.longlong, delay=cython.longlong)
 cpdef bytes pack_session_header(int ptype, long long session_id, long long seq, ack, long long ack_bits,
                                 long long ack_delay=*)
 

@@ -62,6 +62,11 @@ TAG_SIZE = 16  # the AES-GCM tag that ends every sealed session packet
 SESSION_OVERHEAD = SESSION_HEADER_SIZE + TAG_SIZE  # what a session adds to a payload
 ACK_DELAY_UNIT = 0.0005  # seconds per unit of the ack-delay byte (saturates at 127.5 ms)
 ACK_VALID = 0x80  # type-byte flag: the ack and ack bits of this session packet mean something
+# pack_session_header's own references (C globals when compiled: no name lookups)
+_PACK_HEADER = SESSION_HEADER.pack
+_PROTOCOL_ID = PROTOCOL_ID
+_PROTOCOL_VERSION = PROTOCOL_VERSION
+_ACK_VALID = ACK_VALID
 
 
 class PacketType(IntEnum):
@@ -134,29 +139,18 @@ def pack_session_header(ptype: int, session_id: int, seq: int, ack: int | None, 
     if ack is None or ack < 0:
         a = bits = delay = 0
     else:
-        ptype |= ACK_VALID
+        ptype |= _ACK_VALID
         a = ack
         bits = ack_bits
         delay = ack_delay
-    # Byte by byte rather than SESSION_HEADER.pack: compiled, no number is boxed. The
-    # ranges struct would check, checked here.
+    # The ranges checked here, typed (struct's own checks would raise struct.error); then
+    # packed by struct in one call and one allocation. (Byte by byte into a bytearray and
+    # copied out, a header and its joining to a 65-byte payload took 330 ns compiled, 230 ns
+    # this way: the bytearray and the bytes made of it are each a type call and an allocation.)
     if not (0 <= ptype <= 0xFF and 0 <= session_id <= 0xFFFFFFFF and 0 <= seq <= 0xFFFF and 0 <= a <= 0xFFFF
             and 0 <= bits <= 0xFFFFFFFF and 0 <= delay <= 0xFF):
         raise UsageError(f"session header field out of range: {(ptype, session_id, seq, a, bits, delay)}")
-    out = bytearray(SESSION_HEADER_SIZE)
-    out[0] = PROTOCOL_ID & 0xFF
-    out[1] = PROTOCOL_ID >> 8
-    out[2] = PROTOCOL_VERSION
-    out[3] = ptype
-    for i in range(4):
-        out[4 + i] = (session_id >> (8 * i)) & 0xFF
-        out[12 + i] = (bits >> (8 * i)) & 0xFF
-    out[8] = seq & 0xFF
-    out[9] = seq >> 8
-    out[10] = a & 0xFF
-    out[11] = a >> 8
-    out[16] = delay
-    return bytes(out)
+    return _PACK_HEADER(_PROTOCOL_ID, _PROTOCOL_VERSION, ptype, session_id, seq, a, bits, delay)
 
 
 def parse_session_header(data) -> tuple[int, int, int, int, int]:

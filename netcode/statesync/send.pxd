@@ -37,9 +37,13 @@ cdef class SnapshotSender:
     cpdef list jobs(self, list wants, plan)
 
     @cython.locals(grid=bint, depth=cython.Py_ssize_t, job=tuple, peer=StateSyncPeer, conn=Connection, key=tuple,
-                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t, last_key=tuple)
+                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t, last_key=tuple,
+                   total=cython.Py_ssize_t)
     cpdef deliver(self, long long tick, list jobs, encode, dict encoded, dict payloads, double now)
+
+    @cython.locals(size=cython.Py_ssize_t)
+    cpdef Py_ssize_t send(self, StateSyncPeer peer, Connection conn, long long tick, list parts, double now, dict cache) except -1
 
     @cython.locals(slot=cython.longlong, applied=cython.longlong, prefix=bytes, payloads=list, size=cython.Py_ssize_t,
                    payload=bytes, outbox=Outbox, counters=dict, hit=tuple)
-    cpdef Py_ssize_t send(self, StateSyncPeer peer, Connection conn, long long tick, list parts, double now, dict cache) except -1
+    cdef Py_ssize_t _queue(self, StateSyncPeer peer, Connection conn, long long tick, list parts, double now, dict cache) except -1

@@ -130,6 +130,7 @@ class SnapshotSender:
         ``payloads`` is :meth:`send`'s cache for this snapshot."""
         grid = self.grid
         depth = self.history.depth
+        total = 0  # the snapshot bytes queued, counted in the stats once
         last_key = None
         parts = None
         for job in jobs:
@@ -151,18 +152,28 @@ class SnapshotSender:
                 cells[tick] = job[2]
                 if len(cells) > depth:
                     del cells[min(cells)]
-            size = self.send(peer, conn, tick, parts, now, payloads)
+            size = self._queue(peer, conn, tick, parts, now, payloads)
+            total += size
             pacer.sent(tick, now)
             if full:
                 pacer.full_through = conn.sends - 1
             if job[3]:
                 pacer.spend(size)
+        if total:
+            self.stats["bytes_snapshots"] += total
 
     def send(self, peer, conn, tick: int, parts: list, now: float, cache) -> int:
         """Queue ``parts`` of snapshot ``tick`` for ``peer`` on ``conn``; returns the bytes
         of payload queued. ``cache`` (a dict that lives for one snapshot, or None) keeps the
         prefixes and payloads clients share: clients with the same baseline and the same
         input lag get the same bytes, built once."""
+        size = self._queue(peer, conn, tick, parts, now, cache)
+        self.stats["bytes_snapshots"] += size
+        return size
+
+    def _queue(self, peer, conn, tick: int, parts: list, now: float, cache) -> int:
+        """:meth:`send` but for the server's stats, which :meth:`deliver` adds up once a
+        snapshot instead of once a client."""
         slot = peer.slot
         applied = self.applied[slot] if slot >= 0 else -1
         last = applied if applied >= 0 else None
@@ -207,5 +218,4 @@ class SnapshotSender:
         counters = peer.counters
         counters["snapshot_bytes"] += size
         counters["parts"] += len(payloads)
-        self.stats["bytes_snapshots"] += size
         return size
