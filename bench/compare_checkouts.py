@@ -65,17 +65,34 @@ def _loopback_figures(stdout: str) -> dict[str, float] | None:
     return None if m is None else {"server CPU, % of one core": float(m.group(1))}
 
 
+def _column(header: str, row: str, name: str) -> float | None:
+    """The figure in ``row`` under the right-aligned column ``name`` of ``header`` (found by
+    where the name ends, not by position: older checkouts' tables have fewer columns)."""
+    at = header.find(f" {name}")
+    if at < 0:
+        return None
+    end = at + 1 + len(name)
+    token = row[:end].split()[-1] if row[:end].strip() and (end >= len(row) or row[end] == " ") else None
+    try:
+        return float(token) if token is not None else None
+    except ValueError:
+        return None
+
+
 def _lockstep_figures(stdout: str) -> dict[str, float] | None:
-    """From the first table row of 256 clients: its t+r p99, cpu p99 and cpu ms/s columns."""
+    """From the first table row of 256 clients: its t+r p99, cpu (p99) and cpu ms/s columns,
+    read under the table's header (a checkout from before the cpu column has none)."""
+    header = None
     for line in stdout.splitlines():
+        if "t+r p99" in line and "cpu ms/s" in line:
+            header = line
+            continue
         label = line[:15]
-        if " 256 " in f" {label} ":
-            cols = line[15:].split()  # s, tick p50 p99 max, step p50 p99, recv p50 p99 max, t+r p99, cpu, cpu ms/s, ...
-            try:
-                return {f"{label.strip()} t+r p99 ms": float(cols[9]), "cpu p99 ms": float(cols[10]),
-                        "cpu ms/s": float(cols[11])}
-            except (IndexError, ValueError):
-                return None
+        if header is not None and " 256 " in f" {label} ":
+            got = {f"{label.strip()} t+r p99 ms": _column(header, line, "t+r p99"),
+                   "cpu p99 ms": _column(header, line, "cpu"), "cpu ms/s": _column(header, line, "cpu ms/s")}
+            got = {k: v for k, v in got.items() if v is not None}
+            return got if f"{label.strip()} t+r p99 ms" in got else None
     return None
 
 

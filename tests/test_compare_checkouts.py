@@ -15,3 +15,22 @@ def test_ratios_pair_the_runs_of_each_round_so_drift_between_rounds_cancels():
 
 def test_a_failed_run_drops_its_round_and_keeps_the_others_paired():
     assert paired_ratios([10.0, None, 20.0, 10.0], [5.0, 7.0, None, 9.0]) == [0.5, 0.9]
+
+
+NEW = """\
+row                s tick p50    p99    max step p50    p99 recv p50    p99    max t+r p99   cpu cpu ms/s down kbps pkt/s up kbps wall s
+swarm 256 fake    20    1.115  2.000   2.21    0.550  0.943    0.600  1.065   1.74   2.972 3.210    114.1     21.07  30.0   22.08   22.2
+"""
+OLD = """\
+row                s tick p50    p99    max step p50    p99 recv p50    p99    max t+r p99 cpu ms/s down kbps pkt/s up kbps wall s
+swarm 256 fake    20    2.115  3.000   3.21    1.550  1.943    1.600  2.065   2.74  12.419    512.1     17.14  30.0   22.08   22.2
+"""
+
+
+def test_lockstep_figures_are_read_under_their_header_in_old_and_new_tables():
+    """3aaeb46's table has no cpu (p99) column: its cpu ms/s must not be read as the cpu
+    p99, nor its down kbps as the cpu ms/s (what reading by position did)."""
+    from bench.compare_checkouts import _lockstep_figures
+
+    assert _lockstep_figures(NEW) == {"swarm 256 fake t+r p99 ms": 2.972, "cpu p99 ms": 3.21, "cpu ms/s": 114.1}
+    assert _lockstep_figures(OLD) == {"swarm 256 fake t+r p99 ms": 12.419, "cpu ms/s": 512.1}
