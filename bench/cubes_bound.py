@@ -1,0 +1,134 @@
+"""How close the cube scene's coder is to the entropy of what it codes.
+
+The range coder (:mod:`netcode.statesync.rangecoder`) can only save what its contexts
+know. This script takes the same residuals it codes (each frame against the frame 6
+before, moved on by the bench's predictor, as :mod:`bench.bench_cubes` runs them) and
+prints, per field, their empirical entropy over the whole recording: with no context,
+given each value's activity (how far it moved between the two snapshots the receiver
+predicts from), and given that and the largest activity in the row's field, which is
+what the coder's contexts see. It also prints what conditioning on the size of the row's
+other residuals (the classes of its position and height) would be worth, as if those
+were coded first: one order of the fields can have only some of it.
+
+These are static, whole-recording figures: a coder that knew the histograms in advance
+and paid nothing to learn them would reach them, and with many sparse contexts they read
+lower than any real coder (each value seen once costs nothing here). So they are a floor
+for this predictor and these contexts, not a target. When the table's bytes sit close to
+the floor, bytes have to come from prediction (smaller residuals), not from the coder.
+
+Run: ``python -m bench.cubes_bound [--file PATH] [--frames N] [--predictor physics|tumbling]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench import bench_cubes
+from netcode.statesync.snapshot import SnapshotSchema, encode_snapshot
+
+
+def entropy_bits(values: np.ndarray) -> float:
+    """The total bits of ``values`` coded by their own histogram (order-0, static)."""
+    if not len(values):
+        return 0.0
+    _, counts = np.unique(values, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(counts * np.log2(p)).sum())
+
+
+def conditional_bits(values: np.ndarray, context: np.ndarray) -> float:
+    """The total bits of ``values`` coded by one histogram per ``context`` value."""
+    order = np.lexsort((values, context))
+    v, c = values[order], context[order]
+    total = 0.0
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], len(c)]):
+        total += entropy_bits(v[a:b])
+    return total
+
+
+def magnitude_class(x: np.ndarray) -> np.ndarray:
+    """The bit length of ``|x|`` (at most 9), as the coder's classes count magnitude."""
+    return np.minimum(np.ceil(np.log2(np.abs(x) + 1)), 9).astype(np.int64)
+
+
+def residuals(frames: np.ndarray, tumbling: bool) -> tuple:
+    """Per packet (frame i >= 7 against i - 6, predicted from i - 7): the coded deltas and
+    motion codes (packets, rows, columns), the schema, and the table's real bytes."""
+    schema = SnapshotSchema(bench_cubes.cube_replication("entropy", True, tumbling), bench_cubes.cube_state(frames[0]))
+    codes = bench_cubes.quantize_frames(schema, frames)
+    view = np.ones(bench_cubes.CUBES, bool)
+    coding = schema.coding
+    deltas, motion, stats = [], [], {}
+    for i in range(bench_cubes.BASELINE_GAP + 1, len(frames)):
+        base = i - bench_cubes.BASELINE_GAP
+        pred = base - 1
+        expected = schema.predict(codes[base], view, codes[pred], view, i, base, pred)
+        deltas.append(coding.deltas(expected, codes[i]))
+        motion.append(schema.motion(codes[base], view, codes[pred], view))
+        encode_snapshot(
+            i, codes[i], view, b"", budget=bench_cubes.BUDGET, base_tick=base, base_codes=codes[base], base_view=view,
+            base_extras=b"", predictor=(pred, codes[pred], view, schema.smooth), stats=stats, coding=coding,
+        )
+    return np.stack(deltas), np.stack(motion), schema, stats.get("update table", 0.0)
+
+
+def bounds(deltas: np.ndarray, motion: np.ndarray, columns_of: dict) -> dict:
+    """Bytes per packet, by field and by what it is conditioned on (see the module's doc)."""
+    packets = len(deltas)
+    changed = (deltas != 0).any(axis=2)
+    top = motion.max(axis=2) // 3  # a row's largest activity: the changed flag's context
+    out = {"changed rows": changed.sum() / packets, "flags": conditional_bits(changed.ravel().astype(np.int64), top.ravel()) / packets / 8}
+    classes = {name: magnitude_class(np.abs(deltas[:, :, c0:c1]).max(axis=2))[changed] for name, (c0, c1) in columns_of.items()}
+    for name, (c0, c1) in columns_of.items():
+        x = deltas[:, :, c0:c1][changed]
+        act = motion[:, :, c0:c1][changed] // 3
+        most = np.repeat(act.max(axis=1, keepdims=True), c1 - c0, axis=1)
+        seen = act * 8 + most
+        row = {
+            "no context": entropy_bits(x.ravel()),
+            "activity": conditional_bits(x.ravel(), act.ravel()),
+            "activity, row's most": conditional_bits(x.ravel(), seen.ravel()),
+        }
+        others = [k for k in ("xy", "z") if k in classes and k != name]
+        if others:
+            by = sum(classes[k] * 10**j for j, k in enumerate(others))
+            row["also " + " and ".join(others) + " classes"] = conditional_bits(x.ravel(), (seen * 100 + by[:, None]).ravel())
+        out[name] = {k: v / packets / 8 for k, v in row.items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--file", type=Path, default=None, help="a recording in the scene's format (raw or .xz)")
+    ap.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    ap.add_argument("--predictor", choices=("physics", "tumbling"), default="physics")
+    args = ap.parse_args(argv)
+    path = args.file or bench_cubes.default_file()
+    try:
+        frames = bench_cubes.load_frames(path, args.frames)
+        if len(frames) <= bench_cubes.BASELINE_GAP + 1:
+            raise bench_cubes.BenchInputError(f"{path}: {len(frames)} frames, need more than {bench_cubes.BASELINE_GAP + 1}")
+    except bench_cubes.BenchInputError as exc:
+        print(f"cubes_bound: {exc}", file=sys.stderr)
+        return 2
+    deltas, motion, schema, table = residuals(frames, args.predictor == "tumbling")
+    res = bounds(deltas, motion, schema.coding.columns_of)
+    print(f"cube scene {path.name}: {len(deltas)} packets, {args.predictor} predictor; {res['changed rows']:.1f} changed rows per packet")
+    print("  static entropy of the coded residuals, B/packet (a floor for this predictor, see the doc):")
+    floor = res["flags"]
+    print(f"    {'changed flags':<14} {res['flags']:7.1f}   (given the row's largest activity)")
+    for name in schema.coding.columns_of:
+        row = res[name]
+        floor += row["activity, row's most"]
+        print(f"    {name:<14} " + ";  ".join(f"{k} {v:.1f}" for k, v in row.items()))
+    print(f"  floor with the coder's contexts: {floor:.1f} B/packet; the coder's update table: {table / len(deltas):.1f} B/packet")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
