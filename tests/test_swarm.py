@@ -159,13 +159,13 @@ def test_sixty_four_players_in_lockstep_agree_with_the_server(seed):
     match = LockstepMatch(GAME, players, seed=seed, link=link, recorder=recorder)
     for i in range(players):
         match.add_client(f"c{i}", slot=i)
-    match.run(20.0)
+    match.run(10.0)
     recorder.close(final_state=match.server.state)
     truth = ReplayReader(buf.getvalue()).hashes
-    assert len(truth) >= 19
+    assert len(truth) >= 9
     for name in match.clients:
         reported = match.hashes[name]
-        assert len(reported) >= 17, (name, len(reported))
+        assert len(reported) >= 7, (name, len(reported))
         assert match.server_hash_mismatches(name, truth) == {}
     assert not [e for e in match.server_events if isinstance(e, DesyncDetected)]
     assert match.server.state.score.sum() > 0  # the squads fought
