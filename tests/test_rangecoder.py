@@ -63,6 +63,23 @@ def test_compiled_and_source_write_the_same_bytes():
         assert _TWINS["compiled"].encode_table(*table, 2) == _TWINS["source"].encode_table(*table, 2)
 
 
+def test_tables_larger_than_the_first_buffer_round_trip_in_the_same_bytes():
+    """The encoder writes into a buffer it grows ahead of each row (the bits do not
+    check for room): tables of many times its first size (wide random deltas, 1 << 62
+    apart), cut by a limit or not, decode back and are the same bytes compiled or not."""
+    table = _table(3, 400, 6, 2, 0.9, 1 << 62)
+    outputs = []
+    for coder in _TWINS.values():
+        data = coder.encode_table(*table, 2)
+        assert len(data) > 5 * 4096
+        assert np.array_equal(coder.decode_table(data, *table[1:], 2), table[0])
+        cut, rows = coder.encode_table(*table, 2, len(data) // 3)
+        assert 0 < rows < 400 and len(cut) <= len(data) // 3
+        assert np.array_equal(coder.decode_table(cut, table[1], table[2], table[3][:rows], 2), table[0][:rows])
+        outputs.append((data, cut, rows))
+    assert all(out == outputs[0] for out in outputs)
+
+
 def test_rare_changes_cost_about_their_entropy():
     # 2000 rows, one group changed in 2% of them by 0: the flags' entropy is ~0.14 bit a row.
     rng = np.random.default_rng(7)
