@@ -166,3 +166,26 @@ def test_the_decoder_says_which_rows_changed(twin):
     assert np.array_equal(touched.astype(bool), (deltas != 0).any(axis=1))
     with pytest.raises(ValueError):
         rc.decode_table(data, group_of, field_of, motion, 2, np.zeros(119, np.uint8))
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_rows_differ_says_which_rows_have_a_difference(twin):
+    """rows_differ is the encoder's per-snapshot test of which rows changed: numpy's
+    ``(a != b).any(axis=1)`` (or ``a != 0`` alone), on views of wider tables, extreme
+    values and no rows; tables that do not match raise."""
+    rc = _TWINS[twin]
+    rng = np.random.default_rng(8)
+    a = rng.integers(-(1 << 63), (1 << 63) - 1, (300, 9), dtype=np.int64)
+    b = a.copy()
+    b[rng.random(300) < 0.3, rng.integers(0, 9)] ^= 1 << 62
+    b[::17, 8] += 1
+    for x, y in ((a, b), (a[:, 2:7], b[:, 2:7]), (a[::3], b[::3])):
+        got = rc.rows_differ(x, y)
+        assert got.dtype == np.bool_ and np.array_equal(got, (x != y).any(axis=1))
+        assert np.array_equal(rc.rows_differ(x - y), (x != y).any(axis=1))
+    assert 0 < rc.rows_differ(a, b).sum() < 300
+    assert rc.rows_differ(np.zeros((0, 4), np.int64)).shape == (0,)
+    with pytest.raises(ValueError):
+        rc.rows_differ(a, b[:-1])
+    with pytest.raises(ValueError):
+        rc.rows_differ(a[0])

@@ -633,3 +633,30 @@ def motion_codes(base, older, both):
             act = 1 + (mag >= 2) + (mag >= 4) + (mag >= 8) + (mag >= 16) + (mag >= 32) + (mag >= 64)
             res[r, c] = act * 3 + (2 if x < 0 else 1)
     return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t)
+def rows_differ(a, b=None):
+    """Per row of ``a`` (rows, columns) int64, whether any of its values differs from
+    ``b``'s (the same shape) or, without ``b``, from 0: bool (rows,). One pass in C that
+    stops at a row's first difference, where ``(a - b != 0).any(axis=1)`` made three
+    tables the size of ``a`` (the encoder asks it per snapshot of every row)."""
+    a = np.ascontiguousarray(a, np.int64)
+    zeros = b is None
+    b = np.zeros((1, 1), np.int64) if zeros else np.ascontiguousarray(b, np.int64)
+    if a.ndim != 2 or (not zeros and b.shape != a.shape):
+        raise ValueError(f"tables {a.shape} and {b.shape}")
+    x: cython.longlong[:, ::1] = a
+    y: cython.longlong[:, ::1] = b
+    rows, cols = x.shape[0], x.shape[1]
+    out = np.zeros(rows, np.uint8)
+    o: cython.uchar[::1] = out
+    for r in range(rows):
+        for c in range(cols):
+            if x[r, c] != (0 if zeros else y[r, c]):
+                o[r] = 1
+                break
+    return out.view(np.bool_)
