@@ -264,3 +264,12 @@ class SmallestThree(Quantizer):
         reaches below its centre (1 lying flat, sqrt(2) on an edge, sqrt(3) on a corner),
         so how high it stands on the ground."""
         return _steps().uprightness(codes, self.scale)
+
+    def standing(self, expected: np.ndarray, known: np.ndarray, heights: np.ndarray, below: int, half: float,
+                 ground: int, out: np.ndarray) -> np.ndarray:
+        """For a game's guess of where boxes that tumbled came to rest: each row whose
+        rotation ``known`` (codes (rows, 4)) is not ``expected`` and whose height
+        ``heights`` (int64 (rows,)) is below ``below`` gets ``ground`` plus ``half`` times
+        its :meth:`uprightness` (clipped to 0..2), rounded, in ``out`` (int64 (rows,),
+        a table's column will do); other rows keep theirs. One compiled pass."""
+        return _steps().standing(expected, known, heights, below, half, ground, self.scale, out)

@@ -317,3 +317,43 @@ def _rows(a) -> int:
     if a.ndim != 2 or a.shape[1] != 4:
         raise ValueError(f"rows of 4 expected, not {a.shape}")
     return a.shape[0]
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, x=cython.double, y=cython.double, z=cython.double, w=cython.double, lift=cython.double)
+def standing(expected, known, heights, below: cython.longlong, half: cython.double, ground: cython.longlong, scale: cython.double, out):
+    """Boxes put back on the ground where they tumbled: for each row whose rotation
+    ``known`` (codes, (n, 4)) is not ``expected`` (codes, (n, 4)) and whose height
+    ``heights[r]`` (int64 (n,)) is below ``below``, ``out[r]`` (int64 (n,), views of
+    wider tables will do) becomes ``ground`` plus ``half`` times the rotation's
+    :func:`uprightness` clipped to 0..2, rounded (``int(lift * half + 0.5)``); other rows
+    are left as they are. One pass in C, the same IEEE steps as uprightness and numpy's
+    ``np.clip(lift, 0, 2) * half + 0.5`` (a game's height guess over its rows had been a
+    dozen numpy calls); any codes give a height in ``ground + [0, 2 * half + 0.5]``."""
+    expected = np.asarray(expected, np.int64)
+    known = np.asarray(known, np.int64)
+    n = _rows(expected)
+    if known.shape != expected.shape:
+        raise ValueError(f"rows of codes {expected.shape} and {known.shape}")
+    if heights.shape != (n,) or out.shape != (n,) or heights.dtype != np.int64 or out.dtype != np.int64:
+        raise ValueError(f"{n} rows of codes, heights {heights.dtype} {heights.shape}, out {out.dtype} {out.shape}")
+    scratch = np.empty((1, 4), np.float64)
+    e: cython.longlong[:, :] = expected
+    k: cython.longlong[:, :] = known
+    h: cython.longlong[:] = heights
+    o: cython.longlong[:] = out
+    q: cython.double[:, ::1] = scratch
+    for r in range(n):
+        if h[r] >= below or (e[r, 0] == k[r, 0] and e[r, 1] == k[r, 1] and e[r, 2] == k[r, 2] and e[r, 3] == k[r, 3]):
+            continue
+        _unit_row(k, r, scale, q, 0)
+        x = q[0, 0]
+        y = q[0, 1]
+        z = q[0, 2]
+        w = q[0, 3]
+        lift = abs(2.0 * (x * z - w * y)) + abs(2.0 * (y * z + w * x)) + abs(1.0 - 2.0 * (x * x + y * y))
+        lift = min(max(lift, 0.0), 2.0)
+        o[r] = ground + cython.cast(cython.longlong, lift * half + 0.5)
+    return out

@@ -186,3 +186,40 @@ def test_uprightness_is_how_high_a_cube_stands_and_the_same_compiled_and_interpr
     source = source_twin("engine.smallest_three")
     want = smallest_three.uprightness(wild, 511.0)
     assert np.array_equal(source.uprightness(wild, 511.0), want) and np.isfinite(want).all()
+
+
+def test_standing_puts_tumbled_low_boxes_on_the_ground_and_is_the_same_compiled_and_interpreted():
+    """SmallestThree.standing: rows whose rotation changed and that are low get the
+    ground plus half times their clipped uprightness, rounded (numpy's formula, bit for
+    bit); rows that kept their rotation or are high keep their height; the same from the
+    source run as Python, on rotations and on codes a hostile peer could send, into a
+    table's column."""
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    source = source_twin("engine.smallest_three")
+    rng = np.random.default_rng(6)
+    quant = SmallestThree(9)
+    expected = quant.quantize(_unit(rng, 400))
+    known = expected.copy()
+    known[::2, 1:] = np.clip(known[::2, 1:] + rng.integers(-40, 41, (200, 3)), 0, 511)
+    known[::9] = np.column_stack([rng.integers(-9, 9, 45), rng.integers(-(1 << 40), 1 << 40, (45, 3))])
+    heights = rng.integers(0, 400, 400)
+    heights[::13] = rng.integers(-(1 << 62), 1 << 62, len(heights[::13]))
+    table = np.zeros((400, 9), np.int64)
+    table[:, 3] = heights
+    quant.standing(expected, known, heights, 200, 102.4, 1000, table[:, 3])
+    moved = (known != expected).any(axis=1) & (heights < 200)
+    assert moved.sum() > 100 and (~moved).sum() > 100
+    lift = quant.uprightness(known[moved])
+    assert np.array_equal(table[moved, 3], 1000 + (np.clip(lift, 0.0, 2.0) * 102.4 + 0.5).astype(np.int64))
+    assert np.array_equal(table[~moved, 3], heights[~moved])
+    assert table[moved, 3].min() >= 1000 and table[moved, 3].max() <= 1000 + 205
+    out = heights.copy()
+    source.standing(expected, known, heights, 200, 102.4, 1000, 511.0, out)
+    assert np.array_equal(out, table[:, 3])
+    with pytest.raises(ValueError):
+        quant.standing(expected, known[:-1], heights, 200, 102.4, 1000, heights.copy())
+    with pytest.raises(ValueError):
+        quant.standing(expected, known, heights, 200, 102.4, 1000, heights[:-1].copy())

@@ -63,6 +63,23 @@ def test_compiled_and_source_write_the_same_bytes():
         assert _TWINS["compiled"].encode_table(*table, 2) == _TWINS["source"].encode_table(*table, 2)
 
 
+def test_tables_larger_than_the_first_buffer_round_trip_in_the_same_bytes():
+    """The encoder writes into a buffer it grows ahead of each row (the bits do not
+    check for room): tables of many times its first size (wide random deltas, 1 << 62
+    apart), cut by a limit or not, decode back and are the same bytes compiled or not."""
+    table = _table(3, 400, 6, 2, 0.9, 1 << 62)
+    outputs = []
+    for coder in _TWINS.values():
+        data = coder.encode_table(*table, 2)
+        assert len(data) > 5 * 4096
+        assert np.array_equal(coder.decode_table(data, *table[1:], 2), table[0])
+        cut, rows = coder.encode_table(*table, 2, len(data) // 3)
+        assert 0 < rows < 400 and len(cut) <= len(data) // 3
+        assert np.array_equal(coder.decode_table(cut, table[1], table[2], table[3][:rows], 2), table[0][:rows])
+        outputs.append((data, cut, rows))
+    assert all(out == outputs[0] for out in outputs)
+
+
 def test_rare_changes_cost_about_their_entropy():
     # 2000 rows, one group changed in 2% of them by 0: the flags' entropy is ~0.14 bit a row.
     rng = np.random.default_rng(7)
@@ -149,3 +166,26 @@ def test_the_decoder_says_which_rows_changed(twin):
     assert np.array_equal(touched.astype(bool), (deltas != 0).any(axis=1))
     with pytest.raises(ValueError):
         rc.decode_table(data, group_of, field_of, motion, 2, np.zeros(119, np.uint8))
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_rows_differ_says_which_rows_have_a_difference(twin):
+    """rows_differ is the encoder's per-snapshot test of which rows changed: numpy's
+    ``(a != b).any(axis=1)`` (or ``a != 0`` alone), on views of wider tables, extreme
+    values and no rows; tables that do not match raise."""
+    rc = _TWINS[twin]
+    rng = np.random.default_rng(8)
+    a = rng.integers(-(1 << 63), (1 << 63) - 1, (300, 9), dtype=np.int64)
+    b = a.copy()
+    b[rng.random(300) < 0.3, rng.integers(0, 9)] ^= 1 << 62
+    b[::17, 8] += 1
+    for x, y in ((a, b), (a[:, 2:7], b[:, 2:7]), (a[::3], b[::3])):
+        got = rc.rows_differ(x, y)
+        assert got.dtype == np.bool_ and np.array_equal(got, (x != y).any(axis=1))
+        assert np.array_equal(rc.rows_differ(x - y), (x != y).any(axis=1))
+    assert 0 < rc.rows_differ(a, b).sum() < 300
+    assert rc.rows_differ(np.zeros((0, 4), np.int64)).shape == (0,)
+    with pytest.raises(ValueError):
+        rc.rows_differ(a, b[:-1])
+    with pytest.raises(ValueError):
+        rc.rows_differ(a[0])

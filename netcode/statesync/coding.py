@@ -51,6 +51,9 @@ class SnapshotCoding:
         for name in replication.refined:
             c0, c1 = self.columns_of[name]
             self.refined[c0:c1] = True
+        # ... as runs of columns: slices are views, a mask's indexing copies (per packet)
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], self.refined, [False]))))
+        self.refined_runs = [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
     def describe(self) -> dict:
         """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
@@ -95,8 +98,9 @@ class SnapshotCoding:
             else:
                 d[:, c0:c1] = q.delta(expected[:, c0:c1], codes[:, c0:c1])
         if self.refine is not None and len(d):
-            r = self.refined
-            d[:, r] = codes[:, r] - self.second_guess(expected, codes)[:, r]
+            guess = self.second_guess(expected, codes)
+            for r in self.refined_runs:
+                np.subtract(codes[:, r], guess[:, r], out=d[:, r])
         return d
 
     def undo(self, expected: np.ndarray, deltas: np.ndarray) -> np.ndarray:
@@ -108,8 +112,9 @@ class SnapshotCoding:
             else:
                 out[:, c0:c1] = q.undelta(expected[:, c0:c1], deltas[:, c0:c1])
         if self.refine is not None and len(out):
-            r = self.refined
-            out[:, r] = self.second_guess(expected, out)[:, r] + deltas[:, r]
+            guess = self.second_guess(expected, out)
+            for r in self.refined_runs:
+                np.add(guess[:, r], deltas[:, r], out=out[:, r])
         return out
 
     def second_guess(self, expected: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -118,9 +123,9 @@ class SnapshotCoding:
         decoded ones). Both ends call it on the same rows with the same codes, so any
         guess decodes; one that moves a row whose other fields came as expected leaves
         that row nothing to send, which the encoder refuses (UsageError)."""
-        r = self.refined
         known = codes.copy()
-        known[:, r] = expected[:, r]  # refine sees no refined value but the expected one
+        for r in self.refined_runs:  # refine sees no refined value but the expected one
+            known[:, r] = expected[:, r]
         out = np.asarray(self.refine(expected, known, self.columns_of))
         if out.shape != expected.shape or out.dtype != np.int64:
             raise TypeError(f"refine returned {out.dtype} {out.shape}, not int64 {expected.shape}")

@@ -94,7 +94,11 @@ class Encoder:
         self.cache = 0
         self.pending = 1
         self.first = True
-        self.out = bytearray()
+        # The bytes go to a buffer written in place (a C array where compiled: no call
+        # per byte), doubled when full; ``size`` of them are written.
+        self.out = bytearray(4096)
+        self.o = self.out
+        self.size = 0
         self.probs = prior.copy()  # uint32, one probability per context
         self.p = self.probs if cython.compiled else _plain(prior)
         self.seen = np.zeros(len(prior), np.uint8)
@@ -110,8 +114,9 @@ class Encoder:
             while True:
                 if self.first:  # the first byte is always 0: not sent
                     self.first = False
-                else:
-                    self.out.append((temp + carry) & 0xFF)
+                else:  # (room reserved: see _reserve)
+                    self.o[self.size] = (temp + carry) & 0xFF
+                    self.size += 1
                 temp = 0xFF
                 self.pending -= 1
                 if self.pending == 0:
@@ -121,6 +126,23 @@ class Encoder:
         self.low = (self.low & 0x00FFFFFF) << 8
 
     @cython.cfunc
+    @cython.exceptval(-1, check=False)
+    @cython.locals(need=cython.Py_ssize_t)
+    def _reserve(self, decisions: cython.Py_ssize_t) -> cython.int:
+        """Room in the buffer for what ``decisions`` more bits can write, before they
+        are coded (the bits themselves do not check): a decision shifts at most two bytes
+        (a probability is at least 1/4096, so a range of at least 2**24 is at least 2**12
+        after it), and the bytes held back (``pending``) may come with them."""
+        need = self.size + self.pending + 2 * decisions + 1
+        if need > len(self.out):
+            out = bytearray(max(need, 2 * len(self.out)))
+            out[: self.size] = self.out[: self.size]
+            self.out = out
+            self.o = out  # (the old buffer's view is released with it)
+        return 0
+
+    @cython.cfunc
+    @cython.inline
     @cython.exceptval(check=False)
     @cython.locals(p=cython.uint, bound=cython.uint, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t, b: cython.int) -> cython.void:
@@ -140,6 +162,7 @@ class Encoder:
             self._shift()
 
     @cython.cfunc
+    @cython.inline
     @cython.exceptval(check=False)
     def even(self, b: cython.int) -> cython.void:
         """A bit at even odds, no model."""
@@ -152,14 +175,16 @@ class Encoder:
 
     @cython.locals(i=cython.int)
     def finish(self) -> bytes:
+        self._reserve(5)
         for i in range(5):
             self._shift()
         out = self.out
+        size = self.size
         # The decoder reads zeros past the end: trailing zeros of the flush need not go.
         trim = 0
-        while trim < _SLACK and len(out) > trim and out[len(out) - 1 - trim] == 0:
+        while trim < _SLACK and size > trim and out[size - 1 - trim] == 0:
             trim += 1
-        return bytes(out[: len(out) - trim])
+        return bytes(out[: size - trim])
 
 
 @cython.cclass
@@ -183,6 +208,7 @@ class Decoder:
         self.n = self.seen if cython.compiled else _plain(self.seen)
 
     @cython.cfunc
+    @cython.inline
     @cython.exceptval(check=False)
     def _byte(self) -> cython.uint:
         self.pos += 1
@@ -191,6 +217,7 @@ class Decoder:
         return 0
 
     @cython.cfunc
+    @cython.inline
     @cython.exceptval(check=False)
     @cython.locals(p=cython.uint, bound=cython.uint, b=cython.int, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t) -> cython.int:
@@ -213,6 +240,7 @@ class Decoder:
         return b
 
     @cython.cfunc
+    @cython.inline
     @cython.exceptval(check=False)
     @cython.locals(b=cython.int)
     def even(self) -> cython.int:
@@ -310,6 +338,7 @@ def _cell(act: cython.int, surprised: cython.int) -> cython.Py_ssize_t:
     return act * _BEFORE + surprised
 
 
+@cython.cdivision(True)  # motion codes are checked 0..MOTIONS-1 first: C division is Python's
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(c=cython.Py_ssize_t, a=cython.int)
@@ -323,6 +352,7 @@ def _set_activity(mo: cython.int[:, ::1], fof: cython.int[:], r: cython.Py_ssize
             most[fof[c]] = a
 
 
+@cython.cdivision(True)
 @cython.cfunc
 @cython.inline
 @cython.exceptval(check=False)
@@ -334,6 +364,7 @@ def _activity(motion: cython.int, most: cython.int) -> cython.int:
     return most - 1 if most - 1 > act else act
 
 
+@cython.cdivision(True)
 @cython.cfunc
 @cython.inline
 @cython.exceptval(check=False)
@@ -432,6 +463,7 @@ def _checked(group_of, field_of, motion, groups):
     return group_of, field_of, motion, fields, ends
 
 
+@cython.cdivision(True)
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.initializedcheck(False)
@@ -440,7 +472,7 @@ def _checked(group_of, field_of, motion, groups):
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
-    size=cython.Py_ssize_t,
+    size=cython.Py_ssize_t, worst=cython.Py_ssize_t,
 )
 def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
@@ -468,9 +500,11 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     prev: cython.int[:] = flags
     sets = np.zeros(max(fields, 1), np.int32)
     most: cython.int[:] = sets
+    worst = ngroups + cols * (2 * _CLASSES + 1)  # the most decisions a row takes
     for r in range(rows):
+        enc._reserve(worst)
         if limit >= 0:  # where to rewind to should this row not fit
-            low, rng, cache, pending, first_byte, size = enc.low, enc.range, enc.cache, enc.pending, enc.first, len(enc.out)
+            low, rng, cache, pending, first_byte, size = enc.low, enc.range, enc.cache, enc.pending, enc.first, enc.size
         c0 = 0
         for g in range(ngroups):  # group g's columns are c0 up to end[g]
             c1 = end[g]
@@ -496,15 +530,15 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
                     surprised |= _surprised(m, mc)
             c0 = c1
         # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
-        if limit >= 0 and len(enc.out) + enc.pending + 4 > limit:
-            enc.low, enc.range, enc.cache, enc.pending, enc.first = low, rng, cache, pending, first_byte
-            del enc.out[size:]
+        if limit >= 0 and enc.size + enc.pending + 4 > limit:
+            enc.low, enc.range, enc.cache, enc.pending, enc.first, enc.size = low, rng, cache, pending, first_byte, size
             return enc.finish(), r
     if limit >= 0:
         return enc.finish(), rows
     return enc.finish()
 
 
+@cython.cdivision(True)
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.initializedcheck(False)
@@ -599,3 +633,30 @@ def motion_codes(base, older, both):
             act = 1 + (mag >= 2) + (mag >= 4) + (mag >= 8) + (mag >= 16) + (mag >= 32) + (mag >= 64)
             res[r, c] = act * 3 + (2 if x < 0 else 1)
     return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t)
+def rows_differ(a, b=None):
+    """Per row of ``a`` (rows, columns) int64, whether any of its values differs from
+    ``b``'s (the same shape) or, without ``b``, from 0: bool (rows,). One pass in C that
+    stops at a row's first difference, where ``(a - b != 0).any(axis=1)`` made three
+    tables the size of ``a`` (the encoder asks it per snapshot of every row)."""
+    a = np.ascontiguousarray(a, np.int64)
+    zeros = b is None
+    b = np.zeros((1, 1), np.int64) if zeros else np.ascontiguousarray(b, np.int64)
+    if a.ndim != 2 or (not zeros and b.shape != a.shape):
+        raise ValueError(f"tables {a.shape} and {b.shape}")
+    x: cython.longlong[:, ::1] = a
+    y: cython.longlong[:, ::1] = b
+    rows, cols = x.shape[0], x.shape[1]
+    out = np.zeros(rows, np.uint8)
+    o: cython.uchar[::1] = out
+    for r in range(rows):
+        for c in range(cols):
+            if x[r, c] != (0 if zeros else y[r, c]):
+                o[r] = 1
+                break
+    return out.view(np.bool_)

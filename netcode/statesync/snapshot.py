@@ -47,6 +47,7 @@ from netcode.statesync.bits import (
 )
 from netcode.errors import ProtocolError, UsageError
 from netcode.statesync.coding import SnapshotCoding
+from netcode.statesync import rangecoder
 from netcode.statesync.history import SnapshotHistory  # compiled: has() is asked per client and per input
 from netcode.session.wire import Reader, varint
 
@@ -448,8 +449,13 @@ def encode_snapshot(
     create_m = sub_view & ~sub_base
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
-    diff = sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
-    update_m = sub_view & sub_base & _any_per_row(diff != 0)
+    entropy = coding is not None and coding.entropy
+    if entropy:  # the table is coded from the changed rows alone: no differences table
+        diff = None
+        update_m = sub_view & sub_base & rangecoder.rows_differ(sub_codes, expected)
+    else:
+        diff = sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
+        update_m = sub_view & sub_base & _any_per_row(diff != 0)
     if include is not None:
         create_m &= pick(include)
         update_m &= pick(include)
@@ -461,7 +467,7 @@ def encode_snapshot(
     if base_tick is None or extras != base_extras:
         send_extras = _extras_bytes(extras, base_extras if base_tick is not None else None)
     base = NO_BASE if base_tick is None else base_tick
-    if coding is not None and coding.entropy:
+    if entropy:
         # Every entity the receiver holds and keeps gets a row of the table (changed or
         # not), as the receiver counts them: its view less this snapshot's destroys and
         # creates. Those it holds beyond the baseline (values too old to delta) stay put.
@@ -477,7 +483,7 @@ def encode_snapshot(
         changed = np.flatnonzero(touched)
         at = changed if len(held) == len(held_m) else held[changed]
         sent = coding.deltas(expected[at], sub_codes[at])
-        if len(sent) and not _any_per_row(sent != 0).all():
+        if len(sent) and not rangecoder.rows_differ(sent).all():
             # A quantizer's delta read two different codes as the same (a predictor that
             # returned codes the quantizer cannot make, such as a rotation's index 4).
             raise UsageError("the predictor returned codes the quantizers cannot produce")
