@@ -13,6 +13,9 @@ cdef class Encoder:
     cdef bytearray out
     cdef object probs
     cdef unsigned int[::1] p
+    cdef bint counting
+    cdef object tally
+    cdef long long[::1] t
 
     cdef void _shift(self) noexcept
     cdef void bit(self, Py_ssize_t ctx, int b) noexcept

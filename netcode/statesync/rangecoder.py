@@ -79,6 +79,19 @@ def _plain(table):
     return table.tolist()
 
 
+_NO_TALLY = np.zeros(2, np.int64)  # an encoder that counts nothing (never written)
+
+
+def _seen(prior, seen):
+    """A model's starting event counts (uint8, one per context): none yet, or a trained
+    model's (:mod:`netcode.statesync.training`), which adapt its contexts more slowly."""
+    if seen is None:
+        return np.zeros(len(prior), np.uint8)
+    if len(seen) != len(prior):
+        raise ValueError(f"{len(seen)} event counts for {len(prior)} contexts")
+    return np.array(seen, np.uint8)
+
+
 # Every index below is in range by construction (contexts are laid out for the largest
 # class, motion and field the checks let through), so the hot code skips the checks.
 @cython.cclass
@@ -88,7 +101,7 @@ def _plain(table):
 class Encoder:
     """Encodes binary decisions against adaptive probabilities, one per context."""
 
-    def __init__(self, prior):
+    def __init__(self, prior, seen=None, tally=None):
         self.low = 0
         self.range = 0xFFFFFFFF
         self.cache = 0
@@ -97,8 +110,12 @@ class Encoder:
         self.out = bytearray()
         self.probs = prior.copy()  # uint32, one probability per context
         self.p = self.probs if cython.compiled else _plain(prior)
-        self.seen = np.zeros(len(prior), np.uint8)
+        self.seen = _seen(prior, seen)
         self.n = self.seen if cython.compiled else _plain(self.seen)
+        # A trainer's tally (int64, 2 per context: its 0 and 1 events), or none.
+        self.counting = tally is not None
+        self.tally = tally if tally is not None else _NO_TALLY
+        self.t = self.tally
 
     @cython.cfunc
     @cython.exceptval(check=False)
@@ -124,6 +141,8 @@ class Encoder:
     @cython.exceptval(check=False)
     @cython.locals(p=cython.uint, bound=cython.uint, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t, b: cython.int) -> cython.void:
+        if self.counting:
+            self.t[2 * ctx + b] += 1
         p = self.p[ctx]
         n = self.n[ctx]
         bound = (self.range >> _BITS) * p
@@ -169,7 +188,7 @@ class Encoder:
 class Decoder:
     """Decodes what :class:`Encoder` wrote with the same contexts in the same order."""
 
-    def __init__(self, data, prior):
+    def __init__(self, data, prior, seen=None):
         self.data = bytes(data)
         self.size = len(data)
         self.pos = 0
@@ -179,7 +198,7 @@ class Decoder:
             self.code = (self.code << 8) | self._byte()
         self.probs = prior.copy()  # uint32, one probability per context
         self.p = self.probs if cython.compiled else _plain(prior)
-        self.seen = np.zeros(len(prior), np.uint8)
+        self.seen = _seen(prior, seen)
         self.n = self.seen if cython.compiled else _plain(self.seen)
 
     @cython.cfunc
@@ -404,6 +423,17 @@ def prior(fields: int, groups: int) -> np.ndarray:
     return table
 
 
+def _start(start, fields: int, groups: int):
+    """The probabilities and event counts a table's coder starts from: :func:`prior`'s
+    and none, or a trained model's ``(probabilities, counts)`` sized for the table."""
+    if start is None:
+        return prior(fields, groups), None
+    probs, seen = start
+    if len(probs) != contexts(fields, groups) or probs.dtype != np.uint32:
+        raise ValueError(f"a model of {len(probs)} {probs.dtype} probabilities for a table of {contexts(fields, groups)} contexts")
+    return probs, seen
+
+
 _LAYOUTS: dict = {}  # checked layouts by their bytes: a schema's are checked once, not per packet
 
 
@@ -442,7 +472,7 @@ def _checked(group_of, field_of, motion, groups):
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
     size=cython.Py_ssize_t,
 )
-def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1):
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1, start=None, tally=None):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
     ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
     with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
@@ -451,7 +481,12 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     With a ``limit`` (>= 0): ``(table, rows)``, the table of as many leading rows as fit in
     ``limit`` bytes (every row when they all do): the row that would overflow is unwritten
     and the coder finishes before it, so a part is cut where its budget runs out, each
-    row coded once."""
+    row coded once. ``start``: a trained model's ``(probabilities, event counts)`` to
+    start from instead of :func:`prior` (both ends must use the same; see
+    :mod:`netcode.statesync.training`, which checks them). ``tally`` (int64, two per
+    context): each decision coded adds one to its context's count of 0s (``2 * ctx``) or
+    1s (``2 * ctx + 1``), what a trainer learns from (a row cut for the ``limit`` stays
+    counted)."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
@@ -462,7 +497,9 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     mo: cython.int[:, ::1] = motion
     rows, cols = d.shape[0], d.shape[1]
     ngroups = groups
-    enc = Encoder(prior(fields, ngroups))
+    if tally is not None and (tally.dtype != np.int64 or tally.shape != (2 * contexts(fields, ngroups),) or not tally.flags.c_contiguous):
+        raise ValueError(f"a tally is int64 ({2 * contexts(fields, ngroups)},), not {tally.dtype} {tally.shape}")
+    enc = Encoder(*_start(start, fields, ngroups), tally)
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
     prev: cython.int[:] = flags
@@ -513,12 +550,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
 )
-def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None):
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None, start=None):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
     ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
     garbage decodes to some table (the callers validate what it means). ``changed_rows``
     (uint8, one per row), when given, is set to 1 for each row with a group sent as
-    changed (so the caller need not search the table for them)."""
+    changed (so the caller need not search the table for them). ``start``: the trained
+    model the encoder started from, if any."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
     if changed_rows is None:
         changed_rows = np.zeros(motion.shape[0], np.uint8)
@@ -532,7 +570,7 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     ngroups = groups
     out = np.zeros((rows, cols), np.int64)
     d: cython.longlong[:, ::1] = out
-    dec = Decoder(data, prior(fields, ngroups))
+    dec = Decoder(data, *_start(start, fields, ngroups))
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)
     prev: cython.int[:] = flags
