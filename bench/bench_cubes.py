@@ -254,7 +254,7 @@ class BitCounter:
         if rangecoder.compiled:
             raise BenchInputError("--bits needs the coder's source run as Python: set TICKSYNC_PURE=1")
         coding = schema.coding
-        self.groups = coding.groups
+        self.groups, self.sets = coding.groups, coding.table_sets
         set_of = np.empty(schema.columns, np.int64)
         set_of[coding.order] = coding.table_fields
         self.names: dict[int, str] = {}  # context set -> the field (and components) using it
@@ -272,7 +272,7 @@ class BitCounter:
         def counted_bit(enc, ctx, b):
             if counter.on:
                 p = enc.p[ctx] / (1 << 12)
-                kind, which = rangecoder.context_kind(ctx, counter.groups)
+                kind, which = rangecoder.context_kind(ctx, counter.groups, counter.sets)
                 counter.field = "" if kind == "changed" else counter.names[which]
                 key = "changed flags" if kind == "changed" else f"{counter.field} {kind}"
                 counter.bits[key] = counter.bits.get(key, 0.0) - math.log2(p if b == 0 else 1.0 - p)
@@ -299,14 +299,14 @@ def encode_frame(schema: SnapshotSchema, codes: np.ndarray, view: np.ndarray, i:
     )
 
 
-def train_model(frames: np.ndarray, use_predictor: bool = True, physics: bool = False, tumbling: bool = False) -> bytes:
+def train_model(frames: np.ndarray, use_predictor: bool = True, physics: bool = False, tumbling: bool = False, layout: int = 0) -> bytes:
     """The entropy coder's starting model (:mod:`netcode.statesync.training`) learned from
     encoding ``frames`` (a recording, or the part of one the figures do not score) by
     the challenge's rules, as a game would train on its own recordings; its bytes."""
     schema = SnapshotSchema(cube_replication("entropy", physics, tumbling), cube_state(frames[0]))
     codes = quantize_frames(schema, frames)
     view = np.ones(CUBES, bool)
-    trainer = Trainer(schema)
+    trainer = Trainer(schema, layout)
     with trainer:
         for i in range(BASELINE_GAP, len(frames)):
             encode_frame(schema, codes, view, i, use_predictor)
@@ -418,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bits", action="store_true", help="where the table's bits go, by field (entropy coding; TICKSYNC_PURE=1, slow)")
     ap.add_argument("--model", action="store_true",
                     help="also start the entropy coder from a model trained on the recording's first half (or on --train): B/packet over the held-out half with and without it")
+    ap.add_argument("--layout", type=int, choices=(0, 1), default=0, help="with --model: the model's context layout (1: richer contexts)")
     ap.add_argument("--train", type=Path, default=None, help="with --model: train on this recording instead (all its frames)")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
@@ -440,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(training) <= BASELINE_GAP:
                 raise BenchInputError(f"{len(training)} frames to train on, need more than {BASELINE_GAP}")
             t0 = time.perf_counter()
-            model = train_model(training, not args.no_predictor, args.predictor != "linear", args.predictor == "tumbling")
+            model = train_model(training, not args.no_predictor, args.predictor != "linear", args.predictor == "tumbling", args.layout)
             trained_s = time.perf_counter() - t0
             with_model = run(frames, *options, model=model)
     except BenchInputError as exc:
@@ -452,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         # from len // 2 on), unless it was trained on another recording (then all).
         held = 0 if args.train else max(len(frames) // 2 - BASELINE_GAP, 0)
         source = f"{args.train.name} ({len(training)} frames)" if args.train else f"frames 0..{len(training) - 1} of this recording"
-        print(f"with a coder model trained on {source} in {trained_s:.1f} s ({len(model)} B):")
+        print(f"with a coder model (context layout {args.layout}) trained on {source} in {trained_s:.1f} s ({len(model)} B):")
         report(with_model, args.file, args)
         plain, trained = np.mean(res["sizes"][held:]), np.mean(with_model["sizes"][held:])
         print(f"  held-out packets ({len(res['sizes']) - held}, frames {held + BASELINE_GAP}..{len(frames) - 1}): {plain:.1f} B/packet without the model,"

@@ -40,9 +40,9 @@ def encode(schema, rng_seed):
     return parts, codes, (base, view, older, view)
 
 
-def trained(seeds=range(8)) -> CoderModel:
+def trained(seeds=range(8), layout=0) -> CoderModel:
     schema = make_schema(N)
-    trainer = Trainer(schema)
+    trainer = Trainer(schema, layout)
     with trainer:
         for seed in seeds:
             encode(schema, seed)
@@ -145,6 +145,28 @@ def test_the_browser_is_told_it_cannot_play_a_spec_with_a_model(model):
     assert "unsupported" not in _coding(make_schema(N, predictor=None))
 
 
+def test_a_model_with_richer_contexts_codes_and_trains_from_a_spec_with_another_model(model):
+    """Context layout 1 (each value's class also by the largest class before it in its
+    row's group) decodes exactly, and only with its own model; a trainer counts in its
+    own layout whatever model the spec it records has, and leaves the spec's as it was."""
+    rich = trained(layout=1)
+    assert rich.layout == 1 and len(rich.probs) > len(model.probs)
+    assert CoderModel.from_bytes(rich.to_bytes()) == rich
+    schema, plain = with_model(rich), with_model(model)
+    for seed in range(40, 44):
+        parts, codes, held = encode(schema, seed)
+        got, _view, _extras = receive(schema, parts, *held)
+        assert np.array_equal(got, codes)
+        assert parts != encode(plain, seed)[0]
+    before = plain.coding.start
+    trainer = Trainer(plain, layout=1)
+    with trainer:
+        for seed in range(8):
+            encode(plain, seed)
+    assert plain.coding.layout == 0 and plain.coding.start is before
+    assert trainer.model() == rich  # what is counted does not depend on where the coder started
+
+
 def test_hostile_tables_never_crash_a_decoder_that_starts_from_a_model(model):
     schema = with_model(model)
     c = schema.coding
@@ -166,9 +188,10 @@ sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
 import test_training as t
 from netcode.statesync import rangecoder
 assert rangecoder.compiled == (sys.argv[2] == 'compiled'), rangecoder.compiled
-m = t.trained()
-s = t.with_model(m)
-print(m.digest(), hashlib.sha256(b''.join(b''.join(t.encode(s, seed)[0]) for seed in range(30, 34))).hexdigest())
+for layout in (0, 1):
+    m = t.trained(layout=layout)
+    s = t.with_model(m)
+    print(m.digest(), hashlib.sha256(b''.join(b''.join(t.encode(s, seed)[0]) for seed in range(30, 34))).hexdigest())
 """
 
 
@@ -182,4 +205,4 @@ def test_the_compiled_coder_trains_and_codes_as_its_source_does():
         done = subprocess.run([sys.executable, "-c", _PURE, str(ROOT), mode], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         outs.append(done.stdout.split())
-    assert outs[0] == outs[1] and len(outs[0]) == 2
+    assert outs[0] == outs[1] and len(outs[0]) == 4

@@ -49,6 +49,7 @@ class SnapshotCoding:
         # A trained starting model (netcode.statesync.training), checked against the table.
         self.model = None
         self.start = None
+        self.layout = 0  # the coder's context layout: a model's (see rangecoder._classes)
         if replication.model is not None:
             from netcode.statesync.training import CoderModel
 
@@ -57,6 +58,7 @@ class SnapshotCoding:
                 raise ValueError(f"the coder model is for tables of {self.model.fields} context sets in {self.model.groups} groups; "
                                  f"this spec's have {self.table_sets} in {self.groups}")
             self.start = self.model.start
+            self.layout = self.model.layout
         self.tally = None  # a Trainer's, while it records
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
         self.refine = replication.refine
@@ -155,16 +157,16 @@ class SnapshotCoding:
         ``motion`` codes (the same shape); the table takes the columns in group order.
         With a ``limit`` (bytes), ``(table, rows)``: the leading rows that fit."""
         if self.in_order:
-            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit, self.start, self.tally)
+            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit, self.start, self.tally, self.layout)
         o = self.order
-        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit, self.start, self.tally)
+        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit, self.start, self.tally, self.layout)
 
     def decode_table(self, data, motion: np.ndarray, changed_rows: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`encode_table`; ``changed_rows`` (uint8 per row, optional) is
         set to 1 for the rows the table changes."""
         if self.in_order:
-            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups, changed_rows, self.start)
+            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups, changed_rows, self.start, self.layout)
         out = np.empty(motion.shape, np.int64)
         o = self.order
-        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups, changed_rows, self.start)
+        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups, changed_rows, self.start, self.layout)
         return out

@@ -37,4 +37,4 @@ cdef class Decoder:
     cdef int even(self) noexcept
 
 cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP
-cdef Py_ssize_t _SLACK, _CLASSES, _ACTIVITY, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX
+cdef Py_ssize_t _SLACK, _CLASSES, _ACTIVITY, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX, _LEADS, _EXTRA_CTX

@@ -24,7 +24,8 @@ fingerprint), so a client with another model is refused at the handshake instead
 decoding garbage. Only Python clients load models (the browser client says so).
 
 The file format (little-endian): ``b"TSCM"``, u8 format version (1), u8 context layout
-(0: the coder's contexts), u16 context sets, u16 groups, u32 contexts, then per context
+(0: the coder's contexts; 1: also each value's class by the largest class before it
+in its row's group, ``rangecoder._classes``), u16 context sets, u16 groups, u32 contexts, then per context
 its probability of a 0 (u16, in 1/4096, 1..4095), then per context its starting event
 count (u8, 0..15), then the first 8 bytes of the BLAKE2b of all before: a wrong size,
 version, layout or checksum is a clear ValueError on load.
@@ -44,7 +45,7 @@ __all__ = ["CoderModel", "Trainer"]
 
 MAGIC = b"TSCM"
 VERSION = 1
-LAYOUTS = (0,)  # the context layouts this coder knows
+LAYOUTS = (0, 1)  # the context layouts this coder knows (rangecoder.contexts)
 _HEAD = struct.Struct("<4sBBHHI")
 _CHECK = 8
 _ONE = 1 << 12
@@ -65,7 +66,7 @@ class CoderModel:
             raise ValueError(f"model context layout {layout}: this coder knows {LAYOUTS}")
         if not (0 < fields < 1 << 16 and 0 < groups < 1 << 16):
             raise ValueError(f"a model of {fields} context sets in {groups} groups")
-        n = rangecoder.contexts(fields, groups)
+        n = rangecoder.contexts(fields, groups, layout)
         probs = np.asarray(probs)
         seen = np.asarray(seen)
         if probs.shape != (n,) or seen.shape != (n,):
@@ -98,7 +99,7 @@ class CoderModel:
             raise ValueError(f"coder model format version {version}: this build reads version {VERSION}")
         if layout not in LAYOUTS:
             raise ValueError(f"coder model context layout {layout}: this build knows {LAYOUTS}")
-        if fields == 0 or groups == 0 or n != rangecoder.contexts(fields, groups):
+        if fields == 0 or groups == 0 or n != rangecoder.contexts(fields, groups, layout):
             raise ValueError(f"coder model of {fields} context sets in {groups} groups cannot have {n} contexts")
         size = _HEAD.size + 3 * n + _CHECK
         if len(data) != size:
@@ -128,22 +129,33 @@ class Trainer:
     Training depends only on what was encoded, in any order: the same recordings give
     the same model."""
 
-    def __init__(self, schema):
+    def __init__(self, schema, layout: int = 0):
         coding = getattr(schema, "coding", schema)
         if coding is None or not getattr(coding, "entropy", False):
             raise ValueError("training needs a spec with coding='entropy'")
-        self.coding = coding
+        if layout not in LAYOUTS:
+            raise ValueError(f"context layout {layout}: this coder knows {LAYOUTS}")
+        self.coding, self.layout = coding, layout
         self.fields, self.groups = coding.table_sets, coding.groups
-        self.tally = np.zeros(2 * rangecoder.contexts(self.fields, self.groups), np.int64)
+        self.tally = np.zeros(2 * rangecoder.contexts(self.fields, self.groups, layout), np.int64)
+        self._saved = None
 
     def __enter__(self) -> "Trainer":
-        if self.coding.tally is not None:
+        """Count while the schema encodes, in this trainer's layout (from the hand-written
+        prior when the spec's own model has another: what is counted is the same)."""
+        c = self.coding
+        if c.tally is not None:
             raise RuntimeError("the schema's coder is already counting for a trainer")
-        self.coding.tally = self.tally
+        self._saved = c.start, c.layout
+        if c.layout != self.layout:
+            c.start, c.layout = None, self.layout
+        c.tally = self.tally
         return self
 
     def __exit__(self, *exc) -> None:
-        self.coding.tally = None
+        c = self.coding
+        c.tally = None
+        c.start, c.layout = self._saved
 
     @property
     def events(self) -> int:
@@ -155,10 +167,10 @@ class Trainer:
         ``weight`` (kept within 1/128 of certainty, so a surprise stays affordable); a
         context counted at least ``settled`` times starts settled (adapting at its
         slowest), the others as fresh as the hand-written prior's."""
-        hand = rangecoder.prior(self.fields, self.groups).astype(np.float64) / _ONE
+        hand = rangecoder.prior(self.fields, self.groups, self.layout).astype(np.float64) / _ONE
         zeros, ones = self.tally[0::2].astype(np.float64), self.tally[1::2].astype(np.float64)
         events = zeros + ones
         p0 = (zeros + weight * hand) / (events + weight)
         probs = np.clip(np.rint(p0 * _ONE), _ONE // 128, _ONE - _ONE // 128).astype(np.uint32)
         seen = np.where(events >= settled, _SETTLED, 0).astype(np.uint8)
-        return CoderModel(self.fields, self.groups, probs, seen)
+        return CoderModel(self.fields, self.groups, probs, seen, self.layout)
