@@ -47,7 +47,7 @@ def trained(seeds=range(8), layout=0) -> CoderModel:
         for seed in seeds:
             encode(schema, seed)
     assert schema.coding.tally is None  # counting stops with the block
-    return trainer.model()
+    return trainer.model(settled=50)  # a few encodes: some contexts still count as settled
 
 
 def with_model(model):
@@ -164,7 +164,7 @@ def test_a_model_with_richer_contexts_codes_and_trains_from_a_spec_with_another_
         for seed in range(8):
             encode(plain, seed)
     assert plain.coding.layout == 0 and plain.coding.start is before
-    assert trainer.model() == rich  # what is counted does not depend on where the coder started
+    assert trainer.model(settled=50) == rich  # what is counted does not depend on where the coder started
 
 
 def test_hostile_tables_never_crash_a_decoder_that_starts_from_a_model(model):

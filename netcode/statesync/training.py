@@ -161,12 +161,15 @@ class Trainer:
     def events(self) -> int:
         return int(self.tally.sum())
 
-    def model(self, weight: float = 2.0, settled: int = 50) -> CoderModel:
+    def model(self, weight: float = 16.0, settled: int = 1000) -> CoderModel:
         """The model of what was counted: each context's probability of a 0 is its count
         of 0s plus ``weight`` events' worth of the hand-written prior, over its events plus
         ``weight`` (kept within 1/128 of certainty, so a surprise stays affordable); a
         context counted at least ``settled`` times starts settled (adapting at its
-        slowest), the others as fresh as the hand-written prior's."""
+        slowest), the others as fresh as the hand-written prior's. (Cube scene: weights 2
+        to 64 and thresholds 50 to 1000 code alike after training on 700 frames; after
+        300 quiet frames, weight 2 and threshold 50 code busier frames 3% worse than no
+        model, these defaults 0.2%.)"""
         hand = rangecoder.prior(self.fields, self.groups, self.layout).astype(np.float64) / _ONE
         zeros, ones = self.tally[0::2].astype(np.float64), self.tally[1::2].astype(np.float64)
         events = zeros + ones
