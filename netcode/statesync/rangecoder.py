@@ -50,7 +50,7 @@ _SPEEDS = _ACTIVITY  # a value's class contexts per activity (the prior makes th
 _BEFORE = 2  # whether a value before it in its row's group was surprised
 _FLAG_CTX = _ACTIVITY * 2  # per group: its largest activity, whether the row before changed
 _CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
-_LEADS = 3  # context layout 1: per class cell, by the largest class before it in the row's group
+_LEADS = 4  # context layout 1: per class cell, by the largest class before it in the row's group
 _EXTRA_CTX = _CLASS_CTX * _LEADS  # layout 1's contexts per set, after all of layout 0's
 _VALUE_CTX = _CLASS_CTX + 3 + _CLASSES  # per context set: classes, sign by direction, top mantissa bits
 MOTIONS = _MOTIONS  # (the C constants above are not visible from Python)
@@ -336,10 +336,10 @@ def _classes(ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, extra: cython.Py_s
     """Where a value's class contexts start: in its set's (from ``ctx``) per ``cell``; with
     context layout 1 (a trained model's, ``extra`` >= 0: where its set's added contexts
     start) and a value before it in the row's group of class ``lead`` > 0, in one of
-    three more per cell by how large that class was (1-2, 3-5, 6 and up)."""
+    four more per cell by how large that class was (1-2, 3-4, 5-6, 7 and up)."""
     if extra < 0 or lead == 0:
         return ctx + cell * _CLASSES
-    return extra + (cell * _LEADS + (0 if lead <= 2 else 1 if lead <= 5 else 2)) * _CLASSES
+    return extra + (cell * _LEADS + (0 if lead <= 2 else 1 if lead <= 4 else 2 if lead <= 6 else 3)) * _CLASSES
 
 
 @cython.cfunc
