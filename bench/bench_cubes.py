@@ -22,6 +22,9 @@ Run: ``python -m bench.bench_cubes [--file PATH] [--frames N] [--no-predictor]
 [--coding packed|entropy] [--predictor linear|physics|tumbling] [--repeat N]`` (defaults: entropy coding
 with the bench's physics-aware predictor; ``--coding packed --predictor linear`` is the older
 format; ``--repeat 3`` on a machine others share keeps each packet's least time of 3).
+``--model`` also trains the entropy coder's starting model (:mod:`netcode.statesync.training`)
+on the recording's first half (or on ``--train PATH``, another recording) and prints the
+figures with it, and B/packet over the held-out half with and without it.
 ``TICKSYNC_PURE=1 python -m bench.bench_cubes --frames 300 --bits`` also says which fields
 and which decisions (changed flags, magnitude classes, signs, mantissas) the table's bytes
 go to, from the coder's source run as Python (slowly).
@@ -44,6 +47,7 @@ from engine.state import State
 from netcode import compiled
 from netcode.statesync import rangecoder
 from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
+from netcode.statesync.training import Trainer
 
 
 
@@ -97,7 +101,7 @@ class RecordedRotation(SmallestThree):
         return codes.astype(dtype)
 
 
-def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bool = False) -> Replication:
+def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bool = False, model: bytes | None = None) -> Replication:
     """The cubes' fields as a game author declares them: the orientation as smallest
     three, x, y the position and z its height as integers in their ranges, and the
     interacting flag. With entropy coding every field is in one group: a cube that moves
@@ -105,10 +109,11 @@ def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bo
     orientation, one for the position and one for the interacting flag). ``tumbling``
     (with ``physics``): the predictor also turns spinning cubes on
     (:func:`tumbling_predictor`) and, entropy-coded, the height is guessed again from the
-    sent orientation (:func:`height_on_the_floor`): fewer bytes, more CPU."""
+    sent orientation (:func:`height_on_the_floor`): fewer bytes, more CPU. ``model``: the
+    entropy coder's trained starting model (see :func:`train_model`)."""
     options = {}
     if coding == "entropy":
-        options = {"coding": "entropy", "groups": (("orientation", "xy", "z", "interacting"),)}
+        options = {"coding": "entropy", "groups": (("orientation", "xy", "z", "interacting"),), "model": model}
     if physics:
         options["predictor"] = tumbling_predictor if tumbling else physics_predictor
         if tumbling and coding == "entropy":
@@ -248,7 +253,7 @@ class BitCounter:
         if rangecoder.compiled:
             raise BenchInputError("--bits needs the coder's source run as Python: set TICKSYNC_PURE=1")
         coding = schema.coding
-        self.groups = coding.groups
+        self.groups, self.sets = coding.groups, coding.table_sets
         set_of = np.empty(schema.columns, np.int64)
         set_of[coding.order] = coding.table_fields
         self.names: dict[int, str] = {}  # context set -> the field (and components) using it
@@ -266,7 +271,7 @@ class BitCounter:
         def counted_bit(enc, ctx, b):
             if counter.on:
                 p = enc.p[ctx] / (1 << 12)
-                kind, which = rangecoder.context_kind(ctx, counter.groups)
+                kind, which = rangecoder.context_kind(ctx, counter.groups, counter.sets)
                 counter.field = "" if kind == "changed" else counter.names[which]
                 key = "changed flags" if kind == "changed" else f"{counter.field} {kind}"
                 counter.bits[key] = counter.bits.get(key, 0.0) - math.log2(p if b == 0 else 1.0 - p)
@@ -279,6 +284,32 @@ class BitCounter:
             even(enc, b)
 
         encoder.bit, encoder.even = counted_bit, counted_even
+
+
+def encode_frame(schema: SnapshotSchema, codes: np.ndarray, view: np.ndarray, i: int, use_predictor: bool, stats: dict | None = None) -> list[bytes]:
+    """Frame ``i``'s packet by the challenge's rules: against the frame BASELINE_GAP
+    before it, with the frame before that as the predictor snapshot (``use_predictor``)."""
+    base = i - BASELINE_GAP
+    pred = base - 1 if use_predictor and base >= 1 else None
+    predictor = None if pred is None else (pred, codes[pred], view, schema.smooth)
+    return encode_snapshot(
+        i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
+        base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding,
+    )
+
+
+def train_model(frames: np.ndarray, use_predictor: bool = True, physics: bool = False, tumbling: bool = False, layout: int = 0) -> bytes:
+    """The entropy coder's starting model (:mod:`netcode.statesync.training`) learned from
+    encoding ``frames`` (a recording, or the part of one the figures do not score) by
+    the challenge's rules, as a game would train on its own recordings; its bytes."""
+    schema = SnapshotSchema(cube_replication("entropy", physics, tumbling), cube_state(frames[0]))
+    codes = quantize_frames(schema, frames)
+    view = np.ones(CUBES, bool)
+    trainer = Trainer(schema, layout)
+    with trainer:
+        for i in range(BASELINE_GAP, len(frames)):
+            encode_frame(schema, codes, view, i, use_predictor)
+    return trainer.model().to_bytes()
 
 
 def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray, view: np.ndarray, i: int, base: int, pred: int | None) -> np.ndarray:
@@ -294,13 +325,14 @@ def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray,
 
 
 def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", physics: bool = False, bits: bool = False, repeat: int = 1,
-        tumbling: bool = False) -> dict:
+        tumbling: bool = False, model: bytes | None = None) -> dict:
     """Encode every frame from the sixth on by the challenge's rules, decode each packet
     on its own from its baseline (and predictor), and check it; the figures. ``bits``:
     also where the entropy-coded table's bits go (see :class:`BitCounter`). ``repeat``:
     each packet is encoded and decoded that many times and its least time kept (the work
-    itself, less what other processes on a shared machine took from it)."""
-    schema = SnapshotSchema(cube_replication(coding, physics, tumbling), cube_state(frames[0]))
+    itself, less what other processes on a shared machine took from it). ``model``: the
+    entropy coder's trained starting model (bytes)."""
+    schema = SnapshotSchema(cube_replication(coding, physics, tumbling, model), cube_state(frames[0]))
     counter = BitCounter(schema) if bits else None
     codes = quantize_frames(schema, frames)
     # The quantized codes must hold the recording exactly, or the round trip proves nothing.
@@ -314,14 +346,10 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
     for i in range(BASELINE_GAP, len(frames)):
         base = i - BASELINE_GAP
         pred = base - 1 if use_predictor and base >= 1 else None
-        predictor = None if pred is None else (pred, codes[pred], view, schema.smooth)
         best_enc = best_dec = None
         for _ in range(repeat):
             t0 = clock()
-            parts = encode_snapshot(
-                i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
-                base_view=view, base_extras=b"", predictor=predictor, coding=schema.coding,
-            )
+            parts = encode_frame(schema, codes, view, i, use_predictor)
             t1 = clock()
             got = decode_packet(schema, parts, codes, view, i, base, pred)
             t2 = clock()
@@ -336,16 +364,14 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
         # Where the bytes go: counted on a second encode, outside the timing.
         if counter is not None:
             counter.on = True
-        encode_snapshot(
-            i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
-            base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding,
-        )
+        encode_frame(schema, codes, view, i, use_predictor, stats)
         if counter is not None:
             counter.on = False
     packets = len(sizes)
     mean = sum(sizes) / packets
     return {
         "packets": packets,
+        "sizes": sizes,
         "bytes": mean,
         "kbps": mean * 60 * 8 / 1000,
         "ratio": mean / REFERENCE_BYTES,
@@ -389,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the default linear predictor, the game's, or the game's turning spinning cubes on and guessing heights again from the sent orientation")
     ap.add_argument("--repeat", type=int, default=1, help="time each packet N times, keep its least (shared machines)")
     ap.add_argument("--bits", action="store_true", help="where the table's bits go, by field (entropy coding; TICKSYNC_PURE=1, slow)")
+    ap.add_argument("--model", action="store_true",
+                    help="also start the entropy coder from a model trained on the recording's first half (or on --train): B/packet over the held-out half with and without it")
+    ap.add_argument("--layout", type=int, choices=(0, 1), default=0, help="with --model: the model's context layout (1: richer contexts)")
+    ap.add_argument("--train", type=Path, default=None, help="with --model: train on this recording instead (all its frames)")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
     try:
@@ -399,11 +429,34 @@ def main(argv: list[str] | None = None) -> int:
         compiled.load("netcode.statesync.rangecoder")
         if args.bits and args.coding != "entropy":
             raise BenchInputError("--bits breaks down entropy-coded tables: use --coding entropy")
-        res = run(frames, not args.no_predictor, args.coding, args.predictor != "linear", args.bits, max(args.repeat, 1), args.predictor == "tumbling")
+        if args.model and args.coding != "entropy":
+            raise BenchInputError("--model trains the entropy coder: use --coding entropy")
+        if args.train and not args.model:
+            raise BenchInputError("--train names what --model trains on: add --model")
+        options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, max(args.repeat, 1), args.predictor == "tumbling")
+        res = run(frames, *options)
+        if args.model:
+            training = load_frames(args.train) if args.train else frames[: len(frames) // 2]
+            if len(training) <= BASELINE_GAP:
+                raise BenchInputError(f"{len(training)} frames to train on, need more than {BASELINE_GAP}")
+            t0 = time.perf_counter()
+            model = train_model(training, not args.no_predictor, args.predictor != "linear", args.predictor == "tumbling", args.layout)
+            trained_s = time.perf_counter() - t0
+            with_model = run(frames, *options, model=model)
     except BenchInputError as exc:
         print(f"bench_cubes: {exc}", file=sys.stderr)
         return 2
     report(res, args.file, args)
+    if args.model:
+        # Scored on frames the model never saw: the second half (the packets of frames
+        # from len // 2 on), unless it was trained on another recording (then all).
+        held = 0 if args.train else max(len(frames) // 2 - BASELINE_GAP, 0)
+        source = f"{args.train.name} ({len(training)} frames)" if args.train else f"frames 0..{len(training) - 1} of this recording"
+        print(f"with a coder model (context layout {args.layout}) trained on {source} in {trained_s:.1f} s ({len(model)} B):")
+        report(with_model, args.file, args)
+        plain, trained = np.mean(res["sizes"][held:]), np.mean(with_model["sizes"][held:])
+        print(f"  held-out packets ({len(res['sizes']) - held}, frames {held + BASELINE_GAP}..{len(frames) - 1}): {plain:.1f} B/packet without the model,"
+              f" {trained:.1f} B/packet with it ({trained / plain:.3f}x; {trained / REFERENCE_BYTES:.3f}x the reference)")
     return 0
 
 

@@ -39,10 +39,16 @@ These options tune how snapshots code a game whose entities do not move in strai
   expected refined values (as an entity the update leaves out does; the encoder refuses a
   guess that leaves a changed row nothing to send). It runs on what a peer sent: any
   integers must give integers, never an error. Python clients only.
+* ``model`` (entropy coding only): a trained starting model for the range coder, as bytes
+  (:class:`netcode.statesync.training.CoderModel`, learned from recordings of the game):
+  fewer bytes from each packet's first decisions on. Both ends must hold the same; the
+  spec's repr (hence the handshake fingerprint) names the model by its digest. Python
+  clients only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -53,7 +59,13 @@ from .quantize import Quantizer
 if TYPE_CHECKING:
     from .state import State
 
-__all__ = ["Replication"]
+__all__ = ["Replication", "model_digest"]
+
+
+def model_digest(data: bytes) -> str:
+    """A coder model's identity (a spec's repr names it so): 16 hex digits of its bytes'
+    BLAKE2b."""
+    return hashlib.blake2b(bytes(data), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, repr=False)
@@ -78,6 +90,7 @@ class Replication:
     predictor: Callable | None = None
     refine: Callable | None = None
     refined: tuple[str, ...] = field(default=())
+    model: bytes | None = None
 
     def __post_init__(self):
         if not self.fields:
@@ -109,6 +122,15 @@ class Replication:
             turned = [name for name in self.refined if self.fields[name].has_delta]
             if turned:
                 raise ValueError(f"refined fields {turned} code their own deltas: only plain differences can be refined")
+        if self.model is not None:
+            model = self.model
+            if hasattr(model, "to_bytes"):  # a trained model object: kept as its bytes
+                model = model.to_bytes()
+            if not isinstance(model, (bytes, bytearray, memoryview)):
+                raise TypeError(f"model must be a trained coder model or its bytes, not {type(self.model).__name__}")
+            if self.coding != "entropy":
+                raise ValueError("a coder model needs coding='entropy'")
+            object.__setattr__(self, "model", bytes(model))
 
     def problems(self, state: "State") -> list[str]:
         """What is wrong with this spec for ``state`` (a state the game created): arrays
@@ -158,6 +180,8 @@ class Replication:
         if self.refine is not None:
             p = self.refine
             out += f", refine={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}, refined={self.refined!r}"
+        if self.model is not None:  # by its bytes' digest: another model, another spec
+            out += f", model={model_digest(self.model)}"
         return out + ")"
 
     @property

@@ -23,7 +23,7 @@ def linear_hook(base, older, rows, ahead, gap, columns):
     return out
 
 
-def make_schema(n, coding="entropy", predictor=linear_hook):
+def make_schema(n, coding="entropy", predictor=linear_hook, model=None):
     spec = Replication(
         alive="alive",
         fields={"rot": SmallestThree(9), "pos": Int(0, 1 << 30), "kind": Int(0, 7), "hp": Int(0, 100)},
@@ -32,6 +32,7 @@ def make_schema(n, coding="entropy", predictor=linear_hook):
         coding=coding,
         groups=(("pos", "hp"),),  # not side by side: the table reorders columns
         predictor=predictor,
+        model=model,
     )
     template = State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
                       "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64), "score": np.zeros(4, np.int32)})

@@ -45,6 +45,21 @@ class SnapshotCoding:
             field_of[c : c + w] = used + ids
             used += int(ids.max()) + 1 if w else 0
         self.table_fields = field_of[self.order]
+        self.table_sets = used  # context sets of the table
+        # A trained starting model (netcode.statesync.training), checked against the table.
+        self.model = None
+        self.start = None
+        self.layout = 0  # the coder's context layout: a model's (see rangecoder._classes)
+        if replication.model is not None:
+            from netcode.statesync.training import CoderModel
+
+            self.model = CoderModel.from_bytes(replication.model)
+            if (self.model.fields, self.model.groups) != (self.table_sets, self.groups):
+                raise ValueError(f"the coder model is for tables of {self.model.fields} context sets in {self.model.groups} groups; "
+                                 f"this spec's have {self.table_sets} in {self.groups}")
+            self.start = self.model.start
+            self.layout = self.model.layout
+        self.tally = None  # a Trainer's, while it records
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
         self.refine = replication.refine
         self.refined = np.zeros(columns, bool)  # the columns refine() guesses again
@@ -71,6 +86,7 @@ class SnapshotCoding:
             "sets": field_of.tolist(),
             "rotations": rotations,
             "predictor": self.hook is not None or self.refine is not None,
+            "model": self.model is not None,
         }
 
     # -- prediction --------------------------------------------------------------------
@@ -146,16 +162,16 @@ class SnapshotCoding:
         ``motion`` codes (the same shape); the table takes the columns in group order.
         With a ``limit`` (bytes), ``(table, rows)``: the leading rows that fit."""
         if self.in_order:
-            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit)
+            return rangecoder.encode_table(deltas, self.table_groups, self.table_fields, motion, self.groups, limit, self.start, self.tally, self.layout)
         o = self.order
-        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit)
+        return rangecoder.encode_table(deltas[:, o], self.table_groups, self.table_fields, motion[:, o], self.groups, limit, self.start, self.tally, self.layout)
 
     def decode_table(self, data, motion: np.ndarray, changed_rows: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`encode_table`; ``changed_rows`` (uint8 per row, optional) is
         set to 1 for the rows the table changes."""
         if self.in_order:
-            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups, changed_rows)
+            return rangecoder.decode_table(data, self.table_groups, self.table_fields, motion, self.groups, changed_rows, self.start, self.layout)
         out = np.empty(motion.shape, np.int64)
         o = self.order
-        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups, changed_rows)
+        out[:, o] = rangecoder.decode_table(data, self.table_groups, self.table_fields, motion[:, o], self.groups, changed_rows, self.start, self.layout)
         return out

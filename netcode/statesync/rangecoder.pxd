@@ -15,6 +15,9 @@ cdef class Encoder:
     cdef Py_ssize_t size
     cdef object probs
     cdef unsigned int[::1] p
+    cdef bint counting
+    cdef object tally
+    cdef long long[::1] t
 
     cdef int _reserve(self, Py_ssize_t decisions) except -1
     cdef void _shift(self) noexcept
@@ -37,4 +40,4 @@ cdef class Decoder:
     cdef inline int even(self) noexcept
 
 cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP
-cdef Py_ssize_t _SLACK, _CLASSES, _ACTIVITY, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX
+cdef Py_ssize_t _SLACK, _CLASSES, _ACTIVITY, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX, _LEADS, _EXTRA_CTX

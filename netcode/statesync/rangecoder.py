@@ -50,6 +50,8 @@ _SPEEDS = _ACTIVITY  # a value's class contexts per activity (the prior makes th
 _BEFORE = 2  # whether a value before it in its row's group was surprised
 _FLAG_CTX = _ACTIVITY * 2  # per group: its largest activity, whether the row before changed
 _CLASS_CTX = _SPEEDS * _BEFORE * _CLASSES
+_LEADS = 4  # context layout 1: per class cell, by the largest class before it in the row's group
+_EXTRA_CTX = _CLASS_CTX * _LEADS  # layout 1's contexts per set, after all of layout 0's
 _VALUE_CTX = _CLASS_CTX + 3 + _CLASSES  # per context set: classes, sign by direction, top mantissa bits
 MOTIONS = _MOTIONS  # (the C constants above are not visible from Python)
 
@@ -79,6 +81,19 @@ def _plain(table):
     return table.tolist()
 
 
+_NO_TALLY = np.zeros(2, np.int64)  # an encoder that counts nothing (never written)
+
+
+def _seen(prior, seen):
+    """A model's starting event counts (uint8, one per context): none yet, or a trained
+    model's (:mod:`netcode.statesync.training`), which adapt its contexts more slowly."""
+    if seen is None:
+        return np.zeros(len(prior), np.uint8)
+    if len(seen) != len(prior):
+        raise ValueError(f"{len(seen)} event counts for {len(prior)} contexts")
+    return np.array(seen, np.uint8)
+
+
 # Every index below is in range by construction (contexts are laid out for the largest
 # class, motion and field the checks let through), so the hot code skips the checks.
 @cython.cclass
@@ -88,7 +103,7 @@ def _plain(table):
 class Encoder:
     """Encodes binary decisions against adaptive probabilities, one per context."""
 
-    def __init__(self, prior):
+    def __init__(self, prior, seen=None, tally=None):
         self.low = 0
         self.range = 0xFFFFFFFF
         self.cache = 0
@@ -101,8 +116,12 @@ class Encoder:
         self.size = 0
         self.probs = prior.copy()  # uint32, one probability per context
         self.p = self.probs if cython.compiled else _plain(prior)
-        self.seen = np.zeros(len(prior), np.uint8)
+        self.seen = _seen(prior, seen)
         self.n = self.seen if cython.compiled else _plain(self.seen)
+        # A trainer's tally (int64, 2 per context: its 0 and 1 events), or none.
+        self.counting = tally is not None
+        self.tally = tally if tally is not None else _NO_TALLY
+        self.t = self.tally
 
     @cython.cfunc
     @cython.exceptval(check=False)
@@ -146,6 +165,8 @@ class Encoder:
     @cython.exceptval(check=False)
     @cython.locals(p=cython.uint, bound=cython.uint, n=cython.uint)
     def bit(self, ctx: cython.Py_ssize_t, b: cython.int) -> cython.void:
+        if self.counting:
+            self.t[2 * ctx + b] += 1
         p = self.p[ctx]
         n = self.n[ctx]
         bound = (self.range >> _BITS) * p
@@ -194,7 +215,7 @@ class Encoder:
 class Decoder:
     """Decodes what :class:`Encoder` wrote with the same contexts in the same order."""
 
-    def __init__(self, data, prior):
+    def __init__(self, data, prior, seen=None):
         self.data = bytes(data)
         self.size = len(data)
         self.pos = 0
@@ -204,7 +225,7 @@ class Decoder:
             self.code = (self.code << 8) | self._byte()
         self.probs = prior.copy()  # uint32, one probability per context
         self.p = self.probs if cython.compiled else _plain(prior)
-        self.seen = np.zeros(len(prior), np.uint8)
+        self.seen = _seen(prior, seen)
         self.n = self.seen if cython.compiled else _plain(self.seen)
 
     @cython.cfunc
@@ -288,13 +309,12 @@ def _bit_length(x: cython.ulonglong) -> cython.int:
 
 @cython.cfunc
 @cython.exceptval(check=False)
-@cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t)
-def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int, d: cython.longlong) -> cython.int:
-    """A signed value in the contexts of its set (from ``ctx``), ``cell`` (its activity,
-    whether its row was surprised) and its last ``direction`` (for the sign); its class."""
+@cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int)
+def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, base: cython.Py_ssize_t, direction: cython.int, d: cython.longlong) -> cython.int:
+    """A signed value in the contexts of its set (from ``ctx``), its class contexts (from
+    ``base``: see :func:`_classes`) and its last ``direction`` (for the sign); its class."""
     mag = cython.cast(cython.ulonglong, -d) if d < 0 else cython.cast(cython.ulonglong, d)
     cls = _bit_length(mag)
-    base = ctx + cell * _CLASSES
     for k in range(cls):
         enc.bit(base + k, 1)
     if cls < _CLASSES - 1:
@@ -311,10 +331,9 @@ def _put_value(enc: Encoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, di
 
 @cython.cfunc
 @cython.exceptval(check=False)
-@cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, base=cython.Py_ssize_t, negative=cython.int)
-def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, direction: cython.int) -> cython.longlong:
+@cython.locals(mag=cython.ulonglong, cls=cython.int, k=cython.int, negative=cython.int)
+def _get_value(dec: Decoder, ctx: cython.Py_ssize_t, base: cython.Py_ssize_t, direction: cython.int) -> cython.longlong:
     """Inverse of :func:`_put_value`."""
-    base = ctx + cell * _CLASSES
     cls = 0
     while cls < _CLASSES - 1 and dec.bit(base + cls):
         cls += 1
@@ -339,6 +358,19 @@ def _cell(act: cython.int, surprised: cython.int) -> cython.Py_ssize_t:
 
 
 @cython.cdivision(True)  # motion codes are checked 0..MOTIONS-1 first: C division is Python's
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _classes(ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, extra: cython.Py_ssize_t, lead: cython.int) -> cython.Py_ssize_t:
+    """Where a value's class contexts start: in its set's (from ``ctx``) per ``cell``; with
+    context layout 1 (a trained model's, ``extra`` >= 0: where its set's added contexts
+    start) and a value before it in the row's group of class ``lead`` > 0, in one of
+    four more per cell by how large that class was (1-2, 3-4, 5-6, 7 and up)."""
+    if extra < 0 or lead == 0:
+        return ctx + cell * _CLASSES
+    return extra + (cell * _LEADS + (0 if lead <= 2 else 1 if lead <= 4 else 2 if lead <= 6 else 3)) * _CLASSES
+
+
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(c=cython.Py_ssize_t, a=cython.int)
@@ -375,17 +407,21 @@ def _surprised(motion: cython.int, cls: cython.int) -> cython.int:
     return 1 if cls > motion // 3 + 1 else 0
 
 
-def contexts(fields: int, groups: int) -> int:
-    """How many probabilities a table of ``fields`` in ``groups`` needs."""
-    return groups * _FLAG_CTX + fields * _VALUE_CTX
+def contexts(fields: int, groups: int, layout: int = 0) -> int:
+    """How many probabilities a table of ``fields`` in ``groups`` needs, in context
+    ``layout`` 0 (the coder's) or 1 (a trained model's, see :func:`_classes`)."""
+    return groups * _FLAG_CTX + fields * (_VALUE_CTX + (_EXTRA_CTX if layout else 0))
 
 
-def context_kind(ctx: int, groups: int) -> tuple[str, int]:
+def context_kind(ctx: int, groups: int, fields: int = 0) -> tuple[str, int]:
     """What probability ``ctx`` of a table with ``groups`` groups models, for diagnostics
     (bench_cubes' breakdown of where the bits go): ("changed", group), or ("class" |
-    "sign" | "mantissa", context set)."""
+    "sign" | "mantissa", context set). Context layout 1's added contexts need the table's
+    ``fields``."""
     if ctx < groups * _FLAG_CTX:
         return "changed", ctx // _FLAG_CTX
+    if fields and ctx >= contexts(fields, groups):
+        return "class", (ctx - contexts(fields, groups)) // _EXTRA_CTX
     field, at = divmod(ctx - groups * _FLAG_CTX, _VALUE_CTX)
     return ("class" if at < _CLASS_CTX else "sign" if at < _CLASS_CTX + 3 else "mantissa"), field
 
@@ -410,13 +446,19 @@ def _passes(act: int, k: int) -> int:
     return _PAST[step] if step < len(_PAST) else _ONE // 16
 
 
-def prior(fields: int, groups: int) -> np.ndarray:
+def prior(fields: int, groups: int, layout: int = 0) -> np.ndarray:
     """The probabilities every packet's model starts from (uint32, of a 0 bit): a
     group whose values rested has likely not changed, one that moved likely has (an
     expectation that is rarely exact after several ticks); a value's magnitude class is
-    about its activity, give or take two (:func:`_passes`)."""
-    key = (fields, groups)
+    about its activity, give or take two (:func:`_passes`). Layout 1's added class
+    contexts start as their cell's."""
+    key = (fields, groups, layout)
     table = _PRIORS.get(key)
+    if table is None and layout:
+        plain = prior(fields, groups)
+        cells = np.stack([plain[groups * _FLAG_CTX + f * _VALUE_CTX :][:_CLASS_CTX].reshape(_SPEEDS * _BEFORE, 1, _CLASSES) for f in range(fields)])
+        table = np.concatenate([plain, np.repeat(cells, _LEADS, axis=2).ravel()])
+        _PRIORS[key] = table
     if table is None:
         table = np.full(contexts(fields, groups), _HALF, np.uint32)
         for g in range(groups):
@@ -433,6 +475,19 @@ def prior(fields: int, groups: int) -> np.ndarray:
                     classes[act, 1, k] = _ONE - _passes(act + 1 if act else 0, k)  # surprised: a class more
         _PRIORS[key] = table
     return table
+
+
+def _start(start, fields: int, groups: int, layout: int):
+    """The probabilities and event counts a table's coder starts from: :func:`prior`'s
+    and none, or a trained model's ``(probabilities, counts)`` sized for the table."""
+    if layout not in (0, 1):
+        raise ValueError(f"context layout {layout}: 0 or 1")
+    if start is None:
+        return prior(fields, groups, layout), None
+    probs, seen = start
+    if len(probs) != contexts(fields, groups, layout) or probs.dtype != np.uint32:
+        raise ValueError(f"a model of {len(probs)} {probs.dtype} probabilities for a table of {contexts(fields, groups, layout)} contexts")
+    return probs, seen
 
 
 _LAYOUTS: dict = {}  # checked layouts by their bytes: a schema's are checked once, not per packet
@@ -471,10 +526,11 @@ def _checked(group_of, field_of, motion, groups):
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+    lead=cython.int, at=cython.Py_ssize_t, cls_at=cython.Py_ssize_t, xbase=cython.Py_ssize_t,
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
     size=cython.Py_ssize_t, worst=cython.Py_ssize_t,
 )
-def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1):
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1, start=None, tally=None, layout: cython.int = 0):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
     ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
     with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
@@ -483,7 +539,12 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     With a ``limit`` (>= 0): ``(table, rows)``, the table of as many leading rows as fit in
     ``limit`` bytes (every row when they all do): the row that would overflow is unwritten
     and the coder finishes before it, so a part is cut where its budget runs out, each
-    row coded once."""
+    row coded once. ``start``: a trained model's ``(probabilities, event counts)`` to
+    start from instead of :func:`prior` (both ends must use the same; see
+    :mod:`netcode.statesync.training`, which checks them). ``tally`` (int64, two per
+    context): each decision coded adds one to its context's count of 0s (``2 * ctx``) or
+    1s (``2 * ctx + 1``), what a trainer learns from (a row cut for the ``limit`` stays
+    counted). ``layout`` 1: the richer contexts only trained models use (:func:`_classes`)."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
@@ -494,7 +555,10 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     mo: cython.int[:, ::1] = motion
     rows, cols = d.shape[0], d.shape[1]
     ngroups = groups
-    enc = Encoder(prior(fields, ngroups))
+    if tally is not None and (tally.dtype != np.int64 or tally.shape != (2 * contexts(fields, ngroups, layout),) or not tally.flags.c_contiguous):
+        raise ValueError(f"a tally is int64 ({2 * contexts(fields, ngroups, layout)},), not {tally.dtype} {tally.shape}")
+    enc = Encoder(*_start(start, fields, ngroups, layout), tally)
+    xbase = contexts(fields, ngroups) if layout else -1  # where layout 1's added contexts start
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
     prev: cython.int[:] = flags
@@ -523,11 +587,16 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
             prev[g] = changed
             if changed:
                 surprised = 0  # whether a value before, in this row's group, surprised
+                lead = 0  # the largest class before, in this row's group
                 _set_activity(mo, fof, r, c0, c1, most)
                 for c in range(c0, c1):
                     m = mo[r, c]
-                    mc = _put_value(enc, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), surprised), m % 3, d[r, c])
+                    at = vbase + fof[c] * _VALUE_CTX
+                    cls_at = _classes(at, _cell(_activity(m, most[fof[c]]), surprised), xbase + fof[c] * _EXTRA_CTX if layout else -1, lead)
+                    mc = _put_value(enc, at, cls_at, m % 3, d[r, c])
                     surprised |= _surprised(m, mc)
+                    if mc > lead:
+                        lead = mc
             c0 = c1
         # The flush writes the held-back bytes (the cache and its run of 0xFF) and four more.
         if limit >= 0 and enc.size + enc.pending + 4 > limit:
@@ -546,13 +615,15 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
     c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
+    lead=cython.int, at=cython.Py_ssize_t, cls_at=cython.Py_ssize_t, xbase=cython.Py_ssize_t,
 )
-def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None):
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None, start=None, layout: cython.int = 0):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
     ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
     garbage decodes to some table (the callers validate what it means). ``changed_rows``
     (uint8, one per row), when given, is set to 1 for each row with a group sent as
-    changed (so the caller need not search the table for them)."""
+    changed (so the caller need not search the table for them). ``start``: the trained
+    model the encoder started from, if any."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
     if changed_rows is None:
         changed_rows = np.zeros(motion.shape[0], np.uint8)
@@ -566,7 +637,8 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     ngroups = groups
     out = np.zeros((rows, cols), np.int64)
     d: cython.longlong[:, ::1] = out
-    dec = Decoder(data, prior(fields, ngroups))
+    dec = Decoder(data, *_start(start, fields, ngroups, layout))
+    xbase = contexts(fields, ngroups) if layout else -1  # where layout 1's added contexts start
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)
     prev: cython.int[:] = flags
@@ -589,12 +661,18 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
             if changed:
                 touched[r] = 1
                 surprised = 0  # whether a value before, in this row's group, surprised
+                lead = 0  # the largest class before, in this row's group
                 _set_activity(mo, fof, r, c0, c1, most)
                 for c in range(c0, c1):
                     m = mo[r, c]
-                    x = _get_value(dec, vbase + fof[c] * _VALUE_CTX, _cell(_activity(m, most[fof[c]]), surprised), m % 3)
+                    at = vbase + fof[c] * _VALUE_CTX
+                    cls_at = _classes(at, _cell(_activity(m, most[fof[c]]), surprised), xbase + fof[c] * _EXTRA_CTX if layout else -1, lead)
+                    x = _get_value(dec, at, cls_at, m % 3)
                     d[r, c] = x
-                    surprised |= _surprised(m, _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x)))
+                    mc = _bit_length(cython.cast(cython.ulonglong, -x) if x < 0 else cython.cast(cython.ulonglong, x))
+                    surprised |= _surprised(m, mc)
+                    if mc > lead:
+                        lead = mc
             c0 = c1
     dec.check_end()
     return out
