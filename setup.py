@@ -45,6 +45,7 @@ COMPILED = [
     "netcode.statesync.bitpack",  # snapshot bit packing
     "netcode.statesync.rangecoder",  # range coding of snapshot updates
     "engine.smallest_three",  # rotation codes' float steps (rebasing, per snapshot)
+    "engine.motion",  # a game predictor's moving rows carried on (per snapshot, each end)
     "netcode.transport.ratelimit",  # per-source token buckets (_mmsg cimports them)
     "netcode.transport._mmsg",  # many datagrams per system call (Linux only, below)
 ]

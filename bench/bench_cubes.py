@@ -45,6 +45,7 @@ from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
 from netcode import compiled
+from engine import motion  # after netcode: its import finder picks the build or the source
 from netcode.statesync import rangecoder
 from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
 from netcode.statesync.training import Trainer
@@ -136,6 +137,7 @@ FLOOR = 102  # the small cubes' resting height (z of a cube lying on the ground)
 ZERO = 1 << 20  # the code of height (and x, y) 0: the fields' Int quantizers start at -2**20
 ROTATION = SmallestThree(9)  # the recording's rotation codes, for the predictor's turns
 SPINNING = 0.9999  # a turn whose quaternion's w is below this spins (above: the codes' jitter)
+UNBOUNDED = -(1 << 63)  # no floor for motion.extrapolated's low
 
 
 def physics_predictor(base, older, rows, ahead, gap, columns):
@@ -154,20 +156,15 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     * the orientation is left as it was (but see :func:`tumbling_predictor`): its delta
       is coded against the rebased baseline.
 
-    The residuals are mostly collisions, which no such rule foresees."""
+    The residuals are mostly collisions, which no such rule foresees. The rows' work is
+    :func:`engine.motion.extrapolated`'s one compiled pass (finding the moving cubes,
+    gathering, scaling and scattering them as numpy calls was most of this predictor's
+    time)."""
     out = base.copy()
     c0 = columns["xy"][0]
     z = columns["z"][0]  # the column after the position's two (as the spec declares them)
-    b, o = base[:, c0 : z + 1], older[:, c0 : z + 1]
-    moving = np.flatnonzero(((b[:, 0] != o[:, 0]) | (b[:, 1] != o[:, 1]) | (b[:, 2] != o[:, 2])) & rows)
-    if not len(moving):
-        return out
-    now = b[moving]
-    v = now - o[moving]  # per ``gap`` ticks
-    ahead_of = now + v * ahead // gap
-    h = now[:, 2] + v[:, 2] * (6 * ahead) // (10 * gap)
-    ahead_of[:, 2] = np.maximum(h, np.minimum(ZERO + FLOOR, now[:, 2]))
-    out[moving, c0 : z + 1] = ahead_of
+    motion.extrapolated(base, older, c0, z + 1, (ahead, ahead, 6 * ahead), (gap, gap, 10 * gap), out, rows,
+                        (UNBOUNDED, UNBOUNDED, ZERO + FLOOR))
     return out
 
 
