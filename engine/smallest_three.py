@@ -259,10 +259,24 @@ def extrapolated(base, older, turns: cython.Py_ssize_t, still: cython.double, sc
     return out
 
 
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(x=cython.double, y=cython.double, z=cython.double, w=cython.double)
+def _reach(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1]) -> cython.double:
+    """Row ``r``'s :func:`uprightness` (``q``: a (1, 4) scratch row): the rotation
+    matrix's bottom row, each axis's vertical part, summed as magnitudes."""
+    _unit_row(codes, r, scale, q, 0)
+    x = q[0, 0]
+    y = q[0, 1]
+    z = q[0, 2]
+    w = q[0, 3]
+    return abs(2.0 * (x * z - w * y)) + abs(2.0 * (y * z + w * x)) + abs(1.0 - 2.0 * (x * x + y * y))
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.initializedcheck(False)
-@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, x=cython.double, y=cython.double, z=cython.double, w=cython.double)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t)
 def uprightness(codes, scale: cython.double):
     """Per rotation (codes, (n, 4)): how far a unit cube turned by it reaches below its
     centre, the sum of the vertical parts of its three axes (1 lying flat, sqrt(2) on an
@@ -277,13 +291,7 @@ def uprightness(codes, scale: cython.double):
     o: cython.double[::1] = out
     q: cython.double[:, ::1] = scratch
     for r in range(n):
-        _unit_row(c, r, scale, q, 0)
-        x = q[0, 0]
-        y = q[0, 1]
-        z = q[0, 2]
-        w = q[0, 3]
-        # the rotation matrix's bottom row: each axis's vertical part
-        o[r] = abs(2.0 * (x * z - w * y)) + abs(2.0 * (y * z + w * x)) + abs(1.0 - 2.0 * (x * x + y * y))
+        o[r] = _reach(c, r, scale, q)
     return out
 
 
@@ -322,7 +330,7 @@ def _rows(a) -> int:
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.initializedcheck(False)
-@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, x=cython.double, y=cython.double, z=cython.double, w=cython.double, lift=cython.double)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, lift=cython.double)
 def standing(expected, known, heights, below: cython.longlong, half: cython.double, ground: cython.longlong, scale: cython.double, out):
     """Boxes put back on the ground where they tumbled: for each row whose rotation
     ``known`` (codes, (n, 4)) is not ``expected`` (codes, (n, 4)) and whose height
@@ -348,12 +356,6 @@ def standing(expected, known, heights, below: cython.longlong, half: cython.doub
     for r in range(n):
         if h[r] >= below or (e[r, 0] == k[r, 0] and e[r, 1] == k[r, 1] and e[r, 2] == k[r, 2] and e[r, 3] == k[r, 3]):
             continue
-        _unit_row(k, r, scale, q, 0)
-        x = q[0, 0]
-        y = q[0, 1]
-        z = q[0, 2]
-        w = q[0, 3]
-        lift = abs(2.0 * (x * z - w * y)) + abs(2.0 * (y * z + w * x)) + abs(1.0 - 2.0 * (x * x + y * y))
-        lift = min(max(lift, 0.0), 2.0)
+        lift = min(max(_reach(k, r, scale, q), 0.0), 2.0)
         o[r] = ground + cython.cast(cython.longlong, lift * half + 0.5)
     return out

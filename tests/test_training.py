@@ -177,9 +177,10 @@ def test_hostile_tables_never_crash_a_decoder_that_starts_from_a_model(model):
         data = rng.integers(0, 256, int(rng.integers(0, 80)), dtype=np.uint8).tobytes()
         try:
             out = c.decode_table(data, motion)
-            assert out.shape == (rows, schema.columns)
         except ProtocolError:
-            pass
+            continue
+        # Whatever garbage decoded to is a table the same model codes and reads back.
+        assert np.array_equal(c.decode_table(c.encode_table(out, motion), motion), out)
 
 
 _PURE = """
