@@ -490,9 +490,10 @@ def test_js_refuses_a_hostile_model_as_python_does():
     files = {"loads": model.to_bytes(), **hostile_models(model)}
     files["another table"] = CoderModel(c.table_sets + 1, c.groups, rangecoder.prior(c.table_sets + 1, c.groups), np.zeros(rangecoder.contexts(c.table_sets + 1, c.groups))).to_bytes()
     ops = [{"op": "model", "b64": base64.b64encode(data).decode(), "fields": c.table_sets, "groups": c.groups} for data in files.values()]
+    ops += [{"op": "model", "b64": text, "fields": c.table_sets, "groups": c.groups} for text in ("not base64!", 12, None)]  # the schema is JSON from the network
     got = js(*ops)
     assert got[0]["probs"] == model.probs.tolist() and got[0]["seen"] == model.seen.tolist()
-    assert all(g == {"error": "bad_model"} for g in got[1:]), list(zip(files, got))
+    assert all(g == {"error": "bad_model"} for g in got[1:]), list(zip([*files, "text", "number", "null"], got))
 
 
 def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
@@ -728,6 +729,26 @@ def test_cli_serve_has_open_join(capsys):
 # -- end to end: the module as a player on a real server ---------------------------------------
 
 
+def _arena_model(game, ticks: int = 40) -> bytes:
+    """A layout-1 coder model for ``game``'s spec, trained on its bots' play: each tick's
+    snapshot coded against the one 3 ticks before, predicted from the one before that."""
+    state = game.create(11, 4)
+    schema = SnapshotSchema(game.replication, state)
+    frames = []
+    for tick in range(ticks):
+        game.step(state, game.bot_inputs(state, tick, np.arange(4)), tick)
+        frames.append(schema.quantize(state))
+    trainer = Trainer(schema, 1)
+    with trainer:
+        for t in range(6, ticks):
+            (codes, view, extras), (base, base_view, base_extras), (older, older_view, _) = frames[t], frames[t - 3], frames[t - 6]
+            encode_snapshot(t, codes, view, extras, budget=1150, base_tick=t - 3, base_codes=base, base_view=base_view, base_extras=base_extras,
+                            predictor=(t - 6, older, older_view, schema.smooth), coding=schema.coding)
+    model = trainer.model(settled=50)
+    assert model.seen.max() == 15
+    return model.to_bytes()
+
+
 async def _harness(server: TickServer, mode, *args: str, timeout: float) -> tuple[dict | None, tuple | None, str]:
     """Run player.mjs; returns its report, the server's history entry for the report's newest
     snapshot (looked up the moment the line arrives), and its stderr."""
@@ -767,13 +788,16 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("coding", ["packed", "entropy"])
+@pytest.mark.parametrize("coding", ["packed", "entropy", "model"])
 def test_js_client_plays_state_sync_over_a_real_websocket(coding):
     """A player holding "move right" and a spectator, side by side, for a few seconds; with
-    the arena's spec as it ships (packed) and range-coded (position and aim in one group)."""
+    the arena's spec as it ships (packed), range-coded (position and aim in one group), and
+    range-coded from a coder model trained on a recording of the arena (context layout 1)."""
     game = Arena(npcs=300)
-    if coding == "entropy":
+    if coding != "packed":
         game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
+    if coding == "model":
+        game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
     seconds = 3.0
 
     async def scenario():

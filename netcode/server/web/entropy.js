@@ -136,6 +136,18 @@ export function crc32(bytes) {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
+/** The bytes of base64 ``text`` (a model as the room's schema carries it); ProtocolError if it is not. */
+export function fromBase64(text) {
+  let raw;
+  try {
+    raw = atob(text);
+  } catch {
+    raw = null;
+  }
+  if (typeof text !== "string" || raw === null) throw new ProtocolError("bad_model", "the coder model is not base64 text");
+  return Uint8Array.from(raw, (ch) => ch.charCodeAt(0));
+}
+
 const MODEL_HEAD = 14, MODEL_CHECK = 4, MODEL_VARINT = 5;
 /**
  * A trained coder model's file (format 2, netcode/statesync/training.py's CoderModel and
@@ -246,8 +258,7 @@ export class EntropyCoding {
     this.prior = null;
     this.seen = null;
     if (model !== null) {
-      const raw = Uint8Array.from(atob(model), (ch) => ch.charCodeAt(0));
-      ({ layout: this.layout, probs: this.prior, seen: this.seen } = parseModel(raw, this.fields, this.groups));
+      ({ layout: this.layout, probs: this.prior, seen: this.seen } = parseModel(fromBase64(model), this.fields, this.groups));
     } else {
       this.prior = prior(this.fields, this.groups);
     }
