@@ -729,19 +729,17 @@ def test_cli_serve_has_open_join(capsys):
 # -- end to end: the module as a player on a real server ---------------------------------------
 
 
-def _arena_model(game, ticks: int = 40) -> bytes:
-    """A coder model for ``game``'s spec, trained on its bots' play: each tick's snapshot
-    coded against the one 3 ticks before, predicted from the one before that. Layout 0:
-    the interpreted coder (TICKSYNC_PURE=1) turns a model's every context into a list per
-    packet, and layout 1's five times as many slowed the server below the snapshot rate
-    this test asks for (44 in 3 s); tests above play layout 1 in the browser."""
+def _arena_model(game, ticks: int = 40, layout: int = 1) -> bytes:
+    """A coder model (context ``layout``) for ``game``'s spec, trained on its bots' play:
+    each tick's snapshot coded against the one 3 ticks before, predicted from the one
+    before that."""
     state = game.create(11, 4)
     schema = SnapshotSchema(game.replication, state)
     frames = []
     for tick in range(ticks):
         game.step(state, game.bot_inputs(state, tick, np.arange(4)), tick)
         frames.append(schema.quantize(state))
-    trainer = Trainer(schema)
+    trainer = Trainer(schema, layout)
     with trainer:
         for t in range(6, ticks):
             (codes, view, extras), (base, base_view, base_extras), (older, older_view, _) = frames[t], frames[t - 3], frames[t - 6]
@@ -795,7 +793,7 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 def test_js_client_plays_state_sync_over_a_real_websocket(coding):
     """A player holding "move right" and a spectator, side by side, for a few seconds; with
     the arena's spec as it ships (packed), range-coded (position and aim in one group), and
-    range-coded from a coder model trained on a recording of the arena."""
+    range-coded from a coder model trained on a recording of the arena (context layout 1)."""
     game = Arena(npcs=300)
     if coding != "packed":
         game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
