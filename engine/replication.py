@@ -42,8 +42,8 @@ These options tune how snapshots code a game whose entities do not move in strai
 * ``model`` (entropy coding only): a trained starting model for the range coder, as bytes
   (:class:`netcode.statesync.training.CoderModel`, learned from recordings of the game):
   fewer bytes from each packet's first decisions on. Both ends must hold the same; the
-  spec's repr (hence the handshake fingerprint) names the model by its digest. Python
-  clients only.
+  spec's repr (hence the handshake fingerprint) names the model by its digest. The
+  browser client loads it from the room's schema.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """PROTOCOL.md's test vectors: rebuild every packet with the code and compare the bytes."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from netcode.lockstep.wire import LockstepInfo, pack_frames_header, pack_input, 
 from engine.quantize import Int
 from engine.replication import Replication
 from engine.state import State
+from netcode.statesync import rangecoder
+from netcode.statesync.training import CoderModel
 from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync.wire import pack_snapshot_prefix, pack_ss_input, parse_ss_input
 from netcode.session.connection import Connection, SessionConfig
@@ -43,6 +46,17 @@ BASE[1, 0] = 9
 BASE_VIEW = np.array([True, True, True, False])
 ENTROPY = SnapshotSchema(
     Replication(alive="alive", fields={"a": Int(0, 100), "b": Int(0, 100)}, coding="entropy", groups=(("a", "b"),)),
+    State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
+)
+# A layout-1 coder model for ENTROPY's tables (2 context sets, 1 group) that moves three
+# contexts: the changed bit after an unchanged row (0), the first class bit of set 0 (16),
+# and set 1's first class bit after a class 1-2 value that surprised (layout 1's 6550).
+_probs = rangecoder.prior(2, 1, 1).copy()
+_seen = np.zeros(len(_probs), np.uint8)
+_probs[[0, 16, 6550]], _seen[[0, 16, 6550]] = [3000, 1000, 4000], [15, 0, 4]
+MODEL = CoderModel(2, 1, _probs, _seen, layout=1).to_bytes()
+ENTROPY_MODEL = SnapshotSchema(
+    dataclasses.replace(ENTROPY.replication, model=MODEL),
     State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
 )
 COOKIE = make_cookie(SECRET, ("127.0.0.1", 40000), NONCE, 1000, TOKEN)
@@ -100,6 +114,10 @@ BUILT = {
     "snapshot_entropy": encode_snapshot(
         7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY.coding
     )[0],
+    "coder_model": MODEL,
+    "snapshot_entropy_model": encode_snapshot(
+        7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY_MODEL.coding
+    )[0],
 }
 
 
@@ -143,6 +161,12 @@ def test_vectors_parse_back():
     part = decode_part(bytes.fromhex(VECTORS["snapshot_entropy"]), 4, 2, 0, ENTROPY.coding)
     apply_part(part, codes, view, ENTROPY.coding, ENTROPY.motion(BASE, BASE_VIEW))
     assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
+    assert CoderModel.from_bytes(bytes.fromhex(VECTORS["coder_model"])).to_bytes() == MODEL
+    codes, view = BASE.copy(), BASE_VIEW.copy()
+    part = decode_part(bytes.fromhex(VECTORS["snapshot_entropy_model"]), 4, 2, 0, ENTROPY_MODEL.coding)
+    apply_part(part, codes, view, ENTROPY_MODEL.coding, ENTROPY_MODEL.motion(BASE, BASE_VIEW))
+    assert np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW])
+    assert VECTORS["snapshot_entropy_model"] != VECTORS["snapshot_entropy"]
     part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
     assert (part.base, part.predictor) == (5, 3)
     codes = predict(BASE, BASE_VIEW, BASE - 1, np.ones(4, bool), 7, 5, 3, np.array([True, False]))

@@ -5,11 +5,14 @@ identity tells them apart), training is deterministic, hostile tables never cras
 decoder that starts from a model, and the compiled coder trains and codes as its source
 run as Python does."""
 
+import base64
 import dataclasses
 import hashlib
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -84,20 +87,63 @@ def test_a_model_round_trips_through_bytes_and_training_is_deterministic(model):
     assert not np.array_equal(model.probs, rangecoder.prior(model.fields, model.groups))
 
 
-def test_a_corrupt_or_foreign_model_is_refused_saying_why(model):
+def varint(x: int) -> bytes:
+    """Unsigned LEB128."""
+    out = bytearray()
+    while x >= 0x80:
+        out.append(x & 0x7F | 0x80)
+        x >>= 7
+    return bytes(out + bytes([x]))
+
+
+def sealed(body: bytes) -> bytes:
+    """A model file's bytes with their CRC-32 appended: hostile files that pass the check."""
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def hostile_models(model) -> dict:
+    """Files that are not a whole model of ``model``'s table in the one form it is written,
+    each by what the refusal says (tests/test_web_client.py gives them to the browser)."""
     data = model.to_bytes()
-    cases = {
+    body = data[:-4]
+    head = lambda entries, layout=model.layout, version=2: b"TSCM" + bytes([version, layout]) + struct.pack("<HHI", model.fields, model.groups, entries)
+    prior = rangecoder.prior(model.fields, model.groups, model.layout)
+    n = len(prior)
+    return {
         "at least": data[:10],
-        "not a coder model": b"XXXX" + data[4:],
-        "format version": data[:4] + bytes([9]) + data[5:],
-        "context layout": data[:5] + bytes([7]) + data[6:],
-        "cannot have": data[:6] + (model.fields + 1).to_bytes(2, "little") + data[8:],
-        "bytes, not": data + b"\0",
-        "checksum": data[:40] + bytes([data[40] ^ 1]) + data[41:],
+        "not a coder model": sealed(b"XXXX" + body[4:]),
+        "format version 1": sealed(head(0, version=1)),
+        "context layout": sealed(head(0, layout=7)),
+        "mismatch": data[:20] + bytes([data[20] ^ 1]) + data[21:],
+        "truncated": sealed(body[:-1]),
+        "truncated:": sealed(head(1) + b"\x85"),  # a varint cut short
+        "past its": sealed(head(1) + varint(n) + b"\x00\x08"),
+        "1..4095": sealed(head(1) + b"\x00" + (15 << 12).to_bytes(2, "little")),
+        "repeats the default": sealed(head(1) + b"\x00" + int(prior[0]).to_bytes(2, "little")),
+        "overlong": sealed(head(1) + b"\x80\x00" + b"\x00\x08"),
+        "longer than": sealed(head(1) + b"\x80" * 5 + b"\x00\x00\x08"),
+        "bytes after": sealed(body + b"\x00"),
+        "cannot change": sealed(head(n + 1)),
     }
-    for why, bad in cases.items():
-        with pytest.raises(ValueError, match=why):
+
+
+def test_a_corrupt_or_foreign_model_is_refused_saying_why(model):
+    """Anything but a whole model in the one form to_bytes writes is a ValueError saying
+    what is wrong (duplicate or unsorted contexts and out-of-range event counts cannot be
+    written: entries are gaps, and a count is the u16's top 4 bits)."""
+    data = model.to_bytes()
+    for why, bad in hostile_models(model).items():
+        with pytest.raises(ValueError, match=why.rstrip(":")):
             CoderModel.from_bytes(bad)
+    # the far ends: the first and last contexts alone, and every context moved
+    probs, seen = rangecoder.prior(model.fields, model.groups, model.layout).copy(), np.zeros(len(model.probs), np.uint8)
+    probs[0], seen[-1] = 1, 15
+    ends = CoderModel(model.fields, model.groups, probs, seen, model.layout)
+    assert CoderModel.from_bytes(ends.to_bytes()) == ends and ends.to_bytes()[14:-4] == b"\x00\x01\x00" + varint(len(probs) - 2) + (int(probs[-1]) | 15 << 12).to_bytes(2, "little")
+    probs = np.where(np.arange(len(probs)) % 2, 1, 4095)
+    seen = np.full(len(probs), 15)
+    full = CoderModel(model.fields, model.groups, probs, seen, model.layout)
+    assert CoderModel.from_bytes(full.to_bytes()) == full and len(full.to_bytes()) == 14 + 3 * len(probs) + 4
     probs = model.probs.copy()
     probs[3] = 0  # a certain event would stall the coder on its surprise
     with pytest.raises(ValueError, match="1..4095"):
@@ -106,8 +152,8 @@ def test_a_corrupt_or_foreign_model_is_refused_saying_why(model):
     other = CoderModel(model.fields + 1, model.groups, np.full(rangecoder.contexts(model.fields + 1, model.groups), 2048), np.zeros(rangecoder.contexts(model.fields + 1, model.groups)))
     with pytest.raises(ValueError, match="context sets"):
         with_model(other)
-    with pytest.raises(ValueError, match="checksum"):
-        with_model(data[:40] + bytes([data[40] ^ 1]) + data[41:])
+    with pytest.raises(ValueError, match="CRC-32"):
+        with_model(data[:20] + bytes([data[20] ^ 1]) + data[21:])
     spec = make_schema(N).replication
     with pytest.raises(ValueError, match="entropy"):
         dataclasses.replace(spec, coding="packed", predictor=None, model=data)
@@ -135,14 +181,30 @@ def test_a_packet_coded_with_a_model_decodes_with_it_only(model):
     assert model.digest() in repr(schema.replication) and "model" not in repr(plain.replication)
     assert repr(schema.replication) != repr(with_model(trained(range(8, 16))).replication)
     assert repr(with_model(model.to_bytes()).replication) == repr(schema.replication)  # bytes or object alike
-    # The browser client does not load models: the room's schema says so.
-    assert schema.coding.describe()["model"] and not plain.coding.describe()["model"]
+    # The browser client loads the model from the room's schema.
+    assert base64.b64decode(schema.coding.describe()["model"]) == model.to_bytes() and plain.coding.describe()["model"] is None
 
 
-def test_the_browser_is_told_it_cannot_play_a_spec_with_a_model(model):
+def test_the_browser_is_given_a_spec_s_model(model):
     schema = make_schema(N, predictor=None, model=model)
-    assert "trained model" in _coding(schema)["unsupported"]
+    assert base64.b64decode(_coding(schema)["model"]) == model.to_bytes()
     assert "unsupported" not in _coding(make_schema(N, predictor=None))
+
+
+def test_a_model_file_stores_only_what_training_moved(model):
+    """Format 2 stores the contexts whose start differs from the hand-written prior's:
+    an untrained model is its 18-byte header and check, a trained one one entry (a gap
+    and a u16) per context it moved, and the coded packets are the same as with a model
+    that is the whole table (what format 1 stored)."""
+    fields, groups = model.fields, model.groups
+    untrained = CoderModel(fields, groups, rangecoder.prior(fields, groups), np.zeros(len(model.probs)))
+    assert len(untrained.to_bytes()) == 18
+    moved = int(((model.probs != rangecoder.prior(fields, groups)) | (model.seen != 0)).sum())
+    assert 0 < moved < len(model.probs) // 2
+    assert 18 + 3 * moved <= len(model.to_bytes()) <= 18 + 5 * moved
+    with_untrained, plain = with_model(untrained), make_schema(N)
+    for seed in range(20, 23):
+        assert encode(with_untrained, seed)[0] == encode(plain, seed)[0]
 
 
 def test_a_model_with_richer_contexts_codes_and_trains_from_a_spec_with_another_model(model):

@@ -17,6 +17,7 @@ saying so rather than skip, so a missing runtime is never mistaken for a passing
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import re
@@ -41,6 +42,9 @@ from netcode.server.tickserver import RoomConfig, TickServer
 from netcode.statesync.snapshot import apply_extras, apply_part, decode_part, encode_snapshot, predict
 from netcode.statesync.wire import StateSyncInfo
 from netcode.statesync.snapshot import SnapshotSchema
+from netcode.statesync import rangecoder
+from netcode.statesync.training import CoderModel, Trainer
+from test_training import hostile_models
 from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
@@ -380,9 +384,35 @@ def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
     rng = np.random.default_rng(seed)
     n = 300
     schema = _entropy_schema(n)
+    more, cases = _entropy_worlds(rng, schema, n, 4)
+    ops += more
+    expected += cases
+    # Hostile parts: cut short, or their table's bytes garbled: an error or some table, never a crash.
+    last = bytes.fromhex(ops[-1]["parts"][0])
+    hostile = [last[: len(last) // 2], last + b"\xff" * 9]
+    hostile += [last[:k] + bytes(rng.integers(0, 256, len(last) - k, dtype=np.uint8)) for k in rng.integers(5, len(last), 12)]
+    for got in js(*({**ops[-1], "parts": [raw.hex()]} for raw in hostile)):
+        assert "error" in got or len(got["codes"]) == n * schema.columns, got  # errors are ProtocolErrors (unit.mjs)
+    _same_tables(js(*ops), expected)
+
+
+def _same_tables(out, expected):
+    for got, (codes, view) in zip(out, expected, strict=True):
+        got_codes = np.array(got["codes"], np.int64).reshape(len(view), -1)
+        got_view = np.array(got["view"], bool)
+        assert np.array_equal(got_view, view)
+        assert np.array_equal(got_codes[view], codes[view])
+
+
+def _entropy_worlds(rng, schema, n, count):
+    """``count`` random worlds whose entities turn (a largest rotation component switching
+    now and then), move and get hurt, each encoded for ``schema`` against a baseline, every
+    other one with a predictor, cut into parts by small budgets: unit.mjs "apply" ops and
+    the (codes, view) each must rebuild."""
     rot = SmallestThree(9)
     shape = {"capacity": n, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe()}
-    for case in range(4):
+    ops, expected = [], []
+    for case in range(count):
         q = rng.normal(size=(n, 4))
         older = np.column_stack([rot.quantize(q / np.linalg.norm(q, axis=1, keepdims=True)),
                                  rng.integers(1000, 1 << 19, (n, 2)), rng.integers(0, 8, n), rng.integers(0, 101, n)])
@@ -410,17 +440,60 @@ def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
         ops.append(op)
         expected.append((codes, view))
     assert (rot.delta(base[:, :4], codes[:, :4])[:, 0] != 0).any(), "some largest index should switch"
-    # Hostile parts: cut short, or their table's bytes garbled: an error or some table, never a crash.
-    last = bytes.fromhex(ops[-1]["parts"][0])
-    hostile = [last[: len(last) // 2], last + b"\xff" * 9]
-    hostile += [last[:k] + bytes(rng.integers(0, 256, len(last) - k, dtype=np.uint8)) for k in rng.integers(5, len(last), 12)]
-    for got in js(*({**ops[-1], "parts": [raw.hex()]} for raw in hostile)):
-        assert "error" in got or len(got["codes"]) == n * schema.columns, got  # errors are ProtocolErrors (unit.mjs)
-    for got, (codes, view) in zip(js(*ops), expected):
-        got_codes = np.array(got["codes"], np.int64).reshape(len(view), -1)
-        got_view = np.array(got["view"], bool)
-        assert np.array_equal(got_view, view)
-        assert np.array_equal(got_codes[view], codes[view])
+    return ops, expected
+
+
+def test_js_decodes_parts_coded_from_a_trained_model_as_python_does(seed):
+    """A spec with a trained coder model, in context layouts 0 and 1: the room's schema
+    carries the model, the browser loads it (the same probabilities and event counts as
+    Python's CoderModel) and rebuilds the parts coded from it exactly; the PROTOCOL.md
+    vectors of a model and a part coded from it decode there too."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    plain = _entropy_schema(n)
+    for layout in (0, 1):
+        trainer = Trainer(plain, layout)
+        with trainer:
+            _entropy_worlds(np.random.default_rng(seed + 1), plain, n, 4)
+        model = trainer.model(settled=50)
+        assert model.seen.max() == 15  # some contexts start settled
+        schema = SnapshotSchema(dataclasses.replace(plain.replication, model=model.to_bytes()), _entropy_state(n))
+        described = schema.coding.describe()
+        assert base64.b64decode(described["model"]) == model.to_bytes()
+        ops, expected = _entropy_worlds(rng, schema, n, 3)
+        loaded, *out = js({"op": "model", "b64": described["model"], "fields": model.fields, "groups": model.groups}, *ops)
+        assert loaded == {"layout": layout, "probs": model.probs.tolist(), "seen": model.seen.tolist()}
+        _same_tables(out, expected)
+        # ... and not without the model: garbage or an error, never the frame
+        for got, (codes, view) in zip(js(*({**op, "coding": plain.coding.describe()} for op in ops)), expected):
+            assert "error" in got or not np.array_equal(np.array(got["codes"], np.int64).reshape(n, -1)[view], codes[view])
+    vector_model = bytes.fromhex(VECTORS["coder_model"])
+    small = SnapshotSchema(
+        Replication(alive="alive", fields={"a": Int(0, 100), "b": Int(0, 100)}, coding="entropy", groups=(("a", "b"),), model=vector_model),
+        State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
+    )
+    part = {"op": "apply", "parts": [VECTORS["snapshot_entropy_model"]], "codes": BASE.ravel().tolist(), "view": BASE_VIEW.astype(int).tolist(),
+            "capacity": 4, "columns": 2, "extras_size": 0, "coding": small.coding.describe()}
+    _same_tables(js(part), [(CODES, VIEW)])
+
+
+def test_js_refuses_a_hostile_model_as_python_does():
+    """Every file Python's CoderModel refuses (tests/test_training.py's hostile_models) is a
+    ProtocolError("bad_model") in the browser, as is a model of another table; the spec's
+    own model loads."""
+    schema = _entropy_schema(200)
+    trainer = Trainer(schema, 1)
+    with trainer:
+        _entropy_worlds(np.random.default_rng(3), schema, 200, 2)
+    model = trainer.model(settled=50)
+    c = schema.coding
+    files = {"loads": model.to_bytes(), **hostile_models(model)}
+    files["another table"] = CoderModel(c.table_sets + 1, c.groups, rangecoder.prior(c.table_sets + 1, c.groups), np.zeros(rangecoder.contexts(c.table_sets + 1, c.groups))).to_bytes()
+    ops = [{"op": "model", "b64": base64.b64encode(data).decode(), "fields": c.table_sets, "groups": c.groups} for data in files.values()]
+    ops += [{"op": "model", "b64": text, "fields": c.table_sets, "groups": c.groups} for text in ("not base64!", 12, None)]  # the schema is JSON from the network
+    got = js(*ops)
+    assert got[0]["probs"] == model.probs.tolist() and got[0]["seen"] == model.seen.tolist()
+    assert all(g == {"error": "bad_model"} for g in got[1:]), list(zip([*files, "text", "number", "null"], got))
 
 
 def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
@@ -428,7 +501,7 @@ def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
 
     schema = _entropy_schema(4)
     described = _coding(schema)
-    assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False, "model": False}
+    assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False, "model": None}
     with_hook = SnapshotSchema(dataclasses.replace(schema.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
     assert "only Python" in _coding(with_hook)["unsupported"]
     packed = SnapshotSchema(dataclasses.replace(schema.replication, coding="packed", groups=()), _entropy_state(4))
@@ -656,6 +729,27 @@ def test_cli_serve_has_open_join(capsys):
 # -- end to end: the module as a player on a real server ---------------------------------------
 
 
+def _arena_model(game, ticks: int = 40, layout: int = 1) -> bytes:
+    """A coder model (context ``layout``) for ``game``'s spec, trained on its bots' play:
+    each tick's snapshot coded against the one 3 ticks before, predicted from the one
+    before that."""
+    state = game.create(11, 4)
+    schema = SnapshotSchema(game.replication, state)
+    frames = []
+    for tick in range(ticks):
+        game.step(state, game.bot_inputs(state, tick, np.arange(4)), tick)
+        frames.append(schema.quantize(state))
+    trainer = Trainer(schema, layout)
+    with trainer:
+        for t in range(6, ticks):
+            (codes, view, extras), (base, base_view, base_extras), (older, older_view, _) = frames[t], frames[t - 3], frames[t - 6]
+            encode_snapshot(t, codes, view, extras, budget=1150, base_tick=t - 3, base_codes=base, base_view=base_view, base_extras=base_extras,
+                            predictor=(t - 6, older, older_view, schema.smooth), coding=schema.coding)
+    model = trainer.model(settled=50)
+    assert model.seen.max() == 15
+    return model.to_bytes()
+
+
 async def _harness(server: TickServer, mode, *args: str, timeout: float) -> tuple[dict | None, tuple | None, str]:
     """Run player.mjs; returns its report, the server's history entry for the report's newest
     snapshot (looked up the moment the line arrives), and its stderr."""
@@ -695,13 +789,16 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("coding", ["packed", "entropy"])
+@pytest.mark.parametrize("coding", ["packed", "entropy", "model"])
 def test_js_client_plays_state_sync_over_a_real_websocket(coding):
     """A player holding "move right" and a spectator, side by side, for a few seconds; with
-    the arena's spec as it ships (packed) and range-coded (position and aim in one group)."""
+    the arena's spec as it ships (packed), range-coded (position and aim in one group), and
+    range-coded from a coder model trained on a recording of the arena (context layout 1)."""
     game = Arena(npcs=300)
-    if coding == "entropy":
+    if coding != "packed":
         game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
+    if coding == "model":
+        game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
     seconds = 3.0
 
     async def scenario():

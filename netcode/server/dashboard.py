@@ -292,8 +292,6 @@ def _coding(schema: SnapshotSchema) -> dict | None:
         return {"unsupported": str(exc)}
     if out["predictor"]:
         return {"unsupported": "the game predicts its snapshots with its own function, which only Python clients run"}
-    if out["model"]:
-        return {"unsupported": "the spec's coder starts from a trained model, which only Python clients load"}
     return out
 
 

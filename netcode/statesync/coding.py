@@ -11,6 +11,8 @@ motion classes (the table itself is :mod:`netcode.statesync.rangecoder`'s).
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 
 from engine.quantize import SmallestThree
@@ -73,8 +75,9 @@ class SnapshotCoding:
     def describe(self) -> dict:
         """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
         EntropyCoding): per column its group and context set, the first column and bit depth
-        of each smallest-three rotation, and whether the game names its own predictor (which
-        only Python runs)."""
+        of each smallest-three rotation, whether the game names its own predictor (which
+        only Python runs), and its trained coder model (:mod:`netcode.statesync.training`'s
+        file, base64; the browser loads it) or None."""
         rotations = [[c0, q.bits] for c0, _c1, q in self.transforms if isinstance(q, SmallestThree)]
         other = [type(q).__name__ for _c0, _c1, q in self.transforms if not isinstance(q, SmallestThree)]
         if other:
@@ -86,7 +89,7 @@ class SnapshotCoding:
             "sets": field_of.tolist(),
             "rotations": rotations,
             "predictor": self.hook is not None or self.refine is not None,
-            "model": self.model is not None,
+            "model": None if self.model is None else base64.b64encode(self.model.to_bytes()).decode("ascii"),
         }
 
     # -- prediction --------------------------------------------------------------------

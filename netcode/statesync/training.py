@@ -21,20 +21,33 @@ makes the model::
 and give both ends the same bytes: ``Replication(..., coding="entropy", model=data)``.
 The model's bytes are part of the spec's identity (its repr, hence the game's handshake
 fingerprint), so a client with another model is refused at the handshake instead of
-decoding garbage. Only Python clients load models (the browser client says so).
+decoding garbage. The browser client loads it too (the room's schema carries it).
 
-The file format (little-endian): ``b"TSCM"``, u8 format version (1), u8 context layout
-(0: the coder's contexts; 1: also each value's class by the largest class before it
-in its row's group, ``rangecoder._classes``), u16 context sets, u16 groups, u32 contexts, then per context
-its probability of a 0 (u16, in 1/4096, 1..4095), then per context its starting event
-count (u8, 0..15), then the first 8 bytes of the BLAKE2b of all before: a wrong size,
-version, layout or checksum is a clear ValueError on load.
+The file format, version 2 (little-endian), stores only what differs from where the coder
+would start without a model (:func:`~netcode.statesync.rangecoder.prior`'s probability,
+no events seen): most of a trained model's contexts were never met in training and stay
+there (the cube scene's layout-1 model: 5.1 KB, where version 1 stored every context in
+78 KB). ``b"TSCM"``, u8 format version (2), u8 context layout (0: the coder's contexts;
+1: also each value's class by the largest class before it in its row's group,
+``rangecoder._classes``), u16 context sets, u16 groups, u32 entries; then per entry, in
+increasing context order, the gap to its context from the one after the entry before
+(from context 0 for the first) as an unsigned LEB128 varint of at most 5 bytes, and a u16:
+the probability of a 0 (in 1/4096, 1..4095) in its low 12 bits, the starting event count
+(0..15) in its high 4; then the CRC-32 (``zlib.crc32``) of all before, u32. Gaps make
+duplicate or unsorted contexts impossible to write and the u16 an out-of-range count; a
+context past the last, a probability of 0, an entry equal to the default, an overlong
+varint, a wrong size, version, layout or check is a clear ValueError on load (one model,
+one file: its bytes are its identity). The check is for corruption only (the browser
+client computes it in a few lines): the spec names its model by
+:func:`engine.replication.model_digest` of these bytes, which the handshake fingerprint
+covers. Version 1 (every context, BLAKE2b check) is no longer read: loading one says so
+(retrain; training takes seconds).
 """
 
 from __future__ import annotations
 
-import hashlib
 import struct
+import zlib
 
 import numpy as np
 
@@ -44,10 +57,11 @@ from netcode.statesync import rangecoder
 __all__ = ["CoderModel", "Trainer"]
 
 MAGIC = b"TSCM"
-VERSION = 1
+VERSION = 2
 LAYOUTS = (0, 1)  # the context layouts this coder knows (rangecoder.contexts)
 _HEAD = struct.Struct("<4sBBHHI")
-_CHECK = 8
+_CHECK = 4  # CRC-32
+_VARINT = 5  # the most bytes of a gap (a u32)
 _ONE = 1 << 12
 _SETTLED = 15  # the coder's event count after which a context adapts at its slowest
 
@@ -81,33 +95,77 @@ class CoderModel:
         self.start = (self.probs, self.seen)  # what rangecoder.encode_table / decode_table take
 
     def to_bytes(self) -> bytes:
-        body = _HEAD.pack(MAGIC, VERSION, self.layout, self.fields, self.groups, len(self.probs))
-        body += self.probs.astype("<u2").tobytes() + self.seen.tobytes()
-        return body + hashlib.blake2b(body, digest_size=_CHECK).digest()
+        """The model in file format 2: what differs from the hand-written start."""
+        at = np.flatnonzero((self.probs != rangecoder.prior(self.fields, self.groups, self.layout)) | (self.seen != 0))
+        out = bytearray(_HEAD.pack(MAGIC, VERSION, self.layout, self.fields, self.groups, len(at)))
+        words = (self.probs[at] | (self.seen[at].astype(np.uint32) << 12)).tolist()
+        after = 0  # the context after the entry before
+        for ctx, word in zip(at.tolist(), words):
+            gap = ctx - after
+            while gap >= 0x80:
+                out.append(gap & 0x7F | 0x80)
+                gap >>= 7
+            out.append(gap)
+            out += word.to_bytes(2, "little")
+            after = ctx + 1
+        return bytes(out + struct.pack("<I", zlib.crc32(out)))
 
     @classmethod
     def from_bytes(cls, data) -> "CoderModel":
         """The model saved as ``data``; ValueError, saying what is wrong, unless it is a
-        whole, uncorrupted model of a version and layout this coder reads."""
+        whole, uncorrupted model of a version and layout this coder reads, in the one
+        form :meth:`to_bytes` writes it."""
         data = bytes(data)
         if len(data) < _HEAD.size + _CHECK:
             raise ValueError(f"a coder model is at least {_HEAD.size + _CHECK} bytes, not {len(data)}")
-        magic, version, layout, fields, groups, n = _HEAD.unpack_from(data)
+        magic, version, layout, fields, groups, entries = _HEAD.unpack_from(data)
         if magic != MAGIC:
             raise ValueError(f"not a coder model (starts {magic!r}, not {MAGIC!r})")
         if version != VERSION:
-            raise ValueError(f"coder model format version {version}: this build reads version {VERSION}")
+            raise ValueError(f"coder model format version {version}: this build reads version {VERSION} only (retrain the model)")
         if layout not in LAYOUTS:
             raise ValueError(f"coder model context layout {layout}: this build knows {LAYOUTS}")
-        if fields == 0 or groups == 0 or n != rangecoder.contexts(fields, groups, layout):
-            raise ValueError(f"coder model of {fields} context sets in {groups} groups cannot have {n} contexts")
-        size = _HEAD.size + 3 * n + _CHECK
-        if len(data) != size:
-            raise ValueError(f"coder model of {n} contexts is {size} bytes, not {len(data)}")
-        if hashlib.blake2b(data[:-_CHECK], digest_size=_CHECK).digest() != data[-_CHECK:]:
-            raise ValueError("coder model checksum mismatch: the file is corrupt")
-        probs = np.frombuffer(data, "<u2", n, _HEAD.size)
-        seen = np.frombuffer(data, np.uint8, n, _HEAD.size + 2 * n)
+        if fields == 0 or groups == 0:
+            raise ValueError(f"a coder model of {fields} context sets in {groups} groups")
+        if zlib.crc32(data[:-_CHECK]) != struct.unpack_from("<I", data, len(data) - _CHECK)[0]:
+            raise ValueError("coder model check (CRC-32) mismatch: the file is corrupt")
+        n = rangecoder.contexts(fields, groups, layout)
+        if entries > n:
+            raise ValueError(f"coder model of {n} contexts cannot change {entries} of them")
+        probs = rangecoder.prior(fields, groups, layout).copy()
+        seen = np.zeros(n, np.uint8)
+        pos, end, after = _HEAD.size, len(data) - _CHECK, 0
+        for _ in range(entries):
+            gap = shift = 0
+            while True:
+                if pos >= end:
+                    raise ValueError(f"coder model truncated: its {entries} entries end past its {len(data)} bytes")
+                byte = data[pos]
+                pos += 1
+                gap |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+                if shift >= 7 * _VARINT:
+                    raise ValueError(f"coder model gap varint longer than {_VARINT} bytes")
+            if shift > 7 and byte == 0:
+                raise ValueError("coder model gap varint is overlong (ends in a zero byte)")
+            ctx = after + gap
+            if ctx >= n:
+                raise ValueError(f"coder model entry for context {ctx}, past its {n} contexts")
+            if pos + 2 > end:
+                raise ValueError(f"coder model truncated: its {entries} entries end past its {len(data)} bytes")
+            word = data[pos] | data[pos + 1] << 8
+            pos += 2
+            p, k = word & 0xFFF, word >> 12
+            if p == 0:
+                raise ValueError(f"coder model probabilities must be 1..{_ONE - 1}: context {ctx} has 0")
+            if p == probs[ctx] and k == 0:
+                raise ValueError(f"coder model entry for context {ctx} repeats the default (models store only what differs)")
+            probs[ctx], seen[ctx] = p, k
+            after = ctx + 1
+        if pos != end:
+            raise ValueError(f"coder model has {end - pos} bytes after its {entries} entries")
         return cls(fields, groups, probs, seen, layout)
 
     def digest(self) -> str:

@@ -6,7 +6,7 @@
 // two implementations of the protocol are checked against each other, not against a copy.
 
 import {
-  EntropyCoding, GameSchema, Session, StampedInputs, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, motionCodes, openPacket, predict, readColumn, packRequest, packRun,
+  EntropyCoding, GameSchema, fromBase64, parseModel, Session, StampedInputs, aeadKey, applyExtras, applyPart, decodePart, handshakeProof, motionCodes, openPacket, predict, readColumn, packRequest, packRun,
   packSessionHeader, packSsInput, parseAccepted, parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, sealPacket,
   sessionKeys, splitToken, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
@@ -65,6 +65,11 @@ const OPS = {
       extras = applyExtras(part, extras);
     }
     return { codes: Array.from(codes), view: Array.from(view), extras: extras ? hex(extras) : null };
+  }),
+  // A trained coder model's file (base64, as the room's schema carries it) for a table's shape.
+  model: (o) => caught(() => {
+    const m = parseModel(fromBase64(o.b64), o.fields, o.groups);
+    return { layout: m.layout, probs: Array.from(m.probs), seen: Array.from(m.seen) };
   }),
   prefix: (o) => parseSnapshotPrefix(new Reader(bytes(o.hex))),
   pack_run: (o) => hex(packRun(o.first, o.records.map((r) => Uint8Array.from(r)))),

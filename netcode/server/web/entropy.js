@@ -18,17 +18,24 @@ const CLASSES = 64, ACTIVITY = 8, MOTIONS = ACTIVITY * 3, SPEEDS = ACTIVITY, BEF
 const FLAG_CTX = ACTIVITY * 2;
 const CLASS_CTX = SPEEDS * BEFORE * CLASSES;
 const VALUE_CTX = CLASS_CTX + 3 + CLASSES;
+const LEADS = 4; // context layout 1: per class cell, by the largest class before it in the row's group
+const EXTRA_CTX = CLASS_CTX * LEADS; // layout 1's contexts per set, after all of layout 0's
+
+/** How many contexts a table of ``fields`` sets in ``groups`` has in ``layout`` (rangecoder.contexts). */
+function contexts(fields, groups, layout = 0) {
+  return groups * FLAG_CTX + fields * (VALUE_CTX + (layout ? EXTRA_CTX : 0));
+}
 
 /** Adaptive binary range decoder (LZMA's): one probability per context, reset per part. */
 class RangeDecoder {
-  constructor(data, prior) {
+  constructor(data, prior, seen = null) {
     this.data = data;
     this.pos = 0;
     this.range = 0xffffffff;
     this.code = 0;
     for (let i = 0; i < 4; i++) this.code = ((this.code << 8) | this.byte()) >>> 0;
     this.p = prior.slice();
-    this.n = new Uint8Array(prior.length);
+    this.n = seen ? seen.slice() : new Uint8Array(prior.length); // events seen: a trained model's, or none
   }
   byte() { return this.pos++ < this.data.length ? this.data[this.pos - 1] : 0; }
   normalize() {
@@ -82,9 +89,10 @@ function passes(act, k) {
   return step < PAST.length ? PAST[step] : ONE / 16;
 }
 
-/** The probabilities every part's model starts from (rangecoder.prior). */
-function prior(fields, groups) {
-  const table = new Uint32Array(groups * FLAG_CTX + fields * VALUE_CTX).fill(HALF);
+/** The probabilities every part's model starts from (rangecoder.prior); layout 1's added
+ * class contexts start as their cell's. */
+function prior(fields, groups, layout = 0) {
+  const table = new Uint32Array(contexts(fields, groups, layout)).fill(HALF);
   for (let g = 0; g < groups; g++) {
     table[g * FLAG_CTX] = ONE - ONE / 64; // resting, and so was the row before
     table[g * FLAG_CTX + 1] = ONE - ONE / 4;
@@ -99,7 +107,93 @@ function prior(fields, groups) {
       }
     }
   }
+  const extra = contexts(fields, groups);
+  for (let f = 0; layout && f < fields; f++) {
+    const base = groups * FLAG_CTX + f * VALUE_CTX;
+    for (let cell = 0; cell < SPEEDS * BEFORE; cell++) {
+      for (let lead = 0; lead < LEADS; lead++) {
+        const at = extra + f * EXTRA_CTX + (cell * LEADS + lead) * CLASSES;
+        table.set(table.subarray(base + cell * CLASSES, base + (cell + 1) * CLASSES), at);
+      }
+    }
+  }
   return table;
+}
+
+let CRC_TABLE = null;
+/** zlib's CRC-32 of ``bytes``. */
+export function crc32(bytes) {
+  if (!CRC_TABLE) {
+    CRC_TABLE = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[i] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (const b of bytes) crc = CRC_TABLE[(crc ^ b) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** The bytes of base64 ``text`` (a model as the room's schema carries it); ProtocolError if it is not. */
+export function fromBase64(text) {
+  let raw;
+  try {
+    raw = atob(text);
+  } catch {
+    raw = null;
+  }
+  if (typeof text !== "string" || raw === null) throw new ProtocolError("bad_model", "the coder model is not base64 text");
+  return Uint8Array.from(raw, (ch) => ch.charCodeAt(0));
+}
+
+const MODEL_HEAD = 14, MODEL_CHECK = 4, MODEL_VARINT = 5;
+/**
+ * A trained coder model's file (format 2, netcode/statesync/training.py's CoderModel and
+ * PROTOCOL.md) for tables of ``fields`` context sets in ``groups`` groups: {layout, probs,
+ * seen}, every context's starting probability and event count. Anything but a whole model
+ * of this table, in the one form Python writes, is a ProtocolError("bad_model") saying why.
+ */
+export function parseModel(data, fields, groups) {
+  const bad = (why) => new ProtocolError("bad_model", why);
+  if (data.length < MODEL_HEAD + MODEL_CHECK) throw bad(`a coder model is at least ${MODEL_HEAD + MODEL_CHECK} bytes, not ${data.length}`);
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (String.fromCharCode(...data.subarray(0, 4)) !== "TSCM") throw bad("not a coder model");
+  const version = data[4], layout = data[5], f = v.getUint16(6, true), g = v.getUint16(8, true), entries = v.getUint32(10, true);
+  if (version !== 2) throw bad(`coder model format version ${version}: this client reads version 2 only`);
+  if (layout !== 0 && layout !== 1) throw bad(`coder model context layout ${layout}: this client knows 0 and 1`);
+  if (f !== fields || g !== groups) throw bad(`the coder model is for tables of ${f} context sets in ${g} groups; this spec's have ${fields} in ${groups}`);
+  const end = data.length - MODEL_CHECK;
+  if (crc32(data.subarray(0, end)) !== v.getUint32(end, true)) throw bad("coder model check (CRC-32) mismatch: the file is corrupt");
+  const n = contexts(fields, groups, layout);
+  if (entries > n) throw bad(`coder model of ${n} contexts cannot change ${entries} of them`);
+  const probs = prior(fields, groups, layout), seen = new Uint8Array(n);
+  let pos = MODEL_HEAD, after = 0;
+  for (let e = 0; e < entries; e++) {
+    let gap = 0, scale = 1, byte = 0, length = 0;
+    do {
+      if (length === MODEL_VARINT) throw bad(`coder model gap varint longer than ${MODEL_VARINT} bytes`);
+      if (pos >= end) throw bad(`coder model truncated: its ${entries} entries end past its ${data.length} bytes`);
+      byte = data[pos++];
+      gap += (byte & 0x7f) * scale;
+      scale *= 128;
+      length++;
+    } while (byte >= 0x80);
+    if (length > 1 && byte === 0) throw bad("coder model gap varint is overlong (ends in a zero byte)");
+    const ctx = after + gap;
+    if (ctx >= n) throw bad(`coder model entry for context ${ctx}, past its ${n} contexts`);
+    if (pos + 2 > end) throw bad(`coder model truncated: its ${entries} entries end past its ${data.length} bytes`);
+    const word = v.getUint16(pos, true), p = word & 0xfff, k = word >>> 12;
+    pos += 2;
+    if (p === 0) throw bad(`coder model probabilities must be 1..${ONE - 1}: context ${ctx} has 0`);
+    if (p === probs[ctx] && k === 0) throw bad(`coder model entry for context ${ctx} repeats the default`);
+    probs[ctx] = p;
+    seen[ctx] = k;
+    after = ctx + 1;
+  }
+  if (pos !== end) throw bad(`coder model has ${end - pos} bytes after its ${entries} entries`);
+  return { layout, probs, seen };
 }
 
 function bitLength(x) {
@@ -124,8 +218,15 @@ export function motionCodes(baseCodes, baseView, olderCodes, olderView, columns)
   return out;
 }
 
-function getValue(dec, ctx, cell, direction) {
-  const base = ctx + cell * CLASSES;
+/** Where a value's class contexts start (rangecoder._classes): in its set's (from ``ctx``)
+ * per ``cell``; in layout 1 (``extra`` >= 0, where its set's added contexts start) after a
+ * value before it in the row's group of class ``lead`` > 0, in one of four more per cell. */
+function classes(ctx, cell, extra, lead) {
+  if (extra < 0 || lead === 0) return ctx + cell * CLASSES;
+  return extra + (cell * LEADS + (lead <= 2 ? 0 : lead <= 4 ? 1 : lead <= 6 ? 2 : 3)) * CLASSES;
+}
+
+function getValue(dec, ctx, base, direction) {
   let cls = 0;
   while (cls < CLASSES - 1 && dec.bit(base + cls)) cls++;
   if (cls === 0) return 0;
@@ -142,7 +243,7 @@ function getValue(dec, ctx, cell, direction) {
  * [first column, bits] of each SmallestThree field (coded against the rebased baseline).
  */
 export class EntropyCoding {
-  constructor({ groups, sets, rotations = [] }) {
+  constructor({ groups, sets, rotations = [], model = null }) {
     if (groups.length !== sets.length) throw new Error("a group and a context set per column");
     this.columns = groups.length;
     this.groups = groups.length ? Math.max(...groups) + 1 : 0;
@@ -152,15 +253,24 @@ export class EntropyCoding {
     this.tableGroups = this.order.map((c) => groups[c]);
     this.tableSets = this.order.map((c) => sets[c]);
     this.rotations = rotations.map(([c0, bits]) => new SmallestThree(c0, bits));
-    this.prior = prior(this.fields, this.groups);
+    // A trained model (base64 of its file, training.py's format 2): every part starts from it.
+    this.layout = 0;
+    this.prior = null;
+    this.seen = null;
+    if (model !== null) {
+      ({ layout: this.layout, probs: this.prior, seen: this.seen } = parseModel(fromBase64(model), this.fields, this.groups));
+    } else {
+      this.prior = prior(this.fields, this.groups);
+    }
   }
 
   /** The (rows * columns) deltas in spec column order of a range-coded table whose
    * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table). */
   decodeTable(data, motion, rows) {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
-    const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, this.prior);
+    const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, this.prior, this.seen);
     const vbase = this.groups * FLAG_CTX, prev = new Uint8Array(this.groups);
+    const xbase = this.layout ? contexts(this.fields, this.groups) : -1; // where layout 1's added contexts start
     let changedRows = 0;
     const most = new Int32Array(Math.max(this.fields, 1));
     for (let r = 0; r < rows; r++) {
@@ -176,12 +286,15 @@ export class EntropyCoding {
           for (let k = c0; k < c; k++) most[fof[k]] = 0;
           for (let k = c0; k < c; k++) most[fof[k]] = Math.max(most[fof[k]], Math.floor(motion[r * cols + order[k]] / 3));
           let surprised = 0; // a value before, in this row's group, more than a class above its own activity
+          let lead = 0; // the largest class before, in this row's group
           for (let k = c0; k < c; k++) {
-            const m = motion[r * cols + order[k]], act = Math.floor(m / 3);
+            const m = motion[r * cols + order[k]], act = Math.floor(m / 3), at = vbase + fof[k] * VALUE_CTX;
             const cell = Math.max(act, most[fof[k]] - 1) * BEFORE + surprised;
-            const v = getValue(dec, vbase + fof[k] * VALUE_CTX, cell, m % 3);
+            const v = getValue(dec, at, classes(at, cell, this.layout ? xbase + fof[k] * EXTRA_CTX : -1, lead), m % 3);
             out[r * cols + order[k]] = v;
-            if (bitLength(Math.abs(v)) > act + 1) surprised = 1;
+            const cls = bitLength(Math.abs(v));
+            if (cls > act + 1) surprised = 1;
+            if (cls > lead) lead = cls;
           }
         }
         c0 = c;
