@@ -283,15 +283,17 @@ class BitCounter:
         encoder.bit, encoder.even = counted_bit, counted_even
 
 
-def encode_frame(schema: SnapshotSchema, codes: np.ndarray, view: np.ndarray, i: int, use_predictor: bool, stats: dict | None = None) -> list[bytes]:
+def encode_frame(schema: SnapshotSchema, codes: np.ndarray, view: np.ndarray, i: int, use_predictor: bool, stats: dict | None = None,
+                 start=None, end=None) -> list[bytes]:
     """Frame ``i``'s packet by the challenge's rules: against the frame BASELINE_GAP
-    before it, with the frame before that as the predictor snapshot (``use_predictor``)."""
+    before it, with the frame before that as the predictor snapshot (``use_predictor``);
+    ``start``, ``end``: carried coder models (``encode_snapshot``'s)."""
     base = i - BASELINE_GAP
     pred = base - 1 if use_predictor and base >= 1 else None
     predictor = None if pred is None else (pred, codes[pred], view, schema.smooth)
     return encode_snapshot(
         i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
-        base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding,
+        base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding, start=start, end=end,
     )
 
 
@@ -309,7 +311,8 @@ def train_model(frames: np.ndarray, use_predictor: bool = True, physics: bool = 
     return trainer.model().to_bytes()
 
 
-def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray, view: np.ndarray, i: int, base: int, pred: int | None) -> np.ndarray:
+def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray, view: np.ndarray, i: int, base: int, pred: int | None,
+                  start=None, end=None) -> np.ndarray:
     """Frame ``i``'s codes as a client gets them: from the baseline (moved on by the
     predictor) with each part applied."""
     got = codes[base] if pred is None else schema.predict(codes[base], view, codes[pred], view, i, base, pred)
@@ -317,18 +320,20 @@ def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray,
     got, got_view = got.copy(), view.copy()
     for p in parts:
         part = decode_part(p, schema.capacity, schema.columns, schema.extras_size, schema.coding)
-        apply_part(part, got, got_view, schema.coding, motion)
+        apply_part(part, got, got_view, schema.coding, motion, start, end)
     return got
 
 
 def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", physics: bool = False, bits: bool = False, repeat: int = 1,
-        tumbling: bool = False, model: bytes | None = None) -> dict:
+        tumbling: bool = False, model: bytes | None = None, learn: bool = False) -> dict:
     """Encode every frame from the sixth on by the challenge's rules, decode each packet
     on its own from its baseline (and predictor), and check it; the figures. ``bits``:
     also where the entropy-coded table's bits go (see :class:`BitCounter`). ``repeat``:
     each packet is encoded and decoded that many times and its least time kept (the work
     itself, less what other processes on a shared machine took from it). ``model``: the
-    entropy coder's trained starting model (bytes)."""
+    entropy coder's trained starting model (bytes). ``learn``: each packet's coder starts
+    from the model its baseline's packet ended in, as the receiver decoded it (the rules
+    say it holds every frame up to the baseline; see ``SnapshotCoding.carried``)."""
     schema = SnapshotSchema(cube_replication(coding, physics, tumbling, model), cube_state(frames[0]))
     counter = BitCounter(schema) if bits else None
     codes = quantize_frames(schema, frames)
@@ -340,28 +345,35 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
             raise BenchInputError(f"frame {i} is outside the fields' ranges")
     view = np.ones(CUBES, bool)
     sizes, enc_us, dec_us, stats = [], [], [], {}
+    carried = {}  # learn: the model each frame's packet left, as the receiver keeps it
     for i in range(BASELINE_GAP, len(frames)):
         base = i - BASELINE_GAP
         pred = base - 1 if use_predictor and base >= 1 else None
         best_enc = best_dec = None
+        start = carried.pop(base, None)
+        sent, kept = (schema.coding.carried(), schema.coding.carried()) if learn else (None, None)
         for _ in range(repeat):
             t0 = clock()
-            parts = encode_frame(schema, codes, view, i, use_predictor)
+            parts = encode_frame(schema, codes, view, i, use_predictor, None, start, sent)
             t1 = clock()
-            got = decode_packet(schema, parts, codes, view, i, base, pred)
+            got = decode_packet(schema, parts, codes, view, i, base, pred, start, kept)
             t2 = clock()
             best_enc = t1 - t0 if best_enc is None else min(best_enc, t1 - t0)
             best_dec = t2 - t1 if best_dec is None else min(best_dec, t2 - t1)
         if not np.array_equal(got, codes[i]):
             bad = np.flatnonzero((got != codes[i]).any(axis=1))
             raise AssertionError(f"frame {i} does not round-trip: cubes {bad[:10].tolist()} differ")
+        if learn:
+            if not (np.array_equal(sent[0], kept[0]) and np.array_equal(sent[1], kept[1])):
+                raise AssertionError(f"frame {i}: the receiver's carried model is not the sender's")
+            carried[i] = kept
         enc_us.append(best_enc / 1000)
         dec_us.append(best_dec / 1000)
         sizes.append(sum(len(p) for p in parts))
         # Where the bytes go: counted on a second encode, outside the timing.
         if counter is not None:
             counter.on = True
-        encode_frame(schema, codes, view, i, use_predictor, stats)
+        encode_frame(schema, codes, view, i, use_predictor, stats, start, schema.coding.carried() if learn else None)
         if counter is not None:
             counter.on = False
     packets = len(sizes)
@@ -385,7 +397,7 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
 def report(res: dict, path: Path, args) -> None:
     predictor = "no predictor" if args.no_predictor else f"{args.predictor} predictor from the frame before the baseline"
     print(f"cube scene {path.name}: {res['packets']} packets, each frame against the frame {BASELINE_GAP} before;"
-          f" {args.coding} coding, {predictor}")
+          f" {args.coding} coding, {predictor}" + ("; each packet's coder starts where its baseline's ended (--learn)" if args.learn else ""))
     for module in ("netcode.statesync.bitpack", "netcode.statesync.rangecoder"):
         print(f"  {module}: {compiled.statuses.get(module, '?')}")
     print(f"  {res['bytes']:.1f} B/packet ({res['kbps']:.1f} kbps), {res['ratio']:.3f}x the reference"
@@ -416,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also start the entropy coder from a model trained on the recording's first half (or on --train): B/packet over the held-out half with and without it")
     ap.add_argument("--layout", type=int, choices=(0, 1), default=0, help="with --model: the model's context layout (1: richer contexts)")
     ap.add_argument("--train", type=Path, default=None, help="with --model: train on this recording instead (all its frames)")
+    ap.add_argument("--learn", action="store_true",
+                    help="each packet's entropy coder starts from the model its baseline's packet ended in (carried models), not afresh")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
     try:
@@ -428,10 +442,12 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchInputError("--bits breaks down entropy-coded tables: use --coding entropy")
         if args.model and args.coding != "entropy":
             raise BenchInputError("--model trains the entropy coder: use --coding entropy")
+        if args.learn and args.coding != "entropy":
+            raise BenchInputError("--learn carries the entropy coder's model: use --coding entropy")
         if args.train and not args.model:
             raise BenchInputError("--train names what --model trains on: add --model")
         options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, max(args.repeat, 1), args.predictor == "tumbling")
-        res = run(frames, *options)
+        res = run(frames, *options, learn=args.learn)
         if args.model:
             training = load_frames(args.train) if args.train else frames[: len(frames) // 2]
             if len(training) <= BASELINE_GAP:
@@ -439,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             model = train_model(training, not args.no_predictor, args.predictor != "linear", args.predictor == "tumbling", args.layout)
             trained_s = time.perf_counter() - t0
-            with_model = run(frames, *options, model=model)
+            with_model = run(frames, *options, model=model, learn=args.learn)
     except BenchInputError as exc:
         print(f"bench_cubes: {exc}", file=sys.stderr)
         return 2

@@ -65,3 +65,12 @@ def test_tumbling_cubes_round_trip_and_cost_less_with_the_games_turn_and_height_
     plain = bench_cubes.run(frames, True, "entropy", True)
     tumbling = bench_cubes.run(frames, True, "entropy", True, tumbling=True)  # raises unless every packet decodes back
     assert tumbling["bytes"] < 0.985 * plain["bytes"], (tumbling["bytes"], plain["bytes"])
+
+
+def test_carried_models_round_trip_and_cost_less_than_learning_each_packet_afresh():
+    """``--learn``: each packet's coder starts where its baseline's packet ended. The run
+    raises unless every packet decodes back and the receiver's model is the sender's."""
+    frames = bench_cubes.load_frames(FILE, 1520)[1400:]
+    plain = bench_cubes.run(frames, True, "entropy", True)
+    learned = bench_cubes.run(frames, True, "entropy", True, learn=True)
+    assert learned["bytes"] < 0.98 * plain["bytes"], (learned["bytes"], plain["bytes"])

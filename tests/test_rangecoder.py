@@ -189,3 +189,31 @@ def test_rows_differ_says_which_rows_have_a_difference(twin):
         rc.rows_differ(a, b[:-1])
     with pytest.raises(ValueError):
         rc.rows_differ(a[0])
+
+
+def _blank_model(table, groups):
+    size = rangecoder.contexts(int(table[2].max()) + 1, groups)
+    return np.zeros(size, np.uint32), np.zeros(size, np.uint8)
+
+
+def test_a_table_ends_its_model_where_its_decoder_does_and_the_next_may_start_there():
+    """``ended``: the model as the table left it, the same at both ends and compiled or
+    not; a second table starting there round-trips; a table cut for its limit leaves
+    ``ended`` as it was (the receiver never decodes the cut row)."""
+    first, second = _table(7, 120, 5, 2, 0.3, 400), _table(8, 120, 5, 2, 0.3, 400)
+    second = (second[0],) + first[1:3] + (second[3],)  # the same columns
+    ends = {}
+    for name, coder in _TWINS.items():
+        sent, kept = _blank_model(first, 2), _blank_model(first, 2)
+        data = coder.encode_table(*first, 2, ended=sent)
+        coder.decode_table(data, *first[1:], 2, ended=kept)
+        assert np.array_equal(sent[0], kept[0]) and np.array_equal(sent[1], kept[1])
+        assert not np.array_equal(sent[0], rangecoder.prior(int(first[2].max()) + 1, 2))  # it learned
+        again = coder.encode_table(*second, 2, start=sent)
+        assert np.array_equal(coder.decode_table(again, *second[1:], 2, start=kept), second[0])
+        ends[name] = sent
+        cut = _blank_model(first, 2)
+        table, rows = coder.encode_table(*first, 2, limit=40, ended=cut)
+        assert rows < 120 and not cut[0].any() and not cut[1].any()
+    if "compiled" in ends:
+        assert all(np.array_equal(a, b) for a, b in zip(ends["compiled"], ends["source"]))

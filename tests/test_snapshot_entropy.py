@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
-from netcode.errors import ProtocolError
+from netcode.errors import ProtocolError, UsageError
 from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot
 
 
@@ -302,3 +302,64 @@ def test_refine_runs_on_hostile_parts_without_crashing_and_is_checked():
             Replication(alive="alive", fields=fields, **options)
     spec = make_refined_schema(3).replication
     assert "refine=test_snapshot_entropy.hp_from_kind, refined=('hp',)" in repr(spec)
+
+
+def carry_chain(schema, rng, n, steps, budget=1150, learn=True):
+    """A chain of snapshots, each coded against the one before, each with the carried model
+    its baseline's left (``learn``) or afresh; the receiver keeps its own models. The
+    packets' sizes."""
+    coding = schema.coding
+    base = world(rng, n)
+    view = np.ones(n, bool)
+    sent = kept = None  # the models sender and receiver hold for the baseline
+    sizes = []
+    for t in range(1, steps + 1):
+        codes = turn(rng, base, 0.3)
+        new_sent, new_kept = (coding.carried(), coding.carried()) if learn else (None, None)
+        parts = encode_snapshot(t, codes, view, b"", budget=budget, base_tick=t - 1, base_codes=base, base_view=view, base_extras=b"",
+                                coding=coding, start=sent, end=new_sent)
+        got, got_view = base.copy(), view.copy()
+        for p in parts:
+            apply_part(decode_part(p, n, schema.columns, schema.extras_size, coding), got, got_view, coding, None, kept, new_kept)
+        assert np.array_equal(got, codes)
+        if learn:
+            assert np.array_equal(new_sent[0], new_kept[0]) and np.array_equal(new_sent[1], new_kept[1])
+            if len(parts) > 1:  # parts decode alone, so a snapshot of several teaches nothing
+                start = coding.carried(sent)
+                assert np.array_equal(new_kept[0], start[0]) and np.array_equal(new_kept[1], start[1])
+        sizes.append(sum(map(len, parts)))
+        base, sent, kept = codes, new_sent, new_kept
+    return sizes
+
+
+def test_carried_models_end_alike_at_both_ends_and_save_bytes():
+    """A snapshot's coder may start where its baseline's ended: the receiver, decoding,
+    ends where the sender did, and later packets need not learn again (fewer bytes than
+    starting each from the prior)."""
+    n = 300
+    fresh = carry_chain(make_schema(n), np.random.default_rng(21), n, 8, learn=False)
+    carried = carry_chain(make_schema(n), np.random.default_rng(21), n, 8)
+    assert carried[0] == fresh[0]  # the first starts from the prior either way
+    assert sum(carried[1:]) < 0.97 * sum(fresh[1:])
+
+
+def test_a_snapshot_of_many_parts_carries_its_baselines_model():
+    sizes = carry_chain(make_schema(2000), np.random.default_rng(22), 2000, 3, budget=400)
+    assert len(sizes) == 3  # (carry_chain checks each snapshot of several parts kept the start)
+
+
+def test_carried_models_are_checked():
+    schema = make_schema(10)
+    codes = world(np.random.default_rng(23), 10)
+    view = np.ones(10, bool)
+    kw = dict(base_tick=1, base_codes=codes, base_view=view, base_extras=b"")
+    probs, seen = schema.coding.carried()
+    with pytest.raises(ValueError, match="end model"):
+        encode_snapshot(2, codes + 1, view, b"", budget=1150, coding=schema.coding, end=(probs[:-1].copy(), seen), **kw)
+    with pytest.raises(ValueError, match="end model"):
+        encode_snapshot(2, codes + 1, view, b"", budget=1150, coding=schema.coding, end=(probs.astype(np.int64), seen), **kw)
+    with pytest.raises(ValueError, match="contexts"):
+        encode_snapshot(2, codes + 1, view, b"", budget=1150, coding=schema.coding, start=(probs[:5], seen[:5]), **kw)
+    packed = make_schema(10, coding="packed", predictor=None)
+    with pytest.raises(UsageError, match="entropy"):
+        encode_snapshot(2, codes, view, b"", budget=1150, coding=packed.coding, end=(probs, seen), **kw)

@@ -22,7 +22,9 @@ snapshots the receiver predicts from, and the direction) is known to both ends. 
 starts every packet from the same :func:`prior` and adapts only to what that packet
 carried, so each packet decodes on its own given its baseline, never needing one that may
 have been lost. Short packets teach few contexts, so the prior carries what physics
-says (a value's class is about its activity) and counts as a few events.
+says (a value's class is about its activity) and counts as a few events. A caller that
+keeps, per snapshot, the model its table ended in (``ended``) may start a later table
+there (``start``): both ends hold the baseline, so both hold its model.
 
 Written in Cython's pure-Python mode (typed by ``rangecoder.pxd``) like
 :mod:`netcode.statesync.bitpack`: compiled where the install built it, the same source
@@ -82,6 +84,26 @@ def _plain(table):
 
 
 _NO_TALLY = np.zeros(2, np.int64)  # an encoder that counts nothing (never written)
+
+
+def _ended(p, n, ended) -> None:
+    """Copy a coder's model as it is now (its probabilities ``p`` and event counts ``n``)
+    into ``ended``: a start for a later table (see :func:`encode_table`'s ``ended``)."""
+    ended[0][:] = p
+    ended[1][:] = n
+
+
+def _end_checked(end, fields: int, groups: int, layout: int):
+    """``end`` (or None), checked as a writable (probabilities uint32, counts uint8) pair
+    the size of the table's model: it comes from the caller, who keeps it per snapshot."""
+    if end is None:
+        return None
+    size = contexts(fields, groups, layout)
+    probs, seen = end
+    for a, kind in ((probs, np.uint32), (seen, np.uint8)):
+        if not isinstance(a, np.ndarray) or a.dtype != kind or a.shape != (size,) or not a.flags.writeable:
+            raise ValueError(f"an end model is writable (uint32, uint8) arrays of {size} contexts")
+    return end
 
 
 def _seen(prior, seen):
@@ -530,7 +552,8 @@ def _checked(group_of, field_of, motion, groups):
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
     size=cython.Py_ssize_t, worst=cython.Py_ssize_t,
 )
-def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1, start=None, tally=None, layout: cython.int = 0):
+def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, limit: cython.Py_ssize_t = -1, start=None, tally=None, layout: cython.int = 0,
+                 ended=None):
     """Range-code ``deltas`` (rows, columns) int64. Column ``c`` belongs to group
     ``group_of[c]`` (0..groups-1, columns in group order) and shares its value contexts
     with the columns of set ``field_of[c]``; ``motion`` (rows, columns) holds each
@@ -544,8 +567,13 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     :mod:`netcode.statesync.training`, which checks them). ``tally`` (int64, two per
     context): each decision coded adds one to its context's count of 0s (``2 * ctx``) or
     1s (``2 * ctx + 1``), what a trainer learns from (a row cut for the ``limit`` stays
-    counted). ``layout`` 1: the richer contexts only trained models use (:func:`_classes`)."""
+    counted). ``layout`` 1: the richer contexts only trained models use (:func:`_classes`).
+    ``ended``: a ``(probabilities, counts)`` pair of arrays, set to where the model ended
+    once every row is coded (a later table may start there: the decoder of this one ends
+    in the same place); a table cut for the ``limit`` leaves it as it was, since its
+    decoder never sees the row that was cut."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
+    ended = _end_checked(ended, fields, groups, layout)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
         raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
@@ -602,6 +630,8 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
         if limit >= 0 and enc.size + enc.pending + 4 > limit:
             enc.low, enc.range, enc.cache, enc.pending, enc.first, enc.size = low, rng, cache, pending, first_byte, size
             return enc.finish(), r
+    if ended is not None:
+        _ended(enc.p, enc.n, ended)
     if limit >= 0:
         return enc.finish(), rows
     return enc.finish()
@@ -617,14 +647,15 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
     lead=cython.int, at=cython.Py_ssize_t, cls_at=cython.Py_ssize_t, xbase=cython.Py_ssize_t,
 )
-def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None, start=None, layout: cython.int = 0):
+def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, changed_rows=None, start=None, layout: cython.int = 0, ended=None):
     """Inverse of :func:`encode_table`: the (rows, columns) int64 deltas, rows from
     ``motion``'s. Raises ProtocolError when ``data`` does not end where the table does;
     garbage decodes to some table (the callers validate what it means). ``changed_rows``
     (uint8, one per row), when given, is set to 1 for each row with a group sent as
-    changed (so the caller need not search the table for them). ``start``: the trained
-    model the encoder started from, if any."""
+    changed (so the caller need not search the table for them). ``start``: the model
+    the encoder started from, if not :func:`prior`'s; ``ended``: as the encoder's."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
+    ended = _end_checked(ended, fields, groups, layout)
     if changed_rows is None:
         changed_rows = np.zeros(motion.shape[0], np.uint8)
     elif changed_rows.shape != (motion.shape[0],) or changed_rows.dtype != np.uint8:
@@ -675,6 +706,8 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
                         lead = mc
             c0 = c1
     dec.check_end()
+    if ended is not None:
+        _ended(dec.p, dec.n, ended)
     return out
 
 

@@ -316,7 +316,7 @@ def _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, chang
     return out, len(part_destroy), len(part_create), sum(len(x) for x in out) + _COMPACT_MAX
 
 
-def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_codes, table, coding, stats, parts) -> list[bytes]:
+def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_codes, table, coding, stats, parts, models) -> list[bytes]:
     """Entropy-coded parts of the entities in [lo, hi), appended to ``parts``: a part
     takes entities in id order while its table fits ``budget`` and the rest go on in the
     next (the extras go in the first); where the destroys and creates alone do not fit,
@@ -325,7 +325,8 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     A part is a compact header (see :func:`read_part_header`), the packed format's
     extras, destroys and creates, then (section UPDATE) the range-coded table of every
     entity in the range the receiver holds, to the end of the part: a changed flag per
-    field group, and the changed groups' deltas."""
+    field group, and the changed groups' deltas. ``models``: the coder's (start, end) models
+    (see :func:`encode_snapshot`)."""
     held, deltas, motion, touched = table
     # held ids are in [0, n): the top call's range is every row, found without a search
     a = 0 if lo == 0 else int(np.searchsorted(held, lo))
@@ -336,13 +337,13 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
     end = hi  # where this part ends: hi, or the first entity whose table row did not fit
     if changed:
         if hi - lo > 1:
-            coded, rows = coding.encode_table(d, m, max(budget - size, 0))
+            coded, rows = coding.encode_table(d, m, max(budget - size, 0), *models)
             if 0 < rows < len(d):  # cut after the rows that fit (the sections only shrink)
                 end = int(held[a + rows])
                 changed = bool(touched[a : a + rows].any())
                 out, destroys, creates, size = _entropy_sections(head, lo, end, extras, destroy, create, create_codes, changed)
         else:
-            coded, rows = coding.encode_table(d, m), len(d)
+            coded, rows = coding.encode_table(d, m, -1, *models), len(d)
         if rows == 0 and hi - lo > 1:
             size = budget + 1  # not one row fits beside the sections: halve the range
         elif changed:
@@ -352,8 +353,8 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         if hi - lo <= 1:
             raise UsageError(f"one entity takes {size} bytes, over the {budget}-byte budget")
         mid = (lo + hi) // 2
-        _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts)
-        _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts)
+        _encode_entropy(head, budget, n, lo, mid, extras, destroy, create, create_codes, table, coding, stats, parts, models)
+        _encode_entropy(head, budget, n, mid, hi, None, destroy, create, create_codes, table, coding, stats, parts, models)
     else:
         parts.append(out + [(lo, end)])  # the range, for the header
         if stats is not None:
@@ -361,7 +362,7 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
             if changed:
                 stats["update table"] = stats.get("update table", 0) + len(out[-1])
         if end < hi:
-            _encode_entropy(head, budget, n, end, hi, None, destroy, create, create_codes, table, coding, stats, parts)
+            _encode_entropy(head, budget, n, end, hi, None, destroy, create, create_codes, table, coding, stats, parts, models)
     if lo == 0 and hi == n:  # the top call: number the parts
         tick, base, _ = head
         if len(parts) > 255:
@@ -400,6 +401,8 @@ def encode_snapshot(
     predictor: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
     stats: dict | None = None,
     coding: SnapshotCoding | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    end: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[bytes]:
     """Encode ``tick``'s snapshot (rows in ``view``) against a baseline, as parts of at most
     ``budget`` bytes. ``include`` (bool per entity) limits which creates and updates go now
@@ -411,7 +414,15 @@ def encode_snapshot(
     ``base_view`` (per-client baselines: values too old to delta against).
     ``stats`` (a dict), when given, gains the bytes each piece of the parts took.
     ``coding`` (the schema's) applies the spec's predictor and, with entropy coding,
-    range-codes the updates (see :func:`_encode_entropy`)."""
+    range-codes the updates (see :func:`_encode_entropy`).
+
+    Carried models (entropy coding; :meth:`SnapshotCoding.carried`): the table's coder
+    starts from ``start`` instead of the spec's model, and ``end`` is set to the model the
+    receiver will hold for this snapshot once it applies it: where the table's coder
+    ended if the snapshot is one part with a table, else ``start``'s (a part of many may
+    be lost and is decoded alone, so parts never teach the model)."""
+    if (start is not None or end is not None) and (coding is None or not coding.entropy):
+        raise UsageError("carried coder models are for entropy-coded specs")
     n = len(view)
     if base_view is None:
         base_view = np.zeros(n, bool)
@@ -495,7 +506,12 @@ def encode_snapshot(
             motion = coding.motion(of_held(sub_base_codes), None, None)
         table = (of_held(rows), deltas, motion, touched)
         head = (tick, base, pred_gap)
-        return _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [])
+        if end is not None:  # the start's model, unless a whole one-part table ends elsewhere
+            coding.carried(start, end)
+        parts = _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [], (start, end))
+        if end is not None and len(parts) > 1:  # (see apply_part: the receiver does so too)
+            coding.carried(start, end)
+        return parts
     local_update = np.flatnonzero(update_m)
     update = rows[local_update]
     update_z = zigzag_array(diff[local_update])
@@ -674,12 +690,19 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int, coding: 
     )
 
 
-def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: SnapshotCoding | None = None, motion: np.ndarray | None = None) -> None:
+def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: SnapshotCoding | None = None, motion: np.ndarray | None = None,
+               start=None, end=None) -> None:
     """Apply a part in place to (codes, view) that start as the baseline's view and the
     *expected* codes: the baseline's, or with a predictor the baseline moved on by
     :func:`predict` (or the game's predictor); entities a part does not list stay there.
     An entropy-coded part also needs the ``coding`` and the ``motion`` codes
-    (:meth:`SnapshotSchema.motion`) of the baseline and predictor it was coded against."""
+    (:meth:`SnapshotSchema.motion`) of the baseline and predictor it was coded against.
+    ``start``, ``end``: the carried models :func:`encode_snapshot` was given (the one kept
+    for the baseline; the one to keep for this snapshot, set as the sender's was)."""
+    if end is not None:  # the start's model, unless a one-part snapshot's table ends elsewhere
+        if coding is None or not coding.entropy:
+            raise UsageError("carried coder models are for entropy-coded specs")
+        coding.carried(start, end)
     # (Each list is usually empty: numpy's indexing costs microseconds even then.)
     if len(part.update) and not view[part.update].all():
         raise ProtocolError("bad_snapshot", "update of an entity the baseline does not have")
@@ -704,7 +727,7 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
         else:
             m = motion[held]
         touched = np.zeros(len(held), np.uint8)
-        deltas = coding.decode_table(part.table, m, touched)
+        deltas = coding.decode_table(part.table, m, touched, start, end if part.count == 1 else None)
         changed = np.flatnonzero(touched)
         if not len(changed):  # (a part cut short after its sections can decode to this)
             raise ProtocolError("bad_snapshot", "an update table that changes nothing: encoders leave it out")
