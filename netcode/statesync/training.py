@@ -52,6 +52,8 @@ import zlib
 import numpy as np
 
 from engine.replication import model_digest
+from netcode.errors import ProtocolError
+from netcode.session.wire import Reader, varint
 from netcode.statesync import rangecoder
 
 __all__ = ["CoderModel", "Trainer"]
@@ -101,12 +103,7 @@ class CoderModel:
         words = (self.probs[at] | (self.seen[at].astype(np.uint32) << 12)).tolist()
         after = 0  # the context after the entry before
         for ctx, word in zip(at.tolist(), words):
-            gap = ctx - after
-            while gap >= 0x80:
-                out.append(gap & 0x7F | 0x80)
-                gap >>= 7
-            out.append(gap)
-            out += word.to_bytes(2, "little")
+            out += varint(ctx - after) + word.to_bytes(2, "little")
             after = ctx + 1
         return bytes(out + struct.pack("<I", zlib.crc32(out)))
 
@@ -134,38 +131,30 @@ class CoderModel:
             raise ValueError(f"coder model of {n} contexts cannot change {entries} of them")
         probs = rangecoder.prior(fields, groups, layout).copy()
         seen = np.zeros(n, np.uint8)
-        pos, end, after = _HEAD.size, len(data) - _CHECK, 0
-        for _ in range(entries):
-            gap = shift = 0
-            while True:
-                if pos >= end:
-                    raise ValueError(f"coder model truncated: its {entries} entries end past its {len(data)} bytes")
-                byte = data[pos]
-                pos += 1
-                gap |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
-                if shift >= 7 * _VARINT:
+        r = Reader(data, _HEAD.size, len(data) - _CHECK)
+        after = 0  # the context after the entry before
+        try:
+            for _ in range(entries):
+                at = r.pos
+                gap = r.varint()
+                if r.pos - at > _VARINT:
                     raise ValueError(f"coder model gap varint longer than {_VARINT} bytes")
-            if shift > 7 and byte == 0:
-                raise ValueError("coder model gap varint is overlong (ends in a zero byte)")
-            ctx = after + gap
-            if ctx >= n:
-                raise ValueError(f"coder model entry for context {ctx}, past its {n} contexts")
-            if pos + 2 > end:
-                raise ValueError(f"coder model truncated: its {entries} entries end past its {len(data)} bytes")
-            word = data[pos] | data[pos + 1] << 8
-            pos += 2
-            p, k = word & 0xFFF, word >> 12
-            if p == 0:
-                raise ValueError(f"coder model probabilities must be 1..{_ONE - 1}: context {ctx} has 0")
-            if p == probs[ctx] and k == 0:
-                raise ValueError(f"coder model entry for context {ctx} repeats the default (models store only what differs)")
-            probs[ctx], seen[ctx] = p, k
-            after = ctx + 1
-        if pos != end:
-            raise ValueError(f"coder model has {end - pos} bytes after its {entries} entries")
+                if r.pos - at != len(varint(gap)):
+                    raise ValueError("coder model gap varint is overlong (ends in a zero byte)")
+                ctx = after + gap
+                if ctx >= n:
+                    raise ValueError(f"coder model entry for context {ctx}, past its {n} contexts")
+                word = r.u16()
+                p, k = word & 0xFFF, word >> 12
+                if p == 0:
+                    raise ValueError(f"coder model probabilities must be 1..{_ONE - 1}: context {ctx} has 0")
+                if p == probs[ctx] and k == 0:
+                    raise ValueError(f"coder model entry for context {ctx} repeats the default (models store only what differs)")
+                probs[ctx], seen[ctx] = p, k
+                after = ctx + 1
+            r.done()
+        except ProtocolError as exc:  # (the Reader's: past the end, or bytes left after)
+            raise ValueError(f"coder model of {entries} entries in {len(data)} bytes is truncated or has bytes after them: {exc}") from None
         return cls(fields, groups, probs, seen, layout)
 
     def digest(self) -> str:

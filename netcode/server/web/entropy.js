@@ -8,7 +8,7 @@
 // (or, for a rotation whose largest component switched, the IEEE +, -, *, / and sqrt the
 // Python side does, in the same order), so the codes come out exactly as the server's.
 
-import { ProtocolError } from "./wire.js";
+import { ProtocolError, Reader } from "./wire.js";
 
 const BITS = 12, ONE = 1 << BITS, HALF = ONE >> 1; // 12-bit probabilities of a 0 bit
 const LIMIT = 15; // events after which a context adapts at its slowest
@@ -169,30 +169,27 @@ export function parseModel(data, fields, groups) {
   const n = contexts(fields, groups, layout);
   if (entries > n) throw bad(`coder model of ${n} contexts cannot change ${entries} of them`);
   const probs = prior(fields, groups, layout), seen = new Uint8Array(n);
-  let pos = MODEL_HEAD, after = 0;
-  for (let e = 0; e < entries; e++) {
-    let gap = 0, scale = 1, byte = 0, length = 0;
-    do {
-      if (length === MODEL_VARINT) throw bad(`coder model gap varint longer than ${MODEL_VARINT} bytes`);
-      if (pos >= end) throw bad(`coder model truncated: its ${entries} entries end past its ${data.length} bytes`);
-      byte = data[pos++];
-      gap += (byte & 0x7f) * scale;
-      scale *= 128;
-      length++;
-    } while (byte >= 0x80);
-    if (length > 1 && byte === 0) throw bad("coder model gap varint is overlong (ends in a zero byte)");
-    const ctx = after + gap;
-    if (ctx >= n) throw bad(`coder model entry for context ${ctx}, past its ${n} contexts`);
-    if (pos + 2 > end) throw bad(`coder model truncated: its ${entries} entries end past its ${data.length} bytes`);
-    const word = v.getUint16(pos, true), p = word & 0xfff, k = word >>> 12;
-    pos += 2;
-    if (p === 0) throw bad(`coder model probabilities must be 1..${ONE - 1}: context ${ctx} has 0`);
-    if (p === probs[ctx] && k === 0) throw bad(`coder model entry for context ${ctx} repeats the default`);
-    probs[ctx] = p;
-    seen[ctx] = k;
-    after = ctx + 1;
+  const r = new Reader(data.subarray(0, end), MODEL_HEAD);
+  let after = 0; // the context after the entry before
+  try {
+    for (let e = 0; e < entries; e++) {
+      const at = r.pos, gap = r.varint(), length = r.pos - at;
+      if (length > MODEL_VARINT) throw bad(`coder model gap varint longer than ${MODEL_VARINT} bytes`);
+      if (length > 1 && data[r.pos - 1] === 0) throw bad("coder model gap varint is overlong (ends in a zero byte)");
+      const ctx = after + gap;
+      if (ctx >= n) throw bad(`coder model entry for context ${ctx}, past its ${n} contexts`);
+      const word = r.u16(), p = word & 0xfff, k = word >>> 12;
+      if (p === 0) throw bad(`coder model probabilities must be 1..${ONE - 1}: context ${ctx} has 0`);
+      if (p === probs[ctx] && k === 0) throw bad(`coder model entry for context ${ctx} repeats the default`);
+      probs[ctx] = p;
+      seen[ctx] = k;
+      after = ctx + 1;
+    }
+    r.done();
+  } catch (e) { // the Reader's: past the end, a varint too long, or bytes left after
+    if (e instanceof ProtocolError && e.reason !== "bad_model") throw bad(`coder model of ${entries} entries in ${data.length} bytes: ${e.message}`);
+    throw e;
   }
-  if (pos !== end) throw bad(`coder model has ${end - pos} bytes after its ${entries} entries`);
   return { layout, probs, seen };
 }
 
