@@ -27,7 +27,7 @@ _SQRT_HALF = math.sqrt(0.5)
 _SPAN = 2 * _SQRT_HALF
 MAX_TURNS = 64  # the most turns turned() takes
 
-# _ROW_STEPS: the row steps below (_unit_row, _round_row, _turn_row, _in_range, _reach) are
+# _ROW_STEPS: the row steps below (_unit_row, _round_row, _in_range, _reach) are
 # inline and unchecked where compiled: their callers index rows they loop over, columns
 # they checked the tables have, and scratch rows they allocated. Called per row, a
 # memoryview passed by value (a 200-byte struct copied) and each index's bounds test
@@ -198,25 +198,6 @@ def _in_range(codes: cython.longlong[:, ::1], r: cython.Py_ssize_t, col: cython.
             and 0 <= codes[r, col + 3] <= scale)
 
 
-@cython.cfunc
-@cython.inline
-@cython.boundscheck(False)  # the callers' indexes are in range (see _ROW_STEPS)
-@cython.wraparound(False)
-@cython.exceptval(check=False)
-@cython.locals(x=cython.double, y=cython.double, z=cython.double, w=cython.double)
-def _turn_row(a: cython.double[:, ::1], r: cython.Py_ssize_t, b: cython.double[:, ::1], s: cython.Py_ssize_t, o: cython.double[:, ::1], t: cython.Py_ssize_t) -> cython.void:
-    """Quaternion row ``r`` of ``a`` after row ``s`` of ``b`` (a * b, x y z w) into row
-    ``t`` of ``o`` (which may be either: the products are taken before the write)."""
-    x = a[r, 3] * b[s, 0] + a[r, 0] * b[s, 3] + a[r, 1] * b[s, 2] - a[r, 2] * b[s, 1]
-    y = a[r, 3] * b[s, 1] - a[r, 0] * b[s, 2] + a[r, 1] * b[s, 3] + a[r, 2] * b[s, 0]
-    z = a[r, 3] * b[s, 2] + a[r, 0] * b[s, 1] - a[r, 1] * b[s, 0] + a[r, 2] * b[s, 3]
-    w = a[r, 3] * b[s, 3] - a[r, 0] * b[s, 0] - a[r, 1] * b[s, 1] - a[r, 2] * b[s, 2]
-    o[t, 0] = x
-    o[t, 1] = y
-    o[t, 2] = z
-    o[t, 3] = w
-
-
 def extrapolated(base, older, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, rows=None, out=None):
     """Rotations ``base`` (codes, (n, 4)) turned on ``turns`` more times by the turn
     each made since ``older`` (codes, (n, 4)): the codes (n, 4) int64 a predictor may
@@ -235,7 +216,9 @@ def extrapolated(base, older, turns: cython.Py_ssize_t, still: cython.double, sc
 @cython.wraparound(False)
 @cython.initializedcheck(False)
 @cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.Py_ssize_t, drop=cython.Py_ssize_t,
-               big=cython.double, times=cython.Py_ssize_t, moved=cython.Py_ssize_t, every=cython.bint)
+               big=cython.double, times=cython.Py_ssize_t, moved=cython.Py_ssize_t, every=cython.bint,
+               ax=cython.double, ay=cython.double, az=cython.double, aw=cython.double, px=cython.double, py=cython.double,
+               pz=cython.double, pw=cython.double, x=cython.double, y=cython.double, z=cython.double, w=cython.double)
 def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, out, rows=None):
     """Spinning bodies kept spinning, for a game's predictor: each rotation in columns
     ``col:col + 4`` of ``base`` (codes, (n, columns) int64: a snapshot's whole table)
@@ -268,7 +251,7 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
     turns = min(turns, MAX_TURNS)
     if turns <= 0:
         return 0
-    scratch = np.empty((3, 4), np.float64)  # rows: the baseline's turned on, the older's, the turn
+    scratch = np.empty((2, 4), np.float64)  # rows: the baseline's (then turned on), the older's
     b: cython.longlong[:, ::1] = base
     c: cython.longlong[:, ::1] = older
     o: cython.longlong[:, :] = out
@@ -283,18 +266,30 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
             continue
         _unit_row(b, r, col, scale, q, 0)
         _unit_row(c, r, col, scale, q, 1)
-        for i in range(3):  # the older rotation undone: its conjugate
-            q[1, i] = -q[1, i]
-        _turn_row(q, 0, q, 1, q, 2)  # the turn from older to base
-        if q[2, 3] < 0:
-            for i in range(4):
-                q[2, i] = -q[2, i]
-        if q[2, 3] >= still:
-            continue
-        for times in range(turns):
-            _turn_row(q, 2, q, 0, q, 0)
+        # The turn from older to base, base * conjugate(older), then that turn after the
+        # rotation so far, ``turns`` times: one quaternion product (x y z w, a * p) in C
+        # locals, its first pass the turn itself.
+        ax, ay, az, aw = q[0, 0], q[0, 1], q[0, 2], q[0, 3]
+        px, py, pz, pw = -q[1, 0], -q[1, 1], -q[1, 2], q[1, 3]
+        for times in range(-1, turns):
+            x = aw * px + ax * pw + ay * pz - az * py
+            y = aw * py - ax * pz + ay * pw + az * px
+            z = aw * pz + ax * py - ay * px + az * pw
+            w = aw * pw - ax * px - ay * py - az * pz
+            if times >= 0:
+                px, py, pz, pw = x, y, z, w
+                continue
+            if w < 0:  # the short way round
+                x, y, z, w = -x, -y, -z, -w
+            if w >= still:
+                break
+            px, py, pz, pw = ax, ay, az, aw  # the baseline's, turned on from here
+            ax, ay, az, aw = x, y, z, w
+        if times < 0:
+            continue  # a jitter of the codes, not a spin
+        q[0, 0], q[0, 1], q[0, 2], q[0, 3] = px, py, pz, pw
         drop = 0
-        big = abs(q[0, 0])
+        big = abs(px)
         for k in range(1, 4):
             if abs(q[0, k]) > big:
                 big = abs(q[0, k])
