@@ -19,11 +19,19 @@ import cython
 import numpy as np
 from cython.cimports.libc.math import sqrt  # C's where compiled, math's where not
 
+from engine import motion  # its mask of rows
+
 compiled = cython.compiled
 
 _SQRT_HALF = math.sqrt(0.5)
 _SPAN = 2 * _SQRT_HALF
-MAX_TURNS = 64  # the most turns extrapolated() takes
+MAX_TURNS = 64  # the most turns turned() takes
+
+# _ROW_STEPS: the row steps below (_unit_row, _round_row, _in_range, _reach) are
+# inline and unchecked where compiled: their callers index rows they loop over, columns
+# they checked the tables have, and scratch rows they allocated. Called per row, a
+# memoryview passed by value (a 200-byte struct copied) and each index's bounds test
+# were half of a turned row's instructions (callgrind). The same IEEE steps either way.
 
 
 @cython.cfunc
@@ -35,21 +43,27 @@ def _kept(drop: cython.Py_ssize_t, i: cython.Py_ssize_t) -> cython.Py_ssize_t:
 
 
 @cython.cfunc
+@cython.inline
+@cython.boundscheck(False)  # the callers' indexes are in range (see _ROW_STEPS)
+@cython.wraparound(False)
 @cython.exceptval(check=False)
 @cython.locals(old=cython.Py_ssize_t, i=cython.Py_ssize_t, t=cython.double, s=cython.double)
-def _unit_row(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1], at: cython.Py_ssize_t) -> cython.void:
-    """Row ``r`` of ``codes`` as a unit quaternion into row ``at`` of ``q``: the dropped
-    component is what the other three leave, positive."""
-    old = codes[r, 0] & 3
+def _unit_row(codes: cython.longlong[:, :], r: cython.Py_ssize_t, col: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1], at: cython.Py_ssize_t) -> cython.void:
+    """Row ``r`` of ``codes`` (its columns ``col:col + 4``) as a unit quaternion into row
+    ``at`` of ``q``: the dropped component is what the other three leave, positive."""
+    old = codes[r, col] & 3
     s = 0.0
     for i in range(3):
-        t = codes[r, 1 + i] / scale * _SPAN - _SQRT_HALF
+        t = codes[r, col + 1 + i] / scale * _SPAN - _SQRT_HALF
         q[at, _kept(old, i)] = t
         s += t * t
     q[at, old] = sqrt(max(0.0, 1.0 - s))
 
 
 @cython.cfunc
+@cython.inline
+@cython.boundscheck(False)  # the callers' indexes are in range (see _ROW_STEPS)
+@cython.wraparound(False)
 @cython.exceptval(check=False)
 @cython.locals(sign=cython.double, i=cython.Py_ssize_t, x=cython.double)
 def _round_row(q: cython.double[:, ::1], qr: cython.Py_ssize_t, drop: cython.Py_ssize_t, scale: cython.double, out: cython.longlong[:, :], r: cython.Py_ssize_t, at: cython.Py_ssize_t) -> cython.void:
@@ -74,7 +88,7 @@ def unit(codes, scale: cython.double):
     c: cython.longlong[:, ::1] = codes
     q: cython.double[:, ::1] = out
     for r in range(n):
-        _unit_row(c, r, scale, q, r)
+        _unit_row(c, r, 0, scale, q, r)
     return out
 
 
@@ -114,7 +128,7 @@ def rebased(codes, largest, scale: cython.double):
     d: cython.longlong[::1] = drop
     o: cython.longlong[:, ::1] = out
     for r in range(n):
-        _unit_row(c, r, scale, q, r)
+        _unit_row(c, r, 0, scale, q, r)
         _round_row(q, r, d[r], scale, o, r, 0)
     return out
 
@@ -137,7 +151,7 @@ def delta(base, codes, scale: cython.double, out=None):
         turn = (c[r, 0] - b[r, 0]) & 3
         o[r, 0] = turn
         if turn:
-            _unit_row(b, r, scale, q, r)
+            _unit_row(b, r, 0, scale, q, r)
             _round_row(q, r, c[r, 0] & 3, scale, o, r, 1)
             for i in range(1, 4):
                 o[r, i] = c[r, i] - o[r, i]
@@ -162,7 +176,7 @@ def undelta(base, deltas, scale: cython.double, out=None):
         largest = (b[r, 0] + d[r, 0]) & 3
         o[r, 0] = largest
         if largest != b[r, 0] & 3:
-            _unit_row(b, r, scale, q, r)
+            _unit_row(b, r, 0, scale, q, r)
             _round_row(q, r, largest, scale, o, r, 1)
             for i in range(1, 4):
                 o[r, i] = o[r, i] + d[r, i]
@@ -174,98 +188,128 @@ def undelta(base, deltas, scale: cython.double, out=None):
 
 @cython.cfunc
 @cython.inline
-@cython.exceptval(check=False)
-def _in_range(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double) -> cython.bint:
-    """Whether row ``r``'s codes are a quantizer's: index 0..3, components 0..scale."""
-    return (0 <= codes[r, 0] <= 3 and 0 <= codes[r, 1] <= scale and 0 <= codes[r, 2] <= scale
-            and 0 <= codes[r, 3] <= scale)
-
-
-@cython.cfunc
-@cython.exceptval(check=False)
-@cython.locals(x=cython.double, y=cython.double, z=cython.double, w=cython.double)
-def _turn_row(a: cython.double[:, ::1], r: cython.Py_ssize_t, b: cython.double[:, ::1], s: cython.Py_ssize_t, o: cython.double[:, ::1], t: cython.Py_ssize_t) -> cython.void:
-    """Quaternion row ``r`` of ``a`` after row ``s`` of ``b`` (a * b, x y z w) into row
-    ``t`` of ``o`` (which may be either: the products are taken before the write)."""
-    x = a[r, 3] * b[s, 0] + a[r, 0] * b[s, 3] + a[r, 1] * b[s, 2] - a[r, 2] * b[s, 1]
-    y = a[r, 3] * b[s, 1] - a[r, 0] * b[s, 2] + a[r, 1] * b[s, 3] + a[r, 2] * b[s, 0]
-    z = a[r, 3] * b[s, 2] + a[r, 0] * b[s, 1] - a[r, 1] * b[s, 0] + a[r, 2] * b[s, 3]
-    w = a[r, 3] * b[s, 3] - a[r, 0] * b[s, 0] - a[r, 1] * b[s, 1] - a[r, 2] * b[s, 2]
-    o[t, 0] = x
-    o[t, 1] = y
-    o[t, 2] = z
-    o[t, 3] = w
-
-
-@cython.boundscheck(False)
+@cython.boundscheck(False)  # the callers' indexes are in range (see _ROW_STEPS)
 @cython.wraparound(False)
-@cython.initializedcheck(False)
-@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.Py_ssize_t, drop=cython.Py_ssize_t, big=cython.double, times=cython.Py_ssize_t)
+@cython.exceptval(check=False)
+def _in_range(codes: cython.longlong[:, ::1], r: cython.Py_ssize_t, col: cython.Py_ssize_t, scale: cython.double) -> cython.bint:
+    """Whether row ``r``'s codes (columns ``col:col + 4``) are a quantizer's: index 0..3,
+    components 0..scale."""
+    return (0 <= codes[r, col] <= 3 and 0 <= codes[r, col + 1] <= scale and 0 <= codes[r, col + 2] <= scale
+            and 0 <= codes[r, col + 3] <= scale)
+
+
 def extrapolated(base, older, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, rows=None, out=None):
     """Rotations ``base`` (codes, (n, 4)) turned on ``turns`` more times by the turn
     each made since ``older`` (codes, (n, 4)): the codes (n, 4) int64 a predictor may
     expect. A turn whose quaternion's w is ``still`` or more (a jitter of the codes, not
     a spin), and a row outside ``rows`` (bool (n,), when given), keep the baseline's
-    codes. The turn is taken the short way round, and only +, -, * and sqrt are used:
-    server and client compute the same codes. At most :data:`MAX_TURNS` turns are taken
-    (the ticks ahead come from a peer's packet: a huge count must not stall the loop, and
-    a spin guessed that far ahead is no guess). ``out``: an (n, 4) int64 array (a view
-    into a wider table will do) to write them to. One pass over every row in C: a
-    predictor need not gather the few that turned first (numpy's per-call overhead was
-    most of the work)."""
+    codes. ``out``: an (n, 4) int64 array (a view into a wider table will do) to write
+    them to. :func:`turned` with every row written (a predictor whose output already
+    holds the baseline's codes calls that, on its whole tables)."""
     base, older, out = _prepared(base, older, out, False)
+    out[...] = base
+    turned(base, older, 0, turns, still, scale, out, rows)
+    return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.Py_ssize_t, drop=cython.Py_ssize_t,
+               big=cython.double, times=cython.Py_ssize_t, moved=cython.Py_ssize_t, every=cython.bint,
+               ax=cython.double, ay=cython.double, az=cython.double, aw=cython.double, px=cython.double, py=cython.double,
+               pz=cython.double, pw=cython.double, x=cython.double, y=cython.double, z=cython.double, w=cython.double)
+def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, out, rows=None):
+    """Spinning bodies kept spinning, for a game's predictor: each rotation in columns
+    ``col:col + 4`` of ``base`` (codes, (n, columns) int64: a snapshot's whole table)
+    that turned since ``older`` (the same columns of the snapshot before it, same shape)
+    is turned on ``turns`` more times by that turn, into the same columns of ``out``
+    (int64, ``base``'s shape: a copy of the baseline, or ``base`` itself). A turn whose
+    quaternion's w is ``still`` or more (a jitter of the codes, not a spin), a row
+    outside ``rows`` (a bool mask (n,), when given), a row that did not turn and codes
+    no quantizer makes (a hostile baseline's) are not written, nor are other columns:
+    most of a scene rests, and its rows cost one comparison. Returns how many rows were
+    written.
+
+    The turn is taken the short way round, and only +, -, * and sqrt are used: server
+    and client compute the same codes. At most :data:`MAX_TURNS` turns are taken (the
+    ticks ahead come from a peer's packet: a huge count must not stall the loop, and a
+    spin guessed that far ahead is no guess). One pass over the rows in C: a predictor
+    need not gather the few that turned first (numpy's per-call overhead was most of the
+    work)."""
+    base = np.ascontiguousarray(base, np.int64)
+    older = np.ascontiguousarray(older, np.int64)
+    if base.ndim != 2 or older.shape != base.shape:
+        raise ValueError(f"two tables of codes of one shape (rows, columns) expected, not {base.shape} and {older.shape}")
     n = base.shape[0]
+    if not 0 <= col <= base.shape[1] - 4:
+        raise ValueError(f"columns {col}:{col + 4} of a table of {base.shape[1]}")
+    if not isinstance(out, np.ndarray) or out.shape != base.shape or out.dtype != np.int64:
+        raise ValueError(f"out must be int64 {base.shape}, not {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    every = rows is None
+    mask = motion._EVERY if every else motion._mask(rows, n)
     turns = min(turns, MAX_TURNS)
-    if rows is None:
-        mask = np.ones(n, np.uint8)
-    else:
-        mask = np.ascontiguousarray(rows)
-        mask = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
-        if mask.shape != (n,):
-            raise ValueError(f"{n} rows of codes, a mask of {mask.shape}")
-    scratch = np.empty((3, 4), np.float64)  # rows: the baseline's turned on, the older's, the turn
-    b: cython.longlong[:, :] = base
-    c: cython.longlong[:, :] = older
+    if turns <= 0:
+        return 0
+    scratch = np.empty((2, 4), np.float64)  # rows: the baseline's (then turned on), the older's
+    b: cython.longlong[:, ::1] = base
+    c: cython.longlong[:, ::1] = older
     o: cython.longlong[:, :] = out
     m: cython.uchar[::1] = mask
     q: cython.double[:, ::1] = scratch
+    moved = 0
     for r in range(n):
-        for i in range(4):
-            o[r, i] = b[r, i]
-        if turns <= 0 or not m[r] or (b[r, 0] == c[r, 0] and b[r, 1] == c[r, 1] and b[r, 2] == c[r, 2] and b[r, 3] == c[r, 3]):
+        if (b[r, col] == c[r, col] and b[r, col + 1] == c[r, col + 1] and b[r, col + 2] == c[r, col + 2]
+                and b[r, col + 3] == c[r, col + 3]) or not (every or m[r]):
             continue
-        if not (_in_range(b, r, scale) and _in_range(c, r, scale)):
-            continue  # codes no quantizer makes (a hostile baseline's): no turn to take
-        _unit_row(b, r, scale, q, 0)
-        _unit_row(c, r, scale, q, 1)
-        for i in range(3):  # the older rotation undone: its conjugate
-            q[1, i] = -q[1, i]
-        _turn_row(q, 0, q, 1, q, 2)  # the turn from older to base
-        if q[2, 3] < 0:
-            for i in range(4):
-                q[2, i] = -q[2, i]
-        if q[2, 3] >= still:
+        if not (_in_range(b, r, col, scale) and _in_range(c, r, col, scale)):
             continue
-        for times in range(turns):
-            _turn_row(q, 2, q, 0, q, 0)
+        _unit_row(b, r, col, scale, q, 0)
+        _unit_row(c, r, col, scale, q, 1)
+        # The turn from older to base, base * conjugate(older), then that turn after the
+        # rotation so far, ``turns`` times: one quaternion product (x y z w, a * p) in C
+        # locals, its first pass the turn itself.
+        ax, ay, az, aw = q[0, 0], q[0, 1], q[0, 2], q[0, 3]
+        px, py, pz, pw = -q[1, 0], -q[1, 1], -q[1, 2], q[1, 3]
+        for times in range(-1, turns):
+            x = aw * px + ax * pw + ay * pz - az * py
+            y = aw * py - ax * pz + ay * pw + az * px
+            z = aw * pz + ax * py - ay * px + az * pw
+            w = aw * pw - ax * px - ay * py - az * pz
+            if times >= 0:
+                px, py, pz, pw = x, y, z, w
+                continue
+            if w < 0:  # the short way round
+                x, y, z, w = -x, -y, -z, -w
+            if w >= still:
+                break
+            px, py, pz, pw = ax, ay, az, aw  # the baseline's, turned on from here
+            ax, ay, az, aw = x, y, z, w
+        if times < 0:
+            continue  # a jitter of the codes, not a spin
+        q[0, 0], q[0, 1], q[0, 2], q[0, 3] = px, py, pz, pw
         drop = 0
-        big = abs(q[0, 0])
+        big = abs(px)
         for k in range(1, 4):
             if abs(q[0, k]) > big:
                 big = abs(q[0, k])
                 drop = k
-        o[r, 0] = drop
-        _round_row(q, 0, drop, scale, o, r, 1)
-    return out
+        o[r, col] = drop
+        _round_row(q, 0, drop, scale, o, r, col + 1)
+        moved += 1
+    return moved
 
 
 @cython.cfunc
+@cython.inline
+@cython.boundscheck(False)  # the callers' indexes are in range (see _ROW_STEPS)
+@cython.wraparound(False)
 @cython.exceptval(check=False)
 @cython.locals(x=cython.double, y=cython.double, z=cython.double, w=cython.double)
 def _reach(codes: cython.longlong[:, :], r: cython.Py_ssize_t, scale: cython.double, q: cython.double[:, ::1]) -> cython.double:
     """Row ``r``'s :func:`uprightness` (``q``: a (1, 4) scratch row): the rotation
     matrix's bottom row, each axis's vertical part, summed as magnitudes."""
-    _unit_row(codes, r, scale, q, 0)
+    _unit_row(codes, r, 0, scale, q, 0)
     x = q[0, 0]
     y = q[0, 1]
     z = q[0, 2]

@@ -74,3 +74,26 @@ def test_carried_models_round_trip_and_cost_less_than_learning_each_packet_afres
     plain = bench_cubes.run(frames, True, "entropy", True)
     learned = bench_cubes.run(frames, True, "entropy", True, learn=True)
     assert learned["bytes"] < 0.98 * plain["bytes"], (learned["bytes"], plain["bytes"])
+
+
+def test_the_height_guess_stands_a_tumbled_low_cube_as_the_recording_rests_them():
+    """height_on_the_floor: a low cube whose orientation came other than expected stands
+    at the measured resting height (lying flat: FLOOR, the recording's flat cubes' code;
+    on an edge, higher); a high cube, or one whose orientation came as expected, keeps
+    the predictor's height."""
+    import numpy as np
+
+    columns = {"orientation": (0, 4), "xy": (4, 6), "z": (6, 7), "interacting": (7, 8)}
+    turn = np.pi / 5
+    flat = [0, 0, np.sin(turn / 2), np.cos(turn / 2)]  # turned about the vertical: lying flat
+    edge = [np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]  # tipped 45 degrees: on an edge
+    expected = np.zeros((4, 8), np.int64)
+    expected[:, 0:4] = bench_cubes.ROTATION.quantize(np.array([[0, 0, 0, 1.0]] * 4))
+    expected[:, 6] = bench_cubes.ZERO + np.array([150, 150, 150, 400])
+    known = expected.copy()
+    known[:, 0:4] = bench_cubes.ROTATION.quantize(np.array([flat, edge, [0, 0, 0, 1.0], flat]))
+    got = bench_cubes.height_on_the_floor(expected, known, columns)
+    assert got[0, 6] == bench_cubes.ZERO + bench_cubes.FLOOR
+    assert bench_cubes.ZERO + 140 <= got[1, 6] <= bench_cubes.ZERO + 150  # sqrt(2) half-sizes, measured
+    assert got[2, 6] == expected[2, 6] and got[3, 6] == expected[3, 6]
+    assert np.array_equal(np.delete(got, 6, axis=1), np.delete(expected, 6, axis=1))

@@ -167,6 +167,58 @@ def test_extrapolate_is_the_same_compiled_and_interpreted():
         assert want[:, 0].min() >= 0 and want[:, 0].max() <= 3 and want[:, 1:].min() >= 0 and want[:, 1:].max() <= 511
 
 
+def test_turned_writes_only_the_spinning_rows_of_a_whole_table_the_same_compiled_and_interpreted():
+    """smallest_three.turned, on whole tables (the rotation in columns col:col + 4): the
+    rows that spin get extrapolated's codes, every other row and column of ``out`` is
+    left as it was (a predictor's output already holding the baseline), it says how many
+    it wrote, and the source run as Python writes the same, hostile codes included."""
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    source = source_twin("engine.smallest_three")
+    rng = np.random.default_rng(6)
+    quant = SmallestThree(9)
+    n = 300
+    base = np.zeros((n, 7), np.int64)
+    base[:, 2:6] = quant.quantize(_unit(rng, n))
+    base[:, [0, 1, 6]] = rng.integers(0, 1000, (n, 3))
+    older = base.copy()
+    older[::2, 3:6] = np.clip(older[::2, 3:6] + rng.integers(-30, 31, (n // 2, 3)), 0, 511)  # turned
+    older[1::6, 3] = np.clip(older[1::6, 3] + 1, 0, 511)  # a code's jitter
+    older[::9, 2] = (older[::9, 2] + 1) & 3
+    older[::11, 2:6] = rng.integers(-(1 << 40), 1 << 40, (len(older[::11]), 4))  # no quantizer's codes
+    older[:, 0] += 1  # another column moved: not a turn
+    rows = rng.random(n) < 0.9
+    for turns, still, mask in ((3, 0.9999, rows), (1, 1.0, None), (70, 0.99, rows), (0, 0.9999, None)):
+        want = smallest_three.extrapolated(base[:, 2:6], older[:, 2:6], turns, still, 511.0, mask)
+        counts = []
+        for module in (smallest_three, source):
+            out = np.full_like(base, -7)
+            wrote = module.turned(base, older, 2, turns, still, 511.0, out, mask)
+            changed = (want != base[:, 2:6]).any(axis=1)
+            written = (out != -7).any(axis=1)
+            assert np.array_equal(out[written, 2:6], want[written]) and (out[~written] == -7).all()
+            assert (changed <= written).all() and wrote == written.sum() and (out[:, [0, 1, 6]] == -7).all()
+            assert not written[(base[:, 2:6] == older[:, 2:6]).all(axis=1)].any()  # rest: not even copied
+            counts.append(wrote)
+        assert counts[0] == counts[1] and (counts[0] > 20) == (turns > 0)
+        # in place, on the baseline itself: extrapolated's codes, the other columns kept
+        table = base.copy()
+        smallest_three.turned(table, older, 2, turns, still, 511.0, table, mask)
+        assert np.array_equal(table[:, 2:6], want) and np.array_equal(table[:, [0, 1, 6]], base[:, [0, 1, 6]])
+    # what a caller gets wrong is a clear error, not a write out of bounds
+    out = base.copy()
+    for bad, args in (("columns", (base, older, 4)), ("columns", (base, older, -1)), ("one shape", (base, older[:-1], 2)),
+                      ("one shape", (base[:, 0], older[:, 0], 0))):
+        with pytest.raises(ValueError, match=bad):
+            smallest_three.turned(*args, 3, 0.9999, 511.0, out)
+    with pytest.raises(ValueError, match="out must be"):
+        smallest_three.turned(base, older, 2, 3, 0.9999, 511.0, out.astype(np.int32))
+    with pytest.raises(ValueError, match="a mask of"):
+        smallest_three.turned(base, older, 2, 3, 0.9999, 511.0, out, rows[:-1])
+
+
 def test_uprightness_is_how_high_a_cube_stands_and_the_same_compiled_and_interpreted():
     from helpers import source_twin
 
