@@ -44,6 +44,10 @@ These options tune how snapshots code a game whose entities do not move in strai
   fewer bytes from each packet's first decisions on. Both ends must hold the same; the
   spec's repr (hence the handshake fingerprint) names the model by its digest. The
   browser client loads it from the room's schema.
+* ``carry=True`` (entropy coding only): each snapshot's range coder starts from the model
+  the table of the snapshot it is coded against ended in, not afresh: a packet need not
+  learn again what its baseline's taught (the cube scene: 4% fewer bytes, with no
+  training). Both ends keep a model per snapshot. Python clients only.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class Replication:
     refine: Callable | None = None
     refined: tuple[str, ...] = field(default=())
     model: bytes | None = None
+    carry: bool = False
 
     def __post_init__(self):
         if not self.fields:
@@ -131,6 +136,10 @@ class Replication:
             if self.coding != "entropy":
                 raise ValueError("a coder model needs coding='entropy'")
             object.__setattr__(self, "model", bytes(model))
+        if self.carry not in (False, True):
+            raise TypeError(f"carry is True or False, not {self.carry!r}")
+        if self.carry and self.coding != "entropy":
+            raise ValueError("carry (coder models carried between snapshots) needs coding='entropy'")
 
     def problems(self, state: "State") -> list[str]:
         """What is wrong with this spec for ``state`` (a state the game created): arrays
@@ -182,6 +191,8 @@ class Replication:
             out += f", refine={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}, refined={self.refined!r}"
         if self.model is not None:  # by its bytes' digest: another model, another spec
             out += f", model={model_digest(self.model)}"
+        if self.carry:
+            out += ", carry=True"
         return out + ")"
 
     @property

@@ -3,6 +3,8 @@ game's predictor, a rotation field): exact round trips against any baseline, par
 apply on their own, a game's predictor, fewer bytes than packed on moving entities, and
 hostile parts that error, never crash."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -204,6 +206,13 @@ def test_spec_options_are_checked():
         Replication(alive="alive", fields=fields, groups=(("pos",), ("pos", "hp")))
     with pytest.raises(TypeError):
         Replication(alive="alive", fields=fields, predictor=3)
+    with pytest.raises(ValueError, match="entropy"):
+        Replication(alive="alive", fields=fields, carry=True)
+    with pytest.raises(TypeError, match="carry"):
+        Replication(alive="alive", fields=fields, coding="entropy", carry="yes")
+    # carrying models is part of the spec's identity: a client without it is refused
+    plain = Replication(alive="alive", fields=fields, coding="entropy")
+    assert repr(plain) != repr(dataclasses.replace(plain, carry=True))
 
 
 def test_the_spec_reads_the_same_in_every_process():

@@ -1,6 +1,7 @@
 """State sync on the seeded simulator: reconciliation, interpolation, baselines and acks,
 interest management, the byte budget, encode-once sharing, hostile clients, recording."""
 
+import dataclasses
 import io
 
 import numpy as np
@@ -200,9 +201,9 @@ def test_baselines_are_acked_or_sent_full_and_lost_acks_fall_back(seed, monkeypa
     assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
 
 
-@pytest.mark.parametrize("coding", ["packed", "entropy"])
+@pytest.mark.parametrize("coding", ["packed", "entropy", "carry"])
 def test_interest_management_creates_and_destroys_by_distance(seed, coding):
-    game = Arena(npcs=400) if coding == "packed" else EntropyArena(npcs=400)
+    game = {"packed": Arena, "entropy": EntropyArena, "carry": CarryArena}[coding](npcs=400)
     cell = 12000.0
     cfg = StateSyncConfig(players=3, seed=2, interest_cell=cell)
     match = StateSyncMatch(game, 3, seed=seed, link=LinkConfig(latency=0.02), config=cfg)
@@ -217,6 +218,8 @@ def test_interest_management_creates_and_destroys_by_distance(seed, coding):
         assert not recon.view[(d > 3 * cell) | ~alive].any()  # nothing far or dead is
         assert recon.view[slot] and 10 < recon.view.sum() < alive.sum()
         assert np.array_equal(recon.codes[recon.view], match.server.history.codes[match.server.history.index(c.acked)][recon.view])
+        if coding == "carry":
+            assert same_model(c, match.server, c.acked)
     # Clients in one cell share an encoding: far fewer encodes than clients x snapshots.
     stats = match.server.stats()
     assert stats["encodes"] <= 3 * stats["snapshots"]
@@ -655,8 +658,23 @@ class EntropyArena(Arena):
     )
 
 
-def test_entropy_coded_snapshots_rebuild_the_server_exactly_at_20_percent_loss(seed):
-    game = EntropyArena(npcs=200)
+class CarryArena(EntropyArena):
+    """EntropyArena whose snapshots' coders start where their baselines' ended (carry=True)."""
+
+    replication = dataclasses.replace(EntropyArena.replication, carry=True)
+
+
+def same_model(client, server, tick) -> bool:
+    """Whether the client keeps, for snapshot ``tick``, the coder model the server recorded
+    for the encoding it sent that client (carry=True)."""
+    peer = next(p for p in server.peers.values() if p.slot == client.slot)
+    mine, theirs = client._recons[tick].model, peer.models[tick]
+    return all(np.array_equal(x, y) for x, y in zip(mine, theirs))
+
+
+@pytest.mark.parametrize("arena", [EntropyArena, CarryArena])
+def test_entropy_coded_snapshots_rebuild_the_server_exactly_at_20_percent_loss(seed, arena):
+    game = arena(npcs=200)
     cfg = StateSyncConfig(players=2, seed=1, history=16)
     match = StateSyncMatch(game, 2, seed=seed, link=BAD, config=cfg)
     a = match.add_client("a", slot=0)
@@ -669,13 +687,17 @@ def test_entropy_coded_snapshots_rebuild_the_server_exactly_at_20_percent_loss(s
         codes, alive = match.server.history.codes[j], match.server.history.alive[j]
         assert match.server.history.ticks[j] == c.acked
         assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
+        if arena is CarryArena:
+            assert same_model(c, match.server, c.acked)
+            assert recon.start is not None  # coded from a model carried over, not afresh
 
 
-def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed):
+@pytest.mark.parametrize("arena", [EntropyArena, CarryArena])
+def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed, arena):
     """Per-client encoding (a bandwidth budget): entities the client holds but the server
     can no longer delta are sent anew, and the range-coded table leaves them out on both
     ends."""
-    game = EntropyArena(npcs=300, moving=1.0)
+    game = arena(npcs=300, moving=1.0)
     cfg = StateSyncConfig(players=1, seed=3, bandwidth=12_000)
     match = StateSyncMatch(game, 1, seed=seed, link=BAD, config=cfg)
     c = match.add_client("c", slot=0)
@@ -697,6 +719,8 @@ def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed):
             assert (history.codes[history.index(t)][e] == recon.codes[e]).all(), (e, t)
             checked += 1
     assert checked > 50
+    if arena is CarryArena:
+        assert same_model(c, match.server, c.acked)
 
 
 def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):

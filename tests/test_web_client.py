@@ -501,7 +501,10 @@ def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
 
     schema = _entropy_schema(4)
     described = _coding(schema)
-    assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False, "model": None}
+    assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False, "model": None,
+                         "carry": False}
+    carrying = SnapshotSchema(dataclasses.replace(schema.replication, carry=True), _entropy_state(4))
+    assert "only Python" in _coding(carrying)["unsupported"]
     with_hook = SnapshotSchema(dataclasses.replace(schema.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
     assert "only Python" in _coding(with_hook)["unsupported"]
     packed = SnapshotSchema(dataclasses.replace(schema.replication, coding="packed", groups=()), _entropy_state(4))

@@ -59,6 +59,8 @@ class _Recon:
     base: int | None = None
     predictor: int | None = None
     motion: np.ndarray | None = None  # entropy-coded parts' contexts (see SnapshotSchema.motion)
+    start: tuple | None = None  # carry=True specs: the coder model the baseline's left (None: the spec's)
+    model: tuple | None = None  # ... and the one this snapshot's leaves, for those coded against it
 
     @property
     def complete(self) -> bool:
@@ -207,6 +209,7 @@ class StateSyncClient(ModeClient):
                     motion = schema.motion(base.codes, base.view, older.codes, older.view)
                 else:
                     motion = schema.motion(base.codes, base.view)
+            carries = schema.coding is not None and schema.coding.carries
             recon = _Recon(
                 codes,
                 view,
@@ -216,13 +219,15 @@ class StateSyncClient(ModeClient):
                 base=part.base,
                 predictor=part.predictor,
                 motion=motion,
+                start=None if not carries or part.base is None else self._recons[part.base].model,
+                model=schema.coding.carried() if carries else None,
             )
             self._recons[tick] = recon
         elif part.count != recon.parts or part.base != recon.base or part.predictor != recon.predictor:
             raise ProtocolError("bad_snapshot", "parts of one snapshot disagree on count or baselines")
         if part.index in recon.received:
             return
-        apply_part(part, recon.codes, recon.view, schema.coding, recon.motion)
+        apply_part(part, recon.codes, recon.view, schema.coding, recon.motion, recon.start, recon.model)
         recon.received.add(part.index)
         recon.covered[part.lo : part.hi] = True
         recon.extras = apply_extras(part, recon.extras)

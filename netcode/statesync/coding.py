@@ -61,6 +61,7 @@ class SnapshotCoding:
                                  f"this spec's have {self.table_sets} in {self.groups}")
             self.start = self.model.start
             self.layout = self.model.layout
+        self.carries = replication.carry  # each snapshot's coder starts where its baseline's ended (see carried)
         self.tally = None  # a Trainer's, while it records
         self._first = None  # where a table's coder starts, as a carried model (see carried)
         self.transforms = [(c, c + w, q) for name, q, c, w, _, _ in fields if q.has_delta]
@@ -91,6 +92,7 @@ class SnapshotCoding:
             "rotations": rotations,
             "predictor": self.hook is not None or self.refine is not None,
             "model": None if self.model is None else base64.b64encode(self.model.to_bytes()).decode("ascii"),
+            "carry": self.carries,
         }
 
     # -- prediction --------------------------------------------------------------------

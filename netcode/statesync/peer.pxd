@@ -14,7 +14,7 @@ cdef unsigned long long _MASK64
 cdef class StateSyncPeer:
     cdef public long long conn_id, slot, acked, acked_before, view_limit, inputs_since_limit, deferred
     cdef public unsigned long long acked_mask
-    cdef public dict sent, cells, counters
+    cdef public dict sent, cells, counters, models
     cdef public object cell, priority, pacer
     cdef public double tokens, last_input_at
 

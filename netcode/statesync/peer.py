@@ -40,6 +40,9 @@ class StateSyncPeer:
         self.sent: dict = {}  # snapshot tick -> per-entity value ticks (per-client mode)
         self.cell = None  # interest cell now (grid on, players only)
         self.cells: dict = {}  # snapshot tick -> the cell its view was for
+        # snapshot tick -> the coder model it holds for it (specs with carry=True: the
+        # client's next snapshot coded against that one starts there)
+        self.models: dict = {}
         self.priority = priority  # PriorityAccumulator (bandwidth budget on)
         self.pacer = None  # SendPacer: full snapshots and sends to a lagging client
         self.tokens = tokens  # input flood guard (token bucket)
@@ -54,6 +57,7 @@ class StateSyncPeer:
             "conn_id": self.conn_id, "slot": self.slot, "acked": self.acked, "acked_before": self.acked_before,
             "acked_mask": self.acked_mask, "deferred": self.deferred,
             "sent": {t: v.tobytes() for t, v in self.sent.items()}, "cell": self.cell, "cells": dict(self.cells),
+            "models": {t: m[0].tobytes() + m[1].tobytes() for t, m in self.models.items()},
             "tokens": self.tokens, "view_limit": self.view_limit, "inputs_since_limit": self.inputs_since_limit,
             "last_input_at": self.last_input_at, "counters": dict(self.counters),
             "pacer": self.pacer.bookkeeping() if self.pacer is not None else None,

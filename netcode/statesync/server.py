@@ -35,6 +35,7 @@ from engine.model import Game
 from netcode.errors import ProtocolError, UsageError
 from netcode.statesync.interest import InterestGrid, PriorityAccumulator
 from netcode.mode.server import ModeServer
+from netcode.statesync.carried import CarriedModels
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
 from netcode.statesync.pacing import SendPacer
 from netcode.statesync.baselines import one_encoding, plan_encodings, second_half
@@ -191,15 +192,20 @@ class StateSyncServer(ModeServer):
                 views[key] = self._view_of(t, cell, t_alive)
             return views[key]
 
+        carry = None
+        if self.schema.coding is not None and self.schema.coding.carries:
+            carry = CarriedModels(self.schema.coding, tick, tick - history.depth * self.snapshot_every)
+
         def encode(key: tuple) -> list[bytes]:
             """The parts for this baseline, predictor and cells, encoded once."""
             parts = encoded.get(key)
             if parts is not None:
                 return parts
-            base, pred, base_cell, pred_cell, cell = key
+            base, pred, base_cell, pred_cell, cell = key[:5]
+            start, end = carry.models(key) if carry is not None else (None, None)
             now_view = view(tick, cell, alive)
             if base < 0:
-                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET, coding=self.schema.coding)
+                parts = encode_snapshot(tick, codes, now_view, extras, budget=_PART_BUDGET, coding=self.schema.coding, start=start, end=end)
             else:
                 i = history.index(base)
                 predictor = None
@@ -219,6 +225,8 @@ class StateSyncServer(ModeServer):
                     base_extras=history.extras[i],
                     predictor=predictor,
                     coding=self.schema.coding,
+                    start=start,
+                    end=end,
                 )
             encoded[key] = parts
             self.stats_counters["encodes"] += 1
@@ -244,20 +252,28 @@ class StateSyncServer(ModeServer):
                 share=not grid,
             )
         jobs = sender.jobs(wants, plan)
+        if carry is not None:  # each encoding also by the model its clients hold for the baseline
+            jobs = carry.keyed(jobs)
         spread = self.snapshot_every > 1 and self.config.spread_encodes
-        later = second_half(keys if plan is None else [job[4] for job in jobs]) if spread else set()
+        later = second_half(keys if plan is None and carry is None else [job[4] for job in jobs]) if spread else set()
         if later:
-            sender.deliver(tick, [job for job in jobs if job[4] not in later], encode, encoded, payloads, now)
-            self._second_half = (tick, encode, encoded, payloads, [job for job in jobs if job[4] in later])
+            now_jobs = [job for job in jobs if job[4] not in later]
+            sender.deliver(tick, now_jobs, encode, encoded, payloads, now)
+            self._second_half = (tick, encode, encoded, payloads, [job for job in jobs if job[4] in later], carry)
         else:
+            now_jobs = jobs
             sender.deliver(tick, jobs, encode, encoded, payloads, now)
+        if carry is not None:
+            carry.delivered(now_jobs)
 
     def _send_second_half(self, now: float) -> None:
         """The encodings the last snapshot tick left for this one, to the clients still here."""
-        tick, encode, encoded, payloads, jobs = self._second_half
+        tick, encode, encoded, payloads, jobs, carry = self._second_half
         self._second_half = None
         jobs = [job for job in jobs if self.peers.get(job[0].conn_id) is job[0] and self.connection(job[0]) is job[1]]
         self.sender.deliver(tick, jobs, encode, encoded, payloads, now)
+        if carry is not None:
+            carry.delivered(jobs)
 
     def _send_per_client(self, tick: int, codes, alive, extras, now: float) -> None:
         """A byte budget sends each client part of its view: encode per client, tracking
@@ -275,6 +291,8 @@ class StateSyncServer(ModeServer):
                     views[i] = self._view_of(tick, peer.cell, alive)
         budget = None if cfg.bandwidth is None else max(64, int(cfg.bandwidth / cfg.snapshot_rate))
         rows = np.arange(n)
+        coding = self.schema.coding
+        carry = coding is not None and coding.carries
         for i, peer in enumerate(peers):
             conn = self.connection(peer)
             lag = self._pace(peer, conn, now)
@@ -285,6 +303,8 @@ class StateSyncServer(ModeServer):
             if vt_base is None:
                 base_tick = self.sender.full_candidate(peer, conn)
                 vt_base = peer.sent.get(base_tick)
+            if vt_base is not None and carry and base_tick not in peer.models:
+                vt_base = None  # (not while both are kept alike: a delta needs the model too)
             if vt_base is not None and pacer.holds():
                 continue
             paced = vt_base is None or lag or pacer.recovering()
@@ -313,6 +333,10 @@ class StateSyncServer(ModeServer):
                 if peer.slot >= 0:
                     must[self.game.player_entity(peer.slot)] = True
                 include = peer.priority.choose(wanted, 1.0 + changed, cost, budget, must)
+            start = end = None
+            if carry:  # the model this client holds for its baseline (none yet for a full snapshot)
+                start = None if base_tick is None else peer.models[base_tick]
+                end = coding.carried()
             parts = encode_snapshot(
                 tick,
                 codes,
@@ -326,8 +350,14 @@ class StateSyncServer(ModeServer):
                 include=include,
                 also_destroy=holds & ~avail & ~view,
                 holds=holds,
-                coding=self.schema.coding,
+                coding=coding,
+                start=start,
+                end=end,
             )
+            if carry:  # kept as long as the snapshot's entry in peer.sent
+                peer.models[tick] = end
+                if len(peer.models) > cfg.history:
+                    del peer.models[min(peer.models)]
             self.stats_counters["encodes"] += 1
             vt = vt_base.copy()
             vt[view & avail & ~changed] = tick  # held and unchanged: current
