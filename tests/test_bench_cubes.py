@@ -67,6 +67,7 @@ def test_tumbling_cubes_round_trip_and_cost_less_with_the_games_turn_and_height_
     assert tumbling["bytes"] < 0.985 * plain["bytes"], (tumbling["bytes"], plain["bytes"])
 
 
+@needs_recording
 def test_carried_models_round_trip_and_cost_less_than_learning_each_packet_afresh():
     """``--learn``: each packet's coder starts where its baseline's packet ended. The run
     raises unless every packet decodes back and the receiver's model is the sender's."""
