@@ -47,7 +47,7 @@ These options tune how snapshots code a game whose entities do not move in strai
 * ``carry=True`` (entropy coding only): each snapshot's range coder starts from the model
   the table of the snapshot it is coded against ended in, not afresh: a packet need not
   learn again what its baseline's taught (the cube scene: 4% fewer bytes, with no
-  training). Both ends keep a model per snapshot. Python clients only.
+  training). Both ends keep a model per snapshot (Python and browser clients).
 """
 
 from __future__ import annotations

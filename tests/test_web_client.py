@@ -396,6 +396,44 @@ def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
     _same_tables(js(*ops), expected)
 
 
+def test_js_carries_coder_models_from_snapshot_to_snapshot_as_python_does():
+    """carry=True: a chain of snapshots, each coded against the one before from the model
+    its table left (some cut into parts, which carry their baseline's): the browser's
+    decoder rebuilds each and ends in the model Python's did."""
+    n = 200
+    plain = _entropy_schema(n)
+    schema = SnapshotSchema(dataclasses.replace(plain.replication, carry=True), _entropy_state(n))
+    coding = schema.coding
+    rng = np.random.default_rng(41)
+    rot = SmallestThree(9)
+    q = rng.normal(size=(n, 4))
+    base = np.column_stack([rot.quantize(q / np.linalg.norm(q, axis=1, keepdims=True)),
+                            rng.integers(1000, 1 << 19, (n, 2)), rng.integers(0, 8, n), rng.integers(0, 101, n)])
+    view = np.ones(n, bool)
+    shape = {"capacity": n, "columns": schema.columns, "extras_size": 0, "coding": coding.describe(), "carry": True}
+    ops, expected, start = [], [], None
+    for step in range(6):
+        codes = base.copy()
+        moving = rng.random(n) < 0.4
+        codes[moving, 4:6] += rng.integers(-300, 301, (int(moving.sum()), 2))
+        turning = rng.random(n) < 0.3
+        unit = rot.dequantize(base[turning, :4], np.dtype(np.float64)) + rng.normal(0, 0.2, (int(turning.sum()), 4))
+        codes[turning, :4] = rot.quantize(unit / np.linalg.norm(unit, axis=1, keepdims=True))
+        end = coding.carried()
+        parts = encode_snapshot(10 + step, codes, view, b"", budget=300 if step == 3 else 1150, base_tick=9 + step, base_codes=base,
+                                base_view=view, base_extras=b"", coding=coding, start=start, end=end)
+        assert (len(parts) > 1) == (step == 3)
+        ops.append({"op": "apply", "parts": [p.hex() for p in parts], "codes": base.ravel().tolist(), "view": view.astype(int).tolist(),
+                    "start": None if start is None else {"probs": start[0].tolist(), "seen": start[1].tolist()}, **shape})
+        expected.append((codes, end))
+        base, start = codes, end
+    for got, (codes, end) in zip(js(*ops), expected, strict=True):
+        assert "error" not in got, got
+        assert got["codes"] == codes.ravel().tolist()
+        assert got["end"]["probs"] == end[0].tolist() and got["end"]["seen"] == end[1].tolist()
+    assert not np.array_equal(expected[-1][1][0], coding.carried()[0])  # the models did learn
+
+
 def _same_tables(out, expected):
     for got, (codes, view) in zip(out, expected, strict=True):
         got_codes = np.array(got["codes"], np.int64).reshape(len(view), -1)
@@ -504,7 +542,7 @@ def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
     assert described == {"groups": [1, 1, 1, 1, 0, 0, 2, 0], "sets": [0, 1, 1, 1, 2, 2, 3, 4], "rotations": [[0, 9]], "predictor": False, "model": None,
                          "carry": False}
     carrying = SnapshotSchema(dataclasses.replace(schema.replication, carry=True), _entropy_state(4))
-    assert "only Python" in _coding(carrying)["unsupported"]
+    assert _coding(carrying)["carry"] is True
     with_hook = SnapshotSchema(dataclasses.replace(schema.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
     assert "only Python" in _coding(with_hook)["unsupported"]
     packed = SnapshotSchema(dataclasses.replace(schema.replication, coding="packed", groups=()), _entropy_state(4))
@@ -792,16 +830,19 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("coding", ["packed", "entropy", "model"])
+@pytest.mark.parametrize("coding", ["packed", "entropy", "model", "carry"])
 def test_js_client_plays_state_sync_over_a_real_websocket(coding):
     """A player holding "move right" and a spectator, side by side, for a few seconds; with
-    the arena's spec as it ships (packed), range-coded (position and aim in one group), and
-    range-coded from a coder model trained on a recording of the arena (context layout 1)."""
+    the arena's spec as it ships (packed), range-coded (position and aim in one group),
+    range-coded from a coder model trained on a recording of the arena (context layout 1),
+    and range-coded with models carried from snapshot to snapshot."""
     game = Arena(npcs=300)
     if coding != "packed":
         game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
     if coding == "model":
         game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
+    if coding == "carry":
+        game.replication = dataclasses.replace(game.replication, carry=True)
     seconds = 3.0
 
     async def scenario():

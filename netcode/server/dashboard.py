@@ -292,8 +292,6 @@ def _coding(schema: SnapshotSchema) -> dict | None:
         return {"unsupported": str(exc)}
     if out["predictor"]:
         return {"unsupported": "the game predicts its snapshots with its own function, which only Python clients run"}
-    if out["carry"]:
-        return {"unsupported": "the spec carries coder models from snapshot to snapshot, which only Python clients do"}
     return out
 
 

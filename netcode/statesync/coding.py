@@ -78,8 +78,9 @@ class SnapshotCoding:
         """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
         EntropyCoding): per column its group and context set, the first column and bit depth
         of each smallest-three rotation, whether the game names its own predictor (which
-        only Python runs), and its trained coder model (:mod:`netcode.statesync.training`'s
-        file, base64; the browser loads it) or None."""
+        only Python runs), its trained coder model (:mod:`netcode.statesync.training`'s
+        file, base64; the browser loads it) or None, and whether it carries models from
+        snapshot to snapshot (:meth:`carried`)."""
         rotations = [[c0, q.bits] for c0, _c1, q in self.transforms if isinstance(q, SmallestThree)]
         other = [type(q).__name__ for _c0, _c1, q in self.transforms if not isinstance(q, SmallestThree)]
         if other:

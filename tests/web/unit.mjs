@@ -60,11 +60,17 @@ const OPS = {
       if (coding) motion = motionCodes(codes, view, predCodes, predView, o.columns);
       codes = predict(codes, view, predCodes, predView, first.tick, first.base, first.predictor, Uint8Array.from(o.smooth));
     }
+    // Carried models (o.carry): start from o.start ({probs, seen}, or null: the spec's), and
+    // say where the model ended.
+    const start = o.start ? { probs: Uint32Array.from(o.start.probs), seen: Uint8Array.from(o.start.seen) } : null;
+    const end = o.carry ? coding.carried() : null;
     for (const part of parts) {
-      applyPart(part, codes, view, o.columns, coding, motion);
+      applyPart(part, codes, view, o.columns, coding, motion, start, end);
       extras = applyExtras(part, extras);
     }
-    return { codes: Array.from(codes), view: Array.from(view), extras: extras ? hex(extras) : null };
+    const out = { codes: Array.from(codes), view: Array.from(view), extras: extras ? hex(extras) : null };
+    if (end) out.end = { probs: Array.from(end.probs), seen: Array.from(end.seen) };
+    return out;
   }),
   // A trained coder model's file (base64, as the room's schema carries it) for a table's shape.
   model: (o) => caught(() => {

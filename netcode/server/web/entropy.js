@@ -240,7 +240,7 @@ function getValue(dec, ctx, base, direction) {
  * [first column, bits] of each SmallestThree field (coded against the rebased baseline).
  */
 export class EntropyCoding {
-  constructor({ groups, sets, rotations = [], model = null }) {
+  constructor({ groups, sets, rotations = [], model = null, carry = false }) {
     if (groups.length !== sets.length) throw new Error("a group and a context set per column");
     this.columns = groups.length;
     this.groups = groups.length ? Math.max(...groups) + 1 : 0;
@@ -259,13 +259,27 @@ export class EntropyCoding {
     } else {
       this.prior = prior(this.fields, this.groups);
     }
+    if (!this.seen) this.seen = new Uint8Array(this.prior.length);
+    // carry: each snapshot's table starts from the model its baseline's ended in (carried()).
+    this.carries = carry;
+  }
+
+  /** A carried model ({probs, seen}): a copy of ``start``'s, or of where every table starts
+   * (SnapshotCoding.carried); with ``into``, copied into it. */
+  carried(start = null, into = null) {
+    const from = start || { probs: this.prior, seen: this.seen };
+    if (!into) return { probs: from.probs.slice(), seen: from.seen.slice() };
+    into.probs.set(from.probs);
+    into.seen.set(from.seen);
+    return into;
   }
 
   /** The (rows * columns) deltas in spec column order of a range-coded table whose
    * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table). */
-  decodeTable(data, motion, rows) {
+  decodeTable(data, motion, rows, start = null, end = null) {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
-    const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, this.prior, this.seen);
+    const from = start || { probs: this.prior, seen: this.seen };
+    const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, from.probs, from.seen);
     const vbase = this.groups * FLAG_CTX, prev = new Uint8Array(this.groups);
     const xbase = this.layout ? contexts(this.fields, this.groups) : -1; // where layout 1's added contexts start
     let changedRows = 0;
@@ -298,6 +312,10 @@ export class EntropyCoding {
       }
     }
     dec.checkEnd();
+    if (end) { // where the model ended, for a snapshot coded against this one (rangecoder's ``ended``)
+      end.probs.set(dec.p);
+      end.seen.set(dec.n);
+    }
     // (a part cut short after its sections can decode to this; snapshot.apply_part's check)
     if (!changedRows) throw new ProtocolError("bad_snapshot", "an update table that changes nothing: encoders leave it out");
     return out;

@@ -623,7 +623,7 @@ export class StateSyncClient {
     this.clock.sample(tick - 1, now, this.session.rtt);
     let recon = this.recons.get(tick);
     if (!recon) {
-      let codes, view, extras = null, motion = null;
+      let codes, view, extras = null, motion = null, start = null;
       if (part.base === null) {
         codes = new Float64Array(s.capacity * C);
         view = new Uint8Array(s.capacity);
@@ -642,17 +642,20 @@ export class StateSyncClient {
           : predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, s.smooth);
         view = base.view.slice();
         extras = base.extras;
+        start = base.model; // (carry: the coder model the baseline's table left)
       }
+      const carries = s.coding?.carries;
       recon = {
         tick, codes, view, extras, motion, base: part.base, predictor: part.predictor,
         covered: new Uint8Array(s.capacity), parts: part.count, received: new Set(), complete: false,
+        start: carries ? start : null, model: carries ? s.coding.carried() : null,
       };
       this.recons.set(tick, recon);
     } else if (part.count !== recon.parts || part.base !== recon.base || part.predictor !== recon.predictor) {
       throw new ProtocolError("bad_snapshot", "parts of one snapshot disagree on their count or baselines");
     }
     if (recon.received.has(part.index)) return;
-    applyPart(part, recon.codes, recon.view, C, s.coding, recon.motion);
+    applyPart(part, recon.codes, recon.view, C, s.coding, recon.motion, recon.start, recon.model);
     recon.received.add(part.index);
     recon.covered.fill(1, part.lo, part.hi); // the entities this part vouches for
     recon.extras = applyExtras(part, recon.extras);

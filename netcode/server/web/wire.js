@@ -297,7 +297,10 @@ export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick
  * its *expected* codes: the baseline's, or predict()'s when the part names a predictor. An
  * entropy-coded part also needs the spec's ``coding`` (an EntropyCoding) and the ``motion``
  * codes (motionCodes()) of the baseline and predictor it names (null without a predictor). */
-export function applyPart(part, codes, view, columns, coding = null, motion = null) {
+export function applyPart(part, codes, view, columns, coding = null, motion = null, start = null, end = null) {
+  // Carried models (snapshot.apply_part's ``start``, ``end``): the start's, unless a one-part
+  // snapshot's table ends elsewhere.
+  if (end) coding.carried(start, end);
   for (const id of part.update) {
     if (!view[id]) throw new ProtocolError("bad_snapshot", "update of an entity the baseline does not have");
   }
@@ -311,7 +314,7 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
     mine.forEach((v, i) => { if (v) held.push(part.lo + i); });
     const m = new Int32Array(held.length * columns);
     if (motion) held.forEach((id, j) => m.set(motion.subarray(id * columns, (id + 1) * columns), j * columns));
-    const deltas = coding.decodeTable(part.table, m, held.length);
+    const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null);
     held.forEach((id, j) => {
       for (let c = 0; c < columns; c++) {
         if (deltas[j * columns + c] !== 0) { coding.undo(codes, id * columns, deltas, j * columns); break; }
