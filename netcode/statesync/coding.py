@@ -198,13 +198,15 @@ class SnapshotCoding:
         Both ends hold the baseline, so both can keep the model its table ended in; the
         sender must start from the one the receiver kept for that baseline."""
         if start is None:
-            if self._first is None:
-                probs, seen = rangecoder._start(self.start, self.table_sets, self.groups, self.layout)
-                self._first = (probs, np.zeros(len(probs), np.uint8) if seen is None else np.asarray(seen, np.uint8))
+            if self._first is None and self.start is not None:
+                self._first = self.start  # the trained model's
+            elif self._first is None:
+                probs = rangecoder.prior(self.table_sets, self.groups, self.layout)
+                self._first = (probs, np.zeros(len(probs), np.uint8))
             start = self._first
         if into is None:
             return np.array(start[0], np.uint32), np.array(start[1], np.uint8)
-        rangecoder._end_checked(into, self.table_sets, self.groups, self.layout)
+        rangecoder.checked_model(into, self.table_sets, self.groups, self.layout)
         into[0][:] = start[0]
         into[1][:] = start[1]
         return into

@@ -93,17 +93,18 @@ def _ended(p, n, ended) -> None:
     ended[1][:] = n
 
 
-def _end_checked(end, fields: int, groups: int, layout: int):
-    """``end`` (or None), checked as a writable (probabilities uint32, counts uint8) pair
-    the size of the table's model: it comes from the caller, who keeps it per snapshot."""
-    if end is None:
+def checked_model(model, fields: int, groups: int, layout: int = 0):
+    """``model`` (or None), checked as a writable (probabilities uint32, counts uint8) pair
+    the size of a table's model (:func:`contexts`), for a coder to end in: it comes from
+    the caller, who keeps one per snapshot."""
+    if model is None:
         return None
     size = contexts(fields, groups, layout)
-    probs, seen = end
+    probs, seen = model
     for a, kind in ((probs, np.uint32), (seen, np.uint8)):
         if not isinstance(a, np.ndarray) or a.dtype != kind or a.shape != (size,) or not a.flags.writeable:
             raise ValueError(f"an end model is writable (uint32, uint8) arrays of {size} contexts")
-    return end
+    return model
 
 
 def _seen(prior, seen):
@@ -573,7 +574,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     in the same place); a table cut for the ``limit`` leaves it as it was, since its
     decoder never sees the row that was cut."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
-    ended = _end_checked(ended, fields, groups, layout)
+    ended = checked_model(ended, fields, groups, layout)
     deltas = np.ascontiguousarray(deltas, np.int64)
     if deltas.shape != motion.shape:
         raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
@@ -655,7 +656,7 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     changed (so the caller need not search the table for them). ``start``: the model
     the encoder started from, if not :func:`prior`'s; ``ended``: as the encoder's."""
     group_of, field_of, motion, fields, ends = _checked(group_of, field_of, motion, groups)
-    ended = _end_checked(ended, fields, groups, layout)
+    ended = checked_model(ended, fields, groups, layout)
     if changed_rows is None:
         changed_rows = np.zeros(motion.shape[0], np.uint8)
     elif changed_rows.shape != (motion.shape[0],) or changed_rows.dtype != np.uint8:
