@@ -58,5 +58,7 @@ class CarriedModels:
         for job in jobs:
             models = job[0].models
             models[tick] = self.ends[job[4]]
-            for old in [t for t in models if t < keep_from]:
-                del models[old]
+            oldest = next(iter(models))  # (added in tick order: only the oldest may be due)
+            while oldest < keep_from:
+                del models[oldest]
+                oldest = next(iter(models))
