@@ -204,20 +204,21 @@ LATEST = """() => {
 }"""
 
 
-@pytest.mark.parametrize("coding", ["carry", "model"])
+@pytest.mark.parametrize("coding", ["carry", "model", "carry+model"])
 def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(browser, tmp_path, coding):
     """The arena (300 NPCs) range-coded, position and aim in one group: with carry=True each
     snapshot's table starts from the model its baseline's ended in (entropy.js carried(),
     wire.js applyPart); with a trained model (context layout 1) every table starts from the
-    model the room's schema delivers in base64. The real page plays it for a few seconds;
+    model the room's schema delivers in base64; with both, a keyframe's table starts from the
+    trained model and each delta's from its baseline's carried one. The real page plays it for a few seconds;
     three times, its newest complete snapshot must be the one in the server's history for
     that tick, code for code, with no packet dropped and no script error."""
     game = Arena(npcs=300)
     game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
-    if coding == "carry":
-        game.replication = dataclasses.replace(game.replication, carry=True)
-    else:
+    if "model" in coding:
         game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
+    if "carry" in coding:
+        game.replication = dataclasses.replace(game.replication, carry=True)
     server = TickServer(secret=SECRET, udp_port=None, http_port=0, open_join=True)
     room = server.add_room(game, RoomConfig("default", mode="statesync", players=4, seed=11))
 
@@ -261,7 +262,10 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
     got = samples[-1][0]
     stats = got["stats"]
     assert stats["snapshots"] >= 20 and stats["deltaParts"] > stats["parts"] / 2, stats
-    if coding == "carry":
-        assert got["carries"] and got["started"] and got["learned"], "the table started from a carried model, which learned"
+    carries = "carry" in coding
+    assert got["carries"] == carries and got["started"] == carries, "the table started from a carried model (only with carry)"
+    assert got["learned"] == carries, "which is no longer where every table starts"
+    if "model" in coding:
+        assert got["layout"] == 1 and got["seenMax"] == 15, "the page loaded the schema's model"
     else:
-        assert not got["carries"] and got["layout"] == 1 and got["seenMax"] == 15, "the page loaded the schema's model"
+        assert got["layout"] == 0 and got["seenMax"] == 0, "no model: the prior"
