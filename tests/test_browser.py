@@ -210,9 +210,10 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
     snapshot's table starts from the model its baseline's ended in (entropy.js carried(),
     wire.js applyPart); with a trained model (context layout 1) every table starts from the
     model the room's schema delivers in base64; with both, a keyframe's table starts from the
-    trained model and each delta's from its baseline's carried one. The real page plays it for a few seconds;
-    three times, its newest complete snapshot must be the one in the server's history for
-    that tick, code for code, with no packet dropped and no script error."""
+    trained model and each delta's from its baseline's carried one. The real page plays it
+    for a few seconds: every sample of its newest complete snapshot, until three were delta
+    snapshots, must be the one in the server's history for that tick, code for code, with no
+    packet dropped and no script error."""
     game = Arena(npcs=300)
     game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
     if "model" in coding:
@@ -239,9 +240,12 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
             page.wait_for_function("() => window.ticksync && window.ticksync.client.connected && window.ticksync.client.latest",
                                    timeout=20_000)
             page.keyboard.down("d")  # our entity moves right, as the page decodes it
+            # Every 0.4 s until three were delta snapshots (on a slow machine, interpreted, the
+            # first sample can still be the first snapshot, a keyframe), for 10 s at most.
             samples = []
-            for _ in range(3):
-                page.wait_for_timeout(600)
+            deadline = time.monotonic() + 10
+            while sum(got["base"] is not None for got, _ in samples) < 3 and time.monotonic() < deadline:
+                page.wait_for_timeout(400)
                 got = page.evaluate(LATEST)
                 samples.append((got, call(lambda: held(got["tick"]))))
             page.keyboard.up("d")
@@ -253,15 +257,16 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
         stats = got["stats"]
         assert stats["drops"] == {} and stats["noBaseline"] == 0, f"tick {got['tick']}: {stats}"
         _same_snapshot({"latest": got}, server_held, 304)
-        assert got["base"] is not None, "a delta snapshot"
     ticks = [got["tick"] for got, _ in samples]
+    bases = [got["base"] for got, _ in samples]
+    assert sum(b is not None for b in bases) >= 3, f"three delta snapshots in 10 s: baselines {bases} of ticks {ticks}"
     assert ticks == sorted(set(ticks)), f"the page's newest snapshot stalled: {ticks}"
     assert samples[0][0]["codes"] != samples[-1][0]["codes"], "the world moved between the first sample and the last"
     own = [got["own"] for got, _ in samples]
     assert own[-1][0] > own[0][0] and own[-1][1] == own[0][1], f"holding D moved our entity right: {own}"
     got = samples[-1][0]
     stats = got["stats"]
-    assert stats["snapshots"] >= 20 and stats["deltaParts"] > stats["parts"] / 2, stats
+    assert stats["snapshots"] >= 10 and stats["deltaParts"] > stats["parts"] / 2, stats
     carries = "carry" in coding
     assert got["carries"] == carries and got["started"] == carries, "the table started from a carried model (only with carry)"
     assert got["learned"] == carries, "which is no longer where every table starts"
