@@ -255,7 +255,9 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
     assert not errors, errors
     for got, server_held in samples:
         stats = got["stats"]
-        assert stats["drops"] == {} and stats["noBaseline"] == 0, f"tick {got['tick']}: {stats}"
+        # (a second CHALLENGE, the answer to a resent request on a slow machine, is no decoding's)
+        drops = {reason: n for reason, n in stats["drops"].items() if reason != "unexpected_challenge"}
+        assert drops == {} and stats["noBaseline"] == 0, f"tick {got['tick']}: {stats}"
         _same_snapshot({"latest": got}, server_held, 304)
     ticks = [got["tick"] for got, _ in samples]
     bases = [got["base"] for got, _ in samples]
