@@ -128,6 +128,19 @@ def test_hostile_data_errors_or_decodes_boundedly(twin):
 
 
 @pytest.mark.parametrize("twin", sorted(_TWINS))
+def test_the_encoder_refuses_motion_codes_out_of_range(twin):
+    coder = _TWINS[twin]
+    deltas, group_of, field_of, motion = _table(3, 40, 4, 2, 0.3, 1000)
+    for bad in (-1, rangecoder.MOTIONS):
+        wrong = motion.copy()
+        wrong[17, 3] = bad  # one value of one row, in a group with others in range
+        with pytest.raises(ValueError, match="motion codes"):
+            coder.encode_table(deltas, group_of, field_of, wrong, 2)
+        with pytest.raises(ValueError, match="motion codes"):
+            coder.decode_table(coder.encode_table(deltas, group_of, field_of, motion, 2), group_of, field_of, wrong, 2)
+
+
+@pytest.mark.parametrize("twin", sorted(_TWINS))
 def test_motion_codes_say_how_far_and_which_way_each_value_moved(twin):
     base = np.array([[10, 10, 10], [5, 0, 1 << 40], [7, 7, 7]], np.int64)
     older = np.array([[10, 9, 13], [6, 0, 0], [0, 0, 0]], np.int64)

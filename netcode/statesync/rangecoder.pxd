@@ -12,14 +12,15 @@ cdef class Encoder:
     cdef bint first
     cdef bytearray out
     cdef unsigned char[::1] o
-    cdef Py_ssize_t size
+    cdef Py_ssize_t size, room
     cdef object probs
     cdef unsigned int[::1] p
     cdef bint counting
     cdef object tally
     cdef long long[::1] t
 
-    cdef int _reserve(self, Py_ssize_t decisions) except -1
+    cdef inline int _reserve(self, Py_ssize_t decisions) except -1
+    cdef int _grow(self, Py_ssize_t need) except -1
     cdef void _shift(self) noexcept
     cdef inline void bit(self, Py_ssize_t ctx, int b) noexcept
     cdef inline void even(self, int b) noexcept

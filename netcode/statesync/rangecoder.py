@@ -141,6 +141,7 @@ class Encoder:
         # per byte), doubled when full; ``size`` of them are written.
         self.out = bytearray(4096)
         self.o = self.out
+        self.room = len(self.out)
         self.size = 0
         self.probs = prior.copy()  # uint32, one probability per context
         self.p = self.probs if cython.compiled else _plain(prior)
@@ -173,19 +174,26 @@ class Encoder:
         self.low = (self.low & 0x00FFFFFF) << 8
 
     @cython.cfunc
+    @cython.inline
     @cython.exceptval(-1, check=False)
-    @cython.locals(need=cython.Py_ssize_t)
     def _reserve(self, decisions: cython.Py_ssize_t) -> cython.int:
         """Room in the buffer for what ``decisions`` more bits can write, before they
         are coded (the bits themselves do not check): a decision shifts at most two bytes
         (a probability is at least 1/4096, so a range of at least 2**24 is at least 2**12
-        after it), and the bytes held back (``pending``) may come with them."""
-        need = self.size + self.pending + 2 * decisions + 1
-        if need > len(self.out):
-            out = bytearray(max(need, 2 * len(self.out)))
-            out[: self.size] = self.out[: self.size]
-            self.out = out
-            self.o = out  # (the old buffer's view is released with it)
+        after it), and the bytes held back (``pending``) may come with them. Inline: asked
+        once per table row, it rarely grows the buffer."""
+        if self.size + self.pending + 2 * decisions + 1 > self.room:
+            self._grow(self.size + self.pending + 2 * decisions + 1)
+        return 0
+
+    @cython.cfunc
+    @cython.exceptval(-1, check=False)
+    def _grow(self, need: cython.Py_ssize_t) -> cython.int:
+        out = bytearray(max(need, 2 * self.room))
+        out[: self.size] = self.out[: self.size]
+        self.out = out
+        self.o = out  # (the old buffer's view is released with it)
+        self.room = len(out)
         return 0
 
     @cython.cfunc
@@ -552,7 +560,7 @@ def _checked(group_of, field_of, motion, groups):
 @cython.initializedcheck(False)
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
-    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int, sign=cython.int,
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
     lead=cython.int, at=cython.Py_ssize_t, cls_at=cython.Py_ssize_t, xbase=cython.Py_ssize_t,
     low=cython.ulonglong, rng=cython.uint, cache=cython.uint, pending=cython.Py_ssize_t, first_byte=cython.bint,
@@ -608,14 +616,16 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
             c1 = end[g]
             changed = 0
             top = 0
+            sign = 0  # the motion codes or'd: negative if any is (checked once per group)
             for c in range(c0, c1):
                 if d[r, c] != 0:
                     changed = 1
                 mc = mo[r, c]
-                if mc < 0 or mc >= _MOTIONS:
-                    raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
+                sign |= mc
                 if mc > top:
                     top = mc
+            if sign < 0 or top >= _MOTIONS:
+                raise ValueError(f"motion codes must be 0..{_MOTIONS - 1}")
             top //= 3  # the largest activity (motion // 3 grows with motion)
             enc.bit(g * _FLAG_CTX + top * 2 + prev[g], changed)
             prev[g] = changed
@@ -649,7 +659,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
 @cython.initializedcheck(False)
 @cython.locals(
     rows=cython.Py_ssize_t, cols=cython.Py_ssize_t, ngroups=cython.Py_ssize_t, r=cython.Py_ssize_t,
-    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int,
+    c=cython.Py_ssize_t, c0=cython.Py_ssize_t, c1=cython.Py_ssize_t, g=cython.Py_ssize_t, m=cython.int, changed=cython.int, sign=cython.int,
     vbase=cython.Py_ssize_t, surprised=cython.int, x=cython.longlong, top=cython.int, mc=cython.int,
     lead=cython.int, at=cython.Py_ssize_t, cls_at=cython.Py_ssize_t, xbase=cython.Py_ssize_t,
 )
