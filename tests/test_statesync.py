@@ -805,6 +805,74 @@ def test_plan_encodings_shares_baselines_clients_hold_and_serves_waiters_first()
     assert plan[0] is None and plan[1:] == [(100, 98)] * 2
 
 
+def test_plan_encodings_moves_a_client_only_onto_the_model_it_holds():
+    """Carried models: clients that acked the same snapshots but hold different models for
+    the baseline (their encodings started from different ones) cannot share an encoding."""
+    from netcode.statesync.baselines import plan_encodings
+
+    m1, m2, m3 = object(), object(), object()  # models (compared by identity, as the server does)
+    a, b, c = (100, 98, None, None, None, 1), (102, 100, None, None, None, 2), (102, 100, None, None, None, 3)
+    starts = {a: m1, b: m2, c: m3}
+    # Clients 0-1 want a (start m1); clients 2-4 acked 98, 100 and 102: client 2 holds m1 for
+    # 100, clients 3 and 4 another model (client 4 none at all) so they want their own keys.
+    wants = [a, a, b, b, c]
+    acked = np.array([100, 100, 102, 102, 102])
+    masks = np.array([0b11, 0b11, 0b111, 0b111, 0b111], np.uint64)
+    held = [{100: m1}, {100: m1}, {100: m1, 102: m2}, {100: m2, 102: m2}, {102: m3}]
+    waits = np.zeros(5)
+    plan = plan_encodings(wants, acked, masks, waits, 2, 2, 4, held=held, starts=starts)
+    assert plan[:3] == [a, a, a]  # client 2 holds a's model for 100: it shares a
+    assert plan[3] == b and plan[4] is None  # client 3 could share a by acks, not by model
+    # Without the models (carry off), client 3 would have been moved onto a as well.
+    assert plan_encodings(wants, acked, masks, waits, 2, 2, 4)[3] == a
+    # Budget 1: only the clients that hold m1 for 100 are served; the rest wait.
+    plan = plan_encodings(wants, acked, masks, waits, 1, 2, 4, held=held, starts=starts)
+    assert plan == [a, a, a, None, None]
+    # A waiter comes first, on its own model.
+    plan = plan_encodings(wants, acked, masks, np.array([0, 0, 0, 0, 1]), 1, 2, 4, held=held, starts=starts)
+    assert plan == [None, None, None, None, c]
+
+
+def test_the_encode_budget_holds_with_carried_models_at_20_percent_loss(seed):
+    """With carry=True clients share an encoding only when they hold its starting model, and
+    under loss their models part ways; the budget still bounds each snapshot's encodings
+    (before the model-aware plan it did not: up to one per client), every client rebuilds
+    the server's state and model, and nobody waits more than a few snapshots in a row."""
+    clients, budget = 8, 3
+    game = CarryArena(npcs=150)
+    cfg = StateSyncConfig(players=clients, seed=1, history=16, encode_budget=budget)
+    match = StateSyncMatch(game, clients, seed=seed, link=LinkConfig(latency=0.04, loss=0.2), config=cfg)
+    for i in range(clients):
+        match.add_client(f"c{i}", slot=i)
+    server = match.server
+    per_tick, longest_wait = [], [0]
+    original = server.on_tick
+
+    def counted(now):
+        before = server.stats_counters["encodes"]
+        original(now)
+        per_tick.append((server.tick, server.stats_counters["encodes"] - before))
+        longest_wait[0] = max([longest_wait[0]] + [p.deferred for p in server.peers.values()])
+
+    server.on_tick = counted
+    match.run(5.0)
+    every = server.snapshot_every
+    per_snapshot = {}  # a snapshot's encodings: on its tick and the next (second_half)
+    for tick, n in per_tick:
+        per_snapshot[tick // every] = per_snapshot.get(tick // every, 0) + n
+    assert max(per_snapshot.values()) <= budget, per_snapshot
+    assert server.stats_counters["deferred"] > 0  # the budget was binding: models parted ways
+    assert longest_wait[0] <= 4, longest_wait
+    history = server.history
+    for c in match.clients.values():
+        assert c.acked >= server.tick - 30, (c.slot, c.acked, server.tick)
+        recon = c._recons[c.acked]
+        j = history.index(c.acked)
+        assert history.ticks[j] == c.acked
+        assert np.array_equal(recon.view, history.alive[j]) and np.array_equal(recon.codes[recon.view], history.codes[j][recon.view])
+        assert same_model(c, server, c.acked)
+
+
 def test_the_second_half_of_a_snapshots_encodings_is_the_ones_serving_fewest_clients():
     from netcode.statesync.baselines import second_half
 

@@ -7,6 +7,13 @@ holds, which depends on the encoding the client was sent (clients with another
 baseline, or other cells, hold another). So each peer keeps, per snapshot it was sent, the
 model that encoding ended in, and an encoding's key gains the model it starts from:
 clients share an encoding only when they share that model too.
+
+The keys gain their model before the server plans a snapshot's encodings
+(:func:`~netcode.statesync.baselines.plan_encodings`), which moves a client onto another
+client's encoding only when it holds the very model that encoding starts from, so
+``StateSyncConfig.encode_budget`` bounds the encodings here as it does without carried
+models. Under loss clients' models part ways for good (a snapshot coded from another
+model ends in another), so fewer clients can share and more wait a snapshot.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ class CarriedModels:
         self._keys: dict = {}  # (key, id of the start) -> its key object, shared
 
     def keyed(self, jobs: list) -> list:
-        """``jobs`` (``(peer, conn, cell, paced, key)``, :class:`SnapshotSender`'s) with each
-        key extended by the model the peer holds for its baseline. A peer that holds none
-        for it (the server never recorded sending it that snapshot) gets a full snapshot."""
+        """``jobs`` (``(peer, conn, cell, paced, key)``, :meth:`SnapshotSender.wants`') with
+        each key extended by the model the peer holds for its baseline (``self.starts``
+        says which). A peer that holds none for it (the server never recorded sending it
+        that snapshot) gets a full snapshot."""
         out = []
         for job in jobs:
             peer, key = job[0], job[4]
