@@ -723,12 +723,13 @@ def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed, arena):
         assert same_model(c, match.server, c.acked)
 
 
-def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
-    """Many clients behind a jittery link (their acks scatter over several snapshots):
-    the encodings each snapshot needed, and the longest run of snapshots any client missed."""
-    game = Arena(npcs=300)
-    cfg = StateSyncConfig(players=clients, seed=1, encode_budget=budget)
-    match = StateSyncMatch(game, clients, seed=seed, link=LinkConfig(latency=0.04, jitter=0.08), config=cfg)
+def _budget_match(game, seed, budget, clients, seconds, link, **config):
+    """``clients`` players of ``game`` under an encode budget: the match, each tick's
+    encodings ``[(tick, n), ...]``, each snapshot's (on its tick and the next: the second
+    half, see second_half) by snapshot number, and the longest run of snapshots any client
+    waited."""
+    cfg = StateSyncConfig(players=clients, seed=1, encode_budget=budget, **config)
+    match = StateSyncMatch(game, clients, seed=seed, link=link, config=cfg)
     for i in range(clients):
         match.add_client(f"c{i}", slot=i)
     server = match.server
@@ -743,12 +744,19 @@ def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
 
     server.on_tick = counted
     match.run(seconds)
-    # A snapshot's encodings: on its tick and the next (the second half: see second_half).
     every = server.snapshot_every
     per_snapshot = {}
     for tick, n in per_tick:
         per_snapshot[tick // every] = per_snapshot.get(tick // every, 0) + n
-    return match, [n for _, n in per_tick[30:]], list(per_snapshot.values())[15:], longest_wait[0]
+    return match, per_tick, per_snapshot, longest_wait[0]
+
+
+def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
+    """Many clients behind a jittery link (their acks scatter over several snapshots):
+    the encodings each snapshot needed, and the longest run of snapshots any client missed."""
+    link = LinkConfig(latency=0.04, jitter=0.08)
+    match, per_tick, per_snapshot, longest_wait = _budget_match(Arena(npcs=300), seed, budget, clients, seconds, link)
+    return match, [n for _, n in per_tick[30:]], list(per_snapshot.values())[15:], longest_wait
 
 
 def test_scattered_acks_are_encoded_within_the_budget_and_nobody_starves(seed):
@@ -838,31 +846,13 @@ def test_the_encode_budget_holds_with_carried_models_at_20_percent_loss(seed):
     under loss their models part ways; the budget still bounds each snapshot's encodings
     (before the model-aware plan it did not: up to one per client), every client rebuilds
     the server's state and model, and nobody waits more than a few snapshots in a row."""
-    clients, budget = 8, 3
-    game = CarryArena(npcs=150)
-    cfg = StateSyncConfig(players=clients, seed=1, history=16, encode_budget=budget)
-    match = StateSyncMatch(game, clients, seed=seed, link=LinkConfig(latency=0.04, loss=0.2), config=cfg)
-    for i in range(clients):
-        match.add_client(f"c{i}", slot=i)
+    budget = 3
+    link = LinkConfig(latency=0.04, loss=0.2)
+    match, _, per_snapshot, longest_wait = _budget_match(CarryArena(npcs=150), seed, budget, 8, 5.0, link, history=16)
     server = match.server
-    per_tick, longest_wait = [], [0]
-    original = server.on_tick
-
-    def counted(now):
-        before = server.stats_counters["encodes"]
-        original(now)
-        per_tick.append((server.tick, server.stats_counters["encodes"] - before))
-        longest_wait[0] = max([longest_wait[0]] + [p.deferred for p in server.peers.values()])
-
-    server.on_tick = counted
-    match.run(5.0)
-    every = server.snapshot_every
-    per_snapshot = {}  # a snapshot's encodings: on its tick and the next (second_half)
-    for tick, n in per_tick:
-        per_snapshot[tick // every] = per_snapshot.get(tick // every, 0) + n
     assert max(per_snapshot.values()) <= budget, per_snapshot
     assert server.stats_counters["deferred"] > 0  # the budget was binding: models parted ways
-    assert longest_wait[0] <= 4, longest_wait
+    assert longest_wait <= 4, longest_wait
     history = server.history
     for c in match.clients.values():
         assert c.acked >= server.tick - 30, (c.slot, c.acked, server.tick)
