@@ -6,7 +6,7 @@ from netcode.session.wire cimport pack_session_header, parse_session_header
 # may cimport these classes and call their cpdef methods as C functions.
 
 cdef Py_ssize_t _RING, _DEPART_SCAN, _ACK_REACH, _EXTEND, MAX_REPLAY_WINDOW
-cdef unsigned long long _ACK_MASK, _U64
+cdef unsigned long long _ACK_MASK, _U64, _U32
 cdef double _ACK_DELAY_UNIT
 cdef Py_ssize_t _MAX_PACKET
 

@@ -146,6 +146,7 @@ _DEPART_SCAN = 64  # sends back that departed() re-times (a tick queues far fewe
 _ACK_REACH = 33  # the newest ack plus its 32-bit field
 _ACK_MASK = (1 << _ACK_REACH) - 1
 _U64 = 0xFFFFFFFFFFFFFFFF
+_U32 = 0xFFFFFFFF  # (typed: see wire._MAX_U32)
 _EXTEND = 0x10000  # received sequences are extended to 64 bits from here, so never negative
 MAX_REPLAY_WINDOW = 4096
 # Connection.wrap's own copies (C numbers when compiled: no name lookup, no boxing a packet)
@@ -233,7 +234,7 @@ class Connection:
         else:
             wait = (now - self._recv_latest_at) / _ACK_DELAY_UNIT
             delay = 255 if wait >= 255.0 else (0 if wait <= 0.0 else int(wait))  # clamped before int()
-            acks = (self._recv_acks >> 1) & 0xFFFFFFFF
+            acks = (self._recv_acks >> 1) & _U32
             head = pack_session_header(ptype, self.session_id, n & 0xFFFF, latest & 0xFFFF, acks, delay)
         tx = self._tx
         if tx is not None:

@@ -6,6 +6,7 @@ cimport cython
 cdef bytes _KNOWN
 cdef object _PACK_HEADER, _PROTOCOL_ID, _PROTOCOL_VERSION
 cdef int _ACK_VALID
+cdef long long _MAX_U32
 
 
 cpdef tuple parse_prefix(data)

@@ -67,6 +67,7 @@ _PACK_HEADER = SESSION_HEADER.pack
 _PROTOCOL_ID = PROTOCOL_ID
 _PROTOCOL_VERSION = PROTOCOL_VERSION
 _ACK_VALID = ACK_VALID
+_MAX_U32 = 0xFFFFFFFF  # typed (wire.pxd): a literal this large would be a Python int in the compiled checks
 
 
 class PacketType(IntEnum):
@@ -147,8 +148,8 @@ def pack_session_header(ptype: int, session_id: int, seq: int, ack: int | None, 
     # packed by struct in one call and one allocation. (Byte by byte into a bytearray and
     # copied out, a header and its joining to a 65-byte payload took 330 ns compiled, 230 ns
     # this way: the bytearray and the bytes made of it are each a type call and an allocation.)
-    if not (0 <= ptype <= 0xFF and 0 <= session_id <= 0xFFFFFFFF and 0 <= seq <= 0xFFFF and 0 <= a <= 0xFFFF
-            and 0 <= bits <= 0xFFFFFFFF and 0 <= delay <= 0xFF):
+    if not (0 <= ptype <= 0xFF and 0 <= session_id <= _MAX_U32 and 0 <= seq <= 0xFFFF and 0 <= a <= 0xFFFF
+            and 0 <= bits <= _MAX_U32 and 0 <= delay <= 0xFF):
         raise UsageError(f"session header field out of range: {(ptype, session_id, seq, a, bits, delay)}")
     return _PACK_HEADER(_PROTOCOL_ID, _PROTOCOL_VERSION, ptype, session_id, seq, a, bits, delay)
 

@@ -39,5 +39,6 @@ cdef class Decoder:
     cdef inline int bit(self, Py_ssize_t ctx) noexcept
     cdef inline int even(self) noexcept
 
-cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP
+cdef unsigned int _BITS, _ONE, _HALF, _LIMIT, _TOP, _WORD, _HELD
+cdef unsigned long long _CARRY
 cdef Py_ssize_t _SLACK, _CLASSES, _ACTIVITY, _MOTIONS, _SPEEDS, _BEFORE, _FLAG_CTX, _CLASS_CTX, _VALUE_CTX, _LEADS, _EXTRA_CTX

@@ -44,6 +44,11 @@ _HALF = _ONE >> 1
 _LIMIT = 15  # events after which a context adapts at its slowest (see _adapt)
 _TOP = 1 << 24
 _SLACK = 4  # bytes a decoder may read past its input (the flush is trimmed of them)
+# 32-bit constants as typed module values (rangecoder.pxd): written as literals in the
+# compiled code, Cython made each a Python int and the per-byte arithmetic Python calls.
+_WORD = 0xFFFFFFFF  # a code or range of 32 bits
+_HELD = 0xFF000000  # the encoder's low at or above this may still carry into its cache byte
+_CARRY = 1 << 32  # ... and this high has carried
 
 _CLASSES = 64  # magnitude classes: bit lengths 0..63 (deltas of codes >= 0 are shorter)
 _ACTIVITY = 8  # how much a value moved last time: bit length of the change, 0..7+
@@ -128,7 +133,7 @@ class Encoder:
 
     def __init__(self, prior, seen=None, tally=None):
         self.low = 0
-        self.range = 0xFFFFFFFF
+        self.range = _WORD
         self.cache = 0
         self.pending = 1
         self.first = True
@@ -150,7 +155,7 @@ class Encoder:
     @cython.exceptval(check=False)
     @cython.locals(carry=cython.uint, temp=cython.uint)
     def _shift(self) -> cython.void:
-        if self.low < 0xFF000000 or self.low >= 0x100000000:
+        if self.low < _HELD or self.low >= _CARRY:
             carry = cython.cast(cython.uint, self.low >> 32)
             temp = self.cache
             while True:
@@ -242,7 +247,7 @@ class Decoder:
         self.data = bytes(data)
         self.size = len(data)
         self.pos = 0
-        self.range = 0xFFFFFFFF
+        self.range = _WORD
         self.code = 0
         for _ in range(4):
             self.code = (self.code << 8) | self._byte()
@@ -280,7 +285,7 @@ class Decoder:
             self.n[ctx] = n + 1
         while self.range < _TOP:
             self.range <<= 8
-            self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
+            self.code = ((self.code << 8) | self._byte()) & _WORD
         return b
 
     @cython.cfunc
@@ -295,7 +300,7 @@ class Decoder:
             b = 1
         while self.range < _TOP:
             self.range <<= 8
-            self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
+            self.code = ((self.code << 8) | self._byte()) & _WORD
         return b
 
     def check_end(self) -> None:
