@@ -254,6 +254,7 @@ class StateSyncServer(ModeServer):
                 share=not grid,
                 held=None if carry is None else [w[0].models for w in wants],
                 starts=None if carry is None else carry.starts,
+                resets=() if carry is None or grid else carry.resets(keys),
             )
         jobs = sender.jobs(wants, plan)
         spread = self.snapshot_every > 1 and self.config.spread_encodes
