@@ -8,13 +8,17 @@ snapshot's encodings on its own tick ("6 1t") and at the default spread over tha
 the next ("6", ``spread_encodes``). Per cell: encodings per snapshot (mean, max), the CPU
 of a server tick, every tick counted (thread time: inputs, step, quantize, choose
 baselines, encode, send; p50, p99), client-snapshots deferred, and snapshot bytes per
-client per second. Usage: ``python -m bench.bench_encode_budget [--clients 64]
-[--seconds 8] [--jitter 0.01 0.05 0.1] [--budget 6]``.
+client per second. ``--carry``: the arena's snapshots entropy-coded with carried coder
+models (``Replication(carry=True)``), where clients share an encoding only when they hold
+the model it starts from; ``--loss``: the links' packet loss (under loss carried models
+part ways, so fewer clients share). Usage: ``python -m bench.bench_encode_budget
+[--clients 64] [--seconds 8] [--jitter 0.01 0.05 0.1] [--budget 6] [--carry] [--loss 0.2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import random
 import time
@@ -31,9 +35,18 @@ from netcode.statesync.server import StateSyncConfig, StateSyncServer
 SECRET = b"bench-encode-budget-secret-0123"
 
 
-def run_cell(clients: int, jitter: float, budget: int | None, seconds: float, warmup: float, seed: int = 1, spread: bool = True) -> dict:
-    game = Arena()
-    net = VirtualNetwork(NetSim(seed, LinkConfig(latency=0.04, jitter=jitter)), start=100.0)
+class CarryArena(Arena):
+    """The arena with entropy-coded snapshots whose coders start where their baselines'
+    ended (``--carry``)."""
+
+    replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),), carry=True)
+
+
+def run_cell(
+    clients: int, jitter: float, budget: int | None, seconds: float, warmup: float, seed: int = 1, spread: bool = True, carry: bool = False, loss: float = 0.0
+) -> dict:
+    game = CarryArena() if carry else Arena()
+    net = VirtualNetwork(NetSim(seed, LinkConfig(latency=0.04, jitter=jitter, loss=loss)), start=100.0)
     server = StateSyncServer(game, StateSyncConfig(players=clients, seed=1, encode_budget=budget, spread_encodes=spread), secret=SECRET, rng=random.Random(seed))
     net.add("server", server)
     players = []
@@ -97,12 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--jitter", type=float, nargs="+", default=[0.01, 0.05, 0.1], help="seconds")
     ap.add_argument("--budget", type=int, default=StateSyncConfig(players=1).encode_budget)
+    ap.add_argument("--carry", action="store_true", help="entropy-coded snapshots with carried coder models")
+    ap.add_argument("--loss", type=float, default=0.0, help="packet loss of every link (0-1)")
     args = ap.parse_args(argv)
-    print(f"arena, {args.clients} clients, 40 ms one-way + jitter, {args.seconds:g} s measured")
+    what = "arena, entropy-coded with carried models" if args.carry else "arena"
+    print(f"{what}, {args.clients} clients, 40 ms one-way + jitter, {args.loss:.0%} loss, {args.seconds:g} s measured")
     print(f"{'jitter':>7} {'budget':>7} {'enc/snap':>9} {'enc max':>8} {'cpu p50':>8} {'cpu p99':>8} {'deferred':>9} {'B/client/s':>11}")
     for jitter in args.jitter:
         for budget, spread in ((None, True), (args.budget, False), (args.budget, True)):
-            r = run_cell(args.clients, jitter, budget, args.seconds, args.warmup, spread=spread)
+            r = run_cell(args.clients, jitter, budget, args.seconds, args.warmup, spread=spread, carry=args.carry, loss=args.loss)
             print(
                 f"{r['jitter_ms']:>5}ms {r['budget']!s:>7} {r['encodes_mean']:>9.1f} {r['encodes_max']:>8} "
                 f"{r['cpu_p50_ms']:>6.2f}ms {r['cpu_p99_ms']:>6.2f}ms {r['deferred_pct']:>8.1f}% {r['bytes_per_client_s']:>11.0f}"

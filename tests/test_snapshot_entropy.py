@@ -25,7 +25,7 @@ def linear_hook(base, older, rows, ahead, gap, columns):
     return out
 
 
-def make_schema(n, coding="entropy", predictor=linear_hook, model=None):
+def make_schema(n, coding="entropy", predictor=linear_hook, model=None, carry=False):
     spec = Replication(
         alive="alive",
         fields={"rot": SmallestThree(9), "pos": Int(0, 1 << 30), "kind": Int(0, 7), "hp": Int(0, 100)},
@@ -35,6 +35,7 @@ def make_schema(n, coding="entropy", predictor=linear_hook, model=None):
         groups=(("pos", "hp"),),  # not side by side: the table reorders columns
         predictor=predictor,
         model=model,
+        carry=carry,
     )
     template = State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
                       "kind": np.zeros(n, np.int64), "hp": np.zeros(n, np.int64), "score": np.zeros(4, np.int32)})
@@ -373,6 +374,65 @@ def test_carried_models_are_checked():
     packed = make_schema(10, coding="packed", predictor=None)
     with pytest.raises(UsageError, match="entropy"):
         encode_snapshot(2, codes, view, b"", budget=1150, coding=packed.coding, end=(probs, seen), **kw)
+
+
+def test_a_reset_delta_decodes_for_a_receiver_holding_any_model():
+    """carry=True: a delta coded from the spec's model (no ``start``: the server re-merging
+    clients' model chains) is flagged RESET, so receivers holding different models for its
+    baseline all decode it, and all end in the model the sender recorded."""
+    n = 300
+    schema = make_schema(n, carry=True)
+    coding = schema.coding
+    rng = np.random.default_rng(31)
+    base = world(rng, n)
+    view = np.ones(n, bool)
+    kw = dict(base_tick=1, base_codes=base, base_view=view, base_extras=b"", coding=coding)
+    # Two receivers hold snapshot 1 with different models (it reached them as deltas from
+    # different older snapshots: their chains parted ways).
+    held = []
+    for share in (0.2, 0.6):
+        model = coding.carried()
+        older = turn(rng, base, share)
+        encode_snapshot(1, base, view, b"", budget=1150, base_tick=0, base_codes=older, base_view=view, base_extras=b"",
+                        coding=coding, end=model)
+        held.append(model)
+    assert not np.array_equal(held[0][0], held[1][0])
+    codes = turn(rng, base, 0.3)
+    for budget in (1150, 300):  # one part (its table teaches the model) and several
+        end = coding.carried()
+        parts = encode_snapshot(2, codes, view, b"", budget=budget, end=end, **kw)
+        decoded = [decode_part(p, n, schema.columns, schema.extras_size, coding) for p in parts]
+        assert all(d.reset for d in decoded) and (len(parts) > 1) == (budget == 300)
+        for start in held:
+            got, got_view, kept = base.copy(), view.copy(), coding.carried()
+            for d in decoded:
+                apply_part(d, got, got_view, coding, None, start, kept)
+            assert np.array_equal(got, codes)
+            assert np.array_equal(kept[0], end[0]) and np.array_equal(kept[1], end[1])
+        # Coded from a model the receiver holds, the parts carry no flag (and a receiver
+        # holding another model could not decode them: the flag is what makes a reset safe).
+        parts = encode_snapshot(2, codes, view, b"", budget=budget, start=held[0], end=coding.carried(), **kw)
+        assert not any(decode_part(p, n, schema.columns, schema.extras_size, coding).reset for p in parts)
+
+
+def test_a_reset_flag_where_none_can_be_is_refused():
+    """Hostile input: RESET on a spec without carried models, or on a full snapshot."""
+    n = 50
+    carrying, plain = make_schema(n, carry=True), make_schema(n)
+    rng = np.random.default_rng(32)
+    base = world(rng, n)
+    view = np.ones(n, bool)
+    parts = encode_snapshot(2, turn(rng, base, 0.5), view, b"", budget=1150, base_tick=1, base_codes=base, base_view=view,
+                            base_extras=b"", coding=carrying.coding, end=carrying.coding.carried())
+    assert len(parts) == 1 and decode_part(parts[0], n, carrying.columns, carrying.extras_size, carrying.coding).reset
+    with pytest.raises(ProtocolError, match="RESET"):  # the same bytes, to a carry=False spec's receiver
+        decode_part(parts[0], n, plain.columns, plain.extras_size, plain.coding)
+    full = encode_snapshot(2, base, view, bytes(carrying.extras_size), budget=1150, coding=carrying.coding, end=carrying.coding.carried())[0]
+    assert not decode_part(full, n, carrying.columns, carrying.extras_size, carrying.coding).reset
+    at = 7  # u32 tick, varint 0 (no baseline), varint 0 (no predictor), varint 0 (one part), then the sections
+    flagged = full[:at] + bytes([full[at] | 16]) + full[at + 1 :]
+    with pytest.raises(ProtocolError, match="RESET"):
+        decode_part(flagged, n, carrying.columns, carrying.extras_size, carrying.coding)
 
 
 def test_carried_models_stay_in_step_over_a_lossy_network():

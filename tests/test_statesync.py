@@ -723,12 +723,13 @@ def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed, arena):
         assert same_model(c, match.server, c.acked)
 
 
-def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
-    """Many clients behind a jittery link (their acks scatter over several snapshots):
-    the encodings each snapshot needed, and the longest run of snapshots any client missed."""
-    game = Arena(npcs=300)
-    cfg = StateSyncConfig(players=clients, seed=1, encode_budget=budget)
-    match = StateSyncMatch(game, clients, seed=seed, link=LinkConfig(latency=0.04, jitter=0.08), config=cfg)
+def _budget_match(game, seed, budget, clients, seconds, link, **config):
+    """``clients`` players of ``game`` under an encode budget: the match, each tick's
+    encodings ``[(tick, n), ...]``, each snapshot's (on its tick and the next: the second
+    half, see second_half) by snapshot number, and the longest run of snapshots any client
+    waited."""
+    cfg = StateSyncConfig(players=clients, seed=1, encode_budget=budget, **config)
+    match = StateSyncMatch(game, clients, seed=seed, link=link, config=cfg)
     for i in range(clients):
         match.add_client(f"c{i}", slot=i)
     server = match.server
@@ -743,12 +744,19 @@ def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
 
     server.on_tick = counted
     match.run(seconds)
-    # A snapshot's encodings: on its tick and the next (the second half: see second_half).
     every = server.snapshot_every
     per_snapshot = {}
     for tick, n in per_tick:
         per_snapshot[tick // every] = per_snapshot.get(tick // every, 0) + n
-    return match, [n for _, n in per_tick[30:]], list(per_snapshot.values())[15:], longest_wait[0]
+    return match, per_tick, per_snapshot, longest_wait[0]
+
+
+def _scattered_acks_match(seed, budget, clients=24, seconds=4.0):
+    """Many clients behind a jittery link (their acks scatter over several snapshots):
+    the encodings each snapshot needed, and the longest run of snapshots any client missed."""
+    link = LinkConfig(latency=0.04, jitter=0.08)
+    match, per_tick, per_snapshot, longest_wait = _budget_match(Arena(npcs=300), seed, budget, clients, seconds, link)
+    return match, [n for _, n in per_tick[30:]], list(per_snapshot.values())[15:], longest_wait
 
 
 def test_scattered_acks_are_encoded_within_the_budget_and_nobody_starves(seed):
@@ -803,6 +811,86 @@ def test_plan_encodings_shares_baselines_clients_hold_and_serves_waiters_first()
     plan = plan_encodings([(-1, -1), (100, 98), (102, 100)], np.array([-1, 100, 102]),
                           np.array([0, 1, 0b111], np.uint64), np.zeros(3), 1, every, reach=4)
     assert plan[0] is None and plan[1:] == [(100, 98)] * 2
+
+
+def test_plan_encodings_moves_a_client_only_onto_the_model_it_holds():
+    """Carried models: clients that acked the same snapshots but hold different models for
+    the baseline (their encodings started from different ones) cannot share an encoding."""
+    from netcode.statesync.baselines import plan_encodings
+
+    m1, m2, m3 = object(), object(), object()  # models (compared by identity, as the server does)
+    a, b, c = (100, 98, None, None, None, 1), (102, 100, None, None, None, 2), (102, 100, None, None, None, 3)
+    starts = {a: m1, b: m2, c: m3}
+    # Clients 0-1 want a (start m1); clients 2-4 acked 98, 100 and 102: client 2 holds m1 for
+    # 100, clients 3 and 4 another model (client 4 none at all) so they want their own keys.
+    wants = [a, a, b, b, c]
+    acked = np.array([100, 100, 102, 102, 102])
+    masks = np.array([0b11, 0b11, 0b111, 0b111, 0b111], np.uint64)
+    held = [{100: m1}, {100: m1}, {100: m1, 102: m2}, {100: m2, 102: m2}, {102: m3}]
+    waits = np.zeros(5)
+    plan = plan_encodings(wants, acked, masks, waits, 2, 2, 4, held=held, starts=starts)
+    assert plan[:3] == [a, a, a]  # client 2 holds a's model for 100: it shares a
+    assert plan[3] == b and plan[4] is None  # client 3 could share a by acks, not by model
+    # Without the models (carry off), client 3 would have been moved onto a as well.
+    assert plan_encodings(wants, acked, masks, waits, 2, 2, 4)[3] == a
+    # Budget 1: only the clients that hold m1 for 100 are served; the rest wait.
+    plan = plan_encodings(wants, acked, masks, waits, 1, 2, 4, held=held, starts=starts)
+    assert plan == [a, a, a, None, None]
+    # A waiter comes first, on its own model.
+    plan = plan_encodings(wants, acked, masks, np.array([0, 0, 0, 0, 1]), 1, 2, 4, held=held, starts=starts)
+    assert plan == [None, None, None, None, c]
+    # Resets (the same deltas from the spec's model, start None): any client that acked the
+    # baseline and predictor can take one, whatever model it holds. Budget 1: the reset
+    # from 100 serves all five (clients 3 and 4 included); budget 2 and a reset worth less
+    # than a client's own model: still the one reset, as it serves everybody.
+    ra, rb = a[:-1] + (0,), b[:-1] + (0,)
+    starts.update({ra: None, rb: None})
+    for budget in (1, 2):
+        plan = plan_encodings(wants, acked, masks, waits, budget, 2, 4, held=held, starts=starts, resets=[ra, rb])
+        assert plan == [ra] * 5, plan
+    # Clients 0-1 acked 98 and 100 only, so only a (their own model, which client 2 holds
+    # too) serves them; the reset from 102 serves the two left.
+    plan = plan_encodings(wants, acked, masks, waits, 2, 2, 4, held=held, starts=starts, resets=[rb])
+    assert plan == [a, a, a, rb, rb], plan
+    # A client that wants a full snapshot is not moved onto a reset.
+    plan = plan_encodings([a, a, b, b, (-1, -1, None, None, None, 0)], acked, masks, waits, 1, 2, 4, held=held, starts=starts, resets=[ra])
+    assert plan == [ra, ra, ra, ra, None], plan
+
+
+def test_the_encode_budget_holds_with_carried_models_at_20_percent_loss(seed, monkeypatch):
+    """With carry=True clients share an encoding only when they hold its starting model, and
+    under loss their models part ways; the budget still bounds each snapshot's encodings
+    (before the model-aware plan it did not: up to one per client), every client rebuilds
+    the server's state and model, and nobody waits more than a few snapshots in a row.
+    Resets (deltas from the spec's model, which clients holding any model decode) merge the
+    clients' chains again, so few client-snapshots wait: without them about half did (517-638
+    of 1200 over four seeds, against 5-25 with them)."""
+    from netcode.statesync.carried import CarriedModels
+
+    resets = [0]
+    models = CarriedModels.models
+
+    def counted(self, key):
+        resets[0] += key[0] >= 0 and self.starts[key] is None
+        return models(self, key)
+
+    monkeypatch.setattr(CarriedModels, "models", counted)
+    budget, clients = 3, 8
+    link = LinkConfig(latency=0.04, loss=0.2)
+    match, _, per_snapshot, longest_wait = _budget_match(CarryArena(npcs=150), seed, budget, clients, 5.0, link, history=16)
+    server = match.server
+    assert max(per_snapshot.values()) <= budget, per_snapshot
+    assert resets[0] > 0  # the budget was binding: models parted ways, and the plan re-merged them
+    assert server.stats_counters["deferred"] < 0.1 * server.stats_counters["snapshots"] * clients
+    assert longest_wait <= 2, longest_wait
+    history = server.history
+    for c in match.clients.values():
+        assert c.acked >= server.tick - 30, (c.slot, c.acked, server.tick)
+        recon = c._recons[c.acked]
+        j = history.index(c.acked)
+        assert history.ticks[j] == c.acked
+        assert np.array_equal(recon.view, history.alive[j]) and np.array_equal(recon.codes[recon.view], history.codes[j][recon.view])
+        assert same_model(c, server, c.acked)
 
 
 def test_the_second_half_of_a_snapshots_encodings_is_the_ones_serving_fewest_clients():

@@ -398,8 +398,10 @@ def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
 
 def test_js_carries_coder_models_from_snapshot_to_snapshot_as_python_does():
     """carry=True: a chain of snapshots, each coded against the one before from the model
-    its table left (some cut into parts, which carry their baseline's): the browser's
-    decoder rebuilds each and ends in the model Python's did."""
+    its table left (some cut into parts, which carry their baseline's), and one reset (coded
+    from the spec's model, flagged RESET, while the browser holds the baseline's): the
+    browser's decoder rebuilds each and ends in the model Python's did. The reset's bytes
+    to a carry=False spec's decoder are refused."""
     n = 200
     plain = _entropy_schema(n)
     schema = SnapshotSchema(dataclasses.replace(plain.replication, carry=True), _entropy_state(n))
@@ -420,9 +422,10 @@ def test_js_carries_coder_models_from_snapshot_to_snapshot_as_python_does():
         unit = rot.dequantize(base[turning, :4], np.dtype(np.float64)) + rng.normal(0, 0.2, (int(turning.sum()), 4))
         codes[turning, :4] = rot.quantize(unit / np.linalg.norm(unit, axis=1, keepdims=True))
         end = coding.carried()
-        parts = encode_snapshot(10 + step, codes, view, b"", budget=300 if step == 3 else 1150, base_tick=9 + step, base_codes=base,
-                                base_view=view, base_extras=b"", coding=coding, start=start, end=end)
-        assert (len(parts) > 1) == (step == 3)
+        reset = step in (4, 5)  # one part, then several
+        parts = encode_snapshot(10 + step, codes, view, b"", budget=300 if step in (3, 5) else 1150, base_tick=9 + step, base_codes=base,
+                                base_view=view, base_extras=b"", coding=coding, start=None if reset else start, end=end)
+        assert (len(parts) > 1) == (step in (3, 5))
         ops.append({"op": "apply", "parts": [p.hex() for p in parts], "codes": base.ravel().tolist(), "view": view.astype(int).tolist(),
                     "start": None if start is None else {"probs": start[0].tolist(), "seen": start[1].tolist()}, **shape})
         expected.append((codes, end))
@@ -431,7 +434,17 @@ def test_js_carries_coder_models_from_snapshot_to_snapshot_as_python_does():
         assert "error" not in got, got
         assert got["codes"] == codes.ravel().tolist()
         assert got["end"]["probs"] == end[0].tolist() and got["end"]["seen"] == end[1].tolist()
-    assert not np.array_equal(expected[-1][1][0], coding.carried()[0])  # the models did learn
+    assert not np.array_equal(expected[-2][1][0], coding.carried()[0])  # the models did learn
+    # The reset (one part) to a carry=False spec's decoder: refused with the flag; without it
+    # (bit 16 of the sections byte, after u32 tick and three one-byte varints) the same table
+    # decodes from the spec's model, as a reset does.
+    raw = bytes.fromhex(ops[4]["parts"][0])
+    assert raw[7] & 16
+    hostile = dict(ops[4], coding=plain.coding.describe(), carry=False, start=None)
+    cleared = dict(hostile, parts=[(raw[:7] + bytes([raw[7] & ~16]) + raw[8:]).hex()])
+    refused, plain_got = js(hostile, cleared)
+    assert refused == {"error": "bad_snapshot"}, refused
+    assert plain_got["codes"] == expected[4][0].ravel().tolist()
 
 
 def _same_tables(out, expected):

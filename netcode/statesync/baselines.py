@@ -20,6 +20,12 @@ outweighs every client that did not), newest baseline first among equals, until 
 client is served or the budget is spent. The server plans only when the clients need more
 encodings than the budget: sharing moves clients onto older baselines, which costs bytes
 (+16% for 64 clients at 100 ms jitter, ``python -m bench.bench_encode_budget``).
+
+With carried coder models (``Replication(carry=True)``) an encoding is also keyed by the
+model it starts from, and a client shares it only when it holds that very model for the
+baseline, so the budget holds there too; under loss clients' models part ways and fewer
+can share; so the plan may also code a delta from the spec's model (a *reset*), which
+every client that acked its baseline and predictor can decode, whatever model it holds.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 __all__ = ["one_encoding", "plan_encodings", "second_half"]
 
 _AGE_COST = 0.1  # a client served from a baseline k snapshots older counts 1 - 0.1 k (older: bigger deltas)
+_RESET_COST = 0.05  # ... and from a reset, 5% less (a model afresh codes a few % bigger)
 
 
 def plan_encodings(
@@ -40,6 +47,9 @@ def plan_encodings(
     every: int,
     reach: int,
     share: bool = True,
+    held: list[dict] | None = None,
+    starts: dict | None = None,
+    resets: list[tuple] = (),
 ) -> list[tuple | None]:
     """For each client, the encoding its snapshot is sent from (as few as serve everybody,
     at most ``budget``), or None when it waits for the next snapshot.
@@ -49,12 +59,24 @@ def plan_encodings(
     ``acked[i]``/``masks[i]``: its newest ack and which earlier snapshots it acked (bit k:
     ``acked - k * every``); ``waits[i]``: snapshots in a row it has waited. With ``share``
     off (interest management, where an encoding also names the client's cells), clients
-    only ever get the encoding they want. A full snapshot counts as one encoding, like any other."""
+    only ever get the encoding they want. A full snapshot counts as one encoding, like any other.
+
+    Carried coder models (``Replication(carry=True)``, :mod:`netcode.statesync.carried`):
+    ``starts[key]`` is the model the encoding ``key`` starts from (``wants`` are already
+    keyed by it) and ``held[i]`` client ``i``'s models, baseline tick -> the model it holds
+    for that snapshot; a client is moved onto a delta only when it holds the very model
+    the delta starts from (one with no model recorded for the baseline cannot be).
+    ``resets``: more deltas to choose from, each starting from the spec's model
+    (``starts[key]`` None: :meth:`CarriedModels.resets`), which any client that acked
+    their baseline and predictor can take, worth a little less than its own model's."""
     keys: dict[tuple, int] = {}
     for want in wants:
         keys.setdefault(want, len(keys))
     n = len(wants)
     own = np.fromiter((keys[w] for w in wants), np.int64, n)
+    if share and held is not None:
+        for reset in resets:
+            keys.setdefault(reset, len(keys))
     pairs = list(keys)
     # value[k, i]: what serving client i from encoding k is worth (0: it cannot decode it).
     value = (own[None, :] == np.arange(len(pairs))[:, None]).astype(np.float64)
@@ -68,8 +90,15 @@ def plan_encodings(
             ok = ~full & _holds(acked, masks, base, every, reach)
             if pred >= 0:
                 ok &= _holds(acked, masks, pred, every, 63)
+            worth = 1.0
+            if held is not None:
+                start = starts[pairs[k]]
+                if start is None:  # a reset: whatever model the client holds
+                    worth -= _RESET_COST
+                else:
+                    ok &= np.fromiter((h.get(base) is start for h in held), bool, n)
             age = (acked - base) // every  # older baselines make bigger deltas
-            value[k] = np.maximum(value[k], np.where(ok, np.maximum(0.05, 1.0 - _AGE_COST * age), 0.0))
+            value[k] = np.maximum(value[k], np.where(ok, np.maximum(0.05, worth - _AGE_COST * age), 0.0))
     # A client that waited outweighs all that did not; waiting longer, more so.
     weight = 1.0 + np.minimum(np.asarray(waits, np.float64), 8.0) * (n + 1)
     newest = np.array([pair[0] for pair in pairs], np.float64)

@@ -7,6 +7,16 @@ holds, which depends on the encoding the client was sent (clients with another
 baseline, or other cells, hold another). So each peer keeps, per snapshot it was sent, the
 model that encoding ended in, and an encoding's key gains the model it starts from:
 clients share an encoding only when they share that model too.
+
+The keys gain their model before the server plans a snapshot's encodings
+(:func:`~netcode.statesync.baselines.plan_encodings`), which moves a client onto another
+client's encoding only when it holds the very model that encoding starts from, so
+``StateSyncConfig.encode_budget`` bounds the encodings here as it does without carried
+models. Under loss clients' models part ways (a snapshot coded from another model ends in
+another), so fewer clients could share; when the budget binds, the plan may therefore
+also code a delta from the spec's model (a *reset*, :meth:`CarriedModels.resets`, flagged
+RESET on the wire): every client that acked its baseline and predictor decodes it,
+whichever model it holds, and all of them end in the same model, their chains one again.
 """
 
 from __future__ import annotations
@@ -28,9 +38,10 @@ class CarriedModels:
         self._keys: dict = {}  # (key, id of the start) -> its key object, shared
 
     def keyed(self, jobs: list) -> list:
-        """``jobs`` (``(peer, conn, cell, paced, key)``, :class:`SnapshotSender`'s) with each
-        key extended by the model the peer holds for its baseline. A peer that holds none
-        for it (the server never recorded sending it that snapshot) gets a full snapshot."""
+        """``jobs`` (``(peer, conn, cell, paced, key)``, :meth:`SnapshotSender.wants`') with
+        each key extended by the model the peer holds for its baseline (``self.starts``
+        says which). A peer that holds none for it (the server never recorded sending it
+        that snapshot) gets a full snapshot."""
         out = []
         for job in jobs:
             peer, key = job[0], job[4]
@@ -39,12 +50,29 @@ class CarriedModels:
                 start = peer.models.get(key[0])
                 if start is None:
                     key = (_FULL, _FULL, None, None, key[4])
-            ext = self._keys.get((key, id(start)))
-            if ext is None:
-                ext = self._keys[(key, id(start))] = key + (id(start),)
-                self.starts[ext] = start
+            ext = self._extended(key, start)
             out.append(job if ext is job[4] else (peer, job[1], job[2], job[3], ext))
         return out
+
+    def resets(self, keys: list) -> list:
+        """Per distinct delta among ``keys`` (as :meth:`keyed` extended them), the same delta
+        coded from the spec's model instead (its start None): a *reset*, which any client
+        that acked its baseline and predictor can decode whatever model it holds."""
+        out = []
+        for key in dict.fromkeys(keys):
+            if key[0] != _FULL and self.starts[key] is not None:
+                reset = self._extended(key[:-1], None)
+                if reset not in out:
+                    out.append(reset)
+        return out
+
+    def _extended(self, key: tuple, start) -> tuple:
+        """``key`` and the model it starts from, one shared key object per pair."""
+        ext = self._keys.get((key, id(start)))
+        if ext is None:
+            ext = self._keys[(key, id(start))] = key + (id(start),)
+            self.starts[ext] = start
+        return ext
 
     def models(self, key: tuple) -> tuple:
         """``(start, end)`` for :func:`encode_snapshot`: the model the encoding of ``key``

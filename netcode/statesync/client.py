@@ -61,6 +61,7 @@ class _Recon:
     motion: np.ndarray | None = None  # entropy-coded parts' contexts (see SnapshotSchema.motion)
     start: tuple | None = None  # carry=True specs: the coder model the baseline's left (None: the spec's)
     model: tuple | None = None  # ... and the one this snapshot's leaves, for those coded against it
+    reset: bool = False  # its parts start from the spec's model instead (RESET: the server re-merged models)
 
     @property
     def complete(self) -> bool:
@@ -219,11 +220,13 @@ class StateSyncClient(ModeClient):
                 base=part.base,
                 predictor=part.predictor,
                 motion=motion,
-                start=None if not carries or part.base is None else self._recons[part.base].model,
+                # (a RESET part starts from the spec's model, whichever the baseline left)
+                start=None if not carries or part.base is None or part.reset else self._recons[part.base].model,
                 model=schema.coding.carried() if carries else None,
+                reset=part.reset,
             )
             self._recons[tick] = recon
-        elif part.count != recon.parts or part.base != recon.base or part.predictor != recon.predictor:
+        elif part.count != recon.parts or part.base != recon.base or part.predictor != recon.predictor or part.reset != recon.reset:
             raise ProtocolError("bad_snapshot", "parts of one snapshot disagree on count or baselines")
         if part.index in recon.received:
             return

@@ -237,6 +237,8 @@ class StateSyncServer(ModeServer):
         # cells are None without interest management.
         sender = self.sender
         wants = sender.wants(now)
+        if carry is not None:  # each encoding also by the model its clients hold for the baseline
+            wants = carry.keyed(wants)
         plan = None
         budget = self.config.encode_budget
         keys = [w[4] for w in wants]
@@ -250,12 +252,13 @@ class StateSyncServer(ModeServer):
                 self.snapshot_every,
                 SHARE_REACH,
                 share=not grid,
+                held=None if carry is None else [w[0].models for w in wants],
+                starts=None if carry is None else carry.starts,
+                resets=() if carry is None or grid else carry.resets(keys),
             )
         jobs = sender.jobs(wants, plan)
-        if carry is not None:  # each encoding also by the model its clients hold for the baseline
-            jobs = carry.keyed(jobs)
         spread = self.snapshot_every > 1 and self.config.spread_encodes
-        later = second_half(keys if plan is None and carry is None else [job[4] for job in jobs]) if spread else set()
+        later = second_half(keys if plan is None else [job[4] for job in jobs]) if spread else set()
         if later:
             now_jobs = [job for job in jobs if job[4] not in later]
             sender.deliver(tick, now_jobs, encode, encoded, payloads, now)

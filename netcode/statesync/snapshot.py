@@ -66,6 +66,7 @@ __all__ = [
 
 NO_BASE = 0xFFFFFFFF
 EXTRAS, DESTROY, CREATE, UPDATE = 1, 2, 4, 8
+RESET = 16  # carry=True specs: a delta whose table's coder starts from the spec's model (see apply_part)
 _HEAD = struct.Struct("<II")  # tick, baseline
 MODE_NONE, MODE_ALL, MODE_MASK = 0, 1, 2
 
@@ -303,7 +304,7 @@ def _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, chang
         cm = (create >= lo) & (create < hi)
         part_create, part_codes = create[cm], create_codes[cm]
     sections = (EXTRAS if extras is not None else 0) | (DESTROY if len(part_destroy) else 0)
-    sections |= (CREATE if len(part_create) else 0) | (UPDATE if changed else 0)
+    sections |= (CREATE if len(part_create) else 0) | (UPDATE if changed else 0) | head[3]
     # the header is written once every part is known (a single part omits its range)
     out = [b"", varint(head[2]), b"", b"", b"", bytes([sections])]
     if extras is not None:
@@ -364,7 +365,7 @@ def _encode_entropy(head, budget, n, lo, hi, extras, destroy, create, create_cod
         if end < hi:
             _encode_entropy(head, budget, n, end, hi, None, destroy, create, create_codes, table, coding, stats, parts, models)
     if lo == 0 and hi == n:  # the top call: number the parts
-        tick, base, _ = head
+        tick, base = head[:2]
         if len(parts) > 255:
             raise UsageError("snapshot needs more than 255 parts; raise the budget or replicate less")
         if base != NO_BASE and not 0 < tick - base < 1 << 32:
@@ -420,7 +421,9 @@ def encode_snapshot(
     starts from ``start`` instead of the spec's model, and ``end`` is set to the model the
     receiver will hold for this snapshot once it applies it: where the table's coder
     ended if the snapshot is one part with a table, else ``start``'s (a part of many may
-    be lost and is decoded alone, so parts never teach the model)."""
+    be lost and is decoded alone, so parts never teach the model). With a carry=True spec
+    a delta given no ``start`` (the spec's model) flags its parts RESET: the receiver starts
+    from the spec's model too, whichever it holds for the baseline."""
     if (start is not None or end is not None) and (coding is None or not coding.entropy):
         raise UsageError("carried coder models are for entropy-coded specs")
     n = len(view)
@@ -505,7 +508,9 @@ def encode_snapshot(
         else:
             motion = coding.motion(of_held(sub_base_codes), None, None)
         table = (of_held(rows), deltas, motion, touched)
-        head = (tick, base, pred_gap)
+        # A carried delta coded from the spec's model says so: whatever model the receiver
+        # holds for the baseline, it starts there too (the server re-merges clients' chains).
+        head = (tick, base, pred_gap, RESET if coding.carries and end is not None and start is None and base_tick is not None else 0)
         if end is not None:  # the start's model, unless a whole one-part table ends elsewhere
             coding.carried(start, end)
         parts = _encode_entropy(head, budget, n, 0, n, send_extras, destroy, create, create_codes, table, coding, stats, [], (start, end))
@@ -574,6 +579,7 @@ class DecodedPart:
     update: np.ndarray
     update_delta: np.ndarray
     table: bytes | None = None  # entropy coding: the range-coded update table
+    reset: bool = False  # carried models: the table's coder starts from the spec's model (RESET)
 
 
 def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
@@ -626,8 +632,10 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int, coding: 
     if count == 0 or index >= count or hi > capacity:
         raise ProtocolError("bad_snapshot", f"part {index}/{count} range [{lo}, {hi}) of {capacity}")
     sections = r.u8()
-    if sections & ~(EXTRAS | DESTROY | CREATE | UPDATE):
+    if sections & ~(EXTRAS | DESTROY | CREATE | UPDATE | RESET):
         raise ProtocolError("bad_snapshot", f"unknown sections {sections:#x}")
+    if sections & RESET and (not compact or not coding.carries or base is None):
+        raise ProtocolError("bad_snapshot", "a RESET part of a full snapshot or of a spec without carried models")
     extras = extras_delta = None
     empty = np.zeros(0, np.int64)
     destroy = create = update = empty
@@ -687,6 +695,7 @@ def decode_part(payload, capacity: int, columns: int, extras_size: int, coding: 
         update,
         update_delta,
         table,
+        bool(sections & RESET),
     )
 
 
@@ -698,7 +707,10 @@ def apply_part(part: DecodedPart, codes: np.ndarray, view: np.ndarray, coding: S
     An entropy-coded part also needs the ``coding`` and the ``motion`` codes
     (:meth:`SnapshotSchema.motion`) of the baseline and predictor it was coded against.
     ``start``, ``end``: the carried models :func:`encode_snapshot` was given (the one kept
-    for the baseline; the one to keep for this snapshot, set as the sender's was)."""
+    for the baseline; the one to keep for this snapshot, set as the sender's was); a RESET
+    part starts from the spec's model instead of ``start``."""
+    if part.reset:
+        start = None
     if end is not None:  # the start's model, unless a one-part snapshot's table ends elsewhere
         if coding is None or not coding.entropy:
             raise UsageError("carried coder models are for entropy-coded specs")

@@ -642,16 +642,16 @@ export class StateSyncClient {
           : predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, s.smooth);
         view = base.view.slice();
         extras = base.extras;
-        start = base.model; // (carry: the coder model the baseline's table left)
+        start = part.reset ? null : base.model; // (carry: the coder model the baseline's table left, or the spec's)
       }
       const carries = s.coding?.carries;
       recon = {
         tick, codes, view, extras, motion, base: part.base, predictor: part.predictor,
         covered: new Uint8Array(s.capacity), parts: part.count, received: new Set(), complete: false,
-        start: carries ? start : null, model: carries ? s.coding.carried() : null,
+        start: carries ? start : null, model: carries ? s.coding.carried() : null, reset: part.reset,
       };
       this.recons.set(tick, recon);
-    } else if (part.count !== recon.parts || part.base !== recon.base || part.predictor !== recon.predictor) {
+    } else if (part.count !== recon.parts || part.base !== recon.base || part.predictor !== recon.predictor || part.reset !== recon.reset) {
       throw new ProtocolError("bad_snapshot", "parts of one snapshot disagree on their count or baselines");
     }
     if (recon.received.has(part.index)) return;

@@ -27,6 +27,7 @@ export const ACK_DELAY_UNIT = 0.0005; // seconds per unit of the ack-delay byte
 const MODE_STATESYNC = 2; // first byte of ACCEPTED's info
 export const MAX_RUN = 255; // inputs in one input run
 const EXTRAS = 1, DESTROY = 2, CREATE = 4, UPDATE = 8; // snapshot part sections
+const RESET = 16; // carried models: a delta whose table's coder starts from the spec's model
 
 /** Bad bytes from the peer: the packet is dropped and counted (by reason), never fatal. */
 export class ProtocolError extends Error {
@@ -215,10 +216,14 @@ export function decodePart(bytes, capacity, columns, extrasSize, coding = null) 
   }
   if (gap && (base === NO_TICK || gap > base)) throw new ProtocolError("bad_snapshot", `predictor ${gap} ticks before baseline ${base}`);
   const sections = r.u8();
-  if (sections & ~(EXTRAS | DESTROY | CREATE | UPDATE)) throw new ProtocolError("bad_snapshot", `sections ${sections}`);
+  if (sections & ~(EXTRAS | DESTROY | CREATE | UPDATE | RESET)) throw new ProtocolError("bad_snapshot", `sections ${sections}`);
+  if (sections & RESET && (!coding?.carries || base === NO_TICK)) {
+    throw new ProtocolError("bad_snapshot", "a RESET part of a full snapshot or of a spec without carried models");
+  }
   const part = {
     tick, base: base === NO_TICK ? null : base, predictor: gap ? base - gap : null, index, count, lo, hi,
     extras: null, extrasDelta: null, destroy: [], create: [], createCodes: [], update: [], updateDelta: [], table: null,
+    reset: (sections & RESET) !== 0,
   };
   if (sections & EXTRAS) {
     const mode = r.u8();
@@ -299,7 +304,8 @@ export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick
  * codes (motionCodes()) of the baseline and predictor it names (null without a predictor). */
 export function applyPart(part, codes, view, columns, coding = null, motion = null, start = null, end = null) {
   // Carried models (snapshot.apply_part's ``start``, ``end``): the start's, unless a one-part
-  // snapshot's table ends elsewhere.
+  // snapshot's table ends elsewhere. A RESET part starts from the spec's model instead.
+  if (part.reset) start = null;
   if (end) coding.carried(start, end);
   for (const id of part.update) {
     if (!view[id]) throw new ProtocolError("bad_snapshot", "update of an entity the baseline does not have");
