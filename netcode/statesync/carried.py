@@ -58,13 +58,9 @@ class CarriedModels:
         """Per distinct delta among ``keys`` (as :meth:`keyed` extended them), the same delta
         coded from the spec's model instead (its start None): a *reset*, which any client
         that acked its baseline and predictor can decode whatever model it holds."""
-        out = []
-        for key in dict.fromkeys(keys):
-            if key[0] != _FULL and self.starts[key] is not None:
-                reset = self._extended(key[:-1], None)
-                if reset not in out:
-                    out.append(reset)
-        return out
+        # (a dict keeps them in order, once each: deltas that differ only by model share a reset)
+        return list(dict.fromkeys(self._extended(key[:-1], None) for key in dict.fromkeys(keys)
+                                  if key[0] != _FULL and self.starts[key] is not None))
 
     def _extended(self, key: tuple, start) -> tuple:
         """``key`` and the model it starts from, one shared key object per pair."""
