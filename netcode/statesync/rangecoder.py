@@ -407,11 +407,17 @@ def _classes(ctx: cython.Py_ssize_t, cell: cython.Py_ssize_t, extra: cython.Py_s
     return extra + (cell * _LEADS + (0 if lead <= 2 else 1 if lead <= 4 else 2 if lead <= 6 else 3)) * _CLASSES
 
 
+@cython.cdivision(True)  # (motion codes are checked 0..MOTIONS-1 first)
+@cython.boundscheck(False)  # (the tables' indexes are in range by construction)
+@cython.wraparound(False)
 @cython.cfunc
+@cython.inline
 @cython.exceptval(check=False)
 @cython.locals(c=cython.Py_ssize_t, a=cython.int)
-def _set_activity(mo: cython.int[:, ::1], fof: cython.int[:], r: cython.Py_ssize_t, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, most: cython.int[:]) -> cython.void:
-    """``most[set]``: the largest activity among row ``r``'s columns c0..c1-1 of each set."""
+def _set_activity(mo: cython.int[:, ::1], fof: cython.int[::1], r: cython.Py_ssize_t, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, most: cython.int[::1]) -> cython.void:
+    """``most[set]``: the largest activity among row ``r``'s columns c0..c1-1 of each set.
+    (Unchecked, inline: it runs per changed row, and its index checks and Python-rounded
+    divisions were 540 instructions a call.)"""
     for c in range(c0, c1):
         most[fof[c]] = 0
     for c in range(c0, c1):
@@ -592,7 +598,7 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     if deltas.shape != motion.shape:
         raise ValueError(f"deltas {deltas.shape} for motion {motion.shape} and {len(group_of)} columns")
     d: cython.longlong[:, ::1] = deltas
-    fof: cython.int[:] = field_of
+    fof: cython.int[::1] = field_of
     end: cython.Py_ssize_t[::1] = ends
     mo: cython.int[:, ::1] = motion
     rows, cols = d.shape[0], d.shape[1]
@@ -603,9 +609,9 @@ def encode_table(deltas, group_of, field_of, motion, groups: cython.Py_ssize_t, 
     xbase = contexts(fields, ngroups) if layout else -1  # where layout 1's added contexts start
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)  # whether the row before changed, per group
-    prev: cython.int[:] = flags
+    prev: cython.int[::1] = flags
     sets = np.zeros(max(fields, 1), np.int32)
-    most: cython.int[:] = sets
+    most: cython.int[::1] = sets
     worst = ngroups + cols * (2 * _CLASSES + 1)  # the most decisions a row takes
     for r in range(rows):
         enc._reserve(worst)
@@ -677,7 +683,7 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     elif changed_rows.shape != (motion.shape[0],) or changed_rows.dtype != np.uint8:
         raise ValueError(f"changed_rows must be uint8 ({motion.shape[0]},), not {changed_rows.dtype} {changed_rows.shape}")
     touched: cython.uchar[::1] = changed_rows
-    fof: cython.int[:] = field_of
+    fof: cython.int[::1] = field_of
     end: cython.Py_ssize_t[::1] = ends
     mo: cython.int[:, ::1] = motion
     rows, cols = mo.shape[0], len(group_of)
@@ -688,9 +694,9 @@ def decode_table(data, group_of, field_of, motion, groups: cython.Py_ssize_t, ch
     xbase = contexts(fields, ngroups) if layout else -1  # where layout 1's added contexts start
     vbase = ngroups * _FLAG_CTX
     flags = np.zeros(ngroups, np.int32)
-    prev: cython.int[:] = flags
+    prev: cython.int[::1] = flags
     sets = np.zeros(max(fields, 1), np.int32)
-    most: cython.int[:] = sets
+    most: cython.int[::1] = sets
     for r in range(rows):
         c0 = 0
         for g in range(ngroups):  # group g's columns are c0 up to end[g]
