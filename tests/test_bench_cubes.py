@@ -98,3 +98,28 @@ def test_the_height_guess_stands_a_tumbled_low_cube_as_the_recording_rests_them(
     assert bench_cubes.ZERO + 140 <= got[1, 6] <= bench_cubes.ZERO + 150  # sqrt(2) half-sizes, measured
     assert got[2, 6] == expected[2, 6] and got[3, 6] == expected[3, 6]
     assert np.array_equal(np.delete(got, 6, axis=1), np.delete(expected, 6, axis=1))
+
+
+@needs_recording
+def test_the_instruction_counters_child_run_encodes_and_decodes_its_stretch(tmp_path):
+    """What bench.cube_instructions runs under callgrind: it decodes every packet back (and
+    exits non-zero on a mismatch), with the checkout in its working directory."""
+    import numpy as np
+
+    from bench import cube_instructions
+
+    frames_file = tmp_path / "frames.npy"
+    np.save(frames_file, bench_cubes.load_frames(FILE, 30))
+    script = Path(cube_instructions.__file__)
+    for mode in ("encode", "both"):
+        out = subprocess.run([sys.executable, str(script), "--child", str(frames_file), mode, "12", "6"],
+                             cwd=Path(bench_cubes.__file__).parent.parent, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+
+
+def test_the_instruction_counter_refuses_too_few_frames():
+    from bench import cube_instructions
+
+    with pytest.raises(SystemExit) as exc:
+        cube_instructions.main(["--frames", "5"])
+    assert exc.value.code == 2
