@@ -84,6 +84,9 @@ def plan_encodings(
         full = np.fromiter((want[0] < 0 for want in wants), bool, n)  # nothing to share
         acked = np.asarray(acked, np.int64)
         masks = np.asarray(masks, np.uint64)
+        if held is not None:  # which delta each client wants, whatever model it starts from
+            delta_ids: dict[tuple, int] = {}
+            delta = np.fromiter((delta_ids.setdefault(want[:-1], len(delta_ids)) for want in wants), np.int64, n)
         for k, (base, pred, *_) in enumerate(pairs):
             if base < 0:
                 continue
@@ -95,6 +98,9 @@ def plan_encodings(
                 start = starts[pairs[k]]
                 if start is None:  # a reset: whatever model the client holds
                     worth -= _RESET_COST
+                    # ... and to the clients that want this very delta from their own model
+                    # (a full snapshot's that is not acked yet among them: acks cannot tell)
+                    value[k] = np.where(delta == delta_ids.get(pairs[k][:-1], -1), worth, 0.0)
                 else:
                     ok &= np.fromiter((h.get(base) is start for h in held), bool, n)
             age = (acked - base) // every  # older baselines make bigger deltas
