@@ -92,7 +92,7 @@ def plan_encodings(
         acked = np.asarray(acked, np.int64)
         masks = np.asarray(masks, np.uint64)
         # ok[k, i]: client i acked encoding k's baseline (within reach) and predictor
-        # (one array op per test for all encodings: a loop of small ones cost twice the time)
+        # (one array op per test for all encodings: a loop of small ones cost 2-4x the time)
         base = np.fromiter((pair[0] for pair in pairs), np.int64, len(pairs))[:, None]
         pred = np.fromiter((pair[1] for pair in pairs), np.int64, len(pairs))[:, None]
         ok = (base >= 0) & ~full & _holds(acked, masks, base, every, reach)
@@ -122,7 +122,7 @@ def plan_encodings(
     open_ = np.ones(n, bool)
     for _ in range(budget):
         gain = value @ (weight * open_)
-        k = int(np.argmax(gain - cost * (serves @ open_.astype(np.float64)) + tiebreak))  # (bool @ bool: any)
+        k = int(np.argmax(gain - cost * (serves @ open_.astype(np.float64)) + tiebreak))  # (float: bool @ bool is an any, not a count)
         if gain[k] <= 0:
             break
         served = serves[k] & open_
