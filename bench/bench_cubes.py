@@ -136,15 +136,9 @@ def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bo
 FLOOR = 102  # the small cubes' resting height (z of a cube lying on the ground)
 ZERO = 1 << 20  # the code of height (and x, y) 0: the fields' Int quantizers start at -2**20
 ROTATION = SmallestThree(9)  # the recording's rotation codes, for the predictor's turns
-UNBOUNDED = -(1 << 63)
-# How long a turning cube keeps turning, by its spin (the w of its turn in one tick): one
-# turning slower than about 0.04 rad a tick is rocking or settling, and stops within a few
-# ticks (half the time ahead); one faster than 0.1 rad a tick tumbles or rolls on for the
-# whole time ahead (measured on each half of seed 1: best turns 0-2, 3-5, 6 for slow,
-# middling and fast spins). Rows: (w below which a turn counts, share of the ticks ahead
-# as numerator and denominator), slower first. Literal ws: no libm cos at either end.
-SPINS = ((0.9998, 1, 2), (0.99875, 1, 1))  # cos(0.04 / 2), cos(0.1 / 2)
-ANY_TURN = 2.0  # above any quaternion's w: every turn counts (turned's ``still``)  # no floor for motion.extrapolated's low
+UNBOUNDED = -(1 << 63)  # no floor for motion.extrapolated's low
+SPINNING = 0.9999  # a turn whose quaternion's w is below this spins (above: the codes' jitter)
+ANY_TURN = 2.0  # above any quaternion's w: every turn counts (turned's ``still``)
 
 
 def physics_predictor(base, older, rows, ahead, gap, columns):
@@ -153,8 +147,10 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     the game's author, integers only (server and client compute it alike).
 
     * resting cubes (no motion) stay where they are: most of the scene, most of the time;
-    * sliding cubes keep their velocity (taking a tenth off for friction measured worse),
-      less what constant sliding friction takes off (:func:`slid_by_friction`);
+    * sliding cubes keep their velocity (taking a tenth off for friction measured worse;
+      constant friction, each axis's travel 6 codes shorter, ``mu g`` about 2/7 code a
+      tick a tick, not past a stop, measured 0.4-0.6 B/packet better, each half too, but
+      as numpy calls cost about 10 us more per call, half again this predictor: left out);
     * a falling cube keeps falling at its speed, but not through the floor (a clamp
       that compared the floor's height with the offset codes, so never held until
       fixed: 349.0 -> 348.7 B/packet with the tumbling options); a rising one stays at
@@ -163,10 +159,10 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
       share of a rising cube's velocity is 0-1 of 6 ticks, a falling one's 5-6). First
       both kept six tenths of it (pulling every moving cube down by gravity measured 2.6
       B/packet worse); rising held and falling at full speed, with --predictor tumbling:
-      345.3 -> 344.8 B/packet, --learn 328.9 -> 328.4 (each half 0.3-0.7 smaller; falling
-      at 0.6, 0.8, 1.2 of its speed: 345.1, 344.9, 344.7; pulled 29 codes further down,
-      gravity over 6 ticks: 344.8, no better).
-      One that slides along keeps its height;
+      345.3 -> 344.7 B/packet, --learn 328.7 -> 328.3 (each half 0.3-0.7 smaller; the
+      physics predictor alone, without the height guessed again: 358.7 -> 358.6; falling
+      at 0.6, 0.8, 1.2 of its speed: 0.3, 0.15 worse, 0.04 better; pulled a further 29
+      codes down, gravity over 6 ticks: no better). One that slides keeps its height;
     * the orientation is left as it was (but see :func:`tumbling_predictor`): its delta
       is coded against the rebased baseline.
 
@@ -178,45 +174,21 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     c0 = columns["xy"][0]
     z = columns["z"][0]  # the column after the position's two (as the spec declares them)
     motion.extrapolated(base, older, c0, z + 1, ahead, gap, out, rows, (UNBOUNDED, UNBOUNDED, ZERO + FLOOR))
-    slid_by_friction(base, out, c0, ahead)
     np.minimum(out[:, z], base[:, z], out=out[:, z])  # gravity: a rising cube comes no higher
     return out
 
 
-# Sliding friction decelerates a cube by a constant amount (mu * g), whatever its speed:
-# about 2/7 code per tick per tick here (mu about 0.2), fitted on each half of seed 1.
-FRICTION_NUM, FRICTION_DEN = 2, 7
-
-
-def slid_by_friction(base, out, c0, ahead):
-    """A sliding cube's travel on x and y shortened by what constant friction takes off
-    over ``ahead`` ticks (``a * ahead * (ahead + 1) / 2``: 6 codes for 6 ticks), not past a
-    stop: its velocity measured from one tick before the baseline carries it too far, by
-    the same few codes at any speed, and a cube creeping a code a tick is mostly stopping
-    or jittering. Integers only, on ``out``'s extrapolated travel (so a hostile baseline
-    that ``motion.extrapolated`` left alone stays as it was). Per axis, not along the
-    velocity: the vector needs a square root, and measured about the same. Seed 1, with
-    --predictor tumbling: 346.7 -> 346.2 B/packet, --learn 330.4 -> 329.8 (each half
-    0.3-0.6 smaller; a of 1/7, 3/7, 4/7, 5/7: 346.5, 346.3, 346.4, 346.4)."""
-    loss = FRICTION_NUM * ahead * (ahead + 1) // (2 * FRICTION_DEN)
-    travel = out[:, c0:c0 + 2] - base[:, c0:c0 + 2]
-    out[:, c0:c0 + 2] -= np.sign(travel) * np.minimum(np.abs(travel), loss)
-
-
 def tumbling_predictor(base, older, rows, ahead, gap, columns):
     """:func:`physics_predictor`, and a cube that turned since the older snapshot by more
-    than the codes' jitter keeps turning, for a share of the time ahead that grows with
-    its spin (``SPINS``). First one rule, w below 0.9999 turning on for two thirds of the
-    time ahead (it slows and collides): on seed 1, 359.3 -> 355.5 B/packet (3, 5 and 6
-    turns: 355.7, 355.6, 356.1), for about 25 us more per call on a loaded 2-core
-    machine. By spin (``SPINS``, a second pass for the fast ones), with --predictor
-    tumbling: 346.2 -> 345.3 B/packet, --learn 329.8 -> 328.9 (each half 0.4-1.3
-    smaller; 4 turns from 0.035, 6 from 0.1 rad: 345.5; 3 from 0.04 and 6 from 0.08 or
-    0.12: 345.6, 345.3; 2, 4 and 6 turns from 0.04, 0.07, 0.1: 345.4). A cube off the
-    floor turns on for all the time ahead at any spin: 344.8 -> 344.2 B/packet, --learn
-    328.4 -> 327.7 (each half 0.5-0.8 smaller; from 170, 250, 300 codes up: 344.2, 344.2,
-    344.2; only turns above the jitter: 344.4; friction or gravity's arc off for such
-    cubes' travel: no better). Turning
+    than the codes' jitter keeps turning for two thirds of the time ahead (4 of 6 ticks):
+    it slows and collides. On seed 1, 359.3 -> 355.5 B/packet (3, 5 and 6 turns: 355.7,
+    355.6, 356.1), for about 25 us more per call on a loaded 2-core machine. A cube off
+    the floor turns on for all the time ahead, at any spin (a second pass over the
+    rows): with --predictor tumbling, 346.1 -> 344.7 B/packet, --learn 329.9 -> 328.3
+    (each half 1.4-1.7 smaller; measured beside other rules: from 170, 250 or 300 codes
+    up, no better; only its turns above the jitter, 0.25 worse). Turning the floor's
+    cubes by spin rate (none below 0.04 rad a tick, 3 turns, 6 above 0.1 rad in a third
+    pass) helped one half and not the other once this pass was in. Turning
     every cube that changed at all measured worse (jitter extrapolated is noise doubled),
     as did laying slow cubes near the floor face-down (no gain) and rolling cubes by
     their travel. The turn is :func:`engine.smallest_three.turned`'s fixed IEEE steps,
@@ -225,12 +197,12 @@ def tumbling_predictor(base, older, rows, ahead, gap, columns):
     on the orientation's columns, which writes every row, was half this predictor's time)."""
     out = physics_predictor(base, older, rows, ahead, gap, columns)
     r0 = columns["orientation"][0]
-    for still, num, den in SPINS:  # slower first: a faster spin's turn overwrites its slower guess
-        turns = max(num * ahead // (den * gap), 1)
-        smallest_three.turned(base, older, r0, turns, still, ROTATION.scale, out, rows)
+    turns = max(2 * ahead // (3 * gap), 1)
+    smallest_three.turned(base, older, r0, turns, SPINNING, ROTATION.scale, out, rows)
     # Off the floor (higher than a cube on its corner: in flight, or borne on others) no
     # contact with the ground brakes a turn: every turn, however slow, goes on all the
     # time ahead (measured: 6 of 6 ticks best at every spin rate, each half of seed 1).
+    # Written over the first pass's guess for those rows.
     aloft = base[:, columns["z"][0]] > ZERO + REACH
     if rows is not None:
         aloft &= rows
