@@ -136,8 +136,9 @@ def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bo
 FLOOR = 102  # the small cubes' resting height (z of a cube lying on the ground)
 ZERO = 1 << 20  # the code of height (and x, y) 0: the fields' Int quantizers start at -2**20
 ROTATION = SmallestThree(9)  # the recording's rotation codes, for the predictor's turns
-SPINNING = 0.9999  # a turn whose quaternion's w is below this spins (above: the codes' jitter)
 UNBOUNDED = -(1 << 63)  # no floor for motion.extrapolated's low
+SPINNING = 0.9999  # a turn whose quaternion's w is below this spins (above: the codes' jitter)
+ANY_TURN = 2.0  # above any quaternion's w: every turn counts (turned's ``still``)
 
 
 def physics_predictor(base, older, rows, ahead, gap, columns):
@@ -146,13 +147,22 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     the game's author, integers only (server and client compute it alike).
 
     * resting cubes (no motion) stay where they are: most of the scene, most of the time;
-    * sliding cubes keep their velocity (taking a tenth off for friction measured worse);
-    * a cube moving up or down keeps six tenths of its vertical velocity (it lands or
-      bounces, mostly; pulling it down by gravity measured 2.6 B/packet worse: a cube
-      whose height changes is mostly jostled on the floor or on others, not falling),
-      but not through the floor (a clamp that compared the floor's height with the
-      offset codes, so never held until fixed: 349.0 -> 348.7 B/packet with the
-      tumbling options); one that slides along keeps its height;
+    * sliding cubes keep their velocity (taking a tenth off for friction measured worse;
+      constant friction, each axis's travel 6 codes shorter, ``mu g`` about 2/7 code a
+      tick a tick, not past a stop, measured 0.4-0.6 B/packet better, each half too, but
+      as numpy calls cost about 10 us more per call, half again this predictor: left out);
+    * a falling cube keeps falling at its speed, but not through the floor (a clamp
+      that compared the floor's height with the offset codes, so never held until
+      fixed: 349.0 -> 348.7 B/packet with the tumbling options); a rising one stays at
+      its height: gravity stops it within a few ticks, and a cube rising slowly near the
+      floor is mostly tipping on an edge or jostled, and drops back (measured: the best
+      share of a rising cube's velocity is 0-1 of 6 ticks, a falling one's 5-6). First
+      both kept six tenths of it (pulling every moving cube down by gravity measured 2.6
+      B/packet worse); rising held and falling at full speed, with --predictor tumbling:
+      345.3 -> 344.7 B/packet, --learn 328.7 -> 328.3 (each half 0.3-0.7 smaller; the
+      physics predictor alone, without the height guessed again: 358.7 -> 358.6; falling
+      at 0.6, 0.8, 1.2 of its speed: 0.3, 0.15 worse, 0.04 better; pulled a further 29
+      codes down, gravity over 6 ticks: no better). One that slides keeps its height;
     * the orientation is left as it was (but see :func:`tumbling_predictor`): its delta
       is coded against the rebased baseline.
 
@@ -163,8 +173,8 @@ def physics_predictor(base, older, rows, ahead, gap, columns):
     out = base.copy()
     c0 = columns["xy"][0]
     z = columns["z"][0]  # the column after the position's two (as the spec declares them)
-    motion.extrapolated(base, older, c0, z + 1, (ahead, ahead, 6 * ahead), (gap, gap, 10 * gap), out, rows,
-                        (UNBOUNDED, UNBOUNDED, ZERO + FLOOR))
+    motion.extrapolated(base, older, c0, z + 1, ahead, gap, out, rows, (UNBOUNDED, UNBOUNDED, ZERO + FLOOR))
+    np.minimum(out[:, z], base[:, z], out=out[:, z])  # gravity: a rising cube comes no higher
     return out
 
 
@@ -172,7 +182,13 @@ def tumbling_predictor(base, older, rows, ahead, gap, columns):
     """:func:`physics_predictor`, and a cube that turned since the older snapshot by more
     than the codes' jitter keeps turning for two thirds of the time ahead (4 of 6 ticks):
     it slows and collides. On seed 1, 359.3 -> 355.5 B/packet (3, 5 and 6 turns: 355.7,
-    355.6, 356.1), for about 25 us more per call on a loaded 2-core machine; turning
+    355.6, 356.1), for about 25 us more per call on a loaded 2-core machine. A cube off
+    the floor turns on for all the time ahead, at any spin (a second pass over the
+    rows): with --predictor tumbling, 346.1 -> 344.7 B/packet, --learn 329.9 -> 328.3
+    (each half 1.4-1.7 smaller; measured beside other rules: from 170, 250 or 300 codes
+    up, no better; only its turns above the jitter, 0.25 worse). Turning the floor's
+    cubes by spin rate (none below 0.04 rad a tick, 3 turns, 6 above 0.1 rad in a third
+    pass) helped one half and not the other once this pass was in. Turning
     every cube that changed at all measured worse (jitter extrapolated is noise doubled),
     as did laying slow cubes near the floor face-down (no gain) and rolling cubes by
     their travel. The turn is :func:`engine.smallest_three.turned`'s fixed IEEE steps,
@@ -180,8 +196,17 @@ def tumbling_predictor(base, older, rows, ahead, gap, columns):
     spin into the physics predictor's output (:meth:`~engine.quantize.SmallestThree.extrapolate`
     on the orientation's columns, which writes every row, was half this predictor's time)."""
     out = physics_predictor(base, older, rows, ahead, gap, columns)
+    r0 = columns["orientation"][0]
     turns = max(2 * ahead // (3 * gap), 1)
-    smallest_three.turned(base, older, columns["orientation"][0], turns, SPINNING, ROTATION.scale, out, rows)
+    smallest_three.turned(base, older, r0, turns, SPINNING, ROTATION.scale, out, rows)
+    # Off the floor (higher than a cube on its corner: in flight, or borne on others) no
+    # contact with the ground brakes a turn: every turn, however slow, goes on all the
+    # time ahead (measured: 6 of 6 ticks best at every spin rate, each half of seed 1).
+    # Written over the first pass's guess for those rows.
+    aloft = base[:, columns["z"][0]] > ZERO + REACH
+    if rows is not None:
+        aloft &= rows
+    smallest_three.turned(base, older, r0, ahead // gap, ANY_TURN, ROTATION.scale, out, aloft)
     return out
 
 
