@@ -38,15 +38,16 @@ _SHORT = 5  # packets of the run whose count is subtracted
 _CONTEXT = 8  # frames before the first packet it needs (its baseline and predictor, and one warm-up)
 
 
-def _child(frames_file: str, mode: str, first: int, count: int) -> None:
+def _child(frames_file: str, mode: str, first: int, count: int, tumbling: bool = False) -> None:
     """Encode (and with ``mode`` "both", decode) ``count`` packets from frame ``first``
-    with the checkout in the current directory: what callgrind counts."""
+    with the checkout in the current directory, with the physics predictor or
+    (``tumbling``) the tumbling one: what callgrind counts."""
     sys.path.insert(0, os.getcwd())  # the checkout measured, not this file's
     from bench import bench_cubes as bc  # noqa: PLC0415 (the checkout's own)
     from netcode.statesync.snapshot import SnapshotSchema  # noqa: PLC0415
 
     frames = np.array(np.load(frames_file, mmap_mode="r")[first - _CONTEXT : first + count])
-    schema = SnapshotSchema(bc.cube_replication("entropy", True, False), bc.cube_state(frames[0]))
+    schema = SnapshotSchema(bc.cube_replication("entropy", True, tumbling), bc.cube_state(frames[0]))
     codes = bc.quantize_frames(schema, frames)
     view = np.ones(bc.CUBES, bool)
     bc.encode_frame(schema, codes, view, _CONTEXT, True)  # the first packet warms caches in both runs
@@ -58,11 +59,11 @@ def _child(frames_file: str, mode: str, first: int, count: int) -> None:
                 raise SystemExit(f"frame {first + i - _CONTEXT} does not round-trip")
 
 
-def _count(checkout: Path, frames_file: str, mode: str, first: int, count: int) -> int:
+def _count(checkout: Path, frames_file: str, mode: str, first: int, count: int, tumbling: bool) -> int:
     """Instructions callgrind counted for one child run."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(Path(__file__).resolve()),
-           "--child", frames_file, mode, str(first), str(count)]
+           "--child", frames_file, mode, str(first), str(count)] + (["tumbling"] if tumbling else [])
     run = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
     found = _COLLECTED.search(run.stderr)
     if run.returncode or not found:
@@ -70,23 +71,24 @@ def _count(checkout: Path, frames_file: str, mode: str, first: int, count: int) 
     return int(found.group(1))
 
 
-def per_packet(checkout: Path, frames_file: str, first: int, count: int) -> dict:
+def per_packet(checkout: Path, frames_file: str, first: int, count: int, tumbling: bool = False) -> dict:
     """Instructions per packet of encoding and of decoding ``count`` packets from ``first``."""
-    enc = _count(checkout, frames_file, "encode", first, count) - _count(checkout, frames_file, "encode", first, _SHORT)
-    both = _count(checkout, frames_file, "both", first, count) - _count(checkout, frames_file, "both", first, _SHORT)
+    enc = _count(checkout, frames_file, "encode", first, count, tumbling) - _count(checkout, frames_file, "encode", first, _SHORT, tumbling)
+    both = _count(checkout, frames_file, "both", first, count, tumbling) - _count(checkout, frames_file, "both", first, _SHORT, tumbling)
     return {"encode": enc / (count - _SHORT), "decode": (both - enc) / (count - _SHORT)}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        _child(argv[1], argv[2], int(argv[3]), int(argv[4]))
+        _child(argv[1], argv[2], int(argv[3]), int(argv[4]), argv[5:] == ["tumbling"])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkouts", nargs="*", type=Path, help="checkouts to compare, each built in place (default: this one)")
     ap.add_argument("--file", type=Path, help="a recording in the scene's format (default: ../shared/cubes/cubes-seed1.bin.xz)")
     ap.add_argument("--first", type=int, nargs="+", default=[300, 1416], help="first packet's frame of each stretch")
     ap.add_argument("--frames", type=int, default=30, help=f"packets per stretch (more than {_SHORT})")
+    ap.add_argument("--predictor", choices=("physics", "tumbling"), default="physics", help="the game's predictor (bench_cubes')")
     args = ap.parse_args(argv)
     if args.frames <= _SHORT:
         ap.error(f"--frames must be more than {_SHORT}")
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         frames_file = str(Path(tmp) / "frames.npy")
         np.save(frames_file, frames)  # children map it: decompressing under valgrind takes minutes
-        table = {c: {first: per_packet(c.resolve(), frames_file, first, args.frames) for first in args.first} for c in checkouts}
-    print(f"instructions per packet (callgrind; {args.frames} packets less {_SHORT}, from each first frame)")
+        table = {c: {first: per_packet(c.resolve(), frames_file, first, args.frames, args.predictor == "tumbling") for first in args.first} for c in checkouts}
+    print(f"instructions per packet (callgrind, {args.predictor} predictor; {args.frames} packets less {_SHORT}, from each first frame)")
     print(f"{'checkout':40s} {'first':>6s} {'encode':>12s} {'decode':>12s}")
     base = table[checkouts[0]]
     for c in checkouts:
