@@ -342,40 +342,44 @@ async def _serve(
             raise CliError(_one_line(exc)) from None
         raise CliError(str(exc)) from None
     rooms = [config.name for _, _, config in plan] + list(resumed)
+    # The banner goes out in one write: the workers of `serve --workers N` share one
+    # stdout, and their unbuffered (PYTHONUNBUFFERED) prints interleaved mid-line.
+    banner: list[str] = []
     records = {config.name: os.fspath(config.record) for _, _, config in plan if config.record} | resumed
     if rooms:
         first = server.rooms[rooms[0]]
         game_name, game_path = first.game.name, (plan[0][1] if plan else first.config.game_path)
-        print(
+        banner.append(
             f"serving {first.game.describe()} ({first.config.mode}, {first.config.players} players, {first.mode.tick_rate} Hz) "
             f"in room(s): {', '.join(rooms)}"
         )
     else:
         game_name, game_path = extra_games[0][0].name, extra_games[0][1]
-        print(f"serving {', '.join(g.describe() for g, _ in extra_games)}: rooms made by matchmaking and the room API")
-    print(f"  game       {server.udp_url}")
-    print(f"  websocket  {server.ws_url}")
-    print(f"  dashboard  {server.http_url}")
+        banner.append(f"serving {', '.join(g.describe() for g, _ in extra_games)}: rooms made by matchmaking and the room API")
+    banner.append(f"  game       {server.udp_url}")
+    banner.append(f"  websocket  {server.ws_url}")
+    banner.append(f"  dashboard  {server.http_url}")
     if cluster is not None:
-        print(f"  cluster    node {cluster.node_id} on {cluster.config.url}: listings and matchmaking span every node")
+        banner.append(f"  cluster    node {cluster.node_id} on {cluster.config.url}: listings and matchmaking span every node")
     if server.http_url and matchmaking.access != "off":
-        print(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{game_name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
-    print(f"  desktop    ticksync play {game_path} {server.udp_url}" + ("  --token T (one is printed below)" if generated and rooms else ""))
+        banner.append(f"  join       POST {server.http_url}api/matchmake {{\"game\": \"{game_name}\"}}  (bots: ticksync bots {server.http_url.rstrip('/')} --game GAME)")
+    banner.append(f"  desktop    ticksync play {game_path} {server.udp_url}" + ("  --token T (one is printed below)" if generated and rooms else ""))
     if settings["open_join"] and server.http_url:
-        print(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
+        banner.append(f"  play       {server.http_url}play  (open join: anyone reaching it may take a slot)")
     for name, path in records.items():
-        print(f"  recording  {path} (room {name})")
+        banner.append(f"  recording  {path} (room {name})")
     if generated:
-        print(f"note: ${settings['secret_env']} is not set, so this run signs tokens with a random secret; tokens (24 h):")
+        banner.append(f"note: ${settings['secret_env']} is not set, so this run signs tokens with a random secret; tokens (24 h):")
         for _, _, config in plan:
             for slot in range(config.players):
                 token = server.mint_token(config.name, slot=slot, user=f"player{slot}", ttl=24 * 3600)
-                print(f"  room {config.name} slot {slot}: {token_to_text(token)}")
+                banner.append(f"  room {config.name} slot {slot}: {token_to_text(token)}")
     elif rooms:
-        print(f"  tokens     ticksync token --room {rooms[0]} --slot N   (same secret)")
+        banner.append(f"  tokens     ticksync token --room {rooms[0]} --slot N   (same secret)")
     if key_generated:
-        print(f"admin key: {admin_key}")
-    print(f"  admin      POST {server.http_url}api/rooms, api/tokens  (Authorization: Bearer <admin key>)")
+        banner.append(f"admin key: {admin_key}")
+    banner.append(f"  admin      POST {server.http_url}api/rooms, api/tokens  (Authorization: Bearer <admin key>)")
+    sys.stdout.write("\n".join(banner) + "\n")
     sys.stdout.flush()
     duration, status_every = settings["duration"], settings["status_every"]
 

@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 
 from netcode.cli import main
+from serving import ROOT, child_env
 
 CLI = [sys.executable, "-m", "netcode.cli"]
 
@@ -160,3 +161,39 @@ def test_the_admin_key_comes_from_a_file_or_the_environment_or_is_made(tmp_path,
         _admin_key(args, {"admin_key_file": str(path)})
     with pytest.raises(CliError, match="cannot read"):
         _admin_key(args, {"admin_key_file": str(tmp_path / "nope")})
+
+
+_COUNT_WRITES = """
+import json, os, runpy, sys
+class Writes:  # sys.stdout, recording each write call
+    def __init__(self, out):
+        self.out, self.calls = out, []
+    def write(self, text):
+        self.calls.append(text)
+        return self.out.write(text)
+    def __getattr__(self, name):
+        return getattr(self.out, name)
+sys.stdout = Writes(sys.stdout)
+sys.argv = ["ticksync"] + sys.argv[2:]
+try:
+    runpy.run_module("netcode.cli", run_name="__main__", alter_sys=True)
+finally:
+    with open(os.environ["WRITES_FILE"], "w") as f:
+        json.dump(sys.stdout.calls, f)
+"""
+
+
+@pytest.mark.network
+def test_the_serve_banner_goes_out_in_one_write(tmp_path):
+    """The workers of ``serve --workers N`` share one stdout: each one's banner is one
+    write, so with unbuffered output (PYTHONUNBUFFERED) one worker's lines do not land in
+    the middle of another's (they did, and a test that read the dashboards timed out)."""
+    writes = tmp_path / "writes.json"
+    env = child_env(PYTHONUNBUFFERED="1", WRITES_FILE=str(writes))
+    out = subprocess.run([sys.executable, "-c", _COUNT_WRITES, "-", "serve", "demos.arena", "--port", "0", "--ws-port", "0",
+                          "--duration", "0.5", "--status-every", "0"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    calls = json.loads(writes.read_text())
+    banner = [c for c in calls if "  dashboard  http://" in c]
+    assert len(banner) == 1, calls
+    assert banner[0].startswith("serving ") and "  game       udp://" in banner[0] and "  admin      POST" in banner[0], banner
