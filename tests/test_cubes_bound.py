@@ -25,6 +25,48 @@ def test_a_context_that_decides_the_value_leaves_nothing_and_an_unrelated_one_ch
     assert cubes_bound.conditional_bits(values, unrelated) == pytest.approx(cubes_bound.entropy_bits(values))
 
 
+def test_value_bits_are_each_values_share_of_its_contexts_total():
+    values = np.array([0, 0, 0, 1, 5, 5, 7, 7])
+    context = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    bits = cubes_bound.value_bits(values, context)
+    # context 0: three 0s and a 1 (p 3/4, 1/4); context 1: two 5s, two 7s (1 bit each)
+    assert bits == pytest.approx([-np.log2(0.75)] * 3 + [2.0] + [1.0] * 4)
+    assert bits.sum() == pytest.approx(cubes_bound.conditional_bits(values, context))
+
+
+def _codes(quaternions):
+    return bench_cubes.ROTATION.quantize(np.array(quaternions, np.float64))
+
+
+def test_tilt_is_how_far_the_most_vertical_axis_leans():
+    half, third = np.sqrt(0.5), np.arccos(1 / np.sqrt(3))
+    yaw = [0, 0, np.sin(0.3), np.cos(0.3)]  # turned about the vertical: still on a face
+    edge = [np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]  # 45 degrees about x: on an edge
+    axis = np.array([1.0, -1.0, 0.0]) / np.sqrt(2)  # x and y axes' diagonal up: on a corner
+    corner = [*(axis * np.sin(third / 2)), np.cos(third / 2)]
+    lean = cubes_bound.tilt(_codes([[0, 0, 0, 1], yaw, edge, corner, [half, 0, 0, half]]))
+    assert lean == pytest.approx([0, 0, np.pi / 4, third, 0], abs=0.01)  # a quarter turn lies flat again
+
+
+def test_by_state_attributes_each_rows_bits_to_what_its_cube_did():
+    cols = {"a": (0, 1)}
+    # 2 packets of 3 cubes; deltas in column a, motion (activity * 3 + direction) per cube
+    deltas = np.array([[[4], [0], [1]], [[4], [2], [0]]])
+    motion = np.array([[[0], [0], [4]], [[0], [4], [0]]])
+    flat, leaning = 0.0, 0.5
+    tilts = np.array([[[flat, flat, leaning], [flat, leaning, leaning]], [[flat, leaning, flat], [leaning, leaning, flat]]])
+    res = cubes_bound.by_state(deltas, motion, tilts, cols)
+    states = res["states"]
+    # rows that changed: cube 0 twice (at rest, on a face then tipping up), cube 2 (moving,
+    # leaning at both ends), cube 1 (moving, leaning at both ends)
+    assert states["at rest at the baseline"][1] == 1.0 and states["moving at the baseline"][1] == 1.0
+    assert states["on a face at both ends"][1] == 0.5 and states["tipping up"][1] == 0.5
+    assert states["leaning at both ends"][1] == 1.0 and states["landing"][1] == 0.0
+    # the at-rest context holds two 4s (no bits); the moving one a 1 and a 2 (a bit each)
+    assert states["at rest at the baseline"][0] == 0.0 and states["moving at the baseline"][0] == 1.0
+    assert res["value bytes"] == pytest.approx(2 / 2 / 8) and res["nonzero values"] == 2.0
+
+
 def test_magnitude_classes_are_bit_lengths_capped_at_nine():
     x = np.array([0, 1, -1, 2, -3, 4, 255, 256, -(1 << 20)])
     assert cubes_bound.magnitude_class(x).tolist() == [0, 1, 1, 2, 2, 3, 8, 9, 9]
@@ -36,6 +78,13 @@ def test_on_the_recording_the_floor_is_below_the_coders_table(capsys):
     out = capsys.readouterr().out
     floor, table = (float(part.split("B/packet")[0].split()[-1]) for part in out.split("floor with the coder's contexts:")[1].split(";"))
     assert 0 < floor < table
+    shares = {line.split("%")[0].rsplit(None, 1)[0].strip(): float(line.split("%")[0].split()[-1])
+              for line in out.splitlines() if "changed rows/packet" in line}
+    assert len(shares) == 6
+    by_motion = shares["at rest at the baseline"] + shares["moving at the baseline"]
+    by_tilt = sum(v for k, v in shares.items() if "baseline" not in k)
+    assert by_motion == pytest.approx(100, abs=0.2) and by_tilt == pytest.approx(100, abs=0.3)
+    assert "211 B/packet needs" in out
 
 
 def test_a_missing_recording_is_a_usage_error(tmp_path, capsys):
