@@ -283,7 +283,7 @@ class Connection:
         if newest < 0:
             return 0
         named = newest + 1 if newest + 1 < _ACK_REACH else _ACK_REACH
-        win = self._peer_win & ((1 << named) - 1)
+        win = self._peer_win & (_ACK_MASK >> (_ACK_REACH - named))  # (a 64-bit mask when compiled, not 1 << named)
         have = 0
         while win:
             win &= win - 1

@@ -23,10 +23,10 @@ which make it fall further behind. Two rules stop the spiral:
   snapshot sent since its newest ack has waited ``hold`` (two snapshot intervals) beyond two
   recent minimum round trips, a delta goes only if the last send is older than twice that.
   "Recent" is the least RTT sample of the last one to two ``FLOOR_WINDOW`` spans: a path that
-  got slower for good is the new normal within a second, not held forever. Only a client
-  whose path loses nothing is held: on a lossy path acks that stop are most likely a run of
-  lost snapshots (at 20% loss, 4 in a row happen to one of 16 clients a few times a minute),
-  and held, the client got one delta every ``2 * stalled``, each as likely lost: it froze
+  got slower for good is the new normal within a second, not held forever. Nor is a client
+  whose newest ack shows it losing packets (``LOSSY``): there acks that stop are most likely
+  a run of lost snapshots (at 20% loss, 4 in a row happen to one of 16 clients a few times a
+  minute), and held, it got one delta every ``2 * stalled``, each as likely lost: it froze
   for half a second or more, now and then ending a second behind. A process
   that stalls reads what piled up at once, and only the newest matters; each of those deltas
   repeats every change since the old baseline, growing as it ages (measured: a 0.4 s stall of
@@ -53,7 +53,7 @@ UNACKED = 256  # snapshots sent since the newest ack that are remembered (the ol
 FLOOR_WINDOW = 0.5  # seconds: the recent RTT floor is the least sample of this window and the last
 # Sends missing from the client's newest ack (of the 33 it names) that mark its path as losing
 # packets, whose deltas are never held (one alone may be a reordered packet). A 20%-loss
-# path shows fewer 0.6% of the time; a clean one (a stalled process's) none.
+# path's acks show fewer 1 time in 175; a clean one's (a stalled process's) none.
 LOSSY = 2
 
 
