@@ -657,6 +657,34 @@ def test_the_pacing_budget_halves_under_congestion_and_grows_back():
     assert not pacer.recovering()  # loss alone is not a queue: the deltas go unpaced
 
 
+def test_after_a_queue_a_lossy_clients_budget_grows_back_as_its_acks_keep_up():
+    """Loss alone is not a queue: a client on a 20%-loss path whose acks lagged for a while
+    (every send paced until the rate is back) gets the rate back while its acks keep up,
+    lost packets or not. Before, the loss kept halving the rate at its floor and every
+    delta to the client stayed paced there for good (one every few snapshots)."""
+    from netcode.statesync.pacing import SendPacer
+
+    pacer = SendPacer(max_rate=100_000.0, min_rate=5_000.0)
+    now, sent = 0.0, 0
+
+    def run(seconds, lagging):
+        nonlocal now, sent
+        for _ in range(round(seconds * 30)):
+            now += 1 / 30
+            sent += 3
+            pacer.update(now, lagging, sent, sent // 5, 0.05)  # a fifth of the packets lost throughout
+
+    run(2.0, lagging=True)
+    assert pacer.rate == 5_000.0 and pacer.recovering()
+    seconds = 0
+    while pacer.recovering() and seconds < 30:  # the acks keep up
+        run(1.0, lagging=False)
+        seconds += 1
+    assert seconds <= 12, pacer.rate  # back at the maximum as fast as without loss: deltas unpaced
+    run(1.0, lagging=False)
+    assert pacer.rate < 50_000.0 and not pacer.recovering()  # the loss cuts it again, for full snapshots only
+
+
 def test_a_client_too_far_behind_to_have_an_rtt_sample_reads_as_lagging():
     """Before a client's first RTT sample its floor is the default RTT, not an infinite
     minimum: a client whose acks stopped coming is paced from the start."""

@@ -134,8 +134,9 @@ class SendPacer:
         return lag
 
     def update(self, now: float, lagging: bool, sent: int, lost: int, rtt: float) -> None:
-        """Refill the bucket and adjust the rate: halve it when congested (acks lagging or
-        loss above ``LOSS_CONGESTED``), else grow it by ``GROWTH`` of itself per second."""
+        """Refill the bucket and adjust the rate: halve it when congested (acks lagging, or
+        loss above ``LOSS_CONGESTED`` unless :meth:`recovering`), else grow it by ``GROWTH``
+        of itself per second."""
         if now - self._loss_since >= LOSS_WINDOW:
             if sent > self._loss_sent:
                 self.loss = (lost - self._loss_lost) / (sent - self._loss_sent)
@@ -144,7 +145,9 @@ class SendPacer:
         self.last = now
         if lagging:
             self.queued = True
-        if lagging or self.loss > LOSS_CONGESTED:
+        # While it recovers from a queue the acks alone judge the client: loss is no queue, and
+        # on a lossy path it kept halving the rate at its floor, pacing every delta for good.
+        if lagging or (self.loss > LOSS_CONGESTED and not self.queued):
             if now - self.cut_at >= max(rtt, 0.1):
                 self.rate = max(self.min_rate, self.rate * 0.5)
                 self.cut_at = now
