@@ -17,8 +17,10 @@ which make it fall further behind. Two rules stop the spiral:
   lag or its packets go missing, and grows back by a quarter a second while they don't.
   "Lag" is how long the oldest snapshot *sent* since the newest ack has waited, so the sends
   the budget held back never count as lag. After acks lagged (a queue built up), every send
-  is paced until the rate is back at its maximum, deltas too; a client that merely loses
-  packets keeps its deltas unpaced, and a healthy client's deltas are never held back.
+  is paced until the rate is back at its maximum, deltas too, and meanwhile only lagging
+  acks cut the rate (loss is no queue, and kept a 20%-loss client at the floor for good);
+  a client that merely loses packets keeps its deltas unpaced, and a healthy client's
+  deltas are never held back.
 * **a stalled client is sent a delta now and then, not every snapshot.** Once the oldest
   snapshot sent since its newest ack has waited ``hold`` (two snapshot intervals) beyond two
   recent minimum round trips, a delta goes only if the last send is older than twice that.
