@@ -541,3 +541,28 @@ def test_a_late_peer_is_late_not_lossy_and_real_loss_is_counted_from_its_acks():
             assert a.counters.lost == 0
             assert a.rtt.samples > 500 and a.rtt.rtt == pytest.approx(delay, abs=0.02)
         assert a.counters.acked + a.counters.lost <= a.sends
+
+
+def test_missing_counts_the_holes_in_the_newest_ack_at_once_where_lost_waits_for_33_newer():
+    """The sends the peer's newest ack window lacks: the path's loss as the acks show it now
+    (state sync's pacing reads it), where counters.lost judges a send only once 33 newer are
+    acked. Sends the peer has not answered yet (on their way, or it is behind) are not counted."""
+    cfg = SessionConfig()
+    a = Connection(1, "b", 7, 0, 0.0, cfg)
+    b = Connection(1, "a", 7, 0, 0.0, cfg)
+    assert a.missing() == 0  # nothing acked yet
+
+    def sends(first, end, lost=()):
+        for i in range(first, end):
+            packet = a.wrap(PacketType.KEEPALIVE, b"", i / 30)
+            if i not in lost:
+                b.unwrap(packet, i / 30 + 0.01)
+                a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", i / 30 + 0.01), i / 30 + 0.02)
+
+    sends(0, 20, lost=(3, 11, 12))
+    assert a.missing() == 3 and a.counters.lost == 0
+    for i in range(20, 40):  # unanswered so far
+        a.wrap(PacketType.KEEPALIVE, b"", i / 30)
+    assert a.missing() == 3
+    sends(40, 80)  # the newest 33 all arrived: 3, 11, 12 and 20-39 are judged lost now
+    assert a.missing() == 0 and a.counters.lost == 23

@@ -63,6 +63,9 @@ cdef class Connection:
     @cython.locals(newest=cython.longlong)
     cpdef long long newest_acked(self)
 
+    @cython.locals(newest=cython.longlong, named=cython.longlong, win=cython.ulonglong, have=cython.longlong)
+    cpdef long long missing(self)
+
     @cython.locals(d=cython.longlong)
     cpdef bint is_newer(self, long long seq)
 

@@ -4,7 +4,7 @@ cimport cython
 from netcode.session.connection cimport Connection, Counters, RttEstimator
 
 cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
-cdef Py_ssize_t UNACKED
+cdef Py_ssize_t UNACKED, LOSSY
 cdef double FLOOR_WINDOW
 
 
