@@ -556,6 +556,40 @@ def test_on_a_lossy_path_acks_that_stop_are_losses_and_the_deltas_are_not_held()
     assert pause(lose_every=0).count(True) >= 5
 
 
+def _joined_after(match, seconds: float) -> list[float | None]:
+    """Run ``match`` for ``seconds`` (simulated) in 0.1 s steps: when each client first
+    held a whole snapshot, or None."""
+    first: list[float | None] = [None] * len(match.clients)
+    for step in range(int(round(seconds * 10))):
+        match.run(0.1)
+        for i, c in enumerate(match.clients.values()):
+            if first[i] is None and c.counters["snapshots_complete"]:
+                first[i] = (step + 1) / 10
+    return first
+
+
+def test_at_20_percent_loss_every_client_of_a_big_world_joins(seed):
+    """A full snapshot of a 1,000-entity arena is five parts: at 20% loss one arrives whole
+    a third of the time, a client holds nothing until one does, and fulls are paced (the
+    loss cuts the client's rate), so few go out a second. Each full whose parts went
+    missing (the client acked later packets but not it) was followed by another as likely
+    to fail: 2-4 of 16 clients held no whole snapshot after 5 s (seeds 1-4), and with the
+    copies switched off this test fails on seeds 1-6. The next full now goes out twice, a
+    part lost only if both copies are (whole 82% of the time): over seeds 1-100 the last
+    client joined within 1.0-5.6 s but for two (6-8 s): the pacing's floor, which the copies
+    spend twice as fast, spaces the fulls of an unlucky client seconds apart."""
+    clients = 16
+    match = StateSyncMatch(Arena(npcs=1000), clients, seed=seed, link=LinkConfig(latency=0.04, loss=0.2),
+                           config=StateSyncConfig(players=clients, seed=1))
+    for i in range(clients):
+        match.add_client(f"c{i}", slot=i)
+    first = _joined_after(match, 10.0)
+    assert None not in first, first
+    assert any(p.counters["full_snapshots"] > 1 for p in match.server.peers.values())  # (fulls failed)
+    # Once joined, a client is sent deltas: its fulls stop, and so do the copies.
+    assert all(not p.pacer.redundant for p in match.server.peers.values() if p.acked >= match.server.tick - 30)
+
+
 def test_a_client_that_falls_behind_right_after_joining_gets_one_full_snapshot_not_a_resend_a_quarter_second(seed):
     """A bot process busy starting up reads its packets 0.7 s late: the full snapshot it
     joined with is not lost, only unread, and its session acks nothing sent after it. The

@@ -30,7 +30,7 @@ cdef class SnapshotSender:
                    last=tuple)
     cpdef list wants(self, double now)
 
-    @cython.locals(pacer=SendPacer, timeout=cython.double)
+    @cython.locals(pacer=SendPacer, timeout=cython.double, base=cython.longlong)
     cpdef long long full_candidate(self, StateSyncPeer peer, Connection conn) except? -2
 
     @cython.locals(out=list, stats=dict, n=cython.Py_ssize_t, i=cython.Py_ssize_t, want=tuple, peer=StateSyncPeer)

@@ -101,7 +101,10 @@ class SnapshotSender:
         # deepen the queue: that one gets the history's reach (measured: 64 bots joining at
         # once on a loaded machine were sent 230 full snapshots, 3.6 each, in 20 s).
         if conn.newest_acked() > pacer.full_through:
-            return pacer.candidate(peer.acked, conn.last_recv, min(timeout, self.reach), False)
+            base = pacer.candidate(peer.acked, conn.last_recv, min(timeout, self.reach), False)
+            if base < 0 and pacer.full_tick >= 0:  # timed out unacked, not acked: parts were lost
+                pacer.redundant = True
+            return base
         return pacer.candidate(peer.acked, conn.last_recv, self.reach)
 
     def jobs(self, wants: list, plan) -> list:
@@ -153,6 +156,8 @@ class SnapshotSender:
                 if len(cells) > depth:
                     del cells[min(cells)]
             size = self._queue(peer, conn, tick, parts, now, payloads)
+            if full and pacer.redundant:  # (see SendPacer.redundant)
+                size += self._queue(peer, conn, tick, parts, now, payloads)
             total += size
             pacer.sent(tick, now)
             if full:

@@ -370,6 +370,8 @@ class StateSyncServer(ModeServer):
             if len(peer.sent) > cfg.history:
                 del peer.sent[min(peer.sent)]
             size = self._send_parts(peer, conn, tick, parts, now)
+            if base_tick is None and pacer.redundant:  # (see SendPacer.redundant)
+                size += self._send_parts(peer, conn, tick, parts, now)
             pacer.sent(tick, now)
             if base_tick is None:
                 pacer.full_through = conn.sends - 1
