@@ -200,6 +200,24 @@ def test_a_built_checkout_uses_every_compiled_module():
         assert sys.modules[module] is built  # what the engine imported is the build
 
 
+def test_an_input_run_from_past_tick_two_to_the_31_reads_the_same_compiled_and_interpreted():
+    """A hostile client may stamp its inputs for any 32-bit tick. Compiled, the run's top
+    byte shifted by 24 was a C int: from tick 2^31 on it read as a negative tick, so the
+    inputs were taken as late instead of dropped as too far ahead (test_compiled's replay
+    met it once the recorded match changed)."""
+    import numpy as np
+
+    from helpers import source_twin
+    from netcode.mode import inputs
+
+    twin = source_twin("netcode.mode.inputs")
+    for first in (2**31 - 1, 2**31, 2**32 - 5):
+        run = inputs.pack_run(first, np.zeros((3, 4), np.uint8))
+        assert inputs.scan_run(run, 0, 4)[0] == twin.scan_run(run, 0, 4)[0] == first
+        buffers = [inputs.InputBuffer(2, 4, max_ahead=30), twin.InputBuffer(2, 4, max_ahead=30)]
+        assert [b.put_run(0, run, 0, 100) for b in buffers] == [inputs.TOO_FAR] * 2
+
+
 def test_the_rate_limiter_decides_the_same_compiled_and_interpreted():
     """The polled UDP reader calls the compiled RateLimiter for every datagram: its
     decisions, evictions and buckets must be the source's."""

@@ -5,7 +5,7 @@ cimport cython
 cdef Py_ssize_t _RUN_HEAD, MAX_RUN
 
 
-@cython.locals(size=Py_ssize_t, first=cython.longlong, count=Py_ssize_t, width=Py_ssize_t, masks_at=Py_ssize_t,
+@cython.locals(size=Py_ssize_t, first=cython.longlong, high=cython.longlong, count=Py_ssize_t, width=Py_ssize_t, masks_at=Py_ssize_t,
                changed_at=Py_ssize_t, top=cython.int, changed=Py_ssize_t, k=Py_ssize_t, b=Py_ssize_t,
                m=cython.uint, end=Py_ssize_t)
 cpdef (long long, Py_ssize_t, Py_ssize_t) scan_run(bytes data, Py_ssize_t pos, Py_ssize_t itemsize) except *

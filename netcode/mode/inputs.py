@@ -48,7 +48,8 @@ def scan_run(data: bytes, pos: int, itemsize: int) -> tuple[int, int, int]:
     size = len(data)
     if pos < 0 or pos + _RUN_HEAD + itemsize > size:
         raise ProtocolError("truncated", f"input run at offset {pos} of a {size}-byte packet")
-    first = data[pos] | (data[pos + 1] << 8) | (data[pos + 2] << 16) | (data[pos + 3] << 24)
+    high = data[pos + 3]  # (a 64-bit variable when compiled: shifted by 24, a C int turns negative)
+    first = data[pos] | (data[pos + 1] << 8) | (data[pos + 2] << 16) | (high << 24)
     count = data[pos + 4]
     if count == 0:
         raise ProtocolError("bad_input", "empty input run")
