@@ -13,7 +13,8 @@ cdef class SendPacer:
     cdef double _floor, _floor_before, _floor_since
     cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost
     cdef public dict counters
-    cdef public bint queued, holding, redundant
+    cdef public bint queued, holding, redundant, resend
+    cdef public object full_parts
     cdef long long[::1] _unacked_tick
     cdef double[::1] _unacked_at
     cdef Py_ssize_t _head, _count

@@ -77,11 +77,16 @@ class SendPacer:
         self.full_tick = -1  # the newest full snapshot sent and not yet acked (-1: none)
         self.full_at = 0.0
         self.full_through = -1  # the session's send counter of the full snapshot's last packet
+        # The full snapshot's parts as sent (set by the sender): when some went missing, the
+        # same snapshot goes again (``resend``), and the client adds the parts it lacked to
+        # those it holds, where a newer full would have to arrive whole on its own.
+        self.full_parts = None
+        self.resend = False
         self.unanswered = 0  # full snapshots in a row sent without an ack
         # A part of the last full snapshot went missing (the client acked packets sent after
-        # it, never the full): the next full goes out twice, each part in both copies, until
-        # the client acks one. At 20% loss a full of N parts arrives whole 0.8^N of the time,
-        # doubled 0.96^N.
+        # it, never the full): what goes next, the same snapshot again or a newer full, goes
+        # out twice, each part in both copies, until the client acks one. At 20% loss a
+        # full of N parts arrives whole 0.8^N of the time, doubled 0.96^N.
         self.redundant = False
         self._loss_since = 0.0  # the loss measurement's start, and the sent and lost counts then
         self._loss_sent = 0
@@ -122,8 +127,8 @@ class SendPacer:
         """:meth:`update` for a client whose newest ack is snapshot ``acked`` (-1: none yet),
         from its session ``conn``'s counts and RTT; whether its acks lag. Also decides
         :attr:`holding`."""
-        if self.redundant and acked >= self.full_tick:  # the doubled full arrived whole
-            self.redundant = False
+        if acked >= self.full_tick >= 0:  # the full arrived whole: no copies, no resends
+            self.redundant, self.full_parts = False, None
         rtt = conn.rtt
         # Before its first RTT sample a client's floor is the default RTT: an infinite
         # minimum would never read as lagging, and a client too far behind to have been
@@ -205,7 +210,7 @@ class SendPacer:
         the timeout alone, and the pacing's budget bounds what a lossy link costs."""
         if self.full_tick < 0 or acked >= self.full_tick:
             if acked >= self.full_tick >= 0:
-                self.full_tick, self.unanswered, self.redundant = -1, 0, False
+                self.full_tick, self.unanswered, self.redundant, self.full_parts = -1, 0, False, None
             return -1
         wait = timeout * (1 << min(self.unanswered - 1, 4)) if backoff else timeout
         if heard_at - self.full_at >= wait:

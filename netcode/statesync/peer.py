@@ -49,7 +49,7 @@ class StateSyncPeer:
         self.view_limit = 0  # how far back this client's shots may be judged (from its RTT)
         self.inputs_since_limit = 0
         self.last_input_at = 0.0
-        self.counters: dict = {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0, "deferred_snapshots": 0}
+        self.counters: dict = {"late_inputs": 0, "snapshot_bytes": 0, "parts": 0, "full_snapshots": 0, "full_resends": 0, "deferred_snapshots": 0}
 
     def bookkeeping(self) -> dict:
         """Everything the record holds, as plain values (tests compare servers by it)."""

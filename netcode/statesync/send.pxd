@@ -33,6 +33,9 @@ cdef class SnapshotSender:
     @cython.locals(pacer=SendPacer, timeout=cython.double, base=cython.longlong)
     cpdef long long full_candidate(self, StateSyncPeer peer, Connection conn) except? -2
 
+    @cython.locals(pacer=SendPacer, tick=cython.longlong, size=cython.Py_ssize_t)
+    cpdef bint resend_full(self, StateSyncPeer peer, Connection conn, double now) except -1
+
     @cython.locals(out=list, stats=dict, n=cython.Py_ssize_t, i=cython.Py_ssize_t, want=tuple, peer=StateSyncPeer)
     cpdef list jobs(self, list wants, plan)
 

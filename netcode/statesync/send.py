@@ -71,6 +71,8 @@ class SnapshotSender:
                 pred = -1
             if base < 0:
                 base = self.full_candidate(peer, conn)
+                if pacer.resend and not self.resend_full(peer, conn, now):
+                    continue  # (its budget is in debt: no delta either)
                 if not history.has(base) or (grid and base not in cells):
                     base = -1
             if base >= 0 and pacer.holds():
@@ -104,8 +106,34 @@ class SnapshotSender:
             base = pacer.candidate(peer.acked, conn.last_recv, min(timeout, self.reach), False)
             if base < 0 and pacer.full_tick >= 0:  # timed out unacked, not acked: parts were lost
                 pacer.redundant = True
+                # The same snapshot again while the history keeps it for deltas (see
+                # resend_full): the client completes it from what it already holds.
+                if pacer.full_parts is not None and self.server.tick - pacer.full_tick <= self.history.span // 2:
+                    pacer.resend = True
+                    return pacer.full_tick
             return base
         return pacer.candidate(peer.acked, conn.last_recv, self.reach)
+
+    def resend_full(self, peer, conn, now: float) -> bool:
+        """Send the client's outstanding full snapshot again, the parts as first sent (twice
+        over: see ``SendPacer.redundant``), from its pacing budget: whether it went (the
+        budget may be in debt). Its parts apply on their own, so the client completes the
+        snapshot with whichever it lacked, and its deltas go on against it."""
+        pacer = peer.pacer
+        pacer.resend = False
+        if not pacer.allows():
+            return False
+        tick = pacer.full_tick
+        size = self._queue(peer, conn, tick, pacer.full_parts, now, None)
+        if pacer.redundant:
+            size += self._queue(peer, conn, tick, pacer.full_parts, now, None)
+        pacer.full_at = now
+        pacer.full_through = conn.sends - 1
+        pacer.unanswered += 1
+        pacer.spend(size)
+        peer.counters["full_resends"] += 1
+        self.stats["bytes_snapshots"] += size
+        return True
 
     def jobs(self, wants: list, plan) -> list:
         """``wants`` (from :meth:`wants`) with each client's encoding from ``plan`` (one per
@@ -150,6 +178,7 @@ class SnapshotSender:
             if full:
                 peer.counters["full_snapshots"] += 1
                 pacer.sent_full(tick, now)
+                pacer.full_parts = parts
             if grid:
                 cells = peer.cells
                 cells[tick] = job[2]

@@ -305,6 +305,8 @@ class StateSyncServer(ModeServer):
             vt_base = peer.sent.get(base_tick)
             if vt_base is None:
                 base_tick = self.sender.full_candidate(peer, conn)
+                if pacer.resend and not self.sender.resend_full(peer, conn, now):
+                    continue  # (its budget is in debt: no delta either)
                 vt_base = peer.sent.get(base_tick)
             if vt_base is not None and carry and base_tick not in peer.models:
                 vt_base = None  # (not while both are kept alike: a delta needs the model too)
@@ -370,8 +372,10 @@ class StateSyncServer(ModeServer):
             if len(peer.sent) > cfg.history:
                 del peer.sent[min(peer.sent)]
             size = self._send_parts(peer, conn, tick, parts, now)
-            if base_tick is None and pacer.redundant:  # (see SendPacer.redundant)
-                size += self._send_parts(peer, conn, tick, parts, now)
+            if base_tick is None:
+                pacer.full_parts = parts
+                if pacer.redundant:  # (see SendPacer.redundant)
+                    size += self._send_parts(peer, conn, tick, parts, now)
             pacer.sent(tick, now)
             if base_tick is None:
                 pacer.full_through = conn.sends - 1
