@@ -10,7 +10,10 @@ which make it fall further behind. Two rules stop the spiral:
   as the client's baseline candidate: the next sends are deltas against it (the client holds
   it if it arrived whole) until the client acks it or something newer. Only when no ack
   comes within a timeout (doubled after each unanswered full, capped below the history's
-  reach) is another full sent.
+  reach) is another full sent. When the client acked packets sent after the full but not
+  the full, parts of it went missing: the same parts go again, twice over, while the
+  history still holds that snapshot (``full_parts``, ``resend``, ``redundant``), and the
+  client completes it from those it already holds.
 * **a byte budget with AIMD.** Those sends (fulls, and anything to a client whose acks lag)
   spend from a token bucket refilled at ``rate`` bytes/s; a send waits (is skipped) while the
   bucket is in debt. The rate is halved, at most once per round trip, while the client's acks
