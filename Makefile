@@ -46,17 +46,16 @@ demo-cluster: system-deps $(STAMP)
 
 # The suite on the compiled build, then the protocol tests again with every compiled
 # module's source run as plain Python (what an install without a C compiler runs; the
-# long simulations are left to the first run). The first run takes one worker per core
-# (pytest-xdist): most of it waits on real processes, sockets and the browser, so two
-# cores take about three quarters of its serial time (320 s -> 239 s on a 2-core
-# machine). The second is all CPU: two workers took more CPU time than one and no less
-# wall time (63 s serial): it stays serial.
+# long simulations are left to the first run). Both take one worker per core
+# (pytest-xdist): on an idle 2-core machine the first run took 153 s (320 s serial on a
+# busier sitting: most of it waits on real processes, sockets and the browser) and the
+# second 32 s against 57 s.
 PURE_TESTS := tests/test_session.py tests/test_statesync.py tests/test_lockstep.py \
 	tests/test_protocol_vectors.py tests/test_compiled.py tests/test_bits.py
 
 test: system-deps $(STAMP)
 	$(PY) -m pytest -n auto
-	TICKSYNC_PURE=1 $(PY) -m pytest $(PURE_TESTS) -k "not ten_minutes and not minute_five"
+	TICKSYNC_PURE=1 $(PY) -m pytest -n auto $(PURE_TESTS) -k "not ten_minutes and not minute_five"
 
 # Every benchmark (several minutes): micro benches, then the load scripts' tables.
 bench: $(STAMP)
