@@ -80,10 +80,7 @@ def test_on_the_recording_the_floor_is_below_the_coders_table(capsys):
     assert 0 < floor < table
     shares = {line.split("%")[0].rsplit(None, 1)[0].strip(): float(line.split("%")[0].split()[-1])
               for line in out.splitlines() if "changed rows/packet" in line}
-    assert len(shares) == 6
-    by_motion = shares["at rest at the baseline"] + shares["moving at the baseline"]
-    by_tilt = sum(v for k, v in shares.items() if "baseline" not in k)
-    assert by_motion == pytest.approx(100, abs=0.2) and by_tilt == pytest.approx(100, abs=0.3)
+    assert len(shares) == 6  # (each set of states splits the rows: the unit test above checks how)
     assert "211 B/packet needs" in out
 
 
