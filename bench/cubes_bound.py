@@ -48,20 +48,16 @@ def entropy_bits(values: np.ndarray) -> float:
 
 def conditional_bits(values: np.ndarray, context: np.ndarray) -> float:
     """The total bits of ``values`` coded by one histogram per ``context`` value."""
-    order = np.lexsort((values, context))
-    v, c = values[order], context[order]
-    total = 0.0
-    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    for a, b in zip(starts, np.r_[starts[1:], len(c)]):
-        total += entropy_bits(v[a:b])
-    return total
+    return float(value_bits(values, context).sum()) if len(values) else 0.0
 
 
 def value_bits(values: np.ndarray, context: np.ndarray) -> np.ndarray:
     """Each value's code length in bits under one static histogram per ``context`` value
-    (what :func:`conditional_bits` totals), to attribute a table's cost to its rows."""
-    keys = np.stack([context, values])
-    _, pair, pairs = np.unique(keys, axis=1, return_inverse=True, return_counts=True)
+    (:func:`conditional_bits` totals them), to attribute a table's cost to its rows."""
+    values, context = np.asarray(values, np.int64), np.asarray(context, np.int64)
+    low = values.min(initial=0)
+    pair_keys = context * (values.max(initial=0) - low + 1) + (values - low)  # one int per (context, value)
+    _, pair, pairs = np.unique(pair_keys, return_inverse=True, return_counts=True)
     _, ctx, ctxs = np.unique(context, return_inverse=True, return_counts=True)
     return -np.log2(pairs[pair.ravel()] / ctxs[ctx.ravel()])
 

@@ -13,7 +13,7 @@ cdef class SendPacer:
     cdef double _floor, _floor_before, _floor_since
     cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost
     cdef public dict counters
-    cdef public bint queued, holding, redundant, resend
+    cdef public bint queued, holding, redundant
     cdef public object full_parts
     cdef long long[::1] _unacked_tick
     cdef double[::1] _unacked_at
@@ -40,6 +40,8 @@ cdef class SendPacer:
 
     @cython.locals(wait=cython.double)
     cpdef long long candidate(self, long long acked, double heard_at, double timeout, bint backoff=*) except? -2
+
+    cpdef full_acked(self)
 
     cpdef sent_full(self, long long tick, double now)
 

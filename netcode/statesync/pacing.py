@@ -12,7 +12,7 @@ which make it fall further behind. Two rules stop the spiral:
   comes within a timeout (doubled after each unanswered full, capped below the history's
   reach) is another full sent. When the client acked packets sent after the full but not
   the full, parts of it went missing: the same parts go again, twice over, while the
-  history still holds that snapshot (``full_parts``, ``resend``, ``redundant``), and the
+  history still holds that snapshot (``full_parts``, ``redundant``), and the
   client completes it from those it already holds.
 * **a byte budget with AIMD.** Those sends (fulls, and anything to a client whose acks lag)
   spend from a token bucket refilled at ``rate`` bytes/s; a send waits (is skipped) while the
@@ -81,10 +81,9 @@ class SendPacer:
         self.full_at = 0.0
         self.full_through = -1  # the session's send counter of the full snapshot's last packet
         # The full snapshot's parts as sent (set by the sender): when some went missing, the
-        # same snapshot goes again (``resend``), and the client adds the parts it lacked to
-        # those it holds, where a newer full would have to arrive whole on its own.
+        # same snapshot goes again, and the client adds the parts it lacked to those it
+        # holds, where a newer full would have to arrive whole on its own.
         self.full_parts = None
-        self.resend = False
         self.unanswered = 0  # full snapshots in a row sent without an ack
         # A part of the last full snapshot went missing (the client acked packets sent after
         # it, never the full): what goes next, the same snapshot again or a newer full, goes
@@ -130,8 +129,8 @@ class SendPacer:
         """:meth:`update` for a client whose newest ack is snapshot ``acked`` (-1: none yet),
         from its session ``conn``'s counts and RTT; whether its acks lag. Also decides
         :attr:`holding`."""
-        if acked >= self.full_tick >= 0:  # the full arrived whole: no copies, no resends
-            self.redundant, self.full_parts = False, None
+        if acked >= self.full_tick >= 0:
+            self.full_acked()
         rtt = conn.rtt
         # Before its first RTT sample a client's floor is the default RTT: an infinite
         # minimum would never read as lagging, and a client too far behind to have been
@@ -213,12 +212,17 @@ class SendPacer:
         the timeout alone, and the pacing's budget bounds what a lossy link costs."""
         if self.full_tick < 0 or acked >= self.full_tick:
             if acked >= self.full_tick >= 0:
-                self.full_tick, self.unanswered, self.redundant, self.full_parts = -1, 0, False, None
+                self.full_acked()
             return -1
         wait = timeout * (1 << min(self.unanswered - 1, 4)) if backoff else timeout
         if heard_at - self.full_at >= wait:
             return -1
         return self.full_tick
+
+    def full_acked(self) -> None:
+        """The client acked the full snapshot (or a newer one): no candidate, copies or
+        resends any more."""
+        self.full_tick, self.unanswered, self.redundant, self.full_parts = -1, 0, False, None
 
     def sent_full(self, tick: int, now: float) -> None:
         self.full_tick = tick

@@ -9,6 +9,7 @@ from netcode.statesync.peer cimport StateSyncPeer
 
 cdef long long _TALLY_EVERY
 cdef int _SNAPSHOT
+cdef long long _IN_DEBT
 
 
 cdef class SnapshotSender:
@@ -31,10 +32,10 @@ cdef class SnapshotSender:
     cpdef list wants(self, double now)
 
     @cython.locals(pacer=SendPacer, timeout=cython.double, base=cython.longlong)
-    cpdef long long full_candidate(self, StateSyncPeer peer, Connection conn) except? -2
+    cpdef long long full_candidate(self, StateSyncPeer peer, Connection conn, double now) except? -2
 
     @cython.locals(pacer=SendPacer, tick=cython.longlong, size=cython.Py_ssize_t)
-    cpdef bint resend_full(self, StateSyncPeer peer, Connection conn, double now) except -1
+    cdef bint _resend_full(self, StateSyncPeer peer, Connection conn, double now) except -1
 
     @cython.locals(out=list, stats=dict, n=cython.Py_ssize_t, i=cython.Py_ssize_t, want=tuple, peer=StateSyncPeer)
     cpdef list jobs(self, list wants, plan)

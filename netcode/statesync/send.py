@@ -20,6 +20,8 @@ __all__ = ["SnapshotSender"]
 
 _TALLY_EVERY = 8  # snapshots between the input tallies a client is sent
 _SNAPSHOT = int(PacketType.SS_SNAPSHOT)
+IN_DEBT = -3  # full_candidate: a resend is due and the client's pacing budget is in debt
+_IN_DEBT = IN_DEBT  # a C constant when compiled
 
 
 class SnapshotSender:
@@ -70,9 +72,9 @@ class SnapshotSender:
             if base < 0 or not history.has(pred) or (grid and pred not in cells):
                 pred = -1
             if base < 0:
-                base = self.full_candidate(peer, conn)
-                if pacer.resend and not self.resend_full(peer, conn, now):
-                    continue  # (its budget is in debt: no delta either)
+                base = self.full_candidate(peer, conn, now)
+                if base == _IN_DEBT:
+                    continue  # (no delta either)
                 if not history.has(base) or (grid and base not in cells):
                     base = -1
             if base >= 0 and pacer.holds():
@@ -91,9 +93,11 @@ class SnapshotSender:
             out.append((peer, conn, None, paced, last))
         return out
 
-    def full_candidate(self, peer, conn) -> int:
+    def full_candidate(self, peer, conn, now: float) -> int:
         """The full snapshot this client was sent and has not acked yet, to send deltas
-        against while its ack is on the way (-1: none, or waited long enough: resend)."""
+        against while its ack is on the way (-1: none, or waited long enough: send a new
+        full). When its parts went missing it is sent again first (:meth:`_resend_full`;
+        IN_DEBT: not now, the pacing budget is in debt)."""
         rtt = conn.rtt
         timeout = max(0.25, 2 * rtt.rtt + 4 * rtt.jitter)
         pacer = peer.pacer
@@ -107,20 +111,18 @@ class SnapshotSender:
             if base < 0 and pacer.full_tick >= 0:  # timed out unacked, not acked: parts were lost
                 pacer.redundant = True
                 # The same snapshot again while the history keeps it for deltas (see
-                # resend_full): the client completes it from what it already holds.
+                # _resend_full): the client completes it from what it already holds.
                 if pacer.full_parts is not None and self.server.tick - pacer.full_tick <= self.history.span // 2:
-                    pacer.resend = True
-                    return pacer.full_tick
+                    return pacer.full_tick if self._resend_full(peer, conn, now) else _IN_DEBT
             return base
         return pacer.candidate(peer.acked, conn.last_recv, self.reach)
 
-    def resend_full(self, peer, conn, now: float) -> bool:
+    def _resend_full(self, peer, conn, now: float) -> bool:
         """Send the client's outstanding full snapshot again, the parts as first sent (twice
         over: see ``SendPacer.redundant``), from its pacing budget: whether it went (the
         budget may be in debt). Its parts apply on their own, so the client completes the
         snapshot with whichever it lacked, and its deltas go on against it."""
         pacer = peer.pacer
-        pacer.resend = False
         if not pacer.allows():
             return False
         tick = pacer.full_tick

@@ -40,7 +40,7 @@ from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_s
 from netcode.statesync.pacing import SendPacer
 from netcode.statesync.baselines import one_encoding, plan_encodings, second_half
 from netcode.statesync.peer import InputGate, StateSyncPeer
-from netcode.statesync.send import SnapshotSender
+from netcode.statesync.send import IN_DEBT, SnapshotSender
 from netcode.statesync.wire import StateSyncInfo
 from netcode.session.wire import MAX_PACKET, SESSION_HEADER_SIZE, SESSION_OVERHEAD, PacketType
 
@@ -304,9 +304,9 @@ class StateSyncServer(ModeServer):
             base_tick = peer.acked
             vt_base = peer.sent.get(base_tick)
             if vt_base is None:
-                base_tick = self.sender.full_candidate(peer, conn)
-                if pacer.resend and not self.sender.resend_full(peer, conn, now):
-                    continue  # (its budget is in debt: no delta either)
+                base_tick = self.sender.full_candidate(peer, conn, now)
+                if base_tick == IN_DEBT:
+                    continue  # (no delta either)
                 vt_base = peer.sent.get(base_tick)
             if vt_base is not None and carry and base_tick not in peer.models:
                 vt_base = None  # (not while both are kept alike: a delta needs the model too)
