@@ -145,9 +145,9 @@ def test_baselines_are_acked_or_sent_full_and_lost_acks_fall_back(seed, monkeypa
     fulls_sent = []
 
     class Recording(SendPacer):  # the compiled SendPacer's methods cannot be patched; a subclass's override runs
-        def sent_full(self, tick, now):
+        def sent_full(self, tick, now, parts):
             fulls_sent.append(tick)
-            super().sent_full(tick, now)
+            super().sent_full(tick, now, parts)
 
     monkeypatch.setattr("netcode.statesync.server.SendPacer", Recording)
     game = Arena(npcs=200)
@@ -592,6 +592,103 @@ def test_at_20_percent_loss_every_client_of_a_big_world_joins(seed):
     assert sum(p.counters["full_snapshots"] for p in peers) <= clients + clients // 4
     # Once joined, a client is sent deltas: the copies stop, and its full's parts are let go.
     assert all(not p.pacer.redundant and p.pacer.full_parts is None for p in peers if p.acked >= match.server.tick - 30)
+
+
+def test_the_acks_say_which_parts_of_a_full_snapshot_were_lost():
+    """SendPacer.lost_parts reads the client session's acks: a part is lost once every send
+    that carried it is missing from them with three later sends acked (fewer may be a
+    packet overtaken on the way); a part one copy of which arrived is held; and a part
+    whose sends the acks no longer name (33 back) is not known lost: a timeout resends it
+    (unheld_parts)."""
+    from netcode.session.connection import Connection, SessionConfig
+    from netcode.statesync.pacing import SendPacer
+
+    server = Connection(1, "client", 7, 0, 0.0, SessionConfig())
+    client = Connection(1, "server", 7, 0, 0.0, SessionConfig())
+    now = [10.0]
+
+    def send(arrives=True):
+        now[0] += 0.001
+        packet = server.wrap(int(PacketType.SS_SNAPSHOT), b"part", now[0])
+        if arrives:
+            client.unwrap(packet, now[0])
+            server.unwrap(client.wrap(int(PacketType.SS_INPUT), b"ack", now[0]), now[0])
+
+    pacer = SendPacer(max_rate=100_000.0, min_rate=5_000.0)
+    parts = [b"p0", b"p1", b"p2", b"p3", b"p4"]
+    pacer.sent_full(30, now[0], parts)
+    pacer.carried(server.sends, [0, 1, 2, 3, 4])  # one copy of each, sends 0-4
+    for k in range(5):
+        send(arrives=k not in (1, 4))
+    # Part 1 is missing behind sends 2 and 3 (two later ones: maybe overtaken), part 4 is
+    # the newest: nothing later says it is lost.
+    assert pacer.lost_parts(server) == [] and pacer.full_have == [True, False, True, True, False]
+    send()  # a delta: now three later sends acked past part 1
+    assert pacer.lost_parts(server) == [1]
+    pacer.carried(server.sends, [1, 4])  # the resend, twice over: one copy of part 1 and both of part 4 lost
+    pacer.carried(server.sends + 2, [1, 4])
+    for arrives in (False, False, True, False):
+        send(arrives)
+    send(); send(); send()
+    assert pacer.lost_parts(server) == [4] and pacer.full_have == [True, True, True, True, False]
+    assert pacer.unheld_parts() == [4]
+    pacer.carried(server.sends, [4])
+    send(arrives=False)
+    for _ in range(40):  # the acks move on past what they can name: not known lost, still unheld
+        send()
+    assert pacer.lost_parts(server) == [] and pacer.unheld_parts() == [4]
+    pacer.full_acked()
+    assert pacer.full_parts is None and pacer.full_have is None
+
+
+@pytest.mark.parametrize("in_debt", [False, True])
+def test_a_lost_part_of_a_full_snapshot_goes_again_alone_as_soon_as_the_acks_show_it(seed, in_debt):
+    """One part of a joining client's full snapshot is lost. The acks of the later deltas
+    show which, and that part goes again (twice over) within a few snapshots, where the
+    server waited for a timeout (a quarter second at least) and then sent every part again,
+    twice: the client held the snapshot 0.28 s after it went, now 0.08 s. It goes even when
+    the client's pacing budget is deep in debt (``in_debt``): it completes the full that
+    spent the budget, and held back it waited seconds at a lossy client's floor rate."""
+    from netcode.session.wire import Reader
+    from netcode.statesync.snapshot import decode_part
+    from netcode.statesync.wire import parse_snapshot_prefix
+
+    match = StateSyncMatch(Arena(npcs=1000), 1, seed=seed, link=LinkConfig(latency=0.01), config=StateSyncConfig(players=1, seed=1))
+    sim = match.net.sim
+    plain = sim.send
+    to_client = []  # when the server sent the client each datagram (the dropped one too)
+
+    def send(src, dst, data, now):
+        if src == "server" and dst == "c0":
+            to_client.append(now)
+            if len(to_client) == 3 and in_debt:  # the full is queued and spent: a budget that refills for minutes
+                for peer in match.server.peers.values():
+                    peer.pacer.tokens = -1e9
+            if len(to_client) == 4:
+                return  # after CHALLENGE and ACCEPTED: the full snapshot's second part
+        plain(src, dst, data, now)
+
+    sim.send = send
+    parts_of = {}  # snapshot tick -> part indices received, copies included
+
+    class Watcher(StateSyncClient):
+        def on_payload(self, ptype, payload, now):
+            r = Reader(payload)
+            parse_snapshot_prefix(r)
+            part = decode_part(r.view(r.remaining), self.schema.capacity, self.schema.columns, self.schema.extras_size, self.schema.coding)
+            parts_of.setdefault(part.tick, []).append(part.index)
+            super().on_payload(ptype, payload, now)
+
+    c = match.add_client("c0", slot=0, client_cls=Watcher)
+    while not c.counters["snapshots_complete"] and match.net.now < 102.0:
+        match.run(0.005)
+    full_sent = to_client[2]
+    assert c.counters["snapshots_complete"] and match.net.now - full_sent < 0.2, match.net.now - full_sent
+    full = min(parts_of)
+    got = sorted(parts_of[full])
+    assert got.count(1) == 2 and sorted(set(got)) == got[:1] + got[2:] and len(got) >= 5, got  # part 1 twice, the rest once
+    peer = next(iter(match.server.peers.values()))
+    assert peer.counters["full_resends"] == 1 and peer.counters["full_snapshots"] == 1, peer.counters
 
 
 def test_a_client_that_falls_behind_right_after_joining_gets_one_full_snapshot_not_a_resend_a_quarter_second(seed):

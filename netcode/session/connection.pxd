@@ -66,6 +66,9 @@ cdef class Connection:
     @cython.locals(newest=cython.longlong, named=cython.longlong, win=cython.ulonglong, have=cython.longlong)
     cpdef long long missing(self)
 
+    @cython.locals(newest=cython.longlong, d=cython.longlong)
+    cpdef int delivered(self, long long n) except? -2
+
     @cython.locals(d=cython.longlong)
     cpdef bint is_newer(self, long long seq)
 

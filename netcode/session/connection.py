@@ -290,6 +290,16 @@ class Connection:
             have += 1
         return named - have
 
+    def delivered(self, n: int) -> int:
+        """Whether the peer has our send ``n`` as its newest ack tells: 1 it has, 0 it lacks
+        it (lost, or overtaken by a later one), -1 the ack does not say (not acked past yet,
+        or older than the 32 sends before the newest ack)."""
+        newest = self.newest_acked()
+        d = newest - n
+        if newest < 0 or d < 0 or d >= _ACK_REACH:
+            return -1
+        return (self._peer_win >> d) & 1
+
     # -- receiving ------------------------------------------------------------------------
     def is_newer(self, seq: int) -> bool:
         """Whether 16-bit sequence ``seq`` is newer than every one received (a packet

@@ -4,7 +4,7 @@ cimport cython
 from netcode.session.connection cimport Connection, Counters, RttEstimator
 
 cdef double LOSS_WINDOW, LOSS_CONGESTED, GROWTH, ACK_SLACK, NEVER
-cdef Py_ssize_t UNACKED, LOSSY
+cdef Py_ssize_t UNACKED, LOSSY, REORDERED
 cdef double FLOOR_WINDOW
 
 
@@ -15,6 +15,7 @@ cdef class SendPacer:
     cdef public dict counters
     cdef public bint queued, holding, redundant
     cdef public object full_parts
+    cdef public list full_have, _carriers, _carried
     cdef long long[::1] _unacked_tick
     cdef double[::1] _unacked_at
     cdef Py_ssize_t _head, _count
@@ -43,7 +44,16 @@ cdef class SendPacer:
 
     cpdef full_acked(self)
 
-    cpdef sent_full(self, long long tick, double now)
+    cpdef sent_full(self, long long tick, double now, list parts)
+
+    @cython.locals(j=cython.Py_ssize_t)
+    cpdef carried(self, long long first, list parts)
+
+    @cython.locals(newest=cython.longlong, have=list, carriers=list, carried=list, lost=list, j=cython.Py_ssize_t,
+                   k=cython.Py_ssize_t, n=cython.longlong, got=cython.int)
+    cpdef list lost_parts(self, Connection conn)
+
+    cpdef list unheld_parts(self)
 
 
 cpdef bint lagging(double ack_age, double min_rtt) noexcept

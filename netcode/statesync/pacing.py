@@ -10,10 +10,11 @@ which make it fall further behind. Two rules stop the spiral:
   as the client's baseline candidate: the next sends are deltas against it (the client holds
   it if it arrived whole) until the client acks it or something newer. Only when no ack
   comes within a timeout (doubled after each unanswered full, capped below the history's
-  reach) is another full sent. When the client acked packets sent after the full but not
-  the full, parts of it went missing: the same parts go again, twice over, while the
-  history still holds that snapshot (``full_parts``, ``redundant``), and the
-  client completes it from those it already holds.
+  reach) is another full sent. Parts of it that the client's acks show missing go again,
+  twice over, as soon as the acks show it (``lost_parts``), while the history still holds
+  that snapshot (``full_parts``, ``redundant``), and the client completes it from those it
+  already holds; when the acks cannot say which (the client acked later packets, not the
+  full, within the timeout), every part it has not acked goes again.
 * **a byte budget with AIMD.** Those sends (fulls, and anything to a client whose acks lag)
   spend from a token bucket refilled at ``rate`` bytes/s; a send waits (is skipped) while the
   bucket is in debt. The rate is halved, at most once per round trip, while the client's acks
@@ -60,6 +61,9 @@ FLOOR_WINDOW = 0.5  # seconds: the recent RTT floor is the least sample of this 
 # packets, whose deltas are never held (one alone may be a reordered packet). A 20%-loss
 # path's acks show fewer 1 time in 175; a clean one's (a stalled process's) none.
 LOSSY = 2
+# Later sends acked past a send that the acks show missing before it is taken as lost (as
+# TCP's duplicate acks: fewer may be a packet overtaken on the way).
+REORDERED = 3
 
 
 class SendPacer:
@@ -84,6 +88,12 @@ class SendPacer:
         # same snapshot goes again, and the client adds the parts it lacked to those it
         # holds, where a newer full would have to arrive whole on its own.
         self.full_parts = None
+        # Which of its parts the client's session acked (a list of bools), and the sends that
+        # carried parts not acked yet: send numbers and the part each carried. A part whose
+        # every carrier the acks show missing is lost, and goes again at once (lost_parts).
+        self.full_have = None
+        self._carriers = []
+        self._carried = []
         self.unanswered = 0  # full snapshots in a row sent without an ack
         # A part of the last full snapshot went missing (the client acked packets sent after
         # it, never the full): what goes next, the same snapshot again or a newer full, goes
@@ -222,12 +232,56 @@ class SendPacer:
     def full_acked(self) -> None:
         """The client acked the full snapshot (or a newer one): no candidate, copies or
         resends any more."""
-        self.full_tick, self.unanswered, self.redundant, self.full_parts = -1, 0, False, None
+        self.full_tick, self.unanswered, self.redundant, self.full_parts, self.full_have = -1, 0, False, None, None
+        self._carriers, self._carried = [], []
 
-    def sent_full(self, tick: int, now: float) -> None:
+    def sent_full(self, tick: int, now: float, parts: list) -> None:
+        """Full snapshot ``tick`` went to the client as ``parts`` (see :meth:`carried` for the
+        sends that took them)."""
         self.full_tick = tick
         self.full_at = now
         self.unanswered += 1
+        self.full_parts = parts
+        self.full_have = [False] * len(parts)
+        self._carriers, self._carried = [], []
+
+    def carried(self, first: int, parts: list) -> None:
+        """The session's sends ``first``.. took the full snapshot's parts ``parts`` (indices),
+        one each, in order."""
+        for j in range(len(parts)):
+            self._carriers.append(first + j)
+            self._carried.append(parts[j])
+
+    def lost_parts(self, conn) -> list:
+        """The full snapshot's parts the client certainly lacks, from its session ``conn``'s
+        acks: every send that carried the part is missing from them, with ``REORDERED``
+        later sends acked (fewer may be a reordering). Learns which parts arrived, and
+        forgets the sends that are answered either way."""
+        newest = conn.newest_acked()
+        have = self.full_have
+        carriers, carried = [], []
+        for j in range(len(self._carriers)):
+            n = self._carriers[j]
+            k = self._carried[j]
+            if have[k]:
+                continue
+            got = conn.delivered(n)
+            if got == 1:
+                have[k] = True
+            elif got < 0 or newest - n < REORDERED:
+                carriers.append(n)  # still on its way, or the acks no longer say: not lost
+                carried.append(k)
+        self._carriers, self._carried = carriers, carried
+        lost = []
+        for k in range(len(have)):
+            if not have[k] and k not in carried:
+                lost.append(k)
+        return lost
+
+    def unheld_parts(self) -> list:
+        """The full snapshot's parts the client's session has not acked (as far as
+        :meth:`lost_parts` learned): what a resend after a timeout sends."""
+        return [k for k in range(len(self.full_have)) if not self.full_have[k]]
 
     def bookkeeping(self) -> dict:
         return {

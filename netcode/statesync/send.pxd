@@ -31,17 +31,25 @@ cdef class SnapshotSender:
                    last=tuple)
     cpdef list wants(self, double now)
 
-    @cython.locals(pacer=SendPacer, timeout=cython.double, base=cython.longlong)
+    @cython.locals(pacer=SendPacer, timeout=cython.double, base=cython.longlong, lost=list, parts=list)
     cpdef long long full_candidate(self, StateSyncPeer peer, Connection conn, double now) except? -2
 
-    @cython.locals(pacer=SendPacer, tick=cython.longlong, size=cython.Py_ssize_t)
-    cdef bint _resend_full(self, StateSyncPeer peer, Connection conn, double now) except -1
+    cdef bint _resendable(self, SendPacer pacer) except -1
+
+    @cython.locals(pacer=SendPacer, size=cython.Py_ssize_t)
+    cdef bint _resend_full(self, StateSyncPeer peer, Connection conn, list which, double now, bint timed_out) except -1
+
+    cpdef Py_ssize_t send_full(self, StateSyncPeer peer, Connection conn, long long tick, list parts, double now, dict cache) except -1
+
+    @cython.locals(pacer=SendPacer, chosen=list, size=cython.Py_ssize_t, copy=cython.Py_ssize_t, first=cython.longlong)
+    cdef Py_ssize_t _queue_full(self, StateSyncPeer peer, Connection conn, long long tick, list parts, list which, double now,
+                                dict cache) except -1
 
     @cython.locals(out=list, stats=dict, n=cython.Py_ssize_t, i=cython.Py_ssize_t, want=tuple, peer=StateSyncPeer)
     cpdef list jobs(self, list wants, plan)
 
     @cython.locals(grid=bint, depth=cython.Py_ssize_t, job=tuple, peer=StateSyncPeer, conn=Connection, key=tuple,
-                   parts=list, pacer=SendPacer, full=bint, cells=dict, size=cython.Py_ssize_t, last_key=tuple,
+                   parts=list, pacer=SendPacer, cells=dict, size=cython.Py_ssize_t, last_key=tuple,
                    total=cython.Py_ssize_t)
     cpdef deliver(self, long long tick, list jobs, encode, dict encoded, dict payloads, double now)
 

@@ -96,46 +96,89 @@ class SnapshotSender:
     def full_candidate(self, peer, conn, now: float) -> int:
         """The full snapshot this client was sent and has not acked yet, to send deltas
         against while its ack is on the way (-1: none, or waited long enough: send a new
-        full). When its parts went missing it is sent again first (:meth:`_resend_full`;
-        IN_DEBT: not now, the pacing budget is in debt)."""
+        full). Parts of it that went missing are sent again first (:meth:`_resend_full`;
+        IN_DEBT: after a timeout, not now, the pacing budget is in debt)."""
+        pacer = peer.pacer
+        if pacer.full_tick < 0 or peer.acked >= pacer.full_tick:
+            return pacer.candidate(peer.acked, conn.last_recv, self.reach)
+        # Parts whose every copy the client's acks show missing go again at once: waiting
+        # for a timeout (a quarter second at least) and then sending all of them again cost
+        # a joining client about half a second a loss at 20% (see _resend_full).
+        lost = pacer.lost_parts(conn)
+        if lost:
+            pacer.redundant = True
+            if not self._resendable(pacer):
+                return -1  # a newer full (the copies stay on)
+            return pacer.full_tick if self._resend_full(peer, conn, lost, now, False) else _IN_DEBT
         rtt = conn.rtt
         timeout = max(0.25, 2 * rtt.rtt + 4 * rtt.jitter)
-        pacer = peer.pacer
         # Taken as lost after ``timeout`` only once the client's session has acked a packet
-        # sent after the full one's: then a part went missing. A client that acks nothing
-        # newer is behind (a busy process still reading its queue), and resending would only
-        # deepen the queue: that one gets the history's reach (measured: 64 bots joining at
-        # once on a loaded machine were sent 230 full snapshots, 3.6 each, in 20 s).
+        # sent after the full one's: then a part went missing, and the acks could not say
+        # which (they name 33 sends). A client that acks nothing newer is behind (a busy
+        # process still reading its queue), and resending would only deepen the queue: that
+        # one gets the history's reach (measured: 64 bots joining at once on a loaded
+        # machine were sent 230 full snapshots, 3.6 each, in 20 s).
         if conn.newest_acked() > pacer.full_through:
             base = pacer.candidate(peer.acked, conn.last_recv, min(timeout, self.reach), False)
             if base < 0 and pacer.full_tick >= 0:  # timed out unacked, not acked: parts were lost
                 pacer.redundant = True
-                # The same snapshot again while the history keeps it for deltas (see
-                # _resend_full): the client completes it from what it already holds.
-                if pacer.full_parts is not None and self.server.tick - pacer.full_tick <= self.history.span // 2:
-                    return pacer.full_tick if self._resend_full(peer, conn, now) else _IN_DEBT
+                if self._resendable(pacer):
+                    # (every part, if the session acked them all: the client still lacks it)
+                    parts = pacer.unheld_parts() or list(range(len(pacer.full_parts)))
+                    return pacer.full_tick if self._resend_full(peer, conn, parts, now, True) else _IN_DEBT
             return base
         return pacer.candidate(peer.acked, conn.last_recv, self.reach)
 
-    def _resend_full(self, peer, conn, now: float) -> bool:
-        """Send the client's outstanding full snapshot again, the parts as first sent (twice
-        over: see ``SendPacer.redundant``), from its pacing budget: whether it went (the
-        budget may be in debt). Its parts apply on their own, so the client completes the
-        snapshot with whichever it lacked, and its deltas go on against it."""
+    def _resendable(self, pacer) -> bool:
+        """Whether the client's outstanding full snapshot is recent enough to send again: the
+        history must still hold it when the client acks it, for deltas against it."""
+        return self.server.tick - pacer.full_tick <= self.history.span // 2
+
+    def _resend_full(self, peer, conn, which: list, now: float, timed_out: bool) -> bool:
+        """Send parts ``which`` of the client's outstanding full snapshot again, as first sent
+        (twice over: see ``SendPacer.redundant``), spending from its pacing budget: whether
+        they went. Its parts apply on their own, so the client completes the snapshot with
+        those it lacked, and its deltas go on against it. Parts the acks showed lost go even
+        while the budget is in debt (as TCP's fast retransmit ignores its window): they are
+        a few, one resend of each at a time, and the full they complete is what put the
+        budget in debt; held back, they waited seconds at a lossy client's floor rate while
+        the full aged out of reach, and a newer one deepened the debt (one of 16 clients
+        of an arena at 20% loss joined after 4.8 s). ``timed_out``: no ack said which parts
+        were lost (see :meth:`full_candidate`): those wait while the budget is in debt, and
+        the client's silence counts towards the backoff."""
         pacer = peer.pacer
-        if not pacer.allows():
+        if timed_out and not pacer.allows():
             return False
-        tick = pacer.full_tick
-        size = self._queue(peer, conn, tick, pacer.full_parts, now, None)
-        if pacer.redundant:
-            size += self._queue(peer, conn, tick, pacer.full_parts, now, None)
+        size = self._queue_full(peer, conn, pacer.full_tick, pacer.full_parts, which, now, None)
         pacer.full_at = now
-        pacer.full_through = conn.sends - 1
-        pacer.unanswered += 1
+        if timed_out:
+            pacer.unanswered += 1
         pacer.spend(size)
         peer.counters["full_resends"] += 1
         self.stats["bytes_snapshots"] += size
         return True
+
+    def send_full(self, peer, conn, tick: int, parts: list, now: float, cache) -> int:
+        """Queue full snapshot ``tick`` (``parts``) for the client, and make it the full its
+        pacer waits on (:meth:`full_candidate`); returns the bytes queued. ``cache``: as
+        :meth:`send`'s, but the server's stats are the caller's to count."""
+        peer.pacer.sent_full(tick, now, parts)
+        peer.counters["full_snapshots"] += 1
+        return self._queue_full(peer, conn, tick, parts, list(range(len(parts))), now, cache)
+
+    def _queue_full(self, peer, conn, tick: int, parts: list, which: list, now: float, cache) -> int:
+        """Queue parts ``which`` (indices into ``parts``) of full snapshot ``tick``, twice when
+        the client's last full lost parts (``SendPacer.redundant``), and tell its pacer which
+        sends carried them; the bytes queued."""
+        pacer = peer.pacer
+        chosen = parts if len(which) == len(parts) else [parts[k] for k in which]
+        size = 0
+        for copy in range(2 if pacer.redundant else 1):
+            first = conn.sends
+            size += self._queue(peer, conn, tick, chosen, now, cache)
+            pacer.carried(first, which)
+        pacer.full_through = conn.sends - 1
+        return size
 
     def jobs(self, wants: list, plan) -> list:
         """``wants`` (from :meth:`wants`) with each client's encoding from ``plan`` (one per
@@ -176,23 +219,17 @@ class SnapshotSender:
                     parts = encode(key)
                 last_key = key
             pacer = peer.pacer
-            full = key[0] < 0
-            if full:
-                peer.counters["full_snapshots"] += 1
-                pacer.sent_full(tick, now)
-                pacer.full_parts = parts
             if grid:
                 cells = peer.cells
                 cells[tick] = job[2]
                 if len(cells) > depth:
                     del cells[min(cells)]
-            size = self._queue(peer, conn, tick, parts, now, payloads)
-            if full and pacer.redundant:  # (see SendPacer.redundant)
-                size += self._queue(peer, conn, tick, parts, now, payloads)
+            if key[0] < 0:
+                size = self.send_full(peer, conn, tick, parts, now, payloads)
+            else:
+                size = self._queue(peer, conn, tick, parts, now, payloads)
             total += size
             pacer.sent(tick, now)
-            if full:
-                pacer.full_through = conn.sends - 1
             if job[3]:
                 pacer.spend(size)
         if total:

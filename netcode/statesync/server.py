@@ -319,8 +319,6 @@ class StateSyncServer(ModeServer):
             if vt_base is None:
                 base_tick = None
                 vt_base = np.full(n, -1, np.int64)
-                peer.counters["full_snapshots"] += 1
-                pacer.sent_full(tick, now)
             else:
                 base_extras = history.extras[history.index(base_tick)] if history.has(base_tick) else None
             # The client's baseline, per entity: the snapshot whose value it holds. Values
@@ -371,14 +369,12 @@ class StateSyncServer(ModeServer):
             peer.sent[tick] = vt
             if len(peer.sent) > cfg.history:
                 del peer.sent[min(peer.sent)]
-            size = self._send_parts(peer, conn, tick, parts, now)
             if base_tick is None:
-                pacer.full_parts = parts
-                if pacer.redundant:  # (see SendPacer.redundant)
-                    size += self._send_parts(peer, conn, tick, parts, now)
+                size = self.sender.send_full(peer, conn, tick, parts, now, None)
+                self.stats_counters["bytes_snapshots"] += size
+            else:
+                size = self._send_parts(peer, conn, tick, parts, now)
             pacer.sent(tick, now)
-            if base_tick is None:
-                pacer.full_through = conn.sends - 1
             if paced:
                 pacer.spend(size)
 
