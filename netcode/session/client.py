@@ -118,6 +118,8 @@ class SessionClient(SessionEndpoint):
         req = self._req
         if ptype is PacketType.CHALLENGE:
             nonce, cookie_time, cookie = parse_challenge(data)
+            if self.state in (ClientState.RESPONDING, ClientState.CONNECTED) and req is not None and nonce == req.nonce:
+                return  # the answer to a copy of our request: the first one was taken
             if self.state is not ClientState.REQUESTING or req is None or nonce != req.nonce:
                 raise ProtocolError("unexpected_challenge", "not waiting for this challenge")
             proof = handshake_proof(self._keys[:KEY_SIZE], req.nonce, cookie_time, cookie)
