@@ -26,7 +26,7 @@ from demos.arena import Arena
 from helpers import SECRET
 from netcode.server.tickserver import RoomConfig, TickServer
 from serving import serving
-from test_web_client import _arena_model, _same_snapshot, decoding_drops
+from test_web_client import _arena_model, _same_snapshot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -255,7 +255,7 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
     assert not errors, errors
     for got, server_held in samples:
         stats = got["stats"]
-        assert decoding_drops(stats) == {} and stats["noBaseline"] == 0, f"tick {got['tick']}: {stats}"
+        assert stats["drops"] == {} and stats["noBaseline"] == 0, f"tick {got['tick']}: {stats}"
         _same_snapshot({"latest": got}, server_held, 304)
     ticks = [got["tick"] for got, _ in samples]
     bases = [got["base"] for got, _ in samples]

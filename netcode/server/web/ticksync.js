@@ -33,7 +33,7 @@ const REPLAY_WINDOW = 256; // sequences behind the newest that may still arrive
 const KEEPALIVE_EVERY = 0.25; // seconds of silence before we send a KEEPALIVE
 const TIMEOUT = 5.0; // seconds without a packet: the server is gone
 const CONNECT_TIMEOUT = 10.0;
-const HANDSHAKE_RESEND = 0.25;
+const HANDSHAKE_RESEND = 0.25; // over a WebSocket nothing is lost on the way: slower than the UDP client's 0.1 s
 const COOKIE_TTL = 10.0;
 
 function randomU64() {
@@ -571,6 +571,8 @@ export class StateSyncClient {
   async _handshake(type, bytes, now) {
     if (type === Type.CHALLENGE) {
       const c = parseChallenge(bytes);
+      // The answer to a copy of our request (a slow path): the first one was taken.
+      if ((this.status === "responding" || this.status === "connected") && c.nonce === this.nonce) return;
       if (this.status !== "requesting" || c.nonce !== this.nonce) throw new ProtocolError("unexpected_challenge", "not waiting for it");
       c.proof = await handshakeProof(this.token.c2s, c.nonce, c.cookieTime, c.cookie);
       if (this.status !== "requesting") return;
