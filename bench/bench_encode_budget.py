@@ -42,6 +42,36 @@ class CarryArena(Arena):
     replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),), carry=True)
 
 
+def add_players(net: VirtualNetwork, game, clients: int, seed: int, secret: bytes = SECRET) -> list[StateSyncClient]:
+    """``clients`` real state-sync clients on ``net`` (``c0``.. in slots 0..), with tokens of
+    ``secret``'s, each connecting as it is added."""
+    players = []
+    for slot in range(clients):
+        key = hashlib.sha512(repr((slot, seed)).encode()).digest()
+        tok = mint_token(secret, "default", expires=1e9, slot=slot, user=f"c{slot}", nonce=key[:12], keys=key)
+        client = StateSyncClient(game, server="server", token=tok, rng=random.Random(slot))
+        players.append(client)
+        net.add(f"c{slot}", client)
+        client.connect(net.now)
+    return players
+
+
+def drive(net: VirtualNetwork, game, on_tick, players: list[StateSyncClient], dt: float) -> None:
+    """Every ``dt``: the server's ``on_tick``, and half a tick later each player's update, with
+    the game's bot inputs every fourth."""
+    updates = [0]
+
+    def update_all(now):
+        updates[0] += 1
+        for c in players:
+            if c.predicted is not None and updates[0] % 4 == 0:
+                c.set_input(game.bot_inputs(c.predicted, c.predicted_tick, np.array([c.slot]))[0])
+            c.update(now)
+
+    net.every(dt, on_tick)
+    net.every(dt, update_all, start=net.now + dt / 2)
+
+
 def run_cell(
     clients: int, jitter: float, budget: int | None, seconds: float, warmup: float, seed: int = 1, spread: bool = True, carry: bool = False, loss: float = 0.0
 ) -> dict:
@@ -49,14 +79,7 @@ def run_cell(
     net = VirtualNetwork(NetSim(seed, LinkConfig(latency=0.04, jitter=jitter, loss=loss)), start=100.0)
     server = StateSyncServer(game, StateSyncConfig(players=clients, seed=1, encode_budget=budget, spread_encodes=spread), secret=SECRET, rng=random.Random(seed))
     net.add("server", server)
-    players = []
-    for slot in range(clients):
-        key = hashlib.sha512(repr((slot, seed)).encode()).digest()
-        tok = mint_token(SECRET, "default", expires=1e9, slot=slot, user=f"c{slot}", nonce=key[:12], keys=key)
-        client = StateSyncClient(game, server="server", token=tok, rng=random.Random(slot))
-        players.append(client)
-        net.add(f"c{slot}", client)
-        client.connect(net.now)
+    players = add_players(net, game, clients, seed)
     dt = 1 / server.tick_rate
     samples: list[tuple[int, int, float]] = []  # (tick, encodings, CPU seconds) per tick
     on_tick = server.on_tick
@@ -68,17 +91,7 @@ def run_cell(
         if measuring[0]:
             samples.append((server.tick, server.stats_counters["encodes"] - before, time.thread_time() - t0))
 
-    updates = [0]
-
-    def update_all(now):
-        updates[0] += 1
-        for c in players:
-            if c.predicted is not None and updates[0] % 4 == 0:
-                c.set_input(game.bot_inputs(c.predicted, c.predicted_tick, np.array([c.slot]))[0])
-            c.update(now)
-
-    net.every(dt, timed)
-    net.every(dt, update_all, start=net.now + dt / 2)
+    drive(net, game, timed, players, dt)
     net.run_for(warmup)
     start = dict(server.stats_counters)
     bytes0 = sum(p.counters["snapshot_bytes"] for p in server.peers.values())
@@ -112,13 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=StateSyncConfig(players=1).encode_budget)
     ap.add_argument("--carry", action="store_true", help="entropy-coded snapshots with carried coder models")
     ap.add_argument("--loss", type=float, default=0.0, help="packet loss of every link (0-1)")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="rooms per cell (seeds 1..N), figures averaged (enc max: the largest): under loss one room's "
+                         "deferrals swing by half with the order its clients' packets happen to take")
     args = ap.parse_args(argv)
     what = "arena, entropy-coded with carried models" if args.carry else "arena"
-    print(f"{what}, {args.clients} clients, 40 ms one-way + jitter, {args.loss:.0%} loss, {args.seconds:g} s measured")
+    seeds = f", seeds 1-{args.seeds} averaged" if args.seeds > 1 else ""
+    print(f"{what}, {args.clients} clients, 40 ms one-way + jitter, {args.loss:.0%} loss, {args.seconds:g} s measured{seeds}")
     print(f"{'jitter':>7} {'budget':>7} {'enc/snap':>9} {'enc max':>8} {'cpu p50':>8} {'cpu p99':>8} {'deferred':>9} {'B/client/s':>11}")
     for jitter in args.jitter:
         for budget, spread in ((None, True), (args.budget, False), (args.budget, True)):
-            r = run_cell(args.clients, jitter, budget, args.seconds, args.warmup, spread=spread, carry=args.carry, loss=args.loss)
+            runs = [run_cell(args.clients, jitter, budget, args.seconds, args.warmup, seed=seed, spread=spread, carry=args.carry, loss=args.loss)
+                    for seed in range(1, args.seeds + 1)]
+            r = dict(runs[0], encodes_max=max(run["encodes_max"] for run in runs))
+            for k in ("encodes_mean", "cpu_p50_ms", "cpu_p99_ms", "deferred_pct", "bytes_per_client_s"):
+                r[k] = float(np.mean([run[k] for run in runs]))
             print(
                 f"{r['jitter_ms']:>5}ms {r['budget']!s:>7} {r['encodes_mean']:>9.1f} {r['encodes_max']:>8} "
                 f"{r['cpu_p50_ms']:>6.2f}ms {r['cpu_p99_ms']:>6.2f}ms {r['deferred_pct']:>8.1f}% {r['bytes_per_client_s']:>11.0f}"

@@ -15,6 +15,8 @@ and ``--loss`` each way, over seeds 1..``--seeds``, and prints per loss rate:
   baseline it did not hold whole: wasted);
 * **resends**: full snapshots' lost parts sent again, per client.
 
+The room is :mod:`bench.bench_encode_budget`'s (real clients, the arena's bots).
+
 Run: ``python -m bench.bench_join [--loss 0,0.1,0.2] [--seeds 10] [--clients 16]
 [--npcs 1000] [--latency 0.04] [--seconds 4]``. About 10 s per loss rate on a 2-core machine.
 """
@@ -22,17 +24,15 @@ Run: ``python -m bench.bench_join [--loss 0,0.1,0.2] [--seeds 10] [--clients 16]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 
 import numpy as np
 
+from bench.bench_encode_budget import add_players, drive
 from demos.arena import Arena
 from netcode.session.client import ClientState
-from netcode.session.token import mint_token
 from netcode.sim.driver import VirtualNetwork
 from netcode.sim.network import LinkConfig, NetSim
-from netcode.statesync.client import StateSyncClient
 from netcode.statesync.server import StateSyncConfig, StateSyncServer
 
 SECRET = b"bench-join-secret-0123456789abcd"
@@ -46,28 +46,9 @@ def join(seed: int, clients: int, npcs: int, latency: float, loss: float, second
     net = VirtualNetwork(NetSim(seed, LinkConfig(latency=latency, loss=loss)), start=100.0)
     server = StateSyncServer(game, StateSyncConfig(players=clients, seed=1), secret=SECRET, rng=random.Random(seed))
     net.add("server", server)
-    players = []
-    for slot in range(clients):
-        key = hashlib.sha512(repr((slot, seed)).encode()).digest()
-        tok = mint_token(SECRET, "default", expires=1e9, slot=slot, user=f"c{slot}", nonce=key[:12], keys=key)
-        client = StateSyncClient(game, server="server", token=tok, rng=random.Random(slot))
-        players.append(client)
-        net.add(f"c{slot}", client)
     start = net.now
-    for client in players:
-        client.connect(net.now)
-    updates = [0]
-
-    def update_all(now):
-        updates[0] += 1
-        for c in players:
-            if c.predicted is not None and updates[0] % 4 == 0:
-                c.set_input(game.bot_inputs(c.predicted, c.predicted_tick, np.array([c.slot]))[0])
-            c.update(now)
-
-    dt = 1 / server.tick_rate
-    net.every(dt, server.on_tick)
-    net.every(dt, update_all, start=net.now + dt / 2)
+    players = add_players(net, game, clients, seed, SECRET)
+    drive(net, game, server.on_tick, players, 1 / server.tick_rate)
     connected: list[float | None] = [None] * clients
     joined: list[float | None] = [None] * clients
     for _ in range(int(round(seconds / STEP))):
