@@ -6,6 +6,7 @@ from netcode.session.wire cimport pack_session_header, parse_session_header
 # may cimport these classes and call their cpdef methods as C functions.
 
 cdef Py_ssize_t _RING, _DEPART_SCAN, _ACK_REACH, _EXTEND, MAX_REPLAY_WINDOW
+cdef long long _ACKED, _LOST
 cdef unsigned long long _ACK_MASK, _U64, _U32
 cdef double _ACK_DELAY_UNIT
 cdef Py_ssize_t _MAX_PACKET
@@ -66,7 +67,7 @@ cdef class Connection:
     @cython.locals(newest=cython.longlong, named=cython.longlong, win=cython.ulonglong, have=cython.longlong)
     cpdef long long missing(self)
 
-    @cython.locals(newest=cython.longlong, d=cython.longlong)
+    @cython.locals(newest=cython.longlong, d=cython.longlong, slot=cython.longlong)
     cpdef int delivered(self, long long n) except? -2
 
     @cython.locals(d=cython.longlong)

@@ -141,6 +141,10 @@ class RttEstimator:
 
 
 _RING = 1024  # sent-packet records kept for acks and RTT
+# What a resolved send's ring slot holds (an unresolved one holds its number): the peer
+# acked it, or its acks moved past it without (see Connection.delivered).
+_ACKED = -1
+_LOST = -2
 _DEPART_SCAN = 64  # sends back that departed() re-times (a tick queues far fewer)
 # A send is counted lost once the peer has acked one this many sends newer without it: the
 # acks' bitfield (33 sends) can no longer name it. Judged by the peer's acks, not by our own
@@ -205,7 +209,7 @@ class Connection:
         # Flat arrays, not lists: a busy server holds hundreds of these rings, and a list of
         # 1024 boxed numbers each scatters every ack's reads across the heap.
         self._sent_time = array("d", [0.0]) * _RING
-        self._sent_no = array("q", [-1]) * _RING  # which send occupies the ring slot (-1: resolved)
+        self._sent_no = array("q", [-1]) * _RING  # which send occupies the ring slot (<0: resolved, _ACKED or _LOST)
         # Received sequences, extended to 64 bits: the newest (-1: none yet), a ring of
         # which sequence each slot last saw (the replay window), and the 64 before the
         # newest as bits (bit i: newest - i arrived), which the acks we send carry.
@@ -295,14 +299,18 @@ class Connection:
         return named - have
 
     def delivered(self, n: int) -> int:
-        """Whether the peer has our send ``n`` as its newest ack tells: 1 it has, 0 it lacks
-        it (lost, or overtaken by a later one), -1 the ack does not say (not acked past yet,
-        or older than the 32 sends before the newest ack)."""
+        """Whether the peer has our send ``n``, as its acks tell: 1 it has, 0 it lacks it
+        (missing from the newest ack: lost, or overtaken by a later one; or judged lost
+        once the acks moved past it), -1 they do not say (not acked past yet, or so old
+        its record is gone)."""
         newest = self.newest_acked()
         d = newest - n
-        if newest < 0 or d < 0 or d >= _ACK_REACH:
+        if newest < 0 or d < 0 or n < 0 or self.sends - n > _RING:
             return -1
-        return (self._peer_win >> d) & 1
+        if d < _ACK_REACH:
+            return (self._peer_win >> d) & 1
+        slot = self._sent_no[n % _RING]
+        return 1 if slot == _ACKED else (0 if slot == _LOST else -1)
 
     # -- receiving ------------------------------------------------------------------------
     def is_newer(self, seq: int) -> bool:
@@ -417,7 +425,7 @@ class Connection:
             if fresh & 1:
                 n = base - i
                 if n >= 0 and self._sent_no[n % _RING] == n:
-                    self._sent_no[n % _RING] = -1
+                    self._sent_no[n % _RING] = _ACKED
                     acked += 1
             fresh >>= 1
             i += 1
@@ -431,7 +439,7 @@ class Connection:
         lost = 0
         while n < end:
             if self._sent_no[n % _RING] == n:
-                self._sent_no[n % _RING] = -1
+                self._sent_no[n % _RING] = _LOST
                 lost += 1
             n += 1
         if end > self._loss_from:

@@ -269,7 +269,7 @@ class SendPacer:
             if got == 1:
                 have[k] = True
             elif got < 0 or newest - n < REORDERED:
-                carriers.append(n)  # still on its way, or the acks no longer say: not lost
+                carriers.append(n)  # still on its way (or its record is gone): not lost
                 carried.append(k)
         self._carriers, self._carried = carriers, carried
         lost = []
