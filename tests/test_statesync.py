@@ -773,10 +773,10 @@ def test_the_pacing_budget_halves_under_congestion_and_grows_back():
     pacer.update(now, False, sent, 0, 0.05)
     assert pacer.allows()
     pacer.spend(20_000)  # a full snapshot: the bucket is in debt until refilled
-    for _ in range(40):  # acks lag for 2 s: the rate halves once per round trip, to the floor
+    for k in range(40):  # acks lag for 2 s, late but coming: the rate halves once per round trip, to the floor
         now += 1 / 30
         sent += 3
-        pacer.update(now, True, sent, 0, 0.05)
+        pacer.update(now, True, sent, 0, 0.05, acked=2 * k)
     assert pacer.rate == 5_000.0 and pacer.counters["rate_cuts"] >= 4
     assert not pacer.allows()  # 20 kB of debt at about 5 kB/s: still waiting
     assert pacer.recovering()  # the acks lagged: until the rate is back, deltas are paced too
@@ -798,6 +798,50 @@ def test_the_pacing_budget_halves_under_congestion_and_grows_back():
     assert not pacer.recovering()  # loss alone is not a queue: the deltas go unpaced
 
 
+def test_acks_that_stop_altogether_halve_the_pacing_rate_once_not_every_round_trip():
+    """Lagging acks that keep coming (late: a queue) halve the rate once per round trip;
+    acks that stop altogether (a stalled client process, an outage of its uplink) say
+    nothing more of the path after the first cut. Halving per round trip of their silence
+    took two 0.6 s outages to a 64th of the rate, and the client starved for seconds after."""
+    from netcode.statesync.pacing import SendPacer
+
+    pacer = SendPacer(max_rate=128_000.0, min_rate=2_000.0)
+    now = 0.0
+    pacer.update(now, False, 0, 0, 0.1, acked=10)
+    for _ in range(18):  # 0.6 s of lag with the newest ack stuck at 10
+        now += 1 / 30
+        pacer.update(now, True, 0, 0, 0.1, acked=10)
+    assert pacer.rate == 64_000.0 and pacer.counters["rate_cuts"] == 1
+    for k in range(18):  # the acks come again, late: each round trip another halving
+        now += 1 / 30
+        pacer.update(now, True, 0, 0, 0.1, acked=12 + 2 * k)
+    assert pacer.counters["rate_cuts"] >= 4 and pacer.rate <= 8_000.0
+
+
+def test_a_client_whose_uplink_drops_out_twice_is_not_starved_after(seed):
+    """Two 0.6 s outages of a client's uplink, 1.5 s apart (its acks and inputs lost; what
+    the server sends it arrives): the server holds its deltas meanwhile and, once the acks
+    come back, the client is current within a fraction of a second and stays so. Before,
+    each round trip of silence halved its pacing rate: 128 kB/s fell to 3.4 kB/s, every
+    delta was paced at that, and it fell up to 0.8 s behind for seconds after."""
+    link = LinkConfig(latency=0.04, jitter=0.005)
+    match = StateSyncMatch(Arena(), 4, seed=seed, link=link, config=StateSyncConfig(players=4, seed=1))
+    clients = [match.add_client(f"c{i}", slot=i) for i in range(4)]
+    match.run(3.0)
+    for _ in range(2):
+        match.net.sim.set_down("c0", "server", True, both_ways=False)
+        match.run(0.6)
+        match.net.sim.set_down("c0", "server", False, both_ways=False)
+        match.run(0.3)
+        lags = []
+        for _ in range(12):
+            match.run(0.1)
+            lags.append(match.server.tick - clients[0].acked)
+        assert max(lags) <= 20, lags  # a third of a second at 60 ticks a second
+    peer = match.server.stats()["peers"][0]
+    assert peer["held"] > 0 and peer["rate_cuts"] <= 4, peer
+
+
 def test_after_a_queue_a_lossy_clients_budget_grows_back_as_its_acks_keep_up():
     """Loss alone is not a queue: a client on a 20%-loss path whose acks lagged for a while
     (every send paced until the rate is back) gets the rate back while its acks keep up,
@@ -813,7 +857,7 @@ def test_after_a_queue_a_lossy_clients_budget_grows_back_as_its_acks_keep_up():
         for _ in range(round(seconds * 30)):
             now += 1 / 30
             sent += 3
-            pacer.update(now, lagging, sent, sent // 5, 0.05)  # a fifth of the packets lost throughout
+            pacer.update(now, lagging, sent, sent // 5, 0.05, acked=sent)  # a fifth of the packets lost throughout; acks late, not stopped
 
     run(2.0, lagging=True)
     assert pacer.rate == 5_000.0 and pacer.recovering()

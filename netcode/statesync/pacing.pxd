@@ -11,7 +11,7 @@ cdef double FLOOR_WINDOW
 cdef class SendPacer:
     cdef public double max_rate, min_rate, hold, rate, tokens, last, cut_at, full_at, loss, _loss_since, last_sent
     cdef double _floor, _floor_before, _floor_since
-    cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost
+    cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost, cut_acked
     cdef public dict counters
     cdef public bint queued, holding, redundant
     cdef public object full_parts
@@ -28,8 +28,8 @@ cdef class SendPacer:
     @cython.locals(lag=bint, sample=cython.double, wait=cython.double, stalled=cython.double, rtt=RttEstimator, counters=Counters)
     cpdef bint pace(self, double now, long long acked, Connection conn) except -1
 
-    @cython.locals(dt=cython.double)
-    cpdef update(self, double now, bint lagging, long long sent, long long lost, double rtt)
+    @cython.locals(dt=cython.double, lossy=bint)
+    cpdef update(self, double now, bint lagging, long long sent, long long lost, double rtt, long long acked=*)
 
     cpdef bint recovering(self) except -1
 

@@ -18,7 +18,8 @@ which make it fall further behind. Two rules stop the spiral:
 * **a byte budget with AIMD.** Those sends (fulls, and anything to a client whose acks lag)
   spend from a token bucket refilled at ``rate`` bytes/s; a send waits (is skipped) while the
   bucket is in debt. The rate is halved, at most once per round trip, while the client's acks
-  lag or its packets go missing, and grows back by a quarter a second while they don't.
+  lag (and only once while they stop altogether) or its packets go missing, and grows back
+  by a quarter a second while they don't.
   "Lag" is how long the oldest snapshot *sent* since the newest ack has waited, so the sends
   the budget held back never count as lag. After acks lagged (a queue built up), every send
   is paced until the rate is back at its maximum, deltas too, and meanwhile only lagging
@@ -81,6 +82,7 @@ class SendPacer:
         self.tokens = 0.0  # bytes; a paced send goes while this is >= 0
         self.last = NEVER  # when the bucket was last refilled
         self.cut_at = NEVER  # when the rate was last halved
+        self.cut_acked = -2  # the client's newest ack then (-1: none yet)
         self.full_tick = -1  # the newest full snapshot sent and not yet acked (-1: none)
         self.full_at = 0.0
         self.full_through = -1  # the session's send counter of the full snapshot's last packet
@@ -156,13 +158,19 @@ class SendPacer:
         stalled = 2 * min(self._floor, self._floor_before) + self.hold
         self.holding = acked >= 0 and wait > stalled and now - self.last_sent < 2 * stalled and conn.missing() < LOSSY
         counters = conn.counters
-        self.update(now, lag, counters.sent, counters.lost, rtt.rtt)
+        self.update(now, lag, counters.sent, counters.lost, rtt.rtt, acked)
         return lag
 
-    def update(self, now: float, lagging: bool, sent: int, lost: int, rtt: float) -> None:
+    def update(self, now: float, lagging: bool, sent: int, lost: int, rtt: float, acked: int = -1) -> None:
         """Refill the bucket and adjust the rate: halve it when congested (acks lagging, or
         loss above ``LOSS_CONGESTED`` unless :meth:`recovering`), else grow it by ``GROWTH``
-        of itself per second."""
+        of itself per second. ``acked``: the client's newest ack (-1: none yet). Lagging
+        acks halve the rate again only once that moved since the last cut: a queue is
+        acks that come late, while acks that stop altogether (a stalled process, an
+        outage of its uplink) say nothing of the path, and halving once per round trip of
+        their silence starved the client for seconds after (measured: two 0.6 s outages
+        1.5 s apart cut the rate 64-fold, to 3.4 kB/s, and the client of a 4-player arena
+        then fell up to 0.8 s behind for several seconds)."""
         if now - self._loss_since >= LOSS_WINDOW:
             if sent > self._loss_sent:
                 self.loss = (lost - self._loss_lost) / (sent - self._loss_sent)
@@ -173,10 +181,12 @@ class SendPacer:
             self.queued = True
         # While it recovers from a queue the acks alone judge the client: loss is no queue, and
         # on a lossy path it kept halving the rate at its floor, pacing every delta for good.
-        if lagging or (self.loss > LOSS_CONGESTED and not self.queued):
-            if now - self.cut_at >= max(rtt, 0.1):
+        lossy = self.loss > LOSS_CONGESTED and not self.queued
+        if lagging or lossy:
+            if now - self.cut_at >= max(rtt, 0.1) and (lossy or acked != self.cut_acked):
                 self.rate = max(self.min_rate, self.rate * 0.5)
                 self.cut_at = now
+                self.cut_acked = acked
                 self.counters["rate_cuts"] += 1
         else:
             # Grow by a quarter a second (at least the floor a second): a client that
