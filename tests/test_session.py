@@ -589,3 +589,33 @@ def test_missing_counts_the_holes_in_the_newest_ack_at_once_where_lost_waits_for
     assert a.missing() == 3
     sends(40, 80)  # the newest 33 all arrived: 3, 11, 12 and 20-39 are judged lost now
     assert a.missing() == 0 and a.counters.lost == 23
+
+
+def test_missing_leaves_out_the_sends_a_jittery_path_may_still_deliver():
+    """``missing(window)`` does not count the sends made less than ``window`` seconds before
+    the newest acked one: on a path whose delay varies more than the sends' spacing they
+    may still arrive behind it (reordered, not lost). Older holes count."""
+    cfg = SessionConfig()
+    a = Connection(1, "b", 7, 0, 0.0, cfg)
+    b = Connection(1, "a", 7, 0, 0.0, cfg)
+    late = {}
+    for i in range(30):  # a send every 1/30 s; 10 lost; 26, 27 and 28 overtaken by 29
+        packet = a.wrap(PacketType.KEEPALIVE, b"", 100 + i / 30)
+        if i in (26, 27, 28):
+            late[i] = packet
+        elif i != 10:
+            b.unwrap(packet, 100 + i / 30 + 0.01)
+    a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", 102.0), 102.01)
+    assert a.missing() == 4  # 10, 26, 27, 28
+    assert a.missing(0.05) == 3  # 28 (sent 1/30 s before 29) may be on its way
+    assert a.missing(0.11) == 1  # 26-28 (up to 0.1 s before) may be; 10 is lost
+    assert a.missing(1.0) == 0  # every send in the last second may be
+    assert a.reordering(102.01) == 0.0  # nothing seen overtaken yet
+    for i, packet in late.items():  # they arrive after all
+        b.unwrap(packet, 102.02)
+    a.unwrap(b.wrap(PacketType.KEEPALIVE, b"", 102.03), 102.04)
+    assert a.missing() == 1 and a.missing(0.11) == 1
+    # The acks showed 26 arrive behind 29, sent 0.1 s after it: the path reorders that far.
+    assert a.reordering(102.04) == pytest.approx(3 / 30)
+    assert a.reordering(103.9) == pytest.approx(3 / 30)  # a window (2 s) on: still remembered
+    assert a.reordering(106.1) == 0.0  # two on, none seen since: forgotten

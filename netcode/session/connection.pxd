@@ -6,6 +6,7 @@ from netcode.session.wire cimport pack_session_header, parse_session_header
 # may cimport these classes and call their cpdef methods as C functions.
 
 cdef Py_ssize_t _RING, _DEPART_SCAN, _ACK_REACH, _EXTEND, MAX_REPLAY_WINDOW
+cdef double _REORDER_WINDOW
 cdef long long _ACKED, _LOST
 cdef unsigned long long _ACK_MASK, _U64, _U32
 cdef double _ACK_DELAY_UNIT
@@ -52,6 +53,7 @@ cdef class Connection:
     cdef readonly long long _peer_ack
     cdef readonly unsigned long long _peer_win
     cdef readonly long long _loss_from
+    cdef readonly double _reordered, _reordered_before, _reordered_since
     cdef readonly object _tx, _rx
 
     @cython.locals(n=cython.longlong, latest=cython.longlong, wait=cython.double, delay=cython.int, acks=cython.ulonglong,
@@ -64,8 +66,11 @@ cdef class Connection:
     @cython.locals(newest=cython.longlong)
     cpdef long long newest_acked(self)
 
-    @cython.locals(newest=cython.longlong, named=cython.longlong, win=cython.ulonglong, have=cython.longlong)
-    cpdef long long missing(self)
+    @cython.locals(newest=cython.longlong, named=cython.longlong, win=cython.ulonglong, bits=cython.ulonglong, have=cython.longlong, lacking=cython.longlong, t=cython.double, d=cython.longlong)
+    cpdef long long missing(self, double window=*)
+
+    @cython.locals(age=cython.double)
+    cpdef double reordering(self, double now)
 
     @cython.locals(newest=cython.longlong, d=cython.longlong, slot=cython.longlong)
     cpdef int delivered(self, long long n) except? -2
@@ -87,7 +92,7 @@ cdef class Connection:
 
     @cython.locals(win=cython.ulonglong, fresh=cython.ulonglong, newest_sent=cython.longlong, back=cython.longlong,
                    prev=cython.longlong, d=cython.longlong, base=cython.longlong, acked=cython.longlong, i=cython.longlong, n=cython.longlong,
-                   end=cython.longlong, lost=cython.longlong)
+                   end=cython.longlong, lost=cython.longlong, late=cython.ulonglong, span=cython.double)
     cdef _process_acks(self, long long ack, unsigned long long ack_bits, double now)
 
 

@@ -152,6 +152,7 @@ _DEPART_SCAN = 64  # sends back that departed() re-times (a tick queues far fewe
 # newer, and is late, not lossy. (Counting a send lost 64 sends later read a client 0.8 s
 # behind at 80 packets/s as 100% loss, and took it no RTT samples at all.)
 _ACK_REACH = 33  # the newest ack plus its 32-bit field
+_REORDER_WINDOW = 2.0  # seconds: reordering() is the most seen in the last one to two of these
 _ACK_MASK = (1 << _ACK_REACH) - 1
 _U64 = 0xFFFFFFFFFFFFFFFF
 _U32 = 0xFFFFFFFF  # (typed: see wire._MAX_U32)
@@ -220,6 +221,10 @@ class Connection:
         self._peer_ack = -1  # newest of our sequences the peer acked (-1: none yet)
         self._peer_win = 0
         self._loss_from = 0  # sends before this were judged acked or lost
+        # How much earlier than a send the peer had already acked, one it lacked then was
+        # sent, most, in this window and the last (see reordering).
+        self._reordered = self._reordered_before = 0.0
+        self._reordered_since = now
         # One cipher each way for the session's life: compiled, each keeps its OpenSSL context.
         self._tx = PacketAead(keys[0], True) if keys is not None else None
         self._rx = PacketAead(keys[1], False) if keys is not None else None
@@ -282,21 +287,45 @@ class Connection:
         newest = self.sends - 1
         return newest - ((newest - self._peer_ack) & 0xFFFF)
 
-    def missing(self) -> int:
+    def missing(self, window: float = 0.0) -> int:
         """How many of the sends the peer's newest ack names (that one and the 32 before it,
         those we made) it does not have: lost, or overtaken by a later one. The path's loss
         as the acks show it now; ``counters.lost`` waits until 33 newer sends are acked
-        (a client sent 15 packets a second is judged 2 s late)."""
+        (a client sent 15 packets a second is judged 2 s late). ``window``: the sends made
+        less than this many seconds before the newest acked one are not counted, as
+        possibly still on their way behind it (a path whose delay varies by more than the
+        sends' spacing reorders them)."""
         newest = self.newest_acked()
         if newest < 0:
             return 0
         named = newest + 1 if newest + 1 < _ACK_REACH else _ACK_REACH
         win = self._peer_win & (_ACK_MASK >> (_ACK_REACH - named))  # (a 64-bit mask when compiled, not 1 << named)
         have = 0
-        while win:
-            win &= win - 1
+        bits = win
+        while bits:
+            bits &= bits - 1
             have += 1
-        return named - have
+        lacking = named - have
+        if window > 0.0 and lacking:
+            t = self._sent_time[newest % _RING]
+            d = 1
+            while d < named and t - self._sent_time[(newest - d) % _RING] < window:
+                if not (win >> d) & 1:
+                    lacking -= 1
+                d += 1
+        return lacking
+
+    def reordering(self, now: float) -> float:
+        """Seconds by which this path has lately delivered a send behind a later one (the
+        most in the last two to four seconds, as the acks showed it; 0 for a path that
+        keeps order): sends made within this before the newest acked one may still arrive,
+        so their absence from the acks is no loss yet (RACK's reordering window, RFC 8985)."""
+        age = now - self._reordered_since
+        if age >= 2 * _REORDER_WINDOW:
+            return 0.0
+        if age >= _REORDER_WINDOW:
+            return self._reordered
+        return self._reordered if self._reordered > self._reordered_before else self._reordered_before
 
     def delivered(self, n: int) -> int:
         """Whether the peer has our send ``n``, as its acks tell: 1 it has, 0 it lacks it
@@ -414,9 +443,25 @@ class Connection:
             if d >= 0x8000:
                 return  # an older packet, reordered: it carries nothing newer
             fresh = win & ~((self._peer_win << d) & _ACK_MASK) if d < 34 else win
+        base = newest_sent - back
+        if now - self._reordered_since >= _REORDER_WINDOW:  # a new window (the last one's, if it was the last)
+            self._reordered_before = self._reordered if now - self._reordered_since < 2 * _REORDER_WINDOW else 0.0
+            self._reordered, self._reordered_since = 0.0, now
+        if prev >= 0 and d < 33 and fresh >> (d + 1):
+            # Sends older than the previous newest ack, which lacked them, arrived since:
+            # overtaken on the way, not lost. How much earlier the oldest went is how far
+            # this path reorders.
+            late = fresh >> (d + 1)
+            i = d
+            while late:
+                late >>= 1
+                i += 1
+            if i < _ACK_REACH and back + i < _RING:
+                span = self._sent_time[(base - d) % _RING] - self._sent_time[(base - i) % _RING]
+                if span > self._reordered:
+                    self._reordered = span
         self._peer_ack = ack
         self._peer_win = win
-        base = newest_sent - back
         if fresh & 1 and base >= 0 and self._sent_no[base % _RING] == base:
             self.rtt.sample(now - self._sent_time[base % _RING])
         acked = 0

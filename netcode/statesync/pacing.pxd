@@ -10,7 +10,7 @@ cdef double FLOOR_WINDOW
 
 cdef class SendPacer:
     cdef public double max_rate, min_rate, hold, rate, tokens, last, cut_at, full_at, loss, _loss_since, last_sent
-    cdef double _floor, _floor_before, _floor_since
+    cdef double _floor, _floor_before, _floor_since, _timeout, _timeout_before
     cdef public long long full_tick, full_through, unanswered, _loss_sent, _loss_lost, cut_acked
     cdef public dict counters
     cdef public bint queued, holding, redundant
@@ -25,7 +25,7 @@ cdef class SendPacer:
 
     cpdef double waiting(self, long long acked, double now) except? -1.0
 
-    @cython.locals(lag=bint, sample=cython.double, wait=cython.double, stalled=cython.double, rtt=RttEstimator, counters=Counters)
+    @cython.locals(lag=bint, sample=cython.double, timeout=cython.double, wait=cython.double, stalled=cython.double, rtt=RttEstimator, counters=Counters)
     cpdef bint pace(self, double now, long long acked, Connection conn) except -1
 
     @cython.locals(dt=cython.double, lossy=bint)
