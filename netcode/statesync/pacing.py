@@ -193,8 +193,13 @@ class SendPacer:
             self._loss_since, self._loss_sent, self._loss_lost = now, sent, lost
         dt = 0.0 if self.last == NEVER else max(0.0, now - self.last)
         self.last = now
-        if lagging:
+        if lagging and not self.queued:
+            # A queue begins: from now on every send is paced, deltas too, at a rate the lag
+            # cuts find. Below the maximum the rate was cut by loss, a budget for full
+            # snapshots, not what the client drains: paced at that, a 20%-loss client's
+            # deltas after a 0.6 s stall went at the 2 kB/s floor and it fell 4 s behind.
             self.queued = True
+            self.rate = self.max_rate
         # While it recovers from a queue the acks alone judge the client: loss is no queue, and
         # on a lossy path it kept halving the rate at its floor, pacing every delta for good.
         lossy = self.loss > LOSS_CONGESTED and not self.queued
