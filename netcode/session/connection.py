@@ -456,7 +456,7 @@ class Connection:
             while late:
                 late >>= 1
                 i += 1
-            if i < _ACK_REACH and back + i < _RING:
+            if i < _ACK_REACH and back + i < _RING and base - i >= 0:  # (a hostile peer may ack sends never made)
                 span = self._sent_time[(base - d) % _RING] - self._sent_time[(base - i) % _RING]
                 if span > self._reordered:
                     self._reordered = span
