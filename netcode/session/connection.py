@@ -510,6 +510,7 @@ class Connection:
             "last_send": self.last_send, "sends": self.sends, "recv_latest": self._recv_latest,
             "recv_acks": self._recv_acks, "recv_latest_at": self._recv_latest_at,
             "peer_ack": self._peer_ack, "peer_win": self._peer_win, "loss_from": self._loss_from,
+            "reordered": (self._reordered, self._reordered_before, self._reordered_since),
             "sent_time": bytes(memoryview(self._sent_time)), "sent_no": bytes(memoryview(self._sent_no)),
             "recv_seen": bytes(memoryview(self._recv_seen)), "counters": self.counters.as_dict(),
             "rtt": (self.rtt.srtt, self.rtt.rttvar, self.rtt.min_rtt, self.rtt.samples),

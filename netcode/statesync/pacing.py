@@ -318,7 +318,8 @@ class SendPacer:
         return {
             "rate": self.rate, "tokens": self.tokens, "last": None if self.last == NEVER else self.last, "cut_at": self.cut_at,
             "full_tick": self.full_tick, "full_at": self.full_at, "unanswered": self.unanswered,
-            "loss": self.loss, "counters": dict(self.counters),
+            "loss": self.loss, "counters": dict(self.counters), "cut_acked": self.cut_acked, "queued": self.queued,
+            "floor": (self._floor, self._floor_before), "timeout": (self._timeout, self._timeout_before),
         }
 
 
