@@ -17,7 +17,8 @@ seconds each, ``--gap`` seconds apart, over seeds 1..``--seeds``, on each path o
 * **jitter50**: 40 ms, 0-50 ms of uniform jitter;
 * **jitter100**: 40 ms, half-normal jitter of sigma 100 ms (up to 300 ms: snapshots
   overtake each other several deep);
-* **loss20**: 40 ms, 10 ms of jitter, 20% loss each way.
+* **loss20**: 40 ms, 10 ms of jitter, 20% loss each way;
+* **loss20jitter50**: 40 ms, 0-50 ms of uniform jitter, 20% loss each way.
 
 Per path: **held** stalls (the server held client 0's deltas at least once; of all), **kB
 per stall** sent to it while its acks were down, its lag behind the server's tick (p50 and
@@ -25,7 +26,7 @@ max over every 0.1 s of the ``--gap`` after each stall, in ticks at 60 a second)
 server's **rate cuts** of its pacing per stall, and the other clients' lag (p99) meanwhile.
 On a lossy path the stalls are meant not to be held.
 
-Run: ``python -m bench.bench_stall [--paths clean,jitter50,jitter100,loss20] [--seeds 5]
+Run: ``python -m bench.bench_stall [--paths clean,jitter50,jitter100,loss20,loss20jitter50] [--seeds 5]
 [--stalls 2] [--stall 0.6] [--gap 1.5] [--clients 4] [--npcs 1000] [--warmup 3]``. About 10 s
 per path on a 2-core machine.
 """
@@ -50,6 +51,7 @@ PATHS = {
     "jitter50": LinkConfig(latency=0.04, jitter=0.05),
     "jitter100": LinkConfig(latency=0.04, jitter=0.1, jitter_dist="normal"),
     "loss20": LinkConfig(latency=0.04, jitter=0.01, loss=0.2),
+    "loss20jitter50": LinkConfig(latency=0.04, jitter=0.05, loss=0.2),
 }
 
 
@@ -117,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown path {unknown[0]!r}: choose from {', '.join(PATHS)}")
     print(f"client 0 of {args.clients} in an arena of {args.npcs} NPCs: its uplink down {args.stalls}x {args.stall:g} s, "
           f"{args.gap:g} s apart, seeds 1-{args.seeds}; lag in ticks (60/s) over the {args.gap:g} s after each")
-    print(f"{'path':>10} | {'held':>7} {'kB/stall':>8} | {'lag p50':>7} {'max':>4} | {'cuts/stall':>10} | {'others p99':>10}")
+    print(f"{'path':>14} | {'held':>7} {'kB/stall':>8} | {'lag p50':>7} {'max':>4} | {'cuts/stall':>10} | {'others p99':>10}")
     for path in paths:
         r = row(path, args.seeds, args.clients, args.npcs, args.warmup, args.stalls, args.stall, args.gap)
-        print(f"{path:>10} | {r['held']:>3}/{r['stalls']:<3} {r['kb_per_stall']:8.1f} | {r['lag_p50']:7.0f} {r['lag_max']:4d} | "
+        print(f"{path:>14} | {r['held']:>3}/{r['stalls']:<3} {r['kb_per_stall']:8.1f} | {r['lag_p50']:7.0f} {r['lag_max']:4d} | "
               f"{r['cuts_per_stall']:10.1f} | {r['others_p99']:10.0f}", flush=True)
     return 0
 
