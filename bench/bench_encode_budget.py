@@ -7,8 +7,10 @@ off (one encoding per distinct baseline the clients need), at the default with a
 snapshot's encodings on its own tick ("6 1t") and at the default spread over that tick and
 the next ("6", ``spread_encodes``). Per cell: encodings per snapshot (mean, max), the CPU
 of a server tick, every tick counted (thread time: inputs, step, quantize, choose
-baselines, encode, send; p50, p99), client-snapshots deferred, and snapshot bytes per
-client per second. ``--carry``: the arena's snapshots entropy-coded with carried coder
+baselines, encode, send; p50, p99), client-snapshots deferred, the age of the clients'
+newest acks in ticks (p95 over every client at every tick: what a player sees, where the
+share deferred also counts the clients the pacing no longer holds back), and snapshot
+bytes per client per second. ``--carry``: the arena's snapshots entropy-coded with carried coder
 models (``Replication(carry=True)``), where clients share an encoding only when they hold
 the model it starts from; ``--loss``: the links' packet loss (under loss carried models
 part ways, so fewer clients share). Usage: ``python -m bench.bench_encode_budget
@@ -82,6 +84,7 @@ def run_cell(
     players = add_players(net, game, clients, seed)
     dt = 1 / server.tick_rate
     samples: list[tuple[int, int, float]] = []  # (tick, encodings, CPU seconds) per tick
+    ages: list[int] = []  # every joined client's newest ack's age at every tick, in ticks
     on_tick = server.on_tick
     measuring = [False]
 
@@ -90,6 +93,7 @@ def run_cell(
         on_tick(now)
         if measuring[0]:
             samples.append((server.tick, server.stats_counters["encodes"] - before, time.thread_time() - t0))
+            ages.extend(server.tick - c.acked for c in players if c.acked >= 0)
 
     drive(net, game, timed, players, dt)
     net.run_for(warmup)
@@ -112,6 +116,7 @@ def run_cell(
         "cpu_p50_ms": float(np.percentile(cpu_ms, 50)),
         "cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
         "deferred_pct": 100.0 * (server.stats_counters["deferred"] - start["deferred"]) / max(1, snaps * clients),
+        "ack_age_p95": float(np.percentile(ages, 95)) if ages else float("nan"),
         "bytes_per_client_s": sent / clients / seconds,
     }
 
@@ -132,17 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     what = "arena, entropy-coded with carried models" if args.carry else "arena"
     seeds = f", seeds 1-{args.seeds} averaged" if args.seeds > 1 else ""
     print(f"{what}, {args.clients} clients, 40 ms one-way + jitter, {args.loss:.0%} loss, {args.seconds:g} s measured{seeds}")
-    print(f"{'jitter':>7} {'budget':>7} {'enc/snap':>9} {'enc max':>8} {'cpu p50':>8} {'cpu p99':>8} {'deferred':>9} {'B/client/s':>11}")
+    print(f"{'jitter':>7} {'budget':>7} {'enc/snap':>9} {'enc max':>8} {'cpu p50':>8} {'cpu p99':>8} {'deferred':>9} {'age p95':>8} {'B/client/s':>11}")
     for jitter in args.jitter:
         for budget, spread in ((None, True), (args.budget, False), (args.budget, True)):
             runs = [run_cell(args.clients, jitter, budget, args.seconds, args.warmup, seed=seed, spread=spread, carry=args.carry, loss=args.loss)
                     for seed in range(1, args.seeds + 1)]
             r = dict(runs[0], encodes_max=max(run["encodes_max"] for run in runs))
-            for k in ("encodes_mean", "cpu_p50_ms", "cpu_p99_ms", "deferred_pct", "bytes_per_client_s"):
+            for k in ("encodes_mean", "cpu_p50_ms", "cpu_p99_ms", "deferred_pct", "ack_age_p95", "bytes_per_client_s"):
                 r[k] = float(np.mean([run[k] for run in runs]))
             print(
                 f"{r['jitter_ms']:>5}ms {r['budget']!s:>7} {r['encodes_mean']:>9.1f} {r['encodes_max']:>8} "
-                f"{r['cpu_p50_ms']:>6.2f}ms {r['cpu_p99_ms']:>6.2f}ms {r['deferred_pct']:>8.1f}% {r['bytes_per_client_s']:>11.0f}"
+                f"{r['cpu_p50_ms']:>6.2f}ms {r['cpu_p99_ms']:>6.2f}ms {r['deferred_pct']:>8.1f}% {r['ack_age_p95']:>8.0f} {r['bytes_per_client_s']:>11.0f}"
             )
     return 0
 
