@@ -33,6 +33,26 @@ def test_packet_wrap_and_unwrap(benchmark):
     benchmark(one)
 
 
+def test_packets_both_ways_acking_each_other(benchmark):
+    """A packet each way, each acking the other's (the sender's ack processing: RTT, the
+    ack window, the loss and reordering records), every fifth of one side's lost."""
+    cfg = SessionConfig()
+    a = Connection(1, "b", 7, 0, 100.0, cfg)
+    b = Connection(1, "a", 7, 0, 100.0, cfg)
+    clock = [100.0]
+    count = [0]
+
+    def one():
+        clock[0] += 0.001
+        count[0] += 1
+        packet = a.wrap(PacketType.SS_SNAPSHOT, PAYLOAD, clock[0])
+        if count[0] % 5:
+            b.unwrap(packet, clock[0] + 0.0005)
+        a.unwrap(b.wrap(PacketType.SS_INPUT, PAYLOAD, clock[0] + 0.0005), clock[0] + 0.001)
+
+    benchmark(one)
+
+
 def _server():
     return SessionServer(game=IDENTITY, secret=SECRET, admit=lambda c, a, n: Admission(slot=0), rng=random.Random(1))
 
