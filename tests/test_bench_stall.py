@@ -10,7 +10,9 @@ from bench import bench_stall
 def test_a_clean_paths_stall_is_held_a_lossy_ones_is_not_and_the_table_prints_a_row_per_path(capsys):
     clean = bench_stall.row("clean", seeds=1, clients=2, npcs=200, warmup=2.0, stalls=1, stall=0.6, gap=1.0)
     assert clean["held"] == clean["stalls"] == 1
-    assert clean["kb_per_stall"] > 0 and clean["lag_max"] >= clean["lag_p50"] >= 0
+    # Held, some deltas still went; the client was current within a second after (its lag
+    # over the gap after the stall below 60 ticks: the stall itself is 36).
+    assert clean["kb_per_stall"] > 0 and clean["lag_max"] < 60
     lossy = bench_stall.row("loss20", seeds=1, clients=2, npcs=200, warmup=2.0, stalls=1, stall=0.6, gap=1.0)
     assert lossy["held"] == 0 and lossy["kb_per_stall"] > clean["kb_per_stall"]  # deltas went on
     bench_stall.main(["--paths", "clean,loss20", "--seeds", "1", "--stalls", "1", "--clients", "2", "--npcs", "100", "--warmup", "1.5", "--gap", "0.5"])
