@@ -9,7 +9,7 @@ from bench import bench_stall
 
 def test_a_clean_paths_stall_is_held_a_lossy_ones_is_not_and_the_table_prints_a_row_per_path(capsys):
     clean = bench_stall.row("clean", seeds=1, clients=2, npcs=200, warmup=2.0, stalls=1, stall=0.6, gap=1.0)
-    assert clean["held"] == clean["stalls"] == 1
+    assert clean["held"] == 1  # its one stall
     # Held, some deltas still went; the client was current within a second after (its lag
     # over the gap after the stall below 60 ticks: the stall itself is 36).
     assert clean["kb_per_stall"] > 0 and clean["lag_max"] < 60
