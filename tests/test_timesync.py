@@ -162,6 +162,29 @@ def test_a_client_that_reads_its_socket_late_does_not_count_the_wait_as_latency(
     assert abs(clock.tick_at(read, ahead) - server_tick) <= 3
 
 
+def test_a_packet_sent_again_with_a_fresh_ack_counts_its_round_trip_whole():
+    """A full snapshot's part that went again (or was paced after the others) carries an old
+    tick and a fresh ack. It is late by its tick, but the wait was the server's, not ours:
+    the round trip it acks holds none of it. Taking that lateness off as a late read's made
+    the RTT sample negative, and the clock forgot its floors half a second later."""
+    from netcode.session.connection import RttEstimator
+
+    rate, path = 60, 0.02
+    clock, rtt = timesync.ServerClock(rate), RttEstimator()
+    now, ahead = 100.0, []
+    for i in range(90):  # 3 s of snapshots every other tick, each acking our last send
+        now += 2 / rate
+        rtt.sample(2 * path)
+        clock.sample(round((now - path) * rate) - 1, now, rtt)
+        if i == 30:  # and the part of the snapshot of 200 ms ago, sent again
+            rtt.sample(2 * path + 0.001)
+            clock.sample(round((now - path - 0.2) * rate) - 1, now, rtt)
+        ahead.append(clock.one_way(rtt, now))
+    assert clock.forgets == 0
+    assert min(ahead) == pytest.approx(path, abs=0.002), min(ahead)
+    assert abs(clock.tick_at(now, ahead[-1]) - now * rate) <= 1
+
+
 # -- a state-sync client on the simulator -------------------------------------------------
 
 
@@ -274,6 +297,8 @@ def test_the_browser_clock_gives_the_same_estimates_as_the_python_one(tmp_path, 
         rtt = 2 * delay + rng.uniform(0, 0.01) if i % 3 == 0 and not 300 <= i < 330 else None
         events.append({"tick": tick + int(t * rate) - 6000, "now": t, "delay": delay, "rtt": rtt})
         events[-1]["tick"] -= int(delay * rate)
+        if i in (100, 101):  # a part of an older snapshot sent again, its ack fresh
+            events.append({"tick": events[-1]["tick"] - 12, "now": t + 0.001, "delay": delay, "rtt": 2 * delay})
     # Then the client stalls for longer than the floors' window and reads what came meanwhile
     # at once (late by up to the stall, the RTT samples with it), and plays on.
     stall = t + FLOOR_WINDOW + 0.5

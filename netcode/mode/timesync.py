@@ -41,7 +41,10 @@ A CPU-starved client (its updates late and in bursts, its packets waiting in its
 must not read its stalls as the network's: the round trip it measures is mostly that wait,
 and its RTT's deviation is seconds. So an RTT sample is taken with the snapshot that carried
 its ack, less the time that packet waited beyond the fastest path down when the wait began
-with that read (:meth:`ServerClock.sample`); the jitter margin is capped
+with that read (:meth:`ServerClock.sample`). Only a packet with a tick newer than any
+before it is corrected so: one that is not (a full snapshot's part sent again, a part paced
+after the first) left the server later than its tick says, so its lateness is not our
+wait, and its sample counts whole. The jitter margin is capped
 (``MAX_JITTER_MARGIN``); and the lead stays within half the server's ``max_ahead``. Without
 these, one starved bot process stamped and predicted seconds ahead of the server, and each
 update predicted that much further, which starved it more.
@@ -186,6 +189,7 @@ class ServerClock:
         self._delay = RecentFloor(FLOOR_TOLERANCE_TICKS / rate)  # arrival minus the send tick's time
         self._rtt = RecentFloor(FLOOR_TOLERANCE_TICKS / rate)
         self._rtt_seen = 0
+        self._newest = -1  # the newest server tick sampled
         self._offset: float | None = None
 
     def sample(self, server_tick: int, now: float, rtt: RttEstimator | None = None) -> None:
@@ -193,6 +197,8 @@ class ServerClock:
         session's estimator, when this packet may have carried an ack (its RTT sample is
         then taken here, see :meth:`_rtt_sample`)."""
         forgets = self._delay.forgets
+        fresh = server_tick > self._newest
+        self._newest = max(self._newest, server_tick)
         delay = now - (server_tick + 1) / self.rate
         floor = self._delay.add(delay, now)
         self._offset = -self.rate * floor
@@ -206,8 +212,11 @@ class ServerClock:
             # must not count, or our stalls become "one-way latency" and push the clock and
             # the inputs ahead by half of them. Lateness under way since earlier reads is
             # the path's (a queue that stays): the sample counts whole, so both floors move.
+            # So does the sample of a packet whose tick is not news: it was sent again, or
+            # after others, so it is late by its sending, which its round trip does not hold
+            # (counted, a full snapshot's part sent again made the RTT negative).
             self._rtt_seen = rtt.samples
-            late = delay - floor if self._delay.run_began_now else 0.0
+            late = delay - floor if fresh and self._delay.run_began_now else 0.0
             self._rtt_sample(rtt.last - max(0.0, late), now)
 
     def _rtt_sample(self, value: float, now: float) -> None:

@@ -284,6 +284,7 @@ export class ServerClock {
     this.delay = new RecentFloor(FLOOR_TOLERANCE_TICKS / rate);
     this.rttFloor = new RecentFloor(FLOOR_TOLERANCE_TICKS / rate);
     this.rttSeen = 0;
+    this.newest = -1; // the newest server tick sampled
     this.offset = null;
   }
   seed(serverTick, now) { if (this.offset === null) this.offset = serverTick - now * this.rate; }
@@ -291,16 +292,18 @@ export class ServerClock {
    * estimator, when this packet may have carried an ack: its RTT sample is taken here, less
    * the time the packet came in later than the fastest path down when that lateness began
    * with this read (our own late reads: a starved page's stalls are not the network's), as
-   * timesync.py does. */
+   * timesync.py does: only for a tick newer than any before it. */
   sample(serverTick, now, rtt) {
     const forgets = this.delay.forgets;
+    const fresh = serverTick > this.newest;
+    this.newest = Math.max(this.newest, serverTick);
     const delay = now - (serverTick + 1) / this.rate;
     const floor = this.delay.add(delay, now);
     this.offset = -this.rate * floor;
     if (this.delay.forgets !== forgets) this.rttFloor.settleNow(); // the two floors move together
     if (rtt !== undefined && rtt.samples !== this.rttSeen) {
       this.rttSeen = rtt.samples;
-      const late = this.delay.runBeganNow ? delay - floor : 0;
+      const late = fresh && this.delay.runBeganNow ? delay - floor : 0;
       this._rttSample(rtt.last - Math.max(0, late), now);
     }
   }
