@@ -319,14 +319,55 @@ class BitCounter:
         encoder.bit, encoder.even = counted_bit, counted_even
 
 
-def encode_frame(schema: SnapshotSchema, codes: np.ndarray, view: np.ndarray, i: int, use_predictor: bool, stats: dict | None = None,
-                 start=None, end=None) -> list[bytes]:
-    """Frame ``i``'s packet by the challenge's rules: against the frame BASELINE_GAP
-    before it, with the frame before that as the predictor snapshot (``use_predictor``);
-    ``start``, ``end``: carried coder models (``encode_snapshot``'s)."""
+def _turn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The quaternion products ``a b`` of (x, y, z, w) rows."""
+    ax, ay, az, aw = a.T
+    bx, by, bz, bw = b.T
+    return np.stack([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz], axis=1)
+
+
+def newer_older(codes: np.ndarray, i: int) -> tuple[int, np.ndarray]:
+    """Outside the challenge's rules, for comparison: a predictor snapshot for frame ``i``
+    that reads frame ``i - 1``, as a public entry's predictor does (its velocities come from
+    the previous packet's pair of frames). It is set ``BASELINE_GAP`` ticks before the
+    baseline such that the motion from it to the baseline is the recording's motion from
+    frame ``i - 7`` to ``i - 1``: positions by that difference, orientations turned back
+    by that turn. The tick and the codes."""
     base = i - BASELINE_GAP
-    pred = base - 1 if use_predictor and base >= 1 else None
-    predictor = None if pred is None else (pred, codes[pred], view, schema.smooth)
+    out = codes[base - 1].copy()
+    out[:, 4:7] = codes[base, :, 4:7] - (codes[i - 1, :, 4:7] - codes[i - 7, :, 4:7])
+    q = [ROTATION.dequantize(codes[k, :, 0:4], np.float64) for k in (i - 7, i - 1, base)]
+    # the baseline turned back by the turn from i - 7 to i - 1 (its conjugate, the inverse)
+    turned = _turn(_turn(q[0], q[1] * np.array([-1.0, -1.0, -1.0, 1.0])), q[2])
+    turned /= np.linalg.norm(turned, axis=1, keepdims=True)
+    still = np.all(codes[i - 1, :, 0:4] == codes[i - 7, :, 0:4], axis=1)
+    out[:, 0:4] = np.where(still[:, None], codes[base, :, 0:4], ROTATION.quantize(turned))
+    return base - BASELINE_GAP, out
+
+
+def older_snapshot(codes: np.ndarray, i: int, use_predictor: bool, newer: bool = False) -> tuple[int, np.ndarray] | None:
+    """The snapshot frame ``i``'s packet is predicted from (its tick and codes): by the
+    rules the frame before the baseline, the newest one the receiver holds but the
+    baseline (``use_predictor``); with ``newer``, :func:`newer_older`'s."""
+    base = i - BASELINE_GAP
+    if not use_predictor or base < 1:
+        return None
+    if newer:
+        return newer_older(codes, i)
+    return base - 1, codes[base - 1]
+
+
+def encode_frame(schema: SnapshotSchema, codes: np.ndarray, view: np.ndarray, i: int, use_predictor: bool, stats: dict | None = None,
+                 start=None, end=None, older: tuple[int, np.ndarray] | None = None) -> list[bytes]:
+    """Frame ``i``'s packet by the challenge's rules: against the frame BASELINE_GAP
+    before it, with the frame before that as the predictor snapshot (``use_predictor``;
+    ``older``: another predictor snapshot, its tick and codes); ``start``, ``end``:
+    carried coder models (``encode_snapshot``'s)."""
+    base = i - BASELINE_GAP
+    if older is None:
+        older = older_snapshot(codes, i, use_predictor)
+    predictor = None if older is None else (older[0], older[1], view, schema.smooth)
     return encode_snapshot(
         i, codes[i], view, b"", budget=BUDGET, base_tick=base, base_codes=codes[base],
         base_view=view, base_extras=b"", predictor=predictor, stats=stats, coding=schema.coding, start=start, end=end,
@@ -348,11 +389,12 @@ def train_model(frames: np.ndarray, use_predictor: bool = True, physics: bool = 
 
 
 def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray, view: np.ndarray, i: int, base: int, pred: int | None,
-                  start=None, end=None) -> np.ndarray:
+                  start=None, end=None, pred_codes: np.ndarray | None = None) -> np.ndarray:
     """Frame ``i``'s codes as a client gets them: from the baseline (moved on by the
-    predictor) with each part applied."""
-    got = codes[base] if pred is None else schema.predict(codes[base], view, codes[pred], view, i, base, pred)
-    motion = schema.motion(codes[base], view, *(() if pred is None else (codes[pred], view)))
+    predictor, frame ``pred``'s codes or ``pred_codes``) with each part applied."""
+    older = None if pred is None else codes[pred] if pred_codes is None else pred_codes
+    got = codes[base] if pred is None else schema.predict(codes[base], view, older, view, i, base, pred)
+    motion = schema.motion(codes[base], view, *(() if pred is None else (older, view)))
     got, got_view = got.copy(), view.copy()
     for p in parts:
         part = decode_part(p, schema.capacity, schema.columns, schema.extras_size, schema.coding)
@@ -361,7 +403,7 @@ def decode_packet(schema: SnapshotSchema, parts: list[bytes], codes: np.ndarray,
 
 
 def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", physics: bool = False, bits: bool = False, repeat: int = 1,
-        tumbling: bool = False, model: bytes | None = None, learn: bool = False) -> dict:
+        tumbling: bool = False, model: bytes | None = None, learn: bool = False, newer: bool = False) -> dict:
     """Encode every frame from the sixth on by the challenge's rules, decode each packet
     on its own from its baseline (and predictor), and check it; the figures. ``bits``:
     also where the entropy-coded table's bits go (see :class:`BitCounter`). ``repeat``:
@@ -369,7 +411,8 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
     itself, less what other processes on a shared machine took from it). ``model``: the
     entropy coder's trained starting model (bytes). ``learn``: each packet's coder starts
     from the model its baseline's packet ended in, as the receiver decoded it (the rules
-    say it holds every frame up to the baseline; see ``SnapshotCoding.carried``)."""
+    say it holds every frame up to the baseline; see ``SnapshotCoding.carried``). ``newer``:
+    predict from frames up to ``i - 1`` (:func:`newer_older`), which the rules forbid."""
     schema = SnapshotSchema(cube_replication(coding, physics, tumbling, model), cube_state(frames[0]))
     counter = BitCounter(schema) if bits else None
     codes = quantize_frames(schema, frames)
@@ -384,15 +427,16 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
     carried = {}  # learn: the model each frame's packet left, as the receiver keeps it
     for i in range(BASELINE_GAP, len(frames)):
         base = i - BASELINE_GAP
-        pred = base - 1 if use_predictor and base >= 1 else None
+        older = older_snapshot(codes, i, use_predictor, newer and i >= 2 * BASELINE_GAP)  # (its tick is not before 0)
+        pred = None if older is None else older[0]
         best_enc = best_dec = None
         start = carried.pop(base, None)
         sent, kept = (schema.coding.carried(), schema.coding.carried()) if learn else (None, None)
         for _ in range(repeat):
             t0 = clock()
-            parts = encode_frame(schema, codes, view, i, use_predictor, None, start, sent)
+            parts = encode_frame(schema, codes, view, i, use_predictor, None, start, sent, older)
             t1 = clock()
-            got = decode_packet(schema, parts, codes, view, i, base, pred, start, kept)
+            got = decode_packet(schema, parts, codes, view, i, base, pred, start, kept, None if older is None else older[1])
             t2 = clock()
             best_enc = t1 - t0 if best_enc is None else min(best_enc, t1 - t0)
             best_dec = t2 - t1 if best_dec is None else min(best_dec, t2 - t1)
@@ -409,7 +453,7 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
         # Where the bytes go: counted on a second encode, outside the timing.
         if counter is not None:
             counter.on = True
-        encode_frame(schema, codes, view, i, use_predictor, stats, start, schema.coding.carried() if learn else None)
+        encode_frame(schema, codes, view, i, use_predictor, stats, start, schema.coding.carried() if learn else None, older)
         if counter is not None:
             counter.on = False
     packets = len(sizes)
@@ -432,6 +476,8 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
 
 def report(res: dict, path: Path, args) -> None:
     predictor = "no predictor" if args.no_predictor else f"{args.predictor} predictor from the frame before the baseline"
+    if getattr(args, "newer", False) and not args.no_predictor:
+        predictor = f"{args.predictor} predictor with its motion from frames i - 7 to i - 1 (--newer: outside the rules, which allow up to i - 6)"
     print(f"cube scene {path.name}: {res['packets']} packets, each frame against the frame {BASELINE_GAP} before;"
           f" {args.coding} coding, {predictor}" + ("; each packet's coder starts where its baseline's ended (--learn)" if args.learn else ""))
     for module in ("netcode.statesync.bitpack", "netcode.statesync.rangecoder"):
@@ -466,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=Path, default=None, help="with --model: train on this recording instead (all its frames)")
     ap.add_argument("--learn", action="store_true",
                     help="each packet's entropy coder starts from the model its baseline's packet ended in (carried models), not afresh")
+    ap.add_argument("--newer", action="store_true",
+                    help="outside the rules, for comparison: predict with the motion from frame i - 7 to i - 1, as a public entry's predictor reads")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
     try:
@@ -483,7 +531,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.train and not args.model:
             raise BenchInputError("--train names what --model trains on: add --model")
         options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, max(args.repeat, 1), args.predictor == "tumbling")
-        res = run(frames, *options, learn=args.learn)
+        if args.newer and args.no_predictor:
+            raise BenchInputError("--newer changes what the predictor reads: drop --no-predictor")
+        res = run(frames, *options, learn=args.learn, newer=args.newer)
         if args.model:
             training = load_frames(args.train) if args.train else frames[: len(frames) // 2]
             if len(training) <= BASELINE_GAP:
@@ -491,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             model = train_model(training, not args.no_predictor, args.predictor != "linear", args.predictor == "tumbling", args.layout)
             trained_s = time.perf_counter() - t0
-            with_model = run(frames, *options, model=model, learn=args.learn)
+            with_model = run(frames, *options, model=model, learn=args.learn, newer=args.newer)
     except BenchInputError as exc:
         print(f"bench_cubes: {exc}", file=sys.stderr)
         return 2

@@ -170,3 +170,15 @@ def test_a_cube_off_the_floor_keeps_turning_however_slowly():
     assert np.abs(angle(got) - expected).max() < 0.003, (angle(got), expected)
     assert np.array_equal(got[1], base[1])
     assert np.array_equal(got[:, 4:], base[:, 4:])
+
+
+@needs_recording
+def test_predicting_from_a_newer_frame_than_the_rules_allow_round_trips_and_is_smaller():
+    """--newer (outside the rules, for comparison with entries that read frame i - 1): the
+    predictor snapshot it makes moves each cube from the baseline as it moved from i - 7 to
+    i - 1, so the packets shrink; they decode with the same snapshot."""
+    frames = bench_cubes.load_frames(FILE, 80)
+    legal = bench_cubes.run(frames, True, "entropy", True, tumbling=True)
+    newer = bench_cubes.run(frames, True, "entropy", True, tumbling=True, newer=True)  # raises unless each decodes back
+    assert newer["packets"] == legal["packets"] == 74
+    assert newer["bytes"] < 0.9 * legal["bytes"], (newer["bytes"], legal["bytes"])
