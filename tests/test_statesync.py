@@ -873,7 +873,14 @@ def test_on_a_lossy_jittery_path_no_client_falls_behind(seed):
     snapshots), a queue to the pacing, which then paces its deltas too. Before, it paced
     them at the rate the loss had cut (2 kB/s, a budget meant for full snapshots), and the
     client fell seconds behind (one of 4 clients 2.8 s behind, seed 3 of six). Every client
-    stays within a third of a second of the server over 6 s (measured: at most 14 ticks)."""
+    stays within two thirds of a second of the server over 6 s.
+
+    Not a third: loss alone puts a client 20-22 ticks behind now and then, every snapshot
+    sent on time. Most of this arena's deltas are two parts, and a snapshot is acked only
+    whole (0.8^2 = 64% of the time), so each snapshot lost in a row adds 2 ticks to the
+    ~4-6 the path takes (7-8 in a row: 20-22 ticks; seeds 1-100: 22 on 3, at most 20 on the
+    rest, no snapshot paced or held then; seed 18 failed 20). 40 ticks is 17 in a row, about
+    once in 10^4 runs, while the pacing's bug left a client seconds behind."""
     link = LinkConfig(latency=0.04, jitter=0.05, loss=0.2)
     match = StateSyncMatch(Arena(), 8, seed=seed, link=link, config=StateSyncConfig(players=8, seed=1))
     clients = [match.add_client(f"c{i}", slot=i) for i in range(8)]
@@ -882,7 +889,7 @@ def test_on_a_lossy_jittery_path_no_client_falls_behind(seed):
     for _ in range(60):
         match.run(0.1)
         lags.append(max(match.server.tick - c.acked for c in clients))
-    assert max(lags) <= 20, lags
+    assert max(lags) <= 40, lags
 
 
 @pytest.mark.parametrize("loss", [0.0, 0.2])
