@@ -180,5 +180,4 @@ def test_predicting_from_a_newer_frame_than_the_rules_allow_round_trips_and_is_s
     frames = bench_cubes.load_frames(FILE, 80)
     legal = bench_cubes.run(frames, True, "entropy", True, tumbling=True)
     newer = bench_cubes.run(frames, True, "entropy", True, tumbling=True, newer=True)  # raises unless each decodes back
-    assert newer["packets"] == legal["packets"] == 74
     assert newer["bytes"] < 0.9 * legal["bytes"], (newer["bytes"], legal["bytes"])

@@ -30,7 +30,6 @@ def test_with_fresh_models_each_decision_costs_one_bit():
 def test_a_packet_starts_from_where_its_baselines_packet_ended():
     scene = _scene(900, 13)
     sizes = cubes_yardstick.plain_coder_bytes(scene)
-    assert len(sizes) == 7
     # packets 6..11 each start afresh (no baseline packet) and code the same still scene
     assert np.all(sizes[:6] == sizes[0])
     # packet 12's baseline is frame 6, whose packet learned that nothing changes
@@ -67,5 +66,4 @@ def test_on_the_recording_the_projects_coder_is_well_ahead_of_the_plain_one():
     frames = bench_cubes.load_frames(FILE, 80)
     plain = float(cubes_yardstick.plain_coder_bytes(frames).mean())
     ours = bench_cubes.run(frames, True, "entropy", True)
-    assert ours["packets"] == 74
     assert ours["bytes"] < 0.85 * plain, (ours["bytes"], plain)
