@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bodies import Bodies
 from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
 from netcode import compiled
-from engine import motion, smallest_three  # after netcode: its import finder picks the build or the source
 from netcode.statesync import rangecoder
 from netcode.statesync.snapshot import SnapshotSchema, apply_part, decode_part, encode_snapshot
 from netcode.statesync.training import Trainer
@@ -107,18 +107,16 @@ def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bo
     three, x, y the position and z its height as integers in their ranges, and the
     interacting flag. With entropy coding every field is in one group: a cube that moves
     turns and is touched at once (one flag a cube measured smaller than a flag for the
-    orientation, one for the position and one for the interacting flag). ``tumbling``
-    (with ``physics``): the predictor also turns spinning cubes on
-    (:func:`tumbling_predictor`) and, entropy-coded, the height is guessed again from the
-    sent orientation (:func:`height_on_the_floor`): fewer bytes, more CPU. ``model``: the
-    entropy coder's trained starting model (see :func:`train_model`)."""
+    orientation, one for the position and one for the interacting flag). ``physics``: the
+    engine's rigid-body predictor as :func:`cube_bodies` sets it (``tumbling``: turning
+    spinning cubes on and, entropy-coded, guessing heights again from the sent
+    orientation: fewer bytes, more CPU). ``model``: the entropy coder's trained starting
+    model (see :func:`train_model`)."""
     options = {}
     if coding == "entropy":
         options = {"coding": "entropy", "groups": (("orientation", "xy", "z", "interacting"),), "model": model}
     if physics:
-        options["predictor"] = tumbling_predictor if tumbling else physics_predictor
-        if tumbling and coding == "entropy":
-            options["refine"], options["refined"] = height_on_the_floor, ("z",)
+        options["predictor"] = cube_bodies(tumbling, coding == "entropy")
     return Replication(
         alive="alive",
         fields={
@@ -135,81 +133,8 @@ def cube_replication(coding: str = "packed", physics: bool = False, tumbling: bo
 
 FLOOR = 102  # the small cubes' resting height (z of a cube lying on the ground)
 ZERO = 1 << 20  # the code of height (and x, y) 0: the fields' Int quantizers start at -2**20
-ROTATION = SmallestThree(9)  # the recording's rotation codes, for the predictor's turns
-UNBOUNDED = -(1 << 63)  # no floor for motion.extrapolated's low
+ROTATION = SmallestThree(9)  # the recording's rotation codes (bench-side turns, --newer)
 SPINNING = 0.9999  # a turn whose quaternion's w is below this spins (above: the codes' jitter)
-ANY_TURN = 2.0  # above any quaternion's w: every turn counts (turned's ``still``)
-
-
-def physics_predictor(base, older, rows, ahead, gap, columns):
-    """Where a cube should be ``ahead`` ticks after the baseline, as the scene's physics
-    moves it, from its velocity between the older snapshot and the baseline: written by
-    the game's author, integers only (server and client compute it alike).
-
-    * resting cubes (no motion) stay where they are: most of the scene, most of the time;
-    * sliding cubes keep their velocity (taking a tenth off for friction measured worse;
-      constant friction, each axis's travel 6 codes shorter, ``mu g`` about 2/7 code a
-      tick a tick, not past a stop, measured 0.4-0.6 B/packet better, each half too, but
-      as numpy calls cost about 10 us more per call, half again this predictor: left out);
-    * a falling cube keeps falling at its speed, but not through the floor (a clamp
-      that compared the floor's height with the offset codes, so never held until
-      fixed: 349.0 -> 348.7 B/packet with the tumbling options); a rising one stays at
-      its height: gravity stops it within a few ticks, and a cube rising slowly near the
-      floor is mostly tipping on an edge or jostled, and drops back (measured: the best
-      share of a rising cube's velocity is 0-1 of 6 ticks, a falling one's 5-6). First
-      both kept six tenths of it (pulling every moving cube down by gravity measured 2.6
-      B/packet worse); rising held and falling at full speed, with --predictor tumbling:
-      345.3 -> 344.7 B/packet, --learn 328.7 -> 328.3 (each half 0.3-0.7 smaller; the
-      physics predictor alone, without the height guessed again: 358.7 -> 358.6; falling
-      at 0.6, 0.8, 1.2 of its speed: 0.3, 0.15 worse, 0.04 better; pulled a further 29
-      codes down, gravity over 6 ticks: no better). One that slides keeps its height;
-    * the orientation is left as it was (but see :func:`tumbling_predictor`): its delta
-      is coded against the rebased baseline.
-
-    The residuals are mostly collisions, which no such rule foresees. The rows' work is
-    :func:`engine.motion.extrapolated`'s one compiled pass (finding the moving cubes,
-    gathering, scaling and scattering them as numpy calls was most of this predictor's
-    time)."""
-    out = base.copy()
-    c0 = columns["xy"][0]
-    z = columns["z"][0]  # the column after the position's two (as the spec declares them)
-    motion.extrapolated(base, older, c0, z + 1, ahead, gap, out, rows, (UNBOUNDED, UNBOUNDED, ZERO + FLOOR))
-    np.minimum(out[:, z], base[:, z], out=out[:, z])  # gravity: a rising cube comes no higher
-    return out
-
-
-def tumbling_predictor(base, older, rows, ahead, gap, columns):
-    """:func:`physics_predictor`, and a cube that turned since the older snapshot by more
-    than the codes' jitter keeps turning for two thirds of the time ahead (4 of 6 ticks):
-    it slows and collides. On seed 1, 359.3 -> 355.5 B/packet (3, 5 and 6 turns: 355.7,
-    355.6, 356.1), for about 25 us more per call on a loaded 2-core machine. A cube off
-    the floor turns on for all the time ahead, at any spin (a second pass over the
-    rows): with --predictor tumbling, 346.1 -> 344.7 B/packet, --learn 329.9 -> 328.3
-    (each half 1.4-1.7 smaller; measured beside other rules: from 170, 250 or 300 codes
-    up, no better; only its turns above the jitter, 0.25 worse). Turning the floor's
-    cubes by spin rate (none below 0.04 rad a tick, 3 turns, 6 above 0.1 rad in a third
-    pass) helped one half and not the other once this pass was in. Turning
-    every cube that changed at all measured worse (jitter extrapolated is noise doubled),
-    as did laying slow cubes near the floor face-down (no gain) and rolling cubes by
-    their travel. The turn is :func:`engine.smallest_three.turned`'s fixed IEEE steps,
-    the same on server and client, on the whole tables: it writes only the few rows that
-    spin into the physics predictor's output (:meth:`~engine.quantize.SmallestThree.extrapolate`
-    on the orientation's columns, which writes every row, was half this predictor's time)."""
-    out = physics_predictor(base, older, rows, ahead, gap, columns)
-    r0 = columns["orientation"][0]
-    turns = max(2 * ahead // (3 * gap), 1)
-    smallest_three.turned(base, older, r0, turns, SPINNING, ROTATION.scale, out, rows)
-    # Off the floor (higher than a cube on its corner: in flight, or borne on others) no
-    # contact with the ground brakes a turn: every turn, however slow, goes on all the
-    # time ahead (measured: 6 of 6 ticks best at every spin rate, each half of seed 1).
-    # Written over the first pass's guess for those rows.
-    aloft = base[:, columns["z"][0]] > ZERO + REACH
-    if rows is not None:
-        aloft &= rows
-    smallest_three.turned(base, older, r0, ahead // gap, ANY_TURN, ROTATION.scale, out, aloft)
-    return out
-
-
 HALF = 102.4  # a small cube's half-size (0.2 m in 1/512 m): the height of its centre lying flat
 REACH = 200  # above this a cube's centre is off the floor (on a corner it is HALF * sqrt(3) up)
 # How the recording's cubes stand, measured: a resting cube's centre sits about a code
@@ -220,25 +145,40 @@ SINK = 1  # codes a resting cube sits below its geometric height
 STANDING = 102.9  # codes of height per unit of uprightness (HALF, geometrically)
 
 
-def height_on_the_floor(expected, known, columns):
-    """The game's second guess at a cube's height, once its orientation is known: a cube
-    on the floor stands as high as its lowest corner lets it, ``HALF`` times the sum of
-    how vertical its three axes are (1 lying flat, sqrt(2) on an edge, sqrt(3) on a
-    corner). Guessed for cubes expected low enough to touch the floor whose orientation
-    did not come as expected (a tumble); the rest keep the predictor's height. IEEE +,
-    -, *, / and sqrt only; any codes (a hostile peer's) give a height, clipped to a cube's
-    reach. Seed 1: 355.5 -> 349.0 B/packet (with the actual orientation the height's
-    residuals are about half the predictor's; with the predicted one, no better); with
-    the cubes' measured standing (``SINK``, ``STANDING``) rather than the geometric
-    ``HALF``, 348.7 -> 346.7 (each half of the recording 1.5-2.7 B smaller; no sink and
-    101.9 per unit: 347.1; the fit's own 2 and 104.0: 348.5; REACH 150-260: no better). The
-    rows' work is :meth:`~engine.quantize.SmallestThree.standing`'s one compiled pass
-    (as a dozen numpy calls it was most of this guess's time)."""
-    out = expected.copy()
-    r0, r1 = columns["orientation"]
-    z = columns["z"][0]
-    ROTATION.standing(expected[:, r0:r1], known[:, r0:r1], expected[:, z], ZERO + REACH, STANDING, ZERO - SINK, out[:, z])
-    return out
+def cube_bodies(tumbling: bool = False, entropy: bool = True) -> Bodies:
+    """The scene's predictor as its author sets the engine's :class:`~engine.bodies.Bodies`
+    (every client runs it, browsers too), with what each number measured on seed 1:
+
+    * resting cubes stay where they are; sliding cubes keep their velocity (taking a tenth
+      off for friction measured worse; constant friction, each axis's travel 6 codes
+      shorter, measured 0.4-0.6 B/packet better but is no rule of Bodies);
+    * ``floor``: a falling cube keeps falling at its speed, but not through the floor (a
+      clamp that compared the floor with the offset codes, so never held until fixed:
+      349.0 -> 348.7 B/packet with the tumbling options); a rising one stays at its height
+      (the best share of a rising cube's velocity is 0-1 of 6 ticks, a falling one's 5-6;
+      pulling every moving cube down by gravity measured 2.6 B/packet worse; holding risers:
+      345.3 -> 344.7, --learn 328.7 -> 328.3; falling at 0.6, 0.8, 1.2 of its speed: 0.3,
+      0.15 worse, 0.04 better; pulled a further 29 codes down, gravity over 6 ticks: no better);
+
+    and with ``tumbling``:
+
+    * ``rotation``, ``spin``, ``turning``: a cube that turned by more than the codes' jitter
+      keeps turning for two thirds of the time ahead (4 of 6 ticks): 359.3 -> 355.5 B/packet
+      (3, 5 and 6 turns: 355.7, 355.6, 356.1). Turning every cube that changed at all
+      measured worse (jitter extrapolated is noise doubled), as did laying slow cubes near
+      the floor face-down and rolling cubes by their travel;
+    * ``aloft``: a cube off the floor (higher than one on its corner) turns on for all the
+      time ahead at any spin: 346.1 -> 344.7, --learn 329.9 -> 328.3 (from 170, 250 or 300
+      codes up: no better; only its turns above the jitter: 0.25 worse);
+    * ``box``, ``ground`` (entropy coding): a low cube whose orientation did not come as
+      expected (a tumble) stands as high as its lowest corner lets it: 355.5 -> 349.0
+      B/packet; with the measured standing (``SINK``, ``STANDING``) rather than the
+      geometric ``HALF``, 348.7 -> 346.7 (no sink and 101.9 per unit: 347.1; the fit's own
+      2 and 104.0: 348.5; REACH 150-260: no better)."""
+    if not tumbling:
+        return Bodies(moves=("xy", "z"), height="z", floor=ZERO + FLOOR)
+    return Bodies(moves=("xy", "z"), height="z", floor=ZERO + FLOOR, rotation="orientation", spin=SPINNING, turning=(2, 3),
+                  aloft=ZERO + REACH, box=STANDING if entropy else None, ground=ZERO - SINK)
 
 
 def cube_state(frame: np.ndarray) -> State:

@@ -39,6 +39,7 @@ _LAZY = {
     "Fixed": "quantize",
     "Angle": "quantize",
     "SmallestThree": "quantize",
+    "Bodies": "bodies",
     # how a viewer draws it and which keys play it
     "Visuals": "visuals",
     "Sprite": "visuals",
@@ -67,6 +68,7 @@ _LAZY = {
 __all__ = ["TicksyncError", "UsageError", *_LAZY]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
+    from .bodies import Bodies
     from .cli import run_headless
     from .controls import Aim, Axis, Controls, Point, Press
     from .loop import Clock, ManualClock, RealClock, TickLoop, TickStats, run_async

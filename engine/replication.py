@@ -13,11 +13,14 @@ These options tune how snapshots code a game whose entities do not move in strai
 * ``coding="entropy"`` range-codes updates with context models (see
   :mod:`netcode.statesync.rangecoder`) instead of bit-packing each column at one width: fewer
   bytes for physics-like motion, more CPU per snapshot. ``"packed"`` (the default) is the
-  older, cheaper format. Browser clients decode both, unless the spec names a ``predictor``.
+  older, cheaper format. Browser clients decode both, unless the spec names a ``predictor``
+  function of its own (they run :class:`~engine.bodies.Bodies`).
 * ``groups``: tuples of fields that change together (a position's axes and its height, a
   rotation's components); with entropy coding one changed flag covers each group. Fields in
   no group are a group each.
-* ``predictor``: a function that says where each entity should be at the snapshot's tick,
+* ``predictor``: :class:`~engine.bodies.Bodies` (rigid bodies under gravity, declared as
+  numbers: every client runs it, browsers too, and with ``box`` it is also the spec's
+  ``refine``), or a function that says where each entity should be at the snapshot's tick,
   from the two snapshots the receiver holds before it; only entities elsewhere are sent
   (default: the smooth fields keep the velocity they had, :func:`netcode.statesync.snapshot.predict`).
   It is called as ``predictor(base, older, rows, ahead, gap, columns)`` with the baseline's
@@ -58,6 +61,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
+from .bodies import Bodies
 from .quantize import Quantizer
 
 if TYPE_CHECKING:
@@ -115,6 +119,16 @@ class Replication:
             raise ValueError(f"groups {self.groups} must be non-empty tuples of distinct replicated fields")
         if self.predictor is not None and not callable(self.predictor):
             raise TypeError(f"predictor {self.predictor!r} is not callable")
+        if isinstance(self.predictor, Bodies):  # the built-in one: checked, and its height guess is the refine
+            bodies = self.predictor.bound(self.fields)
+            object.__setattr__(self, "predictor", bodies)
+            if bodies.box is not None:
+                if self.coding != "entropy":
+                    raise ValueError("Bodies(box=...) guesses heights from a packet's rotation: it needs coding='entropy'")
+                if self.refine is not None or self.refined:
+                    raise ValueError("a Bodies predictor with box guesses the height again itself: the spec names no refine")
+                object.__setattr__(self, "refine", bodies.refine)
+                object.__setattr__(self, "refined", bodies.refined)
         if (self.refine is None) != (not self.refined):
             raise ValueError("refine and refined go together: the function and the fields it refines")
         if self.refine is not None:
@@ -183,10 +197,12 @@ class Replication:
             out += f", coding={self.coding!r}"
         if self.groups:
             out += f", groups={self.groups!r}"
-        if self.predictor is not None:
+        if isinstance(self.predictor, Bodies):  # by its numbers (its refine is its own)
+            out += f", predictor={self.predictor!r}"
+        elif self.predictor is not None:
             p = self.predictor
             out += f", predictor={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}"
-        if self.refine is not None:
+        if self.refine is not None and not (isinstance(self.predictor, Bodies) and self.predictor.box is not None):
             p = self.refine
             out += f", refine={getattr(p, '__module__', None)}.{getattr(p, '__qualname__', type(p).__qualname__)}, refined={self.refined!r}"
         if self.model is not None:  # by its bytes' digest: another model, another spec

@@ -77,29 +77,6 @@ def test_carried_models_round_trip_and_cost_less_than_learning_each_packet_afres
     assert learned["bytes"] < 0.98 * plain["bytes"], (learned["bytes"], plain["bytes"])
 
 
-def test_the_height_guess_stands_a_tumbled_low_cube_as_the_recording_rests_them():
-    """height_on_the_floor: a low cube whose orientation came other than expected stands
-    at the measured resting height (lying flat: FLOOR, the recording's flat cubes' code;
-    on an edge, higher); a high cube, or one whose orientation came as expected, keeps
-    the predictor's height."""
-    import numpy as np
-
-    columns = {"orientation": (0, 4), "xy": (4, 6), "z": (6, 7), "interacting": (7, 8)}
-    turn = np.pi / 5
-    flat = [0, 0, np.sin(turn / 2), np.cos(turn / 2)]  # turned about the vertical: lying flat
-    edge = [np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]  # tipped 45 degrees: on an edge
-    expected = np.zeros((4, 8), np.int64)
-    expected[:, 0:4] = bench_cubes.ROTATION.quantize(np.array([[0, 0, 0, 1.0]] * 4))
-    expected[:, 6] = bench_cubes.ZERO + np.array([150, 150, 150, 400])
-    known = expected.copy()
-    known[:, 0:4] = bench_cubes.ROTATION.quantize(np.array([flat, edge, [0, 0, 0, 1.0], flat]))
-    got = bench_cubes.height_on_the_floor(expected, known, columns)
-    assert got[0, 6] == bench_cubes.ZERO + bench_cubes.FLOOR
-    assert bench_cubes.ZERO + 140 <= got[1, 6] <= bench_cubes.ZERO + 150  # sqrt(2) half-sizes, measured
-    assert got[2, 6] == expected[2, 6] and got[3, 6] == expected[3, 6]
-    assert np.array_equal(np.delete(got, 6, axis=1), np.delete(expected, 6, axis=1))
-
-
 @needs_recording
 def test_the_instruction_counters_child_run_encodes_and_decodes_its_stretch(tmp_path):
     """What bench.cube_instructions runs under callgrind: it decodes every packet back (and
@@ -123,53 +100,6 @@ def test_the_instruction_counter_refuses_too_few_frames():
     with pytest.raises(SystemExit) as exc:
         cube_instructions.main(["--frames", "5"])
     assert exc.value.code == 2
-
-
-COLUMNS = {"orientation": (0, 4), "xy": (4, 6), "z": (6, 7), "interacting": (7, 8)}
-
-
-def cubes(heights, turns=None):
-    """Codes of cubes at these heights (1/512 m), turned about x by ``turns`` radians (none: upright)."""
-    import numpy as np
-
-    angles = np.zeros(len(heights)) if turns is None else np.asarray(turns, float)
-    quats = np.stack([np.sin(angles / 2), 0 * angles, 0 * angles, np.cos(angles / 2)], axis=1)
-    codes = np.zeros((len(heights), 8), np.int64)
-    codes[:, 0:4] = bench_cubes.ROTATION.quantize(quats)
-    codes[:, 4:6] = bench_cubes.ZERO
-    codes[:, 6] = bench_cubes.ZERO + np.asarray(heights)
-    return codes
-
-
-def test_the_physics_predictor_holds_a_rising_cube_and_lets_a_falling_one_fall_to_the_floor():
-    """Gravity: a cube rising at the baseline is guessed at its height 6 ticks on; one
-    falling keeps falling at its speed, but not through the floor; a resting one rests."""
-    older = cubes([150, 300, 120, 102])
-    base = cubes([160, 290, 110, 102])
-    got = bench_cubes.physics_predictor(base, older, None, 6, 1, COLUMNS)
-    assert (got[:, 6] - bench_cubes.ZERO).tolist() == [160, 290 - 60, bench_cubes.FLOOR, 102]
-
-
-def test_a_cube_off_the_floor_keeps_turning_however_slowly():
-    """A cube higher than one on its corner (in flight, or borne on others) turns on for
-    all 6 ticks even at a spin the floor's cubes take for jitter; on the floor the same
-    slow turn is left as it was, and a faster one is turned on for 4 ticks."""
-    import numpy as np
-
-    slow, fast = 0.01, 0.06  # radians a tick: below and above the floor's spin threshold
-    older = cubes([400, 102, 102], [0.2, 0.2, 0.2])
-    base = cubes([400, 102, 102], [0.2 + slow, 0.2 + slow, 0.2 + fast])
-    got = bench_cubes.tumbling_predictor(base, older, None, 6, 1, COLUMNS)
-
-    def angle(codes):  # about x, as the codes hold it (a 9-bit component is about 0.0055 rad)
-        quats = bench_cubes.ROTATION.dequantize(codes[:, 0:4], np.float64)
-        return 2 * np.arctan2(quats[:, 0], quats[:, 3])
-
-    turn = angle(base) - angle(older)  # (as quantized: about slow, slow and fast)
-    expected = angle(base) + turn * [6, 0, 4]
-    assert np.abs(angle(got) - expected).max() < 0.003, (angle(got), expected)
-    assert np.array_equal(got[1], base[1])
-    assert np.array_equal(got[:, 4:], base[:, 4:])
 
 
 @needs_recording

@@ -15,6 +15,7 @@ import base64
 
 import numpy as np
 
+from engine.bodies import Bodies
 from engine.quantize import SmallestThree
 from netcode.statesync import rangecoder
 
@@ -25,6 +26,11 @@ class SnapshotCoding:
     def __init__(self, replication, fields, columns: int, smooth: np.ndarray):
         self.entropy = replication.coding == "entropy"
         self.hook = replication.predictor
+        # The engine's rigid-body predictor (browsers run it too), or None.
+        self.bodies = replication.predictor if isinstance(replication.predictor, Bodies) else None
+        # Whether the game predicts or refines with functions of its own (Python clients only).
+        self.custom = (self.hook is not None and self.bodies is None) or (
+            replication.refine is not None and not (self.bodies is not None and self.bodies.box is not None))
         self.smooth = smooth
         self.columns_of = {name: (c, c + w) for name, _, c, w, _, _ in fields}
         group_names = list(replication.groups)
@@ -77,8 +83,9 @@ class SnapshotCoding:
     def describe(self) -> dict:
         """What a browser needs to decode this spec's entropy-coded parts (web/entropy.js's
         EntropyCoding): per column its group and context set, the first column and bit depth
-        of each smallest-three rotation, whether the game names its own predictor (which
-        only Python runs), its trained coder model (:mod:`netcode.statesync.training`'s
+        of each smallest-three rotation, whether the game names a predictor or refine
+        function of its own (which only Python runs; :meth:`bodies_json` is the engine's
+        predictor, which browsers run), its trained coder model (:mod:`netcode.statesync.training`'s
         file, base64; the browser loads it) or None, and whether it carries models from
         snapshot to snapshot (:meth:`carried`)."""
         rotations = [[c0, q.bits] for c0, _c1, q in self.transforms if isinstance(q, SmallestThree)]
@@ -95,6 +102,11 @@ class SnapshotCoding:
             "model": None if self.model is None else base64.b64encode(self.model.to_bytes()).decode("ascii"),
             "carry": self.carries,
         }
+
+    def bodies_json(self) -> dict | None:
+        """The spec's :class:`~engine.bodies.Bodies` as a browser runs it (web/bodies.js),
+        its fields as columns; None without one."""
+        return None if self.bodies is None else self.bodies.describe(self.columns_of)
 
     # -- prediction --------------------------------------------------------------------
     def expect(self, base_codes, base_view, pred_codes, pred_view, tick, base_tick, pred_tick, default):
