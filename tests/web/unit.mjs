@@ -10,6 +10,7 @@ import {
   packSessionHeader, packSsInput, parseAccepted, parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, sealPacket,
   sessionKeys, splitToken, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
+import { extrapolated, standing, turned } from "../../netcode/server/web/bodies.js";
 
 const hex = (b) => Buffer.from(b).toString("hex");
 const bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));
@@ -117,7 +118,36 @@ const OPS = {
     return o.codes.map((c) => s.dequantize(f, c));
   },
   extras: (o) => new GameSchema(o.schema).decodeExtras(bytes(o.hex)),
+  // bodies.js on flat tables (o.base etc.: rows x o.columns codes, row-major); ``out`` starts
+  // as o.out (the baseline's copy by default) and is returned whole. A RangeError (bad
+  // parameters, where Python raises a ValueError) is reported as {range_error}.
+  extrapolated: (o) => rangeChecked(() => {
+    const out = Float64Array.from(o.out ?? o.base);
+    const moved = extrapolated(Float64Array.from(o.base), Float64Array.from(o.older), o.columns, o.c0, o.c1, o.num, o.den, out,
+      o.rows ? Uint8Array.from(o.rows) : null, o.low ?? null);
+    return { moved, out: Array.from(out) };
+  }),
+  turned: (o) => rangeChecked(() => {
+    const out = Float64Array.from(o.out ?? o.base);
+    const moved = turned(Float64Array.from(o.base), Float64Array.from(o.older), o.columns, o.col, o.turns, o.still, o.scale, out,
+      o.rows ? Uint8Array.from(o.rows) : null);
+    return { moved, out: Array.from(out) };
+  }),
+  standing: (o) => rangeChecked(() => {
+    const out = Float64Array.from(o.out ?? o.expected);
+    standing(Float64Array.from(o.expected), Float64Array.from(o.known), o.columns, o.rot, o.z, o.below, o.half, o.ground, o.scale, out);
+    return Array.from(out);
+  }),
 };
+
+function rangeChecked(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError) return { range_error: e.message };
+    throw e;
+  }
+}
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;

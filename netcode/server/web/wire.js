@@ -270,7 +270,7 @@ export function decodePart(bytes, capacity, columns, extrasSize, coding = null) 
 }
 
 /** Python's floor division (``//``) of integers, exact: no float rounding at the edges. */
-function floorDiv(a, b) {
+export function floorDiv(a, b) {
   let q = Math.floor(a / b);
   if (q * b > a) q--;
   else if ((q + 1) * b <= a) q++;

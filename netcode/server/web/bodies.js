@@ -1,0 +1,238 @@
+// Moving bodies for a physics predictor: the browser's twins of engine/motion.py's
+// extrapolated() and engine/smallest_three.py's turned() and standing(). A predictor's
+// guess is coded against on both ends, so each step here is Python's: integer motion exact
+// (BigInt where a double would round), rotations in the same IEEE +, -, *, /, sqrt in the
+// same order. Tables are flat Float64Arrays of integer codes, row-major (entity e, column c
+// at e * columns + c), as the client keeps its snapshots.
+
+import { floorDiv } from "./wire.js";
+
+const VALUES = 2 ** 61; // motion.py's _VALUES: the largest codes moved
+const STEP = 1n << 62n; // the largest step (velocity * num) taken, and num's and den's bound
+// Below EXACT, velocity, step, quotient and sum are exact as doubles, and so is wire.js's
+// floorDiv (its products stay below 2**53).
+const EXACT = 2 ** 51;
+const WORD = 2 ** 63; // int64's bound: Python's low is -WORD..WORD - 1 (-WORD: no floor)
+const LAST = WORD - 1024; // the largest double below WORD
+
+/** The per-column values of ``value`` (a number for every column, or an array of ``w``),
+ * checked as motion.py's _parameters checks them, a RangeError where it raises: each an
+ * integer (or, with ``none``, null or -Infinity: no floor), within lo..hi where w > 0. */
+function perColumn(value, w, what, lo, hi, none = false) {
+  const many = Array.isArray(value) || ArrayBuffer.isView(value);
+  const given = many ? Array.from(value) : [value];
+  const free = (x) => none && (x === null || x === -Infinity);
+  for (const x of given) if (!free(x) && !(typeof x === "number" && Number.isInteger(x))) throw new RangeError(`${what}: ${x} is not an integer`);
+  const values = many ? given : Array(w).fill(value);
+  if (values.length !== w) throw new RangeError(`${what}: ${w} columns, ${values.length} values`);
+  for (const x of values) if (!free(x) && !(x >= lo && x <= hi)) throw new RangeError(`${what} must be ${lo}..${hi}, not ${x}`);
+  return values.map((x) => (free(x) ? -Infinity : x));
+}
+
+/** Python's floor division of BigInts (``//``, towards minus infinity); ``d`` positive. */
+function floorDivBig(a, d) {
+  const q = a / d;
+  return a < 0n && q * d !== a ? q - 1n : q;
+}
+
+/**
+ * Carry on the rows that moved (engine/motion.py's extrapolated): each row r (of ``rows``,
+ * a Uint8Array mask, when given) whose columns c0..c1-1 of ``base`` differ from ``older``'s
+ * (the snapshot before it) in any column gets, in each of those columns c of ``out``,
+ * ``b + floor((b - o) * num / den)``, then ``max(that, min(low, b))`` (a floor the guess does
+ * not go through; a body already below it sinks no further). ``num``, ``den``: a number for
+ * every column or an array of one per column (|num| <= 2**62, 1 <= den <= 2**62, integers);
+ * ``low``: null (no floor), a number, or an array per column whose entries may be null or
+ * -Infinity (no floor; so is -(2 ** 63), Python's none); otherwise integers within int64. Bad parameters throw a RangeError,
+ * as Python raises. Any codes (a hostile peer's) give codes: a value beyond +-2**61, or whose
+ * step would be beyond 2**62, keeps the baseline's, and so does a value that is no integer
+ * (Python's int64 tables hold none). The arithmetic is exact (BigInt where a double would
+ * round); a result beyond 2**53 is stored rounded to the nearest double, as float() would.
+ * Returns how many rows moved.
+ */
+export function extrapolated(base, older, columns, c0, c1, num, den, out, rows = null, low = null) {
+  const n = checkTables(base, older, out, columns, rows);
+  if (!(Number.isInteger(c0) && Number.isInteger(c1) && 0 <= c0 && c0 <= c1 && c1 <= columns)) {
+    throw new RangeError(`columns ${c0}:${c1} of a table of ${columns}`);
+  }
+  const w = c1 - c0;
+  const nums = perColumn(num, w, "num", -(2 ** 62), 2 ** 62);
+  const dens = perColumn(den, w, "den", 1, 2 ** 62);
+  const lows = perColumn(low, w, "low", -WORD, LAST, true);
+  // The largest velocity whose step fits (|velocity * num| <= 2**62), as Python's table has it;
+  // a double of it compares exactly with any velocity below 2**53 (beyond, it is above them all).
+  const fits = nums.map((a) => (a ? STEP / BigInt(Math.abs(a)) : STEP));
+  const fitsNumber = fits.map(Number);
+  let moved = 0;
+  for (let r = 0; r < n; r++) {
+    if (rows && !rows[r]) continue;
+    const at = r * columns;
+    let c = c0;
+    while (c < c1 && base[at + c] === older[at + c]) c++;
+    if (c === c1) continue;
+    moved++;
+    for (c = c0; c < c1; c++) {
+      const k = c - c0, now = base[at + c], was = older[at + c];
+      let x = now;
+      if (Math.abs(now) <= EXACT && Math.abs(was) <= EXACT && Number.isInteger(now) && Number.isInteger(was)) {
+        const v = now - was; // exact: |v| <= 2**52
+        if (Math.abs(v) <= fitsNumber[k]) {
+          const step = v * nums[k]; // exact when below EXACT (an integer the double can hold)
+          if (Math.abs(step) < EXACT && dens[k] < EXACT) x = now + (dens[k] === 1 ? step : floorDiv(step, dens[k]));
+          else x = exactly(now, v, nums[k], dens[k]);
+        }
+      } else if (Math.abs(now) <= VALUES && Math.abs(was) <= VALUES && Number.isInteger(now) && Number.isInteger(was)) {
+        const v = BigInt(now) - BigInt(was);
+        if (-fits[k] <= v && v <= fits[k]) x = exactly(now, v, nums[k], dens[k]);
+      }
+      // max and min commute with rounding to a double: this is Python's value, rounded.
+      out[at + c] = Math.max(x, Math.min(lows[k], now));
+    }
+  }
+  return moved;
+}
+
+/** ``now + (v * num) // den`` in BigInt (``v`` a number or a BigInt), rounded to a double. */
+function exactly(now, v, num, den) {
+  return Number(BigInt(now) + floorDivBig(BigInt(v) * BigInt(num), BigInt(den)));
+}
+
+/** The number of rows of ``base``, ``older`` and ``out`` (one shape), or a RangeError. */
+function checkTables(base, older, out, columns, rows) {
+  if (!(Number.isInteger(columns) && columns > 0) || base.length % columns || older.length !== base.length || out.length !== base.length) {
+    throw new RangeError(`tables of one shape (rows x ${columns} columns) expected: ${base.length}, ${older.length}, ${out.length} codes`);
+  }
+  const n = base.length / columns;
+  if (rows && rows.length !== n) throw new RangeError(`${n} rows of codes, a mask of ${rows.length}`);
+  return n;
+}
+
+const SQRT_HALF = Math.sqrt(0.5);
+const SPAN = 2 * SQRT_HALF;
+export const MAX_TURNS = 64; // smallest_three.py's: the most turns turned() takes
+
+/** The component that is the ``i``-th kept one (0..2) when ``drop`` is dropped. */
+const kept = (drop, i) => (i < drop ? i : i + 1);
+
+/** smallest_three.py's _unit_row: the rotation codes ``codes[at..at+3]`` (largest index,
+ * then the three kept components) as a unit quaternion into ``q`` (x y z w). The dropped
+ * component is what the other three leave, positive. Any integer codes give numbers. */
+export function unitRow(codes, at, scale, q) {
+  const old = codes[at] & 3; // Python's & 3 on int64: the low bits, negative codes too
+  let s = 0.0;
+  for (let i = 0; i < 3; i++) {
+    const t = codes[at + 1 + i] / scale * SPAN - SQRT_HALF;
+    q[kept(old, i)] = t;
+    s += t * t;
+  }
+  const left = 1.0 - s;
+  q[old] = Math.sqrt(left > 0.0 ? left : 0.0); // Python's max(0.0, left)
+}
+
+/** smallest_three.py's _round_row: quaternion ``q``'s three components other than ``drop``
+ * (made positive) as codes 0..scale, into ``out[at..at+2]``. */
+export function roundRow(q, drop, scale, out, at) {
+  const sign = q[drop] < 0 ? -1.0 : 1.0;
+  for (let i = 0; i < 3; i++) {
+    const x = (q[kept(drop, i)] * sign + SQRT_HALF) / SPAN * scale + 0.5;
+    // Python's min(max(x, 0.0), scale), then C's conversion to an integer (never negative here)
+    const low = 0.0 > x ? 0.0 : x;
+    out[at + i] = Math.trunc(scale < low ? scale : low);
+  }
+}
+
+/** smallest_three.py's _in_range: whether the codes at ``at`` are a quantizer's. */
+function inRange(codes, at, scale) {
+  return 0 <= codes[at] && codes[at] <= 3 && 0 <= codes[at + 1] && codes[at + 1] <= scale
+    && 0 <= codes[at + 2] && codes[at + 2] <= scale && 0 <= codes[at + 3] && codes[at + 3] <= scale;
+}
+
+/**
+ * Spinning bodies kept spinning (engine/smallest_three.py's turned): each rotation in columns
+ * col..col+3 (largest index, a, b, c) of ``base`` that turned since ``older`` is turned on
+ * ``turns`` more times (at most MAX_TURNS) by that turn, the short way round, into the same
+ * columns of ``out``. A turn whose quaternion's w is ``still`` or more (the codes' jitter), a
+ * row outside ``rows`` (a Uint8Array mask, when given), a row that did not turn and codes no
+ * quantizer makes are not written, nor are other columns. Returns how many rows were written.
+ */
+export function turned(base, older, columns, col, turns, still, scale, out, rows = null) {
+  const n = checkTables(base, older, out, columns, rows);
+  if (!(Number.isInteger(col) && 0 <= col && col <= columns - 4)) throw new RangeError(`columns ${col}:${col + 4} of a table of ${columns}`);
+  if (!Number.isInteger(turns)) throw new RangeError(`turns: ${turns} is not an integer`);
+  turns = Math.min(turns, MAX_TURNS);
+  if (turns <= 0) return 0;
+  const q = [0, 0, 0, 0], p = [0, 0, 0, 0];
+  let moved = 0;
+  for (let r = 0; r < n; r++) {
+    const at = r * columns + col;
+    if ((base[at] === older[at] && base[at + 1] === older[at + 1] && base[at + 2] === older[at + 2] && base[at + 3] === older[at + 3])
+        || (rows && !rows[r])) continue;
+    if (!(inRange(base, at, scale) && inRange(older, at, scale))) continue;
+    unitRow(base, at, scale, q);
+    unitRow(older, at, scale, p);
+    // The turn from older to base, base * conjugate(older), then that turn after the rotation
+    // so far, ``turns`` times: one quaternion product (x y z w, a * p), its first pass the turn.
+    let [ax, ay, az, aw] = q;
+    let px = -p[0], py = -p[1], pz = -p[2], pw = p[3];
+    let times;
+    for (times = -1; times < turns; times++) {
+      let x = aw * px + ax * pw + ay * pz - az * py;
+      let y = aw * py - ax * pz + ay * pw + az * px;
+      let z = aw * pz + ax * py - ay * px + az * pw;
+      let w = aw * pw - ax * px - ay * py - az * pz;
+      if (times >= 0) {
+        px = x; py = y; pz = z; pw = w;
+        continue;
+      }
+      if (w < 0) { // the short way round
+        x = -x; y = -y; z = -z; w = -w;
+      }
+      if (w >= still) break;
+      px = ax; py = ay; pz = az; pw = aw; // the baseline's, turned on from here
+      ax = x; ay = y; az = z; aw = w;
+    }
+    if (times < 0) continue; // a jitter of the codes, not a spin
+    q[0] = px; q[1] = py; q[2] = pz; q[3] = pw;
+    let drop = 0, big = Math.abs(px);
+    for (let k = 1; k < 4; k++) {
+      if (Math.abs(q[k]) > big) {
+        big = Math.abs(q[k]);
+        drop = k;
+      }
+    }
+    out[at] = drop;
+    roundRow(q, drop, scale, out, at + 1);
+    moved++;
+  }
+  return moved;
+}
+
+/** smallest_three.py's _reach: how far a unit cube turned by the codes at ``at`` reaches
+ * below its centre (the rotation matrix's bottom row, summed as magnitudes). */
+function reach(codes, at, scale, q) {
+  unitRow(codes, at, scale, q);
+  const [x, y, z, w] = q;
+  return Math.abs(2.0 * (x * z - w * y)) + Math.abs(2.0 * (y * z + w * x)) + Math.abs(1.0 - 2.0 * (x * x + y * y));
+}
+
+/**
+ * Boxes put back on the ground where they tumbled (engine/smallest_three.py's standing, on
+ * whole tables): for each row whose height ``expected[z]`` is below ``below`` and whose
+ * rotation (columns rot..rot+3) in ``known`` is not ``expected``'s, ``out``'s column z
+ * becomes ``ground + trunc(clip(reach, 0, 2) * half + 0.5)``, ``reach`` being the known
+ * rotation's; other rows and columns are left as they are. Any codes give a height.
+ */
+export function standing(expected, known, columns, rot, z, below, half, ground, scale, out) {
+  const n = checkTables(expected, known, out, columns, null);
+  if (!(Number.isInteger(rot) && 0 <= rot && rot <= columns - 4)) throw new RangeError(`columns ${rot}:${rot + 4} of a table of ${columns}`);
+  if (!(Number.isInteger(z) && 0 <= z && z < columns)) throw new RangeError(`column ${z} of a table of ${columns}`);
+  const q = [0, 0, 0, 0];
+  for (let r = 0; r < n; r++) {
+    const row = r * columns, at = row + rot;
+    if (expected[row + z] >= below || (expected[at] === known[at] && expected[at + 1] === known[at + 1]
+        && expected[at + 2] === known[at + 2] && expected[at + 3] === known[at + 3])) continue;
+    const lift = reach(known, at, scale, q);
+    const low = 0.0 > lift ? 0.0 : lift; // Python's min(max(lift, 0.0), 2.0)
+    out[row + z] = ground + Math.trunc((2.0 < low ? 2.0 : low) * half + 0.5);
+  }
+}

@@ -1,0 +1,296 @@
+"""The browser's moving bodies (netcode/server/web/bodies.js) against the Python they twin:
+engine.motion.extrapolated, engine.smallest_three.turned and standing. A predictor's guess
+is what both ends code against, so every code must be the same: compared exactly, on random
+tables, spinning rotations, hostile codes and parameters, and the real cube recording.
+
+The browser holds codes as doubles (Float64Array): inputs are made of values a double holds
+exactly, and results beyond 2**53 compare as the double nearest Python's integer (all a
+Float64Array can hold; below 2**53, which every quantizer's codes are, exactly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import bench_cubes
+from engine import motion, smallest_three
+from engine.quantize import SmallestThree
+from test_web_client import js
+
+NONE = -(1 << 63)  # Python's "no floor"; the browser's is null
+ROTATION = SmallestThree(9)
+SCALE = ROTATION.scale
+COLUMNS = 8  # the tables' width: a rotation's 4 codes, then position and more
+FINE = (1 << 50) - 1  # a rotation scale whose codes show a float step's last bits
+
+
+def exact(a) -> np.ndarray:
+    """Codes as the browser holds them: each the double nearest it (int64)."""
+    return np.asarray(a, np.float64).astype(np.int64)
+
+
+def same(js_table, py_table) -> None:
+    """A browser table equals Python's, code for code (as doubles: exact below 2**53)."""
+    got = np.array(js_table, np.float64)
+    want = np.asarray(py_table, np.int64).ravel().astype(np.float64)
+    assert got.shape == want.shape
+    wrong = np.flatnonzero(got != want)
+    assert not len(wrong), f"{len(wrong)} codes differ, first at {wrong[0]}: browser {got[wrong[0]]!r}, Python {want[wrong[0]]!r}"
+
+
+def low_for_js(low):
+    if low is None or isinstance(low, int):
+        return None if low == NONE else low
+    return [None if x == NONE else x for x in low]
+
+
+def extrapolated_case(base, older, c0, c1, num, den, rows=None, low=None, out=None):
+    """(the unit.mjs op, Python's (moved, out)) for one extrapolated() call."""
+    start = (base if out is None else out).copy()
+    py_out = start.copy()
+    moved = motion.extrapolated(base, older, c0, c1, num, den, py_out, rows, low)
+    op = {
+        "op": "extrapolated", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": base.shape[1],
+        "c0": c0, "c1": c1, "num": num, "den": den, "out": start.ravel().tolist(),
+        "rows": None if rows is None else rows.astype(int).tolist(), "low": low_for_js(low),
+    }
+    return op, (moved, py_out)
+
+
+def turned_case(base, older, col, turns, still, rows=None, out=None, scale=SCALE):
+    start = (base if out is None else out).copy()
+    py_out = start.copy()
+    moved = smallest_three.turned(base, older, col, turns, still, scale, py_out, rows)
+    op = {
+        "op": "turned", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": base.shape[1], "col": col,
+        "turns": turns, "still": still, "scale": scale, "out": start.ravel().tolist(),
+        "rows": None if rows is None else rows.astype(int).tolist(),
+    }
+    return op, (moved, py_out)
+
+
+def standing_case(expected, known, rot, z, below, half, ground, out=None, scale=SCALE):
+    start = (expected if out is None else out).copy()
+    py_out = start.copy()
+    smallest_three.standing(expected[:, rot:rot + 4], known[:, rot:rot + 4], expected[:, z], below, half, ground, scale, py_out[:, z])
+    op = {
+        "op": "standing", "expected": expected.ravel().tolist(), "known": known.ravel().tolist(), "columns": expected.shape[1],
+        "rot": rot, "z": z, "below": below, "half": half, "ground": ground, "scale": scale, "out": start.ravel().tolist(),
+    }
+    return op, py_out
+
+
+def check_moves(cases) -> None:
+    """Run (op, (moved, out)) cases through the browser in one go; each must equal Python's."""
+    results = js(*(op for op, _ in cases))
+    for (op, (moved, out)), got in zip(cases, results):
+        assert "range_error" not in got, got
+        assert got["moved"] == moved, op["op"]
+        same(got["out"], out)
+
+
+def spins(rng, n: int, angles, scale: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """(older, base): n random rotations' codes, and theirs turned by a random axis through
+    an angle drawn from ``angles`` (radians), as a body spun between two snapshots. At a
+    fine ``scale`` (2**50) the codes show a float step's last bits: a step taken in another
+    order than Python's changes codes there (at 9 bits, only at a rounding's very edge)."""
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    axis = rng.normal(size=(n, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    half = rng.choice(angles, n) / 2
+    turn = np.column_stack([axis * np.sin(half)[:, None], np.cos(half)])  # x y z w
+    codes = lambda q: smallest_three.to_codes(q, np.argmax(np.abs(q), axis=1), scale)  # noqa: E731
+    return codes(q), codes(_product(turn, q))
+
+
+def _product(a, b):
+    ax, ay, az, aw = a.T
+    bx, by, bz, bw = b.T
+    return np.column_stack([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz])
+
+
+def tables(rng, n: int, rotations) -> tuple[np.ndarray, np.ndarray]:
+    """(older, base) tables of n rows: ``rotations`` (older, base codes) in columns 0..3,
+    positions moving at rest, small, large and negative velocities in 4..6, a flag in 7."""
+    older_rot, base_rot = rotations
+    base = np.zeros((n, COLUMNS), np.int64)
+    base[:, 0:4] = base_rot
+    base[:, 4:7] = rng.integers(-(1 << 20), 1 << 20, (n, 3)) + (1 << 20)
+    base[:, 7] = rng.integers(0, 2, n)
+    speed = rng.choice([0, 0, 0, 3, 40, 5000, 1 << 30], (n, 1))  # most rest
+    velocity = rng.integers(-1, 2, (n, 3)) * rng.integers(0, speed + 1, (n, 3))
+    velocity[rng.random(n) < 0.2, 1:] = 0  # some move in one column only
+    older = base.copy()
+    older[:, 0:4] = older_rot
+    older[:, 4:7] -= velocity
+    older[:, 7] ^= rng.random(n) < 0.1
+    return older, base
+
+
+# -- extrapolated ---------------------------------------------------------------------------
+
+
+def test_extrapolated_matches_python_on_random_tables(seed):
+    rng = np.random.default_rng(seed)
+    older, base = tables(rng, 500, spins(rng, 500, [0.0, 0.1]))
+    mask = rng.random(500) < 0.7
+    floor = int(base[:, 6].min()) + 3000  # some rows start below it
+    cases = []
+    for num, den in [(6, 1), (4, 1), (2, 3), (1, 7), (-3, 2), (0, 5), (5, 6), ([6, 6, 4], [1, 1, 3])]:
+        for rows in (None, mask):
+            for low in (None, (NONE, NONE, floor), floor):
+                cases.append(extrapolated_case(base, older, 4, 7, num, den, rows, low))
+    cases.append(extrapolated_case(base, older, 0, COLUMNS, 6, 1))  # every column, rotation codes too
+    cases.append(extrapolated_case(base, older, 5, 5, 6, 1))  # no columns: nothing moves
+    # into a table other than the baseline: rows and columns not moved are left as they were
+    cases.append(extrapolated_case(base, older, 4, 7, 2, 3, mask, (NONE, NONE, floor), out=rng.integers(-9, 9, base.shape)))
+    assert any(moved for _, (moved, _) in cases)
+    check_moves(cases)
+
+
+def test_extrapolated_matches_python_on_hostile_codes(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    big = 2.0 ** rng.integers(40, 63, (n, 3))  # 2**40 .. 2**62: beyond a double's exact integers
+    base = exact(rng.uniform(-1, 1, (n, 3)) * big)
+    older = exact(base - rng.uniform(-1, 1, (n, 3)) * 2.0 ** rng.integers(0, 62, (n, 3)))  # |older| < 2**63
+    near = [2 ** 61, -(2 ** 61), 2 ** 61 + 2 ** 9, -(2 ** 61) - 2 ** 9, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 2 ** 62, -(2 ** 62),
+            (1 << 63) - (1 << 10), -(1 << 63), 0, 1, -1]
+    edges = np.array(near, np.int64)
+    base[:50] = rng.choice(edges, (50, 3))  # around the guard (2**61) and a double's edge (2**53)
+    older[:50] = rng.choice(edges, (50, 3))
+    older[50:60] = exact(base[50:60] - 2.0 ** 52)  # velocities about 2**52..2**53: steps far past 2**53
+    base[60:70] = rng.integers(-1000, 1000, (10, 3))  # small codes...
+    older[60:70] = exact(base[60:70] - 2.0 ** rng.integers(50, 63, (10, 3)))  # ...with huge velocities
+    base = np.column_stack([base, rng.integers(0, 3, n)])
+    older = np.column_stack([older, base[:, 3]])
+    cases = []
+    for num, den in [(6, 1), (2, 3), (1, 1), (2 ** 62, 1), (-(2 ** 62), 3), (2 ** 40 + 3, 2 ** 62), (2 ** 61 + 2 ** 10, 7),
+                     (3, 2 ** 53 + 2), (2 ** 53 - 1, 2 ** 52 + 1), ([1, 2 ** 30, -(2 ** 50)], [1, 3, 2 ** 40])]:
+        for low in (None, (NONE, -(2 ** 60), 2 ** 55), -(1 << 62)):
+            cases.append(extrapolated_case(base, older, 0, 3, num, den, None, low))
+    check_moves(cases)
+
+
+def test_extrapolated_rejects_parameters_as_python_does():
+    base = np.array([[5, 6], [1, 1]], np.int64)
+    older = np.array([[1, 6], [1, 2]], np.int64)
+    bad = [(6, 0, None), (6, -1, None), (2 ** 62 + 2 ** 11, 1, None), (-(2 ** 62) - 2 ** 11, 1, None), (6, 2 ** 62 + 2 ** 11, None),
+           ([6], 1, None), (6, [1, 1, 1], None), (0.5, 1, None), (6, 1, 1.5), (6, 1, [0, 2 ** 63])]
+    ops = []
+    for num, den, low in bad:
+        with pytest.raises(ValueError):
+            motion.extrapolated(base, older, 0, 2, num, den, base.copy(), None, low)
+        ops.append({"op": "extrapolated", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": 2, "c0": 0, "c1": 2,
+                    "num": num, "den": den, "low": low})
+    # no columns: only whether each is an integer is checked (Python checks ranges of w > 0 values)
+    with pytest.raises(ValueError):
+        motion.extrapolated(base, older, 1, 1, 0.5, 1, base.copy())
+    ops.append({"op": "extrapolated", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": 2, "c0": 1, "c1": 1,
+                "num": 0.5, "den": 1})
+    for got in js(*ops):
+        assert "range_error" in got, got
+    check_moves([extrapolated_case(base, older, 1, 1, 6, 0)])
+    # and the bounds themselves are taken, as Python takes them
+    check_moves([extrapolated_case(base, older, 0, 2, 2 ** 62, 2 ** 62, None, [-(2 ** 63), 2 ** 63 - 2 ** 10])])
+
+
+# -- turned ---------------------------------------------------------------------------------
+
+
+def test_turned_matches_python_on_spinning_rotations(seed):
+    rng = np.random.default_rng(seed)
+    n = 600
+    # turns from none through the codes' jitter and the 0.9999 threshold (w = cos(angle / 2):
+    # about 0.028 rad) to fast spins and half turns and more (w < 0: the short way round)
+    angles = [0.0, 0.005, 0.02, 0.027, 0.0283, 0.029, 0.035, 0.1, 0.5, 1.5, 3.0, 3.1, 4.0, 6.0]
+    older, base = tables(rng, n, spins(rng, n, angles))
+    mask = rng.random(n) < 0.6
+    cases = []
+    for turns in (1, 2, 3, 4, 5, 6, 64, 65, 1000, 0, -3):
+        for still in (0.9999, 2.0, 0.99995, 0.5):
+            cases.append(turned_case(base, older, 0, turns, still, mask if turns % 2 else None))
+    # a table whose rotation sits elsewhere, written into a table other than the baseline
+    shifted_base, shifted_older = np.roll(base, 3, axis=1), np.roll(older, 3, axis=1)
+    cases.append(turned_case(shifted_base, shifted_older, 3, 4, 0.9999, None, out=rng.integers(-9, 9, base.shape)))
+    fine_older, fine_base = spins(rng, n, angles, FINE)
+    cases += [turned_case(fine_base, fine_older, 0, turns, 0.9999, scale=FINE) for turns in (1, 6, 64)]
+    # a turn whose w is exactly ``still`` is a jitter (w >= still): Python's w, in Python's steps
+    older_q, base_q = smallest_three.unit(older[:, 0:4], SCALE), smallest_three.unit(base[:, 0:4], SCALE)
+    edge = next(r for r in range(n) if (older[r, 0:4] != base[r, 0:4]).any())
+    (ax, ay, az, aw), (px, py, pz, pw) = base_q[edge].tolist(), older_q[edge].tolist()
+    w = abs(aw * pw - ax * -px - ay * -py - az * -pz)
+    at_edge = turned_case(base, older, 0, 3, w)
+    assert (at_edge[1][1][edge] == base[edge]).all()  # Python kept it: a jitter
+    cases.append(at_edge)
+    assert sum(moved for _, (moved, _) in cases) > n  # rows did turn
+    check_moves(cases)
+
+
+def test_turned_matches_python_on_hostile_codes(seed):
+    rng = np.random.default_rng(seed)
+    n = 300
+    older, base = spins(rng, n, [0.3, 2.0])
+    junk = np.array([7, -1, -5, 4, 512, 10 ** 6, -(10 ** 6), 2 ** 40, -(2 ** 62), SCALE, 0, 3], np.int64)
+    for table in (older, base):
+        hit = rng.random((n, 4)) < 0.1  # a few codes per table no quantizer makes
+        table[hit] = rng.choice(junk, hit.sum())
+    cases = [turned_case(base, older, 0, turns, still) for turns in (1, 6, 64) for still in (0.9999, 2.0)]
+    # and a scale the codes were not made at (every code in range, none a quantizer's)
+    cases.append(turned_case(base, older, 0, 4, 2.0, scale=2 ** 50))
+    check_moves(cases)
+
+
+# -- standing -------------------------------------------------------------------------------
+
+
+def test_standing_matches_python(seed):
+    rng = np.random.default_rng(seed)
+    n = 600
+    older, base = tables(rng, n, spins(rng, n, [0.0, 0.0, 0.05, 0.8, 2.5]))
+    below, ground = (1 << 20) + 200, (1 << 20) - 1
+    base[:, 6] = (1 << 20) + rng.integers(-50, 400, n)  # around ``below``: some rows above it
+    known = base.copy()
+    known[:, 0:4] = older[:, 0:4]  # the orientation that came: often not the expected one
+    junk = np.array([7, -1, -5, 10 ** 6, -(10 ** 6), 2 ** 40, -(2 ** 62), 2 ** 62, 512], np.int64)
+    hostile = known.copy()
+    hit = rng.random((n, 4)) < 0.15
+    hostile[:, 0:4][hit] = rng.choice(junk, hit.sum())
+    cases = [standing_case(base, known, 0, 6, below, 102.9, ground), standing_case(base, hostile, 0, 6, below, 102.9, ground),
+             standing_case(base, known, 0, 6, below, -3.7, ground), standing_case(base, hostile, 0, 6, 2 ** 62, 0.4, -5),
+             standing_case(base, known, 0, 6, below, 102.9, ground, out=rng.integers(-9, 9, base.shape))]
+    # a half-size of 2**52 puts the reach's last bits in the height: its steps in Python's order
+    cases += [standing_case(base, known, 0, 6, below, 2.0 ** 52, 0), standing_case(base, hostile, 0, 6, below, 2.0 ** 52, 0)]
+    fine = base.copy()
+    fine[:, 0:4], _ = spins(rng, n, [0.0], FINE)
+    cases.append(standing_case(base, fine, 0, 6, below, 2.0 ** 52, 0, scale=FINE))
+    results = js(*(op for op, _ in cases))
+    for (op, want), got in zip(cases, results):
+        same(got, want)
+    assert (cases[0][1] != base).any()  # some heights were guessed
+
+
+# -- the cube recording ---------------------------------------------------------------------
+
+
+def test_bodies_match_python_on_the_cube_recording():
+    path = bench_cubes.default_file()
+    if not path.exists():
+        pytest.skip(f"no cube recording at {path} (see ../shared/cubes/README.md): the predictor's real inputs are not tested")
+    frames = bench_cubes.load_frames(path, 200).astype(np.int64)
+    frames[:, :, 4:7] += 1 << 20  # raw positions as codes, as the bench's quantizers make them
+    cases, standings = [], []
+    for i in range(7, len(frames), 3):
+        older, base, known = frames[i - 7], frames[i - 6], frames[i]
+        cases.append(extrapolated_case(base, older, 4, 7, 6, 1, None, (NONE, NONE, (1 << 20) + 102)))
+        cases.append(turned_case(base, older, 0, 4, 0.9999))
+        cases.append(turned_case(base, older, 0, 6, 2.0))
+        standings.append(standing_case(base, known, 0, 6, (1 << 20) + 200, 102.9, (1 << 20) - 1))
+    check_moves(cases)
+    for (op, want), got in zip(standings, js(*(op for op, _ in standings))):
+        same(got, want)
+    # the recording's cubes move, spin and tumble: each function did write rows
+    assert all(sum(moved for _, (moved, _) in cases[k::3]) for k in range(3)), [moved for _, (moved, _) in cases]
+    assert any((want != np.reshape(op["expected"], want.shape)).any() for op, want in standings)
