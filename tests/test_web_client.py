@@ -396,6 +396,25 @@ def test_js_decodes_entropy_coded_snapshots_as_python_does(seed):
     _same_tables(js(*ops), expected)
 
 
+def test_js_reads_a_hostile_baselines_rotation_index_as_python_does():
+    """A baseline rotation whose largest index is no quantizer's (-1, 7: a hostile server's
+    full snapshot made it) is read modulo 4, as Python's undelta reads it (``& 3``): the
+    browser rebuilds the same codes instead of throwing a TypeError out of the packet."""
+    schema = _entropy_schema(3)
+    base = np.zeros((3, schema.columns), np.int64)
+    base[:, 0:4] = [[-1, 10, 20, 30], [7, 40, 50, 60], [2, 70, 80, 90]]
+    codes = base.copy()
+    codes[:, 0] = [1, 0, 0]  # each largest index turns (from 3, 3 and 2)
+    parts = encode_snapshot(9, codes, np.ones(3, bool), b"", budget=1150, base_tick=8, base_codes=base,
+                            base_view=np.ones(3, bool), base_extras=b"", coding=schema.coding)
+    want, view = base.copy(), np.ones(3, bool)
+    apply_part(decode_part(parts[0], 3, schema.columns, 0, schema.coding), want, view, schema.coding, schema.motion(base, view))
+    got = js({"op": "apply", "parts": [parts[0].hex()], "codes": base.ravel().tolist(), "view": [1, 1, 1], "capacity": 3,
+              "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe()})[0]
+    assert "error" not in got, got
+    assert np.array_equal(np.array(got["codes"], np.int64).reshape(want.shape), want)
+
+
 def test_js_carries_coder_models_from_snapshot_to_snapshot_as_python_does():
     """carry=True: a chain of snapshots, each coded against the one before from the model
     its table left (some cut into parts, which carry their baseline's), and one reset (coded

@@ -341,7 +341,7 @@ class SmallestThree {
     this.scale = 2 ** bits - 1;
   }
   undo(base, row, at) {
-    const c0 = this.c0, old = base[c0] % 4, turned = (row[at + c0] % 4 + 4) % 4;
+    const c0 = this.c0, old = (base[c0] % 4 + 4) % 4, turned = (row[at + c0] % 4 + 4) % 4; // (Python's & 3: any index)
     row[at + c0] = turned;
     if (turned === old) return;
     // the baseline's rotation, as a unit quaternion
