@@ -12,7 +12,8 @@ from netcode.lockstep.frames import decode_frame, encode_frame
 from netcode.session.handshake import ConnectRequest, GameIdentity, make_cookie, pack_accepted, pack_challenge, pack_denied, pack_request, parse_request
 from netcode.mode.inputs import pack_run, parse_run
 from netcode.lockstep.wire import LockstepInfo, pack_frames_header, pack_input, pack_run_header, parse_input
-from engine.quantize import Int
+from engine.bodies import Bodies
+from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
 from netcode.statesync import rangecoder
@@ -59,6 +60,33 @@ ENTROPY_MODEL = SnapshotSchema(
     dataclasses.replace(ENTROPY.replication, model=MODEL),
     State({"alive": np.ones(4, bool), "a": np.zeros(4, np.int64), "b": np.zeros(4, np.int64)}),
 )
+# The engine's rigid-body predictor (PROTOCOL.md's "rigid-body predictor"): 4 bodies, their
+# rotation (9-bit smallest three), position and height, ticks 4 (predictor), 5 (baseline), 7.
+ROT = SmallestThree(9)
+BODIES = SnapshotSchema(
+    Replication(alive="alive", fields={"rot": ROT, "pos": Int(0, 1000), "z": Int(0, 1000)}, coding="entropy",
+                predictor=Bodies(moves=("pos", "z"), height="z", floor=10, rotation="rot", aloft=50, box=20.0, ground=0)),
+    State({"alive": np.ones(4, bool), "rot": np.zeros((4, 4)), "pos": np.zeros((4, 2), np.int64), "z": np.zeros(4, np.int64)}),
+)
+
+
+def _about_x(*angles):
+    return ROT.quantize(np.array([[np.sin(a / 2), 0, 0, np.cos(a / 2)] for a in angles]))
+
+
+BODIES_PRED = np.zeros((4, 7), np.int64)
+BODIES_PRED[:, 0:4] = _about_x(0, 0, 0.5, 0)
+BODIES_PRED[:, 4:7] = [[100, 100, 10], [200, 200, 40], [300, 300, 60], [400, 400, 10]]
+BODIES_BASE = BODIES_PRED.copy()
+BODIES_BASE[:, 0:4] = _about_x(0, 0, 0.504, 0)  # body 2 spins slowly, aloft
+BODIES_BASE[0, 4:6] = [103, 101]  # body 0 slides
+BODIES_BASE[1, 6] = 25  # body 1 falls
+ALL4 = np.ones(4, bool)
+BODIES_EXPECTED = BODIES.predict(BODIES_BASE, ALL4, BODIES_PRED, ALL4, 7, 5, 4)
+BODIES_CODES = BODIES_EXPECTED.copy()
+BODIES_CODES[0, 4] += 1  # body 0 slid a code further than expected
+BODIES_CODES[3, 0:4] = ROT.quantize(np.array([[np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]]))  # body 3 tipped onto an edge
+BODIES_CODES[3, 6] = int(20.0 * ROT.uprightness(BODIES_CODES[3:4, 0:4])[0] + 0.5)  # ... standing as high as box says
 COOKIE = make_cookie(SECRET, ("127.0.0.1", 40000), NONCE, 1000, TOKEN)
 C2S, S2C = session_keys(KEYS[:32], KEYS[32:], NONCE, SESSION_ID)
 SS_INPUT = pack_ss_input(1, 200, 9, 210, RECORDS)
@@ -115,6 +143,10 @@ BUILT = {
         7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY.coding
     )[0],
     "coder_model": MODEL,
+    "snapshot_bodies": encode_snapshot(
+        7, BODIES_CODES, ALL4, b"", budget=1150, base_tick=5, base_codes=BODIES_BASE, base_view=ALL4, base_extras=b"",
+        predictor=(4, BODIES_PRED, ALL4, BODIES.smooth), coding=BODIES.coding,
+    )[0],
     "snapshot_entropy_model": encode_snapshot(
         7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY_MODEL.coding
     )[0],
@@ -175,6 +207,19 @@ def test_vectors_parse_back():
         pass
     else:
         assert not (np.array_equal(view, VIEW) and np.array_equal(codes[VIEW], CODES[VIEW]))
+    # The bodies: body 1 expected on the floor (not through it), body 2 turned on twice
+    # (aloft, however slowly), body 3's height guessed from its sent rotation; the table
+    # decodes back only from what Bodies expects (the linear default does not).
+    assert BODIES_EXPECTED[1, 6] == 10 and not np.array_equal(BODIES_EXPECTED[2, 0:4], BODIES_BASE[2, 0:4])
+    assert BODIES_CODES[3, 6] > 20
+    part = decode_part(bytes.fromhex(VECTORS["snapshot_bodies"]), 4, 7, 0, BODIES.coding)
+    assert (part.base, part.predictor) == (5, 4)
+    codes, view = BODIES_EXPECTED.copy(), ALL4.copy()
+    apply_part(part, codes, view, BODIES.coding, BODIES.motion(BODIES_BASE, ALL4, BODIES_PRED, ALL4))
+    assert np.array_equal(codes, BODIES_CODES)
+    linear = predict(BODIES_BASE, ALL4, BODIES_PRED, ALL4, 7, 5, 4, BODIES.smooth)
+    apply_part(part, linear, ALL4.copy(), BODIES.coding, BODIES.motion(BODIES_BASE, ALL4, BODIES_PRED, ALL4))
+    assert not np.array_equal(linear, BODIES_CODES)
     part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
     assert (part.base, part.predictor) == (5, 3)
     codes = predict(BASE, BASE_VIEW, BASE - 1, np.ones(4, bool), 7, 5, 3, np.array([True, False]))

@@ -294,3 +294,63 @@ def test_bodies_match_python_on_the_cube_recording():
     # the recording's cubes move, spin and tumble: each function did write rows
     assert all(sum(moved for _, (moved, _) in cases[k::3]) for k in range(3)), [moved for _, (moved, _) in cases]
     assert any((want != np.reshape(op["expected"], want.shape)).any() for op, want in standings)
+
+
+# -- the predictor itself: what a part naming one applies to ----------------------------------
+
+
+def test_js_decodes_the_protocol_md_bodies_vector_with_the_engine_predictor():
+    """PROTOCOL.md's snapshot_bodies: the browser's Bodies (the schema's numbers) expects what
+    Python's does, so the part rebuilds tick 7 code for code; with the linear default in its
+    place (a client that ignored the schema's predictor) it does not."""
+    import test_protocol_vectors as v
+
+    n = len(v.ALL4)
+    op = {"op": "apply", "parts": [v.VECTORS["snapshot_bodies"]], "codes": v.BODIES_BASE.ravel().tolist(), "view": [1] * n,
+          "capacity": n, "columns": v.BODIES.columns, "extras_size": 0, "coding": v.BODIES.coding.describe(),
+          "pred": {"tick": 4, "codes": v.BODIES_PRED.ravel().tolist(), "view": [1] * n}, "smooth": v.BODIES.smooth.astype(int).tolist()}
+    got, linear = js({**op, "bodies": v.BODIES.coding.bodies_json()}, op)
+    same(got["codes"], v.BODIES_CODES)
+    assert "error" in linear or not np.array_equal(np.array(linear["codes"]), v.BODIES_CODES.ravel())
+
+
+def test_js_decodes_the_cube_scene_as_python_codes_it():
+    """The cube scene's busiest stretch as the bench codes it with everything on: the
+    scene's Bodies (sliding, falling, spinning, heights guessed from how a cube lands),
+    entropy coding, and each packet's coder starting where its baseline's ended. The
+    browser rebuilds every frame from its baseline, predictor and the model it carried,
+    code for code, and ends in the model Python's receiver keeps."""
+    path = bench_cubes.default_file()
+    if not path.exists():
+        pytest.skip(f"no cube recording at {path} (see ../shared/cubes/README.md): the scene's packets are not tested")
+    frames = bench_cubes.load_frames(path, 1440)[1400:]
+    schema = bench_cubes.SnapshotSchema(bench_cubes.cube_replication("entropy", True, True), bench_cubes.cube_state(frames[0]))
+    codes = bench_cubes.quantize_frames(schema, frames)
+    n = bench_cubes.CUBES
+    view = np.ones(n, bool)
+    shape = {"capacity": n, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(),
+             "bodies": schema.coding.bodies_json(), "carry": True}
+    carried, ops, wanted = {}, [], []
+    for i in range(bench_cubes.BASELINE_GAP + 1, len(frames)):
+        base = i - bench_cubes.BASELINE_GAP
+        start = carried.pop(base, None)
+        sent = schema.coding.carried()
+        parts = bench_cubes.encode_frame(schema, codes, view, i, True, None, start, sent, (base - 1, codes[base - 1]))
+        carried[i] = sent
+        ops.append({"op": "apply", "parts": [p.hex() for p in parts], "codes": codes[base].ravel().tolist(), "view": [1] * n,
+                    "pred": {"tick": base - 1, "codes": codes[base - 1].ravel().tolist(), "view": [1] * n},
+                    "start": None if start is None else {"probs": start[0].tolist(), "seen": start[1].tolist()}, **shape})
+        wanted.append((codes[i], sent))
+    for i, (got, (frame, model)) in enumerate(zip(js(*ops), wanted)):
+        assert "error" not in got, (i, got)
+        same(got["codes"], frame)
+        assert got["end"]["probs"] == model[0].tolist() and got["end"]["seen"] == model[1].tolist(), f"packet {i}: the carried model"
+    # The stretch exercises every rule: cubes turned on by their spin, and heights guessed
+    # again from how a cube landed (a test on a quiet stretch would prove less).
+    turned = guessed = 0
+    for i in range(bench_cubes.BASELINE_GAP + 1, len(frames)):
+        base = i - bench_cubes.BASELINE_GAP
+        expected = schema.predict(codes[base], view, codes[base - 1], view, i, base, base - 1)
+        turned += int((expected[:, 0:4] != codes[base, :, 0:4]).any(axis=1).sum())
+        guessed += int((schema.coding.second_guess(expected, codes[i])[:, 6] != expected[:, 6]).sum())
+    assert min(turned, guessed) > 30 * len(ops), (turned, guessed, len(ops))  # (measured: about 130 a packet each)

@@ -45,6 +45,7 @@ from netcode.statesync.snapshot import SnapshotSchema
 from netcode.statesync import rangecoder
 from netcode.statesync.training import CoderModel, Trainer
 from test_training import hostile_models
+from engine.bodies import Bodies
 from engine.quantize import Int, SmallestThree
 from engine.replication import Replication
 from engine.state import State
@@ -567,7 +568,7 @@ def test_js_refuses_a_hostile_model_as_python_does():
 
 
 def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
-    from netcode.server.dashboard import _coding
+    from netcode.server.dashboard import _coding, _predictor
 
     schema = _entropy_schema(4)
     described = _coding(schema)
@@ -579,6 +580,17 @@ def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
     assert "only Python" in _coding(with_hook)["unsupported"]
     packed = SnapshotSchema(dataclasses.replace(schema.replication, coding="packed", groups=()), _entropy_state(4))
     assert _coding(packed) is None
+    # What the browser predicts with, packed or entropy-coded: the linear default, the
+    # engine's Bodies (its numbers, fields as columns), or a refusal for a game's function.
+    assert _predictor(schema) is None and _predictor(packed) is None
+    packed_hook = SnapshotSchema(dataclasses.replace(packed.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
+    assert "only Python" in _predictor(packed_hook)["unsupported"] and "only Python" in _predictor(with_hook)["unsupported"]
+    bodies = Bodies(moves=("pos",), rotation="rot", spin=0.999, turning=(1, 2))
+    for coding in ("packed", "entropy"):
+        spec = SnapshotSchema(dataclasses.replace(schema.replication, coding=coding, predictor=bodies), _entropy_state(4))
+        assert _predictor(spec) == {"bodies": {"moves": [[4, 6]], "height": None, "floor": None, "rotation": 0, "scale": 511,
+                                               "spin": 0.999, "turning": [1, 2], "aloft": None, "box": None, "ground": None}}
+        assert coding == "packed" or "unsupported" not in _coding(spec)
 
 
 def test_js_replay_window_and_acks_match_connection(seed):
@@ -862,15 +874,18 @@ def _same_snapshot(out: dict, held: tuple | None, entities: int) -> None:
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("coding", ["packed", "entropy", "model", "carry"])
+@pytest.mark.parametrize("coding", ["packed", "entropy", "model", "carry", "bodies"])
 def test_js_client_plays_state_sync_over_a_real_websocket(coding):
     """A player holding "move right" and a spectator, side by side, for a few seconds; with
     the arena's spec as it ships (packed), range-coded (position and aim in one group),
     range-coded from a coder model trained on a recording of the arena (context layout 1),
-    and range-coded with models carried from snapshot to snapshot."""
+    range-coded with models carried from snapshot to snapshot, and range-coded against the
+    engine's Bodies predictor (the browser runs web/bodies.js)."""
     game = Arena(npcs=300)
     if coding != "packed":
         game.replication = dataclasses.replace(Arena.replication, coding="entropy", groups=(("pos", "aim"),))
+    if coding == "bodies":
+        game.replication = dataclasses.replace(game.replication, predictor=Bodies(moves=("pos", "aim")))
     if coding == "model":
         game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
     if coding == "carry":
@@ -906,6 +921,7 @@ def test_js_client_plays_state_sync_over_a_real_websocket(coding):
     # about 80% arrive; the interpreted server, on a busy machine, makes and paces fewer.)
     assert stats["snapshots"] >= max(15, made / 3) and stats["deltaParts"] > stats["parts"] / 2, (stats, made)
     assert stats["noBaseline"] == 0 and stats["drops"] == {}
+    assert stats["predictedParts"] > stats["deltaParts"] / 2, stats  # (the predictor's: linear, or Bodies)
     assert stats["acked"] > 0 and stats["applied"] > 0 and stats["rttMs"] is not None
     assert applied > 0 and stats["applied"] <= applied
     _same_snapshot(player, p_held, 304)

@@ -11,7 +11,7 @@ Routes (on the same aiohttp application as the WebSocket packet route)::
     GET  /api/rooms/{name}/schema   what a client needs to decode the room's packets (below)
     POST /api/join          {"room"?, "spectator"?} -> {"token", ...}; only with open join
     GET  /play              the browser client page (state sync), from ``netcode/server/web/``
-    GET  /web/{file}        its scripts (``ticksync.js`` + ``wire.js`` + ``entropy.js``: the protocol; ``arena.js``: the game)
+    GET  /web/{file}        its scripts (``ticksync.js`` + ``wire.js`` + ``entropy.js`` + ``bodies.js``: the protocol; ``arena.js``: the game)
 
 Room creation and matchmaking (``POST /api/rooms``, ``POST /api/matchmake``, ...) are
 :mod:`netcode.server.http_api`, on the same application.
@@ -276,6 +276,7 @@ def room_schema(server: "TickServer", name: str) -> dict | None:
         "extras": extras,
         "extras_size": schema.extras_size,
         "coding": _coding(schema),
+        "predictor": _predictor(schema),
     }
     return out
 
@@ -291,8 +292,24 @@ def _coding(schema: SnapshotSchema) -> dict | None:
     except ValueError as exc:
         return {"unsupported": str(exc)}
     if out["predictor"]:
-        return {"unsupported": "the game predicts its snapshots with its own function, which only Python clients run"}
+        return {"unsupported": _OWN_PREDICTOR}
     return out
+
+
+_OWN_PREDICTOR = "the game predicts its snapshots with its own function, which only Python clients run"
+
+
+def _predictor(schema: SnapshotSchema) -> dict | None:
+    """What a browser runs to expect each snapshot, packed or entropy-coded: None (the
+    linear default), ``{"bodies": ...}`` (the engine's rigid-body predictor, web/bodies.js)
+    or ``{"unsupported": why}`` (a function of the game's own)."""
+    coding = getattr(schema, "coding", None)
+    if coding is None:
+        return None
+    if coding.custom:
+        return {"unsupported": _OWN_PREDICTOR}
+    bodies = coding.bodies_json()
+    return None if bodies is None else {"bodies": bodies}
 
 
 async def _schema(request: web.Request) -> web.Response:

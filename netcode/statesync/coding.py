@@ -98,7 +98,7 @@ class SnapshotCoding:
             "groups": self.group_of.tolist(),
             "sets": field_of.tolist(),
             "rotations": rotations,
-            "predictor": self.hook is not None or self.refine is not None,
+            "predictor": self.custom,
             "model": None if self.model is None else base64.b64encode(self.model.to_bytes()).decode("ascii"),
             "carry": self.carries,
         }

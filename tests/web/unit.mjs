@@ -10,7 +10,7 @@ import {
   packSessionHeader, packSsInput, parseAccepted, parseChallenge, parseDenied, parseSnapshotPrefix, parseStateSyncInfo, ProtocolError, Reader, sealPacket,
   sessionKeys, splitToken, tokenFromText, unpackUint, unzigzag,
 } from "../../netcode/server/web/ticksync.js";
-import { extrapolated, standing, turned } from "../../netcode/server/web/bodies.js";
+import { Bodies, extrapolated, standing, turned } from "../../netcode/server/web/bodies.js";
 
 const hex = (b) => Buffer.from(b).toString("hex");
 const bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));
@@ -53,13 +53,19 @@ const OPS = {
   // With ``coding`` (SnapshotCoding.describe()) the parts are entropy-coded.
   apply: (o) => caught(() => {
     const coding = o.coding ? new EntropyCoding(o.coding) : null;
+    // With ``bodies`` (the schema's replication.predictor.bodies): the engine's rigid-body
+    // predictor instead of predict(), and its box's height guess in the coding's undo.
+    const bodies = o.bodies ? new Bodies(o.bodies, o.columns) : null;
+    if (bodies && coding && bodies.box !== null) coding.refine = bodies;
     const parts = o.parts.map((h) => decodePart(bytes(h), o.capacity, o.columns, o.extras_size, coding));
     let codes = Float64Array.from(o.codes), extras = o.extras ? bytes(o.extras) : null, motion = null;
     const view = Uint8Array.from(o.view), first = parts[0];
     if (first.predictor !== null) {
       const predCodes = Float64Array.from(o.pred.codes), predView = Uint8Array.from(o.pred.view);
       if (coding) motion = motionCodes(codes, view, predCodes, predView, o.columns);
-      codes = predict(codes, view, predCodes, predView, first.tick, first.base, first.predictor, Uint8Array.from(o.smooth));
+      codes = bodies
+        ? bodies.predict(codes, view, predCodes, predView, first.tick, first.base, first.predictor)
+        : predict(codes, view, predCodes, predView, first.tick, first.base, first.predictor, Uint8Array.from(o.smooth));
     }
     // Carried models (o.carry): start from o.start ({probs, seen}, or null: the spec's), and
     // say where the model ended.

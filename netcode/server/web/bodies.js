@@ -236,3 +236,75 @@ export function standing(expected, known, columns, rot, z, below, half, ground, 
     out[row + z] = ground + Math.trunc((2.0 < low ? 2.0 : low) * half + 0.5);
   }
 }
+
+const ANY_TURN = 2.0; // above any quaternion's w: every turn counts (engine/bodies.py's _ANY_TURN)
+
+/**
+ * The engine's rigid-body predictor (engine/bodies.py's Bodies), as the room's schema
+ * describes it (``replication.predictor.bodies``: its numbers, its fields as columns):
+ * predict() is what a part naming a predictor applies to, and refine() the height guess a
+ * spec with a box makes once a row's rotation is known (PROTOCOL.md, "the engine's
+ * rigid-body predictor"). The same steps as Python, checked against it in tests.
+ */
+export class Bodies {
+  constructor({ moves, height = null, floor = null, rotation = null, scale = null, spin, turning, aloft = null, box = null, ground = null }, columns) {
+    this.columns = columns;
+    this.height = height;
+    this.rotation = rotation;
+    this.scale = scale;
+    this.spin = spin;
+    [this.num, this.den] = turning;
+    this.aloft = aloft;
+    this.box = box;
+    this.ground = ground;
+    // The moving fields' columns as runs of adjacent ones, each with its floors (Bodies._runs).
+    this.runs = [];
+    for (const [c0, c1] of [...moves].sort((a, b) => a[0] - b[0])) {
+      const lows = [];
+      for (let c = c0; c < c1; c++) lows.push(c === height && floor !== null ? floor : null);
+      const last = this.runs[this.runs.length - 1];
+      if (last && last[1] === c0) {
+        last[1] = c1;
+        last[2].push(...lows);
+      } else {
+        this.runs.push([c0, c1, lows]);
+      }
+    }
+    for (const run of this.runs) if (run[2].every((v) => v === null)) run[2] = null;
+  }
+
+  /** Where the baseline's bodies should be at ``tick``, from their motion since the
+   * predictor snapshot (Bodies.__call__ through SnapshotCoding.expect). */
+  predict(baseCodes, baseView, olderCodes, olderView, tick, baseTick, predTick) {
+    const out = baseCodes.slice(), C = this.columns, n = baseView.length;
+    const ahead = tick - baseTick, gap = baseTick - predTick;
+    if (gap <= 0) return out;
+    const rows = new Uint8Array(n);
+    let any = false;
+    for (let e = 0; e < n; e++) if (baseView[e] && olderView[e]) rows[e] = 1, any = true;
+    if (!any) return out;
+    for (const [c0, c1, low] of this.runs) extrapolated(baseCodes, olderCodes, C, c0, c1, ahead, gap, out, rows, low);
+    const z = this.height;
+    if (z !== null) for (let e = 0; e < n; e++) out[e * C + z] = Math.min(out[e * C + z], baseCodes[e * C + z]); // risers held
+    if (this.rotation !== null) {
+      const turns = Math.max(floorDiv(this.num * ahead, this.den * gap), 1);
+      turned(baseCodes, olderCodes, C, this.rotation, turns, this.spin, this.scale, out, rows);
+      if (this.aloft !== null) {
+        const up = new Uint8Array(n);
+        for (let e = 0; e < n; e++) up[e] = rows[e] && baseCodes[e * C + z] > this.aloft ? 1 : 0;
+        turned(baseCodes, olderCodes, C, this.rotation, floorDiv(ahead, gap), ANY_TURN, this.scale, out, up);
+      }
+    }
+    return out;
+  }
+
+  /** A changed row's height guessed again from its sent rotation (Bodies.refine): ``expected``
+   * the row's expected codes, the row itself at ``at`` of ``codes`` (its height so far the
+   * expected one plus its delta). */
+  refine(expected, codes, at) {
+    const C = this.columns, z = this.height;
+    const guess = expected.slice();
+    standing(expected, codes.subarray(at, at + C), C, this.rotation, z, this.aloft, this.box, this.ground, this.scale, guess);
+    codes[at + z] += guess[z] - expected[z];
+  }
+}

@@ -262,6 +262,7 @@ export class EntropyCoding {
     if (!this.seen) this.seen = new Uint8Array(this.prior.length);
     // carry: each snapshot's table starts from the model its baseline's ended in (carried()).
     this.carries = carry;
+    this.refine = null; // a Bodies whose box guesses heights again (the schema's predictor sets it)
   }
 
   /** A carried model ({probs, seen}): a copy of ``start``'s, or of where every table starts
@@ -321,11 +322,14 @@ export class EntropyCoding {
     return out;
   }
 
-  /** Codes of a row expected at ``expected`` (columns, modified in place) after its deltas. */
+  /** Codes of a row expected at ``expected`` (columns, modified in place) after its deltas;
+   * with a ``refine`` (a Bodies with a box: SnapshotCoding.second_guess), its height guessed
+   * again from the row's sent rotation. */
   undo(expected, at, deltas, dat) {
     const base = expected.slice(at, at + this.columns);
     for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c];
     for (const q of this.rotations) q.undo(base, expected, at);
+    if (this.refine) this.refine.refine(base, expected, at);
   }
 }
 

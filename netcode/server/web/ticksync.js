@@ -14,9 +14,10 @@
 // Nothing here knows a particular game: the column layout, the quantizers, the extras and
 // the input record come from the room's schema (GET /api/rooms/{room}/schema).
 //
-// The bytes themselves (packet layouts, snapshot parts, bit unpacking) are in wire.js, and the
-// range-coded tables of entropy-coded parts in entropy.js; this module re-exports both:
-// import everything from here.
+// The bytes themselves (packet layouts, snapshot parts, bit unpacking) are in wire.js, the
+// range-coded tables of entropy-coded parts in entropy.js, and the engine's rigid-body
+// predictor (engine/bodies.py) in bodies.js; this module re-exports them: import
+// everything from here.
 
 import {
   ACCEPTED_PLAINTEXT, ACK_DELAY_UNIT, ACK_VALID, MAX_PACKET, MAX_RUN, NO_TICK, PROTOCOL_VERSION, ProtocolError, Reader, SESSION_HEADER, Type,
@@ -25,9 +26,11 @@ import {
   splitToken, tokenFromText,
 } from "./wire.js";
 import { EntropyCoding, motionCodes } from "./entropy.js";
+import { Bodies } from "./bodies.js";
 
 export * from "./wire.js";
 export * from "./entropy.js";
+export * from "./bodies.js";
 
 const REPLAY_WINDOW = 256; // sequences behind the newest that may still arrive
 const KEEPALIVE_EVERY = 0.25; // seconds of silence before we send a KEEPALIVE
@@ -386,6 +389,11 @@ export class GameSchema {
     // Entropy-coded snapshots (a spec with coding="entropy"): how to decode their tables.
     if (rep.coding?.unsupported) throw new Error(`${json.game.name}'s snapshots cannot be decoded here: ${rep.coding.unsupported}`);
     this.coding = rep.coding ? new EntropyCoding(rep.coding) : null;
+    // The engine's rigid-body predictor (engine/bodies.py), when the spec names it; a
+    // predictor function of the game's own runs only in Python, and the schema says so.
+    if (rep.predictor?.unsupported) throw new Error(`${json.game.name}'s snapshots cannot be decoded here: ${rep.predictor.unsupported}`);
+    this.bodies = rep.predictor?.bodies ? new Bodies(rep.predictor.bodies, this.columns) : null;
+    if (this.coding && this.bodies && this.bodies.box !== null) this.coding.refine = this.bodies; // its height guess
     this.wrap = new Float64Array(this.columns); // code range of circular columns (angles), 0 if none
     for (const f of this.fields) {
       for (let k = 0; k < f.columns; k++) {
@@ -496,7 +504,7 @@ export class StateSyncClient {
     this.inputTally = null; // {used, missed}: ticks the server ran with and without our input, when it says
     this.lastAckSent = -1;
     this.present = 0; // the tick our newest input is stamped for
-    this.counters = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, parts: 0, deltaParts: 0, snapshots: 0, noBaseline: 0 };
+    this.counters = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, parts: 0, deltaParts: 0, predictedParts: 0, snapshots: 0, noBaseline: 0 };
     // WebCrypto is asynchronous: packets in are handled one after another (each opened before
     // the next), packets out leave in the order their sequence numbers were taken.
     this._inbox = Promise.resolve();
@@ -644,7 +652,9 @@ export class StateSyncClient {
         if (s.coding && part.predictor !== null) motion = motionCodes(base.codes, base.view, older.codes, older.view, C);
         codes = part.predictor === null
           ? base.codes.slice()
-          : predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, s.smooth);
+          : s.bodies
+            ? s.bodies.predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor)
+            : predict(base.codes, base.view, older.codes, older.view, tick, part.base, part.predictor, s.smooth);
         view = base.view.slice();
         extras = base.extras;
         start = part.reset ? null : base.model; // (carry: the coder model the baseline's table left, or the spec's)
@@ -666,6 +676,7 @@ export class StateSyncClient {
     recon.extras = applyExtras(part, recon.extras);
     this.counters.parts++;
     if (part.base !== null) this.counters.deltaParts++;
+    if (part.predictor !== null) this.counters.predictedParts++; // coded against where the predictor expected them
     if (recon.received.size === recon.parts) {
       recon.complete = true;
       this.counters.snapshots++;
