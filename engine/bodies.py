@@ -45,6 +45,19 @@ import numpy as np
 __all__ = ["Bodies"]
 
 _NO_FLOOR = -(1 << 63)  # motion.extrapolated's "no floor" for a column
+_PASSES: tuple = ()  # (engine.motion, engine.smallest_three) once imported: see _passes
+
+
+def _passes() -> tuple:
+    """The compiled passes, imported on first use rather than with this module (by then
+    netcode's import finder has picked their build or their source; see quantize._steps),
+    and kept: an import statement per call costs more than the rest of the call's Python."""
+    global _PASSES
+    if not _PASSES:
+        from . import motion, smallest_three
+
+        _PASSES = (motion, smallest_three)
+    return _PASSES
 _ANY_TURN = 2.0  # above any quaternion's w: every turn counts (turned's ``still``)
 
 
@@ -116,8 +129,7 @@ class Bodies:
         """Where the bodies should be ``ahead`` ticks after ``base`` (codes (n, columns) int64),
         from their motion since ``older`` (``gap`` ticks before it), for the rows in ``rows``
         (bool (n,)): a spec's predictor (see :class:`engine.replication.Replication`)."""
-        from . import motion, smallest_three
-
+        motion, smallest_three = _passes()
         out = base.copy()
         for c0, c1, low in self._runs(columns):
             motion.extrapolated(base, older, c0, c1, ahead, gap, out, rows, low)
@@ -139,8 +151,7 @@ class Bodies:
     def refine(self, expected, known, columns: Mapping) -> np.ndarray:
         """The height of each body at or below ``aloft`` whose rotation came other than
         expected, guessed again from how it lies: a spec's ``refine`` (with ``box``)."""
-        from . import smallest_three
-
+        smallest_three = _passes()[1]
         out = expected.copy()
         r0, r1 = columns[self.rotation]
         z = columns[self.height][0]
