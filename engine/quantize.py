@@ -174,14 +174,21 @@ class Angle(Quantizer):
 _SQRT_HALF = math.sqrt(0.5)
 
 
+_STEPS = None  # engine.smallest_three once imported (see _steps)
+
+
 def _steps():
     """engine.smallest_three (compiled where built), imported on first use rather than
     with this module: by then whatever replicates state has imported netcode, whose
     import finder picks the module's build or its source (TICKSYNC_PURE=1, a stale
-    build), and the game side imports nothing of netcode itself."""
-    from engine import smallest_three
+    build), and the game side imports nothing of netcode itself. Kept once imported: an
+    import statement per call ran importlib's fromlist handling on every snapshot."""
+    global _STEPS
+    if _STEPS is None:
+        from engine import smallest_three
 
-    return smallest_three
+        _STEPS = smallest_three
+    return _STEPS
 
 
 @dataclass(frozen=True)
