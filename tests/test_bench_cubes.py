@@ -111,3 +111,19 @@ def test_predicting_from_a_newer_frame_than_the_rules_allow_round_trips_and_is_s
     legal = bench_cubes.run(frames, True, "entropy", True, tumbling=True)
     newer = bench_cubes.run(frames, True, "entropy", True, tumbling=True, newer=True)  # raises unless each decodes back
     assert newer["bytes"] < 0.9 * legal["bytes"], (newer["bytes"], legal["bytes"])
+
+
+@needs_recording
+def test_the_browser_decoder_bench_rebuilds_every_frame_and_times_both_decoders():
+    """bench_cubes_web: the browser's decoder (Node.js) rebuilds every frame of a stretch
+    from the frames it rebuilt itself, as the page's client does, and the table has a row
+    for each decoder; a recording too short for one packet is a one-line usage error."""
+    root = Path(bench_cubes.__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "bench.bench_cubes_web", "--frames", "40"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert "33 packets" in out.stdout and "every frame rebuilt exactly" in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith(("browser", "Python"))]
+    assert len(rows) == 2 and all(float(row[-3]) > 0 for row in rows), out.stdout
+    short = subprocess.run([*cmd[:-1], "5"], capture_output=True, text=True, timeout=120, cwd=root)
+    assert short.returncode == 2 and short.stderr.count("\n") == 1
