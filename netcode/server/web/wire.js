@@ -318,8 +318,15 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
     for (const id of part.create) mine[id - part.lo] = 0;
     const held = [];
     mine.forEach((v, i) => { if (v) held.push(part.lo + i); });
-    const m = new Int32Array(held.length * columns);
-    if (motion) held.forEach((id, j) => m.set(motion.subarray(id * columns, (id + 1) * columns), j * columns));
+    // Their motion codes: usually every row of the range is held, one copy (a view per row
+    // was a sixth of a cube-scene packet's decode).
+    let m;
+    if (!motion) m = new Int32Array(held.length * columns);
+    else if (held.length === part.hi - part.lo) m = motion.slice(part.lo * columns, part.hi * columns);
+    else {
+      m = new Int32Array(held.length * columns);
+      for (let j = 0; j < held.length; j++) m.set(motion.subarray(held[j] * columns, (held[j] + 1) * columns), j * columns);
+    }
     const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null);
     held.forEach((id, j) => {
       for (let c = 0; c < columns; c++) {
