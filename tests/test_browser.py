@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from demos.arena import Arena
+from engine.bodies import Bodies
 from helpers import SECRET
 from netcode.server.tickserver import RoomConfig, TickServer
 from serving import serving
@@ -191,7 +192,8 @@ def in_thread(server: TickServer):
 # The page's newest complete snapshot (its codes, view, extras and our entity's position), the
 # client's counters, and the coding the page built from the room's schema: whether it carries,
 # its model's layout and event counts, whether the snapshot's table started from a carried
-# model and whether the model it ended in is no longer the prior.
+# model and whether the model it ended in is no longer the prior; whether it runs the engine's
+# Bodies predictor, and its height guess.
 LATEST = """() => {
   const c = window.ticksync.client, s = window.ticksync.schema, l = c.latest, k = s.coding;
   const differs = (a, b) => a.some((v, i) => v !== b[i]);
@@ -200,11 +202,12 @@ LATEST = """() => {
     own: s.values(l.codes, s.position, c.ownEntity), base: l.base, stats: c.stats(),
     carries: k.carries, layout: k.layout, seenMax: Math.max(...k.seen),
     started: l.start !== null, learned: l.model !== null && differs(l.model.probs, k.prior),
+    bodies: s.bodies !== null, refines: k.refine !== null,
   };
 }"""
 
 
-@pytest.mark.parametrize("coding", ["carry", "model", "carry+model"])
+@pytest.mark.parametrize("coding", ["carry", "model", "carry+model", "carry+bodies"])
 def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(browser, tmp_path, coding):
     """The arena (300 NPCs) range-coded, position and aim in one group: with carry=True each
     snapshot's table starts from the model its baseline's ended in (entropy.js carried(),
@@ -220,6 +223,8 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
         game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
     if "carry" in coding:
         game.replication = dataclasses.replace(game.replication, carry=True)
+    if "bodies" in coding:  # the engine's predictor, which the page runs (web/bodies.js)
+        game.replication = dataclasses.replace(game.replication, predictor=Bodies(moves=("pos", "aim")))
     server = TickServer(secret=SECRET, udp_port=None, http_port=0, open_join=True)
     room = server.add_room(game, RoomConfig("default", mode="statesync", players=4, seed=11))
 
@@ -267,6 +272,8 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
     got = samples[-1][0]
     stats = got["stats"]
     assert stats["snapshots"] >= 10 and stats["deltaParts"] > stats["parts"] / 2, stats
+    assert stats["predictedParts"] > stats["deltaParts"] / 2, stats  # (coded against the predictor's guess: linear, or Bodies)
+    assert got["bodies"] == ("bodies" in coding) and not got["refines"], "the page runs the schema's Bodies (no box: no refine)"
     carries = "carry" in coding
     assert got["carries"] == carries and got["started"] == carries, "the table started from a carried model (only with carry)"
     assert got["learned"] == carries, "which is no longer where every table starts"
