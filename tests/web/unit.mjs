@@ -15,14 +15,17 @@ import { Bodies, extrapolated, standing, turned } from "../../netcode/server/web
 const hex = (b) => Buffer.from(b).toString("hex");
 const bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));
 
-function caught(fn) {
+// fn's result; an error of class Kind becomes one (what ``as`` makes of it), any other is thrown.
+function catching(Kind, as, fn) {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof ProtocolError) return { error: e.reason };
+    if (e instanceof Kind) return as(e);
     throw e;
   }
 }
+
+const caught = (fn) => catching(ProtocolError, (e) => ({ error: e.reason }), fn);
 
 async function caughtAsync(fn) {
   try {
@@ -146,14 +149,7 @@ const OPS = {
   }),
 };
 
-function rangeChecked(fn) {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof RangeError) return { range_error: e.message };
-    throw e;
-  }
-}
+const rangeChecked = (fn) => catching(RangeError, (e) => ({ range_error: e.message }), fn);
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
