@@ -1019,6 +1019,25 @@ def test_entropy_coded_snapshots_rebuild_the_server_exactly_at_20_percent_loss(s
             assert recon.start is not None  # coded from a model carried over, not afresh
 
 
+def test_snapshots_predicted_by_bodies_rebuild_the_server_exactly_at_20_percent_loss(seed):
+    """A spec whose predictor is the engine's Bodies (hopping bodies: risers held, fallers
+    stopped at the floor): over a lossy path each client's newest complete snapshot is the
+    server's, having been coded against Bodies' guess from acked baselines and predictors."""
+    from hoppers_game import Hoppers
+
+    match = StateSyncMatch(Hoppers(), 2, seed=seed, link=BAD, config=StateSyncConfig(players=2, seed=1, history=16))
+    a = match.add_client("a", slot=0)
+    match.add_client("b", slot=1)
+    match.run(4.0)
+    assert a.counters["snapshots_complete"] > 40
+    for c in match.clients.values():
+        recon = c._recons[c.acked]
+        assert recon.predictor is not None  # coded against a prediction, not the baseline alone
+        j = match.server.history.index(c.acked)
+        codes, alive = match.server.history.codes[j], match.server.history.alive[j]
+        assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
+
+
 @pytest.mark.parametrize("arena", [EntropyArena, CarryArena])
 def test_entropy_coded_snapshots_under_a_tiny_byte_budget(seed, arena):
     """Per-client encoding (a bandwidth budget): entities the client holds but the server
