@@ -23,7 +23,7 @@ the older snapshot (``gap`` ticks before it) and the baseline:
   turning for ``turning`` (a fraction) of the time ahead: on the ground it slows and
   collides; one higher than ``aloft`` turns on for all of it, however slowly (nothing brakes
   it in the air);
-* with ``box`` (entropy coding only), a body at or below ``aloft`` whose rotation came other
+* with ``box`` (entropy coding only), a body expected below ``aloft`` whose rotation came other
   than expected (it tumbled) is guessed again at the height it would rest at lying so:
   ``ground`` plus ``box`` times how far its three axes reach down (1 lying flat, sqrt(2) on an
   edge, sqrt(3) on a corner), once the packet's rotation is known (a spec's ``refine``).
@@ -149,7 +149,7 @@ class Bodies:
         return out
 
     def refine(self, expected, known, columns: Mapping) -> np.ndarray:
-        """The height of each body at or below ``aloft`` whose rotation came other than
+        """The height of each body expected below ``aloft`` whose rotation came other than
         expected, guessed again from how it lies: a spec's ``refine`` (with ``box``)."""
         smallest_three = _passes()[1]
         out = expected.copy()
