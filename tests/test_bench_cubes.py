@@ -124,6 +124,7 @@ def test_the_browser_decoder_bench_rebuilds_every_frame_and_times_both_decoders(
     assert out.returncode == 0, out.stderr
     assert "33 packets" in out.stdout and "every frame rebuilt exactly" in out.stdout
     rows = [line.split() for line in out.stdout.splitlines() if line.startswith(("browser", "Python"))]
-    assert len(rows) == 2 and all(len([float(x) for x in row[-3:]]) == 3 for row in rows), out.stdout  # p50, p99, max
+    assert len(rows) == 2, out.stdout
+    [float(x) for row in rows for x in row[-3:]]  # each row ends in its p50, p99 and max (numbers, not judged)
     short = subprocess.run([*cmd[:-1], "5"], capture_output=True, text=True, timeout=120, cwd=root)
     assert short.returncode == 2 and short.stderr.count("\n") == 1

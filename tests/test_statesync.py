@@ -999,21 +999,31 @@ def same_model(client, server, tick) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(mine, theirs))
 
 
+def two_clients_on_a_lossy_path(game, seed, seconds: float) -> StateSyncMatch:
+    """Clients "a" (slot 0) and "b" (slot 1) play ``game`` over lossy, jittery links."""
+    match = StateSyncMatch(game, 2, seed=seed, link=BAD, config=StateSyncConfig(players=2, seed=1, history=16))
+    match.add_client("a", slot=0)
+    match.add_client("b", slot=1)
+    match.run(seconds)
+    return match
+
+
+def newest_rebuilt_exactly(c, server):
+    """Client ``c``'s newest complete snapshot, checked to be the server's code for code."""
+    recon = c._recons[c.acked]
+    j = server.history.index(c.acked)
+    codes, alive = server.history.codes[j], server.history.alive[j]
+    assert server.history.ticks[j] == c.acked
+    assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
+    return recon
+
+
 @pytest.mark.parametrize("arena", [EntropyArena, CarryArena])
 def test_entropy_coded_snapshots_rebuild_the_server_exactly_at_20_percent_loss(seed, arena):
-    game = arena(npcs=200)
-    cfg = StateSyncConfig(players=2, seed=1, history=16)
-    match = StateSyncMatch(game, 2, seed=seed, link=BAD, config=cfg)
-    a = match.add_client("a", slot=0)
-    match.add_client("b", slot=1)
-    match.run(6.0)
-    assert a.counters["snapshots_complete"] > 50
+    match = two_clients_on_a_lossy_path(arena(npcs=200), seed, 6.0)
+    assert match.clients["a"].counters["snapshots_complete"] > 50
     for c in match.clients.values():
-        recon = c._recons[c.acked]
-        j = match.server.history.index(c.acked)
-        codes, alive = match.server.history.codes[j], match.server.history.alive[j]
-        assert match.server.history.ticks[j] == c.acked
-        assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
+        recon = newest_rebuilt_exactly(c, match.server)
         if arena is CarryArena:
             assert same_model(c, match.server, c.acked)
             assert recon.start is not None  # coded from a model carried over, not afresh
@@ -1025,17 +1035,11 @@ def test_snapshots_predicted_by_bodies_rebuild_the_server_exactly_at_20_percent_
     server's, having been coded against Bodies' guess from acked baselines and predictors."""
     from hoppers_game import Hoppers
 
-    match = StateSyncMatch(Hoppers(), 2, seed=seed, link=BAD, config=StateSyncConfig(players=2, seed=1, history=16))
-    a = match.add_client("a", slot=0)
-    match.add_client("b", slot=1)
-    match.run(4.0)
-    assert a.counters["snapshots_complete"] > 40
+    match = two_clients_on_a_lossy_path(Hoppers(), seed, 4.0)
+    assert match.clients["a"].counters["snapshots_complete"] > 40
     for c in match.clients.values():
-        recon = c._recons[c.acked]
+        recon = newest_rebuilt_exactly(c, match.server)
         assert recon.predictor is not None  # coded against a prediction, not the baseline alone
-        j = match.server.history.index(c.acked)
-        codes, alive = match.server.history.codes[j], match.server.history.alive[j]
-        assert np.array_equal(recon.view, alive) and np.array_equal(recon.codes[alive], codes[alive])
 
 
 @pytest.mark.parametrize("arena", [EntropyArena, CarryArena])
