@@ -58,6 +58,8 @@ def _passes() -> tuple:
 
         _PASSES = (motion, smallest_three)
     return _PASSES
+
+
 _ANY_TURN = 2.0  # above any quaternion's w: every turn counts (turned's ``still``)
 
 
@@ -138,7 +140,7 @@ class Bodies:
             np.minimum(out[:, z], base[:, z], out=out[:, z])  # a rising body comes no higher
         if self.rotation is not None:
             r0 = columns[self.rotation][0]
-            scale = float(self._scale)
+            scale = float(self._quantizer.scale)
             num, den = self.turning
             smallest_three.turned(base, older, r0, max(num * ahead // (den * gap), 1), self.spin, scale, out, rows)
             if self.aloft is not None:
@@ -151,12 +153,10 @@ class Bodies:
     def refine(self, expected, known, columns: Mapping) -> np.ndarray:
         """The height of each body expected below ``aloft`` whose rotation came other than
         expected, guessed again from how it lies: a spec's ``refine`` (with ``box``)."""
-        smallest_three = _passes()[1]
         out = expected.copy()
         r0, r1 = columns[self.rotation]
         z = columns[self.height][0]
-        smallest_three.standing(expected[:, r0:r1], known[:, r0:r1], expected[:, z], self.aloft, self.box, self.ground,
-                                float(self._scale), out[:, z])
+        self._quantizer.standing(expected[:, r0:r1], known[:, r0:r1], expected[:, z], self.aloft, self.box, self.ground, out[:, z])
         return out
 
     def _runs(self, columns: Mapping) -> list:
@@ -179,19 +179,20 @@ class Bodies:
         return runs
 
     @property
-    def _scale(self) -> int:
-        scale = self.__dict__.get("_rotation_scale")
-        if scale is None:
+    def _quantizer(self):
+        """The spec's rotation quantizer (a SmallestThree), which :meth:`bound` keeps."""
+        q = self.__dict__.get("_rotation")
+        if q is None:
             raise ValueError("this Bodies is not a spec's: Replication(predictor=Bodies(...)) binds it to the rotation's quantizer")
-        return scale
+        return q
 
     def bound(self, fields: Mapping) -> "Bodies":
         """A copy checked against a spec's fields (:meth:`check`, name -> quantizer) that
-        knows its rotation's scale: what :class:`~engine.replication.Replication` keeps."""
+        keeps its rotation's quantizer: what :class:`~engine.replication.Replication` keeps."""
         self.check(fields)
         out = Bodies(**{name: getattr(self, name) for name in self.__dataclass_fields__})
         if self.rotation is not None:
-            object.__setattr__(out, "_rotation_scale", int(fields[self.rotation].scale))
+            object.__setattr__(out, "_rotation", fields[self.rotation])
         return out
 
     def describe(self, columns: Mapping) -> dict:
@@ -201,7 +202,7 @@ class Bodies:
             "height": None if self.height is None else columns[self.height][0],
             "floor": self.floor,
             "rotation": None if self.rotation is None else columns[self.rotation][0],
-            "scale": None if self.rotation is None else int(self._scale),
+            "scale": None if self.rotation is None else int(self._quantizer.scale),
             "spin": self.spin,
             "turning": list(self.turning),
             "aloft": self.aloft,
