@@ -30,8 +30,9 @@ _VALUES = cython.cast(cython.longlong, 1) << 61
 @cython.cdivision(False)  # // is Python's (and numpy's) floor division, negative values too
 @cython.locals(n=cython.Py_ssize_t, w=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t,
                moved=cython.Py_ssize_t, now=cython.longlong, was=cython.longlong, v=cython.longlong,
-               k=cython.Py_ssize_t, x=cython.longlong, every=cython.bint)
-def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num, den, out, rows=None, low=None):
+               k=cython.Py_ssize_t, x=cython.longlong, every=cython.bint, s=cython.longlong, sliding=cython.bint,
+               lift=cython.Py_ssize_t, top=cython.longlong)
+def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num, den, out, rows=None, low=None, slow=None, aloft=None):
     """Carry on the rows that moved: for each row ``r`` (of ``rows``, a bool mask (n,),
     when given) whose columns ``c0:c1`` of ``base`` (codes (n, columns) int64) differ
     from ``older``'s (the snapshot before it, same shape) in any column, and each column
@@ -45,8 +46,12 @@ def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num,
 
     ``low`` (optional, one int per column, or an int): a floor the prediction does not
     go through, ``max(prediction, min(low[k], base[r, c]))`` (a body does not sink into
-    the ground; one already below it does not sink further). Other rows and columns of
-    ``out`` are not touched.
+    the ground; one already below it does not sink further). ``slow`` (optional, one int
+    0..2**62 per column, or an int): codes the step loses towards zero, not past it,
+    before the floor (friction: a sliding body comes short, or stops); with ``aloft``, a
+    (column, height) pair, only in rows whose ``base`` code in that column is at most that
+    height (a body in the air slides free). Other rows and columns of ``out`` are not
+    touched.
 
     Any codes (a hostile peer's baseline) give codes: a value beyond +-2**61, or whose
     step ``velocity * num`` would be beyond 2**62, keeps the baseline's (no int64
@@ -61,14 +66,23 @@ def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num,
     if not isinstance(out, np.ndarray) or out.shape != base.shape or out.dtype != np.int64:
         raise ValueError(f"out must be int64 {base.shape}, not {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
     w = c1 - c0
+    lift, top = -1, 0  # no aloft: every row slows
+    if aloft is not None:
+        try:
+            column, height = [_integer(value, "aloft") for value in aloft]
+        except (TypeError, ValueError):
+            raise ValueError(f"aloft is (a column, a height code), not {aloft!r}") from None
+        if not (0 <= column < base.shape[1] and -(1 << 63) <= height < 1 << 63):
+            raise ValueError(f"aloft is a column of the {base.shape[1]} and an int64 height, not {aloft!r}")
+        lift, top = column, height
     try:
-        p = _known[num, den, low, w]  # a game passes the same few each snapshot
+        p = _known[num, den, low, slow, w]  # a game passes the same few each snapshot
     except (KeyError, TypeError):  # new, or unhashable (lists)
-        p = _parameters(num, den, low, w)
+        p = _parameters(num, den, low, slow, w)
         if len(_known) >= 64:
             _known.clear()
         try:
-            _known[num, den, low, w] = p
+            _known[num, den, low, slow, w] = p
         except TypeError:
             pass
     every = rows is None
@@ -88,6 +102,7 @@ def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num,
         else:
             continue
         moved += 1
+        sliding = lift < 0 or b[r, lift] <= top
         for c in range(c0, c1):
             k = c - c0
             now = b[r, c]
@@ -97,21 +112,26 @@ def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num,
                 v = now - was
                 if -q[3, k] <= v <= q[3, k]:
                     v = v * q[0, k]
-                    x = now + (v if q[1, k] == 1 else v // q[1, k])  # a division costs more than the test
+                    s = v if q[1, k] == 1 else v // q[1, k]  # a division costs more than the test
+                    if q[4, k] and sliding:  # friction: |s| shortened, not past 0 (no overflow: it shrinks)
+                        s = max(s - q[4, k], 0) if s > 0 else min(s + q[4, k], 0)
+                    x = now + s
             t[r, c] = max(x, min(q[2, k], now))
     return moved
 
 
-_known: dict = {}  # (num, den, low, w) -> _parameters(...), for hashable ones (ints, tuples)
+_known: dict = {}  # (num, den, low, slow, w) -> _parameters(...), for hashable ones (ints, tuples)
 _EVERY = np.ones(1, np.uint8)  # the mask's stand-in when every row is worked on (never read)
 
 
-def _parameters(num, den, low, w: int) -> np.ndarray:
-    """int64 (4, w): per column num, den, low and the largest velocity whose step fits
-    (|velocity * num| <= 2**62). Each of num, den, low is an int or one per column."""
+def _parameters(num, den, low, slow, w: int) -> np.ndarray:
+    """int64 (5, w): per column num, den, low, the largest velocity whose step fits
+    (|velocity * num| <= 2**62) and slow. Each of num, den, low, slow is an int or one per
+    column."""
     table = []
     for what, value, lo, hi in (("num", num, -(1 << 62), 1 << 62), ("den", den, 1, 1 << 62),
-                                ("low", -(1 << 63) if low is None else low, -(1 << 63), (1 << 63) - 1)):
+                                ("low", -(1 << 63) if low is None else low, -(1 << 63), (1 << 63) - 1),
+                                ("slow", 0 if slow is None else slow, 0, 1 << 62)):
         try:
             values = [_integer(x, what) for x in value]
         except TypeError:  # not a sequence: one for every column
@@ -121,8 +141,8 @@ def _parameters(num, den, low, w: int) -> np.ndarray:
         if w and (min(values) < lo or max(values) > hi):
             raise ValueError(f"{what} must be {lo}..{hi}, not {values}")
         table.append(values)
-    table.append([(1 << 62) // abs(a) if a else 1 << 62 for a in table[0]])
-    return np.array(table, np.int64).reshape(4, w)
+    table.insert(3, [(1 << 62) // abs(a) if a else 1 << 62 for a in table[0]])
+    return np.array(table, np.int64).reshape(5, w)
 
 
 def _integer(x, what: str) -> int:

@@ -15,15 +15,20 @@ SOURCE = source_twin("engine.motion")
 BUILDS = [motion, SOURCE]  # the same module twice where nothing was built
 
 
-def numpy_steps(base, older, c0, c1, num, den, rows, low):
+def numpy_steps(base, older, c0, c1, num, den, rows, low, slow=0, aloft=None):
     """What a predictor wrote with numpy does (bench_cubes' physics predictor did this):
-    the moving rows gathered, carried on column by column, scattered back."""
+    the moving rows gathered, carried on column by column (``slow`` codes shorter, not
+    past zero, in rows no higher than ``aloft``'s (column, height)), scattered back."""
     out = base.copy()
     b, o = base[:, c0:c1], older[:, c0:c1]
     moving = np.flatnonzero((b != o).any(axis=1) & rows)
     now = b[moving]
     v = now - o[moving]
-    ahead_of = now + v * np.asarray(num, np.int64) // np.asarray(den, np.int64)
+    step = v * np.asarray(num, np.int64) // np.asarray(den, np.int64)
+    slows = np.broadcast_to(np.asarray(slow, np.int64), step.shape).copy()
+    if aloft is not None:
+        slows[base[moving, aloft[0]] > aloft[1]] = 0
+    ahead_of = now + np.sign(step) * np.maximum(np.abs(step) - slows, 0)
     out[moving, c0:c1] = np.maximum(ahead_of, np.minimum(np.asarray(low, np.int64), now))
     return out, len(moving)
 
@@ -54,6 +59,15 @@ def test_extrapolated_is_numpys_steps_compiled_and_interpreted(seed, n, cols, sp
         out = base.copy()
         assert module.extrapolated(base, older, c0, c1, tuple(num), tuple(den), out, rows, tuple(low)) == count
         assert np.array_equal(out, want)
+    # friction: each column's step shortened by its own slow (0 for some), not past zero
+    slow = [int(x) for x in rng.integers(0, 2 * spread + 1, w) * (rng.random(w) < 0.7)]
+    aloft = (int(rng.integers(0, cols)), int(rng.integers(-spread, spread + 1)))  # rows higher there slide free
+    for free in (None, aloft):
+        want, count = numpy_steps(base, older, c0, c1, num, den, rows, low, slow, free)
+        for module in BUILDS:
+            out = base.copy()
+            assert module.extrapolated(base, older, c0, c1, tuple(num), tuple(den), out, rows, tuple(low), tuple(slow), free) == count
+            assert np.array_equal(out, want)
     # ints for every column, no mask, no floor
     want, count = numpy_steps(base, older, c0, c1, 5, 3, np.ones(n, bool), np.iinfo(np.int64).min)
     for module in BUILDS:
@@ -96,8 +110,13 @@ def test_hostile_codes_give_codes_the_same_compiled_and_interpreted():
             out = base.copy()
             module.extrapolated(base, older, 0, 3, num, den, out, None, big.min)
             outs.append(out)
-    for a, b in zip(outs[:4], outs[4:]):
+        for slow in (1 << 62, 1 << 40, 3):  # friction at its bounds: it only shrinks steps
+            out = base.copy()
+            module.extrapolated(base, older, 0, 3, 1 << 62, 1, out, None, big.min, slow)
+            outs.append(out)
+    for a, b in zip(outs[:7], outs[7:]):
         assert np.array_equal(a, b)
+    assert np.array_equal(outs[4], base)  # friction past every step: nothing moves
     assert np.array_equal(outs[0][100:120], base[100:120])  # beyond +-2**61: kept
     assert np.array_equal(outs[3], base)  # num 0: no step
     small = np.abs(base[:100] - older[:100]) * 6 <= 1 << 62
@@ -124,6 +143,15 @@ def test_bad_arguments_are_clear_errors():
             (dict(low=(0, 0, 0, None)), "not an integer"),
             (dict(rows=np.ones(4, bool)), "a mask of"),
             (dict(rows=np.ones(5, np.float64)), "a mask of"),
+            (dict(slow=-1), "slow must be 0"),
+            (dict(slow=(1 << 62) + 1), "slow must be 0"),
+            (dict(slow=0.5), "not an integer"),
+            (dict(aloft=(4, 0)), "aloft is a column"),
+            (dict(aloft=(-1, 0)), "aloft is a column"),
+            (dict(aloft=(0, 1 << 63)), "aloft is a column"),
+            (dict(aloft=(0,)), "aloft is"),
+            (dict(aloft=3), "aloft is"),
+            (dict(aloft=(0.5, 1)), "aloft is"),
         ):
             with pytest.raises(ValueError, match=match):
                 module.extrapolated(**{**good, **bad})
