@@ -18,6 +18,10 @@ the older snapshot (``gap`` ticks before it) and the baseline:
   division), but not below ``floor`` in the ``height`` field, and a rising body stays at its
   height (gravity stops it within a few ticks; on the cube scene holding it measured better
   than carrying it on or pulling it down);
+* with ``friction`` (codes per tick per tick), a body no higher than ``aloft`` (every body,
+  without it) slides short: its step in each moving field but the height loses
+  ``friction * ahead**2 / 2`` codes (rounded down), and stops rather than turns back (the
+  travel lost to a constant deceleration, per field);
 * a body whose ``rotation`` (a :class:`~engine.quantize.SmallestThree` field) turned since the
   older snapshot by more than its codes' jitter (the turn's quaternion w below ``spin``) keeps
   turning for ``turning`` (a fraction) of the time ahead: on the ground it slows and
@@ -31,8 +35,8 @@ the older snapshot (``gap`` ticks before it) and the baseline:
 The rows' work is compiled passes (:func:`engine.motion.extrapolated`,
 :func:`engine.smallest_three.turned` and ``standing``) in fixed integer and IEEE steps;
 the browser's twins are checked against them. On the cube scene (``python -m
-bench.bench_cubes``), what this predicts costs 358.6 B a packet with moves and floor alone and
-344.7 B with the rotation and box rules (plain linear prediction: 359.7 B).
+bench.bench_cubes``), what this predicts costs 357.9 B a packet with moves, floor and friction
+alone and 344.3 B with the rotation and box rules (plain linear prediction: 359.7 B).
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class Bodies:
     aloft: int | None = None
     box: float | None = None
     ground: int | None = None
+    friction: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "moves", tuple(self.moves))
@@ -97,6 +102,12 @@ class Bodies:
         if not (0.0 < float(self.spin) <= 1.0):
             raise ValueError(f"spin is the w below which a turn spins, in (0, 1], not {self.spin!r}")
         object.__setattr__(self, "spin", float(self.spin))
+        if isinstance(self.friction, bool) or not isinstance(self.friction, (int, float, np.integer, np.floating)) \
+                or not (0.0 <= float(self.friction) < 1 << 40):
+            raise ValueError(f"friction is codes per tick per tick, a number from 0 (none) below 2**40, not {self.friction!r}")
+        object.__setattr__(self, "friction", float(self.friction))
+        if self.friction and not [name for name in self.moves if name != self.height]:
+            raise ValueError("friction slows the moving fields but the height: there are none")
         num, den = self.turning if len(self.turning) == 2 else (0, 0)
         if not (isinstance(num, int) and isinstance(den, int) and 0 <= num <= 64 and 1 <= den <= 64):
             raise ValueError(f"turning is a fraction (num, den) of small whole numbers, not {self.turning!r}")
@@ -133,8 +144,11 @@ class Bodies:
         (bool (n,)): a spec's predictor (see :class:`engine.replication.Replication`)."""
         motion, smallest_three = _passes()
         out = base.copy()
-        for c0, c1, low in self._runs(columns):
-            motion.extrapolated(base, older, c0, c1, ahead, gap, out, rows, low)
+        if self.friction:
+            self._slide(motion, base, older, rows, ahead, gap, columns, out)
+        else:
+            for c0, c1, low, _ in self._runs(columns):
+                motion.extrapolated(base, older, c0, c1, ahead, gap, out, rows, low)
         if self.height is not None:
             z = columns[self.height][0]
             np.minimum(out[:, z], base[:, z], out=out[:, z])  # a rising body comes no higher
@@ -150,6 +164,27 @@ class Bodies:
                 smallest_three.turned(base, older, r0, ahead // gap, _ANY_TURN, scale, out, up)
         return out
 
+    def _slide(self, motion, base, older, rows, ahead: int, gap: int, columns: Mapping, out) -> None:
+        """The moving fields carried on with friction: bodies no higher than ``aloft`` lose
+        its travel, those above fly free of it."""
+        lost = float(self.friction) * ahead * ahead / 2  # IEEE doubles, as the browser's twin
+        lost = 1 << 62 if lost >= 1 << 62 else int(lost)  # (extrapolated's bound: the step stops)
+        free = None if self.aloft is None else (columns[self.height][0], self.aloft)
+        for c0, c1, low, slows in self._slows(columns, lost):
+            motion.extrapolated(base, older, c0, c1, ahead, gap, out, rows, low, slows, free)
+
+    def _slows(self, columns: Mapping, lost: int) -> list:
+        """The runs (:meth:`_runs`) with each column's travel ``lost`` (0 for the height's),
+        kept for the few ``lost`` a game's tick gaps make."""
+        cache = self.__dict__.get("_cached_slows")
+        if cache is None or cache[0] is not columns or len(cache[1]) > 16:
+            cache = (columns, {})
+            object.__setattr__(self, "_cached_slows", cache)
+        runs = cache[1].get(lost)
+        if runs is None:
+            runs = cache[1][lost] = [(c0, c1, low, tuple(lost if s else 0 for s in sliding)) for c0, c1, low, sliding in self._runs(columns)]
+        return runs
+
     def refine(self, expected, known, columns: Mapping) -> np.ndarray:
         """The height of each body expected below ``aloft`` whose rotation came other than
         expected, guessed again from how it lies: a spec's ``refine`` (with ``box``)."""
@@ -160,21 +195,24 @@ class Bodies:
         return out
 
     def _runs(self, columns: Mapping) -> list:
-        """The moving fields' columns as runs of adjacent ones, each with its floors (one
-        compiled pass per run: the cube scene's position and height are one)."""
+        """The moving fields' columns as runs of adjacent ones, each with its floors and
+        which of its columns slide (all but the height's, its first column as everywhere
+        here and in the browser), one compiled pass per run (the cube scene's position and
+        height are one)."""
         cached = self.__dict__.get("_cached_runs")
         if cached is not None and cached[0] is columns:
             return cached[1]
-        spans = sorted((*columns[name], name) for name in self.moves)
+        z = None if self.height is None else columns[self.height][0]
+        floor = _NO_FLOOR if self.floor is None else self.floor
         runs: list = []
-        for c0, c1, name in spans:
-            floor = self.floor if name == self.height and self.floor is not None else _NO_FLOOR
-            lows = [floor] * (c1 - c0)
+        for c0, c1 in sorted(columns[name] for name in self.moves):
+            lows = tuple(floor if c == z else _NO_FLOOR for c in range(c0, c1))
+            sliding = tuple(c != z for c in range(c0, c1))
             if runs and runs[-1][1] == c0:
-                runs[-1] = (runs[-1][0], c1, runs[-1][2] + tuple(lows))
+                runs[-1] = (runs[-1][0], c1, runs[-1][2] + lows, runs[-1][3] + sliding)
             else:
-                runs.append((c0, c1, tuple(lows)))
-        runs = [(c0, c1, None if all(v == _NO_FLOOR for v in low) else low) for c0, c1, low in runs]
+                runs.append((c0, c1, lows, sliding))
+        runs = [(c0, c1, None if all(v == _NO_FLOOR for v in low) else low, sliding) for c0, c1, low, sliding in runs]
         object.__setattr__(self, "_cached_runs", (columns, runs))
         return runs
 
@@ -208,4 +246,5 @@ class Bodies:
             "aloft": self.aloft,
             "box": self.box,
             "ground": self.ground,
+            "friction": self.friction,
         }

@@ -32,15 +32,36 @@ def cubes(heights, turns=None):
 def test_a_rising_body_is_held_a_falling_one_falls_to_the_floor_and_a_sliding_one_slides():
     """Gravity: a cube rising at the baseline is guessed at its height 6 ticks on; one
     falling keeps falling at its speed, but not through the floor; a resting one rests; one
-    sliding keeps its velocity (floor division: a velocity of -1 over 2 ticks is -3 over 6)."""
+    sliding keeps its velocity (floor division: a velocity of -1 over 2 ticks is -3 over 6)
+    less friction's 7 codes over 6 ticks (0.4 * 6 * 6 / 2, rounded down), so the slow axis stops."""
     older = cubes([150, 300, 120, 102, 102])
     base = cubes([160, 290, 110, 102, 102])
     older[4, 4:6] -= [7, -1]
     got = cube_predictor(False)(base, older, None, 6, 2, COLUMNS)
     assert (got[:, 6] - bench_cubes.ZERO).tolist() == [160, 290 - 30, bench_cubes.FLOOR, 102, 102]
-    assert (got[4, 4:6] - base[4, 4:6]).tolist() == [21, -3]
+    assert (got[4, 4:6] - base[4, 4:6]).tolist() == [21 - 7, 0]
     rows = np.array([True, True, False, True, True])  # a row outside the mask keeps the baseline's
     assert cube_predictor(False)(base, older, rows, 6, 2, COLUMNS)[2, 6] == base[2, 6]
+
+
+def test_friction_shortens_a_grounded_bodys_slide_to_a_stop_and_spares_one_aloft_and_the_height():
+    """With ``friction`` (codes per tick per tick), a body no higher than ``aloft`` loses
+    friction * ahead**2 / 2 codes of travel on each moving axis but the height, stopping
+    rather than turning back; one higher flies on as without friction, and heights fall as
+    before. The loss grows with the time ahead: a client further behind is told less."""
+    spec = Replication(alive="alive", fields=FIELDS, predictor=Bodies(moves=("pos", "z"), height="z", floor=0, aloft=50, friction=0.5))
+    bodies, columns = spec.predictor, {"rot": (0, 4), "pos": (4, 5), "z": (5, 6)}
+    older = np.zeros((4, 6), np.int64)
+    older[:, 5] = [10, 10, 90, 20]  # three on the ground (one falling), one aloft
+    base = older.copy()
+    base[:, 4] = [30, -1, 30, 30]  # sliding at 30, -1, 30 and 30 codes a tick
+    base[3, 5] = 14
+    got = bodies(base, older, None, 6, 1, columns)
+    assert (got[:, 4] - base[:, 4]).tolist() == [180 - 9, 0, 180, 180 - 9]  # 0.5 * 36 / 2 = 9
+    assert got[:, 5].tolist() == [10, 10, 90, 0]  # the falling one: 14 - 6 * 6, not through 0
+    assert (bodies(base, older, None, 12, 1, columns)[0, 4] - base[0, 4]) == 360 - 36
+    still = Bodies(moves=("pos", "z"), height="z", floor=0, aloft=50)
+    assert (Replication(alive="alive", fields=FIELDS, predictor=still).predictor(base, older, None, 6, 1, columns)[:, 4] - base[:, 4]).tolist() == [180, -6, 180, 180]
 
 
 def test_a_body_off_the_floor_keeps_turning_however_slowly():
@@ -99,6 +120,7 @@ def test_a_spec_checks_its_bodies_and_names_them_by_their_numbers():
     assert "Bodies(moves=('pos', 'z'), height='z', floor=10" in repr(one)
     other = spec(Bodies(moves=("pos", "z"), height="z", floor=11, rotation="rot", aloft=50, box=10.0, ground=5))
     assert repr(one) != repr(other)
+    assert repr(one) != repr(spec(Bodies(moves=("pos", "z"), height="z", floor=10, rotation="rot", aloft=50, box=10.0, ground=5, friction=0.5)))
     assert one.refined == ("z",)
     assert spec(Bodies(moves=("pos",))).refine is None
     bad = [
@@ -127,6 +149,12 @@ def test_a_spec_checks_its_bodies_and_names_them_by_their_numbers():
         ({"moves": ("pos",), "spin": 0}, "spin"),
         ({"moves": ("pos",), "turning": (1, 0)}, "turning"),
         ({"moves": ("z",), "height": "z", "box": 3.0}, "needs rotation, aloft and ground"),
+        ({"moves": ("pos",), "friction": -0.5}, "friction"),
+        ({"moves": ("pos",), "friction": float("nan")}, "friction"),
+        ({"moves": ("pos",), "friction": float("inf")}, "friction"),
+        ({"moves": ("pos",), "friction": True}, "friction"),
+        ({"moves": ("pos",), "friction": "0.4"}, "friction"),
+        ({"moves": ("z",), "height": "z", "friction": 0.4}, "but the height"),
         ({"moves": ("z",), "height": "z", "rotation": "rot", "aloft": 5, "ground": 0, "box": -1.0}, "positive"),
     ],
 )

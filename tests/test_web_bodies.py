@@ -9,6 +9,8 @@ Float64Array can hold; below 2**53, which every quantizer's codes are, exactly).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -44,15 +46,16 @@ def low_for_js(low):
     return [None if x == NONE else x for x in low]
 
 
-def extrapolated_case(base, older, c0, c1, num, den, rows=None, low=None, out=None):
+def extrapolated_case(base, older, c0, c1, num, den, rows=None, low=None, out=None, slow=None, aloft=None):
     """(the unit.mjs op, Python's (moved, out)) for one extrapolated() call."""
     start = (base if out is None else out).copy()
     py_out = start.copy()
-    moved = motion.extrapolated(base, older, c0, c1, num, den, py_out, rows, low)
+    moved = motion.extrapolated(base, older, c0, c1, num, den, py_out, rows, low, slow, aloft)
     op = {
         "op": "extrapolated", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": base.shape[1],
         "c0": c0, "c1": c1, "num": num, "den": den, "out": start.ravel().tolist(),
-        "rows": None if rows is None else rows.astype(int).tolist(), "low": low_for_js(low),
+        "rows": None if rows is None else rows.astype(int).tolist(), "low": low_for_js(low), "slow": slow,
+        "aloft": None if aloft is None else list(aloft),
     }
     return op, (moved, py_out)
 
@@ -146,6 +149,13 @@ def test_extrapolated_matches_python_on_random_tables(seed):
     cases.append(extrapolated_case(base, older, 5, 5, 6, 1))  # no columns: nothing moves
     # into a table other than the baseline: rows and columns not moved are left as they were
     cases.append(extrapolated_case(base, older, 4, 7, 2, 3, mask, (NONE, NONE, floor), out=rng.integers(-9, 9, base.shape)))
+    # friction: steps shortened towards zero, stopping there, per column (none on the height)
+    # (above a height in a column, rows slide free)
+    for slow in (7, [3, 40, 0], [1 << 62, 0, 5000]):
+        cases.append(extrapolated_case(base, older, 4, 7, 6, 1, mask, (NONE, NONE, floor), slow=slow))
+        cases.append(extrapolated_case(base, older, 4, 7, -3, 2, None, None, slow=slow))
+        cases.append(extrapolated_case(base, older, 4, 7, 6, 1, mask, (NONE, NONE, floor), slow=slow, aloft=(6, int(np.median(base[:, 6])))))
+        cases.append(extrapolated_case(base, older, 4, 6, 2, 3, None, None, slow=slow[:2] if isinstance(slow, list) else slow, aloft=(7, 0)))
     assert any(moved for _, (moved, _) in cases)
     check_moves(cases)
 
@@ -171,6 +181,8 @@ def test_extrapolated_matches_python_on_hostile_codes(seed):
                      (3, 2 ** 53 + 2), (2 ** 53 - 1, 2 ** 52 + 1), ([1, 2 ** 30, -(2 ** 50)], [1, 3, 2 ** 40])]:
         for low in (None, (NONE, -(2 ** 60), 2 ** 55), -(1 << 62)):
             cases.append(extrapolated_case(base, older, 0, 3, num, den, None, low))
+        for slow in (3, [2 ** 62, 2 ** 53 + 2, 2 ** 40 + 1]):  # friction past a double's integers (JSON carries doubles), and at its bound
+            cases.append(extrapolated_case(base, older, 0, 3, num, den, None, None, slow=slow))
     check_moves(cases)
 
 
@@ -179,12 +191,14 @@ def test_extrapolated_rejects_parameters_as_python_does():
     older = np.array([[1, 6], [1, 2]], np.int64)
     bad = [(6, 0, None), (6, -1, None), (2 ** 62 + 2 ** 11, 1, None), (-(2 ** 62) - 2 ** 11, 1, None), (6, 2 ** 62 + 2 ** 11, None),
            ([6], 1, None), (6, [1, 1, 1], None), (0.5, 1, None), (6, 1, 1.5), (6, 1, [0, 2 ** 63])]
+    bad = [(num, den, low, None, None) for num, den, low in bad] + [(6, 1, None, slow, None) for slow in (-1, 2 ** 62 + 2 ** 11, 0.5, [1, 2, 3])]
+    bad += [(6, 1, None, 3, aloft) for aloft in ([2, 0], [-1, 0], [0, 2 ** 63], [0], [0.5, 1])]
     ops = []
-    for num, den, low in bad:
+    for num, den, low, slow, aloft in bad:
         with pytest.raises(ValueError):
-            motion.extrapolated(base, older, 0, 2, num, den, base.copy(), None, low)
+            motion.extrapolated(base, older, 0, 2, num, den, base.copy(), None, low, slow, aloft)
         ops.append({"op": "extrapolated", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": 2, "c0": 0, "c1": 2,
-                    "num": num, "den": den, "low": low})
+                    "num": num, "den": den, "low": low, "slow": slow, "aloft": aloft})
     # no columns: only whether each is an integer is checked (Python checks ranges of w > 0 values)
     with pytest.raises(ValueError):
         motion.extrapolated(base, older, 1, 1, 0.5, 1, base.copy())
@@ -354,6 +368,45 @@ def test_js_decodes_the_cube_scene_as_python_codes_it():
         turned += int((expected[:, 0:4] != codes[base, :, 0:4]).any(axis=1).sum())
         guessed += int((schema.coding.second_guess(expected, codes[i])[:, 6] != expected[:, 6]).sum())
     assert min(turned, guessed) > 30 * len(ops), (turned, guessed, len(ops))  # (measured: about 130 a packet each)
+
+
+@pytest.mark.parametrize("aloft", [None, 300])
+def test_js_predicts_friction_as_python_does(seed, aloft):
+    """Sliding bodies under a spec's ``friction`` (grounded ones slide short or stop, those
+    above ``aloft`` fly free): the browser rebuilds Python's deltas code for code from its
+    own Bodies, and one that ignored the friction (the schema's number set to 0) does not."""
+    from engine import Bodies, Int, Replication, State
+    from netcode.statesync.snapshot import SnapshotSchema, encode_snapshot
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    bodies = Bodies(moves=("pos", "z"), height="z", floor=0, aloft=aloft, friction=0.75)
+    state = State({"alive": np.ones(n, bool), "pos": np.zeros((n, 2), np.int64), "z": np.zeros(n, np.int64)})
+    spec = Replication(alive="alive", fields={"pos": Int(0, 1 << 20), "z": Int(0, 4095)}, coding="entropy", predictor=bodies)
+    schema = SnapshotSchema(spec, state)
+    older = np.column_stack([rng.integers(1000, 1 << 19, (n, 2)), rng.choice([0, 0, 150, 600], n)])
+    velocity = rng.integers(-1, 2, (n, 2)) * rng.choice([0, 1, 2, 9, 60], (n, 1))  # most rest, some creep
+    falling = rng.choice([0, 0, 4, 30], n) * (older[:, 2] > 0)  # friction spares heights: falls are not shortened
+    base = older + np.column_stack([velocity, -falling])
+    view = np.ones(n, bool)
+    ahead = 5
+    expected = schema.predict(base, view, older, view, 1 + ahead, 1, 0)
+    codes = expected + rng.integers(-1, 2, expected.shape) * (rng.random(expected.shape) < 0.2)  # surprises too
+    codes[:, 2] = np.maximum(codes[:, 2], 0)
+    parts = encode_snapshot(1 + ahead, codes, view, b"", budget=1200, base_tick=1, base_codes=base, base_view=view, base_extras=b"",
+                            predictor=(0, older, view, schema.smooth), coding=schema.coding)
+    op = {"op": "apply", "parts": [p.hex() for p in parts], "codes": base.ravel().tolist(), "view": [1] * n, "capacity": n,
+          "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(),
+          "pred": {"tick": 0, "codes": older.ravel().tolist(), "view": [1] * n}, "smooth": schema.smooth.astype(int).tolist()}
+    frictionless = {**schema.coding.bodies_json(), "friction": 0}
+    got, unaware = js({**op, "bodies": schema.coding.bodies_json()}, {**op, "bodies": frictionless})
+    assert "error" not in got, got
+    same(got["codes"], codes)
+    assert "error" in unaware or not np.array_equal(np.array(unaware["codes"]), codes.ravel())
+    # the friction mattered: some grounded bodies were expected short of where they slid
+    linear = Bodies(moves=("pos", "z"), height="z", floor=0, aloft=aloft)
+    plain = SnapshotSchema(dataclasses.replace(spec, predictor=linear), state)
+    assert (plain.predict(base, view, older, view, 1 + ahead, 1, 0) != expected).any(axis=1).sum() > 20
 
 
 @pytest.mark.network

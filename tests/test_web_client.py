@@ -585,11 +585,12 @@ def test_room_schema_tells_the_browser_how_to_decode_or_why_it_cannot():
     assert _predictor(schema) is None and _predictor(packed) is None
     packed_hook = SnapshotSchema(dataclasses.replace(packed.replication, predictor=lambda b, o, r, a, g, c: b), _entropy_state(4))
     assert "only Python" in _predictor(packed_hook)["unsupported"] and "only Python" in _predictor(with_hook)["unsupported"]
-    bodies = Bodies(moves=("pos",), rotation="rot", spin=0.999, turning=(1, 2))
+    bodies = Bodies(moves=("pos",), rotation="rot", spin=0.999, turning=(1, 2), friction=0.25)
     for coding in ("packed", "entropy"):
         spec = SnapshotSchema(dataclasses.replace(schema.replication, coding=coding, predictor=bodies), _entropy_state(4))
         assert _predictor(spec) == {"bodies": {"moves": [[4, 6]], "height": None, "floor": None, "rotation": 0, "scale": 511,
-                                               "spin": 0.999, "turning": [1, 2], "aloft": None, "box": None, "ground": None}}
+                                               "spin": 0.999, "turning": [1, 2], "aloft": None, "box": None, "ground": None,
+                                               "friction": 0.25}}
         assert coding == "packed" or "unsupported" not in _coding(spec)
 
 

@@ -133,7 +133,7 @@ const OPS = {
   extrapolated: (o) => rangeChecked(() => {
     const out = Float64Array.from(o.out ?? o.base);
     const moved = extrapolated(Float64Array.from(o.base), Float64Array.from(o.older), o.columns, o.c0, o.c1, o.num, o.den, out,
-      o.rows ? Uint8Array.from(o.rows) : null, o.low ?? null);
+      o.rows ? Uint8Array.from(o.rows) : null, o.low ?? null, o.slow ?? null, o.aloft ?? null);
     return { moved, out: Array.from(out) };
   }),
   turned: (o) => rangeChecked(() => {

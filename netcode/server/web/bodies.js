@@ -43,14 +43,17 @@ function floorDivBig(a, d) {
  * not go through; a body already below it sinks no further). ``num``, ``den``: a number for
  * every column or an array of one per column (|num| <= 2**62, 1 <= den <= 2**62, integers);
  * ``low``: null (no floor), a number, or an array per column whose entries may be null or
- * -Infinity (no floor; so is -(2 ** 63), Python's none); otherwise integers within int64. Bad parameters throw a RangeError,
+ * -Infinity (no floor; so is -(2 ** 63), Python's none); otherwise integers within int64.
+ * ``slow``: null, or integers 0..2**62 (a number or one per column): codes the step loses
+ * towards zero, not past it, before the floor (friction); with ``aloft``, [column, height],
+ * only in rows whose base code there is at most that height. Bad parameters throw a RangeError,
  * as Python raises. Any codes (a hostile peer's) give codes: a value beyond +-2**61, or whose
  * step would be beyond 2**62, keeps the baseline's, and so does a value that is no integer
  * (Python's int64 tables hold none). The arithmetic is exact (BigInt where a double would
  * round); a result beyond 2**53 is stored rounded to the nearest double, as float() would.
  * Returns how many rows moved.
  */
-export function extrapolated(base, older, columns, c0, c1, num, den, out, rows = null, low = null) {
+export function extrapolated(base, older, columns, c0, c1, num, den, out, rows = null, low = null, slow = null, aloft = null) {
   const n = checkTables(base, older, out, columns, rows);
   if (!(Number.isInteger(c0) && Number.isInteger(c1) && 0 <= c0 && c0 <= c1 && c1 <= columns)) {
     throw new RangeError(`columns ${c0}:${c1} of a table of ${columns}`);
@@ -59,6 +62,15 @@ export function extrapolated(base, older, columns, c0, c1, num, den, out, rows =
   const nums = perColumn(num, w, "num", -(2 ** 62), 2 ** 62);
   const dens = perColumn(den, w, "den", 1, 2 ** 62);
   const lows = perColumn(low, w, "low", -WORD, LAST, true);
+  const slows = perColumn(slow === null ? 0 : slow, w, "slow", 0, 2 ** 62);
+  let lift = -1, top = 0; // no aloft: every row slows
+  if (aloft !== null) {
+    const ok = Array.isArray(aloft) && aloft.length === 2 && aloft.every((x) => typeof x === "number" && Number.isInteger(x));
+    if (!ok || !(aloft[0] >= 0 && aloft[0] < columns && aloft[1] >= -WORD && aloft[1] < WORD)) {
+      throw new RangeError(`aloft is [a column of the ${columns}, an int64 height], not ${aloft}`);
+    }
+    [lift, top] = aloft;
+  }
   // The largest velocity whose step fits (|velocity * num| <= 2**62), as Python's table has it;
   // a double of it compares exactly with any velocity below 2**53 (beyond, it is above them all).
   const fits = nums.map((a) => (a ? STEP / BigInt(Math.abs(a)) : STEP));
@@ -71,19 +83,20 @@ export function extrapolated(base, older, columns, c0, c1, num, den, out, rows =
     while (c < c1 && base[at + c] === older[at + c]) c++;
     if (c === c1) continue;
     moved++;
+    const free = lift >= 0 && !(base[at + lift] <= top); // (NaN, which Python never holds, flies free)
     for (c = c0; c < c1; c++) {
-      const k = c - c0, now = base[at + c], was = older[at + c];
+      const k = c - c0, now = base[at + c], was = older[at + c], slow = free ? 0 : slows[k];
       let x = now;
       if (Math.abs(now) <= EXACT && Math.abs(was) <= EXACT && Number.isInteger(now) && Number.isInteger(was)) {
         const v = now - was; // exact: |v| <= 2**52
         if (Math.abs(v) <= fitsNumber[k]) {
           const step = v * nums[k]; // exact when below EXACT (an integer the double can hold)
-          if (Math.abs(step) < EXACT && dens[k] < EXACT) x = now + (dens[k] === 1 ? step : floorDiv(step, dens[k]));
-          else x = exactly(now, v, nums[k], dens[k]);
+          if (Math.abs(step) < EXACT && dens[k] < EXACT) x = now + slowed(dens[k] === 1 ? step : floorDiv(step, dens[k]), slow);
+          else x = exactly(now, v, nums[k], dens[k], slow);
         }
       } else if (Math.abs(now) <= VALUES && Math.abs(was) <= VALUES && Number.isInteger(now) && Number.isInteger(was)) {
         const v = BigInt(now) - BigInt(was);
-        if (-fits[k] <= v && v <= fits[k]) x = exactly(now, v, nums[k], dens[k]);
+        if (-fits[k] <= v && v <= fits[k]) x = exactly(now, v, nums[k], dens[k], slow);
       }
       // max and min commute with rounding to a double: this is Python's value, rounded.
       out[at + c] = Math.max(x, Math.min(lows[k], now));
@@ -92,9 +105,21 @@ export function extrapolated(base, older, columns, c0, c1, num, den, out, rows =
   return moved;
 }
 
-/** ``now + (v * num) // den`` in BigInt (``v`` a number or a BigInt), rounded to a double. */
-function exactly(now, v, num, den) {
-  return Number(BigInt(now) + floorDivBig(BigInt(v) * BigInt(num), BigInt(den)));
+/** A step ``s`` ``slow`` codes shorter, not past zero (a number exact below 2**51, or a
+ * BigInt; ``slow`` a number): where it is larger, the difference may round, but is clamped. */
+function slowed(s, slow) {
+  if (!slow) return s;
+  if (typeof s === "bigint") {
+    const b = BigInt(slow);
+    return s > 0n ? (s > b ? s - b : 0n) : s < -b ? s + b : 0n;
+  }
+  return s > 0 ? Math.max(s - slow, 0) : Math.min(s + slow, 0);
+}
+
+/** ``now + slowed((v * num) // den, slow)`` in BigInt (``v`` a number or a BigInt), rounded
+ * to a double. */
+function exactly(now, v, num, den, slow) {
+  return Number(BigInt(now) + slowed(floorDivBig(BigInt(v) * BigInt(num), BigInt(den)), slow));
 }
 
 /** The number of rows of ``base``, ``older`` and ``out`` (one shape), or a RangeError. */
@@ -247,7 +272,7 @@ const ANY_TURN = 2.0; // above any quaternion's w: every turn counts (engine/bod
  * rigid-body predictor"). The same steps as Python, checked against it in tests.
  */
 export class Bodies {
-  constructor({ moves, height = null, floor = null, rotation = null, scale = null, spin, turning, aloft = null, box = null, ground = null }, columns) {
+  constructor({ moves, height = null, floor = null, rotation = null, scale = null, spin, turning, aloft = null, box = null, ground = null, friction = 0 }, columns) {
     this.columns = columns;
     this.height = height;
     this.rotation = rotation;
@@ -257,17 +282,23 @@ export class Bodies {
     this.aloft = aloft;
     this.box = box;
     this.ground = ground;
-    // The moving fields' columns as runs of adjacent ones, each with its floors (Bodies._runs).
+    this.friction = friction;
+    // The moving fields' columns as runs of adjacent ones, each with its floors and which of
+    // its columns slide, all but the height's (Bodies._runs).
     this.runs = [];
     for (const [c0, c1] of [...moves].sort((a, b) => a[0] - b[0])) {
-      const lows = [];
-      for (let c = c0; c < c1; c++) lows.push(c === height && floor !== null ? floor : null);
+      const lows = [], sliding = [];
+      for (let c = c0; c < c1; c++) {
+        lows.push(c === height && floor !== null ? floor : null);
+        sliding.push(c !== height);
+      }
       const last = this.runs[this.runs.length - 1];
       if (last && last[1] === c0) {
         last[1] = c1;
         last[2].push(...lows);
+        last[3].push(...sliding);
       } else {
-        this.runs.push([c0, c1, lows]);
+        this.runs.push([c0, c1, lows, sliding]);
       }
     }
     for (const run of this.runs) if (run[2].every((v) => v === null)) run[2] = null;
@@ -283,7 +314,8 @@ export class Bodies {
     let any = false;
     for (let e = 0; e < n; e++) if (baseView[e] && olderView[e]) rows[e] = 1, any = true;
     if (!any) return out;
-    for (const [c0, c1, low] of this.runs) extrapolated(baseCodes, olderCodes, C, c0, c1, ahead, gap, out, rows, low);
+    if (this.friction) this.slide(baseCodes, olderCodes, rows, ahead, gap, out);
+    else for (const [c0, c1, low] of this.runs) extrapolated(baseCodes, olderCodes, C, c0, c1, ahead, gap, out, rows, low);
     const z = this.height;
     if (z !== null) for (let e = 0; e < n; e++) out[e * C + z] = Math.min(out[e * C + z], baseCodes[e * C + z]); // risers held
     if (this.rotation !== null) {
@@ -296,6 +328,17 @@ export class Bodies {
       }
     }
     return out;
+  }
+
+  /** The moving columns carried on with friction (Bodies._slide): bodies no higher than
+   * aloft lose its travel, those above fly free of it. */
+  slide(baseCodes, olderCodes, rows, ahead, gap, out) {
+    const lost = (this.friction * ahead * ahead) / 2; // IEEE doubles in Python's order
+    const slow = lost >= 2 ** 62 ? 2 ** 62 : Math.trunc(lost);
+    const free = this.aloft === null ? null : [this.height, this.aloft];
+    for (const [c0, c1, low, sliding] of this.runs) {
+      extrapolated(baseCodes, olderCodes, this.columns, c0, c1, ahead, gap, out, rows, low, sliding.map((s) => (s ? slow : 0)), free);
+    }
   }
 
   /** A changed row's height guessed again from its sent rotation (Bodies.refine): ``expected``
