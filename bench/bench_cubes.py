@@ -143,6 +143,7 @@ REACH = 200  # above this a cube's centre is off the floor (on a corner it is HA
 # of uprightness (a fit over the tumbled cubes that landed: -1.9 + 104.0 per unit).
 SINK = 1  # codes a resting cube sits below its geometric height
 STANDING = 102.9  # codes of height per unit of uprightness (HALF, geometrically)
+FRICTION = 0.4  # codes per tick per tick a sliding cube slows by (measured: cube_bodies)
 
 
 def cube_bodies(tumbling: bool = False, entropy: bool = True) -> Bodies:
@@ -150,8 +151,11 @@ def cube_bodies(tumbling: bool = False, entropy: bool = True) -> Bodies:
     (every client runs it, browsers too), with what each number measured on seed 1:
 
     * resting cubes stay where they are; sliding cubes keep their velocity (taking a tenth
-      off for friction measured worse; constant friction, each axis's travel 6 codes
-      shorter, measured 0.4-0.6 B/packet better but is no rule of Bodies);
+      off measured worse), less ``friction``: a constant deceleration of 0.4 codes per
+      tick per tick, each axis's travel 7 codes shorter over 6 ticks (about 2.7 m/s/s,
+      a friction coefficient near 0.3): 358.6 -> 357.9 B/packet, tumbling with --learn
+      328.3 -> 327.7 (0.3 and 0.5: 0.3 and 0.1 less; applied along the velocity, or
+      stopping as a decelerated body would, v**2 / 2a: no better);
     * ``floor``: a falling cube keeps falling at its speed, but not through the floor (a
       clamp that compared the floor with the offset codes, so never held until fixed:
       349.0 -> 348.7 B/packet with the tumbling options); a rising one stays at its height
@@ -176,9 +180,9 @@ def cube_bodies(tumbling: bool = False, entropy: bool = True) -> Bodies:
       geometric ``HALF``, 348.7 -> 346.7 (no sink and 101.9 per unit: 347.1; the fit's own
       2 and 104.0: 348.5; REACH 150-260: no better)."""
     if not tumbling:
-        return Bodies(moves=("xy", "z"), height="z", floor=ZERO + FLOOR)
+        return Bodies(moves=("xy", "z"), height="z", floor=ZERO + FLOOR, friction=FRICTION)
     return Bodies(moves=("xy", "z"), height="z", floor=ZERO + FLOOR, rotation="orientation", spin=SPINNING, turning=(2, 3),
-                  aloft=ZERO + REACH, box=STANDING if entropy else None, ground=ZERO - SINK)
+                  aloft=ZERO + REACH, box=STANDING if entropy else None, ground=ZERO - SINK, friction=FRICTION)
 
 
 def cube_state(frame: np.ndarray) -> State:
