@@ -63,11 +63,15 @@ ENTROPY_MODEL = SnapshotSchema(
 # The engine's rigid-body predictor (PROTOCOL.md's "rigid-body predictor"): 4 bodies, their
 # rotation (9-bit smallest three), position and height, ticks 4 (predictor), 5 (baseline), 7.
 ROT = SmallestThree(9)
-BODIES = SnapshotSchema(
-    Replication(alive="alive", fields={"rot": ROT, "pos": Int(0, 1000), "z": Int(0, 1000)}, coding="entropy",
-                predictor=Bodies(moves=("pos", "z"), height="z", floor=10, rotation="rot", aloft=50, box=20.0, ground=0)),
-    State({"alive": np.ones(4, bool), "rot": np.zeros((4, 4)), "pos": np.zeros((4, 2), np.int64), "z": np.zeros(4, np.int64)}),
-)
+def _bodies(**more) -> SnapshotSchema:
+    predictor = Bodies(moves=("pos", "z"), height="z", floor=10, rotation="rot", aloft=50, box=20.0, ground=0, **more)
+    return SnapshotSchema(
+        Replication(alive="alive", fields={"rot": ROT, "pos": Int(0, 1000), "z": Int(0, 1000)}, coding="entropy", predictor=predictor),
+        State({"alive": np.ones(4, bool), "rot": np.zeros((4, 4)), "pos": np.zeros((4, 2), np.int64), "z": np.zeros(4, np.int64)}),
+    )
+
+
+BODIES = _bodies()
 
 
 def _about_x(*angles):
@@ -87,6 +91,14 @@ BODIES_CODES = BODIES_EXPECTED.copy()
 BODIES_CODES[0, 4] += 1  # body 0 slid a code further than expected
 BODIES_CODES[3, 0:4] = ROT.quantize(np.array([[np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]]))  # body 3 tipped onto an edge
 BODIES_CODES[3, 6] = int(20.0 * ROT.uprightness(BODIES_CODES[3:4, 0:4])[0] + 0.5)  # ... standing as high as box says
+# ... and with friction 1.0 (2 codes of travel lost over the 2 ticks ahead): body 0 slides
+# short, body 2 (aloft) slides free.
+FRICTION = _bodies(friction=1.0)
+FRICTION_BASE = BODIES_BASE.copy()
+FRICTION_BASE[2, 4] = 301
+FRICTION_EXPECTED = FRICTION.predict(FRICTION_BASE, ALL4, BODIES_PRED, ALL4, 7, 5, 4)
+FRICTION_CODES = FRICTION_EXPECTED.copy()
+FRICTION_CODES[0, 4] += 1  # body 0 slid a code further than expected
 COOKIE = make_cookie(SECRET, ("127.0.0.1", 40000), NONCE, 1000, TOKEN)
 C2S, S2C = session_keys(KEYS[:32], KEYS[32:], NONCE, SESSION_ID)
 SS_INPUT = pack_ss_input(1, 200, 9, 210, RECORDS)
@@ -146,6 +158,10 @@ BUILT = {
     "snapshot_bodies": encode_snapshot(
         7, BODIES_CODES, ALL4, b"", budget=1150, base_tick=5, base_codes=BODIES_BASE, base_view=ALL4, base_extras=b"",
         predictor=(4, BODIES_PRED, ALL4, BODIES.smooth), coding=BODIES.coding,
+    )[0],
+    "snapshot_friction": encode_snapshot(
+        7, FRICTION_CODES, ALL4, b"", budget=1150, base_tick=5, base_codes=FRICTION_BASE, base_view=ALL4, base_extras=b"",
+        predictor=(4, BODIES_PRED, ALL4, FRICTION.smooth), coding=FRICTION.coding,
     )[0],
     "snapshot_entropy_model": encode_snapshot(
         7, CODES, VIEW, b"", budget=1150, base_tick=5, base_codes=BASE, base_view=BASE_VIEW, base_extras=b"", coding=ENTROPY_MODEL.coding
@@ -219,6 +235,14 @@ def test_vectors_parse_back():
     linear = predict(BODIES_BASE, ALL4, BODIES_PRED, ALL4, 7, 5, 4, BODIES.smooth)
     apply_part(part, linear, ALL4.copy(), BODIES.coding, BODIES.motion(BODIES_BASE, ALL4, BODIES_PRED, ALL4))
     assert not np.array_equal(linear, BODIES_CODES)
+    # With friction: body 0 expected 2 codes short in x and stopped in y, body 2 (aloft) not.
+    assert (FRICTION_EXPECTED[0, 4:6] - FRICTION_BASE[0, 4:6]).tolist() == [4, 0]
+    assert (FRICTION_EXPECTED[2, 4:6] - FRICTION_BASE[2, 4:6]).tolist() == [2, 0]
+    part = decode_part(bytes.fromhex(VECTORS["snapshot_friction"]), 4, 7, 0, FRICTION.coding)
+    for schema, rebuilt in ((FRICTION, True), (BODIES, False)):  # (without the friction it comes out wrong)
+        codes = schema.predict(FRICTION_BASE, ALL4, BODIES_PRED, ALL4, 7, 5, 4)
+        apply_part(part, codes, ALL4.copy(), schema.coding, schema.motion(FRICTION_BASE, ALL4, BODIES_PRED, ALL4))
+        assert np.array_equal(codes, FRICTION_CODES) == rebuilt
     part = decode_part(bytes.fromhex(VECTORS["snapshot_predicted"]), 4, 2, 1)
     assert (part.base, part.predictor) == (5, 3)
     codes = predict(BASE, BASE_VIEW, BASE - 1, np.ones(4, bool), 7, 5, 3, np.array([True, False]))

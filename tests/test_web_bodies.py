@@ -326,6 +326,11 @@ def test_js_decodes_the_protocol_md_bodies_vector_with_the_engine_predictor():
     got, linear = js({**op, "bodies": v.BODIES.coding.bodies_json()}, op)
     same(got["codes"], v.BODIES_CODES)
     assert "error" in linear or not np.array_equal(np.array(linear["codes"]), v.BODIES_CODES.ravel())
+    # snapshot_friction: the same with friction, which a client must apply to rebuild it
+    op = {**op, "parts": [v.VECTORS["snapshot_friction"]], "codes": v.FRICTION_BASE.ravel().tolist(), "coding": v.FRICTION.coding.describe()}
+    got, frictionless = js({**op, "bodies": v.FRICTION.coding.bodies_json()}, {**op, "bodies": v.BODIES.coding.bodies_json()})
+    same(got["codes"], v.FRICTION_CODES)
+    assert "error" in frictionless or not np.array_equal(np.array(frictionless["codes"]), v.FRICTION_CODES.ravel())
 
 
 def test_js_decodes_the_cube_scene_as_python_codes_it():
