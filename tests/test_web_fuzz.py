@@ -1,0 +1,327 @@
+"""A differential fuzz of the browser's snapshot decoder (netcode/server/web/ticksync.js,
+entropy.js, bodies.js) against Python's (netcode.statesync.snapshot's decode_part and
+apply_part) on hostile parts.
+
+Seeded valid parts of several specs (packed coding; entropy coding; entropy with carried
+coder models; entropy with the engine's rigid-body predictor; full snapshots and deltas,
+cut into several parts by small budgets) are mutated (bits flipped, bytes overwritten,
+cut at each field's boundary, bytes appended or inserted, runs duplicated or dropped) and
+each mutated part is applied by both decoders to the same baseline, predictor and carried
+model. They must agree: both refuse it (the browser with a ProtocolError, never another
+exception), or both accept it and rebuild the same codes, view and extras (and end in the
+same carried model). Every disagreement is reported with the seed that makes it again.
+
+The default run fuzzes a few hundred mutated parts per spec; ``pytest -m soak`` sweeps
+more seeds and mutations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from unittest import mock
+
+import numpy as np
+import pytest
+
+import test_protocol_vectors as vectors
+from engine.quantize import SmallestThree
+from engine.state import State
+from netcode.errors import ProtocolError
+from netcode.session.wire import Reader
+from netcode.statesync import snapshot
+from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
+from test_web_client import _entropy_schema, _entropy_state, _entropy_worlds, _random_snapshot, js
+
+MUTATIONS = 300  # random mutations per spec in the default run, beside the cuts at boundaries
+CUTS = 40  # cuts at field boundaries per spec in the default run
+
+
+# -- valid parts: (schema, the unit.mjs "apply" op that applies them, its parts) ------------------------
+
+
+def _older(rng, base: np.ndarray, reach: int = 40) -> dict:
+    """A predictor snapshot for an op that names none: a mutated part may come to name one."""
+    older = base.copy()
+    older[:, -1] -= rng.integers(-reach, reach + 1, len(base))
+    return {"tick": 90, "codes": older.ravel().tolist(), "view": [1] * len(base)}
+
+
+def packed_cases(rng) -> list:
+    """Packed coding: a full snapshot, a delta and a predicted delta of random data
+    (test_web_client's), cut into parts, with 12 bytes of extras."""
+    n, columns, smooth = 60, 5, np.array([1, 1, 0, 0, 0])
+    codes, view, base, base_view = _random_snapshot(rng, n)
+    pred = base.copy()
+    pred[:, :2] = np.clip(pred[:, :2] - rng.integers(-40, 41, (n, 2)), 0, 65535)
+    extras = rng.integers(0, 256, 12, dtype=np.uint8).tobytes()
+    base_extras = extras[:3] + b"\x00" + extras[4:]
+    common = dict(budget=int(rng.choice([150, 250])), base_tick=96, base_codes=base, base_view=base_view, base_extras=base_extras)
+    op = {"op": "apply", "capacity": n, "columns": columns, "extras_size": 12, "codes": base.ravel().tolist(), "view": base_view.astype(int).tolist(),
+          "extras": base_extras.hex(), "pred": {"tick": 92, "codes": pred.ravel().tolist(), "view": [1] * n}, "smooth": smooth.tolist()}
+    return [
+        (None, op, encode_snapshot(100, codes, view, extras, budget=common["budget"])),
+        (None, op, encode_snapshot(100, codes, view, extras, **common)),
+        (None, op, encode_snapshot(100, codes, view, extras, **common, predictor=(92, pred, np.ones(n, bool), smooth.astype(bool)))),
+    ]
+
+
+def entropy_cases(rng) -> list:
+    """Entropy coding (test_web_client's worlds: rotations that turn, positions that move,
+    hit points): deltas with and without a predictor, and a full snapshot."""
+    n = 80
+    schema = _entropy_schema(n)
+    ops, expected = _entropy_worlds(rng, schema, n, 2)
+    cases = []
+    for op in ops:
+        op.setdefault("pred", _older(rng, np.array(op["codes"]).reshape(n, -1)))
+        op.setdefault("smooth", schema.smooth.astype(int).tolist())
+        cases.append((schema, {**op, "parts": None}, [bytes.fromhex(h) for h in op["parts"]]))
+    codes, view = expected[0]
+    full = encode_snapshot(100, codes, view, b"", budget=400, coding=schema.coding)
+    cases.append((schema, {**cases[0][1], "codes": [0] * codes.size, "view": [0] * n}, full))
+    return cases
+
+
+def carry_cases(rng) -> list:
+    """Carried coder models: a chain of snapshots, each coded from the model its baseline's
+    table ended in (some cut into parts), one a reset (coded from the spec's model)."""
+    n = 60
+    schema = SnapshotSchema(dataclasses.replace(_entropy_schema(n).replication, carry=True), _entropy_state(n))
+    rot = SmallestThree(9)
+    q = rng.normal(size=(n, 4))
+    base = np.column_stack([rot.quantize(q / np.linalg.norm(q, axis=1, keepdims=True)),
+                            rng.integers(1000, 1 << 19, (n, 2)), rng.integers(0, 8, n), rng.integers(0, 101, n)])
+    view = np.ones(n, bool)
+    shape = {"op": "apply", "capacity": n, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(), "carry": True,
+             "smooth": schema.smooth.astype(int).tolist()}
+    cases, start = [], None
+    for step in range(4):
+        codes = base.copy()
+        moving = rng.random(n) < 0.4
+        codes[moving, 4:6] += rng.integers(-300, 301, (int(moving.sum()), 2))
+        codes[rng.random(n) < 0.1, 7] = rng.integers(0, 101)
+        end = schema.coding.carried()
+        reset = step == 3
+        parts = encode_snapshot(10 + step, codes, view, b"", budget=250 if step % 2 else 1150, base_tick=9 + step, base_codes=base, base_view=view,
+                                base_extras=b"", coding=schema.coding, start=None if reset else start, end=end)
+        held = start if start is not None else schema.coding.carried()
+        op = {**shape, "codes": base.ravel().tolist(), "view": view.astype(int).tolist(), "pred": _older(rng, base),
+              "start": {"probs": held[0].tolist(), "seen": held[1].tolist()}}
+        cases.append((schema, op, parts))
+        base, start = codes, end
+    return cases
+
+
+def bodies_cases(rng) -> list:
+    """The engine's rigid-body predictor (PROTOCOL.md's snapshot_bodies spec: rotations,
+    slides, falls, heights guessed again from a sent rotation) on random bodies."""
+    n = 40
+    rep = vectors.BODIES.replication
+    schema = SnapshotSchema(rep, State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
+                                        "z": np.zeros(n, np.int64)}))
+    rot = vectors.ROT
+    angle = rng.uniform(-1, 1, n)
+    older = np.column_stack([rot.quantize(np.column_stack([np.sin(angle / 2), np.zeros((n, 2)), np.cos(angle / 2)])),
+                             rng.integers(100, 900, (n, 2)), rng.integers(10, 400, n)])
+    base = older.copy()
+    spin = rng.random(n) < 0.3
+    base[spin, 0:4] = rot.quantize(np.column_stack([np.sin(angle[spin] / 2 + 0.01), np.zeros((int(spin.sum()), 2)), np.cos(angle[spin] / 2 + 0.01)]))
+    base[:, 4:7] += rng.integers(-5, 6, (n, 3))
+    view = np.ones(n, bool)
+    expected = schema.predict(base, view, older, view, 7, 5, 4)
+    codes = expected.copy()
+    off = rng.random(n) < 0.3
+    codes[off, 4:6] += rng.integers(-3, 4, (int(off.sum()), 2))
+    tipped = rng.random(n) < 0.1
+    codes[tipped, 0:4] = rot.quantize(np.tile([[np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]], (int(tipped.sum()), 1)))
+    op = {"op": "apply", "capacity": n, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(),
+          "bodies": schema.coding.bodies_json(), "codes": base.ravel().tolist(), "view": view.astype(int).tolist(),
+          "pred": {"tick": 4, "codes": older.ravel().tolist(), "view": [1] * n}, "smooth": schema.smooth.astype(int).tolist()}
+    cases = []
+    for budget in (1150, 150):
+        parts = encode_snapshot(7, codes, view, b"", budget=budget, base_tick=5, base_codes=base, base_view=view, base_extras=b"",
+                                predictor=(4, older, view, schema.smooth), coding=schema.coding)
+        cases.append((schema, op, parts))
+    return cases
+
+
+SPECS = {"packed": packed_cases, "entropy": entropy_cases, "carry": carry_cases, "bodies": bodies_cases}
+
+
+# -- Python's outcome: what the unit.mjs "apply" op does, in netcode's code --------------------------
+
+
+def python_outcome(schema, op: dict, raw: bytes) -> dict:
+    """The unit.mjs "apply" op's result for one part, from netcode: {"error": reason} for a
+    ProtocolError, {"crash": ...} for any other exception (a bug), else the tables."""
+    n, columns = op["capacity"], op["columns"]
+    coding = schema.coding if schema is not None else None
+    try:
+        part = decode_part(raw, n, columns, op["extras_size"], coding)
+        codes = np.array(op["codes"], np.int64).reshape(n, columns)
+        view = np.array(op["view"], bool)
+        extras = bytes.fromhex(op["extras"]) if op.get("extras") else None
+        motion = None
+        if part.predictor is not None:
+            pred = np.array(op["pred"]["codes"], np.int64).reshape(n, columns)
+            pred_view = np.array(op["pred"]["view"], bool)
+            if coding is not None and coding.entropy:
+                motion = schema.motion(codes, view, pred, pred_view)
+            if schema is None:
+                codes = predict(codes, view, pred, pred_view, part.tick, part.base, part.predictor, np.array(op["smooth"], bool))
+            else:
+                codes = schema.predict(codes, view, pred, pred_view, part.tick, part.base, part.predictor)
+        start = end = None
+        if op.get("carry"):
+            held = op.get("start")
+            start = None if held is None else (np.array(held["probs"], np.uint32), np.array(held["seen"], np.uint8))
+            end = coding.carried()
+        apply_part(part, codes, view, coding, motion, start, end)
+        extras = apply_extras(part, extras)
+    except ProtocolError as e:
+        return {"error": e.reason}
+    except Exception as e:  # noqa: BLE001 (a hostile part must never raise anything else)
+        return {"crash": f"{type(e).__name__}: {e}"}
+    out = {"codes": codes.ravel().tolist(), "view": view.astype(int).tolist(), "extras": None if extras is None else extras.hex()}
+    if end is not None:
+        out["end"] = {"probs": end[0].tolist(), "seen": end[1].tolist()}
+    return out
+
+
+def agree(py: dict, got: dict) -> bool:
+    """Both refused the part (with a ProtocolError each), or both rebuilt the same tables."""
+    if "crash" in py or "thrown" in got:
+        return False
+    if "error" in py or "error" in got:
+        return "error" in py and "error" in got
+    return py == got
+
+
+# -- mutations ----------------------------------------------------------------------------------
+
+
+class _Marking(Reader):
+    """A Reader that notes every offset a read starts or ends at: a part's field boundaries."""
+
+    __slots__ = ("marks",)
+
+    def __init__(self, data, pos=0, end=None):
+        super().__init__(data, pos, end)
+        self.marks = set()
+        _Marking.last = self
+
+    def take(self, n: int) -> int:
+        p = super().take(n)
+        self.marks.update((p, p + n))
+        return p
+
+
+def boundaries(schema, op: dict, raw: bytes) -> list[int]:
+    """The offsets where ``raw``'s fields start and end, as decode_part reads them (an
+    entropy-coded table is one field: cuts inside it are the random mutations' job)."""
+    with mock.patch.object(snapshot, "Reader", _Marking):
+        decode_part(raw, op["capacity"], op["columns"], op["extras_size"], None if schema is None else schema.coding)
+    return sorted(_Marking.last.marks)
+
+
+def mutate(rng, raw: bytes) -> tuple[str, bytes]:
+    """One random mutation of ``raw``: (what it did, the bytes). Half of the positions fall in
+    the first 16 bytes, where the header and the first sections are."""
+    b = bytearray(raw)
+    size = len(b)
+
+    def at(extra: int = 0) -> int:
+        return int(rng.integers(min(size, 16) + extra)) if rng.random() < 0.5 else int(rng.integers(size + extra))
+
+    kind = ("flip", "overwrite", "cut", "append", "insert", "duplicate", "drop")[int(rng.integers(7))]
+    if kind == "flip":
+        bits = sorted({int(rng.integers(size * 8)) if rng.random() < 0.5 else int(rng.integers(min(size, 16) * 8)) for _ in range(int(rng.integers(1, 4)))})
+        for bit in bits:
+            b[bit >> 3] ^= 1 << (bit & 7)
+        return f"flip bits {bits}", bytes(b)
+    if kind == "overwrite":
+        i, v = at(), int(rng.choice([0, 1, 0x7F, 0x80, 0xFF, int(rng.integers(256))]))
+        b[i] = v
+        return f"overwrite byte {i} with {v:#x}", bytes(b)
+    if kind == "cut":
+        k = int(rng.integers(size))
+        return f"cut to {k} bytes", bytes(b[:k])
+    if kind in ("append", "insert"):
+        extra = bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8)) if rng.random() < 0.7 else bytes(int(rng.integers(1, 9)))
+        i = size if kind == "append" else at(1)
+        return f"{kind} {extra.hex()} at {i}", bytes(b[:i] + extra + b[i:])
+    i = at()
+    k = int(rng.integers(1, 17))
+    if kind == "duplicate":
+        return f"duplicate bytes {i}:{i + k}", bytes(b[: i + k] + b[i : i + k] + b[i + k :])
+    return f"drop bytes {i}:{i + k}", bytes(b[:i] + b[i + k :])
+
+
+def mutated(rng, cases: list, mutations: int, cuts: int) -> list:
+    """(case index, part index, what, bytes): every valid part as it is, ``cuts`` cuts at
+    (or a byte before) its parts' field boundaries, and ``mutations`` random mutations."""
+    out, every = [], []
+    for ci, (schema, op, parts) in enumerate(cases):
+        for pi, raw in enumerate(parts):
+            out.append((ci, pi, "as sent", raw))
+            every += [(ci, pi, k) for m in boundaries(schema, op, raw) for k in (m, m - 1) if 0 <= k < len(raw)]
+    for i in rng.choice(len(every), min(cuts, len(every)), replace=False):
+        ci, pi, k = every[i]
+        out.append((ci, pi, f"cut at a boundary, to {k} bytes", cases[ci][2][pi][:k]))
+    for _ in range(mutations):
+        ci = int(rng.integers(len(cases)))
+        pi = int(rng.integers(len(cases[ci][2])))
+        what, raw = mutate(rng, cases[ci][2][pi])
+        out.append((ci, pi, what, raw))
+    return out
+
+
+# -- the fuzz ---------------------------------------------------------------------------------
+
+
+def _brief(result: dict) -> str:
+    if "codes" not in result:
+        return str(result)
+    return f"tables (codes {hash(tuple(result['codes'])) & 0xFFFF:04x}, {sum(result['view'])} in view, extras {result['extras']})"
+
+
+def fuzz(spec: str, seed: int, mutations: int = MUTATIONS, cuts: int = CUTS) -> dict:
+    """Fuzz one spec's decoders with ``seed``; assert they agree on every part. Returns how
+    many parts each side accepted and refused."""
+    rng = np.random.default_rng([seed, list(SPECS).index(spec)])
+    cases = SPECS[spec](rng)
+    trials = mutated(rng, cases, mutations, cuts)
+    ops = []
+    for ci, (schema, op, _) in enumerate(cases):  # one op per case, all its trials' parts
+        ops.append({**op, "op": "apply_each", "parts": [raw.hex() for c, _, _, raw in trials if c == ci]})
+    results = js(*ops)
+    by_case = [iter(r) for r in results]
+    tally = {"accepted": 0, "refused": 0}
+    wrong = []
+    for ci, pi, what, raw in trials:
+        schema, op, parts = cases[ci]
+        got = next(by_case[ci])
+        py = python_outcome(schema, op, raw)
+        if what == "as sent":
+            assert "codes" in py, f"{spec} seed {seed}: a valid part (case {ci}, part {pi}) is refused by Python: {py}"
+        if not agree(py, got):
+            wrong.append(f"  case {ci} part {pi} ({what}): Python {_brief(py)}, browser {_brief(got)}; bytes {raw.hex()}")
+        tally["refused" if "error" in py else "accepted"] += 1
+    assert not wrong, f"{spec}, seed {seed} (rerun: TICKSYNC_SEED={seed}): {len(wrong)} of {len(trials)} parts disagree\n" + "\n".join(wrong[:20])
+    return tally
+
+
+@pytest.mark.parametrize("spec", list(SPECS))
+def test_browser_and_python_agree_on_mutated_parts(spec, seed):
+    tally = fuzz(spec, seed)
+    # Mutations both refuse and ones both take (an entropy-coded table accepts most bytes):
+    # otherwise the fuzz would compare little.
+    assert tally["refused"] > MUTATIONS // 4 and tally["accepted"] > 10, tally
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("spec", list(SPECS))
+@pytest.mark.parametrize("sweep", range(10))
+def test_browser_and_python_agree_on_many_mutated_parts(spec, sweep, seed):
+    fuzz(spec, seed + sweep, mutations=4000, cuts=400)
+
