@@ -28,6 +28,7 @@ from engine.quantize import SmallestThree
 from engine.state import State
 from netcode.errors import ProtocolError
 from netcode.session.wire import Reader
+from netcode.statesync.bits import unpack_escaped
 from netcode.statesync import snapshot
 from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 from test_web_client import _entropy_schema, _entropy_state, _entropy_worlds, _random_snapshot, js
@@ -325,3 +326,31 @@ def test_browser_and_python_agree_on_mutated_parts(spec, seed):
 def test_browser_and_python_agree_on_many_mutated_parts(spec, sweep, seed):
     fuzz(spec, seed + sweep, mutations=4000, cuts=400)
 
+
+# -- what the fuzz found, pinned down ------------------------------------------------------------
+
+
+def python_column(raw: bytes, count: int):
+    """netcode's reading of one column of ``count`` values, shaped as unit.mjs's "column" op."""
+    r = Reader(raw)
+    try:
+        values = unpack_escaped(r, count)
+        if r.remaining:
+            return {"error": "trailing_bytes"}
+    except ProtocolError as e:
+        return {"error": e.reason}
+    return values.tolist()
+
+
+def test_js_refuses_the_column_widths_python_refuses():
+    """Every column header (a width, with or without escapes) of an empty column, then an
+    escape width after it: a width over 63 is refused even with no values to read, as
+    Python's unpack_escaped refuses it (the browser took an empty column of width 127 in an
+    id list, a part Python refused; found by the fuzz)."""
+    heads = [bytes([head]) for head in range(256) if not head & 0x80]
+    heads += [bytes([head, top]) for head in range(0x81, 0x100) for top in (head & 0x7F, (head & 0x7F) + 1, 63, 64, 200)]
+    want = [python_column(raw, 0) for raw in heads]
+    assert want[:64] == [[]] * 64 and all(w == {"error": "bad_width"} for w in want[64:128])
+    got = js(*({"op": "column", "hex": raw.hex(), "count": 0} for raw in heads))
+    wrong = [(raw.hex(), w, g) for raw, w, g in zip(heads, want, got) if w != g and not ("error" in w and "error" in g)]
+    assert not wrong, wrong[:10]

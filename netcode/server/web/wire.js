@@ -155,6 +155,7 @@ const ESCAPED = 0x80; // column header flag: all-ones values stand for wider one
  */
 export function readColumn(r, count) {
   const head = r.u8(), w = head & ~ESCAPED;
+  if (w > 63) throw new ProtocolError("bad_width", `${w}-bit values`); // (as Python: even when there are none)
   const values = unpackUint(r.bytes(packedSize(count, w)), count, w);
   if (head & ESCAPED) {
     if (w === 0) throw new ProtocolError("bad_width", "escapes at width 0");
