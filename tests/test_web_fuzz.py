@@ -354,3 +354,22 @@ def test_js_refuses_the_column_widths_python_refuses():
     got = js(*({"op": "column", "hex": raw.hex(), "count": 0} for raw in heads))
     wrong = [(raw.hex(), w, g) for raw, w, g in zip(heads, want, got) if w != g and not ("error" in w and "error" in g)]
     assert not wrong, wrong[:10]
+
+
+def overlong(raw: bytes, at: int, extra: int) -> bytes:
+    """``raw`` with the one-byte varint at ``at`` written in ``extra`` more bytes (LEB128
+    allows zero high groups)."""
+    return raw[:at] + bytes([raw[at] | 0x80] + [0x80] * (extra - 1) + [0]) + raw[at + 1 :] if extra else raw
+
+
+def test_js_reads_overlong_varints_as_python_does():
+    """A packed part's predictor-gap varint (after the u32 tick and baseline) written in 1
+    to 11 bytes: the browser takes what Python's Reader takes, up to ten bytes (it refused
+    the tenth, a part Python applied), and refuses the eleventh."""
+    schema, op, parts = packed_cases(np.random.default_rng(1))[1]
+    assert parts[0][8] < 0x80  # a one-byte gap
+    trials = [overlong(parts[0], 8, extra) for extra in range(11)]
+    want = [python_outcome(schema, op, raw) for raw in trials]
+    assert ["codes" in w for w in want] == [True] * 10 + [False]
+    got = js({**op, "op": "apply_each", "parts": [raw.hex() for raw in trials]})[0]
+    assert [agree(w, g) for w, g in zip(want, got)] == [True] * 11, [(len(raw), _brief(g)) for raw, g in zip(trials, got)]

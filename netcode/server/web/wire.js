@@ -69,7 +69,7 @@ export class Reader {
       if (result > limit) throw new ProtocolError("bad_varint", `value over ${limit}`);
       if (!(b & 0x80)) return result;
       mul *= 128;
-      if (mul > 2 ** 56) throw new ProtocolError("bad_varint", "too many bytes");
+      if (mul > 2 ** 63) throw new ProtocolError("bad_varint", "more than 10 bytes"); // (Python's Reader: a 64-bit value's)
     }
   }
   /** Packets carry no trailing bytes. */
