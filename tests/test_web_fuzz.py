@@ -18,6 +18,7 @@ more seeds and mutations.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from unittest import mock
 
 import numpy as np
@@ -28,7 +29,7 @@ from engine.quantize import SmallestThree
 from engine.state import State
 from netcode.errors import ProtocolError
 from netcode.session.wire import Reader
-from netcode.statesync.bits import unpack_escaped
+from netcode.statesync.bits import pack_uint, unpack_escaped
 from netcode.statesync import snapshot
 from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 from test_web_client import _entropy_schema, _entropy_state, _entropy_worlds, _random_snapshot, js
@@ -373,3 +374,17 @@ def test_js_reads_overlong_varints_as_python_does():
     assert ["codes" in w for w in want] == [True] * 10 + [False]
     got = js({**op, "op": "apply_each", "parts": [raw.hex() for raw in trials]})[0]
     assert [agree(w, g) for w, g in zip(want, got)] == [True] * 11, [(len(raw), _brief(g)) for raw, g in zip(trials, got)]
+
+
+def test_id_gaps_past_the_range_are_refused_by_both():
+    """An id list whose 63-bit gaps wrap int64 around to a last id inside the range ([0,
+    -2**63, 0] or [0, -2**63, -1] of a part of [0, 4)): Python's decode_part took it and
+    apply_part raised an IndexError (not a ProtocolError) at the negative id; the browser
+    refused the part. Both refuse it now: no gap reaches past the part's range."""
+    gaps = [(2**63 - 1, 2**63 - 1), (2**63 - 1, 2**63 - 2)]
+    trials = [struct.pack("<II", 100, 96) + bytes([0, 0, 1, 0, 4, 2, 3, 0, 63]) + pack_uint(np.array(g, np.uint64).astype(np.int64), 63) for g in gaps]
+    op = {"op": "apply_each", "capacity": 4, "columns": 2, "extras_size": 0, "codes": [0] * 8, "view": [1] * 4,
+          "parts": [raw.hex() for raw in trials]}
+    for raw, got in zip(trials, js(op)[0]):
+        assert python_outcome(None, op, raw) == {"error": "bad_snapshot"}
+        assert "error" in got, got
