@@ -29,13 +29,14 @@ from engine.quantize import SmallestThree
 from engine.state import State
 from netcode.errors import ProtocolError
 from netcode.session.wire import Reader
-from netcode.statesync.bits import pack_uint, unpack_escaped
+from netcode.statesync.bits import pack_uint, unpack_escaped, zigzag_array
 from netcode.statesync import snapshot
 from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 from test_web_client import _entropy_schema, _entropy_state, _entropy_worlds, _random_snapshot, js
 
 MUTATIONS = 300  # random mutations per spec in the default run, beside the cuts at boundaries
 CUTS = 40  # cuts at field boundaries per spec in the default run
+SAFE = 1 << 53  # the browser holds integers below this exactly (a double)
 
 
 # -- valid parts: (schema, the unit.mjs "apply" op that applies them, its parts) ------------------------
@@ -187,13 +188,19 @@ def python_outcome(schema, op: dict, raw: bytes) -> dict:
     out = {"codes": codes.ravel().tolist(), "view": view.astype(int).tolist(), "extras": None if extras is None else extras.hex()}
     if end is not None:
         out["end"] = {"probs": end[0].tolist(), "seen": end[1].tolist()}
+    if any(len(a) and ((a >= SAFE) | (a <= -SAFE)).any() for a in (part.create_codes, zigzag_array(part.update_delta), codes)):
+        out["unsafe"] = True  # a value sent or rebuilt that no double holds exactly
     return out
 
 
 def agree(py: dict, got: dict) -> bool:
-    """Both refused the part (with a ProtocolError each), or both rebuilt the same tables."""
+    """Both refused the part (with a ProtocolError each), or both rebuilt the same tables;
+    or the part holds a value of 2**53 or more, which Python takes and the browser refuses
+    ("unsafe_integer": its numbers are doubles)."""
     if "crash" in py or "thrown" in got:
         return False
+    if "unsafe" in py:
+        return got == {"error": "unsafe_integer"}
     if "error" in py or "error" in got:
         return "error" in py and "error" in got
     return py == got
@@ -305,11 +312,12 @@ def fuzz(spec: str, seed: int, mutations: int = MUTATIONS, cuts: int = CUTS) -> 
         got = next(by_case[ci])
         py = python_outcome(schema, op, raw)
         if what == "as sent":
-            assert "codes" in py, f"{spec} seed {seed}: a valid part (case {ci}, part {pi}) is refused by Python: {py}"
+            assert "codes" in py, f"{spec}, seed {seed}: a valid part (case {ci}, part {pi}) is refused by Python: {py}"
         if not agree(py, got):
             wrong.append(f"  case {ci} part {pi} ({what}): Python {_brief(py)}, browser {_brief(got)}; bytes {raw.hex()}")
         tally["refused" if "error" in py else "accepted"] += 1
-    assert not wrong, f"{spec}, seed {seed} (rerun: TICKSYNC_SEED={seed}): {len(wrong)} of {len(trials)} parts disagree\n" + "\n".join(wrong[:20])
+    again = f"fuzz({spec!r}, {seed}, mutations={mutations}, cuts={cuts})"
+    assert not wrong, f"{again}: {len(wrong)} of {len(trials)} parts disagree\n" + "\n".join(wrong[:20])
     return tally
 
 
@@ -388,3 +396,17 @@ def test_id_gaps_past_the_range_are_refused_by_both():
     for raw, got in zip(trials, js(op)[0]):
         assert python_outcome(None, op, raw) == {"error": "bad_snapshot"}
         assert "error" in got, got
+
+
+def test_js_reads_wide_columns_of_values_it_holds_exactly():
+    """Columns 54 to 64 bits wide (as Python reads them; its encoder packs no value that
+    wide below 2**53, a hostile one may): the browser reads every value below 2**53 as
+    Python does (it refused any width over 53, so it dropped parts Python applied), and
+    refuses a wider value with ProtocolError("unsafe_integer"): its numbers hold no more."""
+    rng = np.random.default_rng(5)
+    ops, want = [], []
+    for width in range(54, 65):
+        for values in ([0, 5, SAFE - 1], rng.integers(0, SAFE, 7).tolist(), [3, SAFE], [(1 << min(width - 1, 62)) + 1]):
+            ops.append({"op": "unpack", "hex": pack_uint(np.array(values, np.uint64).astype(np.int64), width).hex(), "count": len(values), "width": width})
+            want.append(values if max(values) < SAFE else {"error": "unsafe_integer"})
+    assert js(*ops) == want

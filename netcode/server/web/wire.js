@@ -124,7 +124,7 @@ export function packedSize(count, width) { return Math.ceil((count * width) / 8)
 export function unpackUint(bytes, count, width) {
   const out = new Float64Array(count);
   if (width === 0 || count === 0) return out;
-  if (width > 53) throw new ProtocolError("bad_width", `${width}-bit values`);
+  if (width > 64) throw new ProtocolError("bad_width", `${width}-bit values`);
   if (bytes.length !== packedSize(count, width)) {
     throw new ProtocolError("truncated", `${bytes.length} bytes for ${count} values of ${width} bits`);
   }
@@ -138,6 +138,9 @@ export function unpackUint(bytes, count, width) {
       got += take;
       bit += take;
     }
+    // Python reads any value of 64 bits; a browser's number holds one exactly below 2**53
+    // (the sum above stays exact until then, and once past it stays past).
+    if (v > Number.MAX_SAFE_INTEGER) throw new ProtocolError("unsafe_integer", `a ${width}-bit value of 2**53 or more`);
     out[i] = v;
   }
   if (bit & 7 && bytes[bytes.length - 1] >> (bit & 7)) throw new ProtocolError("bad_padding", "non-zero padding bits");
