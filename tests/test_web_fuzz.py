@@ -29,9 +29,9 @@ from engine.quantize import SmallestThree
 from engine.state import State
 from netcode.errors import ProtocolError
 from netcode.session.wire import Reader
-from netcode.statesync.bits import pack_uint, unpack_escaped, zigzag_array
+from netcode.statesync.bits import pack_escaped, pack_uint, unpack_escaped, zigzag_array
 from netcode.statesync import snapshot
-from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
+from netcode.statesync.snapshot import CREATE, UPDATE, SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 from test_web_client import _entropy_schema, _entropy_state, _entropy_worlds, _random_snapshot, js
 
 MUTATIONS = 300  # random mutations per spec in the default run, beside the cuts at boundaries
@@ -410,3 +410,30 @@ def test_js_reads_wide_columns_of_values_it_holds_exactly():
             ops.append({"op": "unpack", "hex": pack_uint(np.array(values, np.uint64).astype(np.int64), width).hex(), "count": len(values), "width": width})
             want.append(values if max(values) < SAFE else {"error": "unsafe_integer"})
     assert js(*ops) == want
+
+
+def test_js_refuses_codes_it_cannot_hold_where_python_rebuilds_them():
+    """A packed part that creates an entity at 2**53 - 1 and updates it by +2 (the column
+    values fit a double, their sum does not), entropy-coded updates by 2**55 + 1 and by
+    2**53 - 1 (from 100):
+    Python rebuilds the exact codes; the browser rebuilt a rounded code and went on. It now
+    refuses each with ProtocolError("unsafe_integer") rather than hold a code Python does not."""
+    ids = bytes([1, 0, 0])  # one id, 0
+    packed = (struct.pack("<II", 100, 96) + bytes([0, 0, 1, 0, 2, CREATE | UPDATE]) + ids + pack_escaped(np.array([SAFE - 1])) + pack_escaped(np.array([0]))
+              + ids + bytes([1]) + pack_escaped(zigzag_array(np.array([2]))) + bytes([0]))
+    op = {"op": "apply_each", "capacity": 2, "columns": 2, "extras_size": 0, "codes": [0] * 4, "view": [1, 1], "parts": [packed.hex()]}
+    cases = [(None, op, packed)]
+    schema = _entropy_schema(4)
+    base = np.zeros((4, schema.columns), np.int64)
+    base[1, 4] = 100
+    for code in ((1 << 55) + 1, SAFE + 99):
+        codes = base.copy()
+        codes[1, 4] = code
+        table = encode_snapshot(100, codes, np.ones(4, bool), b"", budget=1150, base_tick=98, base_codes=base, base_view=np.ones(4, bool), base_extras=b"",
+                                coding=schema.coding)
+        cases.append((schema, {**op, "capacity": 4, "columns": schema.columns, "coding": schema.coding.describe(), "codes": base.ravel().tolist(),
+                               "view": [1] * 4, "parts": [table[0].hex()]}, table[0]))
+    for schema, op, raw in cases:
+        want = python_outcome(schema, op, raw)
+        assert want.get("unsafe") and SAFE < max(want["codes"]) < 1 << 63, want
+        assert js(op)[0] == [{"error": "unsafe_integer"}]

@@ -8,7 +8,7 @@
 // (or, for a rotation whose largest component switched, the IEEE +, -, *, / and sqrt the
 // Python side does, in the same order), so the codes come out exactly as the server's.
 
-import { ProtocolError, Reader } from "./wire.js";
+import { ProtocolError, Reader, safeSum } from "./wire.js";
 
 const BITS = 12, ONE = 1 << BITS, HALF = ONE >> 1; // 12-bit probabilities of a 0 bit
 const LIMIT = 15; // events after which a context adapts at its slowest
@@ -228,6 +228,8 @@ function getValue(dec, ctx, base, direction) {
   while (cls < CLASSES - 1 && dec.bit(base + cls)) cls++;
   if (cls === 0) return 0;
   const negative = dec.bit(ctx + CLASS_CTX + direction);
+  // (A class over 53 is a magnitude of 2**53 or more: no double holds it exactly.)
+  if (cls > 53) throw new ProtocolError("unsafe_integer", `a value of class ${cls}`);
   let mag = 1;
   if (cls >= 2) mag = mag * 2 + dec.bit(ctx + CLASS_CTX + 3 + cls);
   for (let k = cls - 3; k >= 0; k--) mag = mag * 2 + dec.even();
@@ -327,7 +329,7 @@ export class EntropyCoding {
    * again from the row's sent rotation. */
   undo(expected, at, deltas, dat) {
     const base = expected.slice(at, at + this.columns);
-    for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c];
+    for (let c = 0; c < this.columns; c++) expected[at + c] = safeSum(expected[at + c], deltas[dat + c]);
     for (const q of this.rotations) q.undo(base, expected, at);
     if (this.refine) this.refine.refine(base, expected, at);
   }

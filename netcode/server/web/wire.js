@@ -343,8 +343,15 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
     for (let c = 0; c < columns; c++) codes[id * columns + c] = part.createCodes[c][j];
   });
   part.update.forEach((id, j) => {
-    for (let c = 0; c < columns; c++) codes[id * columns + c] += part.updateDelta[c][j];
+    for (let c = 0; c < columns; c++) codes[id * columns + c] = safeSum(codes[id * columns + c], part.updateDelta[c][j]);
   });
+}
+
+/** a + b, or ProtocolError("unsafe_integer") where no double holds it exactly (Python's int64 does). */
+export function safeSum(a, b) {
+  const s = a + b;
+  if (Math.abs(s) > Number.MAX_SAFE_INTEGER) throw new ProtocolError("unsafe_integer", `a code of 2**53 or more (${a} + ${b})`);
+  return s;
 }
 
 /** The extras after this part: its whole extras, its changes applied to the baseline's,
