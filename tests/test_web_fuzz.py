@@ -233,16 +233,34 @@ def boundaries(schema, op: dict, raw: bytes) -> list[int]:
     return sorted(_Marking.last.marks)
 
 
-def mutate(rng, raw: bytes) -> tuple[str, bytes]:
-    """One random mutation of ``raw``: (what it did, the bytes). Half of the positions fall in
-    the first 16 bytes, where the header and the first sections are."""
+def overlong(raw: bytes, at: int, extra: int) -> bytes:
+    """``raw`` with the one-byte varint at ``at`` written in ``extra`` more bytes (LEB128
+    allows zero high groups)."""
+    return raw[:at] + bytes([raw[at] | 0x80] + [0x80] * (extra - 1) + [0]) + raw[at + 1 :] if extra else raw
+
+
+def mutate(rng, raw: bytes, marks: list[int]) -> tuple[str, bytes]:
+    """One random mutation of ``raw`` whose field boundaries are ``marks``: (what it did,
+    the bytes). Half of the positions fall in the first 16 bytes, where the header and the
+    first sections are; a field of one byte (a varint, a mode, a width) may be set to an
+    edge value or written as an overlong varint."""
     b = bytearray(raw)
     size = len(b)
 
     def at(extra: int = 0) -> int:
         return int(rng.integers(min(size, 16) + extra)) if rng.random() < 0.5 else int(rng.integers(size + extra))
 
-    kind = ("flip", "overwrite", "cut", "append", "insert", "duplicate", "drop")[int(rng.integers(7))]
+    kinds = ("flip", "overwrite", "cut", "append", "insert", "duplicate", "drop", "field", "overlong")
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind in ("field", "overlong"):
+        ones = [m - 1 for m in marks if m - 1 in marks] or [0]  # one-byte fields
+        i = int(rng.choice(ones))
+        if kind == "overlong" and b[i] < 0x80:
+            extra = int(rng.integers(1, 10))
+            return f"byte {i} as a varint of {extra + 1} bytes", overlong(raw, i, extra)
+        v = int(rng.choice([0, 1, 0x3F, 0x40, 0x7F, 0x80, 0xFF, (b[i] + 1) & 0xFF, (b[i] - 1) & 0xFF]))
+        b[i] = v
+        return f"field byte {i} set to {v:#x}", bytes(b)
     if kind == "flip":
         bits = sorted({int(rng.integers(size * 8)) if rng.random() < 0.5 else int(rng.integers(min(size, 16) * 8)) for _ in range(int(rng.integers(1, 4)))})
         for bit in bits:
@@ -269,18 +287,19 @@ def mutate(rng, raw: bytes) -> tuple[str, bytes]:
 def mutated(rng, cases: list, mutations: int, cuts: int) -> list:
     """(case index, part index, what, bytes): every valid part as it is, ``cuts`` cuts at
     (or a byte before) its parts' field boundaries, and ``mutations`` random mutations."""
-    out, every = [], []
+    out, every, marks = [], [], {}
     for ci, (schema, op, parts) in enumerate(cases):
         for pi, raw in enumerate(parts):
             out.append((ci, pi, "as sent", raw))
-            every += [(ci, pi, k) for m in boundaries(schema, op, raw) for k in (m, m - 1) if 0 <= k < len(raw)]
+            marks[ci, pi] = boundaries(schema, op, raw)
+            every += [(ci, pi, k) for m in marks[ci, pi] for k in (m, m - 1) if 0 <= k < len(raw)]
     for i in rng.choice(len(every), min(cuts, len(every)), replace=False):
         ci, pi, k = every[i]
         out.append((ci, pi, f"cut at a boundary, to {k} bytes", cases[ci][2][pi][:k]))
     for _ in range(mutations):
         ci = int(rng.integers(len(cases)))
         pi = int(rng.integers(len(cases[ci][2])))
-        what, raw = mutate(rng, cases[ci][2][pi])
+        what, raw = mutate(rng, cases[ci][2][pi], marks[ci, pi])
         out.append((ci, pi, what, raw))
     return out
 
@@ -363,12 +382,6 @@ def test_js_refuses_the_column_widths_python_refuses():
     got = js(*({"op": "column", "hex": raw.hex(), "count": 0} for raw in heads))
     wrong = [(raw.hex(), w, g) for raw, w, g in zip(heads, want, got) if w != g and not ("error" in w and "error" in g)]
     assert not wrong, wrong[:10]
-
-
-def overlong(raw: bytes, at: int, extra: int) -> bytes:
-    """``raw`` with the one-byte varint at ``at`` written in ``extra`` more bytes (LEB128
-    allows zero high groups)."""
-    return raw[:at] + bytes([raw[at] | 0x80] + [0x80] * (extra - 1) + [0]) + raw[at + 1 :] if extra else raw
 
 
 def test_js_reads_overlong_varints_as_python_does():
