@@ -450,3 +450,38 @@ def test_js_refuses_codes_it_cannot_hold_where_python_rebuilds_them():
         want = python_outcome(schema, op, raw)
         assert want.get("unsafe") and SAFE < max(want["codes"]) < 1 << 63, want
         assert js(op)[0] == [{"error": "unsafe_integer"}]
+
+
+def _unchanged_change(coding, columns: int) -> bytes:
+    """A range-coded table of one row that flags the row changed and sends every value as
+    0 (no encoder writes one; a hostile server may): found by a seeded search of short byte
+    strings."""
+    rng = np.random.default_rng(0)
+    motion = np.zeros((1, columns), np.int32)
+    for _ in range(10000):
+        data = rng.integers(0, 256, int(rng.integers(1, 5)), dtype=np.uint8).tobytes()
+        touched = np.zeros(1, np.uint8)
+        try:
+            if not coding.decode_table(data, motion, touched).any() and touched[0]:
+                return data
+        except ProtocolError:
+            pass
+    raise AssertionError("no such table in 10000 tries")
+
+
+def test_js_undoes_a_changed_row_of_zero_deltas_as_python_does():
+    """A part of one row (of three whose baseline rotations' largest indices are -1, 7 and
+    2, as a hostile full snapshot may leave them) whose table flags the row changed with
+    every delta 0: Python undoes the row (the index read modulo 4, as any changed row's);
+    the browser skipped a row of zero deltas and kept -1 and 7. Both rebuild the same codes."""
+    schema = _entropy_schema(3)
+    base = np.zeros((3, schema.columns), np.int64)
+    base[:, 0:4] = [[-1, 10, 20, 30], [7, 40, 50, 60], [2, 70, 80, 90]]
+    table = _unchanged_change(schema.coding, schema.columns)
+    # compact header: tick 100, baseline 98, no predictor, part 0 of 2, rows [k, k + 1), UPDATE
+    trials = [struct.pack("<I", 100) + bytes([2, 0, 1, 0, k, 1, UPDATE]) + table for k in range(3)]
+    op = {"op": "apply_each", "capacity": 3, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(),
+          "codes": base.ravel().tolist(), "view": [1] * 3, "parts": [raw.hex() for raw in trials]}
+    want = [python_outcome(schema, op, raw) for raw in trials]
+    assert [w["codes"][k * schema.columns] for k, w in enumerate(want)] == [3, 3, 2]
+    assert js(op)[0] == want

@@ -278,8 +278,9 @@ export class EntropyCoding {
   }
 
   /** The (rows * columns) deltas in spec column order of a range-coded table whose
-   * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table). */
-  decodeTable(data, motion, rows, start = null, end = null) {
+   * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table);
+   * ``touched`` (a Uint8Array per row), when given, gets a 1 for each row sent as changed. */
+  decodeTable(data, motion, rows, start = null, end = null, touched = null) {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
     const from = start || { probs: this.prior, seen: this.seen };
     const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, from.probs, from.seen);
@@ -296,6 +297,7 @@ export class EntropyCoding {
         prev[g] = changed;
         if (changed) {
           changedRows++;
+          if (touched) touched[r] = 1;
           // Each set's most active value in the row: a value's activity is at least one less.
           for (let k = c0; k < c; k++) most[fof[k]] = 0;
           for (let k = c0; k < c; k++) most[fof[k]] = Math.max(most[fof[k]], Math.floor(motion[r * cols + order[k]] / 3));

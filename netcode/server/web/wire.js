@@ -331,12 +331,11 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
       m = new Int32Array(held.length * columns);
       for (let j = 0; j < held.length; j++) m.set(motion.subarray(held[j] * columns, (held[j] + 1) * columns), j * columns);
     }
-    const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null);
-    held.forEach((id, j) => {
-      for (let c = 0; c < columns; c++) {
-        if (deltas[j * columns + c] !== 0) { coding.undo(codes, id * columns, deltas, j * columns); break; }
-      }
-    });
+    // Every row sent as changed is undone, as Python's apply_part does, even one whose
+    // deltas are all 0 (a hostile table's): undoing reads a rotation's index modulo 4.
+    const touched = new Uint8Array(held.length);
+    const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null, touched);
+    held.forEach((id, j) => { if (touched[j]) coding.undo(codes, id * columns, deltas, j * columns); });
   }
   part.create.forEach((id, j) => {
     view[id] = 1;
