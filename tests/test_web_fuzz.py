@@ -5,11 +5,13 @@ apply_part) on hostile parts.
 Seeded valid parts of several specs (packed coding; entropy coding; entropy with carried
 coder models; entropy with the engine's rigid-body predictor; full snapshots and deltas,
 cut into several parts by small budgets) are mutated (bits flipped, bytes overwritten,
-cut at each field's boundary, bytes appended or inserted, runs duplicated or dropped) and
-each mutated part is applied by both decoders to the same baseline, predictor and carried
-model. They must agree: both refuse it (the browser with a ProtocolError, never another
-exception), or both accept it and rebuild the same codes, view and extras (and end in the
-same carried model). Every disagreement is reported with the seed that makes it again.
+cut at each field's boundary, bytes appended or inserted, runs duplicated or dropped,
+one-byte fields set to edge values or written as overlong varints) and each mutated part
+is applied by both decoders to the same baseline, predictor and carried model (the sound
+ones, and ones a hostile server's earlier parts may have left). They must agree: both
+refuse it (the browser with a ProtocolError, never another exception), or both accept it
+and rebuild the same codes, view and extras (and end in the same carried model). Every
+disagreement is reported with the ``fuzz(...)`` call that makes it again.
 
 The default run fuzzes a few hundred mutated parts per spec; ``pytest -m soak`` sweeps
 more seeds and mutations.
@@ -34,8 +36,8 @@ from netcode.statesync import snapshot
 from netcode.statesync.snapshot import CREATE, UPDATE, SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 from test_web_client import _entropy_schema, _entropy_state, _entropy_worlds, _random_snapshot, js
 
-MUTATIONS = 300  # random mutations per spec in the default run, beside the cuts at boundaries
-CUTS = 40  # cuts at field boundaries per spec in the default run
+MUTATIONS = 500  # random mutations per spec in the default run, beside the cuts at boundaries
+CUTS = 60  # cuts at field boundaries per spec in the default run
 SAFE = 1 << 53  # the browser holds integers below this exactly (a double)
 
 
