@@ -506,3 +506,18 @@ def test_js_undoes_a_changed_row_of_zero_deltas_as_python_does():
     want = [python_outcome(schema, op, raw) for raw in trials]
     assert [w["codes"][k * schema.columns] for k, w in enumerate(want)] == [3, 3, 2]
     assert js(op)[0] == want
+
+
+def test_js_predicts_past_2_53_as_python_does():
+    """Predicted parts far ahead of their baseline (8195, 2**20 and 2**30 ticks at a gap of
+    4) over a code a hostile server left at 2**40 + 1: the step's product passes 2**53
+    (and at 2**30 ticks int64, which wraps). The browser's doubles rounded it and rebuilt
+    other codes than Python's int64 arithmetic; now it rebuilds Python's, and refuses a
+    result past 2**53 ("unsafe_integer") as it refuses such codes sent."""
+    trials = [struct.pack("<II", 96 + ahead, 96) + bytes([4, 0, 1, 0, 1, 0]) for ahead in (8195, 1 << 20, 1 << 30)]
+    op = {"op": "apply_each", "capacity": 1, "columns": 1, "extras_size": 0, "codes": [(1 << 40) + 1], "view": [1], "smooth": [1],
+          "pred": {"tick": 92, "codes": [0], "view": [1]}, "parts": [raw.hex() for raw in trials]}
+    want = [python_outcome(None, op, raw) for raw in trials]
+    assert want[0]["codes"] == [(1 << 40) + 1 + ((1 << 40) + 1) * 8195 // 4] and want[1]["unsafe"] and "unsafe" not in want[2]
+    got = js(op)[0]
+    assert [agree(w, g) for w, g in zip(want, got)] == [True] * 3, got

@@ -295,11 +295,29 @@ export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick
     if (!baseView[e] || !predView[e]) continue;
     for (let c = 0; c < columns; c++) {
       if (!smooth[c]) continue;
-      const b = baseCodes[e * columns + c], p = predCodes[e * columns + c];
-      out[e * columns + c] = b + floorDiv((b - p) * (tick - baseTick), gap);
+      out[e * columns + c] = predicted(baseCodes[e * columns + c], predCodes[e * columns + c], tick - baseTick, gap);
     }
   }
   return out;
+}
+
+/** b + ((b - p) * ahead) // gap as Python's int64 arithmetic has it (snapshot.predict):
+ * in doubles while they are exact, else in BigInts wrapped as int64 wraps (a hostile
+ * server's codes and ticks can take it there). A result no double holds is
+ * ProtocolError("unsafe_integer"). */
+function predicted(b, p, ahead, gap) {
+  const step = b - p;
+  if (Number.isSafeInteger(step) && (ahead === gap || Number.isSafeInteger(step * ahead))) {
+    return safeSum(b, ahead === gap ? step : floorDiv(step * ahead, gap));
+  }
+  let q = BigInt.asIntN(64, BigInt(b) - BigInt(p));
+  if (ahead !== gap) {
+    const n = BigInt.asIntN(64, q * BigInt(ahead)), d = BigInt(gap);
+    q = n / d - (n % d !== 0n && n < 0n !== d < 0n ? 1n : 0n); // floor division
+  }
+  const r = BigInt.asIntN(64, BigInt(b) + q);
+  if (r > BigInt(Number.MAX_SAFE_INTEGER) || r < -BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError("unsafe_integer", `a predicted code of 2**53 or more`);
+  return Number(r);
 }
 
 /** Apply a part in place to (codes, view) that start as a copy of the baseline's view and
