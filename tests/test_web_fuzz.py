@@ -155,11 +155,10 @@ SPECS = {"packed": packed_cases, "entropy": entropy_cases, "carry": carry_cases,
 
 def hostile_baseline(rng, op: dict) -> dict:
     """``op`` with a tenth of its baseline's and predictor's codes replaced by ones no
-    quantizer of its spec makes (negative, past its range, a rotation index past 3): what
-    a hostile server's earlier parts may have left in a client's tables, which both ends
-    must read alike. (Kept within 21 bits: a predictor's products of codes and a mutated
-    tick's 32 bits then stay below 2**53, where the browser's doubles are exact.)"""
-    odd = [-1, -(1 << 20), (1 << 20) + 1, 4, 7, 1 << 20]
+    quantizer of its spec makes (negative, past its range up to what a double holds, a
+    rotation index past 3): what a hostile server's earlier parts may have left in a
+    client's tables, which both ends must read alike."""
+    odd = [-1, -(1 << 20), (1 << 20) + 1, 4, 7, 1 << 40, -(1 << 40), SAFE - 1, 1 - SAFE]
 
     def garbled(codes: list) -> list:
         out = np.array(codes, np.int64)
@@ -183,7 +182,7 @@ def python_outcome(schema, op: dict, raw: bytes) -> dict:
         codes = np.array(op["codes"], np.int64).reshape(n, columns)
         view = np.array(op["view"], bool)
         extras = bytes.fromhex(op["extras"]) if op.get("extras") else None
-        motion = None
+        motion = expected = None
         if part.predictor is not None:
             pred = np.array(op["pred"]["codes"], np.int64).reshape(n, columns)
             pred_view = np.array(op["pred"]["view"], bool)
@@ -193,6 +192,7 @@ def python_outcome(schema, op: dict, raw: bytes) -> dict:
                 codes = predict(codes, view, pred, pred_view, part.tick, part.base, part.predictor, np.array(op["smooth"], bool))
             else:
                 codes = schema.predict(codes, view, pred, pred_view, part.tick, part.base, part.predictor)
+            expected = codes.copy()
         start = end = None
         if op.get("carry"):
             held = op.get("start")
@@ -207,8 +207,9 @@ def python_outcome(schema, op: dict, raw: bytes) -> dict:
     out = {"codes": codes.ravel().tolist(), "view": view.astype(int).tolist(), "extras": None if extras is None else extras.hex()}
     if end is not None:
         out["end"] = {"probs": end[0].tolist(), "seen": end[1].tolist()}
-    if any(len(a) and ((a >= SAFE) | (a <= -SAFE)).any() for a in (part.create_codes, zigzag_array(part.update_delta), codes)):
-        out["unsafe"] = True  # a value sent or rebuilt that no double holds exactly
+    held = (part.create_codes, zigzag_array(part.update_delta), codes, expected if expected is not None else codes)
+    if any(len(a) and ((a >= SAFE) | (a <= -SAFE)).any() for a in held):
+        out["unsafe"] = True  # a value sent, predicted or rebuilt that no double holds exactly
     return out
 
 
@@ -521,3 +522,24 @@ def test_js_predicts_past_2_53_as_python_does():
     assert want[0]["codes"] == [(1 << 40) + 1 + ((1 << 40) + 1) * 8195 // 4] and want[1]["unsafe"] and "unsafe" not in want[2]
     got = js(op)[0]
     assert [agree(w, g) for w, g in zip(want, got)] == [True] * 3, got
+
+
+def test_js_turns_a_hostile_baselines_rotation_past_2_53_as_python_does():
+    """A baseline rotation whose index a hostile server left at 2**53 - 1 (3, read modulo 4)
+    and components near 2**53, turned by the next part (index delta +2 or -2, components
+    rebased): Python takes the sum's low bits and the rebased components plus the deltas;
+    the browser summed first (past 2**53: refused, or rounded) and took the deltas back out
+    of the rounded sums. Both rebuild the same codes now."""
+    schema = _entropy_schema(2)
+    rot = SmallestThree(9)
+    base = np.zeros((2, schema.columns), np.int64)
+    base[:, 0:4] = [[SAFE - 1, SAFE - 2, 5, 7], [SAFE - 1, 100, 200, 300]]
+    codes = base.copy()
+    codes[:, 0:4] = rot.quantize(np.array([[0.6, 0.0, 0.8, 0.0], [0.0, 0.6, 0.0, 0.8]]))
+    parts = encode_snapshot(9, codes, np.ones(2, bool), b"", budget=1150, base_tick=8, base_codes=base, base_view=np.ones(2, bool), base_extras=b"",
+                            coding=schema.coding)
+    op = {"op": "apply_each", "capacity": 2, "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(),
+          "codes": base.ravel().tolist(), "view": [1, 1], "parts": [parts[0].hex()]}
+    want = python_outcome(schema, op, parts[0])
+    assert "unsafe" not in want and want["codes"][0] == codes[0, 0], want
+    assert js(op)[0] == [want]

@@ -308,7 +308,7 @@ export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick
 function predicted(b, p, ahead, gap) {
   const step = b - p;
   if (Number.isSafeInteger(step) && (ahead === gap || Number.isSafeInteger(step * ahead))) {
-    return safeSum(b, ahead === gap ? step : floorDiv(step * ahead, gap));
+    return safeCode(b + (ahead === gap ? step : floorDiv(step * ahead, gap)));
   }
   let q = BigInt.asIntN(64, BigInt(b) - BigInt(p));
   if (ahead !== gap) {
@@ -360,15 +360,16 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
     for (let c = 0; c < columns; c++) codes[id * columns + c] = part.createCodes[c][j];
   });
   part.update.forEach((id, j) => {
-    for (let c = 0; c < columns; c++) codes[id * columns + c] = safeSum(codes[id * columns + c], part.updateDelta[c][j]);
+    for (let c = 0; c < columns; c++) codes[id * columns + c] = safeCode(codes[id * columns + c] + part.updateDelta[c][j]);
   });
 }
 
-/** a + b, or ProtocolError("unsafe_integer") where no double holds it exactly (Python's int64 does). */
-export function safeSum(a, b) {
-  const s = a + b;
-  if (Math.abs(s) > Number.MAX_SAFE_INTEGER) throw new ProtocolError("unsafe_integer", `a code of 2**53 or more (${a} + ${b})`);
-  return s;
+/** A code computed from codes below 2**53 (a sum of two such is exact up to there, and
+ * past it stays past): itself, or ProtocolError("unsafe_integer") if it is past, where no
+ * double holds it exactly (Python's int64 does). */
+export function safeCode(x) {
+  if (Math.abs(x) > Number.MAX_SAFE_INTEGER) throw new ProtocolError("unsafe_integer", `a code of 2**53 or more (${x})`);
+  return x;
 }
 
 /** The extras after this part: its whole extras, its changes applied to the baseline's,
