@@ -601,6 +601,8 @@ def _read_ids(r: Reader, lo: int, hi: int) -> np.ndarray:
         raise ProtocolError("bad_snapshot", "empty id list")
     first = lo + r.varint(hi - lo)
     gaps = unpack_escaped(r, k - 1)
+    if k > 1 and gaps.max() >= hi - lo:  # (a 63-bit gap would wrap the sum below around)
+        raise ProtocolError("bad_snapshot", f"an id gap past [{lo}, {hi})")
     ids = first + np.concatenate(([0], np.cumsum(gaps + 1)))
     if ids[-1] >= hi:
         raise ProtocolError("bad_snapshot", f"entity ids outside [{lo}, {hi})")

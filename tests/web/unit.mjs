@@ -82,6 +82,9 @@ const OPS = {
     if (end) out.end = { probs: Array.from(end.probs), seen: Array.from(end.seen) };
     return out;
   }),
+  // Each of o.parts applied on its own to o's tables, as "apply" applies one (the fuzz's
+  // mutated parts): an exception other than a ProtocolError is reported as {thrown}, not thrown.
+  apply_each: (o) => o.parts.map((h) => catching(Error, (e) => ({ thrown: `${e.name}: ${e.message}` }), () => OPS.apply({ ...o, parts: [h] }))),
   // A trained coder model's file (base64, as the room's schema carries it) for a table's shape.
   model: (o) => caught(() => {
     const m = parseModel(fromBase64(o.b64), o.fields, o.groups);

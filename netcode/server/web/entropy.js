@@ -8,7 +8,7 @@
 // (or, for a rotation whose largest component switched, the IEEE +, -, *, / and sqrt the
 // Python side does, in the same order), so the codes come out exactly as the server's.
 
-import { ProtocolError, Reader } from "./wire.js";
+import { ProtocolError, Reader, safeCode } from "./wire.js";
 
 const BITS = 12, ONE = 1 << BITS, HALF = ONE >> 1; // 12-bit probabilities of a 0 bit
 const LIMIT = 15; // events after which a context adapts at its slowest
@@ -228,6 +228,8 @@ function getValue(dec, ctx, base, direction) {
   while (cls < CLASSES - 1 && dec.bit(base + cls)) cls++;
   if (cls === 0) return 0;
   const negative = dec.bit(ctx + CLASS_CTX + direction);
+  // (A class over 53 is a magnitude of 2**53 or more: no double holds it exactly.)
+  if (cls > 53) throw new ProtocolError("unsafe_integer", `a value of class ${cls}`);
   let mag = 1;
   if (cls >= 2) mag = mag * 2 + dec.bit(ctx + CLASS_CTX + 3 + cls);
   for (let k = cls - 3; k >= 0; k--) mag = mag * 2 + dec.even();
@@ -276,8 +278,9 @@ export class EntropyCoding {
   }
 
   /** The (rows * columns) deltas in spec column order of a range-coded table whose
-   * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table). */
-  decodeTable(data, motion, rows, start = null, end = null) {
+   * rows' motion codes (rows * columns, spec order) are ``motion`` (rangecoder.decode_table);
+   * ``touched`` (a Uint8Array per row), when given, gets a 1 for each row sent as changed. */
+  decodeTable(data, motion, rows, start = null, end = null, touched = null) {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
     const from = start || { probs: this.prior, seen: this.seen };
     const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, from.probs, from.seen);
@@ -294,6 +297,7 @@ export class EntropyCoding {
         prev[g] = changed;
         if (changed) {
           changedRows++;
+          if (touched) touched[r] = 1;
           // Each set's most active value in the row: a value's activity is at least one less.
           for (let k = c0; k < c; k++) most[fof[k]] = 0;
           for (let k = c0; k < c; k++) most[fof[k]] = Math.max(most[fof[k]], Math.floor(motion[r * cols + order[k]] / 3));
@@ -327,9 +331,12 @@ export class EntropyCoding {
    * again from the row's sent rotation. */
   undo(expected, at, deltas, dat) {
     const base = expected.slice(at, at + this.columns);
-    for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c];
-    for (const q of this.rotations) q.undo(base, expected, at);
+    for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c]; // (a rotation's are redone from the deltas)
+    for (const q of this.rotations) q.undo(base, expected, at, deltas, dat);
     if (this.refine) this.refine.refine(base, expected, at);
+    // A code past 2**53 (a hostile delta's, or a baseline's a hostile server left) is one no
+    // double holds: refused, where Python's int64 holds it. Below, every sum was exact.
+    for (let c = 0; c < this.columns; c++) safeCode(expected[at + c]);
   }
 }
 
@@ -344,8 +351,9 @@ class SmallestThree {
     this.c0 = c0;
     this.scale = 2 ** bits - 1;
   }
-  undo(base, row, at) {
-    const c0 = this.c0, old = (base[c0] % 4 + 4) % 4, turned = (row[at + c0] % 4 + 4) % 4; // (Python's & 3: any index)
+  undo(base, row, at, deltas, dat) {
+    // (Python's & 3 of the sum, for any index: taken apart, so no sum past 2**53 rounds it)
+    const c0 = this.c0, old = (base[c0] % 4 + 4) % 4, turned = (old + deltas[dat + c0] % 4 + 4) % 4;
     row[at + c0] = turned;
     if (turned === old) return;
     // the baseline's rotation, as a unit quaternion
@@ -358,7 +366,7 @@ class SmallestThree {
     KEEP[turned].forEach((k, i) => {
       const scaled = Math.floor((q[k] * sign + SQRT_HALF) / (2 * SQRT_HALF) * this.scale + 0.5);
       const rebased = Math.min(Math.max(scaled, 0), this.scale);
-      row[at + c0 + 1 + i] = rebased + (row[at + c0 + 1 + i] - base[c0 + 1 + i]);
+      row[at + c0 + 1 + i] = rebased + deltas[dat + c0 + 1 + i];
     });
   }
 }

@@ -69,7 +69,7 @@ export class Reader {
       if (result > limit) throw new ProtocolError("bad_varint", `value over ${limit}`);
       if (!(b & 0x80)) return result;
       mul *= 128;
-      if (mul > 2 ** 56) throw new ProtocolError("bad_varint", "too many bytes");
+      if (mul > 2 ** 63) throw new ProtocolError("bad_varint", "more than 10 bytes"); // (Python's Reader: a 64-bit value's)
     }
   }
   /** Packets carry no trailing bytes. */
@@ -124,7 +124,7 @@ export function packedSize(count, width) { return Math.ceil((count * width) / 8)
 export function unpackUint(bytes, count, width) {
   const out = new Float64Array(count);
   if (width === 0 || count === 0) return out;
-  if (width > 53) throw new ProtocolError("bad_width", `${width}-bit values`);
+  if (width > 64) throw new ProtocolError("bad_width", `${width}-bit values`);
   if (bytes.length !== packedSize(count, width)) {
     throw new ProtocolError("truncated", `${bytes.length} bytes for ${count} values of ${width} bits`);
   }
@@ -138,6 +138,9 @@ export function unpackUint(bytes, count, width) {
       got += take;
       bit += take;
     }
+    // Python reads any value of 64 bits; a browser's number holds one exactly below 2**53
+    // (the sum above stays exact until then, and once past it stays past).
+    if (v > Number.MAX_SAFE_INTEGER) throw new ProtocolError("unsafe_integer", `a ${width}-bit value of 2**53 or more`);
     out[i] = v;
   }
   if (bit & 7 && bytes[bytes.length - 1] >> (bit & 7)) throw new ProtocolError("bad_padding", "non-zero padding bits");
@@ -155,6 +158,7 @@ const ESCAPED = 0x80; // column header flag: all-ones values stand for wider one
  */
 export function readColumn(r, count) {
   const head = r.u8(), w = head & ~ESCAPED;
+  if (w > 63) throw new ProtocolError("bad_width", `${w}-bit values`); // (as Python: even when there are none)
   const values = unpackUint(r.bytes(packedSize(count, w)), count, w);
   if (head & ESCAPED) {
     if (w === 0) throw new ProtocolError("bad_width", "escapes at width 0");
@@ -291,11 +295,29 @@ export function predict(baseCodes, baseView, predCodes, predView, tick, baseTick
     if (!baseView[e] || !predView[e]) continue;
     for (let c = 0; c < columns; c++) {
       if (!smooth[c]) continue;
-      const b = baseCodes[e * columns + c], p = predCodes[e * columns + c];
-      out[e * columns + c] = b + floorDiv((b - p) * (tick - baseTick), gap);
+      out[e * columns + c] = predicted(baseCodes[e * columns + c], predCodes[e * columns + c], tick - baseTick, gap);
     }
   }
   return out;
+}
+
+/** b + ((b - p) * ahead) // gap as Python's int64 arithmetic has it (snapshot.predict):
+ * in doubles while they are exact, else in BigInts wrapped as int64 wraps (a hostile
+ * server's codes and ticks can take it there). A result no double holds is
+ * ProtocolError("unsafe_integer"). */
+function predicted(b, p, ahead, gap) {
+  const step = b - p;
+  if (Number.isSafeInteger(step) && (ahead === gap || Number.isSafeInteger(step * ahead))) {
+    return safeCode(b + (ahead === gap ? step : floorDiv(step * ahead, gap)));
+  }
+  let q = BigInt.asIntN(64, BigInt(b) - BigInt(p));
+  if (ahead !== gap) {
+    const n = BigInt.asIntN(64, q * BigInt(ahead)), d = BigInt(gap);
+    q = n / d - (n % d !== 0n && n < 0n !== d < 0n ? 1n : 0n); // floor division
+  }
+  const r = BigInt.asIntN(64, BigInt(b) + q);
+  if (r > BigInt(Number.MAX_SAFE_INTEGER) || r < -BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError("unsafe_integer", `a predicted code of 2**53 or more`);
+  return Number(r);
 }
 
 /** Apply a part in place to (codes, view) that start as a copy of the baseline's view and
@@ -327,20 +349,27 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
       m = new Int32Array(held.length * columns);
       for (let j = 0; j < held.length; j++) m.set(motion.subarray(held[j] * columns, (held[j] + 1) * columns), j * columns);
     }
-    const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null);
-    held.forEach((id, j) => {
-      for (let c = 0; c < columns; c++) {
-        if (deltas[j * columns + c] !== 0) { coding.undo(codes, id * columns, deltas, j * columns); break; }
-      }
-    });
+    // Every row sent as changed is undone, as Python's apply_part does, even one whose
+    // deltas are all 0 (a hostile table's): undoing reads a rotation's index modulo 4.
+    const touched = new Uint8Array(held.length);
+    const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null, touched);
+    held.forEach((id, j) => { if (touched[j]) coding.undo(codes, id * columns, deltas, j * columns); });
   }
   part.create.forEach((id, j) => {
     view[id] = 1;
     for (let c = 0; c < columns; c++) codes[id * columns + c] = part.createCodes[c][j];
   });
   part.update.forEach((id, j) => {
-    for (let c = 0; c < columns; c++) codes[id * columns + c] += part.updateDelta[c][j];
+    for (let c = 0; c < columns; c++) codes[id * columns + c] = safeCode(codes[id * columns + c] + part.updateDelta[c][j]);
   });
+}
+
+/** A code computed from codes below 2**53 (a sum of two such is exact up to there, and
+ * past it stays past): itself, or ProtocolError("unsafe_integer") if it is past, where no
+ * double holds it exactly (Python's int64 does). */
+export function safeCode(x) {
+  if (Math.abs(x) > Number.MAX_SAFE_INTEGER) throw new ProtocolError("unsafe_integer", `a code of 2**53 or more (${x})`);
+  return x;
 }
 
 /** The extras after this part: its whole extras, its changes applied to the baseline's,
