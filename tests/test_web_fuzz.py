@@ -119,9 +119,13 @@ def carry_cases(rng) -> list:
 
 def bodies_cases(rng) -> list:
     """The engine's rigid-body predictor (PROTOCOL.md's snapshot_bodies spec: rotations,
-    slides, falls, heights guessed again from a sent rotation) on random bodies."""
+    slides, falls, heights guessed again from a sent rotation; and snapshot_friction's, the
+    same with friction) on random bodies."""
+    return [case for spec in (vectors.BODIES, vectors.FRICTION) for case in _bodies_cases(rng, spec.replication)]
+
+
+def _bodies_cases(rng, rep) -> list:
     n = 40
-    rep = vectors.BODIES.replication
     schema = SnapshotSchema(rep, State({"alive": np.ones(n, bool), "rot": np.zeros((n, 4)), "pos": np.zeros((n, 2), np.int64),
                                         "z": np.zeros(n, np.int64)}))
     rot = vectors.ROT
