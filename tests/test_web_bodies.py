@@ -16,6 +16,7 @@ import pytest
 
 from bench import bench_cubes
 from engine import motion, smallest_three
+from netcode.statesync.snapshot import encode_snapshot
 from engine.quantize import SmallestThree
 from test_web_client import js
 
@@ -375,13 +376,39 @@ def test_js_decodes_the_cube_scene_as_python_codes_it():
     assert min(turned, guessed) > 30 * len(ops), (turned, guessed, len(ops))  # (measured: about 130 a packet each)
 
 
+def test_js_guesses_a_tumbled_height_near_2_53_as_python_does():
+    """A tumbled body resting at 40 whose height delta (a hostile server's) brings the box's
+    guess (28) to 2**53 - 1: Python adds the delta to the guess; the browser added it to
+    the expected height first (2**53 + 11, which a double rounds) and took the difference
+    back out, one code off. It now adds it to the guess too."""
+    import test_protocol_vectors as v
+
+    base, pred = v.BODIES_BASE.copy(), v.BODIES_PRED.copy()
+    base[3, 6] = pred[3, 6] = 40
+    n = len(v.ALL4)
+    expected = v.BODIES.predict(base, v.ALL4, pred, v.ALL4, 7, 5, 4)
+    codes = expected.copy()
+    codes[3, 0:4] = v.BODIES_CODES[3, 0:4]  # tipped onto an edge
+    guess = int(v.BODIES.coding.second_guess(expected, codes)[3, 6])
+    codes[3, 6] = (1 << 53) - 1
+    assert expected[3, 6] - guess == 12 and codes[3, 6] - guess < 1 << 53 < codes[3, 6] - guess + expected[3, 6]
+    parts = encode_snapshot(7, codes, v.ALL4, b"", budget=1150, base_tick=5, base_codes=base, base_view=v.ALL4, base_extras=b"",
+                            predictor=(4, pred, v.ALL4, v.BODIES.smooth), coding=v.BODIES.coding)
+    op = {"op": "apply", "parts": [p.hex() for p in parts], "codes": base.ravel().tolist(), "view": [1] * n, "capacity": n,
+          "columns": v.BODIES.columns, "extras_size": 0, "coding": v.BODIES.coding.describe(), "bodies": v.BODIES.coding.bodies_json(),
+          "pred": {"tick": 4, "codes": pred.ravel().tolist(), "view": [1] * n}, "smooth": v.BODIES.smooth.astype(int).tolist()}
+    (got,) = js(op)
+    assert "error" not in got, got
+    same(got["codes"], codes)
+
+
 @pytest.mark.parametrize("aloft", [None, 300])
 def test_js_predicts_friction_as_python_does(seed, aloft):
     """Sliding bodies under a spec's ``friction`` (grounded ones slide short or stop, those
     above ``aloft`` fly free): the browser rebuilds Python's deltas code for code from its
     own Bodies, and one that ignored the friction (the schema's number set to 0) does not."""
     from engine import Bodies, Int, Replication, State
-    from netcode.statesync.snapshot import SnapshotSchema, encode_snapshot
+    from netcode.statesync.snapshot import SnapshotSchema
 
     rng = np.random.default_rng(seed)
     n = 300

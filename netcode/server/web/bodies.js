@@ -342,12 +342,13 @@ export class Bodies {
   }
 
   /** A changed row's height guessed again from its sent rotation (Bodies.refine): ``expected``
-   * the row's expected codes, the row itself at ``at`` of ``codes`` (its height so far the
-   * expected one plus its delta). */
-  refine(expected, codes, at) {
+   * the row's expected codes, the row itself at ``at`` of ``codes`` and its deltas at ``dat``
+   * of ``deltas``: the height becomes the guess plus its delta, as Python adds them (not
+   * taken back out of a sum, which rounds past 2**53). */
+  refine(expected, codes, at, deltas, dat) {
     const C = this.columns, z = this.height;
     const guess = expected.slice();
     standing(expected, codes.subarray(at, at + C), C, this.rotation, z, this.aloft, this.box, this.ground, this.scale, guess);
-    codes[at + z] += guess[z] - expected[z];
+    codes[at + z] = guess[z] + deltas[dat + z];
   }
 }

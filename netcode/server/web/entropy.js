@@ -333,7 +333,7 @@ export class EntropyCoding {
     const base = expected.slice(at, at + this.columns);
     for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c]; // (a rotation's are redone from the deltas)
     for (const q of this.rotations) q.undo(base, expected, at, deltas, dat);
-    if (this.refine) this.refine.refine(base, expected, at);
+    if (this.refine) this.refine.refine(base, expected, at, deltas, dat);
     // A code past 2**53 (a hostile delta's, or a baseline's a hostile server left) is one no
     // double holds: refused, where Python's int64 holds it. Below, every sum was exact.
     for (let c = 0; c < this.columns; c++) safeCode(expected[at + c]);
