@@ -265,7 +265,7 @@ class Reader:
                 return result
             shift += 7
             if shift > 63:
-                raise ProtocolError("bad_varint", "more than 9 bytes")
+                raise ProtocolError("bad_varint", "more than 10 bytes")  # (a 64-bit value takes 10)
 
     def str8(self) -> str:
         raw = self.bytes(self.u8())
