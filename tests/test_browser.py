@@ -193,7 +193,7 @@ def in_thread(server: TickServer):
 # client's counters, and the coding the page built from the room's schema: whether it carries,
 # its model's layout and event counts, whether the snapshot's table started from a carried
 # model and whether the model it ended in is no longer the prior; whether it runs the engine's
-# Bodies predictor, and its height guess.
+# Bodies predictor, its friction and its height guess.
 LATEST = """() => {
   const c = window.ticksync.client, s = window.ticksync.schema, l = c.latest, k = s.coding;
   const differs = (a, b) => a.some((v, i) => v !== b[i]);
@@ -202,7 +202,7 @@ LATEST = """() => {
     own: s.values(l.codes, s.position, c.ownEntity), base: l.base, stats: c.stats(),
     carries: k.carries, layout: k.layout, seenMax: Math.max(...k.seen),
     started: l.start !== null, learned: l.model !== null && differs(l.model.probs, k.prior),
-    bodies: s.bodies !== null, refines: k.refine !== null,
+    bodies: s.bodies !== null, friction: s.bodies && s.bodies.friction, refines: k.refine !== null,
   };
 }"""
 
@@ -223,8 +223,8 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
         game.replication = dataclasses.replace(game.replication, model=_arena_model(game))
     if "carry" in coding:
         game.replication = dataclasses.replace(game.replication, carry=True)
-    if "bodies" in coding:  # the engine's predictor, which the page runs (web/bodies.js)
-        game.replication = dataclasses.replace(game.replication, predictor=Bodies(moves=("pos", "aim")))
+    if "bodies" in coding:  # the engine's predictor, which the page runs (web/bodies.js), friction too
+        game.replication = dataclasses.replace(game.replication, predictor=Bodies(moves=("pos", "aim"), friction=2.0))
     server = TickServer(secret=SECRET, udp_port=None, http_port=0, open_join=True)
     room = server.add_room(game, RoomConfig("default", mode="statesync", players=4, seed=11))
 
@@ -274,6 +274,7 @@ def test_the_page_decodes_entropy_coded_snapshots_as_the_server_coded_them(brows
     assert stats["snapshots"] >= 10 and stats["deltaParts"] > stats["parts"] / 2, stats
     assert stats["predictedParts"] > stats["deltaParts"] / 2, stats  # (coded against the predictor's guess: linear, or Bodies)
     assert got["bodies"] == ("bodies" in coding) and not got["refines"], "the page runs the schema's Bodies (no box: no refine)"
+    assert "bodies" not in coding or got["friction"] == 2.0, "with its friction (a code of travel lost a tick ahead, 4 two ticks ahead)"
     carries = "carry" in coding
     assert got["carries"] == carries and got["started"] == carries, "the table started from a carried model (only with carry)"
     assert got["learned"] == carries, "which is no longer where every table starts"
