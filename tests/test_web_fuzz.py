@@ -474,7 +474,7 @@ def test_js_refuses_codes_it_cannot_hold_where_python_rebuilds_them():
                                "view": [1] * 4, "parts": [table[0].hex()]}, table[0]))
     for schema, op, raw in cases:
         want = python_outcome(schema, op, raw)
-        assert want.get("unsafe") and SAFE < max(want["codes"]) < 1 << 63, want
+        assert want.get("unsafe") and max(want["codes"]) > SAFE, want  # (Python's int64 holds it)
         assert js(op)[0] == [{"error": "unsafe_integer"}]
 
 
