@@ -5,7 +5,7 @@
 // same order. Tables are flat Float64Arrays of integer codes, row-major (entity e, column c
 // at e * columns + c), as the client keeps its snapshots.
 
-import { floorDiv } from "./wire.js";
+import { floorDiv, floorDivBig } from "./wire.js";
 
 const VALUES = 2 ** 61; // motion.py's _VALUES: the largest codes moved
 const STEP = 1n << 62n; // the largest step (velocity * num) taken, and num's and den's bound
@@ -27,12 +27,6 @@ function perColumn(value, w, what, lo, hi, none = false) {
   if (values.length !== w) throw new RangeError(`${what}: ${w} columns, ${values.length} values`);
   for (const x of values) if (!free(x) && !(x >= lo && x <= hi)) throw new RangeError(`${what} must be ${lo}..${hi}, not ${x}`);
   return values.map((x) => (free(x) ? -Infinity : x));
-}
-
-/** Python's floor division of BigInts (``//``, towards minus infinity); ``d`` positive. */
-function floorDivBig(a, d) {
-  const q = a / d;
-  return a < 0n && q * d !== a ? q - 1n : q;
 }
 
 /**

@@ -274,6 +274,12 @@ export function decodePart(bytes, capacity, columns, extrasSize, coding = null) 
 }
 
 /** Python's floor division (``//``) of integers, exact: no float rounding at the edges. */
+/** Python's floor division of BigInts (``//``, towards minus infinity); ``d`` positive. */
+export function floorDivBig(a, d) {
+  const q = a / d;
+  return a < 0n && q * d !== a ? q - 1n : q;
+}
+
 export function floorDiv(a, b) {
   let q = Math.floor(a / b);
   if (q * b > a) q--;
@@ -312,8 +318,7 @@ function predicted(b, p, ahead, gap) {
   }
   let q = BigInt.asIntN(64, BigInt(b) - BigInt(p));
   if (ahead !== gap) {
-    const n = BigInt.asIntN(64, q * BigInt(ahead)), d = BigInt(gap);
-    q = n / d - (n % d !== 0n && n < 0n !== d < 0n ? 1n : 0n); // floor division
+    q = floorDivBig(BigInt.asIntN(64, q * BigInt(ahead)), BigInt(gap));
   }
   const r = BigInt.asIntN(64, BigInt(b) + q);
   if (r > BigInt(Number.MAX_SAFE_INTEGER) || r < -BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError("unsafe_integer", `a predicted code of 2**53 or more`);
