@@ -156,12 +156,9 @@ class Bodies:
             r0 = columns[self.rotation][0]
             scale = float(self._quantizer.scale)
             num, den = self.turning
-            smallest_three.turned(base, older, r0, max(num * ahead // (den * gap), 1), self.spin, scale, out, rows)
-            if self.aloft is not None:
-                up = base[:, columns[self.height][0]] > self.aloft
-                if rows is not None:
-                    up &= rows
-                smallest_three.turned(base, older, r0, ahead // gap, _ANY_TURN, scale, out, up)
+            # a body in the air turns on for all the time ahead, at any spin
+            aloft = None if self.aloft is None else (columns[self.height][0], self.aloft, ahead // gap, _ANY_TURN)
+            smallest_three.turned(base, older, r0, max(num * ahead // (den * gap), 1), self.spin, scale, out, rows, aloft)
         return out
 
     def _slide(self, motion, base, older, rows, ahead: int, gap: int, columns: Mapping, out) -> None:

@@ -218,8 +218,11 @@ def extrapolated(base, older, turns: cython.Py_ssize_t, still: cython.double, sc
 @cython.locals(n=cython.Py_ssize_t, r=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.Py_ssize_t, drop=cython.Py_ssize_t,
                big=cython.double, times=cython.Py_ssize_t, moved=cython.Py_ssize_t, every=cython.bint,
                ax=cython.double, ay=cython.double, az=cython.double, aw=cython.double, px=cython.double, py=cython.double,
-               pz=cython.double, pw=cython.double, x=cython.double, y=cython.double, z=cython.double, w=cython.double)
-def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, out, rows=None):
+               pz=cython.double, pw=cython.double, x=cython.double, y=cython.double, z=cython.double, w=cython.double,
+               lift=cython.Py_ssize_t, top=cython.longlong, up_turns=cython.Py_ssize_t, up_still=cython.double,
+               row_turns=cython.Py_ssize_t, row_still=cython.double)
+def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still: cython.double, scale: cython.double, out, rows=None,
+           aloft=None):
     """Spinning bodies kept spinning, for a game's predictor: each rotation in columns
     ``col:col + 4`` of ``base`` (codes, (n, columns) int64: a snapshot's whole table)
     that turned since ``older`` (the same columns of the snapshot before it, same shape)
@@ -236,7 +239,12 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
     ticks ahead come from a peer's packet: a huge count must not stall the loop, and a
     spin guessed that far ahead is no guess). One pass over the rows in C: a predictor
     need not gather the few that turned first (numpy's per-call overhead was most of the
-    work)."""
+    work).
+
+    ``aloft`` (optional, ``(column, height, turns, still)``): rows whose ``base`` code in
+    that column is above that height are turned with those ``turns`` and ``still``
+    instead (a body in the air spins on freely), in the same pass: the same codes as a
+    second call on those rows alone, without a mask and a second pass to make them."""
     base = np.ascontiguousarray(base, np.int64)
     older = np.ascontiguousarray(older, np.int64)
     if base.ndim != 2 or older.shape != base.shape:
@@ -249,7 +257,19 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
     every = rows is None
     mask = motion._EVERY if every else motion._mask(rows, n)
     turns = min(turns, MAX_TURNS)
-    if turns <= 0:
+    lift, top, up_turns, up_still = -1, 0, 0, 0.0  # no aloft: every row turns alike
+    if aloft is not None:
+        try:
+            column, height, count, free = aloft  # (unpacked: an index out of range is not checked here, compiled)
+            column, height, count = [motion._integer(value, "aloft") for value in (column, height, count)]
+            up_still = float(free)
+        except (TypeError, ValueError):
+            raise ValueError(f"aloft is (a column, a height code, turns, still), not {aloft!r}") from None
+        if not (0 <= column < base.shape[1] and -(1 << 63) <= height < 1 << 63):
+            raise ValueError(f"aloft is a column of the {base.shape[1]} and an int64 height, not {aloft!r}")
+        if count > 0:  # (else as a second call turning nothing)
+            lift, top, up_turns = column, height, min(count, MAX_TURNS)
+    if turns <= 0 and lift < 0:
         return 0
     scratch = np.empty((2, 4), np.float64)  # rows: the baseline's (then turned on), the older's
     b: cython.longlong[:, ::1] = base
@@ -262,7 +282,10 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
         if (b[r, col] == c[r, col] and b[r, col + 1] == c[r, col + 1] and b[r, col + 2] == c[r, col + 2]
                 and b[r, col + 3] == c[r, col + 3]) or not (every or m[r]):
             continue
-        if not (_in_range(b, r, col, scale) and _in_range(c, r, col, scale)):
+        row_turns, row_still = turns, still
+        if lift >= 0 and b[r, lift] > top:
+            row_turns, row_still = up_turns, up_still
+        if row_turns <= 0 or not (_in_range(b, r, col, scale) and _in_range(c, r, col, scale)):
             continue
         _unit_row(b, r, col, scale, q, 0)
         _unit_row(c, r, col, scale, q, 1)
@@ -271,7 +294,7 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
         # locals, its first pass the turn itself.
         ax, ay, az, aw = q[0, 0], q[0, 1], q[0, 2], q[0, 3]
         px, py, pz, pw = -q[1, 0], -q[1, 1], -q[1, 2], q[1, 3]
-        for times in range(-1, turns):
+        for times in range(-1, row_turns):
             x = aw * px + ax * pw + ay * pz - az * py
             y = aw * py - ax * pz + ay * pw + az * px
             z = aw * pz + ax * py - ay * px + az * pw
@@ -281,7 +304,7 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
                 continue
             if w < 0:  # the short way round
                 x, y, z, w = -x, -y, -z, -w
-            if w >= still:
+            if w >= row_still:
                 break
             px, py, pz, pw = ax, ay, az, aw  # the baseline's, turned on from here
             ax, ay, az, aw = x, y, z, w

@@ -219,6 +219,47 @@ def test_turned_writes_only_the_spinning_rows_of_a_whole_table_the_same_compiled
         smallest_three.turned(base, older, 2, 3, 0.9999, 511.0, out, rows[:-1])
 
 
+def test_turned_aloft_turns_the_rows_in_the_air_as_a_second_call_on_them_would_in_one_pass():
+    """``aloft`` (column, height, turns, still): rows above the height take those turns
+    and that ``still``, the others the call's own; the codes are those of a call for the
+    low rows then a second for the high ones alone (masked), both builds, turn counts of
+    0 and past MAX_TURNS included; bad values are a clear error."""
+    from helpers import source_twin
+
+    from engine import smallest_three
+
+    source = source_twin("engine.smallest_three")
+    rng = np.random.default_rng(9)
+    quant = SmallestThree(9)
+    n = 400
+    base = np.zeros((n, 6), np.int64)
+    base[:, 0:4] = quant.quantize(_unit(rng, n))
+    base[:, 4] = rng.integers(0, 400, n)  # the height column
+    base[:, 5] = rng.integers(-9, 9, n)
+    older = base.copy()
+    older[::2, 1:4] = np.clip(older[::2, 1:4] + rng.integers(-30, 31, (n // 2, 3)), 0, 511)  # spinning
+    older[1::4, 2] = np.clip(older[1::4, 2] + 1, 0, 511)  # a code's jitter: only a free body turns on it
+    older[::13, 0:4] = rng.integers(-(1 << 40), 1 << 40, (len(older[::13]), 4))  # no quantizer's codes
+    rows = rng.random(n) < 0.85
+    for turns, up_turns, height, mask in ((4, 6, 200, rows), (1, 0, 200, None), (0, 3, 150, rows), (70, 90, -5, None), (2, 6, 1 << 62, rows)):
+        up = base[:, 4] > height
+        want = base.copy()
+        smallest_three.turned(base, older, 0, turns, 0.9999, 511.0, want, mask)
+        smallest_three.turned(base, older, 0, up_turns, 2.0, 511.0, want, up if mask is None else up & mask)
+        for module in (smallest_three, source):
+            out = base.copy()
+            module.turned(base, older, 0, turns, 0.9999, 511.0, out, mask, (4, height, up_turns, 2.0))
+            assert np.array_equal(out, want), (module, turns, up_turns, height)
+        if 0 < up_turns and turns != up_turns and height < 400:  # (else nothing differs between the calls)
+            plain = base.copy()
+            smallest_three.turned(base, older, 0, turns, 0.9999, 511.0, plain, mask)
+            assert not np.array_equal(plain, want)
+    out = base.copy()
+    for bad in ((6, 200, 3, 2.0), (-1, 200, 3, 2.0), (4, 1 << 63, 3, 2.0), (4, 200, 3), (4, 2.5, 3, 2.0), (4, 200, 3, "x"), 7):
+        with pytest.raises(ValueError, match="aloft"):
+            smallest_three.turned(base, older, 0, 3, 0.9999, 511.0, out, None, bad)
+
+
 def test_uprightness_is_how_high_a_cube_stands_and_the_same_compiled_and_interpreted():
     from helpers import source_twin
 
