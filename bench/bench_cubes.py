@@ -21,7 +21,8 @@ packet (p50 / p99, this thread's CPU time) and where the bytes go.
 Run: ``python -m bench.bench_cubes [--file PATH] [--frames N] [--no-predictor]
 [--coding packed|entropy] [--predictor linear|physics|tumbling] [--repeat N]`` (defaults: entropy coding
 with the bench's physics-aware predictor; ``--coding packed --predictor linear`` is the older
-format; ``--repeat 3`` on a machine others share makes 3 passes and keeps each packet's least time).
+format; ``--repeat N`` makes N passes, 3 by default, and keeps each packet's least time: on
+a machine others share, their stalls hit other packets in each pass).
 ``--model`` also trains the entropy coder's starting model (:mod:`netcode.statesync.training`)
 on the recording's first half (or on ``--train PATH``, another recording) and prints the
 figures with it, and B/packet over the held-out half with and without it.
@@ -463,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coding", choices=("packed", "entropy"), default="entropy", help="the spec's snapshot coding")
     ap.add_argument("--predictor", choices=("linear", "physics", "tumbling"), default="physics",
                     help="the default linear predictor, the game's, or the game's turning spinning cubes on and guessing heights again from the sent orientation")
-    ap.add_argument("--repeat", type=int, default=1, help="N passes, each packet's least time kept (shared machines)")
+    ap.add_argument("--repeat", type=int, default=3, help="N passes, each packet's least time kept (default 3: a shared machine's stalls hit other packets in each)")
     ap.add_argument("--bits", action="store_true", help="where the table's bits go, by field (entropy coding; TICKSYNC_PURE=1, slow)")
     ap.add_argument("--model", action="store_true",
                     help="also start the entropy coder from a model trained on the recording's first half (or on --train): B/packet over the held-out half with and without it")
@@ -489,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchInputError("--learn carries the entropy coder's model: use --coding entropy")
         if args.train and not args.model:
             raise BenchInputError("--train names what --model trains on: add --model")
-        options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, max(args.repeat, 1), args.predictor == "tumbling")
+        options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, 1 if args.bits else max(args.repeat, 1), args.predictor == "tumbling")  # (--bits: slow, untimed)
         if args.newer and args.no_predictor:
             raise BenchInputError("--newer changes what the predictor reads: drop --no-predictor")
         res = run(frames, *options, learn=args.learn, newer=args.newer)
