@@ -167,6 +167,15 @@ def test_extrapolate_is_the_same_compiled_and_interpreted():
         assert want[:, 0].min() >= 0 and want[:, 0].max() <= 3 and want[:, 1:].min() >= 0 and want[:, 1:].max() <= 511
 
 
+def _table_with_a_rotation(seed: int, n: int, columns: int, col: int, high: int):
+    """A generator and a whole table of codes: a random rotation's codes in columns
+    ``col:col + 4``, random codes 0..``high`` in the others."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, high, (n, columns)).astype(np.int64)
+    base[:, col : col + 4] = SmallestThree(9).quantize(_unit(rng, n))
+    return rng, base
+
+
 def test_turned_writes_only_the_spinning_rows_of_a_whole_table_the_same_compiled_and_interpreted():
     """smallest_three.turned, on whole tables (the rotation in columns col:col + 4): the
     rows that spin get extrapolated's codes, every other row and column of ``out`` is
@@ -177,12 +186,8 @@ def test_turned_writes_only_the_spinning_rows_of_a_whole_table_the_same_compiled
     from engine import smallest_three
 
     source = source_twin("engine.smallest_three")
-    rng = np.random.default_rng(6)
-    quant = SmallestThree(9)
-    n = 300
-    base = np.zeros((n, 7), np.int64)
-    base[:, 2:6] = quant.quantize(_unit(rng, n))
-    base[:, [0, 1, 6]] = rng.integers(0, 1000, (n, 3))
+    rng, base = _table_with_a_rotation(6, 300, 7, 2, 1000)
+    n = len(base)
     older = base.copy()
     older[::2, 3:6] = np.clip(older[::2, 3:6] + rng.integers(-30, 31, (n // 2, 3)), 0, 511)  # turned
     older[1::6, 3] = np.clip(older[1::6, 3] + 1, 0, 511)  # a code's jitter
@@ -229,13 +234,8 @@ def test_turned_aloft_turns_the_rows_in_the_air_as_a_second_call_on_them_would_i
     from engine import smallest_three
 
     source = source_twin("engine.smallest_three")
-    rng = np.random.default_rng(9)
-    quant = SmallestThree(9)
-    n = 400
-    base = np.zeros((n, 6), np.int64)
-    base[:, 0:4] = quant.quantize(_unit(rng, n))
-    base[:, 4] = rng.integers(0, 400, n)  # the height column
-    base[:, 5] = rng.integers(-9, 9, n)
+    rng, base = _table_with_a_rotation(9, 400, 6, 0, 400)  # column 4 is the height
+    n = len(base)
     older = base.copy()
     older[::2, 1:4] = np.clip(older[::2, 1:4] + rng.integers(-30, 31, (n // 2, 3)), 0, 511)  # spinning
     older[1::4, 2] = np.clip(older[1::4, 2] + 1, 0, 511)  # a code's jitter: only a free body turns on it
