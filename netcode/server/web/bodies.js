@@ -70,7 +70,7 @@ export function extrapolated(base, older, columns, c0, c1, num, den, out, rows =
   // The largest velocity whose step fits (|velocity * num| <= 2**62), as Python's table has it;
   // a double of it compares exactly with any velocity below 2**53 (beyond, it is above them all).
   const fits = Array.from(nums, (a) => (a ? STEP / BigInt(Math.abs(a)) : STEP));
-  const fitsNumber = fits.map(Number);
+  const fitsNumber = Float64Array.from(fits, Number); // (one kind of array, as perColumn's)
   let moved = 0;
   for (let r = 0; r < n; r++) {
     if (rows && !rows[r]) continue;
@@ -132,8 +132,10 @@ const SQRT_HALF = Math.sqrt(0.5);
 const SPAN = 2 * SQRT_HALF;
 export const MAX_TURNS = 64; // smallest_three.py's: the most turns turned() takes
 
-/** The component that is the ``i``-th kept one (0..2) when ``drop`` is dropped. */
-const kept = (drop, i) => (i < drop ? i : i + 1);
+// The component that is the i-th kept one (0..2) when ``drop`` is dropped: KEPT[drop * 3 + i]
+// (a table, not a branch: a branch first taken mid-scene made V8 deoptimize turned()).
+const KEPT = Int8Array.of(1, 2, 3, 0, 2, 3, 0, 1, 3, 0, 1, 2);
+const kept = (drop, i) => KEPT[drop * 3 + i];
 
 /** smallest_three.py's _unit_row: the rotation codes ``codes[at..at+3]`` (largest index,
  * then the three kept components) as a unit quaternion into ``q`` (x y z w). The dropped
@@ -205,9 +207,9 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
         px = x; py = y; pz = z; pw = w;
         continue;
       }
-      if (w < 0) { // the short way round
-        x = -x; y = -y; z = -z; w = -w;
-      }
+      // The short way round (a product, not a branch that V8 would first meet mid-scene).
+      const sign = w < 0 ? -1 : 1;
+      x *= sign; y *= sign; z *= sign; w *= sign;
       if (w >= still) break;
       px = ax; py = ay; pz = az; pw = aw; // the baseline's, turned on from here
       ax = x; ay = y; az = z; aw = w;

@@ -280,6 +280,7 @@ export class EntropyCoding {
       this.prior = prior(this.fields, this.groups);
     }
     if (!this.seen) this.seen = new Uint8Array(this.prior.length);
+    this.initial = { probs: this.prior, seen: this.seen }; // the model every table starts from (never written)
     // carry: each snapshot's table starts from the model its baseline's ended in (carried()).
     this.carries = carry;
     this.refine = null; // a Bodies whose box guesses heights again (the schema's predictor sets it)
@@ -313,7 +314,7 @@ export class EntropyCoding {
   /** A carried model ({probs, seen}): a copy of ``start``'s, or of where every table starts
    * (SnapshotCoding.carried); with ``into``, copied into it. */
   carried(start = null, into = null) {
-    const from = start || { probs: this.prior, seen: this.seen };
+    const from = start || this.initial;
     if (!into) return { probs: from.probs.slice(), seen: from.seen.slice() };
     into.probs.set(from.probs);
     into.seen.set(from.seen);
@@ -325,7 +326,8 @@ export class EntropyCoding {
    * ``touched`` (a Uint8Array per row), when given, gets a 1 for each row sent as changed. */
   decodeTable(data, motion, rows, start = null, end = null, touched = null) {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
-    const dec = this.decoder.start(data, start ? start.probs : this.prior, start ? start.seen : this.seen);
+    const from = start || this.initial; // (one shape of model, so V8 does not meet a new one mid-scene)
+    const dec = this.decoder.start(data, from.probs, from.seen);
     if (this.deltas.length < rows * cols) this.deltas = new Float64Array(rows * cols);
     const out = this.deltas.fill(0, 0, rows * cols); // (a row or group not sent changed is all 0)
     const vbase = this.groups * FLAG_CTX, prev = this.prev.fill(0), most = this.most;
