@@ -303,9 +303,10 @@ export class Bodies {
       }
     }
     for (const run of this.runs) if (run[2].every((v) => v === null)) run[2] = null;
-    // Scratch kept across packets (a page predicts 60 a second): predict's row masks, refine's row.
+    // Scratch kept across packets (a page predicts 60 a second): predict's row masks, refine's rows.
     this.rows = new Uint8Array(0);
     this.up = new Uint8Array(0);
+    this.known = new Float64Array(columns);
     this.guess = new Float64Array(columns);
   }
 
@@ -355,10 +356,10 @@ export class Bodies {
    * of ``deltas``: the height becomes the guess plus its delta, as Python adds them (not
    * taken back out of a sum, which rounds past 2**53). */
   refine(expected, codes, at, deltas, dat) {
-    const C = this.columns, z = this.height;
-    const guess = this.guess;
+    const C = this.columns, z = this.height, known = this.known, guess = this.guess;
+    for (let c = 0; c < C; c++) known[c] = codes[at + c]; // (a copy: a view per row was most of a packet's garbage)
     guess.set(expected);
-    standing(expected, codes.subarray(at, at + C), C, this.rotation, z, this.aloft, this.box, this.ground, this.scale, guess);
+    standing(expected, known, C, this.rotation, z, this.aloft, this.box, this.ground, this.scale, guess);
     codes[at + z] = guess[z] + deltas[dat + z];
   }
 }
