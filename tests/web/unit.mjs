@@ -46,6 +46,15 @@ function partJson(p, columns) {
   };
 }
 
+// An op's decoders, as a room's schema makes them: its EntropyCoding (o.coding, or none) and
+// Bodies (o.bodies, or none), whose box guesses heights again in the coding's undo.
+function decoders(o) {
+  const coding = o.coding ? new EntropyCoding(o.coding) : null;
+  const bodies = o.bodies ? new Bodies(o.bodies, o.columns) : null;
+  if (bodies && coding && bodies.box !== null) coding.refine = bodies;
+  return { coding, bodies };
+}
+
 const OPS = {
   unpack: (o) => caught(() => Array.from(unpackUint(bytes(o.hex), o.count, o.width))),
   decode_part: (o) => caught(() => partJson(decodePart(bytes(o.hex), o.capacity, o.columns, o.extras_size), o.columns)),
@@ -53,13 +62,11 @@ const OPS = {
   // Parts applied one after another to a copy of (codes, view, extras): a snapshot rebuilt
   // from its baseline. With ``pred`` ({tick, codes, view}, ``smooth`` per column) and parts
   // that name a predictor, the codes start where predict() expects them, as the client's do.
-  // With ``coding`` (SnapshotCoding.describe()) the parts are entropy-coded.
-  apply: (o) => caught(() => {
-    const coding = o.coding ? new EntropyCoding(o.coding) : null;
-    // With ``bodies`` (the schema's replication.predictor.bodies): the engine's rigid-body
-    // predictor instead of predict(), and its box's height guess in the coding's undo.
-    const bodies = o.bodies ? new Bodies(o.bodies, o.columns) : null;
-    if (bodies && coding && bodies.box !== null) coding.refine = bodies;
+  // With ``coding`` (SnapshotCoding.describe()) the parts are entropy-coded; with ``bodies``
+  // (the schema's replication.predictor.bodies), the engine's rigid-body predictor is used
+  // instead of predict(). ``shared``: decoders() made before, else this op's own.
+  apply: (o, shared = null) => caught(() => {
+    const { coding, bodies } = shared ?? decoders(o);
     const parts = o.parts.map((h) => decodePart(bytes(h), o.capacity, o.columns, o.extras_size, coding));
     let codes = Float64Array.from(o.codes), extras = o.extras ? bytes(o.extras) : null, motion = null;
     const view = Uint8Array.from(o.view), first = parts[0];
@@ -84,7 +91,12 @@ const OPS = {
   }),
   // Each of o.parts applied on its own to o's tables, as "apply" applies one (the fuzz's
   // mutated parts): an exception other than a ProtocolError is reported as {thrown}, not thrown.
-  apply_each: (o) => o.parts.map((h) => catching(Error, (e) => ({ thrown: `${e.name}: ${e.message}` }), () => OPS.apply({ ...o, parts: [h] }))),
+  // One set of decoders decodes them all, as a page's client decodes every packet: the
+  // scratch a part leaves in them (one refused half way, too) must not change the next's.
+  apply_each: (o) => {
+    const shared = decoders(o);
+    return o.parts.map((h) => catching(Error, (e) => ({ thrown: `${e.name}: ${e.message}` }), () => OPS.apply({ ...o, parts: [h] }, shared)));
+  },
   // A trained coder model's file (base64, as the room's schema carries it) for a table's shape.
   model: (o) => caught(() => {
     const m = parseModel(fromBase64(o.b64), o.fields, o.groups);

@@ -26,7 +26,9 @@ function perColumn(value, w, what, lo, hi, none = false) {
   const values = many ? given : Array(w).fill(value);
   if (values.length !== w) throw new RangeError(`${what}: ${w} columns, ${values.length} values`);
   for (const x of values) if (!free(x) && !(x >= lo && x <= hi)) throw new RangeError(`${what} must be ${lo}..${hi}, not ${x}`);
-  return values.map((x) => (free(x) ? -Infinity : x));
+  // (a Float64Array whatever the caller gave: extrapolated's loop then sees one kind of array,
+  // where a mix of small-integer and double arrays made V8 throw its compiled code away)
+  return Float64Array.from(values, (x) => (free(x) ? -Infinity : x));
 }
 
 /**
@@ -67,8 +69,8 @@ export function extrapolated(base, older, columns, c0, c1, num, den, out, rows =
   }
   // The largest velocity whose step fits (|velocity * num| <= 2**62), as Python's table has it;
   // a double of it compares exactly with any velocity below 2**53 (beyond, it is above them all).
-  const fits = nums.map((a) => (a ? STEP / BigInt(Math.abs(a)) : STEP));
-  const fitsNumber = fits.map(Number);
+  const fits = Array.from(nums, (a) => (a ? STEP / BigInt(Math.abs(a)) : STEP));
+  const fitsNumber = Float64Array.from(fits, Number); // (one kind of array, as perColumn's)
   let moved = 0;
   for (let r = 0; r < n; r++) {
     if (rows && !rows[r]) continue;
@@ -130,8 +132,10 @@ const SQRT_HALF = Math.sqrt(0.5);
 const SPAN = 2 * SQRT_HALF;
 export const MAX_TURNS = 64; // smallest_three.py's: the most turns turned() takes
 
-/** The component that is the ``i``-th kept one (0..2) when ``drop`` is dropped. */
-const kept = (drop, i) => (i < drop ? i : i + 1);
+// The component that is the i-th kept one (0..2) when ``drop`` is dropped: KEPT[drop * 3 + i]
+// (a table, not a branch: a branch first taken mid-scene made V8 deoptimize turned()).
+const KEPT = Int8Array.of(1, 2, 3, 0, 2, 3, 0, 1, 3, 0, 1, 2);
+const kept = (drop, i) => KEPT[drop * 3 + i];
 
 /** smallest_three.py's _unit_row: the rotation codes ``codes[at..at+3]`` (largest index,
  * then the three kept components) as a unit quaternion into ``q`` (x y z w). The dropped
@@ -180,7 +184,7 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
   if (!Number.isInteger(turns)) throw new RangeError(`turns: ${turns} is not an integer`);
   turns = Math.min(turns, MAX_TURNS);
   if (turns <= 0) return 0;
-  const q = [0, 0, 0, 0], p = [0, 0, 0, 0];
+  const q = new Float64Array(4), p = new Float64Array(4);
   let moved = 0;
   for (let r = 0; r < n; r++) {
     const at = r * columns + col;
@@ -191,7 +195,7 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
     unitRow(older, at, scale, p);
     // The turn from older to base, base * conjugate(older), then that turn after the rotation
     // so far, ``turns`` times: one quaternion product (x y z w, a * p), its first pass the turn.
-    let [ax, ay, az, aw] = q;
+    let ax = q[0], ay = q[1], az = q[2], aw = q[3];
     let px = -p[0], py = -p[1], pz = -p[2], pw = p[3];
     let times;
     for (times = -1; times < turns; times++) {
@@ -203,9 +207,9 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
         px = x; py = y; pz = z; pw = w;
         continue;
       }
-      if (w < 0) { // the short way round
-        x = -x; y = -y; z = -z; w = -w;
-      }
+      // The short way round (a product, not a branch that V8 would first meet mid-scene).
+      const sign = w < 0 ? -1 : 1;
+      x *= sign; y *= sign; z *= sign; w *= sign;
       if (w >= still) break;
       px = ax; py = ay; pz = az; pw = aw; // the baseline's, turned on from here
       ax = x; ay = y; az = z; aw = w;
@@ -226,11 +230,14 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
   return moved;
 }
 
+// standing()'s quaternion, kept: Bodies.refine runs it on each changed row of every packet.
+const STANDING_Q = new Float64Array(4);
+
 /** smallest_three.py's _reach: how far a unit cube turned by the codes at ``at`` reaches
  * below its centre (the rotation matrix's bottom row, summed as magnitudes). */
 function reach(codes, at, scale, q) {
   unitRow(codes, at, scale, q);
-  const [x, y, z, w] = q;
+  const x = q[0], y = q[1], z = q[2], w = q[3];
   return Math.abs(2.0 * (x * z - w * y)) + Math.abs(2.0 * (y * z + w * x)) + Math.abs(1.0 - 2.0 * (x * x + y * y));
 }
 
@@ -245,7 +252,7 @@ export function standing(expected, known, columns, rot, z, below, half, ground, 
   const n = checkTables(expected, known, out, columns, null);
   if (!(Number.isInteger(rot) && 0 <= rot && rot <= columns - 4)) throw new RangeError(`columns ${rot}:${rot + 4} of a table of ${columns}`);
   if (!(Number.isInteger(z) && 0 <= z && z < columns)) throw new RangeError(`column ${z} of a table of ${columns}`);
-  const q = [0, 0, 0, 0];
+  const q = STANDING_Q;
   for (let r = 0; r < n; r++) {
     const row = r * columns, at = row + rot;
     if (expected[row + z] >= below || (expected[at] === known[at] && expected[at + 1] === known[at + 1]
@@ -296,6 +303,11 @@ export class Bodies {
       }
     }
     for (const run of this.runs) if (run[2].every((v) => v === null)) run[2] = null;
+    // Scratch kept across packets (a page predicts 60 a second): predict's row masks, refine's rows.
+    this.rows = new Uint8Array(0);
+    this.up = new Uint8Array(0);
+    this.known = new Float64Array(columns);
+    this.guess = new Float64Array(columns);
   }
 
   /** Where the baseline's bodies should be at ``tick``, from their motion since the
@@ -304,7 +316,11 @@ export class Bodies {
     const out = baseCodes.slice(), C = this.columns, n = baseView.length;
     const ahead = tick - baseTick, gap = baseTick - predTick;
     if (gap <= 0) return out;
-    const rows = new Uint8Array(n);
+    if (this.rows.length !== n) {
+      this.rows = new Uint8Array(n);
+      this.up = new Uint8Array(n);
+    }
+    const rows = this.rows.fill(0);
     let any = false;
     for (let e = 0; e < n; e++) if (baseView[e] && olderView[e]) rows[e] = 1, any = true;
     if (!any) return out;
@@ -316,7 +332,7 @@ export class Bodies {
       const turns = Math.max(floorDiv(this.num * ahead, this.den * gap), 1);
       turned(baseCodes, olderCodes, C, this.rotation, turns, this.spin, this.scale, out, rows);
       if (this.aloft !== null) {
-        const up = new Uint8Array(n);
+        const up = this.up;
         for (let e = 0; e < n; e++) up[e] = rows[e] && baseCodes[e * C + z] > this.aloft ? 1 : 0;
         turned(baseCodes, olderCodes, C, this.rotation, floorDiv(ahead, gap), ANY_TURN, this.scale, out, up);
       }
@@ -340,9 +356,10 @@ export class Bodies {
    * of ``deltas``: the height becomes the guess plus its delta, as Python adds them (not
    * taken back out of a sum, which rounds past 2**53). */
   refine(expected, codes, at, deltas, dat) {
-    const C = this.columns, z = this.height;
-    const guess = expected.slice();
-    standing(expected, codes.subarray(at, at + C), C, this.rotation, z, this.aloft, this.box, this.ground, this.scale, guess);
+    const C = this.columns, z = this.height, known = this.known, guess = this.guess;
+    for (let c = 0; c < C; c++) known[c] = codes[at + c]; // (a copy: a view per row was most of a packet's garbage)
+    guess.set(expected);
+    standing(expected, known, C, this.rotation, z, this.aloft, this.box, this.ground, this.scale, guess);
     codes[at + z] = guess[z] + deltas[dat + z];
   }
 }

@@ -26,16 +26,34 @@ function contexts(fields, groups, layout = 0) {
   return groups * FLAG_CTX + fields * (VALUE_CTX + (layout ? EXTRA_CTX : 0));
 }
 
-/** Adaptive binary range decoder (LZMA's): one probability per context, reset per part. */
+/** Adaptive binary range decoder (LZMA's): one probability per context, reset per table.
+ * One is kept per EntropyCoding and started again for each table, so its model's arrays
+ * (tens of kilobytes) are not allocated per packet. */
 class RangeDecoder {
-  constructor(data, prior, seen = null) {
+  constructor(size) {
+    this.data = null;
+    this.pos = 0;
+    this.range = 0;
+    this.code = 0;
+    this.p = new Uint32Array(size);
+    this.n = new Uint8Array(size);
+  }
+  /** Decode ``data`` from a model's probabilities and, when given, its events seen (a
+   * trained model's; else none). The model itself is copied, never changed. */
+  start(data, prior, seen = null) {
+    if (this.p.length !== prior.length) { // (a model of another size: every coding's are one size)
+      this.p = new Uint32Array(prior.length);
+      this.n = new Uint8Array(prior.length);
+    }
+    this.p.set(prior);
+    if (seen) this.n.set(seen);
+    else this.n.fill(0);
     this.data = data;
     this.pos = 0;
     this.range = 0xffffffff;
     this.code = 0;
     for (let i = 0; i < 4; i++) this.code = ((this.code << 8) | this.byte()) >>> 0;
-    this.p = prior.slice();
-    this.n = seen ? seen.slice() : new Uint8Array(prior.length); // events seen: a trained model's, or none
+    return this;
   }
   byte() { return this.pos++ < this.data.length ? this.data[this.pos - 1] : 0; }
   normalize() {
@@ -262,15 +280,41 @@ export class EntropyCoding {
       this.prior = prior(this.fields, this.groups);
     }
     if (!this.seen) this.seen = new Uint8Array(this.prior.length);
+    this.initial = { probs: this.prior, seen: this.seen }; // the model every table starts from (never written)
     // carry: each snapshot's table starts from the model its baseline's ended in (carried()).
     this.carries = carry;
     this.refine = null; // a Bodies whose box guesses heights again (the schema's predictor sets it)
+    // Scratch kept across tables, so decoding a packet allocates next to nothing (a page
+    // decoding 60 a second would otherwise collect garbage in the middle of one). Decoding
+    // is synchronous: each is filled and used before the next table.
+    this.decoder = new RangeDecoder(this.prior.length);
+    this.deltas = new Float64Array(0); // decodeTable's result, grown to the largest table
+    this.prev = new Uint8Array(this.groups);
+    this.most = new Int32Array(Math.max(this.fields, 1));
+    this.row = new Float64Array(this.columns); // undo's copy of the row's expected codes
+    this.mine = new Uint8Array(0); // applyPart's: which ids of a part's range are a table's rows,
+    this.held = new Int32Array(0); // those ids, and whether each was sent changed
+    this.touched = new Uint8Array(0);
+    this.motionRows = new Int32Array(0); // and their motion codes, when not one slice of the packet's
+  }
+
+  /** applyPart's scratch for a table of at most ``rows`` rows: ``mine``, ``held`` and
+   * ``touched`` (zeroed) of at least that many entries, ``motionRows`` of that many rows. */
+  tableScratch(rows) {
+    if (this.held.length < rows) {
+      this.mine = new Uint8Array(rows);
+      this.held = new Int32Array(rows);
+      this.touched = new Uint8Array(rows);
+      this.motionRows = new Int32Array(rows * this.columns);
+    }
+    this.touched.fill(0, 0, rows);
+    return this;
   }
 
   /** A carried model ({probs, seen}): a copy of ``start``'s, or of where every table starts
    * (SnapshotCoding.carried); with ``into``, copied into it. */
   carried(start = null, into = null) {
-    const from = start || { probs: this.prior, seen: this.seen };
+    const from = start || this.initial;
     if (!into) return { probs: from.probs.slice(), seen: from.seen.slice() };
     into.probs.set(from.probs);
     into.seen.set(from.seen);
@@ -282,12 +326,13 @@ export class EntropyCoding {
    * ``touched`` (a Uint8Array per row), when given, gets a 1 for each row sent as changed. */
   decodeTable(data, motion, rows, start = null, end = null, touched = null) {
     const cols = this.columns, gof = this.tableGroups, fof = this.tableSets, order = this.order;
-    const from = start || { probs: this.prior, seen: this.seen };
-    const out = new Float64Array(rows * cols), dec = new RangeDecoder(data, from.probs, from.seen);
-    const vbase = this.groups * FLAG_CTX, prev = new Uint8Array(this.groups);
+    const from = start || this.initial; // (one shape of model, so V8 does not meet a new one mid-scene)
+    const dec = this.decoder.start(data, from.probs, from.seen);
+    if (this.deltas.length < rows * cols) this.deltas = new Float64Array(rows * cols);
+    const out = this.deltas.fill(0, 0, rows * cols); // (a row or group not sent changed is all 0)
+    const vbase = this.groups * FLAG_CTX, prev = this.prev.fill(0), most = this.most;
     const xbase = this.layout ? contexts(this.fields, this.groups) : -1; // where layout 1's added contexts start
     let changedRows = 0;
-    const most = new Int32Array(Math.max(this.fields, 1));
     for (let r = 0; r < rows; r++) {
       let c0 = 0;
       for (let g = 0; g < this.groups; g++) {
@@ -323,14 +368,15 @@ export class EntropyCoding {
     }
     // (a part cut short after its sections can decode to this; snapshot.apply_part's check)
     if (!changedRows) throw new ProtocolError("bad_snapshot", "an update table that changes nothing: encoders leave it out");
-    return out;
+    return out.subarray(0, rows * cols); // (this coding's scratch: read it before the next table)
   }
 
   /** Codes of a row expected at ``expected`` (columns, modified in place) after its deltas;
    * with a ``refine`` (a Bodies with a box: SnapshotCoding.second_guess), its height guessed
    * again from the row's sent rotation. */
   undo(expected, at, deltas, dat) {
-    const base = expected.slice(at, at + this.columns);
+    const base = this.row; // (scratch: the row's expected codes, before its deltas)
+    for (let c = 0; c < this.columns; c++) base[c] = expected[at + c];
     for (let c = 0; c < this.columns; c++) expected[at + c] += deltas[dat + c]; // (a rotation's are redone from the deltas)
     for (const q of this.rotations) q.undo(base, expected, at, deltas, dat);
     if (this.refine) this.refine.refine(base, expected, at, deltas, dat);
@@ -350,24 +396,25 @@ class SmallestThree {
   constructor(c0, bits) {
     this.c0 = c0;
     this.scale = 2 ** bits - 1;
+    this.q = new Float64Array(4);
   }
   undo(base, row, at, deltas, dat) {
     // (Python's & 3 of the sum, for any index: taken apart, so no sum past 2**53 rounds it)
     const c0 = this.c0, old = (base[c0] % 4 + 4) % 4, turned = (old + deltas[dat + c0] % 4 + 4) % 4;
     row[at + c0] = turned;
     if (turned === old) return;
-    // the baseline's rotation, as a unit quaternion
-    const q = [0, 0, 0, 0], three = [0, 0, 0];
-    for (let i = 0; i < 3; i++) three[i] = base[c0 + 1 + i] / this.scale * (2 * SQRT_HALF) - SQRT_HALF;
-    KEEP[old].forEach((k, i) => { q[k] = three[i]; });
-    q[old] = Math.sqrt(Math.max(0, 1 - (three[0] * three[0] + three[1] * three[1] + three[2] * three[2])));
+    // the baseline's rotation, as a unit quaternion (into scratch: rows turn in every packet)
+    const q = this.q, keep = KEEP[old];
+    for (let i = 0; i < 3; i++) q[keep[i]] = base[c0 + 1 + i] / this.scale * (2 * SQRT_HALF) - SQRT_HALF;
+    const a = q[keep[0]], b = q[keep[1]], c = q[keep[2]];
+    q[old] = Math.sqrt(Math.max(0, 1 - (a * a + b * b + c * c)));
     // ... re-expressed with ``turned`` dropped, plus the deltas
-    const sign = q[turned] < 0 ? -1 : 1;
-    KEEP[turned].forEach((k, i) => {
-      const scaled = Math.floor((q[k] * sign + SQRT_HALF) / (2 * SQRT_HALF) * this.scale + 0.5);
+    const sign = q[turned] < 0 ? -1 : 1, now = KEEP[turned];
+    for (let i = 0; i < 3; i++) {
+      const scaled = Math.floor((q[now[i]] * sign + SQRT_HALF) / (2 * SQRT_HALF) * this.scale + 0.5);
       const rebased = Math.min(Math.max(scaled, 0), this.scale);
       row[at + c0 + 1 + i] = rebased + deltas[dat + c0 + 1 + i];
-    });
+    }
   }
 }
 

@@ -340,25 +340,27 @@ export function applyPart(part, codes, view, columns, coding = null, motion = nu
   for (const id of part.destroy) view[id] = 0;
   if (part.table) {
     if (!coding) throw new Error("an entropy-coded part needs the spec's coding to apply");
-    // The table's rows: what the receiver holds in the part's range, less what it creates.
-    const mine = view.slice(part.lo, part.hi);
+    // The table's rows: what the receiver holds in the part's range, less what it creates
+    // (ids, changed flags and motion codes in the coding's scratch: no arrays per packet).
+    const scratch = coding.tableScratch(part.hi - part.lo), mine = scratch.mine, held = scratch.held;
+    for (let id = part.lo; id < part.hi; id++) mine[id - part.lo] = view[id];
     for (const id of part.create) mine[id - part.lo] = 0;
-    const held = [];
-    mine.forEach((v, i) => { if (v) held.push(part.lo + i); });
-    // Their motion codes: usually every row of the range is held, one copy (a view per row
-    // was a sixth of a cube-scene packet's decode).
+    let rows = 0;
+    for (let id = part.lo; id < part.hi; id++) if (mine[id - part.lo]) held[rows++] = id;
+    // Their motion codes: usually every row of the range is held, one view of the packet's
+    // (a view per row was a sixth of a cube-scene packet's decode).
     let m;
-    if (!motion) m = new Int32Array(held.length * columns);
-    else if (held.length === part.hi - part.lo) m = motion.slice(part.lo * columns, part.hi * columns);
+    if (!motion) m = scratch.motionRows.fill(0, 0, rows * columns);
+    else if (rows === part.hi - part.lo) m = motion.subarray(part.lo * columns, part.hi * columns);
     else {
-      m = new Int32Array(held.length * columns);
-      for (let j = 0; j < held.length; j++) m.set(motion.subarray(held[j] * columns, (held[j] + 1) * columns), j * columns);
+      m = scratch.motionRows;
+      for (let j = 0; j < rows; j++) m.set(motion.subarray(held[j] * columns, (held[j] + 1) * columns), j * columns);
     }
     // Every row sent as changed is undone, as Python's apply_part does, even one whose
     // deltas are all 0 (a hostile table's): undoing reads a rotation's index modulo 4.
-    const touched = new Uint8Array(held.length);
-    const deltas = coding.decodeTable(part.table, m, held.length, start, part.count === 1 ? end : null, touched);
-    held.forEach((id, j) => { if (touched[j]) coding.undo(codes, id * columns, deltas, j * columns); });
+    const touched = scratch.touched;
+    const deltas = coding.decodeTable(part.table, m, rows, start, part.count === 1 ? end : null, touched);
+    for (let j = 0; j < rows; j++) if (touched[j]) coding.undo(codes, held[j] * columns, deltas, j * columns);
   }
   part.create.forEach((id, j) => {
     view[id] = 1;
