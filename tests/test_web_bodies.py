@@ -61,14 +61,14 @@ def extrapolated_case(base, older, c0, c1, num, den, rows=None, low=None, out=No
     return op, (moved, py_out)
 
 
-def turned_case(base, older, col, turns, still, rows=None, out=None, scale=SCALE):
+def turned_case(base, older, col, turns, still, rows=None, out=None, scale=SCALE, aloft=None):
     start = (base if out is None else out).copy()
     py_out = start.copy()
-    moved = smallest_three.turned(base, older, col, turns, still, scale, py_out, rows)
+    moved = smallest_three.turned(base, older, col, turns, still, scale, py_out, rows, aloft)
     op = {
         "op": "turned", "base": base.ravel().tolist(), "older": older.ravel().tolist(), "columns": base.shape[1], "col": col,
         "turns": turns, "still": still, "scale": scale, "out": start.ravel().tolist(),
-        "rows": None if rows is None else rows.astype(int).tolist(),
+        "rows": None if rows is None else rows.astype(int).tolist(), "aloft": None if aloft is None else list(aloft),
     }
     return op, (moved, py_out)
 
@@ -242,6 +242,34 @@ def test_turned_matches_python_on_spinning_rotations(seed):
     cases.append(at_edge)
     assert sum(moved for _, (moved, _) in cases) > n  # rows did turn
     check_moves(cases)
+
+
+def test_turned_aloft_matches_python(seed):
+    """turned's ``aloft`` ([column, height, turns, still]): rows above the height turn by its
+    own turns and still in the same pass, in the browser as in Python, at heights either side
+    of the line and on it, with no turns aloft or none below, and past MAX_TURNS; bad ones are
+    refused by both."""
+    rng = np.random.default_rng(seed)
+    n = 500
+    older, base = tables(rng, n, spins(rng, n, [0.0, 0.02, 0.3, 2.0]))
+    line = int(np.median(base[:, 6]))
+    base[::17, 6] = line  # on the line: not above it
+    mask = rng.random(n) < 0.7
+    cases = [turned_case(base, older, 0, turns, 0.9999, mask if k % 2 else None, aloft=(6, height, up, 2.0))
+             for k, (turns, up, height) in enumerate([(4, 6, line), (1, 0, line), (0, 3, line), (70, 90, line), (2, 6, -(2 ** 63)),
+                                                       (3, 3, 2 ** 62)])]
+    plain = turned_case(base, older, 0, 4, 0.9999)
+    assert not np.array_equal(plain[1][1], cases[0][1][1])  # (the bodies aloft did turn otherwise)
+    check_moves(cases)
+    bad = [[7 + 1, 0, 3, 2.0], [-1, 0, 3, 2.0], [6, 2 ** 63, 3, 2.0], [6, 0, 3], [6, 0.5, 3, 2.0], [6, 0, 1.5, 2.0]]
+    ops = []
+    for aloft in bad:
+        op, _ = turned_case(base, older, 0, 3, 0.9999)
+        with pytest.raises(ValueError):
+            smallest_three.turned(base, older, 0, 3, 0.9999, SCALE, base.copy(), None, aloft)
+        ops.append({**op, "aloft": aloft})
+    for got in js(*ops):
+        assert "range_error" in got, got
 
 
 def test_turned_matches_python_on_hostile_codes(seed):

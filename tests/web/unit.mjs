@@ -154,7 +154,7 @@ const OPS = {
   turned: (o) => rangeChecked(() => {
     const out = Float64Array.from(o.out ?? o.base);
     const moved = turned(Float64Array.from(o.base), Float64Array.from(o.older), o.columns, o.col, o.turns, o.still, o.scale, out,
-      o.rows ? Uint8Array.from(o.rows) : null);
+      o.rows ? Uint8Array.from(o.rows) : null, o.aloft ?? null);
     return { moved, out: Array.from(out) };
   }),
   standing: (o) => rangeChecked(() => {

@@ -176,21 +176,35 @@ function inRange(codes, at, scale) {
  * ``turns`` more times (at most MAX_TURNS) by that turn, the short way round, into the same
  * columns of ``out``. A turn whose quaternion's w is ``still`` or more (the codes' jitter), a
  * row outside ``rows`` (a Uint8Array mask, when given), a row that did not turn and codes no
- * quantizer makes are not written, nor are other columns. Returns how many rows were written.
+ * quantizer makes are not written, nor are other columns. ``aloft``: null, or [column, height,
+ * turns, still]: rows whose base code in that column is above that height take those turns and
+ * that still instead, in the same pass (a body in the air spins on freely). Returns how many
+ * rows were written.
  */
-export function turned(base, older, columns, col, turns, still, scale, out, rows = null) {
+export function turned(base, older, columns, col, turns, still, scale, out, rows = null, aloft = null) {
   const n = checkTables(base, older, out, columns, rows);
   if (!(Number.isInteger(col) && 0 <= col && col <= columns - 4)) throw new RangeError(`columns ${col}:${col + 4} of a table of ${columns}`);
   if (!Number.isInteger(turns)) throw new RangeError(`turns: ${turns} is not an integer`);
   turns = Math.min(turns, MAX_TURNS);
-  if (turns <= 0) return 0;
+  let lift = -1, top = 0, upTurns = 0, upStill = 0; // no aloft: every row turns alike
+  if (aloft !== null) {
+    const ok = Array.isArray(aloft) && aloft.length === 4 && aloft.slice(0, 3).every((x) => typeof x === "number" && Number.isInteger(x))
+      && typeof aloft[3] === "number";
+    if (!ok || !(aloft[0] >= 0 && aloft[0] < columns && aloft[1] >= -WORD && aloft[1] < WORD)) {
+      throw new RangeError(`aloft is [a column of the ${columns}, an int64 height, turns, still], not ${aloft}`);
+    }
+    if (aloft[2] > 0) [lift, top, upTurns, upStill] = [aloft[0], aloft[1], Math.min(aloft[2], MAX_TURNS), aloft[3]]; // (else: as a second call turning nothing)
+  }
+  if (turns <= 0 && lift < 0) return 0;
   const q = new Float64Array(4), p = new Float64Array(4);
   let moved = 0;
   for (let r = 0; r < n; r++) {
     const at = r * columns + col;
     if ((base[at] === older[at] && base[at + 1] === older[at + 1] && base[at + 2] === older[at + 2] && base[at + 3] === older[at + 3])
         || (rows && !rows[r])) continue;
-    if (!(inRange(base, at, scale) && inRange(older, at, scale))) continue;
+    const up = lift >= 0 && base[r * columns + lift] > top;
+    const rowTurns = up ? upTurns : turns, rowStill = up ? upStill : still;
+    if (rowTurns <= 0 || !(inRange(base, at, scale) && inRange(older, at, scale))) continue;
     unitRow(base, at, scale, q);
     unitRow(older, at, scale, p);
     // The turn from older to base, base * conjugate(older), then that turn after the rotation
@@ -198,7 +212,7 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
     let ax = q[0], ay = q[1], az = q[2], aw = q[3];
     let px = -p[0], py = -p[1], pz = -p[2], pw = p[3];
     let times;
-    for (times = -1; times < turns; times++) {
+    for (times = -1; times < rowTurns; times++) {
       let x = aw * px + ax * pw + ay * pz - az * py;
       let y = aw * py - ax * pz + ay * pw + az * px;
       let z = aw * pz + ax * py - ay * px + az * pw;
@@ -210,7 +224,7 @@ export function turned(base, older, columns, col, turns, still, scale, out, rows
       // The short way round (a product, not a branch that V8 would first meet mid-scene).
       const sign = w < 0 ? -1 : 1;
       x *= sign; y *= sign; z *= sign; w *= sign;
-      if (w >= still) break;
+      if (w >= rowStill) break;
       px = ax; py = ay; pz = az; pw = aw; // the baseline's, turned on from here
       ax = x; ay = y; az = z; aw = w;
     }
@@ -303,9 +317,8 @@ export class Bodies {
       }
     }
     for (const run of this.runs) if (run[2].every((v) => v === null)) run[2] = null;
-    // Scratch kept across packets (a page predicts 60 a second): predict's row masks, refine's rows.
+    // Scratch kept across packets (a page predicts 60 a second): predict's row mask, refine's rows.
     this.rows = new Uint8Array(0);
-    this.up = new Uint8Array(0);
     this.known = new Float64Array(columns);
     this.guess = new Float64Array(columns);
   }
@@ -316,10 +329,7 @@ export class Bodies {
     const out = baseCodes.slice(), C = this.columns, n = baseView.length;
     const ahead = tick - baseTick, gap = baseTick - predTick;
     if (gap <= 0) return out;
-    if (this.rows.length !== n) {
-      this.rows = new Uint8Array(n);
-      this.up = new Uint8Array(n);
-    }
+    if (this.rows.length !== n) this.rows = new Uint8Array(n);
     const rows = this.rows.fill(0);
     let any = false;
     for (let e = 0; e < n; e++) if (baseView[e] && olderView[e]) rows[e] = 1, any = true;
@@ -330,12 +340,9 @@ export class Bodies {
     if (z !== null) for (let e = 0; e < n; e++) out[e * C + z] = Math.min(out[e * C + z], baseCodes[e * C + z]); // risers held
     if (this.rotation !== null) {
       const turns = Math.max(floorDiv(this.num * ahead, this.den * gap), 1);
-      turned(baseCodes, olderCodes, C, this.rotation, turns, this.spin, this.scale, out, rows);
-      if (this.aloft !== null) {
-        const up = this.up;
-        for (let e = 0; e < n; e++) up[e] = rows[e] && baseCodes[e * C + z] > this.aloft ? 1 : 0;
-        turned(baseCodes, olderCodes, C, this.rotation, floorDiv(ahead, gap), ANY_TURN, this.scale, out, up);
-      }
+      // a body in the air turns on for all the time ahead, at any spin
+      const aloft = this.aloft === null ? null : [z, this.aloft, floorDiv(ahead, gap), ANY_TURN];
+      turned(baseCodes, olderCodes, C, this.rotation, turns, this.spin, this.scale, out, rows, aloft);
     }
     return out;
   }
