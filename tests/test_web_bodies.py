@@ -469,6 +469,40 @@ def test_js_predicts_friction_as_python_does(seed, aloft):
     assert (plain.predict(base, view, older, view, 1 + ahead, 1, 0) != expected).any(axis=1).sum() > 20
 
 
+def test_js_bodies_predict_each_snapshot_from_its_own_views_when_reused(seed):
+    """A page keeps one Bodies for every snapshot (its row mask is scratch): a snapshot whose
+    predictor snapshot holds only some bodies, decoded after one that held them all, moves
+    only those, as Python's receiver does, not those the last snapshot's mask left set."""
+    from engine import Bodies, Int, Replication, State
+    from netcode.statesync.snapshot import SnapshotSchema
+
+    rng = np.random.default_rng(seed)
+    n = 200
+    state = State({"alive": np.ones(n, bool), "pos": np.zeros((n, 2), np.int64), "z": np.zeros(n, np.int64)})
+    spec = Replication(alive="alive", fields={"pos": Int(0, 1 << 20), "z": Int(0, 4095)}, coding="entropy",
+                       predictor=Bodies(moves=("pos", "z"), height="z", floor=0))
+    schema = SnapshotSchema(spec, state)
+    older = np.column_stack([rng.integers(1000, 1 << 19, (n, 2)), np.zeros(n, np.int64)])
+    base = older + np.column_stack([rng.integers(-40, 41, (n, 2)), np.zeros(n, np.int64)])  # every body moved
+    view, some = np.ones(n, bool), rng.random(n) < 0.5
+    ops = []
+    for held in (view, some):  # what the receiver holds of the predictor snapshot
+        expected = schema.predict(base, view, older, held, 7, 1, 0)
+        codes = expected + rng.integers(-1, 2, expected.shape) * (rng.random(expected.shape) < 0.1)
+        codes[:, 2] = np.maximum(codes[:, 2], 0)
+        parts = encode_snapshot(7, codes, view, b"", budget=1200, base_tick=1, base_codes=base, base_view=view, base_extras=b"",
+                                predictor=(0, older, held, schema.smooth), coding=schema.coding)
+        ops.append(({"op": "apply", "parts": [p.hex() for p in parts], "codes": base.ravel().tolist(), "view": [1] * n, "capacity": n,
+                     "columns": schema.columns, "extras_size": 0, "coding": schema.coding.describe(), "bodies": schema.coding.bodies_json(),
+                     "pred": {"tick": 0, "codes": older.ravel().tolist(), "view": held.astype(int).tolist()},
+                     "smooth": schema.smooth.astype(int).tolist()}, codes))
+    assert (schema.predict(base, view, older, view, 7, 1, 0) != schema.predict(base, view, older, some, 7, 1, 0)).any(axis=1).sum() > 50
+    (got,) = js({"op": "apply_seq", "ops": [op for op, _ in ops]})
+    for out, (_, codes) in zip(got, ops):
+        assert "error" not in out, out
+        same(out["codes"], codes)
+
+
 @pytest.mark.network
 def test_js_client_plays_a_bodies_room_over_a_real_websocket():
     """A room whose spec predicts with Bodies (hopping bodies: rising ones held, falling ones

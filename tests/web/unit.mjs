@@ -89,6 +89,12 @@ const OPS = {
     if (end) out.end = { probs: Array.from(end.probs), seen: Array.from(end.seen) };
     return out;
   }),
+  // "apply" ops (o.ops) one after another with one set of decoders (the first op's), as a
+  // page's client decodes snapshot after snapshot: each must rebuild what it would alone.
+  apply_seq: (o) => {
+    const shared = decoders(o.ops[0]);
+    return o.ops.map((op) => OPS.apply(op, shared));
+  },
   // Each of o.parts applied on its own to o's tables, as "apply" applies one (the fuzz's
   // mutated parts): an exception other than a ProtocolError is reported as {thrown}, not thrown.
   // One set of decoders decodes them all, as a page's client decodes every packet: the
