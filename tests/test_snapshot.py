@@ -277,6 +277,43 @@ def test_history_slots_are_per_snapshot_not_per_tick():
         history.add(31, codes, alive, extras)
 
 
+def test_history_held_is_each_entitys_value_of_its_own_snapshot_the_same_compiled_and_interpreted():
+    """SnapshotHistory.held: per entity, the codes of the snapshot whose value a client holds
+    (ticks per entity, -1 for none), whether the history still has it (a tick it has not,
+    one it replaced, none), and which entities differ from a new snapshot in how many
+    columns, as numpy's gather and comparisons say, both builds; bad shapes are refused."""
+    from helpers import source_twin
+
+    from netcode.statesync import history as compiled_history
+    from netcode.statesync.snapshot import SnapshotHistory
+
+    source = source_twin("netcode.statesync.history")
+    game = Arena(npcs=60)
+    state = game.create(1, 2)
+    schema = SnapshotSchema(game.replication, state)
+    rng = np.random.default_rng(12)
+    codes, alive, extras = schema.quantize(state)
+    n, w = codes.shape
+    for module in (compiled_history, source):
+        history = module.SnapshotHistory(schema, depth=8, every=2)
+        for tick in range(0, 40, 2):  # the newest 8: ticks 24..38
+            history.add(tick, codes + rng.integers(-2, 3, codes.shape) * (rng.random(codes.shape) < 0.3), alive, extras)
+        now = codes + rng.integers(-1, 2, codes.shape) * (rng.random(codes.shape) < 0.2)
+        ticks = rng.choice(np.array([-1, 24, 30, 38, 8, 22, 31, 37]), n)  # held; replaced (8, 22: their slots hold 24, 38); never kept
+        base, avail, changed, differing = history.held(ticks, now)
+        slots = history.index(ticks)
+        want = history.codes[slots, np.arange(n)]
+        assert np.array_equal(base, want) and base.dtype == np.int64
+        assert np.array_equal(avail, (ticks >= 0) & (history.ticks[slots] == ticks)) and avail.dtype == np.bool_
+        assert 0 < avail.sum() < n
+        assert np.array_equal(changed, (now != want).any(axis=1)) and np.array_equal(differing, (now != want).sum(axis=1))
+        assert 0 < changed.sum() < n and differing.max() > 1
+        for bad in ((ticks[:-1], now), (ticks, now[:, :-1]), (ticks, now[:-1])):
+            with pytest.raises(ValueError, match="entities"):
+                history.held(*bad)
+    assert isinstance(SnapshotHistory(schema), compiled_history.SnapshotHistory)
+
+
 @pytest.mark.parametrize("cols", [1, 2, 3, 4, 6, 8, 12, 16])
 def test_any_per_row_reads_words_as_columns(cols):
     """Row by row, whether any column is set, however a mask's rows fall into words (one

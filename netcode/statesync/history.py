@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import cython
 import numpy as np
 
 from netcode.errors import UsageError
@@ -58,3 +59,50 @@ class SnapshotHistory:
     def index(self, tick):
         """The slot of snapshot ``tick`` (an int, or a numpy array of ticks)."""
         return (tick // self.every) % self.depth
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    @cython.initializedcheck(False)
+    @cython.cdivision(False)  # a tick's slot is Python's floor division and modulo (-1: the last slot)
+    @cython.locals(n=cython.Py_ssize_t, w=cython.Py_ssize_t, r=cython.Py_ssize_t, c=cython.Py_ssize_t, slot=cython.Py_ssize_t,
+                   vt=cython.longlong, differ=cython.int, depth=cython.Py_ssize_t, every=cython.longlong,
+                   kept=cython.longlong[:, :, ::1], t=cython.longlong[::1], x=cython.longlong[:, ::1], b=cython.longlong[:, ::1],
+                   a=cython.uchar[::1], ch=cython.uchar[::1], d=cython.int[::1])  # (this module types no annotations)
+    def held(self, ticks, codes):
+        """What a client holds, per entity, against the snapshot ``codes`` ((n, columns)
+        int64) when it holds each entity's value of snapshot ``ticks[e]`` (int64 (n,), -1
+        for none): that snapshot's codes (from the slot its tick maps to: rows not held
+        get some other snapshot's, for the caller to ignore), whether the history still
+        has that snapshot, whether the entity's codes differ from them, and in how many
+        columns (int32). One pass over the entities, where numpy's gather and two
+        comparisons were a fifth of a byte-budgeted client's encode."""
+        ticks = np.ascontiguousarray(ticks, np.int64)
+        codes = np.ascontiguousarray(codes, np.int64)
+        kept = self.codes
+        n, w = kept.shape[1], kept.shape[2]
+        if ticks.shape != (n,) or codes.shape != (n, w):
+            raise ValueError(f"{n} entities of {w} columns, not ticks {ticks.shape} and codes {codes.shape}")
+        base = np.empty((n, w), np.int64)
+        avail = np.zeros(n, np.uint8)
+        changed = np.zeros(n, np.uint8)
+        differing = np.zeros(n, np.int32)
+        t = ticks
+        x = codes
+        b = base
+        a = avail
+        ch = changed
+        d = differing
+        depth, every = self.depth, self.every
+        for r in range(n):
+            vt = t[r]
+            slot = (vt // every) % depth
+            a[r] = vt >= 0 and self._ticks[slot] == vt
+            differ = 0
+            for c in range(w):
+                b[r, c] = kept[slot, r, c]
+                if x[r, c] != b[r, c]:
+                    differ += 1
+            d[r] = differ
+            ch[r] = differ > 0
+        return base, avail.view(bool), changed.view(bool), differing
+

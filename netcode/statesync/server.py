@@ -293,7 +293,6 @@ class StateSyncServer(ModeServer):
                 if peer.slot >= 0:
                     views[i] = self._view_of(tick, peer.cell, alive)
         budget = None if cfg.bandwidth is None else max(64, int(cfg.bandwidth / cfg.snapshot_rate))
-        rows = np.arange(n)
         coding = self.schema.coding
         carry = coding is not None and coding.carries
         for i, peer in enumerate(peers):
@@ -324,14 +323,11 @@ class StateSyncServer(ModeServer):
             # The client's baseline, per entity: the snapshot whose value it holds. Values
             # older than our history can only be replaced whole (or destroyed).
             holds = vt_base >= 0
-            slots = history.index(vt_base)
-            avail = holds & (history.ticks[slots] == vt_base)
-            base_codes = history.codes[slots, rows]
-            changed = (codes != base_codes).any(axis=1)
+            base_codes, avail, changed, differing = history.held(vt_base, codes)
             wanted = view & (~avail | changed)
             include = wanted
             if budget is not None:
-                cost = np.where(avail, 1 + 2 * (codes != base_codes).sum(axis=1), 2 + 3 * self.schema.columns)
+                cost = np.where(avail, 1 + 2 * differing, 2 + 3 * self.schema.columns)
                 must = np.zeros(n, bool)
                 if peer.slot >= 0:
                     must[self.game.player_entity(peer.slot)] = True
