@@ -14,6 +14,7 @@ install built it, the same source runs as plain Python otherwise (slowly, row by
 """
 
 import math
+import numbers
 
 import cython
 import numpy as np
@@ -262,6 +263,8 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
         try:
             column, height, count, free = aloft  # (unpacked: an index out of range is not checked here, compiled)
             column, height, count = [motion._integer(value, "aloft") for value in (column, height, count)]
+            if not isinstance(free, numbers.Real):  # (float() would read a string, as the browser's twin does not)
+                raise TypeError(free)
             up_still = float(free)
         except (TypeError, ValueError):
             raise ValueError(f"aloft is (a column, a height code, turns, still), not {aloft!r}") from None

@@ -255,7 +255,7 @@ def test_turned_aloft_turns_the_rows_in_the_air_as_a_second_call_on_them_would_i
             smallest_three.turned(base, older, 0, turns, 0.9999, 511.0, plain, mask)
             assert not np.array_equal(plain, want)
     out = base.copy()
-    for bad in ((6, 200, 3, 2.0), (-1, 200, 3, 2.0), (4, 1 << 63, 3, 2.0), (4, 200, 3), (4, 2.5, 3, 2.0), (4, 200, 3, "x"), 7):
+    for bad in ((6, 200, 3, 2.0), (-1, 200, 3, 2.0), (4, 1 << 63, 3, 2.0), (4, 200, 3), (4, 2.5, 3, 2.0), (4, 200, 3, "x"), (4, 200, 3, "2.0"), 7):
         with pytest.raises(ValueError, match="aloft"):
             smallest_three.turned(base, older, 0, 3, 0.9999, 511.0, out, None, bad)
 

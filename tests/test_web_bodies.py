@@ -261,7 +261,7 @@ def test_turned_aloft_matches_python(seed):
     plain = turned_case(base, older, 0, 4, 0.9999)
     assert not np.array_equal(plain[1][1], cases[0][1][1])  # (the bodies aloft did turn otherwise)
     check_moves(cases)
-    bad = [[7 + 1, 0, 3, 2.0], [-1, 0, 3, 2.0], [6, 2 ** 63, 3, 2.0], [6, 0, 3], [6, 0.5, 3, 2.0], [6, 0, 1.5, 2.0]]
+    bad = [[7 + 1, 0, 3, 2.0], [-1, 0, 3, 2.0], [6, 2 ** 63, 3, 2.0], [6, 0, 3], [6, 0.5, 3, 2.0], [6, 0, 1.5, 2.0], [6, 0, 3, "2.0"]]
     ops = []
     for aloft in bad:
         op, _ = turned_case(base, older, 0, 3, 0.9999)
