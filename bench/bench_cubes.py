@@ -394,10 +394,11 @@ def run(frames: np.ndarray, use_predictor: bool = True, coding: str = "packed", 
     that many passes over the recording, each packet's least time kept (the work itself,
     less what other processes on a shared machine took from it: their stalls last tenths
     of a second, so times taken back to back share them, and passes apart do not).
-    ``model``: the entropy coder's trained starting model (bytes). ``learn``: each packet's coder starts
-    from the model its baseline's packet ended in, as the receiver decoded it (the rules
-    say it holds every frame up to the baseline; see ``SnapshotCoding.carried``). ``newer``:
-    predict from frames up to ``i - 1`` (:func:`newer_older`), which the rules forbid."""
+    ``model``: the entropy coder's trained starting model (bytes). ``learn``: each
+    packet's coder starts from the model its baseline's packet ended in, as the receiver
+    decoded it (the rules say it holds every frame up to the baseline; see
+    ``SnapshotCoding.carried``). ``newer``: predict from frames up to ``i - 1``
+    (:func:`newer_older`), which the rules forbid."""
     schema = SnapshotSchema(cube_replication(coding, physics, tumbling, model), cube_state(frames[0]))
     counter = BitCounter(schema) if bits else None
     codes = quantize_frames(schema, frames)
@@ -476,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="outside the rules, for comparison: predict with the motion from frame i - 7 to i - 1, as a public entry's predictor reads")
     args = ap.parse_args(argv)
     args.file = args.file or default_file()
+    if args.bits:
+        args.repeat = 1  # (its pass is the coder's source run as Python: slow, and not the figure)
     try:
         frames = load_frames(args.file, args.frames)
         if len(frames) <= BASELINE_GAP:
@@ -490,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchInputError("--learn carries the entropy coder's model: use --coding entropy")
         if args.train and not args.model:
             raise BenchInputError("--train names what --model trains on: add --model")
-        options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, 1 if args.bits else max(args.repeat, 1), args.predictor == "tumbling")  # (--bits: slow, untimed)
+        options = (not args.no_predictor, args.coding, args.predictor != "linear", args.bits, max(args.repeat, 1), args.predictor == "tumbling")
         if args.newer and args.no_predictor:
             raise BenchInputError("--newer changes what the predictor reads: drop --no-predictor")
         res = run(frames, *options, learn=args.learn, newer=args.newer)
