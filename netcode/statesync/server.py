@@ -353,10 +353,16 @@ class StateSyncServer(ModeServer):
                 start=start,
                 end=end,
             )
-            if carry:  # kept as long as the snapshot's entry in peer.sent
-                peer.models[tick] = end
-                if len(peer.models) > cfg.history:
-                    del peer.models[min(peer.models)]
+            if carry:  # kept while the client may still ack it, at most as long as its entry in peer.sent
+                models = peer.models
+                models[tick] = end
+                # Its deltas start from the newest snapshot it acked, which only moves on: the
+                # models before it are never started from again (22 KB each for the arena's
+                # spec: a history of them was 1.4 MB a client).
+                for old in [t for t in models if t < peer.acked]:
+                    del models[old]
+                if len(models) > cfg.history:
+                    del models[min(models)]
             self.stats_counters["encodes"] += 1
             vt = vt_base.copy()
             vt[view & avail & ~changed] = tick  # held and unchanged: current
