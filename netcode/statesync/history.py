@@ -95,7 +95,7 @@ class SnapshotHistory:
         depth, every = self.depth, self.every
         for r in range(n):
             vt = t[r]
-            slot = (vt // every) % depth
+            slot = (vt // every) % depth  # index()'s rule, in C (a method call per entity would cost more than the pass)
             a[r] = vt >= 0 and self._ticks[slot] == vt
             differ = 0
             for c in range(w):
