@@ -72,8 +72,7 @@ def extrapolated(base, older, c0: cython.Py_ssize_t, c1: cython.Py_ssize_t, num,
             column, height = [_integer(value, "aloft") for value in aloft]
         except (TypeError, ValueError):
             raise ValueError(f"aloft is (a column, a height code), not {aloft!r}") from None
-        if not (0 <= column < base.shape[1] and -(1 << 63) <= height < 1 << 63):
-            raise ValueError(f"aloft is a column of the {base.shape[1]} and an int64 height, not {aloft!r}")
+        _check_line(column, height, base.shape[1], aloft)
         lift, top = column, height
     try:
         p = _known[num, den, low, slow, w]  # a game passes the same few each snapshot
@@ -159,6 +158,13 @@ def _integer(x, what: str) -> int:
     except (TypeError, ValueError, OverflowError):
         pass
     raise ValueError(f"{what}: {x!r} is not an integer")
+
+
+def _check_line(column: int, height: int, width: int, aloft) -> None:
+    """Raise unless ``aloft``'s line is a column of a table ``width`` wide and an int64
+    height (extrapolated's and smallest_three.turned's)."""
+    if not (0 <= column < width and -(1 << 63) <= height < 1 << 63):
+        raise ValueError(f"aloft is a column of the {width} and an int64 height, not {aloft!r}")
 
 
 def _mask(rows, n: int) -> np.ndarray:

@@ -268,8 +268,7 @@ def turned(base, older, col: cython.Py_ssize_t, turns: cython.Py_ssize_t, still:
             up_still = float(free)
         except (TypeError, ValueError):
             raise ValueError(f"aloft is (a column, a height code, turns, still), not {aloft!r}") from None
-        if not (0 <= column < base.shape[1] and -(1 << 63) <= height < 1 << 63):
-            raise ValueError(f"aloft is a column of the {base.shape[1]} and an int64 height, not {aloft!r}")
+        motion._check_line(column, height, base.shape[1], aloft)
         if count > 0:  # (else as a second call turning nothing)
             lift, top, up_turns = column, height, min(count, MAX_TURNS)
     if turns <= 0 and lift < 0:
