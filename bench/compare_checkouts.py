@@ -23,6 +23,11 @@ the server CPU per simulated second::
 
     .venv/bin/python -m bench.compare_checkouts /tmp/before . --bench lockstep --runs 5 -- --rows swarm256f
 
+``--bench statesync`` is ``python -m bench.bench_statesync`` (virtual time) and, from each of
+its rows, a snapshot tick's p50 and p99 and the server CPU per simulated second::
+
+    .venv/bin/python -m bench.compare_checkouts /tmp/before . --bench statesync --runs 4 -- --rows noshare_64,budget_64 --seconds 3
+
 ``--plaintext`` (sessions unsealed) goes only to checkouts whose bench knows it: a checkout
 from before sealed sessions (before b0007de, such as 3aaeb46, issue 10's "today's main") has
 no sealing to switch off, so its plain run already is the plaintext protocol, and both sides
@@ -96,10 +101,30 @@ def _lockstep_figures(stdout: str) -> dict[str, float] | None:
     return None
 
 
+def _statesync_figures(stdout: str) -> dict[str, float] | None:
+    """From every row of the virtual state-sync table: a snapshot tick's p50 and p99 and the
+    cpu ms/s column (the row's label is what comes before its entity count)."""
+    header, got = None, {}
+    for line in stdout.splitlines():
+        if "snap p50" in line and "cpu ms/s" in line:
+            header = line
+            continue
+        row = re.match(r"(\S.*?)\s{2,}\d+\s", line) if header is not None else None
+        if row is None:
+            continue
+        label = row.group(1)
+        for name, column in (("snap p50 ms", "snap p50"), ("snap p99 ms", "p99"), ("cpu ms/s", "cpu ms/s")):
+            value = _column(header, line, column)  # (the first "p99" is the snapshot tick's)
+            if value is not None:
+                got[f"{label} {name}"] = value
+    return got or None
+
+
 # --bench NAME -> (module run in each checkout, what to read from its output)
 BENCHES = {
     "loopback": ("bench.bench_statesync_loopback", _loopback_figures),
     "lockstep": ("bench.bench_lockstep", _lockstep_figures),
+    "statesync": ("bench.bench_statesync", _statesync_figures),
 }
 
 

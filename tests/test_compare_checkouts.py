@@ -34,3 +34,22 @@ def test_lockstep_figures_are_read_under_their_header_in_old_and_new_tables():
 
     assert _lockstep_figures(NEW) == {"swarm 256 fake t+r p99 ms": 2.972, "cpu p99 ms": 3.21, "cpu ms/s": 114.1}
     assert _lockstep_figures(OLD) == {"swarm 256 fake t+r p99 ms": 12.419, "cpu ms/s": 512.1}
+
+
+STATESYNC = """\
+row               ents snap p50    p99    max other p50   p99 step p50 recv p50   p99 t+r p99 cpu ms/s enc/snap down kbps pkt/s up kbps JSON kbps JSON x wall s
+noshare m10 64    1064     9.62  17.85  18.22      0.19  0.26     0.11     0.23  0.36   17.69    334.6    64.00     123.0  30.0    39.9     14442  117.4    1.3
+budget6k m100 64  1064    10.74  17.14  17.41      0.21  0.31     0.12     0.25  0.39   17.12    378.3    64.00      37.3  30.0    39.9     14439  387.0    1.4
+
+  noshare m10 64: 1.5 s, 90 ticks; snapshot parts per client 1.00; full snapshots 64
+"""
+
+
+def test_statesync_figures_are_read_per_row_with_the_snapshot_ticks_p99_not_the_others():
+    from bench.compare_checkouts import _statesync_figures
+
+    assert _statesync_figures(STATESYNC) == {
+        "noshare m10 64 snap p50 ms": 9.62, "noshare m10 64 snap p99 ms": 17.85, "noshare m10 64 cpu ms/s": 334.6,
+        "budget6k m100 64 snap p50 ms": 10.74, "budget6k m100 64 snap p99 ms": 17.14, "budget6k m100 64 cpu ms/s": 378.3,
+    }
+    assert _statesync_figures("no table here\n") is None
