@@ -40,6 +40,7 @@ COMPILED = [
     "netcode.statesync.peer",  # SS_INPUT's rules and the peer record (cimports dispatch, inputs, history)
     "netcode.statesync.send",  # each client's baseline, pacing, and snapshot parts sealed and queued (cimports peer, pacing, history, outbox)
     "netcode.statesync.pacing",  # each client's send budget, asked every snapshot (cimports connection)
+    "netcode.statesync.priority",  # a byte budget's choice of entities, per client per snapshot
     "netcode.lockstep.peer",  # LS_INPUT's rules and the peer record (cimports dispatch, inputs)
     "netcode.lockstep.broadcast",  # each due client's frames packet, sealed and queued (cimports peer, outbox)
     "netcode.statesync.bitpack",  # snapshot bit packing

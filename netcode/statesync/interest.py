@@ -1,5 +1,5 @@
-"""Who needs to hear about what: a grid of interest cells, and a priority accumulator for a
-bandwidth budget. Both are vectorized over entities.
+"""Who needs to hear about what: a grid of interest cells, vectorized over entities (a byte
+budget's choice within what a client sees is :mod:`netcode.statesync.priority`'s).
 
 Interest is by grid: a client sees the entities in its own cell and the eight around it,
 so everything within one cell size of it, and some beyond. A grid, rather than a radius
@@ -8,17 +8,13 @@ cell (and baseline) and shares the bytes, as it does without interest management
 client changes cell only once it is a margin past the border, so one walking along a
 border does not flip between two sets every snapshot (each flip costs creates and
 destroys).
-
-The priority accumulator adds each entity's priority every snapshot and sends the highest
-first within the byte budget; what is sent drops to zero, what waits keeps growing, so
-every entity is eventually sent however small the budget.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["InterestGrid", "PriorityAccumulator"]
+__all__ = ["InterestGrid"]
 
 Cell = tuple[int, int]
 
@@ -48,25 +44,3 @@ class InterestGrid:
     def view(cells: np.ndarray, alive: np.ndarray, cell: Cell) -> np.ndarray:
         """Entities alive in the 3 x 3 cells around ``cell``."""
         return alive & (np.abs(cells[:, 0] - cell[0]) <= 1) & (np.abs(cells[:, 1] - cell[1]) <= 1)
-
-
-class PriorityAccumulator:
-    """Per-entity accumulated priority for one client."""
-
-    def __init__(self, capacity: int):
-        self.acc = np.zeros(capacity, np.float64)
-
-    def choose(self, candidates: np.ndarray, priority: np.ndarray, cost: np.ndarray, budget: int, must: np.ndarray) -> np.ndarray:
-        """Boolean mask of candidates to send now: ``must`` ones always, then by accumulated
-        priority while the summed ``cost`` (bytes) fits ``budget``."""
-        acc = self.acc
-        acc[candidates] += priority[candidates]
-        chosen = must & candidates
-        spent = int(cost[chosen].sum())
-        rest = np.flatnonzero(candidates & ~chosen)
-        if len(rest):
-            order = rest[np.argsort(-acc[rest], kind="stable")]
-            fits = np.cumsum(cost[order]) <= budget - spent
-            chosen[order[fits]] = True
-        acc[chosen] = 0.0
-        return chosen

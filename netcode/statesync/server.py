@@ -33,7 +33,8 @@ import numpy as np
 from engine.model import Game
 
 from netcode.errors import ProtocolError, UsageError
-from netcode.statesync.interest import InterestGrid, PriorityAccumulator
+from netcode.statesync.interest import InterestGrid
+from netcode.statesync.priority import PriorityAccumulator
 from netcode.mode.server import ModeServer
 from netcode.statesync.carried import CarriedModels
 from netcode.statesync.snapshot import SnapshotHistory, SnapshotSchema, encode_snapshot
