@@ -312,6 +312,42 @@ def test_history_held_is_each_entitys_value_of_its_own_snapshot_the_same_compile
                 history.held(*bad)
 
 
+def test_what_a_budgeted_client_is_owed_and_holds_after_a_send_as_numpy_says_in_both_builds():
+    """history.owed (what a byte-budgeted client wants, each entity's priority and cost,
+    what it must destroy, what it holds) and history.after_sending (the snapshot whose value
+    of each entity it holds once sent), compiled and interpreted, against numpy's masks
+    over every combination of in view, held, deltable, changed and sent."""
+    from helpers import source_twin
+
+    from netcode.statesync import history as compiled_history
+
+    source = source_twin("netcode.statesync.history")
+    rng = np.random.default_rng(5)
+    n, columns, tick = 400, 7, 90
+    ticks = np.where(rng.random(n) < 0.2, -1, rng.integers(0, 89, n))
+    view = rng.random(n) < 0.7
+    avail = (ticks >= 0) & (rng.random(n) < 0.8)
+    differing = np.where(rng.random(n) < 0.5, rng.integers(1, columns + 1, n), 0).astype(np.int32)
+    changed = differing > 0
+    include = rng.random(n) < 0.5
+    for module in (compiled_history, source):
+        wanted, priority, cost, gone, holds = module.owed(ticks, view, avail, changed, differing, columns)
+        assert np.array_equal(wanted, view & (~avail | changed)) and wanted.dtype == np.bool_
+        assert np.array_equal(priority, 1.0 + changed) and priority.dtype == np.float64
+        assert np.array_equal(cost, np.where(avail, 1 + 2 * differing, 2 + 3 * columns)) and cost.dtype == np.int64
+        assert np.array_equal(holds, ticks >= 0) and np.array_equal(gone, holds & ~avail & ~view)
+        after = module.after_sending(ticks, view, avail, changed, include, tick)
+        expected = ticks.copy()
+        expected[view & avail & ~changed] = tick
+        expected[include] = tick
+        expected[~view] = -1
+        assert np.array_equal(after, expected) and after.dtype == np.int64
+        with pytest.raises(ValueError, match="view: 400 entities"):
+            module.owed(ticks, view[:-1], avail, changed, differing, columns)
+        with pytest.raises(ValueError, match="include: 400 entities"):
+            module.after_sending(ticks, view, avail, changed, include[:-1], tick)
+
+
 @pytest.mark.parametrize("cols", [1, 2, 3, 4, 6, 8, 12, 16])
 def test_any_per_row_reads_words_as_columns(cols):
     """Row by row, whether any column is set, however a mask's rows fall into words (one

@@ -20,7 +20,7 @@ from netcode.errors import UsageError
 if TYPE_CHECKING:
     from netcode.statesync.snapshot import SnapshotSchema
 
-__all__ = ["SnapshotHistory"]
+__all__ = ["SnapshotHistory", "owed", "after_sending"]
 
 
 class SnapshotHistory:
@@ -106,3 +106,74 @@ class SnapshotHistory:
             ch[r] = differ > 0
         return base, avail.view(bool), changed.view(bool), differing
 
+
+
+# What a byte-budgeted client is owed, per entity, and what it holds once sent: one pass
+# each over the entities, where the dozen numpy calls they replace were a sixth of such a
+# client's time.
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(n=cython.Py_ssize_t, e=cython.Py_ssize_t, full=cython.longlong, t=cython.longlong[::1], v=cython.uchar[::1],
+               a=cython.uchar[::1], ch=cython.uchar[::1], d=cython.int[::1], w=cython.uchar[::1], pr=cython.double[::1],
+               co=cython.longlong[::1], gn=cython.uchar[::1], h=cython.uchar[::1])
+def owed(ticks, view, avail, changed, differing, columns):
+    """For a client holding each entity's value of snapshot ``ticks[e]`` (-1 for none),
+    given :meth:`SnapshotHistory.held`'s ``avail``, ``changed`` and ``differing`` for it and
+    its ``view`` (bool) of the new snapshot: (``wanted``: in view and not held as it is
+    now; its priority: 2 if changed, else 1; its cost in bytes: a delta's, 1 + 2 a column
+    that differs, or a create's, 2 + 3 a column of ``columns``; ``gone``: held (however
+    old) but neither deltable nor in view, to destroy; ``holds``: held at all)."""
+    ticks = np.ascontiguousarray(ticks, np.int64)
+    n = len(ticks)
+    for name, values in (("view", view), ("avail", avail), ("changed", changed), ("differing", differing)):
+        if np.shape(values) != (n,):
+            raise ValueError(f"{name}: {n} entities, not {np.shape(values)}")
+    t = ticks
+    v = np.ascontiguousarray(view, np.bool_).view(np.uint8)
+    a = np.ascontiguousarray(avail, np.bool_).view(np.uint8)
+    ch = np.ascontiguousarray(changed, np.bool_).view(np.uint8)
+    d = np.ascontiguousarray(differing, np.int32)
+    wanted, gone, holds = np.empty(n, np.uint8), np.empty(n, np.uint8), np.empty(n, np.uint8)
+    priority, cost = np.empty(n, np.float64), np.empty(n, np.int64)
+    w, gn, h, pr, co = wanted, gone, holds, priority, cost
+    full = 2 + 3 * columns
+    for e in range(n):
+        w[e] = v[e] and (not a[e] or ch[e])
+        pr[e] = 2.0 if ch[e] else 1.0
+        co[e] = 1 + 2 * d[e] if a[e] else full
+        h[e] = t[e] >= 0
+        gn[e] = h[e] and not a[e] and not v[e]
+    return wanted.view(np.bool_), priority, cost, gone.view(np.bool_), holds.view(np.bool_)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+@cython.locals(n=cython.Py_ssize_t, e=cython.Py_ssize_t, now=cython.longlong, t=cython.longlong[::1], o=cython.longlong[::1],
+               v=cython.uchar[::1], a=cython.uchar[::1], ch=cython.uchar[::1], inc=cython.uchar[::1])
+def after_sending(ticks, view, avail, changed, include, tick):
+    """The snapshot whose value of each entity a client holds once it has snapshot
+    ``tick`` (sent the entities in ``include``), from what it held before (``ticks``, with
+    :meth:`SnapshotHistory.held`'s ``avail`` and ``changed``): ``tick`` for the entities
+    sent and those held and unchanged, -1 outside its ``view`` (destroyed or never
+    seen), else what it held."""
+    ticks = np.ascontiguousarray(ticks, np.int64)
+    n = len(ticks)
+    for name, values in (("view", view), ("avail", avail), ("changed", changed), ("include", include)):
+        if np.shape(values) != (n,):
+            raise ValueError(f"{name}: {n} entities, not {np.shape(values)}")
+    out = np.empty(n, np.int64)
+    t, o, now = ticks, out, tick
+    v = np.ascontiguousarray(view, np.bool_).view(np.uint8)
+    a = np.ascontiguousarray(avail, np.bool_).view(np.uint8)
+    ch = np.ascontiguousarray(changed, np.bool_).view(np.uint8)
+    inc = np.ascontiguousarray(include, np.bool_).view(np.uint8)
+    for e in range(n):
+        if not v[e]:
+            o[e] = -1
+        elif inc[e] or (a[e] and not ch[e]):
+            o[e] = now
+        else:
+            o[e] = t[e]
+    return out

@@ -33,6 +33,7 @@ import numpy as np
 from engine.model import Game
 
 from netcode.errors import ProtocolError, UsageError
+from netcode.statesync.history import after_sending, owed
 from netcode.statesync.interest import InterestGrid
 from netcode.statesync.priority import PriorityAccumulator
 from netcode.mode.server import ModeServer
@@ -323,16 +324,14 @@ class StateSyncServer(ModeServer):
                 base_extras = history.extras[history.index(base_tick)] if history.has(base_tick) else None
             # The client's baseline, per entity: the snapshot whose value it holds. Values
             # older than our history can only be replaced whole (or destroyed).
-            holds = vt_base >= 0
             base_codes, avail, changed, differing = history.held(vt_base, codes)
-            wanted = view & (~avail | changed)
+            wanted, priority, cost, gone, holds = owed(vt_base, view, avail, changed, differing, self.schema.columns)
             include = wanted
             if budget is not None:
-                cost = np.where(avail, 1 + 2 * differing, 2 + 3 * self.schema.columns)
                 must = np.zeros(n, bool)
                 if peer.slot >= 0:
                     must[self.game.player_entity(peer.slot)] = True
-                include = peer.priority.choose(wanted, 1.0 + changed, cost, budget, must)
+                include = peer.priority.choose(wanted, priority, cost, budget, must)
             start = end = None
             if carry:  # the model this client holds for its baseline (none yet for a full snapshot)
                 start = None if base_tick is None else peer.models[base_tick]
@@ -348,7 +347,7 @@ class StateSyncServer(ModeServer):
                 base_view=avail,
                 base_extras=base_extras,
                 include=include,
-                also_destroy=holds & ~avail & ~view,
+                also_destroy=gone,
                 holds=holds,
                 coding=coding,
                 start=start,
@@ -365,11 +364,7 @@ class StateSyncServer(ModeServer):
                 if len(models) > cfg.history:
                     del models[min(models)]
             self.stats_counters["encodes"] += 1
-            vt = vt_base.copy()
-            vt[view & avail & ~changed] = tick  # held and unchanged: current
-            vt[include] = tick  # sent now
-            vt[~view] = -1  # destroyed (destroys always go) or never seen
-            peer.sent[tick] = vt
+            peer.sent[tick] = after_sending(vt_base, view, avail, changed, include, tick)
             if len(peer.sent) > cfg.history:
                 del peer.sent[min(peer.sent)]
             if base_tick is None:
