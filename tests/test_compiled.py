@@ -32,10 +32,15 @@ from netcode.session.wire import PacketType
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK = LinkConfig(latency=0.04, jitter=0.02, loss=0.1, duplicate=0.05, reorder=0.05)
-CONFIG = {"statesync": StateSyncConfig(players=4, seed=7, input_packets_per_second=120), "lockstep": LockstepConfig(players=4, seed=7)}
-SERVER = {"statesync": StateSyncServer, "lockstep": LockstepServer}
-MATCH = {"statesync": StateSyncMatch, "lockstep": LockstepMatch}
-INPUT = {"statesync": PacketType.SS_INPUT, "lockstep": PacketType.LS_INPUT}
+CONFIG = {
+    "statesync": StateSyncConfig(players=4, seed=7, input_packets_per_second=120),
+    # A byte budget: each client's snapshot encoded alone, its entities chosen by priority.
+    "statesync-budget": StateSyncConfig(players=4, seed=7, input_packets_per_second=120, bandwidth=3000.0),
+    "lockstep": LockstepConfig(players=4, seed=7),
+}
+SERVER = {"statesync": StateSyncServer, "statesync-budget": StateSyncServer, "lockstep": LockstepServer}
+MATCH = {"statesync": StateSyncMatch, "statesync-budget": StateSyncMatch, "lockstep": LockstepMatch}
+INPUT = {"statesync": PacketType.SS_INPUT, "statesync-budget": PacketType.SS_INPUT, "lockstep": PacketType.LS_INPUT}
 
 
 def _mutants(data: bytes, rng: random.Random) -> list[bytes]:
@@ -160,7 +165,7 @@ def _in_pure_python(mode: str, events_file: Path, seed: int) -> dict:
     return pickle.loads(done.stdout)
 
 
-@pytest.mark.parametrize("mode,seed", [("statesync", 1), ("statesync", 2), ("lockstep", 3)])
+@pytest.mark.parametrize("mode,seed", [("statesync", 1), ("statesync", 2), ("statesync-budget", 4), ("lockstep", 3)])
 def test_compiled_and_interpreted_servers_hold_and_send_the_same(mode, seed, tmp_path):
     events, inputs = record(mode, seed)
     one_by_one = everything(*replay(mode, events, seed, batched=False))
