@@ -68,7 +68,7 @@ def _array(values, ndim: cython.int):
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.locals(
-    rows=cython.Py_ssize_t, i=cython.Py_ssize_t, n=cython.Py_ssize_t, x=cython.longlong, top=cython.int, w=cython.int,
+    rows=cython.Py_ssize_t, i=cython.Py_ssize_t, n=cython.Py_ssize_t, x=cython.longlong, seen=cython.ulonglong, top=cython.int, w=cython.int,
     best_w=cython.int, chosen_w=cython.int, escaped=cython.Py_ssize_t, cost=cython.Py_ssize_t, best=cython.Py_ssize_t, b=cython.int,
 )
 def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.bint) -> cython.longlong:
@@ -86,7 +86,7 @@ def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.b
         hist[b] = 0
     rows = t.shape[0]
     n = 0
-    top = 0
+    seen = 0
     for i in range(rows):
         x = t[i, c]
         if x < 0:
@@ -94,8 +94,9 @@ def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.b
         if skip_zeros and x == 0:
             continue
         n += 1
-        top = max(top, _bit_length(x))
+        seen |= x
         hist[_bit_length(cython.cast(cython.ulonglong, x) + 1)] += 1
+    top = _bit_length(seen)  # the largest value's: no value has a higher bit set
     chosen_w = top
     if n and top > 1:
         escaped = 0  # values with (x + 1).bit_length() > w, for w from top down
@@ -115,29 +116,43 @@ def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.b
 @cython.cfunc
 @cython.boundscheck(False)
 @cython.wraparound(False)
-@cython.locals(i=cython.Py_ssize_t, pos=cython.Py_ssize_t, x=cython.ulonglong, k=cython.int, left=cython.int, off=cython.int)
+@cython.locals(i=cython.Py_ssize_t, p=cython.Py_ssize_t, x=cython.ulonglong, low=cython.ulonglong, acc=cython.ulonglong, have=cython.int, k=cython.int)
 def _put(out: cython.p_uchar, at: cython.Py_ssize_t, t: cython.longlong[:, :], c: cython.Py_ssize_t, width: cython.int, least: cython.ulonglong, cap: cython.ulonglong) -> cython.Py_ssize_t:
-    """Pack column ``c`` of ``t`` at ``width`` bits into ``out`` (zeroed) from bit ``at``:
-    the values at or above ``least``, those above ``cap`` as ``cap`` (the escape marker).
-    The bit position after the last one."""
-    pos = at
+    """Pack column ``c`` of ``t`` at ``width`` (1..64) bits into ``out`` (zeroed) from byte
+    ``at``: the values at or above ``least``, those above ``cap`` as ``cap`` (the escape
+    marker), the low ``width`` bits of each. The byte after the last one written.
+
+    The bits gather in a 64-bit word whose whole bytes go out after each value: fewer than
+    8 bits wait in it between values."""
+    low = _NO_CAP if width == 64 else (cython.cast(cython.ulonglong, 1) << width) - 1
+    p = at
+    acc = 0
+    have = 0  # bits waiting in acc, < 8 between values
     for i in range(t.shape[0]):
-        x = t[i, c]  # >= 0: the callers checked
+        x = cython.cast(cython.ulonglong, t[i, c])  # >= 0: the callers checked
         if x < least:
             continue
         if x > cap:
             x = cap
-        left = width
-        while left > 0:
-            off = pos & 7
-            k = 8 - off
-            if k > left:
-                k = left
-            out[pos >> 3] |= cython.cast(cython.uchar, (x & ((cython.cast(cython.ulonglong, 1) << k) - 1)) << off)
-            x >>= k
-            pos += k
-            left -= k
-    return pos
+        x &= low
+        acc |= x << have
+        if have + width > 64:  # the word is full: its 8 bytes, then the bits of x that did not fit
+            for k in range(8):
+                out[p] = cython.cast(cython.uchar, (acc >> (8 * k)) & 0xFF)
+                p += 1
+            acc = x >> (64 - have)
+            have += width - 64
+        else:
+            have += width
+        while have >= 8:
+            out[p] = cython.cast(cython.uchar, acc & 0xFF)
+            p += 1
+            acc >>= 8
+            have -= 8
+    if have:
+        out[p] = cython.cast(cython.uchar, acc & 0xFF)
+        p += 1
+    return p
 
 
 @cython.cfunc
@@ -162,7 +177,7 @@ def _escaped(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.
         out[0] = w
         buf: cython.p_uchar = out
         if w:
-            _put(buf, 8, t, c, w, least, _NO_CAP)
+            _put(buf, 1, t, c, w, least, _NO_CAP)
         return bytes(out)
     marker = (cython.cast(cython.ulonglong, 1) << w) - 1  # >= 1, so zeros are never escaped
     k = 0
@@ -174,8 +189,8 @@ def _escaped(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.
     out[0] = w | _ESCAPED
     out[1 + small] = top
     buf2: cython.p_uchar = out
-    _put(buf2, 8, t, c, w, least, marker)
-    _put(buf2, (2 + small) * 8, t, c, top, marker, _NO_CAP)
+    _put(buf2, 1, t, c, w, least, marker)
+    _put(buf2, 2 + small, t, c, top, marker, _NO_CAP)
     return bytes(out)
 
 
