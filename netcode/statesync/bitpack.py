@@ -71,11 +71,12 @@ def _array(values, ndim: cython.int):
     rows=cython.Py_ssize_t, i=cython.Py_ssize_t, n=cython.Py_ssize_t, x=cython.longlong, seen=cython.ulonglong, top=cython.int, w=cython.int,
     best_w=cython.int, chosen_w=cython.int, escaped=cython.Py_ssize_t, cost=cython.Py_ssize_t, best=cython.Py_ssize_t, b=cython.int,
 )
-def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.bint) -> cython.longlong:
+def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.bint, choose: cython.bint) -> cython.longlong:
     """How pack_escaped packs column ``c`` of ``t`` (only its values other than 0 with
     ``skip_zeros``), as ``n << 16 | top << 8 | w``: how many values, the largest one's bit
     length, and the width that packs them smallest (escapes used when ``w < top``); -1 for
-    a negative value.
+    a negative value. Without ``choose``, ``w`` is ``top`` and no histogram is built
+    (width_of needs only ``top``).
 
     The escaped count at width w is how many values are >= 2**w - 1, that is how many have
     ``(x + 1).bit_length() > w``: one pass builds the histogram of those lengths."""
@@ -95,10 +96,11 @@ def _choose(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.b
             continue
         n += 1
         seen |= x
-        hist[_bit_length(cython.cast(cython.ulonglong, x) + 1)] += 1
+        if choose:
+            hist[_bit_length(cython.cast(cython.ulonglong, x) + 1)] += 1
     top = _bit_length(seen)  # the largest value's: no value has a higher bit set
     chosen_w = top
-    if n and top > 1:
+    if choose and n and top > 1:
         escaped = 0  # values with (x + 1).bit_length() > w, for w from top down
         for b in range(top, 65):
             escaped += hist[b + 1]
@@ -165,7 +167,7 @@ def _put(out: cython.p_uchar, at: cython.Py_ssize_t, t: cython.longlong[:, :], c
 def _escaped(t: cython.longlong[:, :], c: cython.Py_ssize_t, skip_zeros: cython.bint):
     """pack_escaped of column ``c`` of ``t`` (of its values other than 0 with ``skip_zeros``);
     None for a negative value."""
-    chosen = _choose(t, c, skip_zeros)
+    chosen = _choose(t, c, skip_zeros, True)
     if chosen < 0:
         return None
     n = chosen >> 16
@@ -222,7 +224,7 @@ def width_of(values):
     if _array(values, 1) is None:
         return None
     v: cython.longlong[:] = values
-    chosen = _choose(v[:, None], 0, False)
+    chosen = _choose(v[:, None], 0, False, False)
     if chosen < 0:
         return None
     return (chosen >> 8) & 0xFF
@@ -236,7 +238,7 @@ def pack_uint(values, width: cython.int):
         return None
     v: cython.longlong[:] = values
     t: cython.longlong[:, :] = v[:, None]
-    if _choose(t, 0, False) < 0:
+    if _choose(t, 0, False, False) < 0:
         return None
     n = t.shape[0]
     if width == 0 or n == 0:
@@ -254,7 +256,7 @@ def choose_width(values):
     if _array(values, 1) is None:
         return None
     v: cython.longlong[:] = values
-    chosen = _choose(v[:, None], 0, False)
+    chosen = _choose(v[:, None], 0, False, True)
     if chosen < 0:
         return None
     return chosen & 0xFF, (chosen >> 8) & 0xFF
