@@ -208,3 +208,80 @@ def test_the_install_compiled_the_packer_where_it_can():
     if compiled.load("netcode.mode.dispatch") is not None:
         assert compiled.bitpack is not None and compiled.bitpack.compiled, compiled.statuses
         assert bits._fast is compiled.bitpack
+
+
+def _laid_out(table: np.ndarray, layout: str) -> np.ndarray:
+    """``table``'s values in another memory layout, as a snapshot's tables may come."""
+    if layout == "fortran":
+        return np.asfortranarray(table)
+    if layout == "strided":  # every other row and every third column of a wider block
+        block = np.zeros((2 * len(table), 3 * table.shape[1]), np.int64)
+        block[::2, 1::3] = table
+        return block[::2, 1::3]
+    if layout == "reversed":  # negative strides: the values are read back to front
+        return np.ascontiguousarray(table[::-1, ::-1])[::-1, ::-1]
+    return np.ascontiguousarray(table)
+
+
+@st.composite
+def tables(draw):
+    """A snapshot's create codes or update deltas: rows of entities (maybe none), a few
+    columns, some of them all zero, in any of the layouts above."""
+    rows, cols = draw(st.integers(0, 80)), draw(st.integers(0, 6))
+    cell = st.one_of(st.just(0), st.integers(0, 40), _value)
+    table = np.array(draw(st.lists(cell, min_size=rows * cols, max_size=rows * cols)), np.int64).reshape(rows, cols)
+    table[:, np.array(draw(st.lists(st.booleans(), min_size=cols, max_size=cols)), bool)] = 0
+    return _laid_out(table, draw(st.sampled_from(["C", "fortran", "strided", "reversed"])))
+
+
+def _per_column(table: np.ndarray):
+    """What bits' numpy path packs for each column on its own: the expected bytes."""
+    with numpy_path() as reference:
+        return [reference.pack_escaped(col) for col in table.T], [reference.pack_nonzero(col) for col in table.T]
+
+
+@pytest.mark.parametrize("twin", list(_TWINS))
+@given(table=tables())
+def test_the_column_packers_give_each_columns_own_bytes(twin, table):
+    """Every column of a table in one call: the same bytes as each column packed alone,
+    whatever the table's layout, with the zeros of each column skipped for the updates."""
+    fast = _TWINS[twin]
+    escaped, nonzero = _per_column(table)
+    assert fast.pack_escaped_columns(table) == escaped
+    assert fast.pack_nonzero_columns(table) == nonzero
+    assert bits.pack_escaped_columns(table) == escaped
+    assert bits.pack_nonzero_columns(table) == nonzero
+
+
+@pytest.mark.parametrize("twin", list(_TWINS))
+def test_the_column_packers_on_edge_tables(twin):
+    """No rows, no columns, all-zero columns and columns that need escapes."""
+    fast = _TWINS[twin]
+    assert fast.pack_escaped_columns(np.zeros((0, 3), np.int64)) == [b"\x00"] * 3
+    assert fast.pack_nonzero_columns(np.zeros((0, 3), np.int64)) == [(0, b"", b"\x00")] * 3
+    assert fast.pack_escaped_columns(np.zeros((4, 0), np.int64)) == []
+    assert fast.pack_nonzero_columns(np.zeros((4, 0), np.int64)) == []
+    small = [0, 1, 2, 3, 1, 0, 2, 1, 3, 2, 0, 1]
+    table = np.array([small, small[::-1], [0] * 12, [x * 5 for x in small]], np.int64).T.copy()
+    table[[2, 7], 0] = [2**40, 2**63 - 1]  # far outliers: escaped above width 2
+    table[5, 3] = 2**20
+    escaped, nonzero = _per_column(table)
+    assert [e[0] & bits._ESCAPED for e in escaped] == [bits._ESCAPED, 0, 0, bits._ESCAPED]
+    assert nonzero[2] == (0, bytes(2), b"\x00")
+    for layout in ("C", "fortran", "strided", "reversed"):
+        t = _laid_out(table, layout)
+        assert fast.pack_escaped_columns(t) == escaped and fast.pack_nonzero_columns(t) == nonzero, layout
+
+
+def test_the_column_packers_decline_what_they_do_not_take():
+    """A negative value anywhere, other dtypes and shapes: None, and bits packs them
+    column by column (numpy's answer for an int32 table)."""
+    negative = np.arange(12, dtype=np.int64).reshape(4, 3)
+    negative[3, 2] = -1
+    declined = [negative, np.arange(4, dtype=np.int64), np.zeros((2, 2), np.int32), np.zeros((2, 2, 2), np.int64), [[1, 2], [3, 4]]]
+    for fast in _TWINS.values():
+        for table in declined:
+            assert fast.pack_escaped_columns(table) is None and fast.pack_nonzero_columns(table) is None
+    table = np.array([[0, 5], [7, 0], [900, 1]], np.int32)
+    assert bits.pack_escaped_columns(table) == bits.pack_escaped_columns(table.astype(np.int64))
+    assert bits.pack_nonzero_columns(table) == bits.pack_nonzero_columns(table.astype(np.int64))

@@ -35,9 +35,9 @@ from engine.state import State
 
 from netcode.statesync.bits import (
     escaped_cost_bits,
-    pack_escaped,
+    pack_escaped_columns,
     pack_gaps,
-    pack_nonzero,
+    pack_nonzero_columns,
     packed_size,
     unpack_escaped,
     unpack_uint,
@@ -199,8 +199,7 @@ def _update_bytes(update_z: np.ndarray) -> list[bytes]:
     how much. The mask is pack_uint(changed, 1): one bit per entity, little-endian."""
     rows = len(update_z)
     out = []
-    for col in update_z.T:
-        n, mask, packed = pack_nonzero(col)
+    for n, mask, packed in pack_nonzero_columns(update_z):
         if n == 0:
             out.append(_MODE_NONE)
         elif n == rows:
@@ -231,7 +230,7 @@ def _encode_part(tick, base, pred_gap, index, count, lo, hi, extras, destroy, cr
         out.append(_pack_ids(destroy, lo))
     if len(create):
         out.append(_pack_ids(create, lo))
-        out += [pack_escaped(col) for col in create_codes.T]
+        out += pack_escaped_columns(create_codes)
     if len(update):
         out.append(_pack_ids(update, lo))
         out += _update_bytes(update_z)
@@ -314,7 +313,7 @@ def _entropy_sections(head, lo, hi, extras, destroy, create, create_codes, chang
         out.append(_pack_ids(part_destroy, lo))
     if len(part_create):
         out.append(_pack_ids(part_create, lo))
-        out += [pack_escaped(col) for col in part_codes.T]
+        out += pack_escaped_columns(part_codes)
     return out, len(part_destroy), len(part_create), sum(len(x) for x in out) + _COMPACT_MAX
 
 
