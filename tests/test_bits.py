@@ -240,6 +240,12 @@ def _per_column(table: np.ndarray):
         return [reference.pack_escaped(col) for col in table.T], [reference.pack_nonzero(col) for col in table.T]
 
 
+def _widths(table: np.ndarray) -> list[int]:
+    """Each column's width as bits' numpy path gives it on its own."""
+    with numpy_path() as reference:
+        return [reference.width_of(col) for col in table.T]
+
+
 @pytest.mark.parametrize("twin", list(_TWINS))
 @given(table=tables())
 def test_the_column_packers_give_each_columns_own_bytes(twin, table):
@@ -251,6 +257,7 @@ def test_the_column_packers_give_each_columns_own_bytes(twin, table):
     assert fast.pack_nonzero_columns(table) == nonzero
     assert bits.pack_escaped_columns(table) == escaped
     assert bits.pack_nonzero_columns(table) == nonzero
+    assert fast.width_of_columns(table) == bits.width_of_columns(table) == _widths(table)
 
 
 @pytest.mark.parametrize("twin", list(_TWINS))
@@ -271,6 +278,7 @@ def test_the_column_packers_on_edge_tables(twin):
     for layout in ("C", "fortran", "strided", "reversed"):
         t = _laid_out(table, layout)
         assert fast.pack_escaped_columns(t) == escaped and fast.pack_nonzero_columns(t) == nonzero, layout
+        assert fast.width_of_columns(t) == [63, 2, 0, 21], layout
 
 
 def test_the_column_packers_decline_what_they_do_not_take():
@@ -282,6 +290,9 @@ def test_the_column_packers_decline_what_they_do_not_take():
     for fast in _TWINS.values():
         for table in declined:
             assert fast.pack_escaped_columns(table) is None and fast.pack_nonzero_columns(table) is None
+            assert fast.width_of_columns(table) is None
     table = np.array([[0, 5], [7, 0], [900, 1]], np.int32)
     assert bits.pack_escaped_columns(table) == bits.pack_escaped_columns(table.astype(np.int64))
     assert bits.pack_nonzero_columns(table) == bits.pack_nonzero_columns(table.astype(np.int64))
+    assert bits.width_of_columns(table) == [10, 3]
+    assert bits.width_of_columns(negative) == [int(col.max()).bit_length() for col in negative.T]  # numpy's answer, column by column

@@ -15,7 +15,7 @@ from helpers import numpy_path
 from netcode.statesync import bits
 from netcode.statesync.bits import pack_uint, unpack_uint
 from netcode.errors import ProtocolError
-from netcode.statesync.snapshot import SnapshotSchema, _any_per_row, apply_extras, apply_part, decode_part, encode_snapshot, predict
+from netcode.statesync.snapshot import SnapshotSchema, apply_extras, apply_part, decode_part, encode_snapshot, predict
 from netcode.session.wire import Reader
 
 BUDGET = 1150
@@ -346,17 +346,3 @@ def test_what_a_budgeted_client_is_owed_and_holds_after_a_send_as_numpy_says_in_
             module.owed(ticks, view[:-1], avail, changed, differing, columns)
         with pytest.raises(ValueError, match="include: 400 entities"):
             module.after_sending(ticks, view, avail, changed, include[:-1], tick)
-
-
-@pytest.mark.parametrize("cols", [1, 2, 3, 4, 6, 8, 12, 16])
-def test_any_per_row_reads_words_as_columns(cols):
-    """Row by row, whether any column is set, however a mask's rows fall into words (one
-    set column anywhere in a word, or only in the columns past the last whole word) and
-    for a mask that is not contiguous (read column by column)."""
-    rng = np.random.default_rng(cols)
-    mask = rng.random((50, cols)) < 0.05
-    mask[0] = False
-    mask[1, -1] = True  # the last column alone
-    for m in (mask, np.asfortranarray(mask), np.repeat(mask, 2, axis=1)[:, ::2]):
-        assert np.array_equal(_any_per_row(m), m.any(axis=1))
-        assert _any_per_row(m).dtype == np.bool_

@@ -396,6 +396,23 @@ def pack_gaps(ids):
     return _escaped(g, 0, False)
 
 
+@cython.locals(c=cython.Py_ssize_t, chosen=cython.longlong)
+def width_of_columns(table):
+    """bits.width_of_columns: ``[width_of(col) for col in table.T]`` with one acquisition of
+    the table (a snapshot's size bound); None for a negative value or anything but a 2-d
+    int64 array (any strides)."""
+    if _array(table, 2) is None:
+        return None
+    t: cython.longlong[:, :] = table
+    out = []
+    for c in range(t.shape[1]):
+        chosen = _choose(t, c, False, False)
+        if chosen < 0:
+            return None
+        out.append((chosen >> 8) & 0xFF)
+    return out
+
+
 @cython.locals(c=cython.Py_ssize_t)
 def pack_escaped_columns(table):
     """bits.pack_escaped_columns: ``[pack_escaped(col) for col in table.T]`` with one

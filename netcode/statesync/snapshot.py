@@ -42,7 +42,7 @@ from netcode.statesync.bits import (
     unpack_escaped,
     unpack_uint,
     unzigzag_array,
-    width_of,
+    width_of_columns,
     zigzag_array,
 )
 from netcode.errors import ProtocolError, UsageError
@@ -170,21 +170,6 @@ def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: 
 
 
 _NO_IDS = np.zeros(0, np.intp)  # no entities (shared: never written)
-_WORDS = {8: np.dtype(np.uint64), 4: np.dtype(np.uint32), 2: np.dtype(np.uint16)}  # by bytes
-
-
-def _any_per_row(mask: np.ndarray) -> np.ndarray:
-    """``mask.any(axis=1)`` for a (rows, columns) mask: an OR per column is several times
-    cheaper than numpy's row reduction over a few columns, and a contiguous mask is read
-    up to 8 columns at a time, as words (8 columns: one comparison instead of 8 ORs)."""
-    cols = mask.shape[1]
-    width = 8 if cols % 8 == 0 else 4 if cols % 4 == 0 else 2 if cols % 2 == 0 else 1
-    if width > 1 and mask.flags.c_contiguous and mask.dtype == np.bool_:
-        mask = mask.view(_WORDS[width])  # a word is nonzero when any of its columns is
-    out = mask[:, 0].copy()
-    for c in range(1, mask.shape[1]):
-        out |= mask[:, c]
-    return out if out.dtype == np.bool_ else out != 0
 
 
 def _pack_ids(ids: np.ndarray, lo: int) -> bytes:
@@ -470,12 +455,10 @@ def encode_snapshot(
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
     entropy = coding is not None and coding.entropy
-    if entropy:  # the table is coded from the changed rows alone: no differences table
-        diff = None
-        update_m = rangecoder.rows_differ(sub_codes, expected)
-    else:
-        diff = sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
-        update_m = _any_per_row(diff != 0)
+    # Which rows differ: one pass in C that stops at a row's first difference (a mask of
+    # differences and its OR over columns cost twice as much).
+    update_m = rangecoder.rows_differ(sub_codes, expected)
+    diff = None if entropy else sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
     if not full_view:
         update_m &= sub_view & sub_base
     if include is not None:
@@ -545,9 +528,9 @@ def encode_snapshot(
     listed = len(destroy) + len(create) + len(update)
     quick = listed * 2 * n.bit_length()
     if quick <= first_room and len(create):
-        quick += sum(width_of(c) for c in create_codes.T) * len(create)
+        quick += sum(width_of_columns(create_codes)) * len(create)
     if quick <= first_room and len(update):
-        quick += sum(width_of(c) + 1 for c in update_z.T) * len(update)
+        quick += (sum(width_of_columns(update_z)) + update_z.shape[1]) * len(update)
     whole = (destroy, create, create_codes, update, update_z)
     ranges = [(0, n)]
     if quick > first_room:
