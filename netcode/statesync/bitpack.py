@@ -396,52 +396,44 @@ def pack_gaps(ids):
     return _escaped(g, 0, False)
 
 
-@cython.locals(c=cython.Py_ssize_t, chosen=cython.longlong)
+_WIDTHS, _ESCAPES, _NONZEROS = 0, 1, 2  # what _columns gives of each column
+
+
+@cython.locals(c=cython.Py_ssize_t, chosen=cython.longlong, kind=cython.int)
+def _columns(table, kind):
+    """Of each column of a 2-d int64 ``table`` (any strides, acquired once): its width_of,
+    pack_escaped or pack_nonzero, by ``kind``; None for a negative value or anything else."""
+    if _array(table, 2) is None:
+        return None
+    t: cython.longlong[:, :] = table
+    out = []
+    for c in range(t.shape[1]):
+        if kind == _WIDTHS:
+            chosen = _choose(t, c, False, False)
+            got = None if chosen < 0 else (chosen >> 8) & 0xFF
+        elif kind == _ESCAPES:
+            got = _escaped(t, c, False)
+        else:
+            got = _nonzero(t, c)
+        if got is None:
+            return None
+        out.append(got)
+    return out
+
+
 def width_of_columns(table):
-    """bits.width_of_columns: ``[width_of(col) for col in table.T]`` with one acquisition of
-    the table (a snapshot's size bound); None for a negative value or anything but a 2-d
-    int64 array (any strides)."""
-    if _array(table, 2) is None:
-        return None
-    t: cython.longlong[:, :] = table
-    out = []
-    for c in range(t.shape[1]):
-        chosen = _choose(t, c, False, False)
-        if chosen < 0:
-            return None
-        out.append((chosen >> 8) & 0xFF)
-    return out
+    """bits.width_of_columns: ``[width_of(col) for col in table.T]`` in one call (a
+    snapshot's size bound); None for a negative value or anything but a 2-d int64 array."""
+    return _columns(table, _WIDTHS)
 
 
-@cython.locals(c=cython.Py_ssize_t)
 def pack_escaped_columns(table):
-    """bits.pack_escaped_columns: ``[pack_escaped(col) for col in table.T]`` with one
-    acquisition of the table (a snapshot's create codes); None for a negative value or
-    anything but a 2-d int64 array (any strides)."""
-    if _array(table, 2) is None:
-        return None
-    t: cython.longlong[:, :] = table
-    out = []
-    for c in range(t.shape[1]):
-        packed = _escaped(t, c, False)
-        if packed is None:
-            return None
-        out.append(packed)
-    return out
+    """bits.pack_escaped_columns: ``[pack_escaped(col) for col in table.T]`` in one call (a
+    snapshot's create codes); None for a negative value or anything but a 2-d int64 array."""
+    return _columns(table, _ESCAPES)
 
 
-@cython.locals(c=cython.Py_ssize_t)
 def pack_nonzero_columns(table):
-    """bits.pack_nonzero_columns: ``[pack_nonzero(col) for col in table.T]`` with one
-    acquisition of the table (a snapshot's update deltas); None for a negative value or
-    anything but a 2-d int64 array (any strides)."""
-    if _array(table, 2) is None:
-        return None
-    t: cython.longlong[:, :] = table
-    out = []
-    for c in range(t.shape[1]):
-        packed = _nonzero(t, c)
-        if packed is None:
-            return None
-        out.append(packed)
-    return out
+    """bits.pack_nonzero_columns: ``[pack_nonzero(col) for col in table.T]`` in one call (a
+    snapshot's update deltas); None for a negative value or anything but a 2-d int64 array."""
+    return _columns(table, _NONZEROS)
