@@ -346,3 +346,19 @@ def test_what_a_budgeted_client_is_owed_and_holds_after_a_send_as_numpy_says_in_
             module.owed(ticks, view[:-1], avail, changed, differing, columns)
         with pytest.raises(ValueError, match="include: 400 entities"):
             module.after_sending(ticks, view, avail, changed, include[:-1], tick)
+
+
+def test_rows_that_differ_are_found_alike_by_the_compiled_coder_and_by_numpy(monkeypatch):
+    """The encoder's test of which rows changed: the compiled coder's pass where the
+    install has it, numpy's where it runs the coder's source; both give numpy's rows."""
+    from netcode.statesync import rangecoder
+    from netcode.statesync.snapshot import _rows_differ
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, (300, 7))
+    b = np.where(rng.random((300, 7)) < 0.05, rng.integers(0, 4, (300, 7)), a)
+    expected = (a != b).any(axis=1)
+    for compiled in (rangecoder.compiled, False):
+        monkeypatch.setattr(rangecoder, "compiled", compiled)
+        got = _rows_differ(a, b)
+        assert got.dtype == np.bool_ and np.array_equal(got, expected)

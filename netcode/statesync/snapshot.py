@@ -172,6 +172,16 @@ def predict(base_codes, base_view, pred_codes, pred_view, tick: int, base_tick: 
 _NO_IDS = np.zeros(0, np.intp)  # no entities (shared: never written)
 
 
+def _rows_differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row of two (rows, columns) tables, whether they differ anywhere: the compiled
+    coder's one pass in C that stops at a row's first difference (a mask of differences
+    and its OR over columns cost twice as much), or numpy's where the install runs the
+    coder's source (its loop, interpreted, is far slower)."""
+    if rangecoder.compiled:
+        return rangecoder.rows_differ(a, b)
+    return (a != b).any(axis=1)
+
+
 def _pack_ids(ids: np.ndarray, lo: int) -> bytes:
     return varint(len(ids)) + varint(int(ids[0]) - lo) + pack_gaps(ids)
 
@@ -455,9 +465,7 @@ def encode_snapshot(
     # Whatever is not listed the receiver takes to be where it was expected: unmoved, or
     # (with a predictor) still moving as before. Only surprises are sent.
     entropy = coding is not None and coding.entropy
-    # Which rows differ: one pass in C that stops at a row's first difference (a mask of
-    # differences and its OR over columns cost twice as much).
-    update_m = rangecoder.rows_differ(sub_codes, expected)
+    update_m = _rows_differ(sub_codes, expected)
     diff = None if entropy else sub_codes - expected  # (its rows that differ are the updates, zigzagged below)
     if not full_view:
         update_m &= sub_view & sub_base
