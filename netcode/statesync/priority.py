@@ -45,9 +45,7 @@ class PriorityAccumulator:
     @cython.wraparound(False)
     @cython.locals(child=cython.Py_ssize_t, item=cython.Py_ssize_t)
     def _sift(self, at: cython.Py_ssize_t, size: cython.Py_ssize_t) -> cython.void:
-        """Move the heap's entry ``at`` down to where neither child goes before it.
-        (A method on the typed views this object holds: a function taking them as
-        arguments acquired each view per call, which was most of a choice's time.)"""
+        """Move the heap's entry ``at`` down to where neither child goes before it."""
         item = self._heap[at]
         while True:
             child = 2 * at + 1
