@@ -177,34 +177,29 @@ def pack_nonzero(values: np.ndarray) -> tuple[int, bytes, bytes]:
     return int(np.count_nonzero(changed)), np.packbits(changed, bitorder="little").tobytes(), pack_escaped(values[changed])
 
 
-def width_of_columns(table: np.ndarray) -> list[int]:
-    """:func:`width_of` of each column of a 2-d ``table``, compiled in one call rather than
-    one a column."""
+def _each_column(table: np.ndarray, name: str, one) -> list:
+    """``one`` of each column of a 2-d ``table``: the compiled packer's ``name`` in one call
+    where it takes the table, else column by column."""
     if _fast is not None:
-        out = _fast.width_of_columns(table)
+        out = getattr(_fast, name)(table)
         if out is not None:
             return out
-    return [width_of(col) for col in table.T]
+    return [one(col) for col in table.T]
+
+
+def width_of_columns(table: np.ndarray) -> list[int]:
+    """:func:`width_of` of each column of a 2-d ``table``: a snapshot's size bound."""
+    return _each_column(table, "width_of_columns", width_of)
 
 
 def pack_escaped_columns(table: np.ndarray) -> list[bytes]:
-    """:func:`pack_escaped` of each column of a 2-d ``table``: a snapshot's create codes,
-    compiled in one call rather than one a column."""
-    if _fast is not None:
-        out = _fast.pack_escaped_columns(table)
-        if out is not None:
-            return out
-    return [pack_escaped(col) for col in table.T]
+    """:func:`pack_escaped` of each column of a 2-d ``table``: a snapshot's create codes."""
+    return _each_column(table, "pack_escaped_columns", pack_escaped)
 
 
 def pack_nonzero_columns(table: np.ndarray) -> list[tuple[int, bytes, bytes]]:
-    """:func:`pack_nonzero` of each column of a 2-d ``table``: a snapshot's update deltas,
-    compiled in one call rather than one a column."""
-    if _fast is not None:
-        out = _fast.pack_nonzero_columns(table)
-        if out is not None:
-            return out
-    return [pack_nonzero(col) for col in table.T]
+    """:func:`pack_nonzero` of each column of a 2-d ``table``: a snapshot's update deltas."""
+    return _each_column(table, "pack_nonzero_columns", pack_nonzero)
 
 
 def pack_gaps(ids: np.ndarray) -> bytes:
