@@ -108,6 +108,18 @@ class SnapshotHistory:
 
 
 
+def _per_entity(n: int, **arrays) -> None:
+    """Raise unless each of ``arrays`` has one value per entity (``n``)."""
+    for name, values in arrays.items():
+        if np.shape(values) != (n,):
+            raise ValueError(f"{name}: {n} entities, not {np.shape(values)}")
+
+
+def _flags(values) -> np.ndarray:
+    """Bools as contiguous uint8, which a typed view takes (numpy's bool it does not)."""
+    return np.ascontiguousarray(values, np.bool_).view(np.uint8)
+
+
 # What a byte-budgeted client is owed, per entity, and what it holds once sent: one pass
 # each over the entities, where the dozen numpy calls they replace were a sixth of such a
 # client's time.
@@ -126,13 +138,9 @@ def owed(ticks, view, avail, changed, differing, columns):
     old) but neither deltable nor in view, to destroy; ``holds``: held at all)."""
     ticks = np.ascontiguousarray(ticks, np.int64)
     n = len(ticks)
-    for name, values in (("view", view), ("avail", avail), ("changed", changed), ("differing", differing)):
-        if np.shape(values) != (n,):
-            raise ValueError(f"{name}: {n} entities, not {np.shape(values)}")
+    _per_entity(n, view=view, avail=avail, changed=changed, differing=differing)
     t = ticks
-    v = np.ascontiguousarray(view, np.bool_).view(np.uint8)
-    a = np.ascontiguousarray(avail, np.bool_).view(np.uint8)
-    ch = np.ascontiguousarray(changed, np.bool_).view(np.uint8)
+    v, a, ch = _flags(view), _flags(avail), _flags(changed)
     d = np.ascontiguousarray(differing, np.int32)
     wanted, gone, holds = np.empty(n, np.uint8), np.empty(n, np.uint8), np.empty(n, np.uint8)
     priority, cost = np.empty(n, np.float64), np.empty(n, np.int64)
@@ -160,15 +168,10 @@ def after_sending(ticks, view, avail, changed, include, tick):
     seen), else what it held."""
     ticks = np.ascontiguousarray(ticks, np.int64)
     n = len(ticks)
-    for name, values in (("view", view), ("avail", avail), ("changed", changed), ("include", include)):
-        if np.shape(values) != (n,):
-            raise ValueError(f"{name}: {n} entities, not {np.shape(values)}")
+    _per_entity(n, view=view, avail=avail, changed=changed, include=include)
     out = np.empty(n, np.int64)
     t, o, now = ticks, out, tick
-    v = np.ascontiguousarray(view, np.bool_).view(np.uint8)
-    a = np.ascontiguousarray(avail, np.bool_).view(np.uint8)
-    ch = np.ascontiguousarray(changed, np.bool_).view(np.uint8)
-    inc = np.ascontiguousarray(include, np.bool_).view(np.uint8)
+    v, a, ch, inc = _flags(view), _flags(avail), _flags(changed), _flags(include)
     for e in range(n):
         if not v[e]:
             o[e] = -1
